@@ -1,0 +1,151 @@
+"""The ASGI application: conventions middleware, error handlers, every domain's routes."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import swagger_ui_bundle
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+import courier.domains
+from courier import __version__
+from courier.config import Settings
+from courier.core.db import Database
+from courier.core.errors import service_unavailable
+from courier.core.handlers import JsonResponse, install_handlers, render_error
+from courier.core.http import ConventionsMiddleware
+from courier.core.observability import REGISTRY, MetricsMiddleware
+from courier.core.tenancy import mark_tenant_tables
+from courier.jsonapi.resource import REGISTRY as RESOURCES
+from courier.jsonapi.routes import build_router
+
+DESCRIPTION = """Courier: patient communications behind one JSON:API REST API.
+
+Authenticate with `Authorization: Bearer <api key>`, HTTP Basic (key id : secret), or an
+individual access token. Errors share one body (`statusCode`, `error`, `message`, `errors`).
+"""
+
+# Paths whose request bodies are not JSON documents (e.g. raw uploads).
+RAW_BODY_PREFIXES: tuple[str, ...] = ("/uploads/",)
+
+
+def load_domains() -> list[Any]:
+    """Import every domain package; each registers its resources and exposes ``router``s."""
+    routers: list[Any] = []
+    for module in sorted(pkgutil.iter_modules(courier.domains.__path__), key=lambda m: m.name):
+        for part in ("resource", "endpoints"):
+            name = f"courier.domains.{module.name}.{part}"
+            try:
+                loaded = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise
+                continue
+            router = getattr(loaded, "router", None)
+            if router is not None:
+                routers.append(router)
+    return routers
+
+
+def create_app(settings: Settings | None = None, *, start_background: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    database = Database(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.shutting_down = False
+        for hook in app.state.startup_hooks:
+            await hook(app)
+        try:
+            yield
+        finally:
+            app.state.shutting_down = True
+            for hook in reversed(app.state.shutdown_hooks):
+                await hook(app)
+            await database.dispose()
+
+    app = FastAPI(
+        title="Courier API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.start_background = start_background
+    app.state.startup_hooks = []
+    app.state.shutdown_hooks = []
+    app.state.shutting_down = False
+
+    install_handlers(app)
+    _operational_routes(app, database)
+    domain_routers = load_domains()
+    mark_tenant_tables()
+    for spec in RESOURCES:
+        app.include_router(build_router(spec))
+    for router in domain_routers:
+        app.include_router(router)
+    for extension in EXTENSIONS:
+        extension(app)
+
+    @app.middleware("http")
+    async def refuse_when_stopping(request: Request, call_next: Any) -> Response:
+        if request.app.state.shutting_down and request.url.path.startswith(("/v1/", "/v2/")):
+            return render_error(request, service_unavailable("the server is shutting down"))
+        response: Response = await call_next(request)
+        return response
+
+    app.add_middleware(ConventionsMiddleware, max_body_bytes=settings.max_body_bytes,
+                       raw_body_prefixes=RAW_BODY_PREFIXES)
+    app.add_middleware(MetricsMiddleware)
+    return app
+
+
+# Cross-cutting features (rate limits, idempotency, events, jobs) install themselves here.
+EXTENSIONS: list[Any] = []
+
+
+def _operational_routes(app: FastAPI, database: Database) -> None:
+    static = Path(swagger_ui_bundle.swagger_ui_path)
+    app.mount("/docs/static", StaticFiles(directory=static), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """Interactive API documentation, served from the package (works offline)."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="Courier API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png")
+
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    async def healthz() -> JsonResponse:
+        return JsonResponse({"status": "ok"})
+
+    @app.get("/readyz", tags=["operations"], summary="The database is reachable")
+    async def readyz(request: Request) -> JsonResponse:
+        if request.app.state.shutting_down:
+            raise service_unavailable("the server is shutting down")
+        try:
+            await database.ping()
+        except Exception as exc:
+            raise service_unavailable("the database is unreachable") from exc
+        return JsonResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,81 @@
+"""Database engine and sessions: SQLite (WAL) by default, PostgreSQL in production.
+
+A request gets one session that commits exactly once, after the endpoint has run, so a change,
+its audit row and the jobs it enqueues land together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from courier.config import Settings
+
+AfterCommit = Callable[[], Coroutine[Any, Any, None]]
+
+
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        url = settings.resolved_database_url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self.engine: AsyncEngine = create_async_engine(
+                url, connect_args={"timeout": 30}
+            )
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            # aiosqlite starts transactions lazily; BEGIN IMMEDIATE on write sessions avoids the
+            # SQLITE_BUSY upgrade deadlock between two readers that both decide to write.
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        else:
+            self.engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessionmaker() as session:
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Take over transaction control from the sqlite3 module so BEGIN IMMEDIATE is ours to emit.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def commit(session: AsyncSession) -> None:
+    """Commit the unit of work, then run what waited for it (events, notifications)."""
+    hooks: list[AfterCommit] = session.info.pop("after_commit", [])
+    await session.commit()
+    for hook in hooks:
+        await hook()
+
+
+def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
+    """Run ``hook`` once the session's transaction has committed (never if it rolls back)."""
+    session.info.setdefault("after_commit", []).append(hook)

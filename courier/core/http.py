@@ -1,0 +1,294 @@
+"""HTTP conventions applied to every request, once, before routing (CONVENTIONS.md).
+
+Request id, trailing slashes, ``?format=``, method override, content negotiation (406), body
+decoding (charsets, form-encoded ``json=``, 413, 415, malformed JSON), ETag / If-None-Match.
+Bodies reach the endpoints as UTF-8 ``application/json`` whatever the client sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlencode
+
+import orjson
+
+from courier.core.errors import ApiError, ErrorItem, error_body
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+JSON_TYPES = ("application/json", "application/vnd.api+json", "text/json")
+DEFAULT_TYPE = "application/json"
+CHARSETS = {"utf-8": "utf-8", "utf8": "utf-8", "iso-8859-1": "iso-8859-1", "latin1": "iso-8859-1",
+            "latin-1": "iso-8859-1", "us-ascii": "ascii", "ascii": "ascii"}
+OVERRIDABLE = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def json_error_response(status: int, detail: str, code: str, **kw: Any) -> ApiError:
+    return ApiError(status, [ErrorItem(detail, code, kw.get("pointer"), kw.get("parameter"))],
+                    kw.get("headers", {}))
+
+
+def _parse_media(value: str) -> tuple[str, dict[str, str]]:
+    main, *params = value.split(";")
+    parsed: dict[str, str] = {}
+    for param in params:
+        key, _, val = param.partition("=")
+        parsed[key.strip().lower()] = val.strip().strip('"').lower()
+    return main.strip().lower(), parsed
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an Accept header, or None when nothing it allows is served."""
+    if not accept or not accept.strip():
+        return DEFAULT_TYPE
+    ranked: list[tuple[float, int, str]] = []
+    for index, item in enumerate(accept.split(",")):
+        if not item.strip():
+            continue
+        media, params = _parse_media(item)
+        try:
+            quality = float(params.get("q", "1"))
+        except ValueError:
+            quality = 0.0
+        if quality <= 0:
+            continue
+        if media in ("*/*", "application/*"):
+            choice = DEFAULT_TYPE
+        elif media == "text/*":
+            choice = "text/json"
+        elif media in JSON_TYPES:
+            choice = media
+        else:
+            continue
+        ranked.append((-quality, index, choice))
+    if not ranked:
+        return None
+    ranked.sort()
+    return ranked[0][2]
+
+
+def etag_for(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    candidates = [c.strip().removeprefix("W/") for c in header.split(",")]
+    return etag in candidates
+
+
+class ConventionsMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        raw_body_prefixes: tuple[str, ...] = (),
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.raw_body_prefixes = raw_body_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = headers.get("x-request-id", "")
+        if not _REQUEST_ID.match(request_id):
+            request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        media_type = DEFAULT_TYPE
+
+        async def reply_error(error: ApiError) -> None:
+            body = orjson.dumps(error_body(error, request_id))
+            out = [
+                (b"content-type", media_type.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ]
+            out += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+            await send({"type": "http.response.start", "status": error.status, "headers": out})
+            await send({"type": "http.response.body", "body": body})
+
+        try:
+            path: str = scope["path"]
+            if path.startswith(("/v1/", "/v2/")) and not path.endswith("/"):
+                scope["path"] = path + "/"
+                scope["raw_path"] = scope["path"].encode()
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"),
+                             keep_blank_values=True)
+            fmt = query.get("format")
+            if fmt is not None and [v.lower() for v in fmt] != ["json"]:
+                raise json_error_response(400, "format must be json", "invalid-format",
+                                          parameter="format")
+            chosen = negotiate(headers.get("accept"))
+            if chosen is None and not scope["path"].startswith(("/v1/", "/v2/")):
+                chosen = DEFAULT_TYPE  # operational endpoints (metrics, docs) answer anyone
+            if chosen is None:
+                raise json_error_response(
+                    406, "Accept allows none of: " + ", ".join(JSON_TYPES), "not-acceptable")
+            media_type = chosen
+            self._override_method(scope, headers, query)
+            if scope["method"] in {"POST", "PUT", "PATCH", "DELETE"} and not scope["path"].startswith(
+                self.raw_body_prefixes
+            ):
+                receive = await self._normalized_body(scope, headers, receive)
+        except ApiError as error:
+            await reply_error(error)
+            return
+
+        await self.app(scope, receive, _ResponseWriter(send, scope, headers, media_type,
+                                                       request_id))
+
+    @staticmethod
+    def _override_method(scope: Scope, headers: dict[str, str], query: dict[str, list[str]]) -> None:
+        override = headers.get("x-http-method-override") or (query.get("method") or [None])[0]
+        if override is None:
+            return
+        wanted = override.strip().upper()
+        if scope["method"] != "POST":
+            raise json_error_response(
+                400, "method override is honoured on POST only", "method-override-not-allowed",
+                parameter="method")
+        if wanted not in OVERRIDABLE:
+            raise json_error_response(400, f"cannot override to method {override}",
+                                      "invalid-method", parameter="method")
+        scope["method"] = wanted
+        if "method" in query:  # consumed here; endpoints never see it
+            pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"),
+                              keep_blank_values=True)
+            scope["query_string"] = urlencode([(k, v) for k, v in pairs if k != "method"]).encode()
+
+    async def _normalized_body(
+        self, scope: Scope, headers: dict[str, str], receive: Receive
+    ) -> Receive:
+        declared = headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise json_error_response(413, f"request body exceeds {self.max_body_bytes} bytes",
+                                      "payload-too-large")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise json_error_response(413, f"request body exceeds {self.max_body_bytes} bytes",
+                                          "payload-too-large")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        raw = b"".join(chunks)
+        if not raw.strip():
+            return _replay(b"")
+        media, params = _parse_media(headers.get("content-type") or DEFAULT_TYPE)
+        charset = CHARSETS.get(params.get("charset", "utf-8"))
+        if charset is None:
+            raise json_error_response(415, f"charset {params.get('charset')} is not supported; "
+                                      "use utf-8 or iso-8859-1", "unsupported-charset")
+        if media in JSON_TYPES:
+            text = _decode(raw, charset)
+        elif media == "application/x-www-form-urlencoded":
+            form = parse_qs(_decode(raw, charset), keep_blank_values=True)
+            if "json" not in form or len(form["json"]) != 1:
+                raise json_error_response(400, "a form-encoded body needs exactly one field json",
+                                          "invalid-form-body")
+            text = form["json"][0]
+        else:
+            raise json_error_response(
+                415, "Content-Type must be application/json, application/vnd.api+json, "
+                "text/json or application/x-www-form-urlencoded", "unsupported-media-type")
+        try:
+            document = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise json_error_response(400, f"malformed JSON: {exc.msg}", "malformed-json") from exc
+        if not isinstance(document, dict):
+            raise json_error_response(400, "the request body must be a JSON object",
+                                      "body-not-object")
+        body = orjson.dumps(document)
+        scope["headers"] = [
+            (k, v) for k, v in scope["headers"] if k.lower() not in (b"content-type",
+                                                                      b"content-length")
+        ] + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        return _replay(body)
+
+
+def _decode(raw: bytes, charset: str) -> str:
+    try:
+        return raw.decode(charset)
+    except UnicodeDecodeError as exc:
+        raise json_error_response(400, f"the body is not valid {charset}", "invalid-encoding") from exc
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+class _ResponseWriter:
+    """Sets the negotiated media type and the request id; turns GET bodies into ETags / 304."""
+
+    def __init__(self, send: Send, scope: Scope, headers: dict[str, str], media_type: str,
+                 request_id: str) -> None:
+        self.send = send
+        self.scope = scope
+        self.if_none_match = headers.get("if-none-match")
+        self.media_type = media_type
+        self.request_id = request_id
+        self.start: Message | None = None
+        self.chunks: list[bytes] = []
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+            headers.append((b"x-request-id", self.request_id.encode()))
+            content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+            if content_type.startswith(b"application/json"):
+                headers = [(k, v) for k, v in headers if k.lower() != b"content-type"]
+                headers.append((b"content-type", self.media_type.encode()))
+                if self.scope["method"] in ("GET", "HEAD") and message["status"] == 200:
+                    self.start = {**message, "headers": headers}
+                    return
+            await self.send({**message, "headers": headers})
+            return
+        if self.start is None or message["type"] != "http.response.body":
+            await self.send(message)
+            return
+        self.chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(self.chunks)
+        etag = etag_for(body)
+        headers = [(k, v) for k, v in self.start["headers"] if k.lower() != b"etag"]
+        headers.append((b"etag", etag.encode()))
+        if etag_matches(self.if_none_match, etag):
+            headers = [(k, v) for k, v in headers if k.lower() not in (b"content-length",
+                                                                        b"content-type")]
+            await self.send({"type": "http.response.start", "status": 304, "headers": headers})
+            await self.send({"type": "http.response.body", "body": b""})
+            return
+        await self.send({**self.start, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})

@@ -1,0 +1,26 @@
+"""Apply the Alembic migrations shipped inside the package (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+import courier
+from courier.config import Settings
+
+PACKAGE_DIR = Path(courier.__file__).resolve().parent
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(PACKAGE_DIR / "alembic.ini"))
+    config.set_main_option("script_location", str(PACKAGE_DIR / "migrations"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade(settings: Settings, revision: str = "heads") -> None:
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(settings.resolved_database_url), revision)

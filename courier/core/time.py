@@ -1,0 +1,57 @@
+"""Times: aware UTC inside, ISO 8601 with milliseconds and ``Z`` outside (CONVENTIONS.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    if value.tzinfo is None:  # stored naive by SQLite: it was written as UTC
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+class NaiveTimeError(ValueError):
+    pass
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse an ISO 8601 time that carries ``Z`` or an offset; naive times are refused."""
+    candidate = text.strip()
+    if candidate.endswith(("z", "Z")):
+        candidate = candidate[:-1] + "+00:00"
+    try:
+        value = datetime.fromisoformat(candidate)
+    except ValueError as exc:
+        raise ValueError("must be an ISO 8601 time, e.g. 2024-01-15T10:00:00.000Z") from exc
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise NaiveTimeError("must carry a time zone offset (Z or ±HH:MM)")
+    return value.astimezone(UTC)
+
+
+def check_timezone(name: str) -> str:
+    """An IANA zone name such as ``America/New_York``."""
+    if name in {"", "localtime"} or name not in _zones():
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("must be an IANA time zone such as America/New_York") from exc
+        if name not in _zones():
+            raise ValueError("must be an IANA time zone such as America/New_York")
+    return name
+
+
+_ZONES: set[str] | None = None
+
+
+def _zones() -> set[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = available_timezones() | {"UTC"}
+    return _ZONES

@@ -1,0 +1,102 @@
+"""API keys: created by the master key or an organization admin, shown once, revocable."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from courier.core.auth import Principal, PrincipalKind, Role, hash_secret, new_key_secret
+from courier.core.errors import invalid_attribute, not_found
+from courier.core.tenancy import scoped, unscoped
+from courier.core.time import utcnow
+from courier.jsonapi.context import Context
+from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.resource import CrudService
+from courier.models.api_key import ApiKey
+from courier.models.organization import Organization
+
+SECRET_PREFIX_LENGTH = 10
+
+
+class ApiKeyService(CrudService[ApiKey]):
+    def query(self, ctx: Context) -> Select[Any]:
+        if ctx.principal.kind is PrincipalKind.MASTER:
+            return unscoped(select(ApiKey), "the master key manages every organization's keys")
+        return scoped(select(ApiKey), ApiKey, ctx.organization_id)
+
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> ApiKey:
+        values = attrs.model_dump()
+        organization_id = await self._target_organization(ctx, values.pop("organization_id"))
+        key, secret = await issue_key(ctx.session, ctx.principal, organization_id=organization_id,
+                                      name=values["name"], role=Role(values["role"]),
+                                      expires_at=values["expires_at"])
+        ctx.extras[f"secret:{key.id}"] = secret
+        return key
+
+    async def _target_organization(self, ctx: Context, requested: uuid.UUID | None) -> uuid.UUID:
+        if ctx.principal.kind is PrincipalKind.MASTER:
+            if requested is None:
+                raise invalid_attribute("organization-id", "is required with the master key")
+            stmt = unscoped(select(Organization.id).where(Organization.id == requested),
+                            "the master key may name any organization")
+            if (await ctx.session.execute(stmt)).scalar_one_or_none() is None:
+                raise not_found("organization")
+            return requested
+        own = ctx.organization_id
+        if requested is not None and requested != own:
+            raise not_found("organization")
+        return own
+
+    async def delete(self, ctx: Context, obj: ApiKey) -> None:
+        """Revoking keeps the row (and its audit trail); the key stops working at once."""
+        if obj.revoked_at is None:
+            obj.revoked_at = utcnow()
+
+    async def delete_all(self, ctx: Context) -> int:
+        """Revoke every key of the organization but the caller's own (a leak response)."""
+        stmt = self.query(ctx).where(ApiKey.revoked_at.is_(None))
+        if ctx.principal.key_id is not None:
+            stmt = stmt.where(ApiKey.id != ctx.principal.key_id)
+        rows = (await ctx.session.execute(stmt)).scalars().all()
+        for row in rows:
+            await self.delete(ctx, row)
+            self.audit(ctx, "deleted", row)
+        return len(rows)
+
+    async def present(self, ctx: Context, rows: Sequence[ApiKey]) -> list[dict[str, Any]]:
+        out = await super().present(ctx, rows)
+        for row, attributes in zip(rows, out, strict=True):
+            secret = ctx.extras.get(f"secret:{row.id}")
+            if secret is None:
+                attributes.pop("secret", None)
+            else:
+                attributes["secret"] = secret
+        return out
+
+
+async def issue_key(
+    session: Any,
+    principal: Principal,
+    *,
+    organization_id: uuid.UUID,
+    name: str,
+    role: Role,
+    expires_at: Any = None,
+) -> tuple[ApiKey, str]:
+    """Create a key; the plain secret is returned here and never stored."""
+    secret = new_key_secret()
+    key = ApiKey(
+        id=uuid.uuid4(),
+        organization_id=organization_id,
+        name=name,
+        role=role.value,
+        secret_hash=hash_secret(secret),
+        secret_prefix=secret[:SECRET_PREFIX_LENGTH],
+        expires_at=expires_at,
+        created_by=principal.actor_id,
+    )
+    session.add(key)
+    return key, secret

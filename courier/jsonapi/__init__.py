@@ -1,0 +1,1 @@
+"""JSON:API machinery: documents, list queries, resource declarations and the route factory."""

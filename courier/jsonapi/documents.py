@@ -1,0 +1,146 @@
+"""JSON:API documents: attribute base classes and the document models built per resource."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from starlette.datastructures import URL
+
+from courier.jsonapi.query import ListQuery
+
+
+def kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class ReadAttributes(BaseModel):
+    """Attributes of a response: snake_case in Python, kebab-case on the wire."""
+
+    model_config = ConfigDict(alias_generator=kebab, populate_by_name=True, from_attributes=True,
+                              serialize_by_alias=True)
+
+
+class WriteAttributes(BaseModel):
+    """Attributes of a request. Unknown attributes are refused (400), never silently dropped."""
+
+    model_config = ConfigDict(alias_generator=kebab, populate_by_name=True, extra="forbid")
+
+    def given(self) -> dict[str, Any]:
+        """The attributes the client actually sent, by Python name."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+def _title(type_name: str) -> str:
+    return "".join(part.capitalize() for part in type_name.replace("_", "-").split("-"))
+
+
+class PaginationMeta(BaseModel):
+    start: int
+    requested_size: int
+    returned_count: int
+    total: int
+    hasMore: bool  # noqa: N815 (seed 000 spells it so)
+
+
+class ListMeta(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    page_limit: int = Field(alias="page[limit]")
+    page_offset: int = Field(alias="page[offset]")
+    page_total: int = Field(alias="page[total]")
+    pagination: PaginationMeta
+
+
+class Links(BaseModel):
+    self: str
+    first: str
+    prev: str | None
+    next: str | None
+    last: str
+
+
+class DocumentModels:
+    """The pydantic models of one resource type's documents (for validation and OpenAPI)."""
+
+    def __init__(self, type_name: str, read: type[ReadAttributes],
+                 create: type[WriteAttributes] | None, update: type[WriteAttributes] | None
+                 ) -> None:
+        name = _title(type_name)
+        type_literal: Any = Literal[type_name]  # type: ignore[valid-type]
+        self.resource = create_model(
+            f"{name}Resource", id=(uuid.UUID, ...), type=(type_literal, type_name),
+            attributes=(read, ...))
+        self.single = create_model(f"{name}Document", data=(self.resource, ...),
+                                   meta=(dict[str, Any], Field(default_factory=dict)))
+        self.many = create_model(f"{name}ListDocument", data=(list[self.resource], ...),  # type: ignore[name-defined]
+                                 meta=(ListMeta, ...), links=(Links, ...))
+        self.create_request: type[BaseModel] | None = None
+        self.update_request: type[BaseModel] | None = None
+        if create is not None:
+            data = create_model(f"{name}CreateData", __config__=ConfigDict(extra="forbid"),
+                                type=(str, Field(examples=[type_name])), attributes=(create, ...))
+            self.create_request = create_model(
+                f"{name}CreateRequest", __config__=ConfigDict(extra="forbid"),
+                data=(data, ...), meta=(dict[str, Any], Field(default_factory=dict)))
+        if update is not None:
+            data = create_model(f"{name}UpdateData", __config__=ConfigDict(extra="forbid"),
+                                type=(str, Field(examples=[type_name])), id=(str, ...),
+                                attributes=(update, ...))
+            self.update_request = create_model(
+                f"{name}UpdateRequest", __config__=ConfigDict(extra="forbid"),
+                data=(data, ...), meta=(dict[str, Any], Field(default_factory=dict)))
+
+
+def resource_object(type_name: str, ident: uuid.UUID, attributes: dict[str, Any]
+                    ) -> dict[str, Any]:
+    return {"id": str(ident), "type": type_name, "attributes": attributes}
+
+
+def single_document(obj: dict[str, Any], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"data": obj, "meta": meta or {}}
+
+
+def list_document(url: URL, query: ListQuery, data: list[dict[str, Any]], total: int
+                  ) -> dict[str, Any]:
+    limit, offset = query.limit, query.offset
+    last_offset = max(0, ((total - 1) // limit) * limit) if total else 0
+
+    def link(at: int) -> str:
+        if query.used_aliases:
+            params = {"size": str(limit), "start": str(at + 1)}
+            drop = {"size", "start"}
+        else:
+            params = {"page[limit]": str(limit), "page[offset]": str(at)}
+            drop = {"page[limit]", "page[offset]"}
+        kept = [(k, v) for k, v in parse_qsl(url.query, keep_blank_values=True) if k not in drop]
+        return str(url.replace(query=_encode(kept + list(params.items()))))
+
+    return {
+        "data": data,
+        "meta": {
+            "page[limit]": limit,
+            "page[offset]": offset,
+            "page[total]": total,
+            "pagination": {
+                "start": offset + 1,
+                "requested_size": limit,
+                "returned_count": len(data),
+                "total": total,
+                "hasMore": offset + len(data) < total,
+            },
+        },
+        "links": {
+            "self": link(offset),
+            "first": link(0),
+            "prev": link(max(0, offset - limit)) if offset > 0 else None,
+            "next": link(offset + limit) if offset + limit < total else None,
+            "last": link(last_offset),
+        },
+    }
+
+
+def _encode(pairs: list[tuple[str, str]]) -> str:
+    return urlencode(pairs, safe="[]")

@@ -1,0 +1,267 @@
+"""List queries: ``page[...]``/``size``/``start``, ``filter[...]``, ``filter[cmp-...]``, ``sort``.
+
+Each resource declares an allowlist of filters and sorts; anything else is refused with 400
+naming the parameter (ARCHITECTURE.md: no generic filter that lets clients name any column).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, Select, func, or_
+from starlette.datastructures import QueryParams
+
+from courier.core.errors import ApiError, ErrorItem, invalid_parameter
+from courier.core.time import parse_timestamp
+
+if TYPE_CHECKING:
+    from courier.jsonapi.context import Context
+
+Parser = Callable[[str], Any]
+Apply = Callable[[Select[Any], Any, "Context"], Select[Any]]
+
+GLOBAL_PARAMS = frozenset({"format"})
+PAGE_PARAMS = frozenset({"page[limit]", "page[offset]", "size", "start"})
+
+
+# --- value parsers ---------------------------------------------------------------------------
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ValueError("must be true, false, 1 or 0")
+
+
+def parse_uuid(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text.strip())
+    except ValueError as exc:
+        raise ValueError("must be a UUID") from exc
+
+
+def parse_text(max_length: int = 255) -> Parser:
+    def parse(text: str) -> str:
+        if len(text) > max_length:
+            raise ValueError(f"must be at most {max_length} characters")
+        return text
+
+    return parse
+
+
+def parse_enum(*values: str) -> Parser:
+    def parse(text: str) -> str:
+        if text not in values:
+            raise ValueError("must be one of " + ", ".join(values))
+        return text
+
+    parse.values = values  # type: ignore[attr-defined]
+    return parse
+
+
+def parse_int(minimum: int | None = None, maximum: int | None = None) -> Parser:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise ValueError("must be an integer") from exc
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise ValueError(f"must be between {minimum} and {maximum}")
+        return value
+
+    return parse
+
+
+_CMP = re.compile(r"^(>=|<=|>|<)(.+)$")
+
+
+def parse_time_comparisons(values: Sequence[str]) -> list[tuple[str, datetime]]:
+    if len(values) > 2:
+        raise ValueError("takes at most two comparisons")
+    parsed = []
+    for value in values:
+        match = _CMP.match(value.strip())
+        if not match:
+            raise ValueError("must be a comparator (>, <, >=, <=) followed by an ISO 8601 time")
+        parsed.append((match.group(1), parse_timestamp(match.group(2))))
+    return parsed
+
+
+# --- filters ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Filter:
+    """One allowed query parameter of a list endpoint and how it narrows the rows."""
+
+    param: str
+    parse: Parser
+    apply: Apply
+    description: str = ""
+    required: bool = False
+    repeatable: bool = False
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+def _apply_eq(column: Any) -> Apply:
+    return lambda stmt, value, _ctx: stmt.where(column == value)
+
+
+def eq(param: str, column: Any, parse: Parser | None = None, description: str = "",
+       schema: dict[str, Any] | None = None, required: bool = False) -> Filter:
+    return Filter(param, parse or parse_text(), _apply_eq(column), description or
+                  f"Only rows whose {param} equals this value", required=required,
+                  schema=schema or {"type": "string"})
+
+
+def uuid_eq(param: str, column: Any, description: str = "", required: bool = False) -> Filter:
+    return Filter(param, parse_uuid, _apply_eq(column), description or f"Rows with this {param}",
+                  required=required, schema={"type": "string", "format": "uuid"})
+
+
+def boolean(param: str, column: Any, description: str = "") -> Filter:
+    return Filter(param, parse_bool, _apply_eq(column), description,
+                  schema={"type": "boolean"})
+
+
+def enum(param: str, column: Any, values: Sequence[str], description: str = "") -> Filter:
+    return Filter(param, parse_enum(*values), _apply_eq(column), description,
+                  schema={"type": "string", "enum": list(values)})
+
+
+def contains(param: str, column: Any, description: str = "") -> Filter:
+    """Case-insensitive substring match (LIKE wildcards in the value are taken literally)."""
+
+    def apply(stmt: Select[Any], value: str, _ctx: Context) -> Select[Any]:
+        escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return stmt.where(func.lower(column).like(f"%{escaped.lower()}%", escape="\\"))
+
+    return Filter(param, parse_text(), apply, description or f"Rows whose {param} contains this")
+
+
+def time_window(field_name: str, column: Any, description: str = "") -> Filter:
+    """``filter[cmp-FIELD]=>=2024-01-01T00:00:00Z`` (up to two, repeated, bound a window)."""
+
+    def apply(stmt: Select[Any], comparisons: list[tuple[str, datetime]], _ctx: Context
+              ) -> Select[Any]:
+        conditions: list[ColumnElement[bool]] = []
+        for op, moment in comparisons:
+            conditions.append({">": column > moment, "<": column < moment,
+                               ">=": column >= moment, "<=": column <= moment}[op])
+        return stmt.where(*conditions)
+
+    return Filter(f"filter[cmp-{field_name}]", parse_time_comparisons, apply,  # type: ignore[arg-type]
+                  description or f"Compare {field_name}: a comparator (>, <, >=, <=) and an ISO "
+                  "8601 time; repeat to bound a window", repeatable=True)
+
+
+def any_of(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    return or_(*conditions)
+
+
+# --- the parsed query ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PageBounds:
+    default: int = 100
+    maximum: int = 1000
+    minimum: int = 1
+
+
+@dataclass
+class ListQuery:
+    limit: int
+    offset: int
+    sort: list[tuple[str, bool]]  # (field, descending)
+    values: dict[str, Any]  # parsed filter values by parameter name
+    used_aliases: bool = False
+
+
+def parse_list_query(
+    params: QueryParams,
+    *,
+    filters: Sequence[Filter],
+    sorts: Sequence[str],
+    page: PageBounds,
+    extra: frozenset[str] = frozenset(),
+) -> ListQuery:
+    known = {f.param: f for f in filters}
+    errors: list[ErrorItem] = []
+    for name in params:
+        if name in known or name in PAGE_PARAMS or name in GLOBAL_PARAMS or name in extra:
+            continue
+        if name == "sort" and sorts:
+            continue
+        errors.append(ErrorItem(f"{name} is not a parameter of this endpoint",
+                                "unknown-parameter", parameter=name))
+    for name in params:
+        if len(params.getlist(name)) > 1 and not (name == "sort" or
+                                                   (name in known and known[name].repeatable)):
+            errors.append(ErrorItem(f"{name} may be given only once", "repeated-parameter",
+                                    parameter=name))
+    if errors:
+        raise ApiError(400, errors, {}, True)
+
+    limit, offset, aliased = _page(params, page)
+
+    values: dict[str, Any] = {}
+    for flt in filters:
+        raw = params.getlist(flt.param)
+        if not raw:
+            if flt.required:
+                errors.append(ErrorItem(f"{flt.param} is required", "missing-parameter",
+                                        parameter=flt.param))
+            continue
+        try:
+            values[flt.param] = flt.parse(raw) if flt.repeatable else flt.parse(raw[0])  # type: ignore[arg-type]
+        except ValueError as exc:
+            errors.append(ErrorItem(f"{flt.param} {exc}", "invalid-parameter",
+                                    parameter=flt.param))
+    sort: list[tuple[str, bool]] = []
+    for raw in params.getlist("sort"):
+        for item in raw.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            descending = item.startswith("-")
+            name = item.lstrip("-+")
+            if name not in sorts:
+                errors.append(ErrorItem(
+                    f"sort by {name} is not supported; use one of: {', '.join(sorts) or 'none'}",
+                    "invalid-sort", parameter="sort"))
+            else:
+                sort.append((name, descending))
+    if errors:
+        raise ApiError(400, errors, {}, True)
+    return ListQuery(limit, offset, sort, values, aliased)
+
+
+def _page(params: QueryParams, page: PageBounds) -> tuple[int, int, bool]:
+    if ("page[limit]" in params and "size" in params) or (
+        "page[offset]" in params and "start" in params
+    ):
+        raise ApiError(400, [ErrorItem("use page[limit]/page[offset] or size/start, not both",
+                                       "conflicting-parameters", parameter="page")], {}, True)
+    aliased = "size" in params or "start" in params
+    limit_name = "size" if "size" in params else "page[limit]"
+    try:
+        limit = parse_int(page.minimum, page.maximum)(params.get(limit_name, str(page.default)))
+    except ValueError as exc:
+        raise invalid_parameter(limit_name, str(exc)) from exc
+    if "start" in params:
+        try:
+            offset = parse_int(1, None)(params["start"]) - 1
+        except ValueError as exc:
+            raise invalid_parameter("start", "must be an integer of at least 1 (1-based)") from exc
+    else:
+        try:
+            offset = parse_int(0, None)(params.get("page[offset]", "0"))
+        except ValueError as exc:
+            raise invalid_parameter("page[offset]", "must be an integer of at least 0") from exc
+    return limit, offset, aliased

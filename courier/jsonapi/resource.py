@@ -1,0 +1,166 @@
+"""Declaring a resource: one :class:`ResourceSpec` per JSON:API type.
+
+The route factory (:mod:`courier.jsonapi.routes`) turns a spec into list/get/create/patch/delete
+routes with exact OpenAPI schemas; the spec's :class:`CrudService` holds the domain rules.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, select
+
+from courier.core import audit
+from courier.core.auth import Permission, Principal
+from courier.core.errors import not_found
+from courier.core.tenancy import scoped, unscoped
+from courier.jsonapi.context import Context
+from courier.jsonapi.documents import ReadAttributes, WriteAttributes
+from courier.jsonapi.query import Filter, PageBounds
+
+M = TypeVar("M")
+
+
+class Op(enum.StrEnum):
+    LIST = "list"
+    GET = "get"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    DELETE_ALL = "delete-all"
+
+
+DEFAULT_PERMISSIONS: dict[Op, Permission] = {
+    Op.LIST: Permission.READ,
+    Op.GET: Permission.READ,
+    Op.CREATE: Permission.MANAGE,
+    Op.UPDATE: Permission.MANAGE,
+    Op.DELETE: Permission.MANAGE,
+    Op.DELETE_ALL: Permission.MANAGE,
+}
+
+IndividualScope = Callable[[Select[Any], Principal], Select[Any]]
+
+
+class CrudService(Generic[M]):
+    """Default domain rules: plain attribute copies. Domains subclass it to add their checks.
+
+    Services never commit; the request's session commits once after the endpoint.
+    """
+
+    spec: ResourceSpec[M]
+
+    def query(self, ctx: Context) -> Select[Any]:
+        """Rows the caller may see: the organization's, narrowed for an individual token."""
+        model = self.spec.model
+        if self.spec.tenant:
+            stmt = scoped(select(model), model, ctx.organization_id)
+        else:
+            stmt = unscoped(select(model), f"{self.spec.type} is not a tenant table")
+        if ctx.principal.is_individual:
+            if self.spec.individual_scope is None:
+                stmt = stmt.where(False)
+            else:
+                stmt = self.spec.individual_scope(stmt, ctx.principal)
+        return stmt
+
+    async def load(self, ctx: Context, ident: uuid.UUID, *, for_update: bool = False) -> M:
+        stmt = self.query(ctx).where(self.spec.model.id == ident)  # type: ignore[attr-defined]
+        if for_update and not ctx.session.bind.dialect.name == "sqlite":  # type: ignore[union-attr]
+            stmt = stmt.with_for_update()
+        row = (await ctx.session.execute(stmt)).scalar_one_or_none()
+        if row is None:
+            raise not_found(self.spec.singular)
+        return row  # type: ignore[no-any-return]
+
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> M:
+        values = attrs.model_dump()
+        if self.spec.tenant:
+            values["organization_id"] = ctx.organization_id
+        obj = self.spec.model(**values)
+        ctx.session.add(obj)
+        return obj
+
+    async def update(self, ctx: Context, obj: M, attrs: WriteAttributes) -> M:
+        for name, value in attrs.given().items():
+            setattr(obj, name, value)
+        return obj
+
+    async def delete(self, ctx: Context, obj: M) -> None:
+        await ctx.session.delete(obj)
+
+    async def delete_all(self, ctx: Context) -> int:
+        rows = (await ctx.session.execute(self.query(ctx))).scalars().all()
+        for row in rows:
+            await self.delete(ctx, row)
+        return len(rows)
+
+    async def present(self, ctx: Context, rows: Sequence[M]) -> list[dict[str, Any]]:
+        """Attributes of each row as the caller sees them (batch: no query per row)."""
+        read = self.spec.read_schema
+        return [read.model_validate(row).model_dump(mode="json", by_alias=True) for row in rows]
+
+    def audit(self, ctx: Context, action: str, obj: M, fields: Sequence[str] = ()) -> None:
+        if not self.spec.audited:
+            return
+        org = getattr(obj, "organization_id", None) or ctx.principal.organization_id
+        if org is None:  # the master key acting on an organization itself
+            org = obj.id  # type: ignore[attr-defined]
+        audit.record(ctx.session, ctx.principal, organization_id=org, action=action,
+                     resource_type=self.spec.type, resource_id=obj.id,  # type: ignore[attr-defined]
+                     fields=fields, request_id=ctx.request_id)
+
+
+@dataclass
+class ResourceSpec(Generic[M]):
+    type: str  # JSON:API type and path segment, e.g. "individuals"
+    model: type[M]
+    read_schema: type[ReadAttributes]
+    service: CrudService[M]
+    create_schema: type[WriteAttributes] | None = None
+    update_schema: type[WriteAttributes] | None = None
+    ops: frozenset[Op] = frozenset({Op.LIST, Op.GET})
+    filters: Sequence[Filter] = ()
+    sorts: dict[str, Any] = field(default_factory=dict)  # name -> column
+    default_sort: Sequence[tuple[str, bool]] = ()
+    page: PageBounds = PageBounds()
+    extra_params: dict[str, str] = field(default_factory=dict)  # plain params -> description
+    permissions: dict[Op, Permission] = field(default_factory=dict)
+    individual_scope: IndividualScope | None = None
+    tenant: bool = True
+    audited: bool = True
+    version: str = "v1"
+    tag: str = ""
+    summaries: dict[Op, str] = field(default_factory=dict)
+    singular: str = ""
+
+    def __post_init__(self) -> None:
+        self.service.spec = self
+        if not self.singular:
+            self.singular = self.type.rstrip("s").replace("-", " ")
+        if not self.tag:
+            self.tag = self.type
+
+    @property
+    def path(self) -> str:
+        return f"/{self.version}/{self.type}/"
+
+    def permission(self, op: Op) -> Permission:
+        return self.permissions.get(op, DEFAULT_PERMISSIONS[op])
+
+
+REGISTRY: list[ResourceSpec[Any]] = []
+
+
+def register(spec: ResourceSpec[M]) -> ResourceSpec[M]:
+    if any(s.type == spec.type and s.version == spec.version for s in REGISTRY):
+        raise ValueError(f"resource {spec.type} registered twice")
+    REGISTRY.append(spec)
+    return spec
+
+
+PresentHook = Callable[[Context, Sequence[Any]], Awaitable[list[dict[str, Any]]]]
