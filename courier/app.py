@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import swagger_ui_bundle
+import swagger_ui_bundle  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -109,8 +109,11 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         response: Response = await call_next(request)
         return response
 
-    app.add_middleware(ConventionsMiddleware, max_body_bytes=settings.max_body_bytes,
-                       raw_body_prefixes=RAW_BODY_PREFIXES)
+    app.add_middleware(
+        ConventionsMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        raw_body_prefixes=RAW_BODY_PREFIXES,
+    )
     app.add_middleware(MetricsMiddleware)
     return app
 
@@ -127,10 +130,12 @@ def _operational_routes(app: FastAPI, database: Database) -> None:
     async def docs() -> HTMLResponse:
         """Interactive API documentation, served from the package (works offline)."""
         return get_swagger_ui_html(
-            openapi_url="/openapi.json", title="Courier API",
+            openapi_url="/openapi.json",
+            title="Courier API",
             swagger_js_url="/docs/static/swagger-ui-bundle.js",
             swagger_css_url="/docs/static/swagger-ui.css",
-            swagger_favicon_url="/docs/static/favicon-32x32.png")
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     async def healthz() -> JsonResponse:

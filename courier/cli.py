@@ -76,14 +76,21 @@ async def _admin_create_organization(args: argparse.Namespace) -> int:
         print(f"timezone {exc}", file=sys.stderr)
         return 2
     async with database.sessionmaker() as session:
-        organization = Organization(name=args.name, display_name=args.display_name,
-                                    timezone=timezone)
+        organization = Organization(
+            name=args.name, display_name=args.display_name, timezone=timezone
+        )
         session.add(organization)
         await session.flush()
-        audit.record(session, Principal(PrincipalKind.MASTER, None),
-                     organization_id=organization.id, action="created",
-                     resource_type="organizations", resource_id=organization.id,
-                     fields=["name", "display-name", "timezone"], request_id="cli")
+        audit.record(
+            session,
+            Principal(PrincipalKind.MASTER, None),
+            organization_id=organization.id,
+            action="created",
+            resource_type="organizations",
+            resource_id=organization.id,
+            fields=["name", "display-name", "timezone"],
+            request_id="cli",
+        )
         await session.commit()
         print(json.dumps({"id": str(organization.id), "name": organization.name}))
     await database.dispose()
@@ -115,12 +122,24 @@ async def _admin_create_api_key(args: argparse.Namespace) -> int:
             print(f"no organization {organization_id}", file=sys.stderr)
             return 1
         principal = Principal(PrincipalKind.MASTER, None)
-        key, secret = await issue_key(session, principal, organization_id=organization_id,
-                                      name=args.name, role=Role(args.role))
+        key, secret = await issue_key(
+            session,
+            principal,
+            organization_id=organization_id,
+            name=args.name,
+            role=Role(args.role),
+        )
         await session.flush()
-        audit.record(session, principal, organization_id=organization_id, action="created",
-                     resource_type="api-keys", resource_id=key.id, fields=["name", "role"],
-                     request_id="cli")
+        audit.record(
+            session,
+            principal,
+            organization_id=organization_id,
+            action="created",
+            resource_type="api-keys",
+            resource_id=key.id,
+            fields=["name", "role"],
+            request_id="cli",
+        )
         await session.commit()
         print(json.dumps({"id": str(key.id), "role": key.role, "secret": secret}))
     await database.dispose()
@@ -138,21 +157,30 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser(
-        "serve", help="run the HTTP API (applies migrations first)",
+        "serve",
+        help="run the HTTP API (applies migrations first)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=CONFIG_HELP + describe_settings())
+        epilog=CONFIG_HELP + describe_settings(),
+    )
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    serve.add_argument("--workers", type=int, default=1,
-                       help="HTTP worker processes (default 1; use PostgreSQL for more)")
-    serve.add_argument("--no-migrate", action="store_true",
-                       help="do not apply pending migrations on start")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="HTTP worker processes (default 1; use PostgreSQL for more)",
+    )
+    serve.add_argument(
+        "--no-migrate", action="store_true", help="do not apply pending migrations on start"
+    )
     serve.set_defaults(func=_serve)
 
     worker = commands.add_parser(
-        "worker", help="run a background job worker",
+        "worker",
+        help="run a background job worker",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=CONFIG_HELP + describe_settings())
+        epilog=CONFIG_HELP + describe_settings(),
+    )
     worker.add_argument("--concurrency", type=int, default=4, help="jobs run at once (default 4)")
     worker.set_defaults(func=_worker)
 
@@ -170,8 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     org.add_argument("--display-name", default=None)
     org.add_argument("--timezone", default="UTC", help="IANA zone, e.g. America/New_York")
     org.set_defaults(func=lambda a: asyncio.run(_admin_create_organization(a)))
-    key = admin_commands.add_parser("create-api-key",
-                                    help="create an API key; prints its secret once")
+    key = admin_commands.add_parser(
+        "create-api-key", help="create an API key; prints its secret once"
+    )
     key.add_argument("organization", help="organization id")
     key.add_argument("--name", default="admin")
     key.add_argument("--role", choices=["admin", "staff", "readonly"], default="admin")

@@ -40,8 +40,12 @@ def _create_pg_database(base_url: str) -> str:
 
     async def create() -> None:
         conn = await asyncpg.connect(
-            host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username or "postgres",
-            password=url.password, database=url.database or "postgres")
+            host=url.host or "127.0.0.1",
+            port=url.port or 5432,
+            user=url.username or "postgres",
+            password=url.password,
+            database=url.database or "postgres",
+        )
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
@@ -61,8 +65,12 @@ def _drop_pg_database(base_url: str, test_url: str) -> None:
 
     async def drop() -> None:
         conn = await asyncpg.connect(
-            host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username or "postgres",
-            password=url.password, database=url.database or "postgres")
+            host=url.host or "127.0.0.1",
+            port=url.port or 5432,
+            user=url.username or "postgres",
+            password=url.password,
+            database=url.database or "postgres",
+        )
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
@@ -156,19 +164,31 @@ class Org:
 
 async def create_org(client: httpx.AsyncClient, name: str | None = None) -> Org:
     name = name or f"Clinic {uuid.uuid4().hex[:8]}"
-    response = await client.post("/v1/organizations/", json=doc("organizations", {
-        "name": name, "timezone": "America/New_York"}), headers=MASTER)
+    response = await client.post(
+        "/v1/organizations/",
+        json=doc("organizations", {"name": name, "timezone": "America/New_York"}),
+        headers=MASTER,
+    )
     assert response.status_code == 201, response.text
     org_id = response.json()["data"]["id"]
     keys: dict[str, tuple[str, str]] = {}
     for role in ("admin", "staff", "readonly"):
-        created = await client.post("/v1/api-keys/", json=doc("api-keys", {
-            "name": f"{role} key", "role": role, "organization-id": org_id}), headers=MASTER)
+        created = await client.post(
+            "/v1/api-keys/",
+            json=doc("api-keys", {"name": f"{role} key", "role": role, "organization-id": org_id}),
+            headers=MASTER,
+        )
         assert created.status_code == 201, created.text
         body = created.json()["data"]
         keys[role] = (body["id"], body["attributes"]["secret"])
-    return Org(org_id, bearer(keys["admin"][1]), bearer(keys["staff"][1]),
-               bearer(keys["readonly"][1]), keys["admin"][0], keys["admin"][1])
+    return Org(
+        org_id,
+        bearer(keys["admin"][1]),
+        bearer(keys["staff"][1]),
+        bearer(keys["readonly"][1]),
+        keys["admin"][0],
+        keys["admin"][1],
+    )
 
 
 @pytest.fixture

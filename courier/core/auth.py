@@ -242,7 +242,8 @@ async def _load_key(session: AsyncSession, key_id: str) -> ApiKey | None:
     key = (await session.execute(unscoped(stmt, "authentication"))).scalar_one_or_none()
     if key is None or not _usable(key):
         return None
-    return key
+    found: ApiKey = key
+    return found
 
 
 def _usable(key: ApiKey) -> bool:
@@ -261,6 +262,4 @@ def _key_principal(key: ApiKey | None) -> Principal:
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         # Kept to the minute: one write a minute per key, not one per request.
         key.last_used_at = now
-    return Principal(
-        PrincipalKind.API_KEY, key.organization_id, role=Role(key.role), key_id=key.id
-    )
+    return Principal(PrincipalKind.API_KEY, key.organization_id, role=Role(key.role), key_id=key.id)

@@ -30,15 +30,15 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            self.engine: AsyncEngine = create_async_engine(
-                url, connect_args={"timeout": 30}
-            )
+            self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": 30})
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             # aiosqlite starts transactions lazily; BEGIN IMMEDIATE on write sessions avoids the
             # SQLITE_BUSY upgrade deadlock between two readers that both decide to write.
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         else:
-            self.engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.engine = create_async_engine(
+                url, pool_size=10, max_overflow=20, pool_pre_ping=True
+            )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def ping(self) -> None:

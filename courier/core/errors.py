@@ -74,9 +74,7 @@ WWW_AUTHENTICATE = 'Bearer realm="courier", Basic realm="courier"'
 
 
 def unauthorized(detail: str = "missing or invalid credentials") -> ApiError:
-    return _error(
-        401, detail, "unauthorized", headers={"WWW-Authenticate": WWW_AUTHENTICATE}
-    )
+    return _error(401, detail, "unauthorized", headers={"WWW-Authenticate": WWW_AUTHENTICATE})
 
 
 def forbidden(detail: str = "these credentials do not allow this operation") -> ApiError:

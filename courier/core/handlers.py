@@ -29,8 +29,9 @@ def _request_id(request: Request) -> str | None:
 
 
 def render_error(request: Request, error: ApiError) -> Response:
-    return JsonResponse(error_body(error, _request_id(request)), status_code=error.status,
-                        headers=error.headers)
+    return JsonResponse(
+        error_body(error, _request_id(request)), status_code=error.status, headers=error.headers
+    )
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -72,11 +73,21 @@ def validation_items(errors: Any) -> list[ErrorItem]:
         name = _field_name(rest) if rest else str(where)
         if where == "body":
             pointer = "/" + "/".join(str(p) for p in rest) if rest else ""
-            items.append(ErrorItem(f"{name} {message}", f"invalid-{kind or 'value'}".replace("_", "-"),
-                                   pointer=pointer or "/"))
+            items.append(
+                ErrorItem(
+                    f"{name} {message}",
+                    f"invalid-{kind or 'value'}".replace("_", "-"),
+                    pointer=pointer or "/",
+                )
+            )
         else:
-            items.append(ErrorItem(f"{name} {message}", f"invalid-{kind or 'value'}".replace("_", "-"),
-                                   parameter=name))
+            items.append(
+                ErrorItem(
+                    f"{name} {message}",
+                    f"invalid-{kind or 'value'}".replace("_", "-"),
+                    parameter=name,
+                )
+            )
     return items
 
 
@@ -99,7 +110,9 @@ def install_handlers(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(allowed)
             item = ErrorItem(
                 f"method {request.method} is not served on this path; allowed: "
-                f"{', '.join(allowed)}", "method-not-allowed")
+                f"{', '.join(allowed)}",
+                "method-not-allowed",
+            )
         else:
             item = ErrorItem(str(exc.detail), "http-error")
         return render_error(request, ApiError(exc.status_code, [item], headers))
@@ -107,8 +120,9 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", extra={"request_id": _request_id(request)})
-        item = ErrorItem("an unexpected error occurred; quote the request id when reporting it",
-                         "internal-error")
+        item = ErrorItem(
+            "an unexpected error occurred; quote the request id when reporting it", "internal-error"
+        )
         return render_error(request, ApiError(500, [item]))
 
 

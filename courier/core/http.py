@@ -26,15 +26,25 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 JSON_TYPES = ("application/json", "application/vnd.api+json", "text/json")
 DEFAULT_TYPE = "application/json"
-CHARSETS = {"utf-8": "utf-8", "utf8": "utf-8", "iso-8859-1": "iso-8859-1", "latin1": "iso-8859-1",
-            "latin-1": "iso-8859-1", "us-ascii": "ascii", "ascii": "ascii"}
+CHARSETS = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "iso-8859-1": "iso-8859-1",
+    "latin1": "iso-8859-1",
+    "latin-1": "iso-8859-1",
+    "us-ascii": "ascii",
+    "ascii": "ascii",
+}
 OVERRIDABLE = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def json_error_response(status: int, detail: str, code: str, **kw: Any) -> ApiError:
-    return ApiError(status, [ErrorItem(detail, code, kw.get("pointer"), kw.get("parameter"))],
-                    kw.get("headers", {}))
+    return ApiError(
+        status,
+        [ErrorItem(detail, code, kw.get("pointer"), kw.get("parameter"))],
+        kw.get("headers", {}),
+    )
 
 
 def _parse_media(value: str) -> tuple[str, dict[str, str]]:
@@ -128,48 +138,61 @@ class ConventionsMiddleware:
             if path.startswith(("/v1/", "/v2/")) and not path.endswith("/"):
                 scope["path"] = path + "/"
                 scope["raw_path"] = scope["path"].encode()
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"),
-                             keep_blank_values=True)
+            query = parse_qs(
+                scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+            )
             fmt = query.get("format")
             if fmt is not None and [v.lower() for v in fmt] != ["json"]:
-                raise json_error_response(400, "format must be json", "invalid-format",
-                                          parameter="format")
+                raise json_error_response(
+                    400, "format must be json", "invalid-format", parameter="format"
+                )
             chosen = negotiate(headers.get("accept"))
             if chosen is None and not scope["path"].startswith(("/v1/", "/v2/")):
                 chosen = DEFAULT_TYPE  # operational endpoints (metrics, docs) answer anyone
             if chosen is None:
                 raise json_error_response(
-                    406, "Accept allows none of: " + ", ".join(JSON_TYPES), "not-acceptable")
+                    406, "Accept allows none of: " + ", ".join(JSON_TYPES), "not-acceptable"
+                )
             media_type = chosen
             self._override_method(scope, headers, query)
-            if scope["method"] in {"POST", "PUT", "PATCH", "DELETE"} and not scope["path"].startswith(
-                self.raw_body_prefixes
-            ):
+            if scope["method"] in {"POST", "PUT", "PATCH", "DELETE"} and not scope[
+                "path"
+            ].startswith(self.raw_body_prefixes):
                 receive = await self._normalized_body(scope, headers, receive)
         except ApiError as error:
             await reply_error(error)
             return
 
-        await self.app(scope, receive, _ResponseWriter(send, scope, headers, media_type,
-                                                       request_id))
+        await self.app(
+            scope, receive, _ResponseWriter(send, scope, headers, media_type, request_id)
+        )
 
     @staticmethod
-    def _override_method(scope: Scope, headers: dict[str, str], query: dict[str, list[str]]) -> None:
-        override = headers.get("x-http-method-override") or (query.get("method") or [None])[0]
+    def _override_method(
+        scope: Scope, headers: dict[str, str], query: dict[str, list[str]]
+    ) -> None:
+        override = headers.get("x-http-method-override")
+        if override is None and query.get("method"):
+            override = query["method"][0]
         if override is None:
             return
         wanted = override.strip().upper()
         if scope["method"] != "POST":
             raise json_error_response(
-                400, "method override is honoured on POST only", "method-override-not-allowed",
-                parameter="method")
+                400,
+                "method override is honoured on POST only",
+                "method-override-not-allowed",
+                parameter="method",
+            )
         if wanted not in OVERRIDABLE:
-            raise json_error_response(400, f"cannot override to method {override}",
-                                      "invalid-method", parameter="method")
+            raise json_error_response(
+                400, f"cannot override to method {override}", "invalid-method", parameter="method"
+            )
         scope["method"] = wanted
         if "method" in query:  # consumed here; endpoints never see it
-            pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"),
-                              keep_blank_values=True)
+            pairs = parse_qsl(
+                scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+            )
             scope["query_string"] = urlencode([(k, v) for k, v in pairs if k != "method"]).encode()
 
     async def _normalized_body(
@@ -177,8 +200,9 @@ class ConventionsMiddleware:
     ) -> Receive:
         declared = headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise json_error_response(413, f"request body exceeds {self.max_body_bytes} bytes",
-                                      "payload-too-large")
+            raise json_error_response(
+                413, f"request body exceeds {self.max_body_bytes} bytes", "payload-too-large"
+            )
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -188,8 +212,9 @@ class ConventionsMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                raise json_error_response(413, f"request body exceeds {self.max_body_bytes} bytes",
-                                          "payload-too-large")
+                raise json_error_response(
+                    413, f"request body exceeds {self.max_body_bytes} bytes", "payload-too-large"
+                )
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -199,31 +224,40 @@ class ConventionsMiddleware:
         media, params = _parse_media(headers.get("content-type") or DEFAULT_TYPE)
         charset = CHARSETS.get(params.get("charset", "utf-8"))
         if charset is None:
-            raise json_error_response(415, f"charset {params.get('charset')} is not supported; "
-                                      "use utf-8 or iso-8859-1", "unsupported-charset")
+            raise json_error_response(
+                415,
+                f"charset {params.get('charset')} is not supported; use utf-8 or iso-8859-1",
+                "unsupported-charset",
+            )
         if media in JSON_TYPES:
             text = _decode(raw, charset)
         elif media == "application/x-www-form-urlencoded":
             form = parse_qs(_decode(raw, charset), keep_blank_values=True)
             if "json" not in form or len(form["json"]) != 1:
-                raise json_error_response(400, "a form-encoded body needs exactly one field json",
-                                          "invalid-form-body")
+                raise json_error_response(
+                    400, "a form-encoded body needs exactly one field json", "invalid-form-body"
+                )
             text = form["json"][0]
         else:
             raise json_error_response(
-                415, "Content-Type must be application/json, application/vnd.api+json, "
-                "text/json or application/x-www-form-urlencoded", "unsupported-media-type")
+                415,
+                "Content-Type must be application/json, application/vnd.api+json, "
+                "text/json or application/x-www-form-urlencoded",
+                "unsupported-media-type",
+            )
         try:
             document = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             raise json_error_response(400, f"malformed JSON: {exc.msg}", "malformed-json") from exc
         if not isinstance(document, dict):
-            raise json_error_response(400, "the request body must be a JSON object",
-                                      "body-not-object")
+            raise json_error_response(
+                400, "the request body must be a JSON object", "body-not-object"
+            )
         body = orjson.dumps(document)
         scope["headers"] = [
-            (k, v) for k, v in scope["headers"] if k.lower() not in (b"content-type",
-                                                                      b"content-length")
+            (k, v)
+            for k, v in scope["headers"]
+            if k.lower() not in (b"content-type", b"content-length")
         ] + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         return _replay(body)
 
@@ -232,7 +266,9 @@ def _decode(raw: bytes, charset: str) -> str:
     try:
         return raw.decode(charset)
     except UnicodeDecodeError as exc:
-        raise json_error_response(400, f"the body is not valid {charset}", "invalid-encoding") from exc
+        raise json_error_response(
+            400, f"the body is not valid {charset}", "invalid-encoding"
+        ) from exc
 
 
 def _replay(body: bytes) -> Receive:
@@ -251,8 +287,9 @@ def _replay(body: bytes) -> Receive:
 class _ResponseWriter:
     """Sets the negotiated media type and the request id; turns GET bodies into ETags / 304."""
 
-    def __init__(self, send: Send, scope: Scope, headers: dict[str, str], media_type: str,
-                 request_id: str) -> None:
+    def __init__(
+        self, send: Send, scope: Scope, headers: dict[str, str], media_type: str, request_id: str
+    ) -> None:
         self.send = send
         self.scope = scope
         self.if_none_match = headers.get("if-none-match")
@@ -263,7 +300,9 @@ class _ResponseWriter:
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+            headers = [
+                (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+            ]
             headers.append((b"x-request-id", self.request_id.encode()))
             content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
             if content_type.startswith(b"application/json"):
@@ -285,8 +324,9 @@ class _ResponseWriter:
         headers = [(k, v) for k, v in self.start["headers"] if k.lower() != b"etag"]
         headers.append((b"etag", etag.encode()))
         if etag_matches(self.if_none_match, etag):
-            headers = [(k, v) for k, v in headers if k.lower() not in (b"content-length",
-                                                                        b"content-type")]
+            headers = [
+                (k, v) for k, v in headers if k.lower() not in (b"content-length", b"content-type")
+            ]
             await self.send({"type": "http.response.start", "status": 304, "headers": headers})
             await self.send({"type": "http.response.body", "body": b""})
             return

@@ -13,17 +13,25 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from courier.core.http import ASGIApp, Message, Receive, Scope, Send
 
 REGISTRY = CollectorRegistry(auto_describe=True)
-REQUESTS = Counter("courier_http_requests_total", "HTTP requests by route and status",
-                   ["method", "route", "status"], registry=REGISTRY)
-LATENCY = Histogram("courier_http_request_duration_seconds", "HTTP request latency by route",
-                    ["method", "route"], registry=REGISTRY,
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+REQUESTS = Counter(
+    "courier_http_requests_total",
+    "HTTP requests by route and status",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "courier_http_request_duration_seconds",
+    "HTTP request latency by route",
+    ["method", "route"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 
 access_log = logging.getLogger("courier.access")
 
 
 class JsonFormatter(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
     _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
     def format(self, record: logging.LogRecord) -> str:

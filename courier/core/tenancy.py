@@ -67,4 +67,4 @@ def mark_tenant_tables() -> None:
     for mapper in Base.registry.mappers:
         if issubclass(mapper.class_, TenantMixin):
             for table in mapper.tables:
-                table.info["tenant"] = True
+                table.info["tenant"] = True  # type: ignore[attr-defined]

@@ -27,7 +27,9 @@ Timestamp = Annotated[
     datetime,
     BeforeValidator(_parse_time),
     PlainSerializer(format_timestamp, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time", "example": "2024-01-15T10:00:00.000Z"}),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "example": "2024-01-15T10:00:00.000Z"}
+    ),
 ]
 
 PhoneE164 = Annotated[

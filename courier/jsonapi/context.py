@@ -43,8 +43,9 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
             await commit(session)
         except IntegrityError as exc:
             await session.rollback()
-            raise conflict("the change conflicts with an existing resource",
-                           "integrity-conflict") from exc
+            raise conflict(
+                "the change conflicts with an existing resource", "integrity-conflict"
+            ) from exc
         except BaseException:
             await session.rollback()
             raise
@@ -78,8 +79,9 @@ def context_dependency(
         if principal.is_individual and not individual_allowed:
             raise forbidden("an individual access token cannot use this endpoint")
         principal.require(permission)
-        ctx = Context(session, principal, request.app.state.settings, request,
-                      request.state.request_id)
+        ctx = Context(
+            session, principal, request.app.state.settings, request, request.state.request_id
+        )
         ctx.acting_individual_id = acting_individual(ctx, request.query_params.get("individual-id"))
         return ctx
 

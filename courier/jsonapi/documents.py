@@ -19,8 +19,9 @@ def kebab(name: str) -> str:
 class ReadAttributes(BaseModel):
     """Attributes of a response: snake_case in Python, kebab-case on the wire."""
 
-    model_config = ConfigDict(alias_generator=kebab, populate_by_name=True, from_attributes=True,
-                              serialize_by_alias=True)
+    model_config = ConfigDict(
+        alias_generator=kebab, populate_by_name=True, from_attributes=True, serialize_by_alias=True
+    )
 
 
 class WriteAttributes(BaseModel):
@@ -65,37 +66,64 @@ class Links(BaseModel):
 class DocumentModels:
     """The pydantic models of one resource type's documents (for validation and OpenAPI)."""
 
-    def __init__(self, type_name: str, read: type[ReadAttributes],
-                 create: type[WriteAttributes] | None, update: type[WriteAttributes] | None
-                 ) -> None:
+    def __init__(
+        self,
+        type_name: str,
+        read: type[ReadAttributes],
+        create: type[WriteAttributes] | None,
+        update: type[WriteAttributes] | None,
+    ) -> None:
         name = _title(type_name)
-        type_literal: Any = Literal[type_name]  # type: ignore[valid-type]
+        type_literal: Any = Literal[type_name]
         self.resource = create_model(
-            f"{name}Resource", id=(uuid.UUID, ...), type=(type_literal, type_name),
-            attributes=(read, ...))
-        self.single = create_model(f"{name}Document", data=(self.resource, ...),
-                                   meta=(dict[str, Any], Field(default_factory=dict)))
-        self.many = create_model(f"{name}ListDocument", data=(list[self.resource], ...),  # type: ignore[name-defined]
-                                 meta=(ListMeta, ...), links=(Links, ...))
+            f"{name}Resource",
+            id=(uuid.UUID, ...),
+            type=(type_literal, type_name),
+            attributes=(read, ...),
+        )
+        self.single = create_model(
+            f"{name}Document",
+            data=(self.resource, ...),
+            meta=(dict[str, Any], Field(default_factory=dict)),
+        )
+        self.many = create_model(
+            f"{name}ListDocument",
+            data=(list[self.resource], ...),  # type: ignore[name-defined,unused-ignore]
+            meta=(ListMeta, ...),
+            links=(Links, ...),
+        )
         self.create_request: type[BaseModel] | None = None
         self.update_request: type[BaseModel] | None = None
         if create is not None:
-            data = create_model(f"{name}CreateData", __config__=ConfigDict(extra="forbid"),
-                                type=(str, Field(examples=[type_name])), attributes=(create, ...))
+            data = create_model(
+                f"{name}CreateData",
+                __config__=ConfigDict(extra="forbid"),
+                type=(str, Field(examples=[type_name])),
+                attributes=(create, ...),
+            )
             self.create_request = create_model(
-                f"{name}CreateRequest", __config__=ConfigDict(extra="forbid"),
-                data=(data, ...), meta=(dict[str, Any], Field(default_factory=dict)))
+                f"{name}CreateRequest",
+                __config__=ConfigDict(extra="forbid"),
+                data=(data, ...),
+                meta=(dict[str, Any], Field(default_factory=dict)),
+            )
         if update is not None:
-            data = create_model(f"{name}UpdateData", __config__=ConfigDict(extra="forbid"),
-                                type=(str, Field(examples=[type_name])), id=(str, ...),
-                                attributes=(update, ...))
+            update_data = create_model(
+                f"{name}UpdateData",
+                __config__=ConfigDict(extra="forbid"),
+                type=(str, Field(examples=[type_name])),
+                id=(str, ...),
+                attributes=(update, ...),
+            )
             self.update_request = create_model(
-                f"{name}UpdateRequest", __config__=ConfigDict(extra="forbid"),
-                data=(data, ...), meta=(dict[str, Any], Field(default_factory=dict)))
+                f"{name}UpdateRequest",
+                __config__=ConfigDict(extra="forbid"),
+                data=(update_data, ...),
+                meta=(dict[str, Any], Field(default_factory=dict)),
+            )
 
 
-def resource_object(type_name: str, ident: uuid.UUID, attributes: dict[str, Any]
-                    ) -> dict[str, Any]:
+def resource_object(type_name: str, ident: uuid.UUID, attributes: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(ident), "type": type_name, "attributes": attributes}
 
 
@@ -103,8 +131,9 @@ def single_document(obj: dict[str, Any], meta: dict[str, Any] | None = None) -> 
     return {"data": obj, "meta": meta or {}}
 
 
-def list_document(url: URL, query: ListQuery, data: list[dict[str, Any]], total: int
-                  ) -> dict[str, Any]:
+def list_document(
+    url: URL, query: ListQuery, data: list[dict[str, Any]], total: int
+) -> dict[str, Any]:
     limit, offset = query.limit, query.offset
     last_offset = max(0, ((total - 1) // limit) * limit) if total else 0
 

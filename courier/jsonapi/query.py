@@ -31,6 +31,7 @@ PAGE_PARAMS = frozenset({"page[limit]", "page[offset]", "size", "start"})
 
 # --- value parsers ---------------------------------------------------------------------------
 
+
 def parse_bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("true", "1"):
@@ -96,6 +97,7 @@ def parse_time_comparisons(values: Sequence[str]) -> list[tuple[str, datetime]]:
 
 # --- filters ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Filter:
     """One allowed query parameter of a list endpoint and how it narrows the rows."""
@@ -113,26 +115,47 @@ def _apply_eq(column: Any) -> Apply:
     return lambda stmt, value, _ctx: stmt.where(column == value)
 
 
-def eq(param: str, column: Any, parse: Parser | None = None, description: str = "",
-       schema: dict[str, Any] | None = None, required: bool = False) -> Filter:
-    return Filter(param, parse or parse_text(), _apply_eq(column), description or
-                  f"Only rows whose {param} equals this value", required=required,
-                  schema=schema or {"type": "string"})
+def eq(
+    param: str,
+    column: Any,
+    parse: Parser | None = None,
+    description: str = "",
+    schema: dict[str, Any] | None = None,
+    required: bool = False,
+) -> Filter:
+    return Filter(
+        param,
+        parse or parse_text(),
+        _apply_eq(column),
+        description or f"Only rows whose {param} equals this value",
+        required=required,
+        schema=schema or {"type": "string"},
+    )
 
 
 def uuid_eq(param: str, column: Any, description: str = "", required: bool = False) -> Filter:
-    return Filter(param, parse_uuid, _apply_eq(column), description or f"Rows with this {param}",
-                  required=required, schema={"type": "string", "format": "uuid"})
+    return Filter(
+        param,
+        parse_uuid,
+        _apply_eq(column),
+        description or f"Rows with this {param}",
+        required=required,
+        schema={"type": "string", "format": "uuid"},
+    )
 
 
 def boolean(param: str, column: Any, description: str = "") -> Filter:
-    return Filter(param, parse_bool, _apply_eq(column), description,
-                  schema={"type": "boolean"})
+    return Filter(param, parse_bool, _apply_eq(column), description, schema={"type": "boolean"})
 
 
 def enum(param: str, column: Any, values: Sequence[str], description: str = "") -> Filter:
-    return Filter(param, parse_enum(*values), _apply_eq(column), description,
-                  schema={"type": "string", "enum": list(values)})
+    return Filter(
+        param,
+        parse_enum(*values),
+        _apply_eq(column),
+        description,
+        schema={"type": "string", "enum": list(values)},
+    )
 
 
 def contains(param: str, column: Any, description: str = "") -> Filter:
@@ -148,17 +171,30 @@ def contains(param: str, column: Any, description: str = "") -> Filter:
 def time_window(field_name: str, column: Any, description: str = "") -> Filter:
     """``filter[cmp-FIELD]=>=2024-01-01T00:00:00Z`` (up to two, repeated, bound a window)."""
 
-    def apply(stmt: Select[Any], comparisons: list[tuple[str, datetime]], _ctx: Context
-              ) -> Select[Any]:
+    def apply(
+        stmt: Select[Any], comparisons: list[tuple[str, datetime]], _ctx: Context
+    ) -> Select[Any]:
         conditions: list[ColumnElement[bool]] = []
         for op, moment in comparisons:
-            conditions.append({">": column > moment, "<": column < moment,
-                               ">=": column >= moment, "<=": column <= moment}[op])
+            conditions.append(
+                {
+                    ">": column > moment,
+                    "<": column < moment,
+                    ">=": column >= moment,
+                    "<=": column <= moment,
+                }[op]
+            )
         return stmt.where(*conditions)
 
-    return Filter(f"filter[cmp-{field_name}]", parse_time_comparisons, apply,  # type: ignore[arg-type]
-                  description or f"Compare {field_name}: a comparator (>, <, >=, <=) and an ISO "
-                  "8601 time; repeat to bound a window", repeatable=True)
+    return Filter(
+        f"filter[cmp-{field_name}]",
+        parse_time_comparisons,
+        apply,
+        description
+        or f"Compare {field_name}: a comparator (>, <, >=, <=) and an ISO "
+        "8601 time; repeat to bound a window",
+        repeatable=True,
+    )
 
 
 def any_of(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -166,6 +202,7 @@ def any_of(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
 
 
 # --- the parsed query ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PageBounds:
@@ -198,13 +235,18 @@ def parse_list_query(
             continue
         if name == "sort" and sorts:
             continue
-        errors.append(ErrorItem(f"{name} is not a parameter of this endpoint",
-                                "unknown-parameter", parameter=name))
+        errors.append(
+            ErrorItem(
+                f"{name} is not a parameter of this endpoint", "unknown-parameter", parameter=name
+            )
+        )
     for name in params:
-        if len(params.getlist(name)) > 1 and not (name == "sort" or
-                                                   (name in known and known[name].repeatable)):
-            errors.append(ErrorItem(f"{name} may be given only once", "repeated-parameter",
-                                    parameter=name))
+        if len(params.getlist(name)) > 1 and not (
+            name == "sort" or (name in known and known[name].repeatable)
+        ):
+            errors.append(
+                ErrorItem(f"{name} may be given only once", "repeated-parameter", parameter=name)
+            )
     if errors:
         raise ApiError(400, errors, {}, True)
 
@@ -215,26 +257,31 @@ def parse_list_query(
         raw = params.getlist(flt.param)
         if not raw:
             if flt.required:
-                errors.append(ErrorItem(f"{flt.param} is required", "missing-parameter",
-                                        parameter=flt.param))
+                errors.append(
+                    ErrorItem(f"{flt.param} is required", "missing-parameter", parameter=flt.param)
+                )
             continue
         try:
             values[flt.param] = flt.parse(raw) if flt.repeatable else flt.parse(raw[0])  # type: ignore[arg-type]
         except ValueError as exc:
-            errors.append(ErrorItem(f"{flt.param} {exc}", "invalid-parameter",
-                                    parameter=flt.param))
+            errors.append(ErrorItem(f"{flt.param} {exc}", "invalid-parameter", parameter=flt.param))
     sort: list[tuple[str, bool]] = []
-    for raw in params.getlist("sort"):
-        for item in raw.split(","):
-            item = item.strip()
+    for raw_sort in params.getlist("sort"):
+        for part in raw_sort.split(","):
+            item = part.strip()
             if not item:
                 continue
             descending = item.startswith("-")
             name = item.lstrip("-+")
             if name not in sorts:
-                errors.append(ErrorItem(
-                    f"sort by {name} is not supported; use one of: {', '.join(sorts) or 'none'}",
-                    "invalid-sort", parameter="sort"))
+                errors.append(
+                    ErrorItem(
+                        f"sort by {name} is not supported; "
+                        f"use one of: {', '.join(sorts) or 'none'}",
+                        "invalid-sort",
+                        parameter="sort",
+                    )
+                )
             else:
                 sort.append((name, descending))
     if errors:
@@ -246,8 +293,18 @@ def _page(params: QueryParams, page: PageBounds) -> tuple[int, int, bool]:
     if ("page[limit]" in params and "size" in params) or (
         "page[offset]" in params and "start" in params
     ):
-        raise ApiError(400, [ErrorItem("use page[limit]/page[offset] or size/start, not both",
-                                       "conflicting-parameters", parameter="page")], {}, True)
+        raise ApiError(
+            400,
+            [
+                ErrorItem(
+                    "use page[limit]/page[offset] or size/start, not both",
+                    "conflicting-parameters",
+                    parameter="page",
+                )
+            ],
+            {},
+            True,
+        )
     aliased = "size" in params or "start" in params
     limit_name = "size" if "size" in params else "page[limit]"
     try:

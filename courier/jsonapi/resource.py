@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, select
 
 from courier.core import audit
 from courier.core.auth import Permission, Principal
@@ -60,17 +60,17 @@ class CrudService(Generic[M]):
         if self.spec.tenant:
             stmt = scoped(select(model), model, ctx.organization_id)
         else:
-            stmt = unscoped(select(model), f"{self.spec.type} is not a tenant table")
+            stmt = unscoped(select(model), f"{self.spec.type_name} is not a tenant table")
         if ctx.principal.is_individual:
             if self.spec.individual_scope is None:
-                stmt = stmt.where(False)
+                stmt = stmt.where(false())
             else:
                 stmt = self.spec.individual_scope(stmt, ctx.principal)
         return stmt
 
     async def load(self, ctx: Context, ident: uuid.UUID, *, for_update: bool = False) -> M:
         stmt = self.query(ctx).where(self.spec.model.id == ident)  # type: ignore[attr-defined]
-        if for_update and not ctx.session.bind.dialect.name == "sqlite":  # type: ignore[union-attr]
+        if for_update and ctx.session.bind.dialect.name != "sqlite":  # type: ignore[union-attr]
             stmt = stmt.with_for_update()
         row = (await ctx.session.execute(stmt)).scalar_one_or_none()
         if row is None:
@@ -110,14 +110,21 @@ class CrudService(Generic[M]):
         org = getattr(obj, "organization_id", None) or ctx.principal.organization_id
         if org is None:  # the master key acting on an organization itself
             org = obj.id  # type: ignore[attr-defined]
-        audit.record(ctx.session, ctx.principal, organization_id=org, action=action,
-                     resource_type=self.spec.type, resource_id=obj.id,  # type: ignore[attr-defined]
-                     fields=fields, request_id=ctx.request_id)
+        audit.record(
+            ctx.session,
+            ctx.principal,
+            organization_id=org,
+            action=action,
+            resource_type=self.spec.type_name,
+            resource_id=obj.id,  # type: ignore[attr-defined]
+            fields=fields,
+            request_id=ctx.request_id,
+        )
 
 
 @dataclass
 class ResourceSpec(Generic[M]):
-    type: str  # JSON:API type and path segment, e.g. "individuals"
+    type_name: str  # JSON:API type and path segment, e.g. "individuals"
     model: type[M]
     read_schema: type[ReadAttributes]
     service: CrudService[M]
@@ -127,7 +134,7 @@ class ResourceSpec(Generic[M]):
     filters: Sequence[Filter] = ()
     sorts: dict[str, Any] = field(default_factory=dict)  # name -> column
     default_sort: Sequence[tuple[str, bool]] = ()
-    page: PageBounds = PageBounds()
+    page: PageBounds = field(default_factory=PageBounds)
     extra_params: dict[str, str] = field(default_factory=dict)  # plain params -> description
     permissions: dict[Op, Permission] = field(default_factory=dict)
     individual_scope: IndividualScope | None = None
@@ -141,13 +148,13 @@ class ResourceSpec(Generic[M]):
     def __post_init__(self) -> None:
         self.service.spec = self
         if not self.singular:
-            self.singular = self.type.rstrip("s").replace("-", " ")
+            self.singular = self.type_name.rstrip("s").replace("-", " ")
         if not self.tag:
-            self.tag = self.type
+            self.tag = self.type_name
 
     @property
     def path(self) -> str:
-        return f"/{self.version}/{self.type}/"
+        return f"/{self.version}/{self.type_name}/"
 
     def permission(self, op: Op) -> Permission:
         return self.permissions.get(op, DEFAULT_PERMISSIONS[op])
@@ -157,8 +164,8 @@ REGISTRY: list[ResourceSpec[Any]] = []
 
 
 def register(spec: ResourceSpec[M]) -> ResourceSpec[M]:
-    if any(s.type == spec.type and s.version == spec.version for s in REGISTRY):
-        raise ValueError(f"resource {spec.type} registered twice")
+    if any(s.type_name == spec.type_name and s.version == spec.version for s in REGISTRY):
+        raise ValueError(f"resource {spec.type_name} registered twice")
     REGISTRY.append(spec)
     return spec
 

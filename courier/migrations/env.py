@@ -6,7 +6,6 @@ import asyncio
 from typing import Any, Literal
 
 import sqlalchemy as sa
-
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -54,8 +53,9 @@ async def _run_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=_url(), target_metadata=target_metadata, render_as_batch=True,
-                      literal_binds=True)
+    context.configure(
+        url=_url(), target_metadata=target_metadata, render_as_batch=True, literal_binds=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

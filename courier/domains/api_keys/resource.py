@@ -7,27 +7,34 @@ from courier.jsonapi import query as q
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.api_key import ApiKey
 
-api_keys = register(ResourceSpec(
-    type="api-keys",
-    model=ApiKey,
-    read_schema=ApiKeyRead,
-    create_schema=ApiKeyCreate,
-    service=ApiKeyService(),
-    ops=frozenset({Op.LIST, Op.GET, Op.CREATE, Op.DELETE, Op.DELETE_ALL}),
-    filters=[
-        q.enum("filter[role]", ApiKey.role, ["admin", "staff", "readonly"], "Keys with this role"),
-        q.uuid_eq("organization-id", ApiKey.organization_id,
-                  "With the master key: one organization's keys"),
-    ],
-    sorts={"name": ApiKey.name, "created-at": ApiKey.created_at},
-    default_sort=[("created-at", False)],
-    permissions={Op.LIST: Permission.MANAGE, Op.GET: Permission.MANAGE},
-    summaries={
-        Op.LIST: "List API keys of an organization (secrets never shown again)",
-        Op.GET: "Get one API key",
-        Op.CREATE: "Create an API key with a role; the secret is returned once",
-        Op.DELETE: "Revoke an API key",
-        Op.DELETE_ALL: "Revoke every key of the organization but the caller's (delete_all=1)",
-    },
-    singular="API key",
-))
+api_keys = register(
+    ResourceSpec(
+        type_name="api-keys",
+        model=ApiKey,
+        read_schema=ApiKeyRead,
+        create_schema=ApiKeyCreate,
+        service=ApiKeyService(),
+        ops=frozenset({Op.LIST, Op.GET, Op.CREATE, Op.DELETE, Op.DELETE_ALL}),
+        filters=[
+            q.enum(
+                "filter[role]", ApiKey.role, ["admin", "staff", "readonly"], "Keys with this role"
+            ),
+            q.uuid_eq(
+                "organization-id",
+                ApiKey.organization_id,
+                "With the master key: one organization's keys",
+            ),
+        ],
+        sorts={"name": ApiKey.name, "created-at": ApiKey.created_at},
+        default_sort=[("created-at", False)],
+        permissions={Op.LIST: Permission.MANAGE, Op.GET: Permission.MANAGE},
+        summaries={
+            Op.LIST: "List API keys of an organization (secrets never shown again)",
+            Op.GET: "Get one API key",
+            Op.CREATE: "Create an API key with a role; the secret is returned once",
+            Op.DELETE: "Revoke an API key",
+            Op.DELETE_ALL: "Revoke every key of the organization but the caller's (delete_all=1)",
+        },
+        singular="API key",
+    )
+)

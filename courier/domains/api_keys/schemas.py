@@ -22,7 +22,8 @@ class ApiKeyRead(ReadAttributes):
     revoked_at: Timestamp | None
     last_used_at: Timestamp | None = Field(description="Kept to the minute")
     secret: str | None = Field(
-        default=None, description="The secret: present only in the response that created the key")
+        default=None, description="The secret: present only in the response that created the key"
+    )
 
 
 class ApiKeyCreate(WriteAttributes):
@@ -30,7 +31,8 @@ class ApiKeyCreate(WriteAttributes):
     role: Literal["admin", "staff", "readonly"]
     expires_at: Timestamp | None = None
     organization_id: uuid.UUID | None = Field(
-        default=None, description="Required with the master key; otherwise the caller's own")
+        default=None, description="Required with the master key; otherwise the caller's own"
+    )
 
     @field_validator("expires_at")
     @classmethod

@@ -30,9 +30,14 @@ class ApiKeyService(CrudService[ApiKey]):
     async def create(self, ctx: Context, attrs: WriteAttributes) -> ApiKey:
         values = attrs.model_dump()
         organization_id = await self._target_organization(ctx, values.pop("organization_id"))
-        key, secret = await issue_key(ctx.session, ctx.principal, organization_id=organization_id,
-                                      name=values["name"], role=Role(values["role"]),
-                                      expires_at=values["expires_at"])
+        key, secret = await issue_key(
+            ctx.session,
+            ctx.principal,
+            organization_id=organization_id,
+            name=values["name"],
+            role=Role(values["role"]),
+            expires_at=values["expires_at"],
+        )
         ctx.extras[f"secret:{key.id}"] = secret
         return key
 
@@ -40,8 +45,10 @@ class ApiKeyService(CrudService[ApiKey]):
         if ctx.principal.kind is PrincipalKind.MASTER:
             if requested is None:
                 raise invalid_attribute("organization-id", "is required with the master key")
-            stmt = unscoped(select(Organization.id).where(Organization.id == requested),
-                            "the master key may name any organization")
+            stmt = unscoped(
+                select(Organization.id).where(Organization.id == requested),
+                "the master key may name any organization",
+            )
             if (await ctx.session.execute(stmt)).scalar_one_or_none() is None:
                 raise not_found("organization")
             return requested

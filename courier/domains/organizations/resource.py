@@ -11,24 +11,28 @@ from courier.jsonapi import query as q
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.organization import Organization
 
-organizations = register(ResourceSpec(
-    type="organizations",
-    model=Organization,
-    read_schema=OrganizationRead,
-    create_schema=OrganizationCreate,
-    update_schema=OrganizationUpdate,
-    service=OrganizationService(),
-    ops=frozenset({Op.LIST, Op.GET, Op.CREATE, Op.UPDATE}),
-    filters=[q.contains("filter[name]", Organization.name, "Organizations whose name contains this")],
-    sorts={"name": Organization.name, "last-modified-time": Organization.last_modified_at},
-    default_sort=[("name", False)],
-    permissions={Op.CREATE: Permission.MASTER},
-    tenant=False,
-    summaries={
-        Op.LIST: "List organizations the caller may see",
-        Op.GET: "Get one organization",
-        Op.CREATE: "Create an organization (master key only)",
-        Op.UPDATE: "Modify an organization",
-    },
-    singular="organization",
-))
+organizations = register(
+    ResourceSpec(
+        type_name="organizations",
+        model=Organization,
+        read_schema=OrganizationRead,
+        create_schema=OrganizationCreate,
+        update_schema=OrganizationUpdate,
+        service=OrganizationService(),
+        ops=frozenset({Op.LIST, Op.GET, Op.CREATE, Op.UPDATE}),
+        filters=[
+            q.contains("filter[name]", Organization.name, "Organizations whose name contains this")
+        ],
+        sorts={"name": Organization.name, "last-modified-time": Organization.last_modified_at},
+        default_sort=[("name", False)],
+        permissions={Op.CREATE: Permission.MASTER},
+        tenant=False,
+        summaries={
+            Op.LIST: "List organizations the caller may see",
+            Op.GET: "Get one organization",
+            Op.CREATE: "Create an organization (master key only)",
+            Op.UPDATE: "Modify an organization",
+        },
+        singular="organization",
+    )
+)

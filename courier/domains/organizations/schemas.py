@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from courier.core.types import TimeZoneName, Timestamp
+from courier.core.types import Timestamp, TimeZoneName
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
 
 
@@ -29,4 +29,3 @@ class OrganizationUpdate(WriteAttributes):
     classification: str | None = Field(default=None, max_length=255)
     provider_type: str | None = Field(default=None, max_length=255)
     timezone: TimeZoneName = Field(default=None)  # type: ignore[assignment]
-
