@@ -69,11 +69,22 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 async def commit(session: AsyncSession) -> None:
-    """Commit the unit of work, then run what waited for it (events, notifications)."""
+    """Commit the unit of work, then run what waited for it (events, notifications).
+
+    ``before_commit`` hooks run inside the transaction (their writes land with the change);
+    ``after_commit`` hooks run once it has committed.
+    """
+    for early in session.info.pop("before_commit", []):
+        await early()
     hooks: list[AfterCommit] = session.info.pop("after_commit", [])
     await session.commit()
     for hook in hooks:
         await hook()
+
+
+def before_commit(session: AsyncSession, hook: AfterCommit) -> None:
+    """Run ``hook`` inside the transaction, just before it commits."""
+    session.info.setdefault("before_commit", []).append(hook)
 
 
 def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
