@@ -8,6 +8,7 @@ Bodies reach the endpoints as UTF-8 ``application/json`` whatever the client sen
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -36,6 +37,7 @@ CHARSETS = {
     "ascii": "ascii",
 }
 OVERRIDABLE = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+log = logging.getLogger("courier.errors")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -163,9 +165,26 @@ class ConventionsMiddleware:
             await reply_error(error)
             return
 
-        await self.app(
-            scope, receive, _ResponseWriter(send, scope, headers, media_type, request_id)
-        )
+        writer = _ResponseWriter(send, scope, headers, media_type, request_id)
+        try:
+            await self.app(scope, receive, writer)
+        except Exception:
+            # Anything unhandled still leaves in the one error body, with the request id,
+            # and nothing of the server's internals.
+            log.exception("unhandled error", extra={"request_id": request_id})
+            if writer.started:
+                raise
+            await reply_error(
+                ApiError(
+                    500,
+                    [
+                        ErrorItem(
+                            "an unexpected error occurred; quote the request id when reporting it",
+                            "internal-error",
+                        )
+                    ],
+                )
+            )
 
     @staticmethod
     def _override_method(
@@ -297,9 +316,11 @@ class _ResponseWriter:
         self.request_id = request_id
         self.start: Message | None = None
         self.chunks: list[bytes] = []
+        self.started = False
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
+            self.started = True
             headers = [
                 (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
             ]
