@@ -1,0 +1,25 @@
+"""The README stays true: every setting is documented, the two set-up commands are there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from courier.config import Settings
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    missing = [
+        f"COURIER_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`COURIER_{name.upper()}`" not in README
+    ]
+    assert missing == []
+
+
+def test_readme_has_the_two_commands() -> None:
+    assert "pip install -e . && COURIER_MASTER_KEY=change-me courier serve" in README
+    assert "pip install -e '.[test]' && pytest" in README
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert "pip install -e '.[test]' && pytest" in ci
