@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -18,6 +18,7 @@ from courier.core import audit
 from courier.core.auth import Permission, Principal
 from courier.core.errors import not_found
 from courier.core.tenancy import scoped, unscoped
+from courier.events import publish
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
 from courier.jsonapi.query import Filter, PageBounds
@@ -104,22 +105,38 @@ class CrudService(Generic[M]):
         read = self.spec.read_schema
         return [read.model_validate(row).model_dump(mode="json", by_alias=True) for row in rows]
 
+    def individuals_of(self, obj: M) -> Iterable[uuid.UUID]:
+        """The individuals a change of ``obj`` concerns (whose event streams show it)."""
+        return ()
+
     def audit(self, ctx: Context, action: str, obj: M, fields: Sequence[str] = ()) -> None:
-        if not self.spec.audited:
-            return
+        """Record a change of ``obj``: an audit row (field names only) and a domain event
+        ``<type>.<action>``, both in the request's transaction."""
         org = getattr(obj, "organization_id", None) or ctx.principal.organization_id
         if org is None:  # the master key acting on an organization itself
             org = obj.id  # type: ignore[attr-defined]
-        audit.record(
-            ctx.session,
-            ctx.principal,
-            organization_id=org,
-            action=action,
-            resource_type=self.spec.type_name,
-            resource_id=obj.id,  # type: ignore[attr-defined]
-            fields=fields,
-            request_id=ctx.request_id,
-        )
+        ident = obj.id  # type: ignore[attr-defined]
+        if self.spec.audited:
+            audit.record(
+                ctx.session,
+                ctx.principal,
+                organization_id=org,
+                action=action,
+                resource_type=self.spec.type_name,
+                resource_id=ident,
+                fields=fields,
+                request_id=ctx.request_id,
+            )
+        if self.spec.events:
+            publish(
+                ctx.session,
+                organization_id=org,
+                resource_type=self.spec.type_name,
+                verb=action,
+                resource_id=ident,
+                individual_ids=self.individuals_of(obj),
+                data={"id": str(ident)},
+            )
 
 
 @dataclass
@@ -138,8 +155,12 @@ class ResourceSpec(Generic[M]):
     extra_params: dict[str, str] = field(default_factory=dict)  # plain params -> description
     permissions: dict[Op, Permission] = field(default_factory=dict)
     individual_scope: IndividualScope | None = None
+    # Operations an individual token may perform on the rows individual_scope leaves it, even
+    # when the operation's permission is one it lacks (e.g. MANAGE to PATCH its own profile).
+    individual_ops: frozenset[Op] = frozenset()
     tenant: bool = True
     audited: bool = True
+    events: bool = True  # publish <type>.created|updated|deleted events
     version: str = "v1"
     tag: str = ""
     summaries: dict[Op, str] = field(default_factory=dict)
