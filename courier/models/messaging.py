@@ -1,0 +1,150 @@
+"""Secure messaging: channels, their subscribers (with read horizons), messages, reactions,
+bookmarks and badge counts.
+
+Unread counts are O(1): every posted message takes the next ``seq`` of its channel
+(``messaging_channels.last_seq``, incremented under the channel's row lock), and each
+subscriber keeps the ``ack_seq`` of the newest message it has read. Unread = last_seq - ack_seq
+(minus nothing else: drafts have no seq until they are posted).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from courier.core.time import utcnow
+from courier.models.base import Base, IdMixin, TenantMixin, TimestampMixin
+
+
+class MessagingChannel(IdMixin, TenantMixin, TimestampMixin, Base):
+    __tablename__ = "messaging_channels"
+    __table_args__ = (
+        Index("ix_messaging_channels_org_modified", "organization_id", "last_modified_at"),
+    )
+
+    name: Mapped[str | None] = mapped_column(String(255))
+    label: Mapped[str | None] = mapped_column(String(255))
+    floating: Mapped[bool] = mapped_column(Boolean, default=False)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    subscription_type: Mapped[str] = mapped_column(String(32), default="none")
+    event_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    individual_group_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("individual_groups.id", ondelete="SET NULL"), index=True
+    )
+    text_number_id: Mapped[uuid.UUID | None]
+    observation_id: Mapped[uuid.UUID | None]
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("individuals.id", ondelete="SET NULL")
+    )
+    created_by: Mapped[uuid.UUID | None]
+    # The SMS bridge (set-sms); the texting domain joins here.
+    with_sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    sms_initial_message: Mapped[str | None] = mapped_column(String(1024))
+    sms_initial_message_js: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Denormalised for O(1) unread counts and the inbox order.
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_message_id: Mapped[uuid.UUID | None]
+    last_message_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class MessagingSubscriber(TenantMixin, Base):
+    """An individual's membership of a channel, with its read horizon and preferences."""
+
+    __tablename__ = "messaging_subscribers"
+    __table_args__ = (
+        Index("ix_messaging_subscribers_individual", "individual_id", "channel_id"),
+    )
+
+    channel_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messaging_channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    individual_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("individuals.id", ondelete="CASCADE"), primary_key=True
+    )
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    notify: Mapped[str] = mapped_column(String(32), default="all")
+    preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The read horizon: the seq of the newest message this individual has acknowledged.
+    ack_seq: Mapped[int] = mapped_column(Integer, default=0)
+    ack_message_id: Mapped[uuid.UUID | None]
+    ack_time: Mapped[datetime | None]  # server time of the ack
+    ack_user_time: Mapped[datetime | None]  # the client's time of the ack, as it said
+    subscribed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessagingMessage(IdMixin, TenantMixin, Base):
+    __tablename__ = "messaging_messages"
+    __table_args__ = (
+        # The newest messages of a channel, and paging through them, by seq.
+        Index("ix_messaging_messages_channel_seq", "channel_id", "seq"),
+        Index("ix_messaging_messages_channel_posted", "channel_id", "posted_time"),
+        Index("ix_messaging_messages_author", "individual_id", "posted_time"),
+    )
+
+    channel_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messaging_channels.id", ondelete="CASCADE")
+    )
+    seq: Mapped[int | None] = mapped_column(Integer)  # None while a draft
+    individual_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("individuals.id", ondelete="SET NULL")
+    )
+    user_id: Mapped[uuid.UUID | None]
+    message: Mapped[str] = mapped_column(Text, default="")
+    draft: Mapped[bool] = mapped_column(Boolean, default=False)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str | None] = mapped_column(String(32))
+    destination: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    posted_time: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Computed once per version of the text (on post and on edit), never per read.
+    sentiment: Mapped[str | None] = mapped_column(String(16))
+    phrases: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    bulk_message_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+
+
+class MessagingReaction(IdMixin, TenantMixin, Base):
+    __tablename__ = "messaging_reactions"
+    __table_args__ = (UniqueConstraint("message_id", "individual_id", "reaction_type"),)
+
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messaging_messages.id", ondelete="CASCADE"), index=True
+    )
+    individual_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("individuals.id", ondelete="CASCADE")
+    )
+    reaction_type: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessagingBookmark(IdMixin, TenantMixin, Base):
+    __tablename__ = "messaging_bookmarks"
+    __table_args__ = (Index("ix_messaging_bookmarks_owner", "individual_id", "channel_id"),)
+
+    channel_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messaging_channels.id", ondelete="CASCADE")
+    )
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messaging_messages.id", ondelete="CASCADE")
+    )
+    individual_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("individuals.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BadgeCount(IdMixin, TenantMixin, Base):
+    __tablename__ = "badge_counts"
+    __table_args__ = (UniqueConstraint("individual_id", "type"),)
+
+    individual_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("individuals.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
