@@ -24,7 +24,9 @@ from courier.core.db import Database
 from courier.core.errors import service_unavailable
 from courier.core.handlers import JsonResponse, install_handlers, render_error
 from courier.core.http import ConventionsMiddleware
+from courier.core.idempotency import install as install_idempotency
 from courier.core.observability import REGISTRY, MetricsMiddleware
+from courier.core.ratelimit import install as install_rate_limits
 from courier.core.tenancy import mark_tenant_tables
 from courier.jsonapi.resource import REGISTRY as RESOURCES
 from courier.jsonapi.routes import build_router
@@ -95,10 +97,11 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     _operational_routes(app, database)
     domain_routers = load_domains()
     mark_tenant_tables()
-    for spec in RESOURCES:
-        app.include_router(build_router(spec))
-    for router in domain_routers:
+    api_routers = [build_router(spec) for spec in RESOURCES] + domain_routers
+    for router in api_routers:
         app.include_router(router)
+    # Every API route, flat, for the contract tests that walk them all.
+    app.state.api_routes = [route for router in api_routers for route in router.routes]
     for extension in EXTENSIONS:
         extension(app)
 
@@ -119,7 +122,9 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
 
 
 # Cross-cutting features (rate limits, idempotency, events, jobs) install themselves here.
-EXTENSIONS: list[Any] = []
+# Order matters for middleware: each one added wraps those before it, so the rate-limit header
+# writer (installed after idempotency) also sees the responses idempotency replays.
+EXTENSIONS: list[Any] = [install_idempotency, install_rate_limits]
 
 
 def _operational_routes(app: FastAPI, database: Database) -> None:

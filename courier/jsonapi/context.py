@@ -66,10 +66,26 @@ async def request_principal(
     return principal
 
 
+@dataclass(frozen=True)
+class AccessRule:
+    """What a route asks of its caller; kept so tests can walk every route's rule."""
+
+    permission: Permission
+    individual_allowed: bool
+    individual_exempt: bool
+
+
+ACCESS_RULES: dict[Callable[..., Any], AccessRule] = {}
+
+
 def context_dependency(
-    permission: Permission, *, individual_allowed: bool = True
+    permission: Permission, *, individual_allowed: bool = True, individual_exempt: bool = False
 ) -> Callable[..., Awaitable[Context]]:
-    """A FastAPI dependency that authenticates, checks ``permission`` and builds a Context."""
+    """A FastAPI dependency that authenticates, checks ``permission`` and builds a Context.
+
+    ``individual_exempt``: an individual token skips the permission check (the operation is
+    confined to its own rows by the resource's individual scope).
+    """
 
     async def dependency(
         request: Request,
@@ -78,13 +94,15 @@ def context_dependency(
     ) -> Context:
         if principal.is_individual and not individual_allowed:
             raise forbidden("an individual access token cannot use this endpoint")
-        principal.require(permission)
+        if not (principal.is_individual and individual_exempt):
+            principal.require(permission)
         ctx = Context(
             session, principal, request.app.state.settings, request, request.state.request_id
         )
         ctx.acting_individual_id = acting_individual(ctx, request.query_params.get("individual-id"))
         return ctx
 
+    ACCESS_RULES[dependency] = AccessRule(permission, individual_allowed, individual_exempt)
     return dependency
 
 
