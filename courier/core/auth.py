@@ -147,10 +147,11 @@ def mint_individual_token(
     individual_id: uuid.UUID,
     issued_by: uuid.UUID | None,
     ttl: timedelta,
+    token_id: str | None = None,
 ) -> tuple[str, datetime, str]:
     now = utcnow()
     expires = now + ttl
-    token_id = secrets.token_hex(8)
+    token_id = token_id or secrets.token_hex(8)
     claims = {
         "sub": str(individual_id),
         "org": str(organization_id),

@@ -141,7 +141,9 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
     def dep(op: Op) -> Any:
         return Depends(
             context_dependency(
-                spec.permission(op), individual_allowed=spec.individual_scope is not None
+                spec.permission(op),
+                individual_allowed=spec.individual_scope is not None,
+                individual_exempt=op in spec.individual_ops,
             )
         )
 
