@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, event
+from sqlalchemy import ColumnElement, Table, event
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import Delete, Select, Update, visitors
 
@@ -30,6 +30,16 @@ def scoped(stmt: Stmt, model: Any, organization_id: uuid.UUID) -> Stmt:
     return stmt.where(model.organization_id == organization_id).execution_options(
         **{_OPTION: organization_id}
     )
+
+
+def in_organization(model: Any, organization_id: uuid.UUID) -> ColumnElement[bool]:
+    """The condition that rows of ``model`` belong to ``organization_id``.
+
+    For the other tenant tables of a statement that :func:`scoped` already marks (joins,
+    subqueries): ``scoped`` filters only its own model, and conditions are never written by hand.
+    """
+    condition: ColumnElement[bool] = model.organization_id == organization_id
+    return condition
 
 
 def unscoped(stmt: Stmt, reason: str) -> Stmt:

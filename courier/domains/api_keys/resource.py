@@ -33,7 +33,8 @@ api_keys = register(
             Op.GET: "Get one API key",
             Op.CREATE: "Create an API key with a role; the secret is returned once",
             Op.DELETE: "Revoke an API key",
-            Op.DELETE_ALL: "Revoke every key of the organization but the caller's (delete_all=1)",
+            Op.DELETE_ALL: "Revoke every key of the organization but the caller's (delete_all=1; "
+            "the master key names the organization with organization-id)",
         },
         singular="API key",
     )

@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from courier.core.auth import Principal, PrincipalKind, Role, hash_secret, new_key_secret
-from courier.core.errors import invalid_attribute, not_found
+from courier.core.errors import invalid_attribute, invalid_parameter, not_found
 from courier.core.tenancy import scoped, unscoped
 from courier.core.time import utcnow
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.query import parse_uuid
 from courier.jsonapi.resource import CrudService
 from courier.models.api_key import ApiKey
 from courier.models.organization import Organization
@@ -57,6 +58,16 @@ class ApiKeyService(CrudService[ApiKey]):
             raise not_found("organization")
         return own
 
+    async def _named_organization(self, ctx: Context) -> uuid.UUID:
+        raw = ctx.request.query_params.get("organization-id")
+        if not raw:
+            raise invalid_parameter("organization-id", "is required with the master key")
+        try:
+            requested = parse_uuid(raw)
+        except ValueError as exc:
+            raise invalid_parameter("organization-id", str(exc)) from exc
+        return await self._target_organization(ctx, requested)
+
     async def delete(self, ctx: Context, obj: ApiKey) -> None:
         """Revoking keeps the row (and its audit trail); the key stops working at once."""
         if obj.revoked_at is None:
@@ -64,7 +75,14 @@ class ApiKeyService(CrudService[ApiKey]):
 
     async def delete_all(self, ctx: Context) -> int:
         """Revoke every key of the organization but the caller's own (a leak response)."""
-        stmt = self.query(ctx).where(ApiKey.revoked_at.is_(None))
+        if ctx.principal.kind is PrincipalKind.MASTER:
+            # The master key sees every tenant's keys: it must name the one organization, or a
+            # single request would lock every organization out.
+            organization_id = await self._named_organization(ctx)
+            stmt = scoped(select(ApiKey), ApiKey, organization_id)
+        else:
+            stmt = self.query(ctx)
+        stmt = stmt.where(ApiKey.revoked_at.is_(None))
         if ctx.principal.key_id is not None:
             stmt = stmt.where(ApiKey.id != ctx.principal.key_id)
         rows = (await ctx.session.execute(stmt)).scalars().all()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from sqlalchemy import func
+
 from courier.core.auth import Permission
 from courier.domains.organizations.schemas import (
     OrganizationCreate,
@@ -23,7 +25,11 @@ organizations = register(
         filters=[
             q.contains("filter[name]", Organization.name, "Organizations whose name contains this")
         ],
-        sorts={"name": Organization.name, "last-modified-time": Organization.last_modified_at},
+        # Case-insensitive, so the order is the same whatever the database's collation.
+        sorts={
+            "name": func.lower(Organization.name),
+            "last-modified-time": Organization.last_modified_at,
+        },
         default_sort=[("name", False)],
         permissions={Op.CREATE: Permission.MASTER},
         tenant=False,

@@ -1,0 +1,277 @@
+"""Organization preferences: a fixed catalog of typed settings, each with a default.
+
+Only the preferences an organization set are stored; the others are served from the catalog
+with ``explicit: false``. Other domains read a preference with :func:`get_preference`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from courier.core import audit
+from courier.core.errors import invalid_attribute, not_found
+from courier.core.tenancy import scoped, unscoped
+from courier.core.time import utcnow
+from courier.jsonapi.context import Context
+from courier.jsonapi.query import parse_bool
+from courier.models.org_preference import OrgPreference
+from courier.models.organization import Organization
+
+if TYPE_CHECKING:
+    from courier.domains.org_preferences.schemas import OrgPreferenceSet
+
+PreferenceValue = str | bool
+PreferenceName = Literal["default-channel-title", "group-provider-ack", "initial-sms-message"]
+TextPreferenceName = Literal["default-channel-title", "initial-sms-message"]
+
+TYPE_NAME = "org-preferences"
+
+
+@dataclass(frozen=True)
+class Preference:
+    """One known preference: its value type, default and bounds."""
+
+    name: str
+    kind: type[str] | type[bool]
+    default: PreferenceValue
+    description: str
+    max_length: int = 0
+
+    def accepts(self, value: object) -> bool:
+        # bool is checked exactly: a JSON string "true" is not a boolean preference value.
+        if self.kind is bool:
+            return isinstance(value, bool)
+        return isinstance(value, str) and bool(value.strip()) and len(value) <= self.max_length
+
+    def problem(self) -> str:
+        if self.kind is bool:
+            return "must be a boolean"
+        return f"must be a non-empty string of at most {self.max_length} characters"
+
+    def from_text(self, text: str) -> PreferenceValue:
+        if self.kind is bool:
+            return parse_bool(text)
+        return text
+
+    @staticmethod
+    def as_text(value: PreferenceValue) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value
+
+
+PREFERENCES: dict[str, Preference] = {
+    p.name: p
+    for p in (
+        Preference(
+            "default-channel-title",
+            str,
+            "Care team",
+            "Title given to a new channel when its creator names none",
+            max_length=255,
+        ),
+        Preference(
+            "group-provider-ack",
+            bool,
+            False,
+            "Whether one provider acknowledging a message acknowledges it for the whole group",
+        ),
+        Preference(
+            "initial-sms-message",
+            str,
+            "You have a new message from your care team. Reply to this text to answer, "
+            "or reply STOP to stop receiving texts.",
+            "First text sent to a patient who is reached by SMS",
+            max_length=1600,  # ten concatenated SMS segments
+        ),
+    )
+}
+
+
+def preference_id(organization_id: uuid.UUID, name: str) -> uuid.UUID:
+    """The one id of a preference of an organization, the same before and after it is set."""
+    return uuid.uuid5(organization_id, name)
+
+
+@dataclass(frozen=True)
+class PreferenceState:
+    """A preference as the API shows it: set explicitly or still its default."""
+
+    id: uuid.UUID
+    name: str
+    value: str
+    value_js: PreferenceValue
+    organization_id: uuid.UUID
+    created_at: datetime
+    explicit: bool
+
+
+def _state(
+    organization_id: uuid.UUID,
+    preference: Preference,
+    value: PreferenceValue,
+    created_at: datetime,
+    explicit: bool,
+) -> PreferenceState:
+    return PreferenceState(
+        id=preference_id(organization_id, preference.name),
+        name=preference.name,
+        value=Preference.as_text(value),
+        value_js=value,
+        organization_id=organization_id,
+        created_at=created_at,
+        explicit=explicit,
+    )
+
+
+def _stored_value(preference: Preference, stored: Any) -> PreferenceValue | None:
+    # A stored value that no longer fits the catalog (its type or bounds changed) is ignored
+    # rather than handed to callers that rely on the declared type.
+    return stored if preference.accepts(stored) else None
+
+
+@overload
+async def get_preference(
+    session: AsyncSession, organization_id: uuid.UUID, name: Literal["group-provider-ack"]
+) -> bool: ...
+
+
+@overload
+async def get_preference(
+    session: AsyncSession, organization_id: uuid.UUID, name: TextPreferenceName
+) -> str: ...
+
+
+async def get_preference(
+    session: AsyncSession, organization_id: uuid.UUID, name: PreferenceName
+) -> PreferenceValue:
+    """The organization's value of a preference, or its default when it never set one."""
+    preference = PREFERENCES.get(name)
+    if preference is None:
+        raise ValueError(f"unknown preference {name!r}")
+    stmt = scoped(
+        select(OrgPreference.value).where(OrgPreference.name == name),
+        OrgPreference,
+        organization_id,
+    )
+    stored = (await session.execute(stmt)).scalar_one_or_none()
+    value = _stored_value(preference, stored)
+    return preference.default if value is None else value
+
+
+def check_organization(ctx: Context, requested: uuid.UUID | None) -> uuid.UUID:
+    """The caller's organization; naming any other one finds nothing (404, never 403)."""
+    own = ctx.organization_id
+    if requested is not None and requested != own:
+        raise not_found("organization")
+    return own
+
+
+async def list_preferences(
+    ctx: Context, organization_id: uuid.UUID, name: str | None = None
+) -> list[PreferenceState]:
+    """Every known preference of the organization (or the named one), defaults included."""
+    stmt = scoped(select(OrgPreference), OrgPreference, organization_id)
+    if name is not None:
+        stmt = stmt.where(OrgPreference.name == name)
+    stored = {row.name: row for row in (await ctx.session.execute(stmt)).scalars()}
+    founded = await _organization_created_at(ctx.session, organization_id)
+    states: list[PreferenceState] = []
+    for preference in sorted(PREFERENCES.values(), key=lambda p: p.name):
+        if name is not None and preference.name != name:
+            continue
+        row = stored.get(preference.name)
+        value = _stored_value(preference, row.value) if row is not None else None
+        if row is not None and value is not None:
+            states.append(_state(organization_id, preference, value, row.created_at, True))
+        else:
+            states.append(_state(organization_id, preference, preference.default, founded, False))
+    return states
+
+
+async def _organization_created_at(session: AsyncSession, organization_id: uuid.UUID) -> datetime:
+    stmt = unscoped(
+        select(Organization.created_at).where(Organization.id == organization_id),
+        "organizations are the tenants themselves",
+    )
+    created: datetime = (await session.execute(stmt)).scalar_one()
+    return created
+
+
+def _requested_value(preference: Preference, attrs: OrgPreferenceSet) -> PreferenceValue:
+    given = attrs.model_fields_set
+    typed: PreferenceValue | None = None
+    if "value_js" in given:
+        if not preference.accepts(attrs.value_js):
+            raise invalid_attribute("value-js", f"of {preference.name} {preference.problem()}")
+        typed = attrs.value_js
+    if "value" in given and attrs.value is not None:
+        try:
+            from_text = preference.from_text(attrs.value)
+        except ValueError as exc:
+            raise invalid_attribute("value", f"of {preference.name} {exc}") from exc
+        if not preference.accepts(from_text):
+            raise invalid_attribute("value", f"of {preference.name} {preference.problem()}")
+        if typed is not None and typed != from_text:
+            raise invalid_attribute("value", "and value-js must agree when both are given")
+        typed = from_text
+    if typed is None:
+        raise invalid_attribute("value-js", "is required (or value, the value as text)")
+    return typed
+
+
+async def check_set_preference(ctx: Context, attrs: OrgPreferenceSet) -> PreferenceState:
+    """Validate, then create or replace the named preference of the caller's organization."""
+    organization_id = check_organization(ctx, attrs.organization_id)
+    preference = PREFERENCES[attrs.name]
+    value = _requested_value(preference, attrs)
+    row, created = await _upsert(ctx.session, organization_id, preference.name, value)
+    audit.record(
+        ctx.session,
+        ctx.principal,
+        organization_id=organization_id,
+        action="created" if created else "updated",
+        resource_type=TYPE_NAME,
+        resource_id=row.id,
+        fields=("name", "value") if created else ("value",),
+        request_id=ctx.request_id,
+    )
+    return _state(organization_id, preference, value, row.created_at, True)
+
+
+async def _upsert(
+    session: AsyncSession, organization_id: uuid.UUID, name: str, value: PreferenceValue
+) -> tuple[OrgPreference, bool]:
+    stmt = scoped(
+        select(OrgPreference).where(OrgPreference.name == name), OrgPreference, organization_id
+    ).with_for_update()
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    now = utcnow()
+    if row is None:
+        row = OrgPreference(
+            id=preference_id(organization_id, name),
+            organization_id=organization_id,
+            name=name,
+            value=value,
+            created_at=now,
+            last_modified_at=now,
+        )
+        try:
+            # Two first settings of the same name may race; the loser replaces the winner's
+            # value instead of failing the request with a conflict.
+            async with session.begin_nested():
+                session.add(row)
+            return row, True
+        except IntegrityError:
+            row = (await session.execute(stmt)).scalar_one()
+    # Replacing a preference makes a new value: created-at says when the current one was set.
+    row.value = value
+    row.created_at = now
+    return row, False
