@@ -147,4 +147,6 @@ class BadgeCount(IdMixin, TenantMixin, Base):
     )
     type: Mapped[str] = mapped_column(String(64))
     count: Mapped[int] = mapped_column(Integer, default=0)
+    # The time the count refers to, as the setter said (or the server's time of the set).
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)
     last_modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,1 @@
+"""Secure messaging: channels, subscribers with read horizons, messages, reactions."""

@@ -1,0 +1,523 @@
+"""Channels and messages as the calling individual sees them, rendered a page at a time.
+
+Every function here takes a whole page of rows and issues a fixed number of queries for it
+(subscribers, people, groups, last messages, bookmarks, reactions ...), never one per row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Select, and_, select
+
+from courier.core.errors import invalid_parameter
+from courier.core.tenancy import in_organization, scoped
+from courier.domains.messaging.schemas import ChannelRead, MessageRead, ReadReceipt
+from courier.domains.messaging_attachments.service import attachments_for_messages
+from courier.domains.org_preferences.service import get_preference
+from courier.jsonapi.context import Context
+from courier.jsonapi.query import parse_bool
+from courier.models.individual import Individual
+from courier.models.individual_group import (
+    IndividualGroup,
+    IndividualGroupLeader,
+    IndividualGroupMember,
+)
+from courier.models.messaging import (
+    MessagingBookmark,
+    MessagingChannel,
+    MessagingMessage,
+    MessagingReaction,
+    MessagingSubscriber,
+)
+from courier.models.user import User
+
+CHUNK = 500  # ids per IN (...): under every database's bound-parameter limit
+
+
+def flag(ctx: Context, name: str, default: bool = False) -> bool:
+    """A boolean query parameter of the request (400 naming it when it is not one)."""
+    raw = ctx.request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return parse_bool(raw)
+    except ValueError as exc:
+        raise invalid_parameter(name, str(exc)) from exc
+
+
+def _chunks(ids: Iterable[uuid.UUID]) -> list[list[uuid.UUID]]:
+    unique = list(dict.fromkeys(ids))
+    return [unique[i : i + CHUNK] for i in range(0, len(unique), CHUNK)]
+
+
+# --- people ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    """An individual with the user account whose primary individual it is, if any."""
+
+    individual: Individual
+    user: User | None
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.individual.id
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.individual.first_name} {self.individual.last_name}".strip()
+
+    @property
+    def verified(self) -> bool:
+        return self.user is not None and (self.user.email_verified or self.user.phone_verified)
+
+    def contact(self) -> dict[str, Any]:
+        """Contact facts: the user's where there is one, else the individual's (unverified)."""
+        user, individual = self.user, self.individual
+        return {
+            "auto_sign_up": user.auto_sign_up if user else False,
+            "birth_date": individual.birth_date,
+            "communication_preferences": dict(user.communication_preferences) if user else {},
+            "email": (user.email if user and user.email else individual.email),
+            "email_verified": bool(user and user.email and user.email_verified),
+            "phone_number": (user.phone if user and user.phone else individual.phone),
+            "phone_number_unsubscribed": bool(user and user.phone and user.phone_unsubscribed),
+            "phone_number_verified": bool(user and user.phone and user.phone_verified),
+        }
+
+
+WITHHELD_CONTACT: dict[str, Any] = {
+    "auto_sign_up": None,
+    "birth_date": None,
+    "communication_preferences": None,
+    "email": None,
+    "email_verified": None,
+    "phone_number": None,
+    "phone_number_unsubscribed": None,
+    "phone_number_verified": None,
+}
+
+
+async def load_people(ctx: Context, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Person]:
+    """Individuals joined to their users (``users.primary_individual_id``), one query."""
+    people: dict[uuid.UUID, Person] = {}
+    org = ctx.organization_id
+    for chunk in _chunks(ids):
+        stmt = cast(
+            "Select[Any]",
+            select(Individual, User)
+            .outerjoin(
+                User,
+                and_(User.primary_individual_id == Individual.id, in_organization(User, org)),
+            )
+            .where(Individual.id.in_(chunk))
+            # Two users may name the same primary individual: the oldest one speaks for it.
+            .order_by(Individual.id, User.created_at, User.id),
+        )
+        for individual, user in (await ctx.session.execute(scoped(stmt, Individual, org))).all():
+            people.setdefault(individual.id, Person(individual, user))
+    return people
+
+
+# --- channels --------------------------------------------------------------------------------
+
+
+async def _subscribers(
+    ctx: Context, channel_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[MessagingSubscriber]]:
+    by_channel: dict[uuid.UUID, list[MessagingSubscriber]] = defaultdict(list)
+    for chunk in _chunks(channel_ids):
+        stmt = (
+            select(MessagingSubscriber)
+            .where(MessagingSubscriber.channel_id.in_(chunk))
+            .order_by(
+                MessagingSubscriber.channel_id,
+                MessagingSubscriber.subscribed_at,
+                MessagingSubscriber.individual_id,
+            )
+        )
+        rows = await ctx.session.execute(scoped(stmt, MessagingSubscriber, ctx.organization_id))
+        for sub in rows.scalars():
+            by_channel[sub.channel_id].append(sub)
+    return by_channel
+
+
+async def _groups(
+    ctx: Context, group_ids: Sequence[uuid.UUID]
+) -> tuple[
+    dict[uuid.UUID, IndividualGroup],
+    dict[uuid.UUID, list[uuid.UUID]],
+    dict[uuid.UUID, list[uuid.UUID]],
+]:
+    groups: dict[uuid.UUID, IndividualGroup] = {}
+    members: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    leaders: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    if not group_ids:
+        return groups, members, leaders
+    org = ctx.organization_id
+    stmt = select(IndividualGroup).where(IndividualGroup.id.in_(group_ids))
+    for group in (await ctx.session.execute(scoped(stmt, IndividualGroup, org))).scalars():
+        groups[group.id] = group
+    for model, target in ((IndividualGroupMember, members), (IndividualGroupLeader, leaders)):
+        pairs = cast(
+            "Select[Any]",
+            select(model.group_id, model.individual_id)
+            .where(model.group_id.in_(group_ids))
+            .order_by(model.group_id, model.individual_id),
+        )
+        rows = await ctx.session.execute(
+            scoped(
+                pairs,
+                model,
+                org,
+            )
+        )
+        for group_id, individual_id in rows.all():
+            target[group_id].append(individual_id)
+    return groups, members, leaders
+
+
+def _subscriber(sub: MessagingSubscriber, person: Person, own: bool) -> dict[str, Any]:
+    individual = person.individual
+    return {
+        "admin": sub.admin,
+        "pinned": sub.pinned,
+        "id": individual.id,
+        "first_name": individual.first_name,
+        "last_name": individual.last_name,
+        "preferred_name": individual.preferred_name,
+        "account_type": individual.account_type,
+        **(person.contact() if own else WITHHELD_CONTACT),
+    }
+
+
+def _group(
+    group: IndividualGroup,
+    member_ids: list[uuid.UUID],
+    leader_ids: list[uuid.UUID],
+    people: dict[uuid.UUID, Person],
+    redact: bool,
+) -> dict[str, Any]:
+    individuals = []
+    for ident in member_ids:
+        person = people.get(ident)
+        if person is None:
+            continue
+        individual = person.individual
+        individuals.append(
+            {
+                "birth_date": None if redact else individual.birth_date,
+                "first_name": individual.first_name,
+                "id": individual.id,
+                "last_name": individual.last_name,
+                "name": person.full_name,
+                "owner": {"id": group.organization_id, "type": "organization"},
+                "preferred_name": individual.preferred_name,
+                "verified": person.verified,
+            }
+        )
+    leaders = [
+        {
+            "first_name": people[i].individual.first_name,
+            "id": i,
+            "last_name": people[i].individual.last_name,
+        }
+        for i in leader_ids
+        if i in people
+    ]
+    return {
+        "individual_ids": member_ids,
+        "individuals": individuals,
+        "individuals_count": len(member_ids),
+        "leader_ids": leader_ids,
+        "leaders": leaders,
+        "name": group.name,
+        "organization_id": group.organization_id,
+    }
+
+
+async def render_channels(
+    ctx: Context, channels: Sequence[MessagingChannel]
+) -> list[dict[str, Any]]:
+    """Attributes of each channel for the caller (``ctx.acting_individual_id``)."""
+    use_group_name = flag(ctx, "use-group-name", True)
+    flag(ctx, "include-individual-group")  # deprecated by the seed: the group is always embedded
+    if not channels:
+        return []
+    org = ctx.organization_id
+    viewer = ctx.acting_individual_id
+    redact = ctx.principal.is_individual
+    ids = [channel.id for channel in channels]
+
+    subscribers = await _subscribers(ctx, ids)
+    group_ids = list(
+        dict.fromkeys(c.individual_group_id for c in channels if c.individual_group_id)
+    )
+    groups, members, leaders = await _groups(ctx, group_ids)
+    person_ids: list[uuid.UUID] = [s.individual_id for subs in subscribers.values() for s in subs]
+    person_ids += [c.owner_id for c in channels if c.owner_id]
+    person_ids += [i for group_members in members.values() for i in group_members]
+    people = await load_people(ctx, person_ids)
+
+    last_ids = [c.last_message_id for c in channels if c.last_message_id]
+    last_messages: dict[uuid.UUID, Any] = {}
+    for chunk in _chunks(last_ids):
+        summary = cast(
+            "Select[Any]",
+            select(
+                MessagingMessage.id,
+                MessagingMessage.message,
+                MessagingMessage.posted_time,
+                MessagingMessage.removed,
+            ).where(MessagingMessage.id.in_(chunk)),
+        )
+        for row in (await ctx.session.execute(scoped(summary, MessagingMessage, org))).all():
+            last_messages[row.id] = row
+
+    bookmarks: dict[uuid.UUID, MessagingBookmark] = {}
+    if viewer is not None:
+        stmt_b = (
+            select(MessagingBookmark)
+            .where(MessagingBookmark.individual_id == viewer, MessagingBookmark.channel_id.in_(ids))
+            .order_by(MessagingBookmark.created_at.desc(), MessagingBookmark.id.desc())
+        )
+        rows = await ctx.session.execute(scoped(stmt_b, MessagingBookmark, org))
+        for bookmark in rows.scalars():
+            bookmarks.setdefault(bookmark.channel_id, bookmark)
+
+    provider_ack = await get_preference(ctx.session, org, "group-provider-ack")
+    default_title: str | None = None
+    if any(
+        not c.name and not (use_group_name and c.individual_group_id in groups) for c in channels
+    ):
+        default_title = await get_preference(ctx.session, org, "default-channel-title")
+
+    out: list[dict[str, Any]] = []
+    for channel in channels:
+        subs = subscribers.get(channel.id, [])
+        mine = next((s for s in subs if s.individual_id == viewer), None)
+        unread = max(0, channel.last_seq - mine.ack_seq) if mine is not None else 0
+        group = groups.get(channel.individual_group_id) if channel.individual_group_id else None
+        if use_group_name and group is not None:
+            name = group.name
+        else:
+            name = channel.name or default_title or ""
+        owner = people.get(channel.owner_id) if channel.owner_id else None
+        last = last_messages.get(channel.last_message_id) if channel.last_message_id else None
+        bookmark = bookmarks.get(channel.id)
+        attributes = {
+            "archived": channel.archived,
+            "bookmark": (
+                {"id": bookmark.id, "message_id": bookmark.message_id} if bookmark else None
+            ),
+            "caller_has_new_message": unread > 0,
+            "caller_new_message_count": unread,
+            "caller_preferences": (
+                {"notify": mine.notify, "pinned": mine.pinned, "values": mine.preferences}
+                if mine is not None
+                else None
+            ),
+            "can_enable_sms": channel.text_number_id is not None,
+            "created_at": channel.created_at,
+            "created_by": channel.created_by,
+            "event_settings": {
+                "enabled": bool((channel.event_settings or {}).get("enabled", True))
+            },
+            "floating": channel.floating,
+            "group_provider_ack": provider_ack,
+            "individual_group": (
+                _group(group, members[group.id], leaders[group.id], people, redact)
+                if group is not None
+                else None
+            ),
+            "individual_group_id": channel.individual_group_id,
+            "label": channel.label,
+            "last_message": (
+                {
+                    "id": last.id,
+                    "message": "" if last.removed else last.message,
+                    "posted_time": last.posted_time,
+                    "removed": last.removed,
+                }
+                if last is not None
+                else None
+            ),
+            "last_modified_time": channel.last_modified_at,
+            "name": name,
+            "observation_id": channel.observation_id,
+            "org_id": channel.organization_id,
+            "owner_first_name": owner.individual.first_name if owner else None,
+            "owner_id": channel.owner_id,
+            "owner_last_name": owner.individual.last_name if owner else None,
+            "subscribers": [
+                _subscriber(s, people[s.individual_id], not redact or s.individual_id == viewer)
+                for s in subs
+                if s.individual_id in people
+            ],
+            "subscription_type": channel.subscription_type,
+            "text_number": {"id": channel.text_number_id} if channel.text_number_id else None,
+            "text_number_id": channel.text_number_id,
+            "with_sms": channel.with_sms,
+            "sms_initial_message": channel.sms_initial_message,
+            "sms_initial_message_js": dict(channel.sms_initial_message_js or {}),
+        }
+        out.append(ChannelRead.model_validate(attributes).model_dump(mode="json", by_alias=True))
+    return out
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def receipt(sub: MessagingSubscriber, person: Person | None) -> dict[str, Any]:
+    return ReadReceipt.model_validate(
+        {
+            "ack_time": sub.ack_time,
+            "ack_user_time": sub.ack_user_time,
+            "individual_first_name": person.individual.first_name if person else None,
+            "individual_id": sub.individual_id,
+            "individual_last_name": person.individual.last_name if person else None,
+        }
+    ).model_dump(mode="json", by_alias=True)
+
+
+def split_receipts(
+    message: MessagingMessage,
+    subs: Iterable[MessagingSubscriber],
+    people: dict[uuid.UUID, Person],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(read, unread) among the channel's subscribers other than the author, by horizon."""
+    read: list[dict[str, Any]] = []
+    unread: list[dict[str, Any]] = []
+    if message.seq is None:
+        return read, unread
+    for sub in subs:
+        if sub.individual_id == message.individual_id:
+            continue
+        target = read if sub.ack_seq >= message.seq else unread
+        target.append(receipt(sub, people.get(sub.individual_id)))
+    return read, unread
+
+
+async def channel_subscribers(
+    ctx: Context, channel_ids: Sequence[uuid.UUID], individual_id: uuid.UUID | None = None
+) -> dict[uuid.UUID, list[MessagingSubscriber]]:
+    by_channel: dict[uuid.UUID, list[MessagingSubscriber]] = defaultdict(list)
+    if not channel_ids:
+        return by_channel
+    stmt = (
+        select(MessagingSubscriber)
+        .where(MessagingSubscriber.channel_id.in_(channel_ids))
+        .order_by(
+            MessagingSubscriber.channel_id,
+            MessagingSubscriber.subscribed_at,
+            MessagingSubscriber.individual_id,
+        )
+    )
+    if individual_id is not None:
+        stmt = stmt.where(MessagingSubscriber.individual_id == individual_id)
+    rows = await ctx.session.execute(scoped(stmt, MessagingSubscriber, ctx.organization_id))
+    for sub in rows.scalars():
+        by_channel[sub.channel_id].append(sub)
+    return by_channel
+
+
+async def render_messages(
+    ctx: Context, messages: Sequence[MessagingMessage]
+) -> list[dict[str, Any]]:
+    """Attributes of each message for the caller (``ctx.acting_individual_id``)."""
+    include_phrases = flag(ctx, "include-phrases")
+    include_receipts = flag(ctx, "include-read-receipts")
+    thumbnails = flag(ctx, "thumbnail")
+    if not messages:
+        return []
+    org = ctx.organization_id
+    viewer = ctx.acting_individual_id
+    ids = [m.id for m in messages]
+    channel_ids = list(dict.fromkeys(m.channel_id for m in messages))
+
+    reactions: dict[uuid.UUID, list[MessagingReaction]] = defaultdict(list)
+    for chunk in _chunks(ids):
+        stmt = (
+            select(MessagingReaction)
+            .where(MessagingReaction.message_id.in_(chunk))
+            .order_by(MessagingReaction.created_at, MessagingReaction.id)
+        )
+        for reaction in (await ctx.session.execute(scoped(stmt, MessagingReaction, org))).scalars():
+            reactions[reaction.message_id].append(reaction)
+
+    if include_receipts:
+        subs = await channel_subscribers(ctx, channel_ids)
+    elif viewer is not None:
+        subs = await channel_subscribers(ctx, channel_ids, viewer)
+    else:
+        subs = defaultdict(list)
+
+    person_ids = [m.individual_id for m in messages if m.individual_id]
+    person_ids += [r.individual_id for rs in reactions.values() for r in rs]
+    if include_receipts:
+        person_ids += [s.individual_id for ss in subs.values() for s in ss]
+    people = await load_people(ctx, person_ids)
+    attachments = await attachments_for_messages(
+        ctx.session,
+        org,
+        [m.id for m in messages if not m.removed],
+        settings=ctx.settings,
+        base_url=str(ctx.request.base_url),
+        thumbnails=thumbnails,
+    )
+
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        author = people.get(message.individual_id) if message.individual_id else None
+        mine = next(
+            (s for s in subs.get(message.channel_id, []) if s.individual_id == viewer), None
+        )
+        acked = mine is not None and message.seq is not None and mine.ack_seq >= message.seq
+        read = (
+            split_receipts(message, subs.get(message.channel_id, []), people)[0]
+            if include_receipts
+            else []
+        )
+        removed = message.removed
+        attributes = {
+            "ack": acked,
+            "attachments": attachments.get(message.id, []),
+            "channel_id": message.channel_id,
+            "destination": dict(message.destination or {}),
+            "draft": message.draft,
+            "first_name": author.individual.first_name if author else None,
+            "individual_id": message.individual_id,
+            "last_modified_time": message.last_modified_at,
+            "last_name": author.individual.last_name if author else None,
+            "message": "" if removed else message.message,
+            "phrases": dict(message.phrases or {}) if include_phrases and not removed else {},
+            "posted_time": message.posted_time,
+            "preferred_name": author.individual.preferred_name if author else None,
+            "reactions": [
+                {
+                    "first_name": p.individual.first_name if p else None,
+                    "individual_id": r.individual_id,
+                    "last_name": p.individual.last_name if p else None,
+                    "reaction_type": r.reaction_type,
+                    "user_name": p.user.username if p and p.user else None,
+                }
+                for r in reactions.get(message.id, [])
+                for p in [people.get(r.individual_id)]
+            ],
+            "read_receipts": read,
+            "removed": removed,
+            "sentiment": None if removed else message.sentiment,
+            "seq": message.seq,
+            "source": message.source,
+            "user_id": message.user_id,
+            "user_name": author.user.username if author and author.user else None,
+            "user_type": author.individual.account_type if author else None,
+        }
+        out.append(MessageRead.model_validate(attributes).model_dump(mode="json", by_alias=True))
+    return out

@@ -1,0 +1,165 @@
+"""Secure messaging: ``messaging-channels`` and ``messaging-messages``.
+
+The route factory serves list/get/create of channels and list/get/create/patch of messages;
+the channel PATCH (JSON-Patch operations) and every action are in ``endpoints.py``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+
+from courier.core.auth import Permission
+from courier.domains.messaging.schemas import (
+    CHANNEL_TYPE,
+    MESSAGE_TYPE,
+    ChannelCreate,
+    ChannelRead,
+    MessageCreate,
+    MessageRead,
+    MessageUpdate,
+)
+from courier.domains.messaging.service import (
+    accept_only,
+    acknowledged_filter,
+    channel_scope,
+    channels,
+    message_scope,
+    messages,
+    participant_filter,
+    text_filter,
+)
+from courier.jsonapi import query as q
+from courier.jsonapi.resource import Op, ResourceSpec, register
+from courier.models.messaging import MessagingChannel, MessagingMessage
+
+BOOLEAN = {"type": "boolean"}
+UUID = {"type": "string", "format": "uuid"}
+# Drafts have no seq yet: they sort as the newest.
+NO_SEQ_YET = 2_147_483_647
+
+messaging_channels = register(
+    ResourceSpec(
+        type_name=CHANNEL_TYPE,
+        model=MessagingChannel,
+        read_schema=ChannelRead,
+        create_schema=ChannelCreate,
+        service=channels,
+        ops=frozenset({Op.LIST, Op.GET, Op.CREATE}),
+        filters=[
+            q.boolean("filter[archived]", MessagingChannel.archived, "Archived channels or not"),
+            q.time_window("last-modified-time", MessagingChannel.last_modified_at),
+            q.boolean("filter[floating]", MessagingChannel.floating, "Floating channels or not"),
+            q.uuid_eq(
+                "filter[individual-group-id]",
+                MessagingChannel.individual_group_id,
+                "Channels of this individual group",
+            ),
+            q.Filter(
+                "participant-id",
+                q.parse_uuid,
+                participant_filter,
+                "Channels this individual (e.g. a patient) subscribes to",
+                schema=UUID,
+            ),
+            q.Filter(
+                "use-group-name",
+                q.parse_bool,
+                accept_only,
+                "Name a group's channel after its group (default true)",
+                schema={**BOOLEAN, "default": True},
+            ),
+            q.uuid_eq(
+                "organization-id",
+                MessagingChannel.organization_id,
+                "The caller's organization (the default); another organization's id finds nothing",
+            ),
+        ],
+        sorts={
+            "last-activity": func.coalesce(
+                MessagingChannel.last_message_at, MessagingChannel.created_at
+            ),
+            "created-at": MessagingChannel.created_at,
+            "last-modified-time": MessagingChannel.last_modified_at,
+        },
+        default_sort=[("last-activity", True)],
+        page=q.PageBounds(default=50, maximum=50),
+        individual_scope=channel_scope,
+        permissions={Op.CREATE: Permission.COMMUNICATE},
+        summaries={
+            Op.LIST: "List channels, newest activity first; with individual-id (or an "
+            "individual token) only the caller's channels, with their unread counts",
+            Op.GET: "Get one channel (individual-id: the caller's point of view)",
+            Op.CREATE: "Create a channel (staff or admin key): subscribers are the group's "
+            "members plus individual-ids",
+        },
+        singular="messaging channel",
+        tag="messaging",
+    )
+)
+
+messaging_messages = register(
+    ResourceSpec(
+        type_name=MESSAGE_TYPE,
+        model=MessagingMessage,
+        read_schema=MessageRead,
+        create_schema=MessageCreate,
+        update_schema=MessageUpdate,
+        service=messages,
+        ops=frozenset({Op.LIST, Op.GET, Op.CREATE, Op.UPDATE}),
+        filters=[
+            q.uuid_eq(
+                "channel-id", MessagingMessage.channel_id, "The channel's messages", required=True
+            ),
+            q.Filter(
+                "acknowledged",
+                q.parse_bool,
+                acknowledged_filter,
+                "Messages the caller (individual-id) has read (true) or not (false)",
+                schema=BOOLEAN,
+            ),
+            q.time_window("posted-time", MessagingMessage.posted_time),
+            q.time_window("last-modified-time", MessagingMessage.last_modified_at),
+            q.Filter(
+                "filter[text]",
+                q.parse_text(255),
+                text_filter,
+                "Messages whose text contains this (any case; removed messages never match)",
+                schema={"type": "string", "maxLength": 255},
+            ),
+            q.uuid_eq("user-id", MessagingMessage.user_id, "Messages posted by this user"),
+            q.Filter(
+                "include-read-receipts",
+                q.parse_bool,
+                accept_only,
+                "Show who has read each message (read-receipts)",
+                schema={**BOOLEAN, "default": False},
+            ),
+            q.Filter(
+                "include-phrases",
+                q.parse_bool,
+                accept_only,
+                "Show each message's key phrases",
+                schema={**BOOLEAN, "default": False},
+            ),
+            q.Filter(
+                "thumbnail",
+                q.parse_bool,
+                accept_only,
+                "Thumbnails of attachments",
+                schema={**BOOLEAN, "default": False},
+            ),
+        ],
+        sorts={"seq": func.coalesce(MessagingMessage.seq, NO_SEQ_YET)},
+        default_sort=[("seq", True)],
+        individual_scope=message_scope,
+        permissions={Op.CREATE: Permission.COMMUNICATE, Op.UPDATE: Permission.COMMUNICATE},
+        summaries={
+            Op.LIST: "Messages of a channel (channel-id), newest first",
+            Op.GET: "Get one message",
+            Op.CREATE: "Post a message, or save a draft (draft: true)",
+            Op.UPDATE: "Edit a message's text, post a draft (draft: false), or remove it",
+        },
+        singular="messaging message",
+        tag="messaging",
+    )
+)
