@@ -1,0 +1,1 @@
+"""Messaging attachments: two-step uploads to storage, verified, thumbnailed, signed links."""

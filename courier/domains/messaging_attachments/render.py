@@ -1,0 +1,58 @@
+"""An attachment's attributes as a caller sees them, with short-lived signed links.
+
+Links are made at the time of rendering, for a caller the query has already found entitled to
+see the message; they expire after ``attachment_link_ttl_seconds``, so losing the right to see
+a message (unsubscribed, removed) stops the downloads soon after.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from courier.config import Settings
+from courier.core.time import format_timestamp
+from courier.models.messaging_attachment import AttachmentStatus, MessagingAttachment
+from courier.providers.storage import Storage
+
+# Shown in the browser rather than downloaded: images only (they cannot run anything).
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+def _thumbnail_type(key: str) -> str:
+    return "image/png" if key.endswith(".png") else "image/jpeg"
+
+
+async def describe(
+    storage: Storage, settings: Settings, row: MessagingAttachment, *, thumbnails: bool = True
+) -> dict[str, Any]:
+    served = row.status == AttachmentStatus.READY.value and not row.removed
+    ttl = timedelta(seconds=settings.attachment_link_ttl_seconds)
+    url = None
+    thumbnail = None
+    if served and row.storage_key:
+        url = await storage.presign_download(
+            row.storage_key,
+            expires_in=ttl,
+            content_type=row.content_type,
+            filename=row.filename,
+            inline=row.content_type in INLINE_TYPES,
+        )
+    if served and thumbnails and row.thumbnail_key:
+        thumbnail = await storage.presign_download(
+            row.thumbnail_key,
+            expires_in=ttl,
+            content_type=_thumbnail_type(row.thumbnail_key),
+            inline=True,
+        )
+    return {
+        "content-size": row.content_size,
+        "content-type": row.content_type,
+        "created-at": format_timestamp(row.created_at),
+        "filename": row.filename,
+        "message-id": str(row.message_id),
+        "removed": row.removed,
+        "status": row.status,
+        "thumbnail": thumbnail,
+        "url": url,
+    }

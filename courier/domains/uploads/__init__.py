@@ -1,0 +1,1 @@
+"""The HTTP face of local storage: signed uploads and downloads under /uploads/."""

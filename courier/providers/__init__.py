@@ -1,0 +1,1 @@
+"""External systems behind typed Protocols, each with a sandbox twin (ARCHITECTURE.md)."""

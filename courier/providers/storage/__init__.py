@@ -1,0 +1,76 @@
+"""Storage of uploaded files, chosen by ``COURIER_STORAGE``: ``local`` (default) or ``s3``.
+
+Use :func:`storage_for`::
+
+    storage = storage_for(settings, base_url=str(request.base_url))
+    upload = await storage.presign_upload(key, expires_in=timedelta(minutes=15), max_size=n)
+
+``base_url`` is only used by the local adapter (its links point at this Courier); the
+``public_url`` setting, when set, wins over it.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from courier.config import Settings
+from courier.providers.storage.base import (
+    InvalidKeyError,
+    ObjectInfo,
+    PresignedUpload,
+    Storage,
+    StorageError,
+    check_key,
+    content_disposition,
+)
+from courier.providers.storage.local import LocalStorage, derive_signing_key
+from courier.providers.storage.s3 import S3Storage, make_client
+
+__all__ = [
+    "InvalidKeyError",
+    "LocalStorage",
+    "ObjectInfo",
+    "PresignedUpload",
+    "S3Storage",
+    "Storage",
+    "StorageError",
+    "check_key",
+    "content_disposition",
+    "local_root",
+    "storage_for",
+]
+
+
+def local_root(settings: Settings) -> Path:
+    return (Path(settings.data_dir) / "storage").resolve()
+
+
+_SIGNING_KEYS: dict[tuple[str, str | None], bytes] = {}
+
+
+def _signing_key(settings: Settings) -> bytes:
+    from courier.core.auth import token_secret
+
+    cache_key = (str(Path(settings.data_dir).resolve()), settings.token_secret)
+    if cache_key not in _SIGNING_KEYS:  # token_secret() may read a file: once per process
+        _SIGNING_KEYS[cache_key] = derive_signing_key(token_secret(settings))
+    return _SIGNING_KEYS[cache_key]
+
+
+@functools.lru_cache(maxsize=8)
+def _s3_client(endpoint_url: str | None, region: str | None, path_style: bool) -> Any:
+    # boto3 clients are thread-safe and costly to build: one per configuration, per process.
+    return make_client(endpoint_url=endpoint_url, region=region, path_style=path_style)
+
+
+def storage_for(settings: Settings, *, base_url: str | None = None) -> Storage:
+    """The configured storage. ``base_url``: how the current client reaches Courier."""
+    if settings.storage == "s3":
+        if not settings.s3_bucket:
+            raise ValueError("COURIER_S3_BUCKET is required when COURIER_STORAGE=s3")
+        client = _s3_client(settings.s3_endpoint_url, settings.s3_region, settings.s3_path_style)
+        return S3Storage(client, settings.s3_bucket, settings.s3_key_prefix)
+    public = settings.public_url or base_url or ""
+    return LocalStorage(local_root(settings), _signing_key(settings), public)
