@@ -1,0 +1,1 @@
+"""Aggregation requests: per-individual aggregates of messaging, computed by a job."""

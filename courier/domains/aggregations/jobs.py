@@ -1,0 +1,57 @@
+"""The aggregation job: compute every entry's value, store the results, publish the change.
+
+It only reads, then writes its results with "done": running it again computes them again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from courier.core.tenancy import scoped
+from courier.core.time import utcnow
+from courier.domains.aggregations.columns import compute
+from courier.domains.aggregations.service import AGGREGATION_JOB
+from courier.events import publish
+from courier.jobs import JobContext, PermanentJobError, job_handler
+from courier.models.aggregation_request import AggregationRequest
+
+
+@job_handler(AGGREGATION_JOB)
+async def run_aggregation(job: JobContext) -> dict[str, Any] | None:
+    ident = uuid.UUID(str(job.payload["aggregation_request_id"]))
+    stmt = scoped(
+        select(AggregationRequest).where(AggregationRequest.id == ident),
+        AggregationRequest,
+        job.organization_id,
+    )
+    request: AggregationRequest | None = (await job.session.execute(stmt)).scalar_one_or_none()
+    if request is None:
+        raise PermanentJobError("the aggregation request no longer exists")
+    if request.state == "completed":
+        return {"results": len(request.results or [])}
+    wanted: dict[str, list[uuid.UUID]] = {}
+    for entry in request.entries:
+        wanted.setdefault(entry["column"], []).append(uuid.UUID(entry["individual-id"]))
+    values = await compute(job.session, job.organization_id, wanted)
+    request.results = [
+        {
+            "individual-id": entry["individual-id"],
+            "column": entry["column"],
+            "value": values[(entry["column"], uuid.UUID(entry["individual-id"]))],
+        }
+        for entry in request.entries
+    ]
+    request.state = "completed"
+    request.finished_at = utcnow()
+    publish(
+        job.session,
+        organization_id=job.organization_id,
+        resource_type="aggregation-requests",
+        verb="completed",
+        resource_id=request.id,
+        data={"id": str(request.id), "state": "completed"},
+    )
+    return {"results": len(request.results)}

@@ -1,0 +1,128 @@
+"""Sniffers: who to record, until when; and reading what was recorded."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from courier.core.db import after_commit
+from courier.core.errors import ApiError, ErrorItem, invalid_attribute
+from courier.core.tenancy import scoped
+from courier.core.time import utcnow
+from courier.domains.sniffers.schemas import MAX_DAYS, SnifferLogRead, SnifferRead
+from courier.jsonapi.context import Context
+from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.resource import CrudService
+from courier.models.api_key import ApiKey
+from courier.models.sniffer import Sniffer, SnifferLog
+from courier.models.user import User
+
+
+def unknown_reference(attribute: str, what: str) -> ApiError:
+    return ApiError(
+        404,
+        [
+            ErrorItem(
+                f"{attribute} names no {what} of this organization",
+                "not-found",
+                pointer=f"/data/attributes/{attribute}",
+            )
+        ],
+    )
+
+
+def _invalidate_cache(ctx: Context) -> None:
+    """This process's recorder sees the change at once; other replicas within seconds."""
+    recorder = getattr(ctx.request.app.state, "sniffer_recorder", None)
+    if recorder is None:
+        return
+
+    async def invalidate() -> None:
+        recorder.invalidate()
+
+    after_commit(ctx.session, invalidate)
+
+
+class SnifferService(CrudService[Sniffer]):
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> Sniffer:
+        values = attrs.model_dump()
+        user_id: uuid.UUID | None = values["user_id"]
+        api_key_id: uuid.UUID | None = values["api_key_id"]
+        if user_id is None and api_key_id is None:
+            raise invalid_attribute("user-id", "or api-key-id is required")
+        now = utcnow()
+        valid_until = values["valid_until"]
+        if valid_until <= now:
+            raise invalid_attribute("valid-until", "must be in the future")
+        if valid_until > now + timedelta(days=MAX_DAYS):
+            raise invalid_attribute("valid-until", f"must be at most {MAX_DAYS} days ahead")
+        org = ctx.organization_id
+        if user_id is not None:
+            stmt = scoped(select(User.id).where(User.id == user_id), User, org)
+            if (await ctx.session.execute(stmt)).scalar_one_or_none() is None:
+                raise unknown_reference("user-id", "user")
+        if api_key_id is not None:
+            stmt = scoped(select(ApiKey.id).where(ApiKey.id == api_key_id), ApiKey, org)
+            if (await ctx.session.execute(stmt)).scalar_one_or_none() is None:
+                raise unknown_reference("api-key-id", "API key")
+        sniffer = Sniffer(
+            id=uuid.uuid4(),
+            organization_id=org,
+            user_id=user_id,
+            api_key_id=api_key_id,
+            valid_until=valid_until,
+            created_at=now,
+            created_by=ctx.principal.actor_id,
+        )
+        ctx.session.add(sniffer)
+        _invalidate_cache(ctx)
+        return sniffer
+
+    async def delete(self, ctx: Context, obj: Sniffer) -> None:
+        """Stop recording and delete what was recorded (the logs may hold patient data)."""
+        await ctx.session.delete(obj)
+        _invalidate_cache(ctx)
+
+    async def present(self, ctx: Context, rows: Sequence[Sniffer]) -> list[dict[str, Any]]:
+        now = utcnow()
+        return [
+            SnifferRead(
+                created_time=row.created_at,
+                user_id=row.user_id,
+                api_key_id=row.api_key_id,
+                valid_until=row.valid_until,
+                active=row.valid_until > now,
+            ).model_dump(mode="json", by_alias=True)
+            for row in rows
+        ]
+
+
+def logs_query(ctx: Context, sniffer: Sniffer) -> Select[Any]:
+    return scoped(
+        select(SnifferLog).where(SnifferLog.sniffer_id == sniffer.id),
+        SnifferLog,
+        ctx.organization_id,
+    )
+
+
+def present_log(row: SnifferLog) -> dict[str, Any]:
+    return SnifferLogRead(
+        body=row.request_body,
+        content_type=row.content_type,
+        created_time=row.created_at,
+        message=row.message,
+        method=row.method,
+        path=row.path,
+        query_string=row.query_string,
+        request_id=row.request_id,
+        response=row.response_body,
+        response_content_type=row.response_content_type,
+        status_code=row.status_code,
+        trace_id=row.trace_id,
+        user_agent=row.user_agent,
+        duration_ms=row.duration_ms,
+    ).model_dump(mode="json", by_alias=True)
