@@ -27,6 +27,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 JSON_TYPES = ("application/json", "application/vnd.api+json", "text/json")
 DEFAULT_TYPE = "application/json"
+EVENT_STREAM = "text/event-stream"
+# Paths that answer with Server-Sent Events (``Accept: text/event-stream``) instead of JSON.
+EVENT_STREAM_PATHS = frozenset({"/v1/events/"})
 CHARSETS = {
     "utf-8": "utf-8",
     "utf8": "utf-8",
@@ -86,6 +89,21 @@ def negotiate(accept: str | None) -> str | None:
         return None
     ranked.sort()
     return ranked[0][2]
+
+
+def accepts_event_stream(accept: str | None) -> bool:
+    """Whether an Accept header allows ``text/event-stream`` (no header allows anything)."""
+    if not accept or not accept.strip():
+        return True
+    for item in accept.split(","):
+        media, params = _parse_media(item)
+        try:
+            quality = float(params.get("q", "1"))
+        except ValueError:
+            quality = 0.0
+        if quality > 0 and media in (EVENT_STREAM, "text/*", "*/*"):
+            return True
+    return False
 
 
 def etag_for(body: bytes) -> str:
@@ -151,6 +169,12 @@ class ConventionsMiddleware:
             chosen = negotiate(headers.get("accept"))
             if chosen is None and not scope["path"].startswith(("/v1/", "/v2/")):
                 chosen = DEFAULT_TYPE  # operational endpoints (metrics, docs) answer anyone
+            if (
+                chosen is None
+                and scope["path"] in EVENT_STREAM_PATHS
+                and accepts_event_stream(headers.get("accept"))
+            ):
+                chosen = DEFAULT_TYPE  # the stream itself; its errors are JSON
             if chosen is None:
                 raise json_error_response(
                     406, "Accept allows none of: " + ", ".join(JSON_TYPES), "not-acceptable"

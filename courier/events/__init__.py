@@ -2,8 +2,17 @@
 
 A service calls :func:`publish` in the same session as its change. The row lands in the
 ``events`` table only if the change commits; listeners registered with :func:`on_committed`
-(the real-time stream, webhook fan-out) are told once it has. Event types are
+(the real-time stream of this process) are told once it has. Event types are
 ``<resource-type>.<verb>``, e.g. ``messaging-messages.created``.
+
+Just before the transaction commits (``courier.core.db.before_commit``, so it relies on the one
+commit path, :func:`courier.core.db.commit`), :func:`_prepare` adds two things to it:
+
+- on PostgreSQL, ``pg_notify('courier_events', '<organization id>:<highest seq>')`` per
+  organization: delivered to every replica's listener on commit, never on rollback, so streams
+  on other replicas wake at once (:mod:`courier.events.stream`);
+- a ``webhooks.fanout`` job when an active webhook subscribes to one of the events
+  (:mod:`courier.events.webhooks`): the outbound deliveries are as durable as the events.
 """
 
 from __future__ import annotations
@@ -12,15 +21,18 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.db import after_commit
+from courier.core.db import after_commit, before_commit
+from courier.events.webhooks import enqueue_fanout
 from courier.models.event import Event
 
 Listener = Callable[[list[Event]], Awaitable[None]]
 _LISTENERS: list[Listener] = []
 
 MAX_DATA_KEYS = 32
+NOTIFY_CHANNEL = "courier_events"
 
 
 def on_committed(listener: Listener) -> None:
@@ -64,6 +76,31 @@ def publish(
             for listener in list(_LISTENERS):
                 await listener(events)
 
+        async def prepare() -> None:
+            await _prepare(session, list(pending))
+
+        before_commit(session, prepare)
         after_commit(session, announce)
     pending.append(event)
     return event
+
+
+async def _prepare(session: AsyncSession, events: list[Event]) -> None:
+    """Inside the publishing transaction, just before it commits: notify replicas, fan out."""
+    if not events:
+        return
+    await session.flush()  # the events get their seq
+    by_organization: dict[uuid.UUID, list[Event]] = {}
+    for event in events:
+        by_organization.setdefault(event.organization_id, []).append(event)
+    notify = session.get_bind().dialect.name == "postgresql"
+    for organization_id, batch in by_organization.items():
+        if notify:
+            await session.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {
+                    "channel": NOTIFY_CHANNEL,
+                    "payload": f"{organization_id}:{max(e.seq for e in batch)}",
+                },
+            )
+        await enqueue_fanout(session, organization_id, batch)

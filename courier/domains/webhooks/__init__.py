@@ -1,0 +1,1 @@
+"""Outbound webhooks: endpoints of an organization and the log of their deliveries."""
