@@ -1,0 +1,1 @@
+"""Messaging operations: asynchronous bulk changes of channels (move-group)."""

@@ -1,0 +1,352 @@
+"""The rules of messaging plugins: names, types and args, enabling, expanding for a channel.
+
+- Admin keys create and modify plugins; every key reads them; individual tokens cannot list
+  them, but may expand one (by id) in a channel they subscribe to.
+- A name is 4 to 15 lower-case letters or digits, unique in the organization (409).
+- ``args`` are checked by the plugin's type (``courier.domains.messaging_plugins.types``) on
+  create and on every patch that names ``type`` or ``args``: 400 naming the arg.
+- Expanding renders the plugin for a channel the caller can see (an individual token: one it
+  subscribes to; else 404) on behalf of the calling individual (``individual-id`` of the body
+  or query, or the token's own; with a key it must subscribe to the channel: 422). A disabled
+  plugin: 409. Expanding changes nothing, so it is neither audited nor announced.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from courier.core.errors import (
+    ApiError,
+    ErrorItem,
+    bad_request,
+    conflict,
+    forbidden,
+    not_found,
+    unprocessable,
+)
+from courier.core.tenancy import scoped, unscoped
+from courier.core.time import utcnow
+from courier.domains.messaging_plugins.schemas import ExpandBody, PluginCreate, PluginUpdate
+from courier.domains.messaging_plugins.types import (
+    PLUGIN_TYPES,
+    ArgsError,
+    ExpandContext,
+    PluginType,
+    RenderError,
+    type_names,
+)
+from courier.domains.org_preferences.service import get_preference
+from courier.jsonapi.context import Context
+from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.resource import CrudService
+from courier.models.individual import Individual
+from courier.models.individual_group import IndividualGroup, IndividualGroupMember
+from courier.models.messaging import MessagingChannel, MessagingSubscriber
+from courier.models.messaging_plugin import MessagingPlugin
+from courier.models.organization import Organization
+
+
+def now_ms() -> datetime:
+    """Now, to the millisecond (the precision the API shows)."""
+    now = utcnow()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def require_type(name: str) -> PluginType:
+    plugin_type = PLUGIN_TYPES.get(name)
+    if plugin_type is None:
+        raise ApiError(
+            400,
+            [
+                ErrorItem(
+                    f"type must be one of: {', '.join(type_names())}",
+                    "invalid-plugin-type",
+                    pointer="/data/attributes/type",
+                )
+            ],
+            {},
+            True,
+        )
+    return plugin_type
+
+
+def check_args(plugin_type: PluginType, args: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return plugin_type.check_args(args)
+    except ArgsError as exc:
+        pointer = "/data/attributes/args" + (f"/{exc.path}" if exc.path else "")
+        raise ApiError(
+            400, [ErrorItem(exc.detail, "invalid-plugin-args", pointer=pointer)], {}, True
+        ) from exc
+
+
+class PluginService(CrudService[MessagingPlugin]):
+    async def _require_free_name(
+        self, ctx: Context, name: str, exclude: uuid.UUID | None = None
+    ) -> None:
+        stmt = scoped(
+            select(MessagingPlugin.id).where(MessagingPlugin.name == name),
+            MessagingPlugin,
+            ctx.organization_id,
+        )
+        if exclude is not None:
+            stmt = stmt.where(MessagingPlugin.id != exclude)
+        if (await ctx.session.execute(stmt.limit(1))).scalar_one_or_none() is not None:
+            raise conflict(
+                f"a plugin named {name!r} already exists in this organization",
+                "duplicate-name",
+                pointer="/data/attributes/name",
+            )
+
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> MessagingPlugin:
+        assert isinstance(attrs, PluginCreate)
+        if attrs.organization_id is not None and attrs.organization_id != ctx.organization_id:
+            raise not_found("organization")
+        args = check_args(require_type(attrs.type), attrs.args)
+        await self._require_free_name(ctx, attrs.name)
+        now = now_ms()
+        plugin = MessagingPlugin(
+            id=uuid.uuid4(),
+            organization_id=ctx.organization_id,
+            name=attrs.name,
+            type=attrs.type,
+            args=args,
+            enabled=True,
+            created_at=now,
+            created_by=ctx.principal.key_id,
+            last_modified_at=now,
+            last_modified_by=ctx.principal.key_id,
+        )
+        ctx.session.add(plugin)
+        return plugin
+
+    async def update(
+        self, ctx: Context, obj: MessagingPlugin, attrs: WriteAttributes
+    ) -> MessagingPlugin:
+        assert isinstance(attrs, PluginUpdate)
+        given = attrs.given()
+        nulls = [
+            ErrorItem(
+                f"{name} must not be null", "null-attribute", pointer=f"/data/attributes/{name}"
+            )
+            for name, value in sorted(given.items())
+            if value is None
+        ]
+        if nulls:
+            raise ApiError(400, nulls, {}, True)
+        changed = False
+        if "type" in given or "args" in given:
+            plugin_type = require_type(given.get("type", obj.type))
+            # A new type with the old args must accept them too: checked like new ones.
+            args = check_args(plugin_type, given.get("args", obj.args))
+            if given.get("type", obj.type) != obj.type or args != obj.args:
+                obj.type = plugin_type.name
+                obj.args = args
+                changed = True
+        if "name" in given and given["name"] != obj.name:
+            await self._require_free_name(ctx, given["name"], exclude=obj.id)
+            obj.name = given["name"]
+            changed = True
+        if changed:
+            touch(ctx, obj)
+        return obj
+
+
+def touch(ctx: Context, plugin: MessagingPlugin) -> None:
+    plugin.last_modified_at = now_ms()
+    plugin.last_modified_by = ctx.principal.key_id
+
+
+plugins = PluginService()
+
+
+async def set_enabled(ctx: Context, plugin: MessagingPlugin, enabled: bool) -> None:
+    """Idempotent: enabling an enabled plugin changes nothing and announces nothing."""
+    if plugin.enabled == enabled:
+        return
+    plugin.enabled = enabled
+    touch(ctx, plugin)
+    await ctx.session.flush()
+    plugins.audit(ctx, "updated", plugin, ["enabled"])
+
+
+# --- expand ------------------------------------------------------------------------------
+
+
+async def load_for_expand(ctx: Context, ident: uuid.UUID) -> MessagingPlugin:
+    """The organization's plugin, whoever asks (individual tokens cannot list plugins, but
+    may expand one they were given)."""
+    stmt = scoped(select(MessagingPlugin), MessagingPlugin, ctx.organization_id).where(
+        MessagingPlugin.id == ident
+    )
+    found: MessagingPlugin | None = (await ctx.session.execute(stmt)).scalar_one_or_none()
+    if found is None:
+        raise not_found("messaging plugin")
+    return found
+
+
+def _caller(ctx: Context, given: uuid.UUID | None) -> uuid.UUID | None:
+    principal = ctx.principal
+    if given is None:
+        return ctx.acting_individual_id
+    if principal.is_individual and given != principal.individual_id:
+        raise forbidden("an individual token may act only as its own individual")
+    if ctx.acting_individual_id is not None and ctx.acting_individual_id != given:
+        raise bad_request(
+            "individual-id differs between the query and the body",
+            "conflicting-individual",
+            pointer="/individual-id",
+        )
+    return given
+
+
+def _no_channel(channel_id: uuid.UUID) -> ApiError:
+    return ApiError(
+        404,
+        [
+            ErrorItem(
+                f"channel-id names no channel of this organization: {channel_id}",
+                "not-found",
+                pointer="/channel-id",
+            )
+        ],
+    )
+
+
+async def _subscribes(ctx: Context, channel_id: uuid.UUID, individual_id: uuid.UUID) -> bool:
+    stmt = scoped(
+        select(MessagingSubscriber.individual_id), MessagingSubscriber, ctx.organization_id
+    ).where(
+        MessagingSubscriber.channel_id == channel_id,
+        MessagingSubscriber.individual_id == individual_id,
+    )
+    return (await ctx.session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def expand(ctx: Context, plugin: MessagingPlugin, body: ExpandBody) -> str:
+    caller = _caller(ctx, body.individual_id)
+    org = ctx.organization_id
+    stmt = scoped(select(MessagingChannel), MessagingChannel, org).where(
+        MessagingChannel.id == body.channel_id
+    )
+    channel: MessagingChannel | None = (await ctx.session.execute(stmt)).scalar_one_or_none()
+    if channel is None:
+        raise _no_channel(body.channel_id)
+    individual: Individual | None = None
+    if caller is not None:
+        found = await ctx.session.execute(
+            scoped(select(Individual), Individual, org).where(Individual.id == caller)
+        )
+        individual = found.scalar_one_or_none()
+        if individual is None:
+            raise ApiError(
+                404,
+                [
+                    ErrorItem(
+                        f"individual-id names no individual of this organization: {caller}",
+                        "not-found",
+                        pointer="/individual-id",
+                    )
+                ],
+            )
+        if not await _subscribes(ctx, channel.id, caller):
+            if ctx.principal.is_individual:
+                raise _no_channel(body.channel_id)  # a channel it cannot see does not exist
+            raise unprocessable(
+                f"individual {caller} does not subscribe to this channel", "not-a-subscriber"
+            )
+    if not plugin.enabled:
+        raise conflict(f"the plugin {plugin.name!r} is disabled", "plugin-disabled")
+    plugin_type = PLUGIN_TYPES.get(plugin.type)
+    if plugin_type is None:
+        raise conflict(
+            f"the plugin's type {plugin.type!r} is not available on this server", "unknown-type"
+        )
+    context = await expand_context(ctx, channel, individual)
+    try:
+        return plugin_type.render(plugin.args, context)
+    except RenderError as exc:
+        raise bad_request(
+            f"args of the plugin {plugin.name!r} could not be rendered for this channel: {exc}",
+            "plugin-render-error",
+        ) from exc
+
+
+async def expand_context(
+    ctx: Context, channel: MessagingChannel, individual: Individual | None
+) -> ExpandContext:
+    """Plain values of what a plugin may show (no ORM object reaches a template)."""
+    org = ctx.organization_id
+    session = ctx.session
+    organization = (
+        await session.execute(
+            unscoped(
+                select(Organization).where(Organization.id == org),
+                "organizations is not a tenant table",
+            )
+        )
+    ).scalar_one()
+    subscriber_count = (
+        await session.execute(
+            scoped(
+                select(func.count()).select_from(MessagingSubscriber),
+                MessagingSubscriber,
+                org,
+            ).where(MessagingSubscriber.channel_id == channel.id)
+        )
+    ).scalar_one()
+    group: dict[str, Any] | None = None
+    if channel.individual_group_id is not None:
+        row = (
+            await session.execute(
+                scoped(select(IndividualGroup), IndividualGroup, org).where(
+                    IndividualGroup.id == channel.individual_group_id
+                )
+            )
+        ).scalar_one_or_none()
+        if row is not None:
+            members = (
+                await session.execute(
+                    scoped(
+                        select(func.count()).select_from(IndividualGroupMember),
+                        IndividualGroupMember,
+                        org,
+                    ).where(IndividualGroupMember.group_id == row.id)
+                )
+            ).scalar_one()
+            group = {"id": str(row.id), "name": row.name, "member_count": int(members)}
+    # The name the channel shows by default: its group's, else its own, else the default title.
+    name = group["name"] if group else channel.name
+    if not name:
+        name = await get_preference(session, org, "default-channel-title") or ""
+    return ExpandContext(
+        channel={
+            "id": str(channel.id),
+            "name": name,
+            "label": channel.label or "",
+            "subscriber_count": int(subscriber_count),
+        },
+        group=group,
+        individual=(
+            {
+                "id": str(individual.id),
+                "first_name": individual.first_name,
+                "last_name": individual.last_name,
+                "preferred_name": individual.preferred_name,
+            }
+            if individual is not None
+            else None
+        ),
+        organization={
+            "id": str(organization.id),
+            "name": organization.name,
+            "display_name": organization.display_name,
+            "timezone": organization.timezone,
+        },
+        now=utcnow().astimezone(ZoneInfo(organization.timezone or "UTC")),
+    )
