@@ -25,6 +25,7 @@ from courier.domains.inbox.service import (
     required_individual,
     set_badge_counts,
 )
+from courier.domains.inbox.views import router as views_router
 from courier.domains.people.resource import individuals
 from courier.jsonapi import query as q
 from courier.jsonapi.context import Context, context_dependency
@@ -281,3 +282,7 @@ async def recalculate_communication_summary(
         "clamped-subscribers": report.clamped_subscribers,
     }
     return JsonResponse(document, status_code=201)
+
+
+# The inbox view (GET /v1/communication-messages/) lives in views.py; mounted with this router.
+router.include_router(views_router)
