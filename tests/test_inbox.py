@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from courier.core.tenancy import unscoped
 from courier.domains.inbox import counters
 from courier.models.audit_event import AuditEvent
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
 from tests.conftest import Org, doc
+from tests.support import count_queries
 from tests.test_inbox_support import (
     ack,
     channel,
@@ -212,20 +211,8 @@ async def test_other_domains_join_through_the_counter_registry(
         counters.summary_counter("faxes")
 
 
-@contextmanager
-def messaging_queries(app: Any) -> Iterator[list[str]]:
-    statements: list[str] = []
-    engine = app.state.database.engine.sync_engine
-
-    def record(*args: Any) -> None:
-        if "messaging_" in str(args[2]):
-            statements.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+def messaging_queries(app: Any) -> Any:
+    return count_queries(app, only="messaging_")
 
 
 async def test_summary_query_count_does_not_grow_with_channels(

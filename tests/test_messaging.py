@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from courier.core.tenancy import unscoped
 from courier.models.event import Event
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
 from tests.conftest import Org, create_org, doc
+from tests.support import count_queries
 
 CHANNELS = "/v1/messaging-channels/"
 MESSAGES = "/v1/messaging-messages/"
@@ -164,21 +162,6 @@ async def events_of(app: Any, resource_id: str) -> list[Event]:
             "test reads the events outbox",
         )
         return list((await session.execute(stmt)).scalars().all())
-
-
-@contextmanager
-def count_queries(app: Any) -> Iterator[list[str]]:
-    statements: list[str] = []
-    engine = app.state.database.engine.sync_engine
-
-    def record(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    sa_event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", record)
 
 
 @dataclass

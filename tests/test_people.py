@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from courier.core.tenancy import unscoped
 from courier.models.audit_event import AuditEvent
 from tests.conftest import Org, doc
+from tests.support import count_queries as count_group_queries
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -74,21 +73,8 @@ async def audit_rows(app: Any, resource_id: str) -> list[AuditEvent]:
         return list((await session.execute(stmt)).scalars().all())
 
 
-@contextmanager
-def count_queries(app: Any) -> Iterator[list[str]]:
-    statements: list[str] = []
-    engine = app.state.database.engine.sync_engine
-
-    def record(*args: Any) -> None:
-        # Only the group tables: credential bookkeeping (last-used times) comes and goes.
-        if "individual_group" in str(args[2]):
-            statements.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+def count_queries(app: Any) -> Any:
+    return count_group_queries(app, only="individual_group")
 
 
 # --- individuals -----------------------------------------------------------------------------
