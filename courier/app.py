@@ -28,6 +28,9 @@ from courier.core.idempotency import install as install_idempotency
 from courier.core.observability import REGISTRY, MetricsMiddleware
 from courier.core.ratelimit import install as install_rate_limits
 from courier.core.tenancy import mark_tenant_tables
+from courier.domains.sniffers.recorder import install as install_sniffers
+from courier.events.stream import install as install_event_stream
+from courier.jobs.worker import install_embedded_worker
 from courier.jsonapi.resource import REGISTRY as RESOURCES
 from courier.jsonapi.routes import build_router
 
@@ -124,7 +127,13 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
 # Cross-cutting features (rate limits, idempotency, events, jobs) install themselves here.
 # Order matters for middleware: each one added wraps those before it, so the rate-limit header
 # writer (installed after idempotency) also sees the responses idempotency replays.
-EXTENSIONS: list[Any] = [install_idempotency, install_rate_limits]
+EXTENSIONS: list[Any] = [
+    install_idempotency,
+    install_rate_limits,
+    install_embedded_worker,
+    install_event_stream,
+    install_sniffers,  # outermost of these: records what they answer too (e.g. 429s)
+]
 
 
 def _operational_routes(app: FastAPI, database: Database) -> None:

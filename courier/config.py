@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -64,10 +64,162 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(
         default=True, description="Apply pending database migrations when `courier serve` starts."
     )
+    job_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Jobs run at once by the worker inside `courier serve`.",
+    )
+    job_lease_seconds: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=3600.0,
+        description="How long a worker's claim on a running job lasts; renewed while the job "
+        "runs. A job whose worker died is taken up again once its lease expires.",
+    )
+    job_poll_seconds: float = Field(
+        default=1.0,
+        ge=1.0,
+        le=300.0,
+        description="How often an idle worker looks for due jobs (PostgreSQL workers are also "
+        "woken at once by LISTEN/NOTIFY).",
+    )
+    job_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Attempts of a job before it is marked failed."
+    )
+    job_backoff_base_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600.0,
+        description="Retry backoff: attempt n waits a random time up to base * 2**n seconds.",
+    )
+    job_backoff_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two attempts of a job."
+    )
+    job_shutdown_grace_seconds: float = Field(
+        default=25.0,
+        ge=0,
+        description="On SIGTERM, how long running jobs may take to finish before they are "
+        "interrupted and handed back to the queue.",
+    )
+    job_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="Succeeded and cancelled jobs are deleted this long after they finished "
+        "(failed jobs are kept).",
+    )
+    job_modules: str = Field(
+        default="",
+        description="Comma-separated extra Python modules a worker imports at start to register "
+        "job handlers (plugins, tests), besides every courier.domains.*.jobs module.",
+    )
+    replicator_stale_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="A worker whose last poll is older than this shows as stale. Unset: "
+        "3 poll intervals plus the job lease.",
+    )
     webhook_allow_private: bool = Field(
         default=False,
         description="Allow webhook URLs that resolve to private, loopback or link-local "
         "addresses, and plain http (for tests and closed networks only).",
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600.0,
+        description="Webhook retry backoff: after failed attempt n the next one waits "
+        "base * 2**(n-1) seconds (capped at 4 hours), plus up to half that again as jitter.",
+    )
+    webhook_retry_window_seconds: float = Field(
+        default=86400.0,
+        gt=0,
+        description="How long after an event its failed webhook deliveries are retried.",
+    )
+    event_stream_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300.0,
+        description="Idle time after which GET /v1/events/ sends a keep-alive comment.",
+    )
+
+    # --- storage of uploaded files (courier.providers.storage) ---
+    storage: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where uploaded files live: 'local' (files under <data_dir>/storage, served "
+        "by Courier through signed /uploads/ links) or 's3' (any S3-compatible service; "
+        "credentials from the usual AWS_* variables or the instance role).",
+    )
+    s3_bucket: str | None = Field(
+        default=None, description="Bucket of the S3 storage (required with storage=s3)."
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="Endpoint of an S3-compatible service (MinIO, Ceph, R2 ...). Unset: AWS.",
+    )
+    s3_region: str | None = Field(
+        default=None, description="Region of the S3 bucket. Unset: boto3's default."
+    )
+    s3_path_style: bool = Field(
+        default=False,
+        description="Address the bucket in the path (https://host/bucket/key), as most "
+        "self-hosted S3-compatible services need, instead of as a subdomain.",
+    )
+    s3_key_prefix: str = Field(
+        default="",
+        description="Prefix of every object key Courier writes to the bucket (e.g. 'courier/').",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL at which clients reach Courier (https://courier.example.org), for "
+        "the signed upload and download links of local storage. Unset: each request's own URL.",
+    )
+    attachment_max_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        ge=1,
+        le=100 * 1024 * 1024,
+        description="Largest file accepted as an attachment (the upload is refused above it; "
+        "at most 100 MiB, as a file is inspected in memory).",
+    )
+    attachment_allowed_types: str = Field(
+        default=(
+            "image/png,image/jpeg,image/gif,image/webp,image/heic,application/pdf,text/plain,"
+            "application/msword,"
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document,"
+            "application/vnd.ms-excel,"
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,"
+            "application/vnd.ms-powerpoint,"
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation,"
+            "application/vnd.oasis.opendocument.text,"
+            "application/vnd.oasis.opendocument.spreadsheet,"
+            "application/vnd.oasis.opendocument.presentation,application/rtf"
+        ),
+        description="Comma-separated content types accepted as attachments, as detected from "
+        "the file's bytes (the type a client claims is not trusted).",
+    )
+    attachment_upload_ttl_seconds: int = Field(
+        default=900,
+        ge=10,
+        le=7 * 86400,
+        description="How long an attachment's upload link is valid; pending uploads not "
+        "processed by then are deleted.",
+    )
+    attachment_link_ttl_seconds: int = Field(
+        default=300,
+        ge=5,
+        le=86400,
+        description="Lifetime of the signed download links (url, thumbnail) of attachments.",
+    )
+    bulk_message_chunk_size: int = Field(
+        default=200,
+        ge=1,
+        le=1000,
+        description="Recipients of a bulk message posted per job (one transaction each).",
+    )
+    auto_responder_quiet_seconds: float = Field(
+        default=4 * 3600.0,
+        ge=0,
+        description="An auto-responder replies at most once per channel in this many seconds.",
     )
 
     @classmethod
@@ -101,6 +253,13 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def replicator_stale_after(self) -> float:
+        """Seconds without a poll after which a background process counts as stale."""
+        if self.replicator_stale_seconds is not None:
+            return self.replicator_stale_seconds
+        return 3 * self.job_poll_seconds + self.job_lease_seconds
 
 
 class _UnprefixedDotEnv(PydanticBaseSettingsSource):

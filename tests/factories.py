@@ -7,7 +7,7 @@ for a registered type without one, so a new resource cannot skip the cross-organ
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -94,6 +94,241 @@ async def make_audit_event(client: httpx.AsyncClient, org: Org) -> str:
     return ident
 
 
+def _database(client: httpx.AsyncClient) -> Any:
+    """The database of the app the tests' client talks to, for rows no endpoint creates."""
+    return client._transport.app.state.database  # type: ignore[attr-defined]
+
+
+@factory("jobs")
+async def make_job(client: httpx.AsyncClient, org: Org) -> str:
+    from courier.core.db import commit
+    from courier.jobs import enqueue
+
+    async with _database(client).sessionmaker() as session:
+        # A kind without a handler: no worker ever claims it, so it stays as made.
+        job = await enqueue(session, "contract.sample", {}, organization_id=uuid.UUID(org.id))
+        await commit(session)
+    return str(job.id)
+
+
+@factory("replicators")
+async def make_replicator(client: httpx.AsyncClient, org: Org) -> str:
+    from courier.models.replicator import Replicator
+
+    async with _database(client).sessionmaker() as session:
+        row = Replicator(classpath="tests.factories", hostname="contract", pid=0, concurrency=1)
+        session.add(row)
+        await session.commit()
+    return str(row.id)
+
+
+@factory("webhooks")
+async def make_webhook(client: httpx.AsyncClient, org: Org) -> str:
+    return await created_id(
+        await client.post(
+            "/v1/webhooks/",
+            headers=org.admin,
+            json=doc(
+                "webhooks",
+                # A type nothing publishes: the sample never enqueues deliveries.
+                {"url": "https://127.0.0.1:9/hooks", "event-types": ["contract-samples.none"]},
+            ),
+        )
+    )
+
+
+@factory("sniffers")
+async def make_sniffer(client: httpx.AsyncClient, org: Org) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    return await created_id(
+        await client.post(
+            "/v1/sniffers/",
+            headers=org.admin,
+            json=doc("sniffers", {"api-key-id": org.admin_key_id, "valid-until": until}),
+        )
+    )
+
+
+@factory("aggregation-requests")
+async def make_aggregation_request(client: httpx.AsyncClient, org: Org) -> str:
+    individual = await make_individual_id(client, org)
+    entries = [{"column": "message-count", "individual-id": individual}]
+    return await created_id(
+        await client.post(
+            "/v1/aggregation-requests/",
+            headers=org.staff,
+            json=doc("aggregation-requests", {"entries": entries}),
+        )
+    )
+
+
+async def message_row(
+    client: httpx.AsyncClient,
+    org: Org,
+    subscriber_ids: Sequence[str] = (),
+    *,
+    author_id: str | None = None,
+    draft: bool = False,
+) -> str:
+    """A channel with these subscribers and one message in it, written straight to the
+    database (for tests of what hangs on messages, independent of the messaging API)."""
+    from courier.core.time import utcnow
+    from courier.models.messaging import MessagingChannel, MessagingMessage, MessagingSubscriber
+
+    organization_id = uuid.UUID(org.id)
+    async with _database(client).sessionmaker() as session:
+        channel = MessagingChannel(organization_id=organization_id, name="Sample", last_seq=1)
+        session.add(channel)
+        await session.flush()
+        for individual_id in subscriber_ids:
+            session.add(
+                MessagingSubscriber(
+                    organization_id=organization_id,
+                    channel_id=channel.id,
+                    individual_id=uuid.UUID(individual_id),
+                )
+            )
+        message = MessagingMessage(
+            organization_id=organization_id,
+            channel_id=channel.id,
+            seq=None if draft else 1,
+            individual_id=uuid.UUID(author_id) if author_id else None,
+            message="sample",
+            draft=draft,
+            posted_time=None if draft else utcnow(),
+        )
+        session.add(message)
+        await session.commit()
+    return str(message.id)
+
+
+@factory("messaging-attachments")
+async def make_attachment(client: httpx.AsyncClient, org: Org) -> str:
+    message_id = await message_row(client, org)
+    started = await client.post(
+        "/v1/messaging-attachments/",
+        headers=org.staff,
+        json=doc("messaging-attachments", {"message-id": message_id, "filename": "note.txt"}),
+    )
+    ident = await created_id(started)
+    upload = started.json()["data"]
+    stored = await client.post(
+        upload["upload-url"],
+        data=upload["upload-data"],
+        files={"file": ("note.txt", b"Take two tablets daily.\n", "text/plain")},
+    )
+    assert stored.status_code == 204, stored.text
+    processed = await client.post(
+        f"/v1/messaging-attachments/{ident}/process-upload/", headers=org.staff, json={}
+    )
+    assert processed.status_code == 201, processed.text
+    return ident
+
+
+async def _messaging_channel(client: httpx.AsyncClient, org: Org, member: str) -> str:
+    return await created_id(
+        await client.post(
+            "/v1/messaging-channels/",
+            headers=org.staff,
+            json=doc("messaging-channels", {"individual-ids": [member]}),
+        )
+    )
+
+
+@factory("messaging-channels")
+async def make_messaging_channel(client: httpx.AsyncClient, org: Org) -> str:
+    return await _messaging_channel(client, org, await make_individual_id(client, org))
+
+
+@factory("messaging-messages")
+async def make_messaging_message(client: httpx.AsyncClient, org: Org) -> str:
+    member = await make_individual_id(client, org)
+    channel = await _messaging_channel(client, org, member)
+    return await created_id(
+        await client.post(
+            "/v1/messaging-messages/",
+            headers=org.staff,
+            json=doc(
+                "messaging-messages",
+                {"channel-id": channel, "individual-id": member, "message": "Sample"},
+            ),
+        )
+    )
+
+
+@factory("messaging-bookmarks")
+async def make_bookmark(client: httpx.AsyncClient, org: Org) -> str:
+    member = await make_individual_id(client, org)
+    channel = await _messaging_channel(client, org, member)
+    message = await created_id(
+        await client.post(
+            "/v1/messaging-messages/",
+            headers=org.staff,
+            json=doc(
+                "messaging-messages",
+                {"channel-id": channel, "individual-id": member, "message": "Keep this"},
+            ),
+        )
+    )
+    return await created_id(
+        await client.post(
+            "/v1/messaging-bookmarks/",
+            headers=org.staff,
+            json=doc(
+                "messaging-bookmarks",
+                {"channel-id": channel, "message-id": message, "individual-id": member},
+            ),
+        )
+    )
+
+
+@factory("badge-counts")
+async def make_badge_count(client: httpx.AsyncClient, org: Org) -> str:
+    member = await make_individual_id(client, org)
+    return await created_id(
+        await client.post(
+            "/v1/badge-counts/",
+            headers=org.staff,
+            json=doc("badge-counts", {"individual-id": member, "type": "appointment", "count": 2}),
+        )
+    )
+
+
+@factory("messaging-plugins")
+async def make_messaging_plugin(client: httpx.AsyncClient, org: Org) -> str:
+    return await created_id(
+        await client.post(
+            "/v1/messaging-plugins/",
+            headers=org.admin,
+            json=doc(
+                "messaging-plugins",
+                {
+                    "name": f"sample{uuid.uuid4().hex[:8]}",
+                    "type": "template",
+                    "args": {"template": "Hello {{ individual.first_name }}"},
+                },
+            ),
+        )
+    )
+
+
+@factory("messaging-operations")
+async def make_messaging_operation(client: httpx.AsyncClient, org: Org) -> str:
+    # No worker runs in the contract tests: the operation stays queued, as made.
+    source = await make_group(client, org)
+    target = await make_group(client, org)
+    args = {"from-individual-group-id": source, "to-individual-group-id": target}
+    return await created_id(
+        await client.post(
+            "/v1/messaging-operations/",
+            headers=org.admin,
+            json=doc("messaging-operations", {"type": "move-group", "args": args}),
+        )
+    )
+
+
 async def individual_token(client: httpx.AsyncClient, org: Org, individual_id: str) -> str:
     response = await client.post(
         "/v1/access-tokens/",
@@ -105,4 +340,4 @@ async def individual_token(client: httpx.AsyncClient, org: Org, individual_id: s
     return token
 
 
-__all__ = ["FACTORIES", "MASTER", "individual_token", "make_individual_id"]
+__all__ = ["FACTORIES", "MASTER", "individual_token", "make_individual_id", "message_row"]

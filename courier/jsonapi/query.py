@@ -109,6 +109,8 @@ class Filter:
     required: bool = False
     repeatable: bool = False
     schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    # Applied when the parameter is absent (e.g. hide pending rows unless asked); None: nothing.
+    default: Any = None
 
 
 def _apply_eq(column: Any) -> Apply:
@@ -260,6 +262,8 @@ def parse_list_query(
                 errors.append(
                     ErrorItem(f"{flt.param} is required", "missing-parameter", parameter=flt.param)
                 )
+            elif flt.default is not None:
+                values[flt.param] = flt.default
             continue
         try:
             values[flt.param] = flt.parse(raw) if flt.repeatable else flt.parse(raw[0])  # type: ignore[arg-type]
