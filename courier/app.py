@@ -22,7 +22,7 @@ from courier import __version__
 from courier.config import Settings
 from courier.core.db import Database
 from courier.core.errors import service_unavailable
-from courier.core.handlers import JsonResponse, install_handlers, render_error
+from courier.core.handlers import JsonResponse, install_handlers
 from courier.core.http import ConventionsMiddleware
 from courier.core.idempotency import install as install_idempotency
 from courier.core.observability import REGISTRY, MetricsMiddleware
@@ -107,13 +107,6 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     app.state.api_routes = [route for router in api_routers for route in router.routes]
     for extension in EXTENSIONS:
         extension(app)
-
-    @app.middleware("http")
-    async def refuse_when_stopping(request: Request, call_next: Any) -> Response:
-        if request.app.state.shutting_down and request.url.path.startswith(("/v1/", "/v2/")):
-            return render_error(request, service_unavailable("the server is shutting down"))
-        response: Response = await call_next(request)
-        return response
 
     app.add_middleware(
         ConventionsMiddleware,

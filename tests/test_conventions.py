@@ -489,3 +489,15 @@ async def test_openapi_has_exact_resource_schemas(client: httpx.AsyncClient) -> 
     listing = document["paths"]["/v1/organizations/"]["get"]
     names = {p["name"] for p in listing["parameters"]}
     assert {"filter[name]", "page[limit]", "page[offset]", "sort"} <= names
+
+
+async def test_shutting_down_answers_503_with_retry_after(settings: Any) -> None:
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        app.state.shutting_down = True
+        response = await http.get("/v1/organizations/")
+        health = await http.get("/healthz")
+    assert_error(response, 503)
+    assert response.headers["retry-after"]
+    assert health.status_code == 200  # the process itself is still up

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode
 
 import orjson
 
-from courier.core.errors import ApiError, ErrorItem, error_body
+from courier.core.errors import ApiError, ErrorItem, error_body, service_unavailable
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -154,6 +154,11 @@ class ConventionsMiddleware:
             await send({"type": "http.response.body", "body": body})
 
         try:
+            app_state = getattr(scope.get("app"), "state", None)
+            if getattr(app_state, "shutting_down", False) and scope["path"].startswith(
+                ("/v1/", "/v2/")
+            ):
+                raise service_unavailable("the server is shutting down")
             path: str = scope["path"]
             if path.startswith(("/v1/", "/v2/")) and not path.endswith("/"):
                 scope["path"] = path + "/"
