@@ -278,9 +278,9 @@ async def test_paging_meta_links_and_aliases(client: httpx.AsyncClient) -> None:
         "hasMore": True,
     }
     assert first["links"]["prev"] is None
-    assert "page%5Boffset%5D=2" in first["links"]["next"] or "page[offset]=2" in first["links"][
-        "next"
-    ]
+    assert (
+        "page%5Boffset%5D=2" in first["links"]["next"] or "page[offset]=2" in first["links"]["next"]
+    )
     last = (await client.get(base + "&page[limit]=2&page[offset]=4", headers=MASTER)).json()
     assert [d["attributes"]["name"] for d in last["data"]] == [f"{prefix} 0"]
     assert last["links"]["next"] is None
@@ -444,9 +444,7 @@ async def test_trailing_slash_optional(client: httpx.AsyncClient, org: Org) -> N
 
 async def test_basic_and_bearer_credentials(client: httpx.AsyncClient, org: Org) -> None:
     assert (await client.get("/v1/organizations/", headers=org.admin)).status_code == 200
-    good = await client.get(
-        "/v1/organizations/", headers=basic(org.admin_key_id, org.admin_secret)
-    )
+    good = await client.get("/v1/organizations/", headers=basic(org.admin_key_id, org.admin_secret))
     assert good.status_code == 200
     bad = await client.get("/v1/organizations/", headers=basic(org.admin_key_id, "wrong"))
     assert_error(bad, 401)

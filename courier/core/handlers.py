@@ -9,8 +9,8 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 from starlette.responses import Response
+from starlette.routing import Match
 
 from courier.core.errors import ApiError, ErrorItem, error_body
 
