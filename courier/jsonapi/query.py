@@ -146,6 +146,16 @@ def uuid_eq(param: str, column: Any, description: str = "", required: bool = Fal
     )
 
 
+def organization(column: Any) -> Filter:
+    """The seed's ``organization-id`` parameter: the caller's organization is the default; with
+    the master key it picks one; another organization's id finds nothing (ids leak nothing)."""
+    return uuid_eq(
+        "organization-id",
+        column,
+        "The caller's organization (the default); another organization's id finds nothing",
+    )
+
+
 def boolean(param: str, column: Any, description: str = "") -> Filter:
     return Filter(param, parse_bool, _apply_eq(column), description, schema={"type": "boolean"})
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, false, select
+from sqlalchemy import Select, false, func, select
 
 from courier.core import audit
 from courier.core.auth import Permission, Principal
@@ -22,6 +22,7 @@ from courier.events import publish
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
 from courier.jsonapi.query import Filter, PageBounds
+from courier.jsonapi.query import organization as organization_filter
 
 M = TypeVar("M")
 
@@ -77,6 +78,14 @@ class CrudService(Generic[M]):
         if row is None:
             raise not_found(self.spec.singular)
         return row  # type: ignore[no-any-return]
+
+    async def count(self, ctx: Context, stmt: Select[Any], values: Mapping[str, Any]) -> int:
+        """How many rows ``stmt`` (the list's statement, filters applied) finds: the list's
+        total. ``values`` are the list's parsed parameters. A service that keeps counters
+        (e.g. a channel's seq) may answer from them instead of counting rows."""
+        count = select(func.count()).select_from(stmt.order_by(None).subquery())
+        options = stmt.get_execution_options()
+        return int((await ctx.session.execute(count.execution_options(**options))).scalar_one())
 
     async def create(self, ctx: Context, attrs: WriteAttributes) -> M:
         values = attrs.model_dump()
@@ -168,6 +177,11 @@ class ResourceSpec(Generic[M]):
 
     def __post_init__(self) -> None:
         self.service.spec = self
+        if self.tenant and Op.LIST in self.ops and not any(
+            f.param == "organization-id" for f in self.filters
+        ):
+            # Every tenant list takes the seed's organization-id, the same way.
+            self.filters = [*self.filters, organization_filter(self.model.organization_id)]  # type: ignore[attr-defined]
         if not self.singular:
             self.singular = self.type_name.rstrip("s").replace("-", " ")
         if not self.tag:

@@ -318,12 +318,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
 async def service_list(
     ctx: Context, spec: ResourceSpec[Any], stmt: Any, query: Any
 ) -> tuple[list[Any], int]:
-    from sqlalchemy import func, select
-
-    count = select(func.count()).select_from(stmt.order_by(None).subquery())
-    total = (
-        await ctx.session.execute(count.execution_options(**stmt.get_execution_options()))
-    ).scalar_one()
+    total = await spec.service.count(ctx, stmt, query.values)
     order = []
     for name, descending in query.sort or list(spec.default_sort):
         column = spec.sorts[name]

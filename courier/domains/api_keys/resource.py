@@ -19,11 +19,6 @@ api_keys = register(
             q.enum(
                 "filter[role]", ApiKey.role, ["admin", "staff", "readonly"], "Keys with this role"
             ),
-            q.uuid_eq(
-                "organization-id",
-                ApiKey.organization_id,
-                "With the master key: one organization's keys",
-            ),
         ],
         sorts={"name": ApiKey.name, "created-at": ApiKey.created_at},
         default_sort=[("created-at", False)],

@@ -64,13 +64,7 @@ def _refuse_unknown(request: Request, known: frozenset[str]) -> None:
 # --- badge counts ----------------------------------------------------------------------------
 
 BADGE_PAGE = q.PageBounds()
-BADGE_FILTERS = [
-    q.uuid_eq(
-        "organization-id",
-        BadgeCount.organization_id,
-        "The caller's organization (the default); another organization's id finds nothing",
-    ),
-]
+BADGE_FILTERS = [q.organization(BadgeCount.organization_id)]
 _badge_documents = DocumentModels(BADGE_COUNTS, badge_counts.read_schema, None, None)
 
 
@@ -239,7 +233,7 @@ async def get_communication_summary(
             {},
             True,
         ) from exc
-    summary = await check_summary(ctx)
+    summary = await check_summary(ctx, include_senders=include_senders)
     return JsonResponse(summary.document(include_senders))
 
 

@@ -30,10 +30,6 @@ from courier.jsonapi import query as q
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.messaging import BadgeCount, MessagingBookmark
 
-ORGANIZATION_PARAM = (
-    "The caller's organization (the default); another organization's id finds nothing"
-)
-
 bookmarks = register(
     ResourceSpec(
         type_name=BOOKMARKS,
@@ -48,7 +44,6 @@ bookmarks = register(
                 MessagingBookmark.channel_id,
                 "Bookmarks of messages in this channel",
             ),
-            q.uuid_eq("organization-id", MessagingBookmark.organization_id, ORGANIZATION_PARAM),
         ],
         sorts={"created-at": MessagingBookmark.created_at},
         default_sort=[("created-at", True)],

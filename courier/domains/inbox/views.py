@@ -194,11 +194,7 @@ FILTERS: list[q.Filter] = [
         "match nothing yet",
         schema={"type": "string", "enum": list(CHANNEL_TYPES)},
     ),
-    q.uuid_eq(
-        "organization-id",
-        Channel.organization_id,
-        "The caller's organization (the default); another organization's id finds nothing",
-    ),
+    q.organization(Channel.organization_id),
     q.Filter(
         "use-group-name",
         q.parse_bool,

@@ -30,12 +30,10 @@ from courier.domains.messaging.service import (
 )
 from courier.jsonapi import query as q
 from courier.jsonapi.resource import Op, ResourceSpec, register
-from courier.models.messaging import MessagingChannel, MessagingMessage
+from courier.models.messaging import MESSAGE_ORDER, MessagingChannel, MessagingMessage
 
 BOOLEAN = {"type": "boolean"}
 UUID = {"type": "string", "format": "uuid"}
-# Drafts have no seq yet: they sort as the newest.
-NO_SEQ_YET = 2_147_483_647
 
 messaging_channels = register(
     ResourceSpec(
@@ -67,11 +65,6 @@ messaging_channels = register(
                 accept_only,
                 "Name a group's channel after its group (default true)",
                 schema={**BOOLEAN, "default": True},
-            ),
-            q.uuid_eq(
-                "organization-id",
-                MessagingChannel.organization_id,
-                "The caller's organization (the default); another organization's id finds nothing",
             ),
         ],
         sorts={
@@ -149,7 +142,7 @@ messaging_messages = register(
                 schema={**BOOLEAN, "default": False},
             ),
         ],
-        sorts={"seq": func.coalesce(MessagingMessage.seq, NO_SEQ_YET)},
+        sorts={"seq": MESSAGE_ORDER},  # drafts (no seq yet) sort as the newest
         default_sort=[("seq", True)],
         individual_scope=message_scope,
         permissions={Op.CREATE: Permission.COMMUNICATE, Op.UPDATE: Permission.COMMUNICATE},

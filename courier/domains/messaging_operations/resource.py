@@ -37,11 +37,6 @@ messaging_operations = register(
             q.enum(
                 "filter[type]", MessagingOperation.type, OPERATION_TYPES, "Operations of this type"
             ),
-            q.uuid_eq(
-                "organization-id",
-                MessagingOperation.organization_id,
-                "The caller's organization (the default); another organization's id finds nothing",
-            ),
             q.Filter(
                 "include-args",
                 q.parse_bool,

@@ -49,11 +49,6 @@ messaging_plugins = register(
                 "Plugins of this type (template, link)",
                 schema={"type": "string", "maxLength": 255},
             ),
-            q.uuid_eq(
-                "organization-id",
-                MessagingPlugin.organization_id,
-                "The caller's organization (the default); another organization's id finds nothing",
-            ),
         ],
         sorts={"name": MessagingPlugin.name, "created-at": MessagingPlugin.created_at},
         default_sort=[("name", False)],
