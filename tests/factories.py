@@ -329,6 +329,75 @@ async def make_messaging_operation(client: httpx.AsyncClient, org: Org) -> str:
     )
 
 
+async def _bulk_draft(client: httpx.AsyncClient, org: Org) -> str:
+    sender = await make_individual_id(client, org, **{"account-type": "provider"})
+    recipient = await make_individual_id(client, org)
+    return await created_id(
+        await client.post(
+            "/v1/messaging-bulk-messages/",
+            headers=org.staff,
+            json=doc(
+                "messaging-bulk-messages",
+                {
+                    "sender-individual-id": sender,
+                    "individual-ids": [recipient],
+                    "message": "Sample",
+                    "draft": True,  # no worker runs in the contract tests: kept as made
+                },
+            ),
+        )
+    )
+
+
+@factory("messaging-bulk-messages")
+async def make_bulk_message(client: httpx.AsyncClient, org: Org) -> str:
+    return await _bulk_draft(client, org)
+
+
+@factory("messaging-bulk-attachments")
+async def make_bulk_attachment(client: httpx.AsyncClient, org: Org) -> str:
+    bulk = await _bulk_draft(client, org)
+    started = await client.post(
+        "/v1/messaging-bulk-attachments/",
+        headers=org.staff,
+        json=doc("messaging-bulk-attachments", {"bulk-message-id": bulk, "filename": "note.txt"}),
+    )
+    ident = await created_id(started)
+    upload = started.json()["data"]
+    stored = await client.post(
+        upload["upload-url"],
+        data=upload["upload-data"],
+        files={"file": ("note.txt", b"Bring your insurance card.\n", "text/plain")},
+    )
+    assert stored.status_code == 204, stored.text
+    processed = await client.post(
+        f"/v1/messaging-bulk-attachments/{ident}/process-upload/", headers=org.staff, json={}
+    )
+    assert processed.status_code == 201, processed.text
+    return ident
+
+
+@factory("messaging-responders")
+async def make_messaging_responder(client: httpx.AsyncClient, org: Org) -> str:
+    group = await make_group(client, org)
+    return await created_id(
+        await client.post(
+            "/v1/messaging-responders/",
+            headers=org.admin,
+            json=doc(
+                "messaging-responders",
+                {
+                    "individual-group-id": group,
+                    "calendar-args": {
+                        "rules": [{"day": "weekdays", "start-time": "18:00", "end-time": "08:00"}]
+                    },
+                    "args": {"message": "We are closed; we answer in the morning."},
+                },
+            ),
+        )
+    )
+
+
 async def individual_token(client: httpx.AsyncClient, org: Org, individual_id: str) -> str:
     response = await client.post(
         "/v1/access-tokens/",

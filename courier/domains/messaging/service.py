@@ -27,7 +27,7 @@ Every change writes an audit row and publishes ``<type>.<verb>`` for the channel
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -50,7 +50,7 @@ from courier.core.errors import (
 )
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import utcnow
-from courier.domains.messaging import render
+from courier.domains.messaging import posting, render
 from courier.domains.messaging.analysis import analyse_async
 from courier.domains.messaging.schemas import (
     CHANNEL_TYPE,
@@ -380,6 +380,10 @@ def refuse_individual_token(ctx: Context) -> None:
         raise forbidden("only a staff or admin key may manage channels")
 
 
+# List parameters that shape each channel's rendering, not which channels are listed.
+CHANNEL_RENDER_ONLY = frozenset({"use-group-name"})
+
+
 class ChannelService(CrudService[MessagingChannel]):
     def query(self, ctx: Context) -> Select[Any]:
         """The organization's channels; with a caller (``individual-id`` or an individual
@@ -391,6 +395,19 @@ class ChannelService(CrudService[MessagingChannel]):
                 MessagingChannel.id.in_(subscribed_channels(ctx.organization_id, viewer))
             )
         return stmt
+
+    async def count(self, ctx: Context, stmt: Select[Any], values: Mapping[str, Any]) -> int:
+        """The caller's channels, when nothing else narrows them, are its memberships: counted
+        from its index range instead of joining every channel of the organization."""
+        viewer = ctx.acting_individual_id
+        if viewer is None or set(values) - CHANNEL_RENDER_ONLY:
+            return await super().count(ctx, stmt, values)
+        memberships = scoped(
+            select(func.count()).select_from(MessagingSubscriber),
+            MessagingSubscriber,
+            ctx.organization_id,
+        ).where(MessagingSubscriber.individual_id == viewer)
+        return int((await ctx.session.execute(memberships)).scalar_one())
 
     async def create(self, ctx: Context, attrs: WriteAttributes) -> MessagingChannel:
         assert isinstance(attrs, ChannelCreate)
@@ -742,46 +759,8 @@ async def profile_photo(
 
 async def take_seq(ctx: Context, message: MessagingMessage, *, auto_ack: bool = True) -> None:
     """Post ``message``: the channel's next seq, the channel's last message, and the author's
-    horizon (they have read what they wrote)."""
-    now = now_ms()
-    # One statement reads and bumps the counter under the row lock; "evaluate" keeps any
-    # loaded channel and subscriber objects of this session in step with these UPDATEs.
-    stmt = (
-        scoped(update(MessagingChannel), MessagingChannel, ctx.organization_id)
-        .where(MessagingChannel.id == message.channel_id)
-        .values(
-            last_seq=MessagingChannel.last_seq + 1,
-            last_message_id=message.id,
-            last_message_at=now,
-            last_modified_at=now,
-        )
-        .returning(MessagingChannel.last_seq)
-        .execution_options(synchronize_session="evaluate")
-    )
-    seq: int = (await ctx.session.execute(stmt)).scalar_one()
-    message.seq = seq
-    message.posted_time = now
-    message.draft = False
-    if message not in ctx.session:
-        ctx.session.add(message)
-    await ctx.session.flush()
-    if message.individual_id is None:
-        return
-    # auto-ack: the horizon moves to the new message, acknowledging everything before it.
-    # Without: it moves only if the author had read everything, so nothing unread is lost.
-    behind = (
-        MessagingSubscriber.ack_seq < seq if auto_ack else MessagingSubscriber.ack_seq == seq - 1
-    )
-    await ctx.session.execute(
-        scoped(update(MessagingSubscriber), MessagingSubscriber, ctx.organization_id)
-        .where(
-            MessagingSubscriber.channel_id == message.channel_id,
-            MessagingSubscriber.individual_id == message.individual_id,
-            behind,
-        )
-        .values(ack_seq=seq, ack_message_id=message.id, ack_time=now, ack_user_time=now)
-        .execution_options(synchronize_session="evaluate")
-    )
+    horizon (they have read what they wrote). See :func:`posting.take_seqs`."""
+    await posting.take_seqs(ctx.session, ctx.organization_id, [message], auto_ack=auto_ack)
 
 
 async def load_channel(ctx: Context, channel_id: uuid.UUID, pointer: str) -> MessagingChannel:
@@ -817,6 +796,10 @@ async def touch_channel_if_last(ctx: Context, message: MessagingMessage) -> None
     )
 
 
+# List parameters that shape each message's rendering, not which messages are listed.
+RENDER_ONLY = frozenset({"include-read-receipts", "include-phrases", "thumbnail"})
+
+
 class MessageService(CrudService[MessagingMessage]):
     def query(self, ctx: Context) -> Select[Any]:
         """Messages of the caller's channels (drafts: only the caller's own). Without a
@@ -849,6 +832,42 @@ class MessageService(CrudService[MessagingMessage]):
         row: MessagingMessage = found
         return row
 
+    async def count(self, ctx: Context, stmt: Select[Any], values: Mapping[str, Any]) -> int:
+        """A channel's messages, when nothing else narrows them, are counted from the seq
+        counter: its posted messages are numbered 1..last_seq with no gaps (removed ones keep
+        their place; only drafts are ever deleted), plus the caller's own drafts. A list of a
+        1,000,000-message channel then costs no more than one of ten messages."""
+        if set(values) - RENDER_ONLY != {"channel-id"}:
+            return await super().count(ctx, stmt, values)
+        org, viewer = ctx.organization_id, ctx.acting_individual_id
+        channel_id: uuid.UUID = values["channel-id"]
+        counted = scoped(select(MessagingChannel.last_seq), MessagingChannel, org).where(
+            MessagingChannel.id == channel_id
+        )
+        if viewer is not None:  # the caller's channels only, and its drafts
+            drafts = (
+                select(func.count())
+                .select_from(MessagingMessage)
+                .where(
+                    in_organization(MessagingMessage, org),
+                    MessagingMessage.channel_id == channel_id,
+                    MessagingMessage.seq.is_(None),
+                    MessagingMessage.draft.is_(True),
+                    MessagingMessage.individual_id == viewer,
+                )
+                .scalar_subquery()
+            )
+            counted = (
+                counted.with_only_columns(MessagingChannel.last_seq + drafts)
+                .join(MessagingSubscriber, MessagingSubscriber.channel_id == MessagingChannel.id)
+                .where(
+                    in_organization(MessagingSubscriber, org),
+                    MessagingSubscriber.individual_id == viewer,
+                )
+            )
+        total = (await ctx.session.execute(counted)).scalar_one_or_none()
+        return int(total or 0)
+
     async def create(self, ctx: Context, attrs: WriteAttributes) -> MessagingMessage:
         assert isinstance(attrs, MessageCreate)
         pointer = "/data/attributes/individual-id"
@@ -861,33 +880,25 @@ class MessageService(CrudService[MessagingMessage]):
             raise conflict("the channel is archived: nothing can be posted in it", "archived")
         if not attrs.draft and not attrs.message.strip():
             raise invalid_attribute("message", "must not be empty")
-        analysis = await analyse_async(attrs.message, author.locale)
-        now = now_ms()
-        message = MessagingMessage(
-            id=uuid.uuid4(),
-            created_at=now,
-            last_modified_at=now,
-            organization_id=ctx.organization_id,
+        post = posting.NewPost(
             channel_id=channel.id,
-            individual_id=author_id,
-            user_id=await user_of(ctx, author_id),
-            message=attrs.message,
+            author_id=author_id,
+            text=attrs.message,
             draft=attrs.draft,
-            removed=False,
+            auto_ack=attrs.auto_ack is not False,
             destination=(
                 {"include-destinations": list(dict.fromkeys(attrs.include_destinations))}
                 if attrs.include_destinations
                 else {}
             ),
-            sentiment=analysis.sentiment,
-            phrases=analysis.phrases,
         )
-        if attrs.draft:
-            ctx.session.add(message)
-            set_audience(ctx, message.id, [author_id])
-        else:
-            await take_seq(ctx, message, auto_ack=attrs.auto_ack is not False)
-            set_audience(ctx, message.id, await subscriber_ids(ctx, channel.id))
+        author_info = posting.Author(author_id, author.locale, await user_of(ctx, author_id))
+        actor = posting.AuditActor.of(ctx.principal, ctx.request_id, attrs.model_fields_set)
+        (message,) = await posting.post_messages(
+            ctx.session, ctx.organization_id, [post], actor=actor, authors={author_id: author_info}
+        )
+        # Recorded and announced by post_messages: the generic route adds nothing.
+        ctx.extras.setdefault(VERB, {})[message.id] = None
         ctx.acting_individual_id = author_id  # the response shows the author's view
         return message
 

@@ -8,6 +8,7 @@ with a thumbnail next to them, and deletes the upload. Every step is safe to rep
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from courier.domains.messaging_attachments.inspection import Inspection, inspect, too_large
@@ -32,8 +33,31 @@ async def process_upload(
     max_size: int,
 ) -> Processed | None:
     """The verdict on the uploaded file; None when nothing has been uploaded yet."""
-    stored = file_key(attachment.organization_id, attachment.id)
-    source = attachment.upload_key or stored
+    org, ident = attachment.organization_id, attachment.id
+    return await process_object(
+        storage,
+        upload_key=attachment.upload_key,
+        stored_key=file_key(org, ident),
+        thumbnail_key_for=lambda media_type: thumbnail_key(org, ident, media_type),
+        allowed=allowed,
+        max_size=max_size,
+    )
+
+
+async def process_object(
+    storage: Storage,
+    *,
+    upload_key: str | None,
+    stored_key: str,
+    thumbnail_key_for: Callable[[str], str],
+    allowed: frozenset[str],
+    max_size: int,
+) -> Processed | None:
+    """Inspect what was uploaded at ``upload_key`` and keep it at ``stored_key`` (with a
+    thumbnail at ``thumbnail_key_for(media type)``), or delete it when refused. None when
+    nothing has been uploaded yet. Shared by every kind of upload (bulk attachments too)."""
+    stored = stored_key
+    source = upload_key or stored
     found = await storage.head(source)
     if found is None and source != stored:
         # An earlier attempt may have copied the upload away and then failed to commit.
@@ -57,9 +81,7 @@ async def process_upload(
         await storage.write(stored, data, content_type=inspection.content_type)
     stored_thumbnail = None
     if inspection.thumbnail is not None and inspection.thumbnail_type is not None:
-        stored_thumbnail = thumbnail_key(
-            attachment.organization_id, attachment.id, inspection.thumbnail_type
-        )
+        stored_thumbnail = thumbnail_key_for(inspection.thumbnail_type)
         await storage.write(
             stored_thumbnail, inspection.thumbnail, content_type=inspection.thumbnail_type
         )

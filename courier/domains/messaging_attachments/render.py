@@ -8,7 +8,7 @@ a message (unsubscribed, removed) stops the downloads soon after.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from courier.config import Settings
 from courier.core.time import format_timestamp
@@ -23,10 +23,27 @@ def _thumbnail_type(key: str) -> str:
     return "image/png" if key.endswith(".png") else "image/jpeg"
 
 
-async def describe(
-    storage: Storage, settings: Settings, row: MessagingAttachment, *, thumbnails: bool = True
-) -> dict[str, Any]:
-    served = row.status == AttachmentStatus.READY.value and not row.removed
+class StoredFile(Protocol):
+    """What a download link is made from: a messaging attachment, or a bulk attachment."""
+
+    status: str
+    storage_key: str | None
+    thumbnail_key: str | None
+    content_type: str | None
+    filename: str
+
+
+async def signed_links(
+    storage: Storage,
+    settings: Settings,
+    row: StoredFile,
+    *,
+    served: bool,
+    thumbnails: bool = True,
+) -> tuple[str | None, str | None]:
+    """``(url, thumbnail)``: short-lived signed links to a ready file and its preview when
+    ``served`` (ready and not removed), else ``(None, None)``."""
+    served = served and row.status == AttachmentStatus.READY.value
     ttl = timedelta(seconds=settings.attachment_link_ttl_seconds)
     url = None
     thumbnail = None
@@ -45,6 +62,15 @@ async def describe(
             content_type=_thumbnail_type(row.thumbnail_key),
             inline=True,
         )
+    return url, thumbnail
+
+
+async def describe(
+    storage: Storage, settings: Settings, row: MessagingAttachment, *, thumbnails: bool = True
+) -> dict[str, Any]:
+    url, thumbnail = await signed_links(
+        storage, settings, row, served=not row.removed, thumbnails=thumbnails
+    )
     return {
         "content-size": row.content_size,
         "content-type": row.content_type,

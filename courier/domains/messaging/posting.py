@@ -1,0 +1,522 @@
+"""Posting messages: the one path every post takes, whoever asks.
+
+The HTTP endpoints (``POST /v1/messaging-messages/``, a draft's ``PATCH draft: false``), the
+bulk-message fan-out jobs and the auto-responder all post through here, given a session and an
+organization rather than a request, so a message posted from a job is indistinguishable from
+one posted over HTTP:
+
+- :func:`post_messages` writes new messages (posted or drafts): sentiment and key phrases of
+  each text (computed once per distinct text and language), the author's login, the channel's
+  next ``seq``, the author's read horizon, the channel's last message, an audit row and the
+  ``messaging-messages.created`` event for the channel's subscribers (a draft's: its author's);
+- :func:`take_seqs` posts messages that exist already (drafts): the seq, the horizon and the
+  channel's last message (the caller records the change).
+
+Both take many messages at once, at most one per channel: a bulk fan-out posts a chunk of
+recipients' messages in a fixed number of statements instead of a few per message. Channels
+are locked in id order (PostgreSQL), then subscriber rows, the lock order of MESSAGING.md.
+
+Domains that react to posts (the auto-responder) register with :func:`on_posted`: the hook runs
+in the posting transaction (e.g. to enqueue a job), never the reaction itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Select, bindparam, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+
+from courier.core.auth import Principal
+from courier.core.errors import conflict
+from courier.core.tenancy import scoped
+from courier.core.time import utcnow
+from courier.domains.messaging.analysis import TextAnalysis, analyse_async, language_of
+from courier.domains.messaging.schemas import MESSAGE_TYPE
+from courier.events import publish
+from courier.models.audit_event import AuditEvent
+from courier.models.individual import Individual
+from courier.models.messaging import MessagingChannel, MessagingMessage, MessagingSubscriber
+from courier.models.user import User
+
+CHUNK = 500  # ids per IN (...): under every database's bound-parameter limit
+
+
+def now_ms() -> datetime:
+    """Now, to the millisecond: the precision the API shows."""
+    now = utcnow()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+@dataclass(frozen=True)
+class AuditActor:
+    """Who a post is recorded for in the audit log: a request's principal, or the job's."""
+
+    actor_type: str  # "api-key", "individual-token", "master", "system"
+    actor_id: str
+    request_id: str | None = None
+    fields: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls, principal: Principal, request_id: str | None, fields: Iterable[str] = ()
+    ) -> AuditActor:
+        return cls(principal.kind.value, principal.actor_id, request_id, tuple(sorted(fields)))
+
+
+@dataclass(frozen=True)
+class Author:
+    """What posting needs of the author: their language (for key phrases) and their login."""
+
+    id: uuid.UUID
+    locale: str | None
+    user_id: uuid.UUID | None
+
+
+@dataclass
+class NewPost:
+    """One message to write into channel ``channel_id`` as ``author_id``."""
+
+    channel_id: uuid.UUID
+    author_id: uuid.UUID
+    text: str
+    source: str | None = None  # e.g. "bulk-message", "auto-responder"; None: a person typed it
+    bulk_message_id: uuid.UUID | None = None
+    draft: bool = False
+    auto_ack: bool = True  # see take_seqs
+    destination: dict[str, Any] = field(default_factory=dict)
+    audience: Sequence[uuid.UUID] | None = None  # the channel's subscribers, when known
+    message_id: uuid.UUID | None = None  # chosen by the caller, else a new UUID
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A message that has just taken its seq, as the :func:`on_posted` hooks see it."""
+
+    message: MessagingMessage
+    individual_group_id: uuid.UUID | None  # the channel's group
+
+
+PostedHook = Callable[[AsyncSession, uuid.UUID, Sequence[Posted]], Awaitable[None]]
+_HOOKS: list[PostedHook] = []
+
+
+def on_posted(hook: PostedHook) -> PostedHook:
+    """Call ``hook(session, organization_id, posted)`` in every transaction that posts
+    messages, after they took their seqs. It may read and enqueue jobs; it must be cheap."""
+    if hook not in _HOOKS:
+        _HOOKS.append(hook)
+    return hook
+
+
+def refuse_archived(channel: MessagingChannel) -> None:
+    if channel.archived:
+        raise conflict("the channel is archived: nothing can be posted in it", "archived")
+
+
+async def load_authors(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Author]:
+    """Each author's locale and the login whose primary individual they are (the oldest)."""
+    wanted = list(dict.fromkeys(ids))
+    authors: dict[uuid.UUID, Author] = {}
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        people = cast("Select[Any]", select(Individual.id, Individual.locale))
+        locales = await session.execute(
+            scoped(people, Individual, organization_id).where(Individual.id.in_(chunk))
+        )
+        logins = cast("Select[Any]", select(User.primary_individual_id, User.id))
+        rows = await session.execute(
+            scoped(logins, User, organization_id)
+            .where(User.primary_individual_id.in_(chunk))
+            .order_by(User.created_at.desc(), User.id.desc())
+        )
+        users: dict[uuid.UUID, uuid.UUID] = {}
+        for individual_id, user_id in rows:
+            users[individual_id] = user_id  # the last written is the oldest
+        for ident, locale in locales:
+            authors[ident] = Author(ident, locale, users.get(ident))
+    return authors
+
+
+async def analyse_texts(
+    texts: Iterable[tuple[str, str | None]],
+) -> dict[tuple[str, str], TextAnalysis]:
+    """Sentiment and key phrases per distinct (text, language): a bulk message in two
+    languages is analysed twice, not once per recipient."""
+    results: dict[tuple[str, str], TextAnalysis] = {}
+    for body, locale in texts:
+        key = (body, language_of(locale))
+        if key not in results:
+            results[key] = await analyse_async(body, locale)
+    return results
+
+
+async def channel_audiences(
+    session: AsyncSession, organization_id: uuid.UUID, channel_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    wanted = list(dict.fromkeys(channel_ids))
+    audiences: dict[uuid.UUID, list[uuid.UUID]] = {ident: [] for ident in wanted}
+    for start in range(0, len(wanted), CHUNK):
+        pairs = cast(
+            "Select[Any]", select(MessagingSubscriber.channel_id, MessagingSubscriber.individual_id)
+        )
+        rows = await session.execute(
+            scoped(pairs, MessagingSubscriber, organization_id).where(
+                MessagingSubscriber.channel_id.in_(wanted[start : start + CHUNK])
+            )
+        )
+        for channel_id, individual_id in rows:
+            audiences[channel_id].append(individual_id)
+    return audiences
+
+
+async def post_messages(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    posts: Sequence[NewPost],
+    *,
+    actor: AuditActor,
+    authors: Mapping[uuid.UUID, Author] | None = None,
+) -> list[MessagingMessage]:
+    """Write ``posts`` (at most one per channel) and return their messages, in order.
+
+    The caller has decided that each author may post in each channel (a subscriber, the
+    channel not archived); texts of posted messages are not blank. ``authors``: what is known
+    of them already (the rest is read). Never commits.
+    """
+    if not posts:
+        return []
+    known = dict(authors or {})
+    missing = {p.author_id for p in posts} - set(known)
+    if missing:
+        known.update(await load_authors(session, organization_id, missing))
+    analyses = await analyse_texts(
+        (p.text, known[p.author_id].locale if p.author_id in known else None) for p in posts
+    )
+    now = now_ms()
+    messages: list[MessagingMessage] = []
+    for post in posts:
+        author = known.get(post.author_id)
+        locale = author.locale if author else None
+        analysis = analyses[(post.text, language_of(locale))]
+        messages.append(
+            MessagingMessage(
+                id=post.message_id or uuid.uuid4(),
+                created_at=now,
+                last_modified_at=now,
+                organization_id=organization_id,
+                channel_id=post.channel_id,
+                individual_id=post.author_id,
+                user_id=author.user_id if author else None,
+                message=post.text,
+                draft=post.draft,
+                removed=False,
+                source=post.source,
+                destination=dict(post.destination),
+                sentiment=analysis.sentiment,
+                phrases=analysis.phrases,
+                bulk_message_id=post.bulk_message_id,
+            )
+        )
+    drafts = [m for m, p in zip(messages, posts, strict=True) if p.draft]
+    session.add_all(drafts)
+    to_post = [(m, p) for m, p in zip(messages, posts, strict=True) if not p.draft]
+    if to_post:
+        await take_seqs(
+            session,
+            organization_id,
+            [m for m, _ in to_post],
+            auto_ack=[p.auto_ack for _, p in to_post],
+            now=now,
+        )
+    unknown = [p.channel_id for _, p in to_post if p.audience is None]
+    audiences = await channel_audiences(session, organization_id, unknown) if unknown else {}
+    audits: list[dict[str, Any]] = []
+    for message, post in zip(messages, posts, strict=True):
+        if post.draft:
+            audience: Sequence[uuid.UUID] = [post.author_id]
+        elif post.audience is not None:
+            audience = post.audience
+        else:
+            audience = audiences[post.channel_id]
+        audits.append(
+            {
+                "id": uuid.uuid4(),
+                "organization_id": organization_id,
+                "occurred_at": now,
+                "actor_type": actor.actor_type,
+                "actor_id": actor.actor_id,
+                "action": "created",
+                "resource_type": MESSAGE_TYPE,
+                "resource_id": message.id,
+                "request_id": actor.request_id,
+                "changed_fields": {"fields": list(actor.fields)},
+            }
+        )
+        data: dict[str, Any] = {"channel-id": str(message.channel_id)}
+        if message.source is not None:
+            data["source"] = message.source
+        if message.bulk_message_id is not None:
+            data["bulk-message-id"] = str(message.bulk_message_id)
+        publish(
+            session,
+            organization_id=organization_id,
+            resource_type=MESSAGE_TYPE,
+            verb="created",
+            resource_id=message.id,
+            individual_ids=audience,
+            data={"id": str(message.id), **data},
+        )
+    # One multi-row INSERT; a Core insert names its organization in every row.
+    connection = await session.connection()
+    await connection.execute(insert(AUDIT_TABLE), audits)
+    return messages
+
+
+async def take_seqs(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    messages: Sequence[MessagingMessage],
+    *,
+    auto_ack: bool | Sequence[bool] = True,
+    now: datetime | None = None,
+) -> None:
+    """Post ``messages`` (new or drafts; at most one per channel): each takes its channel's
+    next seq, becomes the channel's last message, and moves its author's horizon (they have
+    read what they wrote).
+
+    ``auto_ack`` (per message, or for all): the horizon moves to the new message,
+    acknowledging everything before it; without, it moves only if the author had read
+    everything, so nothing unread is lost. Channel objects loaded in this session are kept in
+    step; subscriber objects too for a single message. Never commits.
+    """
+    if not messages:
+        return
+    acks = [auto_ack] * len(messages) if isinstance(auto_ack, bool) else list(auto_ack)
+    by_channel = {m.channel_id: m for m in messages}
+    if len(by_channel) != len(messages):
+        raise ValueError("take_seqs posts at most one message per channel at a time")
+    now = now or now_ms()
+    if len(messages) == 1:
+        rows = await _take_one(session, organization_id, messages[0], now)
+    else:
+        rows = await _take_many(session, organization_id, by_channel, now)
+    seqs = {channel_id: seq for channel_id, seq, _group in rows}
+    if len(seqs) != len(by_channel):
+        raise LookupError("a channel to post in no longer exists")
+    for message in messages:
+        message.seq = seqs[message.channel_id]
+        message.posted_time = now
+        message.draft = False
+        if message not in session:
+            session.add(message)
+    await session.flush()
+    await _move_horizons(session, organization_id, messages, acks, now)
+    if _HOOKS:
+        groups = {channel_id: group for channel_id, _seq, group in rows}
+        posted = [Posted(m, groups.get(m.channel_id)) for m in messages]
+        for hook in list(_HOOKS):
+            await hook(session, organization_id, posted)
+
+
+Taken = list[tuple[uuid.UUID, int, "uuid.UUID | None"]]  # channel, its new seq, its group
+
+
+async def _take_one(
+    session: AsyncSession, organization_id: uuid.UUID, message: MessagingMessage, now: datetime
+) -> Taken:
+    # One statement reads and bumps the counter under the row lock; "evaluate" keeps any
+    # loaded channel object of this session in step with the UPDATE.
+    stmt = (
+        scoped(update(MessagingChannel), MessagingChannel, organization_id)
+        .where(MessagingChannel.id == message.channel_id)
+        .values(
+            last_seq=MessagingChannel.last_seq + 1,
+            last_message_id=message.id,
+            last_message_at=now,
+            last_modified_at=now,
+        )
+        .returning(
+            MessagingChannel.id, MessagingChannel.last_seq, MessagingChannel.individual_group_id
+        )
+        .execution_options(synchronize_session="evaluate")
+    )
+    return [(c, s, g) for c, s, g in await session.execute(stmt)]
+
+
+async def _take_many(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    by_channel: Mapping[uuid.UUID, MessagingMessage],
+    now: datetime,
+) -> Taken:
+    """Many channels in a fixed number of statements, whose compiled forms are cached (an
+    expanding IN list, executemany), whatever the number of channels."""
+    ordered = sorted(by_channel)
+    if session.get_bind().dialect.name == "postgresql":
+        # Row locks in id order, so two fan-outs sharing channels never deadlock; then one
+        # UPDATE over unnested arrays (two parameters, however many channels).
+        await session.execute(
+            scoped(select(MessagingChannel.id), MessagingChannel, organization_id)
+            .where(MessagingChannel.id.in_(ordered))
+            .order_by(MessagingChannel.id)
+            .with_for_update()
+        )
+        result = await session.execute(
+            _TAKE_MANY_PG,
+            {
+                "org": organization_id,
+                "now": now,
+                "channels": ordered,
+                "messages": [by_channel[c].id for c in ordered],
+            },
+        )
+        rows: Taken = [(c, s, g) for c, s, g in result]
+    else:
+        # SQLite: the transaction holds the database's write lock; statements are local calls.
+        stmt = (
+            scoped(update(MessagingChannel), MessagingChannel, organization_id)
+            .where(MessagingChannel.id.in_(ordered))
+            .values(
+                last_seq=MessagingChannel.last_seq + 1, last_message_at=now, last_modified_at=now
+            )
+            .returning(
+                MessagingChannel.id,
+                MessagingChannel.last_seq,
+                MessagingChannel.individual_group_id,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        rows = [(c, s, g) for c, s, g in await session.execute(stmt)]
+        connection = await session.connection()
+        await connection.execute(
+            _SET_LAST_MESSAGE,
+            [{"b_org": organization_id, "b_id": c, "b_message": by_channel[c].id} for c in ordered],
+        )
+    for channel_id, seq, _group in rows:  # loaded channel objects see the new values
+        channel = session.identity_map.get(identity_key(MessagingChannel, channel_id))
+        if channel is not None:
+            set_committed_value(channel, "last_seq", seq)
+            set_committed_value(channel, "last_message_id", by_channel[channel_id].id)
+            set_committed_value(channel, "last_message_at", now)
+            set_committed_value(channel, "last_modified_at", now)
+    return rows
+
+
+# PostgreSQL: many channels, or many horizons, in one statement over unnested arrays. Each
+# names its organization; the tenancy guard does not see inside text.
+_TAKE_MANY_PG = text(
+    "UPDATE messaging_channels AS c SET last_seq = c.last_seq + 1, "
+    "last_message_id = v.message_id, last_message_at = :now, last_modified_at = :now "
+    "FROM unnest(CAST(:channels AS uuid[]), CAST(:messages AS uuid[])) "
+    "AS v(channel_id, message_id) "
+    "WHERE c.organization_id = :org AND c.id = v.channel_id "
+    "RETURNING c.id, c.last_seq, c.individual_group_id"
+)
+_MOVE_HORIZONS_PG = text(
+    "UPDATE messaging_subscribers AS s SET ack_seq = v.seq, ack_message_id = v.message_id, "
+    "ack_time = :now, ack_user_time = :now "
+    "FROM unnest(CAST(:channels AS uuid[]), CAST(:authors AS uuid[]), CAST(:seqs AS integer[]), "
+    "CAST(:floors AS integer[]), CAST(:messages AS uuid[])) "
+    "AS v(channel_id, individual_id, seq, floor, message_id) "
+    "WHERE s.organization_id = :org AND s.channel_id = v.channel_id "
+    "AND s.individual_id = v.individual_id AND s.ack_seq < v.seq AND s.ack_seq >= v.floor"
+)
+_CHANNELS: Any = MessagingChannel.__table__
+_SUBSCRIBERS: Any = MessagingSubscriber.__table__
+AUDIT_TABLE: Any = AuditEvent.__table__
+# Core statements run with many parameter sets (executemany): each names its organization.
+_SET_LAST_MESSAGE = (
+    update(_CHANNELS)
+    .where(
+        _CHANNELS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
+        _CHANNELS.c.id == bindparam("b_id"),
+    )
+    .values(last_message_id=bindparam("b_message"))
+)
+_MOVE_HORIZON = (
+    update(_SUBSCRIBERS)
+    .where(
+        _SUBSCRIBERS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
+        _SUBSCRIBERS.c.channel_id == bindparam("b_channel"),
+        _SUBSCRIBERS.c.individual_id == bindparam("b_author"),
+        _SUBSCRIBERS.c.ack_seq < bindparam("b_seq"),
+        _SUBSCRIBERS.c.ack_seq >= bindparam("b_floor"),
+    )
+    .values(
+        ack_seq=bindparam("b_seq"),
+        ack_message_id=bindparam("b_message"),
+        ack_time=bindparam("b_now"),
+        ack_user_time=bindparam("b_now"),
+    )
+)
+
+
+async def _move_horizons(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    messages: Sequence[MessagingMessage],
+    acks: Sequence[bool],
+    now: datetime,
+) -> None:
+    if len(messages) == 1:
+        message, auto = messages[0], acks[0]
+        if message.individual_id is None:
+            return
+        seq = message.seq
+        assert seq is not None
+        behind = (
+            MessagingSubscriber.ack_seq < seq if auto else MessagingSubscriber.ack_seq == seq - 1
+        )
+        await session.execute(
+            scoped(update(MessagingSubscriber), MessagingSubscriber, organization_id)
+            .where(
+                MessagingSubscriber.channel_id == message.channel_id,
+                MessagingSubscriber.individual_id == message.individual_id,
+                behind,
+            )
+            .values(ack_seq=seq, ack_message_id=message.id, ack_time=now, ack_user_time=now)
+            .execution_options(synchronize_session="evaluate")
+        )
+        return
+    # auto-ack: any horizon behind the new seq moves (floor 0); without: only one that was
+    # exactly at the message before (floor seq - 1).
+    params = [
+        {
+            "b_org": organization_id,
+            "b_channel": message.channel_id,
+            "b_author": message.individual_id,
+            "b_seq": message.seq,
+            "b_floor": 0 if auto else (message.seq or 1) - 1,
+            "b_message": message.id,
+            "b_now": now,
+        }
+        for message, auto in zip(messages, acks, strict=True)
+        if message.individual_id is not None
+    ]
+    if not params:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            _MOVE_HORIZONS_PG,
+            {
+                "org": organization_id,
+                "now": now,
+                "channels": [p["b_channel"] for p in params],
+                "authors": [p["b_author"] for p in params],
+                "seqs": [p["b_seq"] for p in params],
+                "floors": [p["b_floor"] for p in params],
+                "messages": [p["b_message"] for p in params],
+            },
+        )
+        return
+    connection = await session.connection()
+    await connection.execute(_MOVE_HORIZON, params)

@@ -1,0 +1,120 @@
+"""Purging an individual from bulk messages.
+
+- As a recipient: their ``bulk_message_recipients`` rows are deleted and their id is taken out
+  of the ``individual-ids`` of every bulk message (the counts stay: they say how many were
+  reached). Nothing stored is deleted: the files of a bulk message are the sender's, referenced
+  by every recipient's copy.
+- As a sender: their bulk messages keep their counts but lose the text (``message``,
+  ``message-js``) and the sender (unlinked), like the messages they wrote (the messaging hook
+  redacts those); the bulk attachments are deleted with their stored objects (one
+  ``messaging-bulk-attachments.delete-files`` job each), after the attachments hook (order 50)
+  has deleted the copies hanging on the sender's messages.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import String, cast, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from courier.core.tenancy import scoped
+from courier.domains.messaging_bulk.service import DELETE_FILES_JOB
+from courier.jobs import enqueue
+from courier.models.messaging_bulk import (
+    BulkMessageRecipient,
+    MessagingBulkAttachment,
+    MessagingBulkMessage,
+)
+from courier.purge import ArchiveWriter, delete_rows, purge_hook
+
+
+@purge_hook("individual", name="messaging-bulk-messages", order=60)
+async def purge_bulk_messages(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    individual_id: uuid.UUID,
+    archive: ArchiveWriter | None,
+) -> dict[str, int]:
+    ident = str(individual_id)
+    counts = {
+        "bulk_message_recipients": await delete_rows(
+            session,
+            organization_id,
+            BulkMessageRecipient,
+            BulkMessageRecipient.recipient_id == individual_id,
+            archive,
+        )
+    }
+    stmt = scoped(
+        select(MessagingBulkMessage).where(
+            or_(
+                MessagingBulkMessage.sender_individual_id == individual_id,
+                MessagingBulkMessage.created_by == individual_id,
+                cast(MessagingBulkMessage.individual_ids, String).like(f"%{ident}%"),
+            )
+        ),
+        MessagingBulkMessage,
+        organization_id,
+    )
+    listed = redacted = 0
+    sent: list[uuid.UUID] = []
+    for bulk in (await session.execute(stmt)).scalars().all():
+        if ident in bulk.individual_ids:
+            if archive is not None:
+                archive.write(
+                    MessagingBulkMessage.__tablename__, {"id": bulk.id, "individual_ids": [ident]}
+                )
+            bulk.individual_ids = [i for i in bulk.individual_ids if i != ident]
+            listed += 1
+        if bulk.created_by == individual_id:
+            bulk.created_by = None
+        if bulk.sender_individual_id == individual_id:
+            if archive is not None:
+                archive.write(
+                    MessagingBulkMessage.__tablename__,
+                    {
+                        "id": bulk.id,
+                        "sender_individual_id": bulk.sender_individual_id,
+                        "message": bulk.message,
+                        "message_js": bulk.message_js,
+                    },
+                )
+            bulk.sender_individual_id = None
+            bulk.message = ""
+            bulk.message_js = {}
+            sent.append(bulk.id)
+            redacted += 1
+    await session.flush()
+    counts["messaging_bulk_messages.unlisted"] = listed
+    counts["messaging_bulk_messages.redacted"] = redacted
+    files = 0
+    if sent:
+        rows = list(
+            (
+                await session.execute(
+                    scoped(
+                        select(MessagingBulkAttachment).where(
+                            MessagingBulkAttachment.bulk_message_id.in_(sent)
+                        ),
+                        MessagingBulkAttachment,
+                        organization_id,
+                    )
+                )
+            ).scalars()
+        )
+        if archive is not None:
+            archive.write_rows(MessagingBulkAttachment.__tablename__, rows)
+        for row in rows:
+            await enqueue(
+                session,
+                DELETE_FILES_JOB,
+                {"attachment_id": row.id},
+                organization_id=organization_id,
+                dedupe_key=f"{DELETE_FILES_JOB}:{row.id}",
+            )
+            await session.delete(row)
+        await session.flush()
+        files = len(rows)
+    counts["messaging_bulk_attachments"] = files
+    return counts

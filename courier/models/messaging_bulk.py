@@ -1,0 +1,122 @@
+"""Bulk messages: one message from a provider to many people, each in their direct channel.
+
+A bulk message is planned once (its recipients expanded and written to
+``bulk_message_recipients``, one row each, split into chunks) and posted chunk by chunk by
+jobs. A recipient's row turns ``posted`` (with the message it received) in the same
+transaction as that message, so a chunk taken up again after a crash skips who is done: nobody
+receives it twice. Bulk attachments are uploaded once and referenced by every posted copy.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from courier.core.time import utcnow
+from courier.models.base import Base, IdMixin, JSONType, TenantMixin
+
+
+class BulkStatus(enum.StrEnum):
+    DRAFT = "draft"  # kept until a PATCH sets draft: false
+    QUEUED = "queued"  # accepted: the plan job expands the recipients
+    POSTING = "posting"  # chunks being posted
+    POSTED = "posted"  # every chunk done (posted-time set)
+
+
+class RecipientStatus(enum.StrEnum):
+    PENDING = "pending"
+    POSTED = "posted"
+    SKIPPED = "skipped"
+
+
+class MessagingBulkMessage(IdMixin, TenantMixin, Base):
+    __tablename__ = "messaging_bulk_messages"
+    __table_args__ = (
+        Index("ix_messaging_bulk_messages_org_created", "organization_id", "created_at"),
+    )
+
+    sender_individual_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("individuals.id", ondelete="SET NULL"), index=True
+    )
+    sender_individual_group_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("individual_groups.id", ondelete="SET NULL")
+    )
+    created_by: Mapped[uuid.UUID | None] = mapped_column(index=True)  # an individual
+    # The credential that submitted it: every posted copy is audited in its name.
+    actor_type: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text, default="")
+    message_js: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    individual_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    individual_group_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    auto_create_channel: Mapped[bool] = mapped_column(Boolean, default=False)
+    auto_ack: Mapped[bool] = mapped_column(Boolean, default=True)
+    draft: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default=BulkStatus.DRAFT.value)
+    recipient_count: Mapped[int] = mapped_column(Integer, default=0)
+    posted_count: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_count: Mapped[int] = mapped_column(Integer, default=0)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
+    submitted_at: Mapped[datetime | None]  # when it stopped being a draft
+    posted_time: Mapped[datetime | None]  # when the last chunk was done
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_modified_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BulkMessageRecipient(TenantMixin, Base):
+    """One recipient of a bulk message: planned, then posted (or skipped) exactly once."""
+
+    __tablename__ = "bulk_message_recipients"
+    __table_args__ = (
+        Index("ix_bulk_message_recipients_chunk", "bulk_message_id", "chunk", "status"),
+    )
+
+    bulk_message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messaging_bulk_messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    recipient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("individuals.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    chunk: Mapped[int] = mapped_column(Integer)
+    text_key: Mapped[str | None] = mapped_column(String(35))  # the message-js entry, or None
+    status: Mapped[str] = mapped_column(String(16), default=RecipientStatus.PENDING.value)
+    skip_reason: Mapped[str | None] = mapped_column(String(64))
+    channel_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("messaging_channels.id", ondelete="SET NULL")
+    )
+    message_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("messaging_messages.id", ondelete="SET NULL")
+    )
+    done_at: Mapped[datetime | None]
+
+
+class MessagingBulkAttachment(IdMixin, TenantMixin, Base):
+    """A file sent with a bulk message: uploaded and verified once, then referenced by a
+    messaging attachment of every posted copy (the object is never copied)."""
+
+    __tablename__ = "messaging_bulk_attachments"
+    __table_args__ = (Index("ix_messaging_bulk_attachments_bulk", "bulk_message_id", "created_at"),)
+
+    bulk_message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messaging_bulk_messages.id", ondelete="CASCADE")
+    )
+    created_by: Mapped[str] = mapped_column(String(64))  # the principal's actor id
+    filename: Mapped[str] = mapped_column(String(255))
+    claimed_content_type: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    content_size: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    rejection: Mapped[str | None] = mapped_column(String(64))
+    upload_key: Mapped[str | None] = mapped_column(String(512))
+    upload_expires_at: Mapped[datetime]
+    storage_key: Mapped[str | None] = mapped_column(String(512))
+    thumbnail_key: Mapped[str | None] = mapped_column(String(512))
+    processed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_modified_at: Mapped[datetime] = mapped_column(default=utcnow)
