@@ -14,11 +14,10 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, false, func, select
 
-from courier.core import audit
 from courier.core.auth import Permission, Principal
 from courier.core.errors import not_found
 from courier.core.tenancy import scoped, unscoped
-from courier.events import publish
+from courier.jsonapi.changes import record_change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
 from courier.jsonapi.query import Filter, PageBounds
@@ -124,28 +123,17 @@ class CrudService(Generic[M]):
         org = getattr(obj, "organization_id", None) or ctx.principal.organization_id
         if org is None:  # the master key acting on an organization itself
             org = obj.id  # type: ignore[attr-defined]
-        ident = obj.id  # type: ignore[attr-defined]
-        if self.spec.audited:
-            audit.record(
-                ctx.session,
-                ctx.principal,
-                organization_id=org,
-                action=action,
-                resource_type=self.spec.type_name,
-                resource_id=ident,
-                fields=fields,
-                request_id=ctx.request_id,
-            )
-        if self.spec.events:
-            publish(
-                ctx.session,
-                organization_id=org,
-                resource_type=self.spec.type_name,
-                verb=action,
-                resource_id=ident,
-                individual_ids=self.individuals_of(obj),
-                data={"id": str(ident)},
-            )
+        record_change(
+            ctx,
+            resource_type=self.spec.type_name,
+            verb=action,
+            resource_id=obj.id,  # type: ignore[attr-defined]
+            organization_id=org,
+            fields=fields,
+            individual_ids=self.individuals_of(obj),
+            audited=self.spec.audited,
+            published=self.spec.events,
+        )
 
 
 @dataclass
@@ -177,8 +165,10 @@ class ResourceSpec(Generic[M]):
 
     def __post_init__(self) -> None:
         self.service.spec = self
-        if self.tenant and Op.LIST in self.ops and not any(
-            f.param == "organization-id" for f in self.filters
+        if (
+            self.tenant
+            and Op.LIST in self.ops
+            and not any(f.param == "organization-id" for f in self.filters)
         ):
             # Every tenant list takes the seed's organization-id, the same way.
             self.filters = [*self.filters, organization_filter(self.model.organization_id)]  # type: ignore[attr-defined]

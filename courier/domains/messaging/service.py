@@ -36,7 +36,6 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Select, and_, delete, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from courier.core import audit
 from courier.core.auth import Permission, Principal
 from courier.core.errors import (
     ApiError,
@@ -70,7 +69,7 @@ from courier.domains.messaging.schemas import (
     SubscriptionType,
 )
 from courier.domains.org_preferences.service import get_preference
-from courier.events import publish
+from courier.jsonapi import changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
@@ -118,26 +117,16 @@ def record_change(
     fields: Sequence[str] = (),
     data: dict[str, Any] | None = None,
 ) -> None:
-    """The audit row (field names only) and the ``<type>.<verb>`` event, in this transaction."""
-    org = ctx.organization_id
-    audit.record(
-        ctx.session,
-        ctx.principal,
-        organization_id=org,
-        action=verb,
-        resource_type=type_name,
-        resource_id=ident,
-        fields=fields,
-        request_id=ctx.request_id,
-    )
-    publish(
-        ctx.session,
-        organization_id=org,
+    """The audit row (field names only) and the ``<type>.<verb>`` event for the channel's
+    audience (``set_audience``), in this transaction."""
+    changes.record_change(
+        ctx,
         resource_type=type_name,
         verb=verb,
         resource_id=ident,
+        fields=fields,
         individual_ids=ctx.extras.get(AUDIENCE, {}).get(ident, ()),
-        data={"id": str(ident), **(data or {})},
+        data=data,
     )
 
 
