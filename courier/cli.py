@@ -14,11 +14,25 @@ from courier.config import Settings, describe_settings
 CONFIG_HELP = "configuration (environment variables, or the same names in COURIER_CONFIG_FILE):\n"
 
 
+# Young objects collected after this many allocations instead of 700: a request makes
+# thousands of short-lived ORM rows, pydantic models and dicts.
+GC_YOUNG_THRESHOLD = 10_000
+
+
 def app_factory() -> Any:
     """Entry point for uvicorn workers (``courier.cli:app_factory``)."""
+    import gc
+
     from courier.app import create_app
 
-    return create_app(Settings())
+    app = create_app(Settings())
+    # What exists once the application is built (modules, routes, schemas, mappers: some
+    # 200,000 objects) lives as long as the process. Frozen, the collector stops walking it on
+    # every full collection, which took a fifth of a channel list's CPU time.
+    gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+    return app
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(
         default=True, description="Apply pending database migrations when `courier serve` starts."
     )
+    request_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="API requests one server process works on at once (PostgreSQL); the "
+        "others wait their turn in arrival order. A Python process is one core: more at once "
+        "only adds memory, collector work and unfair waits for connections. (SQLite: 1, as "
+        "every request holds its write lock.)",
+    )
     job_concurrency: int = Field(
         default=4,
         ge=1,

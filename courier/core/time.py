@@ -14,6 +14,10 @@ def format_timestamp(value: datetime) -> str:
     if value.tzinfo is None:  # stored naive by SQLite: it was written as UTC
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
+    if value.year >= 1000:
+        # "2024-01-15T10:00:00.000+00:00" -> "...000Z": isoformat is twice as fast as
+        # strftime, and a page of messages formats hundreds of times.
+        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 

@@ -36,7 +36,7 @@ class Context:
 async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request, committed once after the endpoint returns successfully."""
     database: Database = request.app.state.database
-    async with database.sessionmaker() as session:
+    async with database.request_turn(), database.sessionmaker() as session:
         request.state.session = session
         try:
             yield session

@@ -13,7 +13,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    literal_column,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from courier.core.time import utcnow
@@ -55,9 +65,7 @@ class MessagingSubscriber(TenantMixin, Base):
     """An individual's membership of a channel, with its read horizon and preferences."""
 
     __tablename__ = "messaging_subscribers"
-    __table_args__ = (
-        Index("ix_messaging_subscribers_individual", "individual_id", "channel_id"),
-    )
+    __table_args__ = (Index("ix_messaging_subscribers_individual", "individual_id", "channel_id"),)
 
     channel_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("messaging_channels.id", ondelete="CASCADE"), primary_key=True
@@ -80,7 +88,7 @@ class MessagingSubscriber(TenantMixin, Base):
 class MessagingMessage(IdMixin, TenantMixin, Base):
     __tablename__ = "messaging_messages"
     __table_args__ = (
-        # The newest messages of a channel, and paging through them, by seq.
+        # Unread ranges of a channel (seq > horizon), its highest seq.
         Index("ix_messaging_messages_channel_seq", "channel_id", "seq"),
         Index("ix_messaging_messages_channel_posted", "channel_id", "posted_time"),
         Index("ix_messaging_messages_author", "individual_id", "posted_time"),
@@ -106,6 +114,21 @@ class MessagingMessage(IdMixin, TenantMixin, Base):
     sentiment: Mapped[str | None] = mapped_column(String(16))
     phrases: Mapped[dict[str, Any]] = mapped_column(default=dict)
     bulk_message_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+
+
+# Drafts have no seq yet: in the list order they come as the newest.
+NO_SEQ_YET = 2_147_483_647
+# The order of a channel's messages (a literal, not a bound parameter, so that the database
+# matches it to the index below).
+MESSAGE_ORDER = func.coalesce(MessagingMessage.seq, literal_column(str(NO_SEQ_YET)))
+# A channel's messages newest first (and paging through them) walk this index backwards and
+# stop after a page, whatever the channel's size.
+Index(
+    "ix_messaging_messages_channel_order",
+    MessagingMessage.channel_id,
+    MESSAGE_ORDER,
+    MessagingMessage.id,
+)
 
 
 class MessagingReaction(IdMixin, TenantMixin, Base):

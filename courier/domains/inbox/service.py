@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy import Select, and_, case, func, literal_column, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from courier.core import audit
 from courier.core.auth import Principal
 from courier.core.errors import (
     ApiError,
@@ -43,7 +42,7 @@ from courier.core.time import utcnow
 from courier.domains.inbox.counters import count_others
 from courier.domains.inbox.schemas import BadgeCountSet, BookmarkCreate
 from courier.domains.people.service import unknown_reference
-from courier.events import publish
+from courier.jsonapi.changes import record_change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
@@ -407,8 +406,66 @@ def _unread_channels(organization_id: uuid.UUID, individual_id: uuid.UUID) -> An
     )
 
 
+# The channel's subscribers, counted beside the individual's own membership row. Built once:
+# an alias costs more to build than the whole summary statement.
+_OTHER_SUBSCRIBERS = aliased(MessagingSubscriber)
+
+
+def _unread_by_author(
+    organization_id: uuid.UUID, individual_id: uuid.UUID, *, lateral: bool, per_author: bool
+) -> Select[Any]:
+    """The individual's unread messages by author: rows of (author individual id, its account
+    type, unread messages) when ``per_author``, else one row: those written by providers.
+
+    On PostgreSQL the unread range of each channel is counted in a LATERAL subquery: the
+    planner then has to probe the ``(channel_id, seq)`` index once per channel with unread
+    messages. Written as a plain join, it estimates the ranges from the organization's average
+    channel and, next to one very large channel, prefers to scan every message of the
+    organization (0.4 s instead of 20 ms for 5,000 channels beside a 1,000,000-message one).
+    SQLite has no LATERAL; its planner walks the same index through the plain join.
+    """
+    sub, channel, message = MessagingSubscriber, MessagingChannel, MessagingMessage
+    in_range = and_(
+        in_organization(message, organization_id),
+        message.channel_id == sub.channel_id,
+        message.seq > sub.ack_seq,
+        message.seq <= channel.last_seq,
+    )
+    author_id: Any
+    unread: Any
+    stmt = select().select_from(sub).join(channel, channel.id == sub.channel_id)
+    if lateral:
+        per_channel = (
+            select(message.individual_id.label("author_id"), func.count().label("unread"))
+            .where(in_range)
+            .group_by(message.individual_id)  # also keeps the planner from flattening it
+            .lateral("unread_of_channel")
+        )
+        author_id, unread = per_channel.c.author_id, per_channel.c.unread
+        stmt = stmt.join(per_channel, true())
+    else:
+        author_id, unread = message.individual_id, literal_column("1")
+        stmt = stmt.join(message, in_range)
+    stmt = stmt.outerjoin(
+        Individual,
+        and_(Individual.id == author_id, in_organization(Individual, organization_id)),
+    ).where(_unread_channels(organization_id, individual_id))
+    if per_author:
+        stmt = stmt.add_columns(author_id, Individual.account_type, func.sum(unread)).group_by(
+            author_id, Individual.account_type
+        )
+    else:
+        by_provider = case((Individual.account_type == "provider", unread), else_=0)
+        stmt = stmt.add_columns(func.coalesce(func.sum(by_provider), 0))
+    return scoped(cast("Select[Any]", stmt), sub, organization_id)
+
+
 async def communication_summary(
-    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    individual_id: uuid.UUID,
+    *,
+    include_senders: bool = True,
 ) -> CommunicationSummary:
     """Unread counts of one individual in two queries, whatever its number of channels.
 
@@ -417,10 +474,10 @@ async def communication_summary(
        *group* channel when it belongs to an individual group or has more than two
        subscribers; otherwise (one-to-one, or a note to oneself) it is *direct*.
     2. One grouped scan of the unread messages only (seq above the read horizon), through the
-       (channel_id, seq) index: counts per author, and those written by providers.
+       (channel_id, seq) index: counts per author, and those written by providers. Without
+       ``include_senders`` only the providers' count is computed (``senders`` stays empty).
     """
-    sub, channel, message = MessagingSubscriber, MessagingChannel, MessagingMessage
-    others = aliased(MessagingSubscriber)
+    sub, channel, others = MessagingSubscriber, MessagingChannel, _OTHER_SUBSCRIBERS
     unread = channel.last_seq - sub.ack_seq
     members = (
         select(func.count())
@@ -443,44 +500,23 @@ async def communication_summary(
     )
     total, in_groups = (await session.execute(totals)).one()
 
-    authors = scoped(
-        cast(
-            "Select[Any]",
-            select(message.individual_id, Individual.account_type, func.count()),
-        )
-        .select_from(sub)
-        .join(channel, channel.id == sub.channel_id)
-        .join(
-            message,
-            and_(
-                message.channel_id == sub.channel_id,
-                message.seq > sub.ack_seq,
-                message.seq <= channel.last_seq,
-            ),
-        )
-        .outerjoin(
-            Individual,
-            and_(
-                Individual.id == message.individual_id,
-                in_organization(Individual, organization_id),
-            ),
-        )
-        .where(
-            _unread_channels(organization_id, individual_id),
-            in_organization(message, organization_id),
-        )
-        .group_by(message.individual_id, Individual.account_type),
-        sub,
+    authors = _unread_by_author(
         organization_id,
+        individual_id,
+        lateral=_is_postgres(session),
+        per_author=include_senders,
     )
     provider_messages = 0
     senders: list[SenderCount] = []
-    for author_id, account_type, count in (await session.execute(authors)).all():
-        if account_type == "provider":
-            provider_messages += int(count)
-        if author_id is not None:  # messages with no author individual (e.g. system notes)
-            senders.append(SenderCount(author_id, int(count)))
-    senders.sort(key=lambda s: (-s.count, str(s.individual_id)))
+    if include_senders:
+        for author_id, account_type, count in (await session.execute(authors)).all():
+            if account_type == "provider":
+                provider_messages += int(count)
+            if author_id is not None:  # messages with no author individual (e.g. system notes)
+                senders.append(SenderCount(author_id, int(count)))
+        senders.sort(key=lambda s: (-s.count, str(s.individual_id)))
+    else:
+        provider_messages = int((await session.execute(authors)).scalar_one())
     total, in_groups = int(total), int(in_groups)
     return CommunicationSummary(
         messages=total,
@@ -492,11 +528,13 @@ async def communication_summary(
     )
 
 
-async def check_summary(ctx: Context) -> CommunicationSummary:
+async def check_summary(ctx: Context, *, include_senders: bool = True) -> CommunicationSummary:
     """The summary of the ``individual-id`` the call names (an individual token: its own)."""
     individual_id = required_individual(ctx)
     await require_individual(ctx, individual_id)
-    return await communication_summary(ctx.session, ctx.organization_id, individual_id)
+    return await communication_summary(
+        ctx.session, ctx.organization_id, individual_id, include_senders=include_senders
+    )
 
 
 # --- repair ----------------------------------------------------------------------------------
@@ -600,29 +638,17 @@ async def do_recalculate_communication_summary(
         clamped += int(result.rowcount or 0)
 
     report = SummaryRepair(len(channels), repaired, clamped)
-    audit.record(
-        ctx.session,
-        ctx.principal,
-        organization_id=org,
-        action="recalculated",
+    changed = bool(repaired or clamped)
+    record_change(
+        ctx,
         resource_type="communication-summaries",
+        verb="recalculated",
         resource_id=individual_id,
-        fields=("last-seq", "ack-seq") if repaired or clamped else (),
-        request_id=ctx.request_id,
+        organization_id=org,
+        fields=("last-seq", "ack-seq") if changed else (),
+        individual_ids=[individual_id],
+        data={"repaired-channels": repaired, "clamped-subscribers": clamped},
+        # Only a repair changes unread counts: then the individual's apps should refetch them.
+        published=changed,
     )
-    if repaired or clamped:
-        # The individual's unread counts may have changed: its apps should refetch them.
-        publish(
-            ctx.session,
-            organization_id=org,
-            resource_type="communication-summaries",
-            verb="recalculated",
-            resource_id=individual_id,
-            individual_ids=[individual_id],
-            data={
-                "id": str(individual_id),
-                "repaired-channels": repaired,
-                "clamped-subscribers": clamped,
-            },
-        )
     return individual, report
