@@ -11,9 +11,11 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from courier.config import Settings
+from courier.core.handlers import JsonResponse
 from courier.core.time import format_timestamp
+from courier.jsonapi.context import Context
 from courier.models.messaging_attachment import AttachmentStatus, MessagingAttachment
-from courier.providers.storage import Storage
+from courier.providers.storage import Storage, storage_for
 
 # Shown in the browser rather than downloaded: images only (they cannot run anything).
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -82,3 +84,26 @@ async def describe(
         "thumbnail": thumbnail,
         "url": url,
     }
+
+
+async def upload_started(ctx: Context, attachment: Any) -> JsonResponse:
+    """The seed's answer to starting an upload (a messaging or a bulk attachment): where and
+    how to POST the file, and until when."""
+    assert attachment.upload_key is not None
+    storage = storage_for(ctx.settings, base_url=str(ctx.request.base_url))
+    upload = await storage.presign_upload(
+        attachment.upload_key,
+        expires_in=attachment.upload_expires_at - attachment.created_at,
+        max_size=ctx.settings.attachment_max_bytes,
+    )
+    return JsonResponse(
+        {
+            "data": {
+                "id": str(attachment.id),
+                "upload-url": upload.url,
+                "upload-data": upload.fields,
+                "expiration-time": int(upload.expires_at.timestamp()),
+            }
+        },
+        status_code=201,
+    )

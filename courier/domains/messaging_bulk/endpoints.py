@@ -12,6 +12,7 @@ from courier.core.auth import Permission
 from courier.core.errors import ApiError, ErrorItem, conflict
 from courier.core.handlers import JsonResponse, render_error
 from courier.domains.messaging_attachments.processing import process_object
+from courier.domains.messaging_attachments.render import upload_started
 from courier.domains.messaging_attachments.schemas import UploadStartDocument
 from courier.domains.messaging_attachments.service import allowed_types
 from courier.domains.messaging_bulk.resource import bulk_attachments
@@ -57,24 +58,7 @@ async def start_upload(body: CreateRequest, ctx: Context = communicate) -> JsonR
     attrs = check_document(body, bulk_attachments)
     assert isinstance(attrs, BulkAttachmentCreate)
     attachment = await _service.do_start_upload(ctx, attrs)
-    assert attachment.upload_key is not None
-    storage = storage_for(ctx.settings, base_url=str(ctx.request.base_url))
-    upload = await storage.presign_upload(
-        attachment.upload_key,
-        expires_in=attachment.upload_expires_at - attachment.created_at,
-        max_size=ctx.settings.attachment_max_bytes,
-    )
-    return JsonResponse(
-        {
-            "data": {
-                "id": str(attachment.id),
-                "upload-url": upload.url,
-                "upload-data": upload.fields,
-                "expiration-time": int(upload.expires_at.timestamp()),
-            }
-        },
-        status_code=201,
-    )
+    return await upload_started(ctx, attachment)
 
 
 @router.post(
