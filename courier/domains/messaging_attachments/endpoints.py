@@ -14,10 +14,9 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from courier.core.auth import Permission
-from courier.core.errors import ApiError, ErrorItem, conflict
-from courier.core.handlers import JsonResponse, render_error
+from courier.core.handlers import JsonResponse
 from courier.domains.messaging_attachments.processing import process_upload
-from courier.domains.messaging_attachments.render import upload_started
+from courier.domains.messaging_attachments.render import answer_processed, upload_started
 from courier.domains.messaging_attachments.resource import attachments
 from courier.domains.messaging_attachments.schemas import (
     TYPE_NAME,
@@ -93,30 +92,4 @@ async def finish_upload(
         allowed=allowed_types(ctx.settings),
         max_size=ctx.settings.attachment_max_bytes,
     )
-    if processed is None:
-        raise conflict(
-            "no file has been uploaded for this attachment yet: upload it to upload-url first",
-            "upload-missing",
-        )
-    refusal = processed.inspection.refusal
-    if refusal is not None:
-        _service.do_reject(
-            ctx,
-            attachment,
-            refusal,
-            detected_type=processed.inspection.content_type,
-            size=processed.size,
-        )
-        # Answered, not raised: the rejection is recorded (the request's session commits).
-        error = ApiError(refusal.status, [ErrorItem(refusal.detail, refusal.code)])
-        return render_error(request, error)
-    assert processed.stored_key is not None
-    _service.do_mark_ready(
-        ctx,
-        attachment,
-        processed.inspection,
-        size=processed.size,
-        stored_key=processed.stored_key,
-        stored_thumbnail=processed.stored_thumbnail,
-    )
-    return JsonResponse(await render_one(ctx, attachments, attachment), status_code=201)
+    return await answer_processed(ctx, request, _service, attachments, attachment, processed)

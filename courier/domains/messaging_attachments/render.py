@@ -10,10 +10,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Protocol
 
+from fastapi import Request
+from starlette.responses import Response
+
 from courier.config import Settings
-from courier.core.handlers import JsonResponse
+from courier.core.errors import ApiError, ErrorItem, conflict
+from courier.core.handlers import JsonResponse, render_error
 from courier.core.time import format_timestamp
 from courier.jsonapi.context import Context
+from courier.jsonapi.routes import render_one
 from courier.models.messaging_attachment import AttachmentStatus, MessagingAttachment
 from courier.providers.storage import Storage, storage_for
 
@@ -107,3 +112,43 @@ async def upload_started(ctx: Context, attachment: Any) -> JsonResponse:
         },
         status_code=201,
     )
+
+
+async def answer_processed(
+    ctx: Context,
+    request: Request,
+    service: Any,
+    spec: Any,
+    attachment: Any,
+    processed: Any,
+) -> Response:
+    """The answer to ``process-upload`` (a messaging or a bulk attachment): 409 when nothing
+    was uploaded; a refusal is recorded on the attachment and answered (not raised, so the
+    request's session commits the rejection); else the attachment is marked ready."""
+    if processed is None:
+        raise conflict(
+            "no file has been uploaded for this attachment yet: upload it to upload-url first",
+            "upload-missing",
+        )
+    refusal = processed.inspection.refusal
+    if refusal is not None:
+        service.do_reject(
+            ctx,
+            attachment,
+            refusal,
+            detected_type=processed.inspection.content_type,
+            size=processed.size,
+        )
+        return render_error(
+            request, ApiError(refusal.status, [ErrorItem(refusal.detail, refusal.code)])
+        )
+    assert processed.stored_key is not None
+    service.do_mark_ready(
+        ctx,
+        attachment,
+        processed.inspection,
+        size=processed.size,
+        stored_key=processed.stored_key,
+        stored_thumbnail=processed.stored_thumbnail,
+    )
+    return JsonResponse(await render_one(ctx, spec, attachment), status_code=201)
