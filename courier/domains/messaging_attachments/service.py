@@ -48,6 +48,26 @@ def allowed_types(settings: Settings) -> frozenset[str]:
     )
 
 
+def check_claimed_type(settings: Settings, content_type: str | None) -> None:
+    """Refuse at once (415) a claimed content type that could never be accepted; the real type
+    is still detected from the bytes when the upload is processed."""
+    allowed = allowed_types(settings)
+    if content_type is not None and content_type not in allowed:
+        raise ApiError(
+            415,
+            [
+                ErrorItem(
+                    f"content-type {content_type} is not an accepted attachment type; "
+                    "accepted: " + ", ".join(sorted(allowed)),
+                    "unsupported-attachment-type",
+                    pointer="/data/attributes/content-type",
+                )
+            ],
+            {},
+            True,
+        )
+
+
 def object_prefix(organization_id: uuid.UUID, attachment_id: uuid.UUID) -> str:
     return f"orgs/{organization_id}/messaging-attachments/{attachment_id}"
 
@@ -173,21 +193,7 @@ class AttachmentService(CrudService[MessagingAttachment]):
             raise not_found("message")
         if message.removed:
             raise conflict("the message was removed; nothing can be attached to it", "removed")
-        allowed = allowed_types(settings)
-        if attrs.content_type is not None and attrs.content_type not in allowed:
-            raise ApiError(
-                415,
-                [
-                    ErrorItem(
-                        f"content-type {attrs.content_type} is not an accepted attachment type; "
-                        "accepted: " + ", ".join(sorted(allowed)),
-                        "unsupported-attachment-type",
-                        pointer="/data/attributes/content-type",
-                    )
-                ],
-                {},
-                True,
-            )
+        check_claimed_type(settings, attrs.content_type)
         ident = uuid.uuid4()
         now = utcnow()
         attachment = MessagingAttachment(

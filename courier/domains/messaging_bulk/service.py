@@ -51,7 +51,7 @@ from courier.domains.messaging.schemas import CHANNEL_TYPE
 from courier.domains.messaging.service import require_group, require_individual
 from courier.domains.messaging_attachments.inspection import Inspection, Refusal
 from courier.domains.messaging_attachments.render import signed_links
-from courier.domains.messaging_attachments.service import allowed_types
+from courier.domains.messaging_attachments.service import check_claimed_type
 from courier.domains.messaging_bulk.schemas import (
     BULK_TYPE,
     BulkAttachmentCreate,
@@ -899,21 +899,7 @@ class BulkAttachmentService(CrudService[MessagingBulkAttachment]):
             raise conflict(
                 "the bulk message was already sent: attach files while it is a draft", "posted"
             )
-        allowed = allowed_types(ctx.settings)
-        if attrs.content_type is not None and attrs.content_type not in allowed:
-            raise ApiError(
-                415,
-                [
-                    ErrorItem(
-                        f"content-type {attrs.content_type} is not an accepted attachment type; "
-                        "accepted: " + ", ".join(sorted(allowed)),
-                        "unsupported-attachment-type",
-                        pointer="/data/attributes/content-type",
-                    )
-                ],
-                {},
-                True,
-            )
+        check_claimed_type(ctx.settings, attrs.content_type)
         ident = uuid.uuid4()
         now = utcnow()
         attachment = MessagingBulkAttachment(
