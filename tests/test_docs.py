@@ -23,3 +23,25 @@ def test_readme_has_the_two_commands() -> None:
     assert "pip install -e '.[test]' && pytest" in README
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert "pip install -e '.[test]' && pytest" in ci
+
+
+def test_quick_start_names_the_port() -> None:
+    assert "courier serve --port 8000" in README
+
+
+def test_every_curl_with_brackets_turns_globbing_off() -> None:
+    """curl treats ``[...]`` as a pattern and sends nothing unless ``-g`` is given."""
+    docs = [README] + [
+        p.read_text(encoding="utf-8")
+        for p in (Path(__file__).resolve().parent.parent / "docs").glob("*.md")
+    ]
+    offending = [
+        line.strip()
+        for text in docs
+        for line in text.splitlines()
+        if line.lstrip().startswith("curl")
+        and "[" in line.split("curl", 1)[1]
+        and " -g" not in line
+        and "--globoff" not in line
+    ]
+    assert offending == []
