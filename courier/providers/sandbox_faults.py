@@ -14,7 +14,6 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from courier.core.errors import bad_request
-
 from courier.providers.common import (
     Ambiguous,
     NotSent,

@@ -54,8 +54,8 @@ ALEXA.sandbox_action(
     summary="Revoke every LWA token: the next API call must obtain a new one.",
 )(sandbox.revoke_tokens)
 ALEXA.sandbox_action(
-    "fail",
-    path="fail",
+    "fail-next",
+    path="failures",
     params=FaultParams,
     summary="Make the next API call (for a user, else any) fail with the given error.",
 )(fail_next)

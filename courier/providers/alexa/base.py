@@ -60,9 +60,7 @@ class AlexaReminder:
         return {
             "requestTime": request_time.isoformat(timespec="milliseconds"),
             "trigger": trigger,
-            "alertInfo": {
-                "spokenInfo": {"content": [{"locale": self.locale, "text": self.text}]}
-            },
+            "alertInfo": {"spokenInfo": {"content": [{"locale": self.locale, "text": self.text}]}},
             "pushNotification": {"status": "ENABLED" if self.push_notification else "DISABLED"},
         }
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from dateutil.rrule import rrulestr
+from dateutil.rrule import rrulestr  # type: ignore[import-untyped]
 from pydantic import BaseModel, Field
 
 from courier.config import Settings

@@ -41,8 +41,8 @@ PUSH.sandbox_action(
     summary="Uninstall the app: later sends to this token raise RecipientGone.",
 )(sandbox.token_gone)
 PUSH.sandbox_action(
-    "fail",
-    path="fail",
+    "fail-next",
+    path="failures",
     params=FaultParams,
     summary="Make the next send (to a token, else any) fail with the given error and code.",
 )(fail_next)

@@ -30,7 +30,7 @@ GONE_CODES: dict[str, str] = {"apn": "Unregistered", "fcm": "UNREGISTERED", "web
 
 class SandboxPush:
     name = "sandbox"
-    platforms = frozenset(PLATFORMS)
+    platforms: frozenset[str] = frozenset(PLATFORMS)
 
     def __init__(self, settings: Settings) -> None:
         self.store = SandboxStore(settings, "push")

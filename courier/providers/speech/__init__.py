@@ -32,8 +32,8 @@ def _offline(settings: Settings) -> SpeechEngine:
 
 
 SPEECH.sandbox_action(
-    "fail",
-    path="fail",
+    "fail-next",
+    path="failures",
     params=FaultParams,
     summary="Make the next synthesis (target 'synthesize') or transcription (target "
     "'transcribe'), else either, fail with the given error.",

@@ -40,17 +40,19 @@ class Transcript:
 @runtime_checkable
 class SpeechEngine(Protocol):
     name: str
-    locales: frozenset[str]  # BCP 47 tags it speaks, e.g. "en-US"
-    recognition_locales: frozenset[str]  # BCP 47 tags it understands
+    recognition_locales: frozenset[str]  # BCP 47 tags it understands, e.g. "en-US"
     max_text_chars: int
+
+    @property
+    def locales(self) -> frozenset[str]:
+        """The BCP 47 tags it speaks (a locale of a language it speaks also works)."""
+        ...
 
     async def synthesize(self, text: str, *, locale: str, voice: str | None = None) -> Audio:
         """Speak ``text`` in ``locale`` (a voice of the engine's, or its default)."""
         ...
 
-    async def transcribe(
-        self, wav: bytes, *, locale: str, hints: Sequence[str] = ()
-    ) -> Transcript:
+    async def transcribe(self, wav: bytes, *, locale: str, hints: Sequence[str] = ()) -> Transcript:
         """The words of a WAV recording. ``hints``, when given, are the phrases expected
         (a menu's answers, like Twilio's ``<Gather hints>``): the result is one of them, or
         empty when nothing matched."""

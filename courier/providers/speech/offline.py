@@ -74,7 +74,8 @@ class _Espeak:
         self._callback = self._SYNTH_CALLBACK(self._collect)  # kept: C holds a pointer to it
         lib.espeak_SetSynthCallback(self._callback)
         self.voices = {  # "en-us" -> "en-US": every language file the wheel ships
-            path.name.lower(): path.name for path in (self.data_path / "lang").rglob("*")
+            path.name.lower(): path.name
+            for path in (self.data_path / "lang").rglob("*")
             if path.is_file()
         }
 
@@ -126,7 +127,9 @@ class _Recognizer:
         phrases = [p for p in (_hint_words(h) for h in hints) if p and _known(decoder, p)]
         if phrases:
             alternatives = " | ".join(" ".join(words) for words in phrases)
-            decoder.add_jsgf_string("hints", f"#JSGF V1.0;\ngrammar hints;\npublic <s> = {alternatives};")
+            decoder.add_jsgf_string(
+                "hints", f"#JSGF V1.0;\ngrammar hints;\npublic <s> = {alternatives};"
+            )
             decoder.activate_search("hints")
         else:
             decoder.activate_search("_default")
@@ -230,7 +233,7 @@ class OfflineSpeech:
         return cls._espeak
 
     @property
-    def locales(self) -> frozenset[str]:  # type: ignore[override]
+    def locales(self) -> frozenset[str]:
         with self._tts_lock:
             return frozenset(self._tts().voices.values())
 
@@ -252,9 +255,7 @@ class OfflineSpeech:
             rate = engine.sample_rate
         return Audio(wav=_wav(pcm, rate), sample_rate=rate, duration_seconds=len(pcm) / 2 / rate)
 
-    async def transcribe(
-        self, wav: bytes, *, locale: str, hints: Sequence[str] = ()
-    ) -> Transcript:
+    async def transcribe(self, wav: bytes, *, locale: str, hints: Sequence[str] = ()) -> Transcript:
         check_locale(locale, self.recognition_locales)
         pcm, rate = read_wav(wav)
         return await asyncio.to_thread(self._transcribe, pcm, rate, list(hints))

@@ -32,8 +32,6 @@ class SandboxSpeech:
         await raise_armed_fault(self.store, SYNTHESIS)
         return await self.engine.synthesize(text, locale=locale, voice=voice)
 
-    async def transcribe(
-        self, wav: bytes, *, locale: str, hints: Sequence[str] = ()
-    ) -> Transcript:
+    async def transcribe(self, wav: bytes, *, locale: str, hints: Sequence[str] = ()) -> Transcript:
         await raise_armed_fault(self.store, RECOGNITION)
         return await self.engine.transcribe(wav, locale=locale, hints=hints)

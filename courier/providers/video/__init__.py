@@ -46,8 +46,8 @@ VIDEO.sandbox_action(
     summary="A room's state and its participants.",
 )(sandbox.show_room)
 VIDEO.sandbox_action(
-    "fail",
-    path="fail",
+    "fail-next",
+    path="failures",
     params=FaultParams,
     summary="Make the next room creation (of a unique name, else any) fail.",
 )(fail_next)

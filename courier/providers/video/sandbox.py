@@ -132,7 +132,9 @@ class SandboxVideo:
             "room_sid": room.vendor_id,
         }
         token = jwt.encode(claims, sandbox_signing_key(self.settings), algorithm="HS256")
-        return Grant(token=token, identity=identity, unique_name=room.unique_name, expires_at=expires)
+        return Grant(
+            token=token, identity=identity, unique_name=room.unique_name, expires_at=expires
+        )
 
     def check_token(self, token: str) -> dict[str, Any]:
         """The claims of a token this engine issued and that is still valid."""
@@ -248,7 +250,8 @@ class SandboxVideo:
     async def _room_named(self, unique_name: str) -> dict[str, Any] | None:
         for room in reversed(await self.store.all("rooms")):
             if room["unique-name"] == unique_name and room["status"] != "completed":
-                return room
+                found: dict[str, Any] = room
+                return found
         return None
 
     async def _room_by_ref(self, ref: str) -> dict[str, Any]:
@@ -392,7 +395,5 @@ async def show_room(ctx: SandboxContext, params: RoomParams) -> dict[str, Any]:
         "sid": room["sid"],
         "unique-name": room["unique-name"],
         "status": room["status"],
-        "participants": [
-            _participant_json(p) for p in await adapter.participants(room["sid"])
-        ],
+        "participants": [_participant_json(p) for p in await adapter.participants(room["sid"])],
     }

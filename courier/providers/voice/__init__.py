@@ -39,11 +39,15 @@ for _name, _path, _method, _params, _handler, _summary in (
      "A call's state: what it heard, what it waits for."),
     ("recording", "recording", "GET", sandbox.RecordingParams, sandbox.show_recording,
      "A recording's audio (WAV, base64) and transcription."),
-    ("fail", "fail", "POST", FaultParams, fail_next,
+    ("fail-next", "failures", "POST", FaultParams, fail_next,
      "Make the next call placed (to a number, else any) fail with the given error."),
 ):  # fmt: skip
     VOICE.sandbox_action(
-        _name, path=_path, method=_method, params=_params, summary=_summary  # type: ignore[arg-type]
+        _name,
+        path=_path,
+        method="GET" if _method == "GET" else "POST",
+        params=_params,
+        summary=_summary,
     )(_handler)
 
 __all__ = ["VOICE", "OutboundCall", "Recording", "VoiceProvider"]

@@ -33,6 +33,8 @@ from courier.config import Settings
 from courier.core.phone import check_e164
 from courier.core.time import utcnow
 from courier.providers.common import (
+    InboundEvent,
+    Permanent,
     ProviderError,
     RawRequest,
     SandboxContext,
@@ -51,7 +53,6 @@ from courier.providers.voice.base import (
     Recording,
 )
 from courier.providers.voice.wire import API_VERSION, parse_call_webhook
-from courier.providers.common import InboundEvent, Permanent
 
 log = logging.getLogger("courier.providers.voice.sandbox")
 
@@ -143,15 +144,16 @@ class SandboxVoice:
     async def configure_line(
         self, number: str, *, voice_url: str, status_callback_url: str | None = None
     ) -> None:
+        key = _number(number, "21421")
         line = {
-            "number": _number(number, "21421"),
+            "number": key,
             "voice-url": voice_url,
             "status-callback-url": status_callback_url,
         }
-        if await self.store.get("lines", line["number"]) is None:
-            await self.store.put("lines", line["number"], line)
+        if await self.store.get("lines", key) is None:
+            await self.store.put("lines", key, line)
         else:
-            await self.store.merge("lines", line["number"], line)
+            await self.store.merge("lines", key, line)
 
     async def recording(self, vendor_id: str) -> Recording:
         held = await self.store.get("recordings", vendor_id)
@@ -209,7 +211,9 @@ class SandboxVoice:
         call = await self._call(sid)
         if call["status"] not in ("queued", "ringing"):
             raise Permanent("21220", f"the call is {call['status']}, not ringing")
-        await self.store.merge("calls", sid, {"status": "in-progress", "answered-at": call["elapsed"]})
+        await self.store.merge(
+            "calls", sid, {"status": "in-progress", "answered-at": call["elapsed"]}
+        )
         call = await self._call(sid)
         await self._status(call, "in-progress")
         await self._fetch_twiml(call, call["url"], {})
@@ -244,9 +248,7 @@ class SandboxVoice:
             )
         elif pending.get("verb") == "Record":
             audio = await self._speak(text)
-            pending["audio"] = base64.b64encode(
-                base64.b64decode(pending["audio"]) + audio
-            ).decode()
+            pending["audio"] = base64.b64encode(base64.b64decode(pending["audio"]) + audio).decode()
             seconds = len(audio) / 2 / SAMPLE_RATE
             await self.store.merge(
                 "calls", sid, {"pending": pending, "elapsed": call["elapsed"] + seconds}
@@ -390,7 +392,11 @@ class SandboxVoice:
         if call["status"] == "ringing" and call["direction"] == "inbound":
             await self.store.merge("calls", sid, {"status": "in-progress"})
         for index, verb in enumerate(verbs):
-            rest = "<Response>" + "".join(ET.tostring(v, encoding="unicode") for v in verbs[index + 1 :]) + "</Response>"
+            rest = (
+                "<Response>"
+                + "".join(ET.tostring(v, encoding="unicode") for v in verbs[index + 1 :])
+                + "</Response>"
+            )
             action = verb.get("action") or url
             if verb.tag in ("Say", "Play"):
                 await self._note(sid, _spoken(verb))
@@ -482,7 +488,7 @@ class SandboxVoice:
             **self._params(call),
             "RecordingSid": recording_sid,
             "RecordingUrl": recording_url,
-            "RecordingDuration": str(int(round(duration))),
+            "RecordingDuration": str(round(duration)),
             "RecordingStatus": "completed",
         }
         if pending.get("status-callback"):
@@ -492,9 +498,11 @@ class SandboxVoice:
         if hung_up:
             await self._post(pending["action"], {**params, "CallStatus": "completed"})
         else:
-            await self._fetch_twiml(await self._call(sid), pending["action"], {
-                k: v for k, v in params.items() if k.startswith("Recording")
-            })
+            await self._fetch_twiml(
+                await self._call(sid),
+                pending["action"],
+                {k: v for k, v in params.items() if k.startswith("Recording")},
+            )
 
     async def _transcribe(
         self, call: dict[str, Any], recording_sid: str, wav: bytes, url: str
@@ -645,5 +653,3 @@ async def show_recording(ctx: SandboxContext, params: RecordingParams) -> dict[s
         "audio-base64": base64.b64encode(recording.audio).decode(),
         "transcription": held.get("transcription"),
     }
-
-

@@ -30,7 +30,11 @@ def parse_call_webhook(request: RawRequest) -> list[InboundEvent]:
     params = {key: value for key, value in request.form}
     delivery_id = delivery_id_of(request.url)
     if params.get("TranscriptionSid") and params.get("TranscriptionStatus"):
-        sid, status, kind = params["TranscriptionSid"], params["TranscriptionStatus"], "transcription"
+        sid, status, kind = (
+            params["TranscriptionSid"],
+            params["TranscriptionStatus"],
+            "transcription",
+        )
         vendor_id = params.get("RecordingSid", sid)
     elif params.get("RecordingSid") and params.get("RecordingStatus"):
         sid, status, kind = params["RecordingSid"], params["RecordingStatus"], "recording"
