@@ -117,9 +117,7 @@ class World:
 
 
 @pytest.fixture(scope="module")
-async def world(
-    database_url: str, data_dir: Path, receiver: Receiver
-) -> AsyncIterator[World]:
+async def world(database_url: str, data_dir: Path, receiver: Receiver) -> AsyncIterator[World]:
     settings = make_settings(
         database_url, data_dir, public_url=receiver.base, sandbox_delay_seconds=0
     )

@@ -11,8 +11,10 @@ import pytest
 
 from courier.providers.common import NotSent, Permanent, RecipientGone, providers_for
 from courier.providers.push import PUSH, PushCredentials, PushDevice, PushMessage, PushProvider
-from tests.provider_kinds_support import World, receiver, world  # noqa: F401
+from tests import provider_kinds_support as support
+from tests.provider_kinds_support import World
 
+receiver, world = support.receiver, support.world  # the module's fixtures
 ADAPTERS = ["sandbox"]
 
 
@@ -30,7 +32,9 @@ def device(platform: Any = "apn") -> PushDevice:
 
 async def test_a_push_shows_on_the_phone(push: PushProvider, world: World) -> None:
     phone = device("fcm")
-    message = PushMessage(title="Care team", body="You have a new message", badge=3, data={"c": "1"})
+    message = PushMessage(
+        title="Care team", body="You have a new message", badge=3, data={"c": "1"}
+    )
     delivery = uuid.uuid4()
     result = await push.send(phone, message, delivery_id=delivery)
     assert result.vendor_id and result.vendor_status == "accepted"
@@ -43,7 +47,9 @@ async def test_a_push_shows_on_the_phone(push: PushProvider, world: World) -> No
     assert await world.act("push", "screen", "GET", token=device().token) == []
 
 
-@pytest.mark.parametrize(("platform", "code"), [("apn", "Unregistered"), ("fcm", "UNREGISTERED"), ("web", "410")])
+@pytest.mark.parametrize(
+    ("platform", "code"), [("apn", "Unregistered"), ("fcm", "UNREGISTERED"), ("web", "410")]
+)
 async def test_a_gone_token_raises_recipient_gone(
     push: PushProvider, world: World, platform: Any, code: str
 ) -> None:
@@ -60,7 +66,9 @@ async def test_a_gone_token_raises_recipient_gone(
 
 async def test_armed_failures_fail_the_next_send_once(push: PushProvider, world: World) -> None:
     phone = device("web")
-    await world.act("push", "failures", error="not-sent", code="429", target=phone.token, retry_after=5)
+    await world.act(
+        "push", "failures", error="not-sent", code="429", target=phone.token, **{"retry-after": 5}
+    )
     with pytest.raises(NotSent) as refused:
         await push.send(phone, PushMessage(body="a"), delivery_id=uuid.uuid4())
     assert refused.value.code == "429" and refused.value.retry_after == 5

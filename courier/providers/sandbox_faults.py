@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from courier.core.errors import bad_request
 from courier.providers.common import (
@@ -29,8 +29,14 @@ ANY_TARGET = "*"
 COLLECTION = "faults"
 
 
+# The controls' parameters: kebab-case on the wire (``retry-after``), unknown ones refused.
+CONTROL_PARAMS = ConfigDict(populate_by_name=True, extra="forbid")
+
+
 class FaultParams(BaseModel):
     """Arm one failure: the next operation (on ``target``, else any) raises ``error``."""
+
+    model_config = CONTROL_PARAMS
 
     error: FaultError = Field(
         description="not-sent: refused, retry later; ambiguous: timed out after sending; "
@@ -44,7 +50,9 @@ class FaultParams(BaseModel):
         max_length=512,
         description="The address it applies to (token, number, room, user); unset: any.",
     )
-    retry_after: float | None = Field(default=None, ge=0, le=3600, description="For not-sent.")
+    retry_after: float | None = Field(
+        default=None, alias="retry-after", ge=0, le=3600, description="For not-sent."
+    )
 
 
 DEFAULT_CODES: dict[str, str] = {

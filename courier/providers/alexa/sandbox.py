@@ -40,7 +40,7 @@ from courier.providers.common import (
     sandbox_signing_key,
     verify_sandbox_signature,
 )
-from courier.providers.sandbox_faults import raise_armed_fault
+from courier.providers.sandbox_faults import CONTROL_PARAMS, raise_armed_fault
 from courier.providers.sandbox_store import SandboxStore
 
 TOKEN_LIFETIME_SECONDS = 3600.0
@@ -197,10 +197,14 @@ def _checked_reminder(reminder: AlexaReminder) -> dict[str, Any]:
 
 
 class UserParams(BaseModel):
-    user_id: str = Field(min_length=1, max_length=512, description="The Alexa user id.")
+    model_config = CONTROL_PARAMS
+    user_id: str = Field(
+        alias="user-id", min_length=1, max_length=512, description="The Alexa user id."
+    )
 
 
 class NoParams(BaseModel):
+    model_config = CONTROL_PARAMS
     pass
 
 

@@ -21,7 +21,7 @@ from courier.providers.push.base import (
     PushDevice,
     PushMessage,
 )
-from courier.providers.sandbox_faults import raise_armed_fault
+from courier.providers.sandbox_faults import CONTROL_PARAMS, raise_armed_fault
 from courier.providers.sandbox_store import SandboxStore
 
 # What each service answers for a token that no longer exists.
@@ -75,6 +75,7 @@ class SandboxPush:
 
 
 class TokenParams(BaseModel):
+    model_config = CONTROL_PARAMS
     token: str = Field(min_length=1, max_length=4096, description="The device token.")
 
 

@@ -26,7 +26,7 @@ from courier.providers.common import (
     sandbox_signing_key,
     verify_sandbox_signature,
 )
-from courier.providers.sandbox_faults import raise_armed_fault
+from courier.providers.sandbox_faults import CONTROL_PARAMS, raise_armed_fault, refused
 from courier.providers.sandbox_store import SandboxStore
 from courier.providers.video.base import (
     MAX_IDENTITY,
@@ -346,10 +346,12 @@ def _when(text: str | None) -> datetime | None:
 
 
 class JoinParams(BaseModel):
+    model_config = CONTROL_PARAMS
     token: str = Field(min_length=1, max_length=4096, description="An access token (grant).")
 
 
 class ParticipantParams(BaseModel):
+    model_config = CONTROL_PARAMS
     room: str = Field(min_length=1, max_length=128, description="The room's sid or unique name.")
     identity: str = Field(min_length=1, max_length=MAX_IDENTITY)
 
@@ -359,6 +361,7 @@ class AudioParams(ParticipantParams):
 
 
 class RoomParams(BaseModel):
+    model_config = CONTROL_PARAMS
     room: str = Field(min_length=1, max_length=128, description="The room's sid or unique name.")
 
 
@@ -374,23 +377,25 @@ def _participant_json(participant: Participant) -> dict[str, Any]:
 async def join_room(ctx: SandboxContext, params: JoinParams) -> dict[str, Any]:
     """A client joins with an access token, as the app would (the token is verified)."""
     adapter: SandboxVideo = ctx.adapter
-    return _participant_json(await adapter.join(params.token))
+    return _participant_json(await refused(adapter.join(params.token)))
 
 
 async def leave_room(ctx: SandboxContext, params: ParticipantParams) -> dict[str, Any]:
     adapter: SandboxVideo = ctx.adapter
-    return _participant_json(await adapter.leave(params.room, params.identity))
+    return _participant_json(await refused(adapter.leave(params.room, params.identity)))
 
 
 async def participant_audio(ctx: SandboxContext, params: AudioParams) -> dict[str, Any]:
     adapter: SandboxVideo = ctx.adapter
-    return _participant_json(await adapter.mute_self(params.room, params.identity, params.muted))
+    return _participant_json(
+        await refused(adapter.mute_self(params.room, params.identity, params.muted))
+    )
 
 
 async def show_room(ctx: SandboxContext, params: RoomParams) -> dict[str, Any]:
     """The room's state and everybody who has been in it."""
     adapter: SandboxVideo = ctx.adapter
-    room = await adapter._room_by_ref(params.room)
+    room = await refused(adapter._room_by_ref(params.room))
     return {
         "sid": room["sid"],
         "unique-name": room["unique-name"],

@@ -43,7 +43,7 @@ from courier.providers.common import (
     public_base,
     sandbox_signing_key,
 )
-from courier.providers.sandbox_faults import raise_armed_fault, refused
+from courier.providers.sandbox_faults import CONTROL_PARAMS, raise_armed_fault, refused
 from courier.providers.sandbox_store import SandboxStore
 from courier.providers.twilio_signature import SIGNATURE_HEADER, sign_twilio, verify_twilio
 from courier.providers.voice.base import (
@@ -577,11 +577,13 @@ def _wav(pcm: bytes) -> bytes:
 
 
 class DialInParams(BaseModel):
+    model_config = CONTROL_PARAMS
     from_: str = Field(alias="from", description="The caller's number (E.164).")
     to: str = Field(description="The Courier line called (E.164).")
 
 
 class CallParams(BaseModel):
+    model_config = CONTROL_PARAMS
     call: str = Field(min_length=34, max_length=34, description="The call's sid (CA…).")
 
 
@@ -602,6 +604,7 @@ class RejectParams(CallParams):
 
 
 class RecordingParams(BaseModel):
+    model_config = CONTROL_PARAMS
     sid: str = Field(min_length=34, max_length=34, description="The recording's sid (RE…).")
 
 
