@@ -124,10 +124,11 @@ class LwaTokenCache:
         self._margin = margin
         self._clock = clock
         self._tokens: dict[str, tuple[str, float]] = {}
-        self._lock = asyncio.Lock()
+        self._locks: dict[int, asyncio.Lock] = {}  # one per event loop the adapter serves
 
     async def token(self, scope: str) -> str:
-        async with self._lock:
+        loop = id(asyncio.get_running_loop())
+        async with self._locks.setdefault(loop, asyncio.Lock()):
             held = self._tokens.get(scope)
             if held is not None and self._clock() < held[1]:
                 return held[0]

@@ -33,6 +33,7 @@ _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
 RECOGNITION_LOCALES = frozenset({"en-US"})
 DEFAULT_VARIANT = "f3"  # a clear, calm voice; telephone prompts are spoken slower than speech
 DEFAULT_RATE_WPM = 140
+MODEL_RATE = 16000  # PocketSphinx's US English model is wideband
 
 
 class _Espeak:
@@ -123,6 +124,8 @@ class _Recognizer:
         return self._decoders[sample_rate]
 
     def recognize(self, pcm: bytes, sample_rate: int, hints: Sequence[str]) -> Transcript:
+        if sample_rate < MODEL_RATE:  # the model is wideband: narrowband audio is raised to it
+            pcm, sample_rate = resample(pcm, sample_rate, MODEL_RATE), MODEL_RATE
         decoder = self.decoder(sample_rate)
         phrases = [p for p in (_hint_words(h) for h in hints) if p and _known(decoder, p)]
         if phrases:
@@ -142,6 +145,16 @@ class _Recognizer:
             return Transcript(text="", confidence=None)
         words = [w for w in hypothesis.hypstr.split() if not w.startswith("<") and w != "[NOISE]"]
         return Transcript(text=" ".join(words))  # PocketSphinx gives no usable confidence
+
+
+def resample(pcm: bytes, rate: int, target: int) -> bytes:
+    """16-bit mono PCM at another sample rate (linear interpolation)."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    if rate == target or len(samples) == 0:
+        return pcm
+    count = int(len(samples) * target / rate)
+    positions = np.linspace(0, len(samples) - 1, count)
+    return np.interp(positions, np.arange(len(samples)), samples).astype("<i2").tobytes()
 
 
 def _hint_words(hint: str) -> list[str]:

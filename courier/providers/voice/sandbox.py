@@ -45,6 +45,7 @@ from courier.providers.common import (
 )
 from courier.providers.sandbox_faults import CONTROL_PARAMS, raise_armed_fault, refused
 from courier.providers.sandbox_store import SandboxStore
+from courier.providers.speech.offline import resample
 from courier.providers.twilio_signature import SIGNATURE_HEADER, sign_twilio, verify_twilio
 from courier.providers.voice.base import (
     CALL_STATUSES,
@@ -58,7 +59,7 @@ log = logging.getLogger("courier.providers.voice.sandbox")
 
 ACCOUNT_SID = "AC" + "0" * 32
 RESERVED_FATES = {"02": "busy", "03": "no-answer", "04": "failed"}
-SAMPLE_RATE = 8000  # telephone audio
+SAMPLE_RATE = 22050  # eSpeak NG's rate: recordings hold what the caller said, unresampled
 MAX_TWIML_HOPS = 20  # <Redirect> loops end here
 
 
@@ -454,7 +455,7 @@ class SandboxVoice:
         await self._end(await self._call(sid), "completed")
 
     async def _speak(self, text: str) -> bytes:
-        """What the caller says, as 8 kHz telephone audio from the speech engine."""
+        """What the caller says, as audio from the speech engine."""
         from courier.providers.common import providers_for
         from courier.providers.speech import SPEECH
 
@@ -462,7 +463,7 @@ class SandboxVoice:
         spoken = await engine.synthesize(text, locale="en-US")
         with wave.open(io.BytesIO(spoken.wav), "rb") as source:
             rate, frames = source.getframerate(), source.readframes(source.getnframes())
-        return _resample(frames, rate, SAMPLE_RATE)
+        return resample(frames, rate, SAMPLE_RATE)
 
     async def _finish_recording(self, call: dict[str, Any], *, hung_up: bool = False) -> None:
         pending = call["pending"] or {}
@@ -550,17 +551,6 @@ def _number(value: str, code: str) -> str:
         return check_e164(value)
     except ValueError as error:
         raise Permanent(code, f"{value!r} is not an E.164 phone number") from error
-
-
-def _resample(frames: bytes, rate: int, target: int) -> bytes:
-    import numpy as np
-
-    samples = np.frombuffer(frames, dtype="<i2").astype(np.float32)
-    if rate == target or len(samples) == 0:
-        return frames
-    count = int(len(samples) * target / rate)
-    positions = np.linspace(0, len(samples) - 1, count)
-    return np.interp(positions, np.arange(len(samples)), samples).astype("<i2").tobytes()
 
 
 def _wav(pcm: bytes) -> bytes:
