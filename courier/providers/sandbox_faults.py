@@ -67,7 +67,7 @@ async def arm_fault(store: SandboxStore, params: FaultParams) -> dict[str, Any]:
     fault = {
         "error": params.error,
         "code": params.code or DEFAULT_CODES[params.error],
-        "retry_after": params.retry_after,
+        "retry-after": params.retry_after,
         "target": params.target or ANY_TARGET,
     }
     await store.put(COLLECTION, params.target or ANY_TARGET, fault)
@@ -87,7 +87,7 @@ def fault_error(fault: dict[str, Any]) -> Exception:
     message = f"sandbox: armed failure {fault['error']} ({code})"
     match fault["error"]:
         case "not-sent":
-            return NotSent(message, retry_after=fault.get("retry_after"), code=code)
+            return NotSent(message, retry_after=fault.get("retry-after"), code=code)
         case "ambiguous":
             return Ambiguous(message, code=code)
         case "gone":
