@@ -1,0 +1,58 @@
+"""Push notifications (APNs, FCM, Web Push): the ``push`` provider kind.
+
+``COURIER_PUSH_PROVIDER=sandbox`` (default). The real adapters (``apns``, ``fcm``,
+``webpush``) come with the notifications domain.
+"""
+
+from __future__ import annotations
+
+from courier.config import Settings
+from courier.providers.common import ProviderKind
+from courier.providers.push import sandbox
+from courier.providers.push.base import (
+    PLATFORMS,
+    Platform,
+    PushCredentials,
+    PushDevice,
+    PushMessage,
+    PushProvider,
+)
+from courier.providers.sandbox_faults import FaultParams, fail_next
+
+PUSH: ProviderKind[PushProvider] = ProviderKind("push", setting="push_provider")
+
+
+@PUSH.adapter("sandbox")
+def _sandbox(settings: Settings) -> PushProvider:
+    return sandbox.SandboxPush(settings)
+
+
+PUSH.sandbox_action(
+    "screen",
+    path="screen",
+    method="GET",
+    params=sandbox.TokenParams,
+    summary="What the phone with this device token has shown (title, body, badge, data).",
+)(sandbox.phone_screen)
+PUSH.sandbox_action(
+    "gone",
+    path="gone",
+    params=sandbox.TokenParams,
+    summary="Uninstall the app: later sends to this token raise RecipientGone.",
+)(sandbox.token_gone)
+PUSH.sandbox_action(
+    "fail-next",
+    path="failures",
+    params=FaultParams,
+    summary="Make the next send (to a token, else any) fail with the given error and code.",
+)(fail_next)
+
+__all__ = [
+    "PLATFORMS",
+    "PUSH",
+    "Platform",
+    "PushCredentials",
+    "PushDevice",
+    "PushMessage",
+    "PushProvider",
+]
