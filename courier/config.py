@@ -208,8 +208,9 @@ class Settings(BaseSettings):
     allowed_hosts: str = Field(
         default="localhost,127.0.0.1,::1",
         description="Comma-separated host names (without port) whose requests may get upload "
-        "and download links built on their own Host header when public_url is unset; '*' "
-        "allows any (only behind a proxy that sets Host itself).",
+        "and download links built on their own Host header when public_url is unset; "
+        "'.example.org' allows that domain and its subdomains, '*' any host (only behind a "
+        "proxy that sets Host itself).",
     )
     attachment_max_bytes: int = Field(
         default=25 * 1024 * 1024,

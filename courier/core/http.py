@@ -82,7 +82,11 @@ def link_base_url(public_url: str | None, allowed_hosts: str, request_base_url: 
         return public_url
     host = (urlsplit(request_base_url).hostname or "").lower().rstrip(".")
     allowed = {h.strip().lower().strip("[]") for h in allowed_hosts.split(",") if h.strip()}
-    if "*" in allowed or host in allowed:
+    if (
+        "*" in allowed
+        or host in allowed
+        or any(p.startswith(".") and (host.endswith(p) or host == p[1:]) for p in allowed)
+    ):
         return request_base_url
     raise json_error_response(
         400,

@@ -242,9 +242,12 @@ def parse_url(raw: str, *, allow_private: bool) -> httpx.URL:
     """Check the form of a webhook URL (no DNS): https (http only where private is allowed)."""
     try:
         url = httpx.URL(raw)
-        url.host  # noqa: B018 (decoding an IDNA host may fail)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise UnsafeUrlError("must be an absolute https URL") from exc
+    try:
+        url.host  # noqa: B018 (decoding an IDNA host may fail)
+    except ValueError as exc:  # idna.IDNAError and UnicodeError are ValueErrors
+        raise UnsafeUrlError("must name a valid host (its IDNA form is malformed)") from exc
     allowed = ("https", "http") if allow_private else ("https",)
     if url.scheme not in allowed:
         raise UnsafeUrlError("must be an https URL")
