@@ -73,7 +73,9 @@ async def test_extended_depth_is_bounded_and_listing_keeps_working(
     assert_400(also_deep)
     fine = await client.post(
         "/v1/individuals/",
-        json=doc("individuals", {"first-name": "Fine", "last-name": "Deep", "extended": nested(19)}),
+        json=doc(
+            "individuals", {"first-name": "Fine", "last-name": "Deep", "extended": nested(19)}
+        ),
         headers=org.admin,
     )
     assert fine.status_code == 201, fine.text
@@ -115,7 +117,7 @@ async def test_largest_offset_the_database_holds_is_an_empty_page(
 # --- times that overflow when moved to UTC ---------------------------------------------------
 
 
-@pytest.mark.parametrize("moment", OVERFLOWING_TIMES + ["9999-12-31T23:59:59Z"])
+@pytest.mark.parametrize("moment", [*OVERFLOWING_TIMES, "9999-12-31T23:59:59Z"])
 async def test_overflowing_times_in_filters_are_400(
     client: httpx.AsyncClient, org: Org, moment: str
 ) -> None:
