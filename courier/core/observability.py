@@ -109,12 +109,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# Libraries whose logs below WARNING carry data: statements with their bound values
+# (aiosqlite, sqlalchemy.engine), result rows (sqlalchemy.engine at DEBUG), request URLs with
+# their query strings (httpx, httpcore, uvicorn's access log). They stay at WARNING whatever
+# COURIER_LOG_LEVEL says; their warnings and errors go through the scrubbing formatter.
+DATA_LOGGERS = (
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy.engine",
+    "sqlalchemy.orm",
+    "httpx",
+    "httpcore",
+    "uvicorn.access",
+)
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in DATA_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     for noisy in ("uvicorn.access",):
         logging.getLogger(noisy).disabled = True
 
