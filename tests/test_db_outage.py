@@ -139,9 +139,7 @@ async def test_postgresql_refused_and_blackholed(
     proxy: Proxy, database_url: str, data_dir: Path
 ) -> None:
     proxied = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
-    settings = make_settings(
-        proxied.render_as_string(hide_password=False), data_dir, **TIMEOUTS
-    )
+    settings = make_settings(proxied.render_as_string(hide_password=False), data_dir, **TIMEOUTS)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

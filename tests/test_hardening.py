@@ -8,12 +8,15 @@ neighbour of it. tests/test_fuzz_types.py fuzzes the same layer with hypothesis.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import Org, doc
+from courier.app import create_app
+from tests.conftest import Org, doc, make_settings
+from tests.factories import message_row
 
 OVERFLOWING_TIMES = ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"]
 
@@ -273,3 +276,44 @@ async def test_repeated_sort_fields_are_refused_and_counted(
     assert_400(as_params)
     fine = await client.get("/v1/organizations/?sort=-name", headers=org.admin)
     assert fine.status_code == 200, fine.text
+
+
+# --- Host header -----------------------------------------------------------------------------
+
+
+async def start_upload(
+    http: httpx.AsyncClient, org: Org, message_id: str, host: str
+) -> httpx.Response:
+    return await http.post(
+        "/v1/messaging-attachments/",
+        json=doc("messaging-attachments", {"message-id": message_id, "filename": "a.pdf"}),
+        headers={**org.staff, "Host": host},
+    )
+
+
+async def test_forged_host_gets_no_links(client: httpx.AsyncClient, org: Org) -> None:
+    message_id = await message_row(client, org)
+    forged = await start_upload(client, org, message_id, "evil.example")
+    body = assert_400(forged)
+    assert body["errors"][0]["code"] == "host-not-allowed"
+    assert "COURIER_PUBLIC_URL" in body["errors"][0]["detail"]
+    assert "evil.example" not in forged.text
+    allowed = await start_upload(client, org, message_id, "courier.test")
+    assert allowed.status_code == 201, allowed.text
+    assert allowed.json()["data"]["upload-url"].startswith("http://courier.test/uploads/")
+
+
+async def test_public_url_wins_over_any_host(
+    database_url: str, data_dir: Path, client: httpx.AsyncClient, org: Org
+) -> None:
+    message_id = await message_row(client, org)
+    app = create_app(
+        make_settings(database_url, data_dir, public_url="https://courier.clinic.test")
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://courier.test") as http:
+            started = await start_upload(http, org, message_id, "evil.example")
+    assert started.status_code == 201, started.text
+    link = started.json()["data"]["upload-url"]
+    assert link.startswith("https://courier.clinic.test/uploads/")
