@@ -7,6 +7,7 @@ replayed over HTTP against the real app, where every answer must be below 500.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -66,10 +67,8 @@ def test_timestamps_parse_or_refuse(text: str) -> None:
     )
 )
 def test_time_comparisons_parse_or_refuse(values: list[str]) -> None:
-    try:
+    with contextlib.suppress(ValueError):
         parse_time_comparisons(values)
-    except ValueError:
-        pass
 
 
 @FUZZ
@@ -102,10 +101,8 @@ def test_free_json_is_an_object_within_bounds_or_refused(value: Any) -> None:
 @given(st.text(max_size=20))
 def test_phones_and_zones_parse_or_refuse(text: str) -> None:
     for kind in (PhoneE164, TimeZoneName):
-        try:
+        with contextlib.suppress(ValidationError):
             TypeAdapter(kind).validate_python(text)
-        except ValidationError:
-            pass
 
 
 @FUZZ
