@@ -394,10 +394,10 @@ async def test_late_commit_is_sent_once_with_the_resume_point(
         )
         await slow.flush()  # takes its seq now, commits later
         fast_ids = await publish_events(app, org.id, ("late-checks", "updated", []))
-        first, _ = await stream.read(cursor)
+        first, _, _ = await stream.read(cursor)
         await commit(slow)
-    second, _ = await stream.read(cursor)
-    third, _ = await stream.read(cursor)
+    second, _, _ = await stream.read(cursor)
+    third, _, _ = await stream.read(cursor)
     events = list(EventParser().parse(b"".join(first + second).decode().split("\n")))
     assert [e.json["id"] for e in events] == [fast_ids[0], str(early.id)]
     # The late event carries the highest seq already sent: resuming from it skips nothing.
