@@ -35,6 +35,27 @@ class Settings(BaseSettings):
         description="Secret that may create organizations and their API keys over HTTP. "
         "Unset: only `courier admin` can create organizations.",
     )
+    database_connect_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300.0,
+        description="How long opening a database connection may take before the request "
+        "fails with 503 (PostgreSQL; a server that drops packets never refuses).",
+    )
+    database_statement_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600.0,
+        description="How long one statement may wait for the database (PostgreSQL: for its "
+        "answer; SQLite: for the write lock) before the request fails with 503.",
+    )
+    database_pool_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300.0,
+        description="How long a request may wait for a free connection of the pool "
+        "(PostgreSQL) before it fails with 503.",
+    )
     token_secret: str | None = Field(
         default=None,
         description="Signing secret for individual access tokens. Unset: generated once and kept "
@@ -222,7 +243,15 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None,
         description="Base URL at which clients reach Courier (https://courier.example.org), for "
-        "the signed upload and download links of local storage. Unset: each request's own URL.",
+        "the signed upload and download links of local storage. Unset: each request's own URL, "
+        "if its Host is one of allowed_hosts (else the request is refused with 400).",
+    )
+    allowed_hosts: str = Field(
+        default="localhost,127.0.0.1,::1",
+        description="Comma-separated host names (without port) whose requests may get upload "
+        "and download links built on their own Host header when public_url is unset; "
+        "'.example.org' allows that domain and its subdomains, '*' any host (only behind a "
+        "proxy that sets Host itself).",
     )
     attachment_max_bytes: int = Field(
         default=25 * 1024 * 1024,

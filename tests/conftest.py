@@ -112,6 +112,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "webhook_allow_private": True,
         "run_worker": False,
         "auto_migrate": False,
+        "allowed_hosts": ".test,127.0.0.1,localhost",
     }
     values.update(overrides)
     return Settings(**values)

@@ -329,6 +329,28 @@ async def test_stream_ends_when_its_key_is_revoked(
             await stream.next_event()
 
 
+async def test_revocation_ends_streams_at_once_not_at_the_next_recheck(
+    base: str, client: httpx.AsyncClient, org: Org
+) -> None:
+    """The periodic re-check stays at REVALIDATE_SECONDS (60 s); the revocation's own event
+    ends the key's stream, and the stream of a token the key issued, within DEADLINE."""
+    created = await client.post(
+        "/v1/api-keys/", headers=org.admin, json=doc("api-keys", {"name": "tv", "role": "admin"})
+    )
+    key = created.json()["data"]
+    headers = {"Authorization": f"Bearer {key['attributes']['secret']}"}
+    patient = await make_individual_id(client, org)
+    by_this_key = Org(org.id, headers, headers, headers, key["id"], key["attributes"]["secret"])
+    token = {"Authorization": f"Bearer {await individual_token(client, by_this_key, patient)}"}
+    async with open_stream(base, headers) as by_key, open_stream(base, token) as by_token:
+        revoked = await client.delete(f"/v1/api-keys/{key['id']}/", headers=org.admin)
+        assert revoked.status_code == 200
+        for stream in (by_key, by_token):
+            await stream.wait_comment("the credentials of this stream are no longer valid")
+            with pytest.raises(StopAsyncIteration):
+                await stream.next_event()
+
+
 async def test_stream_refusals(client: httpx.AsyncClient, org: Org) -> None:
     anonymous = await client.get("/v1/events/", headers={"Accept": "text/event-stream"})
     assert anonymous.status_code == 401
@@ -372,10 +394,10 @@ async def test_late_commit_is_sent_once_with_the_resume_point(
         )
         await slow.flush()  # takes its seq now, commits later
         fast_ids = await publish_events(app, org.id, ("late-checks", "updated", []))
-        first, _ = await stream.read(cursor)
+        first, _, _ = await stream.read(cursor)
         await commit(slow)
-    second, _ = await stream.read(cursor)
-    third, _ = await stream.read(cursor)
+    second, _, _ = await stream.read(cursor)
+    third, _, _ = await stream.read(cursor)
     events = list(EventParser().parse(b"".join(first + second).decode().split("\n")))
     assert [e.json["id"] for e in events] == [fast_ids[0], str(early.id)]
     # The late event carries the highest seq already sent: resuming from it skips nothing.

@@ -201,7 +201,9 @@ async def test_s3_upload_policy_limits_size_and_key(tmp_path: Path) -> None:
 
 
 def test_storage_selection(tmp_path: Path) -> None:
-    local = storage_for(Settings(data_dir=tmp_path), base_url="http://here.test/")
+    local = storage_for(
+        Settings(data_dir=tmp_path, allowed_hosts="here.test"), base_url="http://here.test/"
+    )
     assert isinstance(local, LocalStorage) and local.base_url == "http://here.test"
     public = storage_for(
         Settings(data_dir=tmp_path, public_url="https://courier.example.org"),

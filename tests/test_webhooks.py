@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from standardwebhooks.webhooks import Webhook as StandardWebhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 import courier.domains.webhooks.jobs  # noqa: F401  (registers the job handlers)
 from courier.app import create_app
@@ -156,6 +158,11 @@ async def test_signed_delivery_retried_with_growing_delays(
         assert verify(secret, request.headers, request.body)
         assert not verify("whsec_another-secret-entirely", request.headers, request.body)
         assert not verify(secret, request.headers, request.body + b" ")
+        # Standard Webhooks: the receiver's library verifies it with the secret as shown.
+        assert request.headers["webhook-id"] == payload["id"]
+        assert StandardWebhook(secret).verify(request.body, request.headers) == payload
+        with pytest.raises(WebhookVerificationError):
+            StandardWebhook(secret).verify(request.body + b" ", request.headers)
     first_wait = receiver.requests[1].at - receiver.requests[0].at
     second_wait = receiver.requests[2].at - receiver.requests[1].at
     assert 1.0 <= first_wait < second_wait
@@ -180,6 +187,41 @@ async def test_signed_delivery_retried_with_growing_delays(
         headers=org.admin,
     )
     assert [i["attributes"]["attempt"] for i in paged.json()["data"]] == [2]
+
+
+async def test_standard_webhooks_library_verifies_every_kind_of_secret(
+    app: Any, client: httpx.AsyncClient, org: Org, receiver: Receiver, settings: Settings
+) -> None:
+    """A generated ``whsec_`` secret is passed to the library as shown; a secret the owner
+    chose is passed as its bytes (docs/WEBHOOKS.md)."""
+    generated = await create_webhook(
+        client, org, url=receiver.url, **{"event-types": ["api-keys.created"]}
+    )
+    chosen_secret = "my-own-secret-of-32-characters!!"
+    chosen = await create_webhook(
+        client,
+        org,
+        url=receiver.url + "?chosen",
+        secret=chosen_secret,
+        **{"event-types": ["api-keys.created"]},
+    )
+    await cause_event(client, org)
+    await deliver_all(app, settings, horizon=0)
+    assert len(receiver.requests) == 2
+    by_secret = {generated["attributes"]["secret"]: False, chosen_secret: False}
+    for request in receiver.requests:
+        timestamp = int(request.headers["webhook-timestamp"])
+        assert abs(timestamp - int(request.headers["courier-timestamp"])) == 0
+        assert request.headers["webhook-signature"].startswith("v1,")
+        try:
+            StandardWebhook(generated["attributes"]["secret"]).verify(request.body, request.headers)
+            by_secret[generated["attributes"]["secret"]] = True
+        except WebhookVerificationError:
+            StandardWebhook(chosen_secret.encode()).verify(request.body, request.headers)
+            by_secret[chosen_secret] = True
+    assert all(by_secret.values())
+    for webhook in (generated, chosen):
+        await client.delete(f"/v1/webhooks/{webhook['id']}/", headers=org.admin)
 
 
 async def test_only_matching_active_webhooks_receive(
@@ -246,6 +288,21 @@ async def strict_client(database_url: str, data_dir: Path) -> AsyncIterator[http
         ("https://224.0.0.1/hooks", "multicast"),
         ("https://240.0.0.1/hooks", "reserved"),
         ("https://0.0.0.0/hooks", "private"),
+        # IANA special-purpose blocks that Python 3.11's ipaddress calls global, and IPv6
+        # addresses that wrap private IPv4 ones (6to4, NAT64, Teredo).
+        ("https://192.0.0.8/", "special-purpose"),
+        ("https://100.64.0.1/", "special-purpose"),
+        ("https://198.18.0.1/", "special-purpose"),
+        ("https://192.88.99.1/", "special-purpose"),
+        ("https://[2002:7f00:1::]/", "special-purpose"),
+        ("https://[2002:a00:1::]/", "special-purpose"),
+        ("https://[64:ff9b::7f00:1]/", "special-purpose"),
+        ("https://[64:ff9b:1::1]/", "special-purpose"),
+        ("https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "special-purpose"),
+        ("https://[2001:db8::1]/", "special-purpose"),
+        ("https://[::127.0.0.1]/", "special-purpose"),
+        ("https://xn--/", "host"),
+        ("https://" + "a" * 300 + "/", "host"),
         ("http://93.184.215.14/hooks", "https"),
         ("ftp://93.184.215.14/hooks", "https"),
         ("not a url", "https"),
@@ -269,11 +326,16 @@ async def test_unsafe_urls_are_refused(
 async def test_public_https_urls_are_accepted_and_patches_checked(
     strict_client: httpx.AsyncClient, org: Org
 ) -> None:
-    # An address literal: no DNS needed, and a public address is fine.
+    # An address literal: no DNS needed, and a public address is fine. The webhook is inactive
+    # so that nothing is ever delivered there (and pytest-socket refuses any connection that
+    # is not to loopback).
     created = await strict_client.post(
         "/v1/webhooks/",
         headers=org.admin,
-        json=doc("webhooks", {"url": "https://93.184.215.14/hooks", "event-types": ["*"]}),
+        json=doc(
+            "webhooks",
+            {"url": "https://93.184.215.14/hooks", "event-types": ["*"], "active": False},
+        ),
     )
     assert created.status_code == 201, created.text
     ident = created.json()["data"]["id"]
@@ -311,18 +373,21 @@ async def test_delivery_rechecks_the_url(
     await client.delete(f"/v1/webhooks/{webhook['id']}/", headers=org.admin)
 
 
+LOOPBACK_HOOK = "https://127.0.0.1:9/"  # the discard port: nothing listens, nothing leaves
+
+
 async def test_webhook_attributes_are_validated(client: httpx.AsyncClient, org: Org) -> None:
     bad_types = await client.post(
         "/v1/webhooks/",
         headers=org.admin,
-        json=doc("webhooks", {"url": "https://93.184.215.14/", "event-types": ["Bad Type!"]}),
+        json=doc("webhooks", {"url": LOOPBACK_HOOK, "event-types": ["Bad Type!"]}),
     )
     assert bad_types.status_code == 400
     assert bad_types.json()["errors"][0]["source"]["pointer"] == "/data/attributes/event-types"
     no_types = await client.post(
         "/v1/webhooks/",
         headers=org.admin,
-        json=doc("webhooks", {"url": "https://93.184.215.14/", "event-types": []}),
+        json=doc("webhooks", {"url": LOOPBACK_HOOK, "event-types": []}),
     )
     assert no_types.status_code == 400
     short_secret = await client.post(
@@ -330,14 +395,14 @@ async def test_webhook_attributes_are_validated(client: httpx.AsyncClient, org: 
         headers=org.admin,
         json=doc(
             "webhooks",
-            {"url": "https://93.184.215.14/", "event-types": ["*"], "secret": "short"},
+            {"url": LOOPBACK_HOOK, "event-types": ["*"], "secret": "short"},
         ),
     )
     assert short_secret.status_code == 400
     given = await create_webhook(
         client,
         org,
-        url="https://93.184.215.14/",
+        url=LOOPBACK_HOOK,
         secret="my-own-secret-of-32-characters!!",
         description="EHR sync",
         **{"event-types": ["messaging-*", "individuals"]},

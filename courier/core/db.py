@@ -7,7 +7,9 @@ its audit row and the jobs it enqueues land together or not at all.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,12 +34,22 @@ class Database:
         self.settings = settings
         url = settings.resolved_database_url
         self.is_sqlite = url.startswith("sqlite")
+        # hide_parameters: a failing statement's message (and so any log line or traceback
+        # that carries it) never shows the bound values, which are patient data.
         if self.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
+            busy = settings.database_statement_timeout_seconds
             self.engine: AsyncEngine = create_async_engine(
-                url, connect_args={"timeout": 30}, json_deserializer=json_loads
+                url,
+                connect_args={"timeout": busy},
+                json_deserializer=json_loads,
+                hide_parameters=True,
             )
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(
+                self.engine.sync_engine,
+                "connect",
+                lambda conn, _record: _sqlite_pragmas(conn, int(busy * 1000)),
+            )
             # aiosqlite starts transactions lazily; BEGIN IMMEDIATE on write sessions avoids the
             # SQLITE_BUSY upgrade deadlock between two readers that both decide to write.
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -47,13 +59,19 @@ class Database:
                 # Requests run short queries: compiling one with LLVM (above jit_above_cost)
                 # takes 10-40 ms, more than the query itself.
                 connect_args["server_settings"] = {"jit": "off"}
+                # A database that drops packets never refuses: without these a request hangs
+                # for minutes; with them it fails fast (503) and is retried by its client.
+                connect_args["timeout"] = settings.database_connect_timeout_seconds
+                connect_args["command_timeout"] = settings.database_statement_timeout_seconds
             self.engine = create_async_engine(
                 url,
                 pool_size=10,
                 max_overflow=20,
                 pool_pre_ping=True,
+                pool_timeout=settings.database_pool_timeout_seconds,
                 connect_args=connect_args,
                 json_deserializer=json_loads,
+                hide_parameters=True,
             )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # Requests of this process take turns at the database, in arrival order
@@ -72,7 +90,12 @@ class Database:
             yield
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        """``SELECT 1``, within the connect and statement timeouts (for ``/readyz``)."""
+        limit = (
+            self.settings.database_connect_timeout_seconds
+            + self.settings.database_statement_timeout_seconds
+        )
+        async with asyncio.timeout(limit), self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -93,14 +116,14 @@ def json_loads(text: str | bytes) -> Any:
         return json.loads(text)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:
     # Take over transaction control from the sqlite3 module so BEGIN IMMEDIATE is ours to emit.
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     cursor.close()
 
 
@@ -130,3 +153,58 @@ def before_commit(session: AsyncSession, hook: AfterCommit) -> None:
 def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
     """Run ``hook`` once the session's transaction has committed (never if it rolls back)."""
     session.info.setdefault("after_commit", []).append(hook)
+
+
+# --- the database is down: 503, not 500 -------------------------------------------------------
+
+# PostgreSQL SQLSTATEs that mean "not now" rather than "wrong": connection exceptions (08…),
+# too many connections, shutting down or starting, a statement cancelled by its timeout.
+_UNAVAILABLE_SQLSTATES = ("08", "53300", "57P01", "57P02", "57P03", "57014")
+_UNAVAILABLE_SQLITE = frozenset(
+    {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL"}
+)
+_UNREACHABLE_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ETIMEDOUT, errno.EPIPE}
+)
+_UNAVAILABLE_SQLITE_TEXT = ("database is locked", "unable to open database", "disk i/o error")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the database cannot be reached right now:
+    refused or dropped connections, timeouts (connect, statement, pool), a busy SQLite file."""
+    from sqlalchemy import exc as sa_exc
+
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, sa_exc.TimeoutError | TimeoutError | ConnectionError):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, socket.gaierror) or (
+            isinstance(current, OSError) and current.errno in _UNREACHABLE_ERRNOS
+        ):
+            return True
+        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        name = getattr(current, "sqlite_errorname", None)
+        if isinstance(name, str) and name in _UNAVAILABLE_SQLITE:
+            return True
+        module = type(current).__module__
+        if module.startswith(("sqlite3", "aiosqlite")) and str(current).lower().startswith(
+            _UNAVAILABLE_SQLITE_TEXT
+        ):
+            return True
+        if module.startswith("asyncpg") and type(current).__name__ in (
+            "ConnectionDoesNotExistError",
+            "ConnectionFailureError",
+            "CannotConnectNowError",
+        ):
+            return True
+        pending.extend([current.__cause__, current.__context__, getattr(current, "orig", None)])
+    return False

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from courier.core.errors import ApiError, ErrorItem, error_body
+from courier.core.http import unexpected_error
 
 log = logging.getLogger("courier.errors")
 
@@ -119,11 +120,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", extra={"request_id": _request_id(request)})
-        item = ErrorItem(
-            "an unexpected error occurred; quote the request id when reporting it", "internal-error"
-        )
-        return render_error(request, ApiError(500, [item]))
+        return render_error(request, unexpected_error(exc, _request_id(request)))
 
 
 def _allowed_methods(request: Request) -> list[str]:

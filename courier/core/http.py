@@ -13,10 +13,11 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlencode
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import orjson
 
+from courier.core.db import is_database_unavailable
 from courier.core.errors import ApiError, ErrorItem, error_body, service_unavailable
 
 Scope = MutableMapping[str, Any]
@@ -49,6 +50,49 @@ def json_error_response(status: int, detail: str, code: str, **kw: Any) -> ApiEr
         status,
         [ErrorItem(detail, code, kw.get("pointer"), kw.get("parameter"))],
         kw.get("headers", {}),
+    )
+
+
+def unexpected_error(exc: Exception, request_id: str | None) -> ApiError:
+    """What a client gets for an exception nobody handled (and the log line it leaves):
+    503 with ``Retry-After`` when the database cannot be reached, else 500."""
+    if is_database_unavailable(exc):
+        log.warning(
+            "database unavailable",
+            extra={"request_id": request_id, "error_type": type(exc).__name__},
+        )
+        return service_unavailable("the database is unavailable; retry later", retry_after=5)
+    log.exception("unhandled error", extra={"request_id": request_id})
+    return ApiError(
+        500,
+        [
+            ErrorItem(
+                "an unexpected error occurred; quote the request id when reporting it",
+                "internal-error",
+            )
+        ],
+    )
+
+
+def link_base_url(public_url: str | None, allowed_hosts: str, request_base_url: str) -> str:
+    """The base of links given to a client: the configured public URL, else the request's own
+    URL if its Host is allowed. A forged Host (``evil.example``) must not turn upload and
+    download links into links to another server: 400 naming the settings."""
+    if public_url:
+        return public_url
+    host = (urlsplit(request_base_url).hostname or "").lower().rstrip(".")
+    allowed = {h.strip().lower().strip("[]") for h in allowed_hosts.split(",") if h.strip()}
+    if (
+        "*" in allowed
+        or host in allowed
+        or any(p.startswith(".") and (host.endswith(p) or host == p[1:]) for p in allowed)
+    ):
+        return request_base_url
+    raise json_error_response(
+        400,
+        "the Host header names a host this server does not answer for links; set "
+        "COURIER_PUBLIC_URL, or add the host to COURIER_ALLOWED_HOSTS",
+        "host-not-allowed",
     )
 
 
@@ -160,12 +204,17 @@ class ConventionsMiddleware:
             ):
                 raise service_unavailable("the server is shutting down")
             path: str = scope["path"]
+            if "\x00" in path:
+                raise json_error_response(
+                    400, "the path must not contain NUL characters", "nul-character"
+                )
             if path.startswith(("/v1/", "/v2/")) and not path.endswith("/"):
                 scope["path"] = path + "/"
                 scope["raw_path"] = scope["path"].encode()
             query = parse_qs(
                 scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
             )
+            check_query(query)
             fmt = query.get("format")
             if fmt is not None and [v.lower() for v in fmt] != ["json"]:
                 raise json_error_response(
@@ -197,23 +246,13 @@ class ConventionsMiddleware:
         writer = _ResponseWriter(send, scope, headers, media_type, request_id)
         try:
             await self.app(scope, receive, writer)
-        except Exception:
+        except Exception as exc:
             # Anything unhandled still leaves in the one error body, with the request id,
             # and nothing of the server's internals.
-            log.exception("unhandled error", extra={"request_id": request_id})
+            answer = unexpected_error(exc, request_id)
             if writer.started:
                 raise
-            await reply_error(
-                ApiError(
-                    500,
-                    [
-                        ErrorItem(
-                            "an unexpected error occurred; quote the request id when reporting it",
-                            "internal-error",
-                        )
-                    ],
-                )
-            )
+            await reply_error(answer)
 
     @staticmethod
     def _override_method(
@@ -301,6 +340,7 @@ class ConventionsMiddleware:
             raise json_error_response(
                 400, "the request body must be a JSON object", "body-not-object"
             )
+        check_document(document)
         body = orjson.dumps(document)
         scope["headers"] = [
             (k, v)
@@ -308,6 +348,81 @@ class ConventionsMiddleware:
             if k.lower() not in (b"content-type", b"content-length")
         ] + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         return _replay(body)
+
+
+# A request document nests at most this deep (``{"data": {"attributes": {"extended": …}}}`` is
+# 3): every free-form field (``extended``, plugin ``args`` …) is bounded by it on input, and
+# anything stored can be written out again (orjson refuses to encode past 254 levels).
+MAX_BODY_DEPTH = 32
+
+
+def check_document(document: Any) -> None:
+    """400 for a body nested deeper than :data:`MAX_BODY_DEPTH`, or a NUL in any string or key.
+
+    PostgreSQL refuses NUL in text and JSON, SQLite stores it: refusing it here, once, for
+    every field of every body, keeps the two databases alike and no field a 500.
+    """
+    stack: list[tuple[Any, str, int]] = [(document, "", 1)]
+    while stack:
+        value, pointer, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth > MAX_BODY_DEPTH:
+                raise _too_deep(pointer)
+            for key, item in value.items():
+                where = f"{pointer}/{_escape_pointer(key)}"
+                if "\x00" in key:
+                    raise _nul(where)
+                stack.append((item, where, depth + 1))
+        elif isinstance(value, list):
+            if depth > MAX_BODY_DEPTH:
+                raise _too_deep(pointer)
+            stack.extend(
+                (item, f"{pointer}/{index}", depth + 1) for index, item in enumerate(value)
+            )
+        elif isinstance(value, str) and "\x00" in value:
+            raise _nul(pointer)
+
+
+def _escape_pointer(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _too_deep(pointer: str) -> ApiError:
+    return json_error_response(
+        400,
+        f"the JSON document nests deeper than {MAX_BODY_DEPTH} levels",
+        "json-too-deep",
+        pointer=pointer or "/",
+    )
+
+
+def _nul(pointer: str) -> ApiError:
+    name = pointer.rsplit("/", 1)[-1] or "body"
+    return ApiError(
+        400,
+        [ErrorItem(f"{name} must not contain NUL characters", "nul-character", pointer=pointer)],
+        {},
+        True,
+    )
+
+
+def check_query(query: dict[str, list[str]]) -> None:
+    """400 for a NUL character in any query parameter's name or value (see check_document)."""
+    for name, values in query.items():
+        if "\x00" in name or any("\x00" in value for value in values):
+            shown = name.replace("\x00", "")
+            raise ApiError(
+                400,
+                [
+                    ErrorItem(
+                        f"{shown} must not contain NUL characters",
+                        "nul-character",
+                        parameter=shown,
+                    )
+                ],
+                {},
+                True,
+            )
 
 
 def _decode(raw: bytes, charset: str) -> str:

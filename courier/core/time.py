@@ -34,9 +34,32 @@ def parse_timestamp(text: str) -> datetime:
         value = datetime.fromisoformat(candidate)
     except ValueError as exc:
         raise ValueError("must be an ISO 8601 time, e.g. 2024-01-15T10:00:00.000Z") from exc
+    return to_utc(value)
+
+
+# Times a request may carry: a day inside the calendar's ends, so that moving one to any time
+# zone (offsets stay under 24 hours) never leaves the calendar (OverflowError, a 500).
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+_OUT_OF_RANGE = "must lie between 0001-01-02T00:00:00Z and 9999-12-30T23:59:59Z"
+
+
+def to_utc(value: datetime, *, bounded: bool = True) -> datetime:
+    """``value`` moved to UTC; 400-worthy ValueErrors for naive times and for times that leave
+    the calendar once moved (``9999-12-31T23:59:59-14:00``, ``0001-01-01T00:00:00+14:00``).
+
+    ``bounded``: also refuse times within a day of the calendar's ends (what clients send);
+    values read back from the database are only moved.
+    """
     if value.tzinfo is None or value.utcoffset() is None:
         raise NaiveTimeError("must carry a time zone offset (Z or ±HH:MM)")
-    return value.astimezone(UTC)
+    try:
+        moved = value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(_OUT_OF_RANGE) from exc
+    if bounded and not EARLIEST <= moved <= LATEST:
+        raise ValueError(_OUT_OF_RANGE)
+    return moved
 
 
 # Files of the system's zoneinfo directory that are not IANA zones: the host's own setting and

@@ -9,14 +9,12 @@ import orjson
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 from courier.core.phone import check_e164
-from courier.core.time import check_timezone, format_timestamp, parse_timestamp
+from courier.core.time import check_timezone, format_timestamp, parse_timestamp, to_utc
 
 
 def _parse_time(value: Any) -> datetime:
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("must carry a time zone offset (Z or ±HH:MM)")
-        return value
+        return to_utc(value, bounded=False)
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 time string")
     return parse_timestamp(value)
@@ -51,17 +49,47 @@ TimeZoneName = Annotated[
 ]
 
 EXTENDED_MAX_BYTES = 64 * 1024
+# Free-form JSON (``extended``, plugin ``args`` …) nests at most this deep. Request bodies are
+# bounded as a whole too (courier.core.http.MAX_BODY_DEPTH); this bound also holds for values
+# that reach a schema another way.
+FREE_JSON_MAX_DEPTH = 20
+
+
+def json_depth(value: Any) -> int:
+    """How deep ``value`` nests (a scalar: 0, ``{}``: 1, ``{"a": []}``: 2), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list | tuple):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def check_free_json(value: Any) -> Any:
+    if json_depth(value) > FREE_JSON_MAX_DEPTH:
+        raise ValueError(f"must not nest deeper than {FREE_JSON_MAX_DEPTH} levels")
+    return value
 
 
 def _check_extended(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("must be a JSON object")
-    if len(orjson.dumps(value)) > EXTENDED_MAX_BYTES:
+    check_free_json(value)
+    try:
+        size = len(orjson.dumps(value))
+    except orjson.JSONEncodeError as exc:
+        raise ValueError("must be a JSON object") from exc
+    if size > EXTENDED_MAX_BYTES:
         raise ValueError("must be at most 64 KiB of JSON")
     return value
 
 
-# Free-form integration data (seed 000): any JSON object up to 64 KiB.
+# Free-form integration data (seed 000): any JSON object up to 64 KiB, 20 levels deep.
 Extended = Annotated[
     dict[str, Any],
     BeforeValidator(_check_extended),

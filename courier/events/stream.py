@@ -45,7 +45,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Select, String, cast, func, select
+from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.engine import make_url
 
 from courier.config import Settings
@@ -65,6 +65,9 @@ REPLAY_WINDOW = timedelta(hours=24)
 POLL_SECONDS = 1.0
 LISTENING_POLL_SECONDS = 5.0
 REVALIDATE_SECONDS = 60.0
+# Events of this resource type make every stream of the organization re-check its credentials
+# at once: revoking a key (or the key that issued a token) ends its open streams.
+CREDENTIAL_EVENTS = "api-keys"
 READ_BATCH = 500
 RETRY_MILLISECONDS = 3000
 LISTENER_PING_SECONDS = 30.0
@@ -327,8 +330,14 @@ class EventStream:
         )
         if self.individual_id is not None:
             # A cheap pre-filter on the JSON text (ids are quoted in it); checked exactly below.
+            # Key events are read too (never sent): they trigger the credentials check.
             pattern = f'%"{self.individual_id}"%'
-            stmt = stmt.where(cast(Event.individual_ids, String).like(pattern))
+            stmt = stmt.where(
+                or_(
+                    cast(Event.individual_ids, String).like(pattern),
+                    Event.resource_type == CREDENTIAL_EVENTS,
+                )
+            )
         return stmt
 
     def _wanted(self, event: Event) -> bool:
@@ -345,8 +354,9 @@ class EventStream:
             await session.commit()
         return Cursor(int(newest or 0))
 
-    async def read(self, cursor: Cursor) -> tuple[list[bytes], bool]:
-        """Messages for the events the cursor has not seen; and whether more are waiting."""
+    async def read(self, cursor: Cursor) -> tuple[list[bytes], bool, bool]:
+        """Messages for the events the cursor has not seen; whether more are waiting; and
+        whether one of them changed an API key (a revocation must end this stream now)."""
         async with self.database.sessionmaker() as session:
             late: list[int] = []
             if cursor.floor < cursor.position:
@@ -366,13 +376,15 @@ class EventStream:
                 rows = list((await session.execute(found)).scalars()) + rows
             await session.commit()
         messages = []
+        keys_changed = False
         for event in rows:
             if not cursor.is_new(event.seq):
                 continue
             cursor.note(event.seq)
+            keys_changed = keys_changed or event.resource_type == CREDENTIAL_EVENTS
             if self._wanted(event):
                 messages.append(sse_message(event, cursor.position))
-        return messages, len(rows) >= READ_BATCH
+        return messages, len(rows) >= READ_BATCH, keys_changed
 
     async def _still_authorized(self) -> bool:
         try:
@@ -397,11 +409,19 @@ class EventStream:
             while not self.hub.closed:
                 wake.clear()
                 try:
-                    messages, more = await shielded(self.read(cursor))
+                    messages, more, keys_changed = await shielded(self.read(cursor))
                 except Exception:
                     log.warning("event stream could not read; retrying", exc_info=True)
-                    messages, more = [], False
+                    messages, more, keys_changed = [], False, False
                 cursor.settle(time.monotonic())
+                now = time.monotonic()
+                if keys_changed or now >= recheck_at:
+                    # A key of the organization changed (revoked, expired): check this
+                    # stream's credentials before it sends anything more.
+                    if not await shielded(self._still_authorized()):
+                        yield b": the credentials of this stream are no longer valid\n\n"
+                        return
+                    recheck_at = now + REVALIDATE_SECONDS
                 if messages:
                     yield b"".join(messages)
                     last_write = time.monotonic()

@@ -23,6 +23,8 @@ Delivery is at least once: a receiver deduplicates on ``Courier-Event-Id``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -38,6 +40,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import idna
 import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,6 +66,7 @@ MAX_DELIVERY_ATTEMPTS = 40
 DELIVER_JOB_ATTEMPTS = 5
 MAX_ERROR_LENGTH = 500
 SIGNATURE_VERSION = "v1"
+SECRET_PREFIX = "whsec_"
 USER_AGENT = f"Courier-Webhooks/{__version__}"
 
 
@@ -70,10 +74,36 @@ USER_AGENT = f"Courier-Webhooks/{__version__}"
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """``Courier-Signature``: ``v1=`` + hex HMAC-SHA256(secret, ``"<timestamp>.<body>"``)."""
+    """``Courier-Signature``: ``v1=`` + hex HMAC-SHA256(secret, ``"<timestamp>.<body>"``).
+
+    Deprecated in favour of :func:`standard_signature`; sent alongside it for one release.
+    """
     message = str(timestamp).encode("ascii") + b"." + body
     digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
     return f"{SIGNATURE_VERSION}={digest}"
+
+
+def standard_key(secret: str) -> bytes:
+    """The HMAC key of a secret, as Standard Webhooks defines it: a ``whsec_`` secret is the
+    base64 of the key's bytes. A secret of another form (chosen by its owner) is used as its
+    UTF-8 bytes: a receiver passes those bytes to its library (docs/WEBHOOKS.md)."""
+    if secret.startswith(SECRET_PREFIX):
+        encoded = secret.removeprefix(SECRET_PREFIX)
+        try:
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if key:
+            return key
+    return secret.encode("utf-8")
+
+
+def standard_signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """``webhook-signature`` (Standard Webhooks): ``v1,`` + base64 HMAC-SHA256 over
+    ``"<webhook-id>.<webhook-timestamp>.<body>"``."""
+    message = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(standard_key(secret), message, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
 
 
 def event_body(event: Event) -> bytes:
@@ -106,18 +136,106 @@ class Target:
     server_name: str | None  # TLS SNI and certificate name (https only)
 
 
+# IANA's special-purpose address registries (IPv4 and IPv6, as of 2024): nothing there is a
+# webhook receiver. Python's ipaddress properties are checked too, but their tables lag behind
+# the registries in older Pythons (3.11 calls 192.0.0.8 and 2002:7f00:1:: global).
+SPECIAL_PURPOSE = tuple(
+    ipaddress.ip_network(block)
+    for block in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.31.196.0/24",
+        "192.52.193.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "192.175.48.0/24",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/96",  # the unspecified, loopback and deprecated IPv4-compatible addresses
+        "::ffff:0:0/96",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "100:0:0:1::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "2620:4f:8000::/48",
+        "3fff::/20",
+        "5f00::/16",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",
+        "ff00::/8",
+    )
+)
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+
+
+def _embedded(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """The IPv4 address a 6to4 or NAT64 address carries, or None. (Teredo, 2001::/32, is
+    refused whatever it carries, with the rest of 2001::/23.)"""
+    if address in SIX_TO_FOUR and address.sixtofour is not None:
+        return [address.sixtofour]
+    if address in NAT64:
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    return None
+
+
 def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return not (
+    """Whether Courier may post to ``address``: globally reachable and in no special-purpose
+    block; an IPv6 address that wraps an IPv4 one (mapped, 6to4, NAT64) is judged by the
+    address it wraps."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return _public(address.ipv4_mapped)
+        embedded = _embedded(address)
+        if embedded is not None:
+            return all(_public(inner) for inner in embedded)
+    if any(address in block for block in SPECIAL_PURPOSE if block.version == address.version):
+        return False
+    return address.is_global and not (
         address.is_private
         or address.is_loopback
         or address.is_link_local
         or address.is_multicast
         or address.is_reserved
         or address.is_unspecified
-        or not address.is_global
     )
+
+
+def _check_host_name(url: httpx.URL) -> None:
+    """A host name DNS can carry: labels of 1 to 63 characters, 253 in all, valid IDNA."""
+    try:
+        raw = url.raw_host.decode("ascii")
+    except (UnicodeError, ValueError) as exc:
+        raise UnsafeUrlError("must name a valid host") from exc
+    if raw.startswith("[") or _is_ip_literal(raw):
+        return
+    name = raw.removesuffix(".")
+    labels = name.split(".")
+    if not name or len(name) > 253 or any(not 0 < len(label) <= 63 for label in labels):
+        raise UnsafeUrlError("must name a valid host (labels of 1 to 63 characters, 253 in all)")
+    try:
+        idna.decode(name)
+    except (idna.IDNAError, UnicodeError, ValueError) as exc:
+        raise UnsafeUrlError("must name a valid host (its IDNA form is malformed)") from exc
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_url(raw: str, *, allow_private: bool) -> httpx.URL:
@@ -126,6 +244,10 @@ def parse_url(raw: str, *, allow_private: bool) -> httpx.URL:
         url = httpx.URL(raw)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise UnsafeUrlError("must be an absolute https URL") from exc
+    try:
+        url.host  # noqa: B018 (decoding an IDNA host may fail)
+    except ValueError as exc:  # idna.IDNAError and UnicodeError are ValueErrors
+        raise UnsafeUrlError("must name a valid host (its IDNA form is malformed)") from exc
     allowed = ("https", "http") if allow_private else ("https",)
     if url.scheme not in allowed:
         raise UnsafeUrlError("must be an https URL")
@@ -135,6 +257,7 @@ def parse_url(raw: str, *, allow_private: bool) -> httpx.URL:
         raise UnsafeUrlError("must not carry credentials; the signature authenticates Courier")
     if url.fragment:
         raise UnsafeUrlError("must not have a fragment")
+    _check_host_name(url)
     return url
 
 
@@ -156,7 +279,7 @@ async def resolve_target(raw: str, *, allow_private: bool) -> Target:
             infos = await asyncio.wait_for(
                 loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), DNS_TIMEOUT_SECONDS
             )
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, UnicodeError) as exc:
             raise UnsafeUrlError(f"host {host} does not resolve") from exc
         addresses = list(
             dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos)
@@ -167,8 +290,9 @@ async def resolve_target(raw: str, *, allow_private: bool) -> Target:
         refused = [str(a) for a in addresses if not _public(a)]
         if refused:
             raise UnsafeUrlError(
-                "must not point to a private, loopback, link-local, multicast or reserved "
-                f"address ({host} resolves to {', '.join(refused)})"
+                "must not point to a private, loopback, link-local, multicast, reserved or other "
+                f"special-purpose address ({host} resolves to {', '.join(refused)}); "
+                "COURIER_WEBHOOK_ALLOW_PRIVATE=true allows them on closed networks"
             )
     netloc = url.netloc.decode("ascii")
     return Target(
@@ -234,6 +358,12 @@ async def attempt_delivery(
         "Host": target.host_header,
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
+        # Standard Webhooks (https://www.standardwebhooks.com): the event id stays the same
+        # across attempts, so it is the receiver's idempotency key.
+        "webhook-id": str(event.id),
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": standard_signature(secret, str(event.id), timestamp, body),
+        # Courier's own headers, kept for one release (docs/WEBHOOKS.md).
         "Courier-Event-Id": str(event.id),
         "Courier-Timestamp": str(timestamp),
         "Courier-Signature": sign(secret, timestamp, body),

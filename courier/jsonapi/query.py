@@ -27,6 +27,8 @@ Apply = Callable[[Select[Any], Any, "Context"], Select[Any]]
 
 GLOBAL_PARAMS = frozenset({"format"})
 PAGE_PARAMS = frozenset({"page[limit]", "page[offset]", "size", "start"})
+# More sort fields than any resource has are a mistake (or an attack on the query planner).
+MAX_SORT_FIELDS = 10
 
 
 # --- value parsers ---------------------------------------------------------------------------
@@ -67,14 +69,23 @@ def parse_enum(*values: str) -> Parser:
     return parse
 
 
+# What a BIGINT (PostgreSQL) or INTEGER (SQLite) column, LIMIT or OFFSET holds: an integer
+# query parameter never reaches the database outside it.
+DB_INT_MIN = -(2**63)
+DB_INT_MAX = 2**63 - 1
+_INTEGER = re.compile(r"^[+-]?[0-9]{1,20}$")
+
+
 def parse_int(minimum: int | None = None, maximum: int | None = None) -> Parser:
+    low = DB_INT_MIN if minimum is None else max(minimum, DB_INT_MIN)
+    high = DB_INT_MAX if maximum is None else min(maximum, DB_INT_MAX)
+
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError as exc:
-            raise ValueError("must be an integer") from exc
-        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise ValueError(f"must be between {minimum} and {maximum}")
+        if not _INTEGER.match(text.strip()):
+            raise ValueError("must be an integer")
+        value = int(text)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
         return value
 
     return parse
@@ -280,24 +291,29 @@ def parse_list_query(
         except ValueError as exc:
             errors.append(ErrorItem(f"{flt.param} {exc}", "invalid-parameter", parameter=flt.param))
     sort: list[tuple[str, bool]] = []
-    for raw_sort in params.getlist("sort"):
-        for part in raw_sort.split(","):
-            item = part.strip()
-            if not item:
-                continue
-            descending = item.startswith("-")
-            name = item.lstrip("-+")
-            if name not in sorts:
-                errors.append(
-                    ErrorItem(
-                        f"sort by {name} is not supported; "
-                        f"use one of: {', '.join(sorts) or 'none'}",
-                        "invalid-sort",
-                        parameter="sort",
-                    )
+    sort_items = [
+        part.strip() for raw_sort in params.getlist("sort") for part in raw_sort.split(",")
+    ]
+    sort_items = [item for item in sort_items if item]
+    if len(sort_items) > MAX_SORT_FIELDS:
+        raise invalid_parameter("sort", f"takes at most {MAX_SORT_FIELDS} fields", "invalid-sort")
+    for item in sort_items:
+        descending = item.startswith("-")
+        name = item.lstrip("-+")
+        if any(name == earlier for earlier, _ in sort):
+            errors.append(
+                ErrorItem(f"sort names {name} more than once", "invalid-sort", parameter="sort")
+            )
+        elif name not in sorts:
+            errors.append(
+                ErrorItem(
+                    f"sort by {name} is not supported; use one of: {', '.join(sorts) or 'none'}",
+                    "invalid-sort",
+                    parameter="sort",
                 )
-            else:
-                sort.append((name, descending))
+            )
+        else:
+            sort.append((name, descending))
     if errors:
         raise ApiError(400, errors, {}, True)
     return ListQuery(limit, offset, sort, values, aliased)

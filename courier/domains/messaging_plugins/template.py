@@ -42,6 +42,9 @@ from courier.domains.messaging_plugins.types import (
 )
 
 MAX_TEMPLATE_LENGTH = 10_000
+# How deep a template's expressions may nest (parentheses, filter chains, operators): Jinja2
+# parses and compiles recursively, and a deeper tree would exhaust Python's stack.
+MAX_TEMPLATE_DEPTH = 40
 MAX_INTEGER_BITS = 4096
 MAX_LIST_ITEMS = 100
 
@@ -332,6 +335,24 @@ def _check_tree(tree: nodes.Template) -> None:
                     )
 
 
+def _too_deep() -> ArgsError:
+    return ArgsError(
+        f"args.template nests more than {MAX_TEMPLATE_DEPTH} levels deep (parentheses, "
+        "chained filters or operators)",
+        "template",
+    )
+
+
+def _check_depth(tree: nodes.Template) -> None:
+    """Refuse a tree deeper than :data:`MAX_TEMPLATE_DEPTH` (walked without recursion)."""
+    stack: list[tuple[nodes.Node, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TEMPLATE_DEPTH:
+            raise _too_deep()
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+
+
 def _const_key(node: nodes.Getitem) -> str | None:
     if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
         return node.arg.value
@@ -367,6 +388,8 @@ def render_template(source: str, context: ExpandContext) -> str:
         raise RenderError(f"the template did something the sandbox refuses: {exc}") from exc
     except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
         raise RenderError(f"the template failed: {exc}") from exc
+    except RecursionError as exc:
+        raise RenderError("the template nests too deeply") from exc
     return "".join(parts)
 
 
@@ -400,8 +423,12 @@ class TemplateType:
         except ValidationError as exc:
             raise args_error_from(exc) from exc
         try:
-            _check_tree(ENVIRONMENT.parse(parsed.template))
+            tree = ENVIRONMENT.parse(parsed.template)
+            _check_depth(tree)
+            _check_tree(tree)
             _compile(parsed.template)  # finds unknown filters and tests
+        except RecursionError as exc:
+            raise _too_deep() from exc
         except TemplateError as exc:
             line = getattr(exc, "lineno", None)
             where = f" (line {line})" if line else ""

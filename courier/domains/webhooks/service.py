@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -11,17 +12,16 @@ from sqlalchemy import Select, select
 
 from courier.core.errors import invalid_attribute
 from courier.core.tenancy import scoped
-from courier.events.webhooks import UnsafeUrlError, resolve_target
+from courier.events.webhooks import SECRET_PREFIX, UnsafeUrlError, resolve_target
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
 from courier.models.webhook import Webhook, WebhookDelivery
 
-SECRET_PREFIX = "whsec_"
-
 
 def new_webhook_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
+    """``whsec_`` + base64 of 32 random bytes: the form Standard Webhooks libraries take."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
 async def check_url(ctx: Context, url: str) -> str:

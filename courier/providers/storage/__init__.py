@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from courier.config import Settings
+from courier.core.http import link_base_url
 from courier.providers.common import ProviderKind
 from courier.providers.storage.base import (
     InvalidKeyError,
@@ -74,7 +75,11 @@ def storage_for(settings: Settings, *, base_url: str | None = None) -> Storage:
             raise ValueError("COURIER_S3_BUCKET is required when COURIER_STORAGE=s3")
         client = _s3_client(settings.s3_endpoint_url, settings.s3_region, settings.s3_path_style)
         return S3Storage(client, settings.s3_bucket, settings.s3_key_prefix)
-    public = settings.public_url or base_url or ""
+    public = (
+        link_base_url(settings.public_url, settings.allowed_hosts, base_url)
+        if base_url is not None
+        else settings.public_url or ""
+    )
     return LocalStorage(local_root(settings), _signing_key(settings), public)
 
 
