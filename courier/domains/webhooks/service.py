@@ -11,7 +11,7 @@ from sqlalchemy import Select
 
 from courier.core.errors import invalid_attribute
 from courier.domains.webhooks.repository import deliveries_of
-from courier.events.webhooks import UnsafeUrlError, resolve_target
+from courier.events.webhooks import UnsafeUrlError, parse_url, resolve_target
 from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
@@ -30,11 +30,30 @@ async def check_url(ctx: Context, url: str) -> str:
 
     Checked again before every delivery: what a name resolves to can change.
     """
+    allow_private = ctx.settings.webhook_allow_private
     try:
-        await resolve_target(url, allow_private=ctx.settings.webhook_allow_private)
+        await resolve_target(url, allow_private=allow_private)
     except UnsafeUrlError as exc:
-        raise invalid_attribute("url", str(exc), "invalid-webhook-url") from exc
+        detail = str(exc)
+        if not allow_private and _allowed_if_private(url, detail):
+            # Say what would have worked: the setting, meant for tests and closed networks.
+            detail += (
+                "; private addresses (and plain http) are refused unless the server sets "
+                "COURIER_WEBHOOK_ALLOW_PRIVATE=true (for tests and closed networks only)"
+            )
+        raise invalid_attribute("url", detail, "invalid-webhook-url") from exc
     return url
+
+
+def _allowed_if_private(url: str, detail: str) -> bool:
+    """Whether the URL was refused only for what the private-address setting permits."""
+    if "private" in detail:
+        return True
+    try:
+        parse_url(url, allow_private=True)
+    except UnsafeUrlError:
+        return False
+    return True
 
 
 class WebhookService(CrudService[Webhook]):
