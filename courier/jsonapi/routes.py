@@ -514,12 +514,12 @@ def add_action_route(router: APIRouter, spec: ResourceSpec[Any], action: ActionS
         ident = path_uuid(id, spec.singular)
         if not action.load:
             return ident
-        return await spec.service.load(ctx, ident, for_update=action.method == "POST")
+        return await spec.service.load(ctx, ident, for_update=action.changes_state)
 
     async def endpoint(
         request: Request, ctx: Context, target: Any = None, body: Any = None
     ) -> Response:
-        if action.parameters:
+        if action.parameters or (action.method == "GET" and action.listing is None):
             ctx.query = _parse_parameters(request, action.parameters)
         args = (ctx, target, body) if on_item else (ctx, body)
         result = await action.handler(*args)
