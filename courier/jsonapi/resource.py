@@ -199,6 +199,11 @@ class ResourceSpec(Generic[M]):
                 tenant=self.tenant,
                 individual_scope=self.individual_scope,
             )
+        # One declaration of what an individual may see, on the spec or its repository.
+        if self.individual_scope is None:
+            self.individual_scope = self.repository.individual_scope
+        elif self.repository.individual_scope is None:
+            self.repository.individual_scope = self.individual_scope
 
     @property
     def path(self) -> str:
