@@ -13,7 +13,10 @@ from courier.core.auth import Permission
 from courier.core.errors import conflict, invalid_parameter, precondition_failed
 from courier.core.handlers import JsonResponse
 from courier.core.http import etag_for, etag_matches
-from courier.domains.messaging import service
+from courier.domains.messaging import channels as channel_rules
+from courier.domains.messaging import messages as message_rules
+from courier.domains.messaging import reactions
+from courier.domains.messaging.access import require_actor
 from courier.domains.messaging.resource import messaging_channels, messaging_messages
 from courier.domains.messaging.schemas import (
     CHANNEL_TYPE,
@@ -73,7 +76,9 @@ def _responses(model: type[BaseModel], status: int = 201) -> dict[int | str, dic
 
 
 async def _channel(ctx: Context, raw_id: str) -> Any:
-    return await service.channels.load(ctx, path_uuid(raw_id, "messaging channel"), for_update=True)
+    return await channel_rules.channels.load(
+        ctx, path_uuid(raw_id, "messaging channel"), for_update=True
+    )
 
 
 async def _render_channel(ctx: Context, channel: Any, status: int = 201) -> JsonResponse:
@@ -107,16 +112,13 @@ async def update_channel(
         raise conflict(f"data.type must be {CHANNEL_TYPE}", "type-mismatch", pointer="/data/type")
     if body.data.id != str(ident):
         raise conflict("data.id must be the id in the path", "id-mismatch", pointer="/data/id")
-    channel = await service.channels.load(ctx, ident, for_update=True)
+    channel = await channel_rules.channels.load(ctx, ident, for_update=True)
     if_match = request.headers.get("if-match")
     if if_match is not None:
         current = orjson.dumps(await render_one(ctx, messaging_channels, channel))
         if not etag_matches(if_match, etag_for(current)):
             raise precondition_failed()
-    fields = await service.patch_channel(ctx, channel, body.data.attributes)
-    await ctx.session.flush()
-    if fields:
-        service.channels.audit(ctx, "updated", channel, fields)
+    await channel_rules.patch_channel(ctx, channel, body.data.attributes)
     return await _render_channel(ctx, channel, 200)
 
 
@@ -133,7 +135,7 @@ async def archive_channel(
 ) -> JsonResponse:
     """Idempotent: archiving an archived channel changes nothing."""
     channel = await _channel(ctx, id)
-    await service.set_archived(ctx, channel, True)
+    await channel_rules.set_archived(ctx, channel, True)
     return await _render_channel(ctx, channel)
 
 
@@ -150,7 +152,7 @@ async def unarchive_channel(
 ) -> JsonResponse:
     """Idempotent: unarchiving a live channel changes nothing."""
     channel = await _channel(ctx, id)
-    await service.set_archived(ctx, channel, False)
+    await channel_rules.set_archived(ctx, channel, False)
     return await _render_channel(ctx, channel)
 
 
@@ -168,7 +170,7 @@ async def subscribe_channel(
     """Individuals already subscribed stay as they are; newcomers find the history unread.
     An id that is no individual of the organization: 404 naming ``individual-ids``."""
     channel = await _channel(ctx, id)
-    await service.subscribe(ctx, channel, body.individual_ids)
+    await channel_rules.subscribe(ctx, channel, body.individual_ids)
     return await _render_channel(ctx, channel)
 
 
@@ -185,7 +187,7 @@ async def unsubscribe_channel(
 ) -> JsonResponse:
     """Those not subscribed are ignored. The removed lose access to the channel at once."""
     channel = await _channel(ctx, id)
-    await service.unsubscribe(ctx, channel, body.individual_ids)
+    await channel_rules.unsubscribe(ctx, channel, body.individual_ids)
     return await _render_channel(ctx, channel)
 
 
@@ -203,12 +205,9 @@ async def set_channel_preferences(
     """An individual token sets its own preferences; a key names ``individual-id``, who must
     subscribe to the channel (422 otherwise). The channel is returned as that individual
     sees it."""
-    individual_id = service.resolve_actor(
-        ctx, body.individual_id, required=True, pointer="/individual-id"
-    )
-    assert individual_id is not None
+    individual_id = require_actor(ctx, body.individual_id, "/individual-id")
     channel = await _channel(ctx, id)
-    await service.set_preferences(ctx, channel, individual_id, body)
+    await channel_rules.set_preferences(ctx, channel, individual_id, body)
     ctx.acting_individual_id = individual_id
     return await _render_channel(ctx, channel)
 
@@ -225,7 +224,7 @@ async def set_channel_sms(id: str, body: SmsBody, ctx: Context = manage_channel)
     """``active: true`` needs the channel's ``text-number-id`` (422 otherwise). Without an
     ``initial-message``, the organization's ``initial-sms-message`` preference applies."""
     channel = await _channel(ctx, id)
-    await service.set_sms(ctx, channel, body)
+    await channel_rules.set_sms(ctx, channel, body)
     return await _render_channel(ctx, channel)
 
 
@@ -266,8 +265,8 @@ async def get_channel_profile(id: str, request: Request, ctx: Context = read) ->
         profile_id = parse_uuid(raw)
     except ValueError as exc:
         raise invalid_parameter("profile-individual-id", str(exc)) from exc
-    channel = await service.channels.load(ctx, path_uuid(id, "messaging channel"))
-    photo = await service.profile_photo(ctx, channel, viewer, profile_id)
+    channel = await channel_rules.channels.load(ctx, path_uuid(id, "messaging channel"))
+    photo = await channel_rules.profile_photo(ctx, channel, viewer, profile_id)
     attributes = ProfileRead(photo=photo).model_dump(mode="json", by_alias=True)
     return JsonResponse(single_document(resource_object(PROFILE_TYPE, profile_id, attributes)))
 
@@ -287,7 +286,7 @@ async def ack_message(id: str, body: AckBody, ctx: Context = communicate) -> Jso
     """Moves the reader's read horizon to this message. It never moves back unless
     ``allow-past`` is true. With the organization's ``group-provider-ack``, a provider's ack
     counts for every provider of the channel."""
-    message = await service.acknowledge(ctx, path_uuid(id, "messaging message"), body)
+    message = await message_rules.acknowledge(ctx, path_uuid(id, "messaging message"), body)
     return await _render_message(ctx, message)
 
 
@@ -303,7 +302,7 @@ async def add_message_reaction(
     id: str, body: ReactionBody, ctx: Context = communicate
 ) -> JsonResponse:
     """One reaction per individual and type: adding the same one again changes nothing."""
-    message = await service.add_reaction(ctx, path_uuid(id, "messaging message"), body)
+    message = await reactions.add_reaction(ctx, path_uuid(id, "messaging message"), body)
     return await _render_message(ctx, message)
 
 
@@ -319,7 +318,7 @@ async def delete_message_reaction(
     id: str, body: ReactionBody, ctx: Context = communicate
 ) -> JsonResponse:
     """A reaction the individual has not given: 404."""
-    message = await service.delete_reaction(ctx, path_uuid(id, "messaging message"), body)
+    message = await reactions.delete_reaction(ctx, path_uuid(id, "messaging message"), body)
     return await _render_message(ctx, message)
 
 
@@ -333,6 +332,6 @@ async def delete_message_reaction(
 async def get_message_receipts(id: str, ctx: Context = read) -> JsonResponse:
     """The channel's subscribers other than the author: ``read`` if their horizon reached the
     message (with when), else ``unread``."""
-    message = await service.messages.load(ctx, path_uuid(id, "messaging message"))
-    read_receipts, unread = await service.receipts(ctx, message)
+    message = await message_rules.messages.load(ctx, path_uuid(id, "messaging message"))
+    read_receipts, unread = await message_rules.receipts(ctx, message)
     return JsonResponse({"read": read_receipts, "unread": unread})

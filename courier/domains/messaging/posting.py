@@ -36,7 +36,7 @@ from sqlalchemy.orm.util import identity_key
 from courier.core.auth import Principal
 from courier.core.errors import conflict
 from courier.core.tenancy import scoped
-from courier.core.time import utcnow
+from courier.core.time import now_ms
 from courier.domains.messaging.analysis import TextAnalysis, analyse_async, language_of
 from courier.domains.messaging.schemas import MESSAGE_TYPE
 from courier.events import publish
@@ -46,12 +46,6 @@ from courier.models.messaging import MessagingChannel, MessagingMessage, Messagi
 from courier.models.user import User
 
 CHUNK = 500  # ids per IN (...): under every database's bound-parameter limit
-
-
-def now_ms() -> datetime:
-    """Now, to the millisecond: the precision the API shows."""
-    now = utcnow()
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,14 @@ from __future__ import annotations
 from sqlalchemy import func
 
 from courier.core.auth import Permission
+from courier.domains.messaging.channels import channels, participant_filter
+from courier.domains.messaging.messages import (
+    accept_only,
+    acknowledged_filter,
+    messages,
+    text_filter,
+)
+from courier.domains.messaging.repository import channel_scope, message_scope
 from courier.domains.messaging.schemas import (
     CHANNEL_TYPE,
     MESSAGE_TYPE,
@@ -17,16 +25,6 @@ from courier.domains.messaging.schemas import (
     MessageCreate,
     MessageRead,
     MessageUpdate,
-)
-from courier.domains.messaging.service import (
-    accept_only,
-    acknowledged_filter,
-    channel_scope,
-    channels,
-    message_scope,
-    messages,
-    participant_filter,
-    text_filter,
 )
 from courier.jsonapi import query as q
 from courier.jsonapi.resource import Op, ResourceSpec, register

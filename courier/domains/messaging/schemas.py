@@ -230,16 +230,23 @@ class ChannelCreate(WriteAttributes):
     organization_id: uuid.UUID | None = Field(
         default=None, description="The caller's organization (the default)"
     )
+    org_id: uuid.UUID | None = Field(
+        default=None,
+        description="The seed's response name of organization-id, accepted as well",
+    )
 
 
 class PatchOperation(BaseModel):
     """One JSON-Patch operation (RFC 6902) on an attribute path such as ``/name``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    op: str = Field(examples=["replace"], description="replace, add or remove")
+    op: str = Field(examples=["replace"], description="add, remove, replace, move, copy or test")
     path: str = Field(examples=["/name"])
     value: Any = None
+    from_: str | None = Field(
+        default=None, alias="from", description="move and copy: where the value comes from"
+    )
 
 
 class ChannelPatchData(BaseModel):

@@ -44,11 +44,11 @@ from courier.core.errors import (
     unprocessable,
 )
 from courier.core.tenancy import scoped
-from courier.core.time import format_timestamp, utcnow
+from courier.core.time import format_timestamp, now_ms, utcnow
+from courier.domains.messaging.access import require_group, require_individual
 from courier.domains.messaging.locales import choose_text_key, reader_locales
-from courier.domains.messaging.posting import AuditActor, NewPost, now_ms, post_messages
+from courier.domains.messaging.posting import AuditActor, NewPost, post_messages
 from courier.domains.messaging.schemas import CHANNEL_TYPE
-from courier.domains.messaging.service import require_group, require_individual
 from courier.domains.messaging_attachments.inspection import Inspection, Refusal
 from courier.domains.messaging_attachments.render import signed_links
 from courier.domains.messaging_attachments.service import check_claimed_type

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courier.core.errors import ApiError, ErrorItem, invalid_attribute, invalid_parameter, not_found
 from courier.core.handlers import validation_items
 from courier.core.tenancy import scoped
-from courier.core.time import format_timestamp, utcnow
+from courier.core.time import format_timestamp, now_ms
 from courier.domains.messaging_operations.schemas import (
     MOVE_GROUP,
     OPERATION_TYPE,
@@ -67,11 +67,6 @@ OPERATION_JOB = "messaging-operations.run"
 CHANNEL_TYPE = "messaging-channels"
 FINISHED = frozenset({"completed", "failed"})
 ARGS = "/data/attributes/args"
-
-
-def now_ms() -> datetime:
-    now = utcnow()
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 # --- creating ----------------------------------------------------------------------------
