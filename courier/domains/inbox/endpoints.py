@@ -21,11 +21,11 @@ from courier.domains.inbox.schemas import (
 from courier.domains.inbox.service import (
     check_summary,
     do_recalculate_communication_summary,
-    require_individual,
     required_individual,
     set_badge_counts,
 )
 from courier.domains.inbox.views import router as views_router
+from courier.domains.people.repository import require_individual
 from courier.domains.people.resource import individuals
 from courier.jsonapi import query as q
 from courier.jsonapi.context import Context, context_dependency

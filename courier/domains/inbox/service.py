@@ -34,13 +34,13 @@ from courier.core.errors import (
     forbidden,
     invalid_attribute,
     invalid_parameter,
-    not_found,
     unprocessable,
 )
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import utcnow
 from courier.domains.inbox.counters import count_others
 from courier.domains.inbox.schemas import BadgeCountSet, BookmarkCreate
+from courier.domains.people.repository import require_individual
 from courier.domains.people.service import unknown_reference
 from courier.jsonapi.changes import record_change
 from courier.jsonapi.context import Context
@@ -60,20 +60,6 @@ CHUNK = 500  # ids per IN (...) list: under every database's bound-parameter lim
 
 def _is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name != "sqlite"
-
-
-async def require_individual(
-    ctx: Context, individual_id: uuid.UUID, error: ApiError | None = None
-) -> Individual:
-    """The organization's individual, or ``error`` (default: 404 individual not found)."""
-    stmt = scoped(select(Individual), Individual, ctx.organization_id).where(
-        Individual.id == individual_id
-    )
-    found = (await ctx.session.execute(stmt)).scalar_one_or_none()
-    if found is None:
-        raise error or not_found("individual")
-    individual: Individual = found
-    return individual
 
 
 def required_individual(ctx: Context) -> uuid.UUID:
@@ -121,9 +107,7 @@ class BookmarkService(CrudService[MessagingBookmark]):
         org = ctx.organization_id
         owner = self._owner(ctx, attrs)
         if not ctx.principal.is_individual:
-            await require_individual(
-                ctx, owner, unknown_reference("individual-id", "individual", owner)
-            )
+            await require_individual(ctx, owner, pointer="/data/attributes/individual-id")
         channel = (
             await ctx.session.execute(
                 scoped(select(MessagingChannel.id), MessagingChannel, org).where(
