@@ -19,12 +19,20 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Select, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.errors import ApiError, ErrorItem, invalid_attribute, not_found, unprocessable
+from courier.core.errors import (
+    ApiError,
+    ErrorItem,
+    invalid_attribute,
+    invalid_parameter,
+    not_found,
+    unprocessable,
+)
 from courier.core.time import now_ms
 from courier.domains.messaging import render
 from courier.domains.messaging import repository as repo
 from courier.domains.messaging.access import (
     refuse_individual_token,
+    require_actor,
     require_individual,
     require_subscriber,
 )
@@ -32,17 +40,20 @@ from courier.domains.messaging.schemas import (
     CHANNEL_TYPE,
     NOTIFY_LEVELS,
     PREFERENCES_MAX_BYTES,
+    PROFILE_TYPE,
     ChannelCreate,
     EventSettings,
     OptionalName,
     PatchOperation,
     PreferencesBody,
+    ProfileRead,
     SmsBody,
+    SubscribersBody,
     SubscriptionType,
 )
-from courier.jsonapi.changes import record_change
+from courier.jsonapi.changes import Change, Changed, change
 from courier.jsonapi.context import Context
-from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.documents import WriteAttributes, resource_object, single_document
 from courier.jsonapi.resource import CrudService
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
 
@@ -168,33 +179,19 @@ async def add_subscribers(
 
 # --- the resource ----------------------------------------------------------------------------
 
-AUDIENCE = "messaging.audience"  # ctx.extras key: resource id -> individuals an event concerns
-
 # List parameters that shape each channel's rendering, not which channels are listed.
 CHANNEL_RENDER_ONLY = frozenset({"use-group-name"})
 
 
-def set_audience(ctx: Context, ident: uuid.UUID, individual_ids: Iterable[uuid.UUID]) -> None:
-    ctx.extras.setdefault(AUDIENCE, {})[ident] = list(dict.fromkeys(individual_ids))
-
-
-def _record(
-    ctx: Context,
-    channel_id: uuid.UUID,
+def channel_change(
+    channel: MessagingChannel,
     verb: str,
     audience: Iterable[uuid.UUID],
-    fields: Sequence[str] = (),
+    fields: Iterable[str] = (),
     data: dict[str, Any] | None = None,
-) -> None:
-    record_change(
-        ctx,
-        resource_type=CHANNEL_TYPE,
-        verb=verb,
-        resource_id=channel_id,
-        fields=fields,
-        individual_ids=list(dict.fromkeys(audience)),
-        data=data,
-    )
+) -> Change:
+    """``messaging-channels.<verb>`` for ``audience`` (an audit row with the field names)."""
+    return change(CHANNEL_TYPE, channel.id, verb, fields=fields, audience=audience, data=data)
 
 
 def _check_organization(ctx: Context, attrs: ChannelCreate) -> None:
@@ -219,7 +216,7 @@ class ChannelService(CrudService[MessagingChannel]):
             return await super().count(ctx, stmt, values)
         return await repo.count_memberships(ctx.session, ctx.organization_id, viewer)
 
-    async def create(self, ctx: Context, attrs: WriteAttributes) -> MessagingChannel:
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[MessagingChannel]:
         assert isinstance(attrs, ChannelCreate)
         refuse_individual_token(ctx)
         _check_organization(ctx, attrs)
@@ -255,16 +252,12 @@ class ChannelService(CrudService[MessagingChannel]):
             created_by=creator,
         )
         created = await create_channels(session, org, [new])
-        set_audience(ctx, new.channel_id, created[new.channel_id])
-        return await repo.load_channel(session, org, new.channel_id, "/data")
+        channel = await repo.load_channel(session, org, new.channel_id, "/data")
+        fields = sorted(attrs.model_fields_set)
+        return Changed(channel, [channel_change(channel, "created", created[channel.id], fields)])
 
     async def present(self, ctx: Context, rows: Sequence[MessagingChannel]) -> list[dict[str, Any]]:
         return await render.render_channels(ctx, rows)
-
-    def audit(
-        self, ctx: Context, action: str, obj: MessagingChannel, fields: Sequence[str] = ()
-    ) -> None:
-        _record(ctx, obj.id, action, ctx.extras.get(AUDIENCE, {}).get(obj.id, ()), fields)
 
 
 channels = ChannelService()
@@ -482,8 +475,8 @@ def apply_operations(
 
 async def patch_channel(
     ctx: Context, channel: MessagingChannel, operations: Sequence[PatchOperation]
-) -> list[str]:
-    """Apply JSON-Patch operations; returns the names of the attributes that changed.
+) -> Changed[MessagingChannel]:
+    """Apply JSON-Patch operations; the change names the attributes that changed.
 
     A new ``individual-group-id`` subscribes the group's members who are not yet subscribed;
     nobody is unsubscribed by it (that takes ``unsubscribe/``).
@@ -533,72 +526,95 @@ async def patch_channel(
             members, leaders = await repo.group_members(session, org, value)
             if await add_subscribers(ctx, channel, members, leaders):
                 changed.append("subscribers")
-    if changed:
-        channel.last_modified_at = now_ms()
-        await ctx.session.flush()
-        audience = await repo.subscriber_ids(session, org, channel.id)
-        _record(ctx, channel.id, "updated", audience, sorted(set(changed)))
-    return sorted(set(changed))
+    if not changed:
+        return Changed(channel)
+    channel.last_modified_at = now_ms()
+    await ctx.session.flush()
+    audience = await repo.subscriber_ids(session, org, channel.id)
+    return Changed(channel, [channel_change(channel, "updated", audience, set(changed))])
 
 
 # --- actions ---------------------------------------------------------------------------------
 
 
-async def set_archived(ctx: Context, channel: MessagingChannel, archived: bool) -> None:
+async def set_archived(
+    ctx: Context, channel: MessagingChannel, archived: bool
+) -> Changed[MessagingChannel]:
     refuse_individual_token(ctx)
     if channel.archived == archived:
-        return  # idempotent: nothing changes, nothing is announced
+        return Changed(channel)  # idempotent: nothing changes, nothing is announced
     channel.archived = archived
     channel.last_modified_at = now_ms()
     audience = await repo.subscriber_ids(ctx.session, ctx.organization_id, channel.id)
-    _record(ctx, channel.id, "archived" if archived else "unarchived", audience)
+    verb = "archived" if archived else "unarchived"
+    return Changed(channel, [channel_change(channel, verb, audience)])
 
 
-async def subscribe(ctx: Context, channel: MessagingChannel, ids: Sequence[uuid.UUID]) -> None:
+async def do_archive(
+    ctx: Context, channel: MessagingChannel, _body: object
+) -> Changed[MessagingChannel]:
+    """Idempotent: archiving an archived channel changes nothing."""
+    return await set_archived(ctx, channel, True)
+
+
+async def do_unarchive(
+    ctx: Context, channel: MessagingChannel, _body: object
+) -> Changed[MessagingChannel]:
+    """Idempotent: unarchiving a live channel changes nothing."""
+    return await set_archived(ctx, channel, False)
+
+
+async def do_subscribe(
+    ctx: Context, channel: MessagingChannel, body: SubscribersBody
+) -> Changed[MessagingChannel]:
+    """Individuals already subscribed stay as they are; newcomers find the history unread.
+    An id that is no individual of the organization: 404 naming ``individual-ids``."""
     refuse_individual_token(ctx)
+    ids = body.individual_ids
     await repo.require_individuals(ctx.session, ctx.organization_id, ids, "/individual-ids")
     added = await add_subscribers(ctx, channel, ids)
-    if added:
-        channel.last_modified_at = now_ms()
-        await ctx.session.flush()
-        audience = await repo.subscriber_ids(ctx.session, ctx.organization_id, channel.id)
-        _record(
-            ctx,
-            channel.id,
-            "subscribed",
-            audience,
-            ["subscribers"],
-            {"individual-ids": [str(i) for i in added]},
-        )
+    if not added:
+        return Changed(channel)
+    channel.last_modified_at = now_ms()
+    await ctx.session.flush()
+    audience = await repo.subscriber_ids(ctx.session, ctx.organization_id, channel.id)
+    data = {"individual-ids": [str(i) for i in added]}
+    return Changed(
+        channel, [channel_change(channel, "subscribed", audience, ["subscribers"], data)]
+    )
 
 
-async def unsubscribe(ctx: Context, channel: MessagingChannel, ids: Sequence[uuid.UUID]) -> None:
+async def do_unsubscribe(
+    ctx: Context, channel: MessagingChannel, body: SubscribersBody
+) -> Changed[MessagingChannel]:
+    """Those not subscribed are ignored. The removed lose access to the channel at once."""
     refuse_individual_token(ctx)
+    ids = body.individual_ids
     org = ctx.organization_id
     await repo.require_individuals(ctx.session, org, ids, "/individual-ids")
     before = await repo.subscriber_ids(ctx.session, org, channel.id)
     members = set(before)
     removed = [ident for ident in ids if ident in members]
     if not removed:
-        return
+        return Changed(channel)
     await repo.delete_subscribers(ctx.session, org, channel.id, removed)
     channel.last_modified_at = now_ms()
     # Those removed hear of it too: their apps drop the channel.
-    _record(
-        ctx,
-        channel.id,
-        "unsubscribed",
-        before,
-        ["subscribers"],
-        {"individual-ids": [str(i) for i in removed]},
+    data = {"individual-ids": [str(i) for i in removed]}
+    return Changed(
+        channel, [channel_change(channel, "unsubscribed", before, ["subscribers"], data)]
     )
 
 
-async def set_preferences(
-    ctx: Context, channel: MessagingChannel, individual_id: uuid.UUID, body: PreferencesBody
-) -> None:
-    """``notify`` and ``pinned`` are typed settings of the subscriber; any other name keeps
-    its JSON value (null deletes it) in the subscriber's preferences, 16 KiB at most."""
+async def do_set_preferences(
+    ctx: Context, channel: MessagingChannel, body: PreferencesBody
+) -> Changed[MessagingChannel]:
+    """An individual token sets its own preferences; a key names ``individual-id``, who must
+    subscribe to the channel (422 otherwise). The channel is returned as that individual
+    sees it. ``notify`` and ``pinned`` are typed settings of the subscriber; any other name
+    keeps its JSON value (null deletes it) in the subscriber's preferences, 16 KiB at most."""
+    individual_id = require_actor(ctx, body.individual_id, "/individual-id")
+    ctx.acting_individual_id = individual_id
     sub = await require_subscriber(ctx, channel.id, individual_id, "messaging channel")
     preferences = dict(sub.preferences or {})
     changed: list[str] = []
@@ -643,19 +659,21 @@ async def set_preferences(
         raise ApiError(400, errors, {}, True)
     if "preferences" in changed:
         sub.preferences = preferences  # a new object: JSON columns track assignment
-    if changed:
-        _record(
-            ctx,
-            channel.id,
-            "preferences-changed",
-            [individual_id],
-            sorted(set(changed)),
-            {"individual-id": str(individual_id)},
-        )
+    if not changed:
+        return Changed(channel)
+    data = {"individual-id": str(individual_id)}
+    return Changed(
+        channel,
+        [channel_change(channel, "preferences-changed", [individual_id], set(changed), data)],
+    )
 
 
-async def set_sms(ctx: Context, channel: MessagingChannel, body: SmsBody) -> None:
-    """The SMS path's state is kept on the channel; the texting domain acts on it."""
+async def do_set_sms(
+    ctx: Context, channel: MessagingChannel, body: SmsBody
+) -> Changed[MessagingChannel]:
+    """``active: true`` needs the channel's ``text-number-id`` (422 otherwise). Without an
+    ``initial-message``, the organization's ``initial-sms-message`` preference applies. The
+    SMS path's state is kept on the channel; the texting domain acts on it."""
     refuse_individual_token(ctx)
     if body.active and channel.text_number_id is None:
         raise unprocessable(
@@ -674,10 +692,23 @@ async def set_sms(ctx: Context, channel: MessagingChannel, body: SmsBody) -> Non
         if messages != channel.sms_initial_message_js:
             channel.sms_initial_message_js = messages
             fields.append("sms-initial-message-js")
-    if fields:
-        channel.last_modified_at = now_ms()
-        audience = await repo.subscriber_ids(ctx.session, ctx.organization_id, channel.id)
-        _record(ctx, channel.id, "updated", audience, fields)
+    if not fields:
+        return Changed(channel)
+    channel.last_modified_at = now_ms()
+    audience = await repo.subscriber_ids(ctx.session, ctx.organization_id, channel.id)
+    return Changed(channel, [channel_change(channel, "updated", audience, fields)])
+
+
+async def do_get_profile(ctx: Context, channel: MessagingChannel, _body: object) -> dict[str, Any]:
+    """Both the viewer (``individual-id``, or the token's own) and the profile's individual
+    (``profile-individual-id``) must subscribe to the channel (else 404)."""
+    viewer = ctx.acting_individual_id
+    if viewer is None:
+        raise invalid_parameter("individual-id", "is required with an API key: the viewer")
+    profile_id: uuid.UUID = ctx.query["profile-individual-id"]
+    photo = await profile_photo(ctx, channel, viewer, profile_id)
+    attributes = ProfileRead(photo=photo).model_dump(mode="json", by_alias=True)
+    return single_document(resource_object(PROFILE_TYPE, profile_id, attributes))
 
 
 async def profile_photo(

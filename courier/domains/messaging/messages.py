@@ -44,35 +44,30 @@ from courier.domains.messaging.schemas import (
     MessageUpdate,
 )
 from courier.domains.org_preferences.service import get_preference
-from courier.jsonapi.changes import record_change
+from courier.jsonapi.changes import Change, Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
 from courier.models.messaging import MessagingMessage
 
-# ctx.extras keys read by MessageService.audit (the route factory's audit call)
-AUDIENCE = "messaging.message-audience"  # message id -> individuals an event concerns
-VERB = "messaging.verb"  # message id -> the verb to record (None: nothing changed)
-
 # List parameters that shape each message's rendering, not which messages are listed.
 RENDER_ONLY = frozenset({"include-read-receipts", "include-phrases", "thumbnail"})
 
 
-def record_message_change(
-    ctx: Context,
+def message_change(
     message: MessagingMessage,
     verb: str,
     audience: Iterable[uuid.UUID],
-    fields: Sequence[str] = (),
+    fields: Iterable[str] = (),
     data: dict[str, Any] | None = None,
-) -> None:
-    record_change(
-        ctx,
-        resource_type=MESSAGE_TYPE,
-        verb=verb,
-        resource_id=message.id,
+) -> Change:
+    """``messaging-messages.<verb>`` for ``audience``; the event names the channel."""
+    return change(
+        MESSAGE_TYPE,
+        message.id,
+        verb,
         fields=fields,
-        individual_ids=list(dict.fromkeys(audience)),
+        audience=audience,
         data={"channel-id": str(message.channel_id), **(data or {})},
     )
 
@@ -125,7 +120,7 @@ class MessageService(CrudService[MessagingMessage]):
             raise _channel_not_found()
         return await super().count(ctx, stmt, values)
 
-    async def create(self, ctx: Context, attrs: WriteAttributes) -> MessagingMessage:
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[MessagingMessage]:
         assert isinstance(attrs, MessageCreate)
         pointer = "/data/attributes/individual-id"
         author_id = require_actor(ctx, attrs.individual_id, pointer)
@@ -158,14 +153,12 @@ class MessageService(CrudService[MessagingMessage]):
         (message,) = await posting.post_messages(
             session, org, [post], actor=actor, authors={author_id: author_info}
         )
-        # Recorded and announced by post_messages: the generic route adds nothing.
-        ctx.extras.setdefault(VERB, {})[message.id] = None
         ctx.acting_individual_id = author_id  # the response shows the author's view
-        return message
+        return Changed(message)  # post_messages recorded it, as every post is recorded
 
     async def update(
         self, ctx: Context, obj: MessagingMessage, attrs: WriteAttributes
-    ) -> MessagingMessage:
+    ) -> Changed[MessagingMessage]:
         assert isinstance(attrs, MessageUpdate)
         given = attrs.given()
         pointer = "/data/attributes/individual-id"
@@ -185,12 +178,10 @@ class MessageService(CrudService[MessagingMessage]):
             raise forbidden("only its author may change a message")
         if actor is not None:
             ctx.acting_individual_id = actor
-        verbs: dict[uuid.UUID, str | None] = ctx.extras.setdefault(VERB, {})
-        verbs[obj.id] = None  # nothing to record unless something changes below
         if obj.removed:
             if changes - {"removed"} or given.get("removed") is False:
                 raise conflict("a removed message cannot be changed", "removed")
-            return obj  # removing again: nothing changes
+            return Changed(obj)  # removing again: nothing changes
         if given.get("draft") is True and not obj.draft:
             raise conflict("a posted message cannot become a draft again", "posted")
         publishing = obj.draft and given.get("draft") is False
@@ -220,7 +211,7 @@ class MessageService(CrudService[MessagingMessage]):
             await posting.take_seqs(session, org, [obj])
             verb = "posted"
         if verb is None:
-            return obj
+            return Changed(obj)  # nothing changed: no audit row, no event
         obj.last_modified_at = now_ms()
         if not obj.draft:
             await repo.touch_channel_if_last(session, org, obj)
@@ -229,21 +220,10 @@ class MessageService(CrudService[MessagingMessage]):
             if obj.draft and obj.individual_id
             else await repo.subscriber_ids(session, org, obj.channel_id)
         )
-        ctx.extras.setdefault(AUDIENCE, {})[obj.id] = audience
-        verbs[obj.id] = verb
-        return obj
+        return Changed(obj, [message_change(obj, verb, audience, attrs.model_fields_set)])
 
     async def present(self, ctx: Context, rows: Sequence[MessagingMessage]) -> list[dict[str, Any]]:
         return await render.render_messages(ctx, rows)
-
-    def audit(
-        self, ctx: Context, action: str, obj: MessagingMessage, fields: Sequence[str] = ()
-    ) -> None:
-        verb = ctx.extras.get(VERB, {}).get(obj.id, action)
-        if verb is None:
-            return  # the request changed nothing: no audit row, no event
-        audience = ctx.extras.get(AUDIENCE, {}).get(obj.id, ())
-        record_message_change(ctx, obj, verb, audience, fields)
 
 
 messages = MessageService()
@@ -266,15 +246,13 @@ def _channel_not_found() -> ApiError:
 
 
 async def load_message_as(
-    ctx: Context, ident: uuid.UUID, actor_given: uuid.UUID | None
+    ctx: Context, message: MessagingMessage, actor_given: uuid.UUID | None
 ) -> tuple[MessagingMessage, uuid.UUID]:
-    """The message and the individual acting on it, who must subscribe to its channel."""
+    """The individual acting on ``message`` (loaded by the action route: 404 for another
+    organization's, or one the caller may not see), who must subscribe to its channel."""
     actor = require_actor(ctx, actor_given, "/individual-id")
-    if ctx.principal.is_individual:
-        message = await messages.load(ctx, ident)  # its own channels and drafts only: else 404
-    else:
+    if not ctx.principal.is_individual:
         await require_individual(ctx, actor, "/individual-id")
-        message = await messages.load_any(ctx, ident)
         if message.draft and message.individual_id != actor:
             raise not_found(messages.spec.singular)
         await require_subscriber(ctx, message.channel_id, actor, "messaging message")
@@ -282,14 +260,17 @@ async def load_message_as(
     return message, actor
 
 
-async def acknowledge(ctx: Context, ident: uuid.UUID, body: AckBody) -> MessagingMessage:
-    """Move the reader's horizon to this message: it and everything before it are read.
+async def do_ack(
+    ctx: Context, target: MessagingMessage, body: AckBody
+) -> Changed[MessagingMessage]:
+    """Moves the reader's read horizon to this message: it and everything before it are
+    read. It never moves back unless ``allow-past`` is true.
 
     Never backwards unless ``allow-past``. With the organization's ``group-provider-ack``, a
     provider's ack moves every provider subscriber's horizon forward too (their
     ``ack-user-time`` stays empty: they did not read it themselves).
     """
-    message, reader = await load_message_as(ctx, ident, body.individual_id)
+    message, reader = await load_message_as(ctx, target, body.individual_id)
     if message.draft or message.seq is None:
         raise conflict("a draft cannot be acknowledged", "draft")
     org, session = ctx.organization_id, ctx.session
@@ -317,27 +298,22 @@ async def acknowledge(ctx: Context, ident: uuid.UUID, body: AckBody) -> Messagin
         moved += await repo.move_horizons(
             session, org, message, others, allow_past=False, user_time=None, now=now
         )
-    if moved:
-        record_message_change(
-            ctx,
-            message,
-            "acked",
-            await repo.subscriber_ids(session, org, message.channel_id),
-            ["ack-seq"],
-            {"individual-id": str(reader), "seq": message.seq},
-        )
-    return message
+    if not moved:
+        return Changed(message)
+    audience = await repo.subscriber_ids(session, org, message.channel_id)
+    data = {"individual-id": str(reader), "seq": message.seq}
+    return Changed(message, [message_change(message, "acked", audience, ["ack-seq"], data)])
 
 
-async def receipts(
-    ctx: Context, message: MessagingMessage
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Who of the channel's subscribers (the author aside) has read the message, by horizon."""
+async def do_get_receipts(ctx: Context, message: MessagingMessage, _body: object) -> dict[str, Any]:
+    """The channel's subscribers other than the author: ``read`` if their horizon reached the
+    message (with when), else ``unread``."""
     if message.draft:
         raise conflict("a draft has not been delivered: it has no receipts", "draft")
     subs = (await render.channel_subscribers(ctx, [message.channel_id]))[message.channel_id]
     people = await render.load_people(ctx, [s.individual_id for s in subs])
-    return render.split_receipts(message, subs, people)
+    read, unread = render.split_receipts(message, subs, people)
+    return {"read": read, "unread": unread}
 
 
 # --- list filters ----------------------------------------------------------------------------

@@ -8,8 +8,9 @@ from sqlalchemy.exc import IntegrityError
 
 from courier.core.errors import conflict, not_found
 from courier.domains.messaging import repository as repo
-from courier.domains.messaging.messages import load_message_as, record_message_change
+from courier.domains.messaging.messages import load_message_as, message_change
 from courier.domains.messaging.schemas import ReactionBody
+from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.models.messaging import MessagingMessage, MessagingReaction
 
@@ -21,13 +22,15 @@ def _reactable(message: MessagingMessage) -> None:
         raise conflict("a removed message cannot be reacted to", "removed")
 
 
-async def add_reaction(ctx: Context, ident: uuid.UUID, body: ReactionBody) -> MessagingMessage:
-    """One reaction per individual and type: adding it again changes nothing."""
-    message, reactor = await load_message_as(ctx, ident, body.individual_id)
+async def do_add_reaction(
+    ctx: Context, target: MessagingMessage, body: ReactionBody
+) -> Changed[MessagingMessage]:
+    """One reaction per individual and type: adding the same one again changes nothing."""
+    message, reactor = await load_message_as(ctx, target, body.individual_id)
     _reactable(message)
     org = ctx.organization_id
     if await repo.find_reaction(ctx.session, org, message.id, reactor, body.reaction_type):
-        return message
+        return Changed(message)
     try:
         async with ctx.session.begin_nested():  # a concurrent twin may win the unique key
             ctx.session.add(
@@ -39,13 +42,15 @@ async def add_reaction(ctx: Context, ident: uuid.UUID, body: ReactionBody) -> Me
                 )
             )
     except IntegrityError:
-        return message
-    await _reaction_changed(ctx, message, reactor, body.reaction_type, "reacted")
-    return message
+        return Changed(message)
+    return await _reaction_changed(ctx, message, reactor, body.reaction_type, "reacted")
 
 
-async def delete_reaction(ctx: Context, ident: uuid.UUID, body: ReactionBody) -> MessagingMessage:
-    message, reactor = await load_message_as(ctx, ident, body.individual_id)
+async def do_delete_reaction(
+    ctx: Context, target: MessagingMessage, body: ReactionBody
+) -> Changed[MessagingMessage]:
+    """A reaction the individual has not given: 404."""
+    message, reactor = await load_message_as(ctx, target, body.individual_id)
     reaction = await repo.find_reaction(
         ctx.session, ctx.organization_id, message.id, reactor, body.reaction_type
     )
@@ -53,18 +58,12 @@ async def delete_reaction(ctx: Context, ident: uuid.UUID, body: ReactionBody) ->
         raise not_found("reaction")
     await ctx.session.delete(reaction)
     await ctx.session.flush()
-    await _reaction_changed(ctx, message, reactor, body.reaction_type, "unreacted")
-    return message
+    return await _reaction_changed(ctx, message, reactor, body.reaction_type, "unreacted")
 
 
 async def _reaction_changed(
     ctx: Context, message: MessagingMessage, reactor: uuid.UUID, reaction_type: str, verb: str
-) -> None:
-    record_message_change(
-        ctx,
-        message,
-        verb,
-        await repo.subscriber_ids(ctx.session, ctx.organization_id, message.channel_id),
-        ["reactions"],
-        {"individual-id": str(reactor), "reaction-type": reaction_type},
-    )
+) -> Changed[MessagingMessage]:
+    audience = await repo.subscriber_ids(ctx.session, ctx.organization_id, message.channel_id)
+    data = {"individual-id": str(reactor), "reaction-type": reaction_type}
+    return Changed(message, [message_change(message, verb, audience, ["reactions"], data)])

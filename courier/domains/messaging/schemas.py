@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from courier.core.types import Timestamp
+from courier.jsonapi.actions import ActionBody
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
 
 CHANNEL_TYPE = "messaging-channels"
@@ -264,18 +265,6 @@ class ChannelPatchRequest(BaseModel):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
-class ActionBody(BaseModel):
-    """A plain JSON action body: kebab-case names, unknown names refused."""
-
-    model_config = ConfigDict(
-        alias_generator=lambda name: name.replace("_", "-"), populate_by_name=True, extra="forbid"
-    )
-
-
-class EmptyBody(ActionBody):
-    pass
-
-
 class SubscribersBody(ActionBody):
     individual_ids: Annotated[IdList, Field(min_length=1)]
 
@@ -314,6 +303,19 @@ class SmsBody(ActionBody):
 
 class ProfileRead(ReadAttributes):
     photo: str | None
+
+
+class ProfileResource(BaseModel):
+    id: uuid.UUID
+    type: Literal["individual-profiles"] = "individual-profiles"
+    attributes: ProfileRead
+
+
+class ProfileDocument(BaseModel):
+    """``get-profile``: an individual's profile as seen in a channel."""
+
+    data: ProfileResource
+    meta: dict[str, Any] = Field(default_factory=dict)
 
 
 # --- messages --------------------------------------------------------------------------------
