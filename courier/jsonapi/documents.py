@@ -112,6 +112,46 @@ class Links(BaseModel):
     last: str
 
 
+ORGANIZATION_ID_DESCRIPTION = (
+    "The caller's organization, as the seed prints it (optional; another organization's id: 404)"
+)
+
+
+def with_organization_id(
+    schema: type[WriteAttributes] | None, name: str
+) -> type[WriteAttributes] | None:
+    """``schema`` plus an optional ``organization-id``, unless it declares one itself."""
+    if schema is None or "organization_id" in schema.model_fields:
+        return schema
+    extended: Any = typing.cast(
+        Any,
+        create_model(
+            name,
+            __base__=schema,
+            organization_id=(
+                uuid.UUID | None,
+                Field(None, description=ORGANIZATION_ID_DESCRIPTION),
+            ),
+        ),
+    )
+    extended.__doc__ = schema.__doc__
+    extended.declared = schema
+    result: type[WriteAttributes] = extended
+    return result
+
+
+def without_organization_id(attrs: WriteAttributes) -> tuple[WriteAttributes, uuid.UUID | None]:
+    """Split an ``organization-id`` added by :func:`with_organization_id` from the attributes
+    the resource declares (so services see only their own schema)."""
+    declared: type[WriteAttributes] | None = getattr(type(attrs), "declared", None)
+    if declared is None or type(attrs).__dict__.get("declared") is None:
+        return attrs, None
+    given = attrs.model_fields_set
+    values = {name: getattr(attrs, name) for name in declared.model_fields}
+    plain = declared.model_construct(_fields_set=given - {"organization_id"}, **values)
+    return plain, attrs.organization_id if "organization_id" in given else None  # type: ignore[attr-defined]
+
+
 class _AttributesData(BaseModel):
     """``data`` of a create or update document: its attributes follow the naming rule."""
 
@@ -136,8 +176,15 @@ class DocumentModels:
         read: type[ReadAttributes],
         create: type[WriteAttributes] | None,
         update: type[WriteAttributes] | None,
+        *,
+        organization_attribute: bool = False,
     ) -> None:
+        """``organization_attribute``: the resource carries ``organization-id``, so its create
+        and update bodies accept it too (the caller's own organization; checked by the route)."""
         name = _title(type_name)
+        if organization_attribute:
+            create = with_organization_id(create, f"{name}CreateAttributes")
+            update = with_organization_id(update, f"{name}UpdateAttributes")
         type_literal: Any = Literal[type_name]
         self.resource = create_model(
             f"{name}Resource",

@@ -206,6 +206,12 @@ class ResourceSpec(Generic[M]):
 REGISTRY: list[ResourceSpec[Any]] = []
 
 
+def add_actions(spec: ResourceSpec[M], *actions: ActionSpec) -> None:
+    """Declare actions of a resource from another domain (e.g. the inbox's repair action on
+    ``individuals``); the routes are built once every domain is loaded."""
+    spec.actions = [*spec.actions, *actions]
+
+
 def register(spec: ResourceSpec[M]) -> ResourceSpec[M]:
     if any(s.type_name == spec.type_name and s.version == spec.version for s in REGISTRY):
         raise ValueError(f"resource {spec.type_name} registered twice")

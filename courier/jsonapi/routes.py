@@ -13,7 +13,14 @@ from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from courier.core.errors import conflict, invalid_parameter, not_found, precondition_failed
+from courier.core.errors import (
+    ApiError,
+    ErrorItem,
+    conflict,
+    invalid_parameter,
+    not_found,
+    precondition_failed,
+)
 from courier.core.handlers import JsonResponse
 from courier.core.http import etag_for, etag_matches
 from courier.jsonapi.actions import ActionSpec, body_required, request_model
@@ -25,6 +32,7 @@ from courier.jsonapi.documents import (
     list_document,
     resource_object,
     single_document,
+    without_organization_id,
 )
 from courier.jsonapi.paging import paginate, sort_order
 from courier.jsonapi.query import PageBounds, parse_bool, parse_list_query
@@ -44,15 +52,37 @@ def path_uuid(raw: str, what: str) -> uuid.UUID:
 
 
 def check_document(
-    body: BaseModel, spec: ResourceSpec[Any], ident: uuid.UUID | None = None
+    body: BaseModel,
+    spec: ResourceSpec[Any],
+    ident: uuid.UUID | None = None,
+    ctx: Context | None = None,
 ) -> WriteAttributes:
     data = body.data  # type: ignore[attr-defined]
     if data.type != spec.type_name:
         raise conflict(f"data.type must be {spec.type_name}", "type-mismatch", pointer="/data/type")
     if ident is not None and data.id != str(ident):
         raise conflict("data.id must be the id in the path", "id-mismatch", pointer="/data/id")
-    attrs: WriteAttributes = data.attributes
+    attrs, organization_id = without_organization_id(data.attributes)
+    if organization_id is not None and ctx is not None:
+        check_own_organization(ctx, organization_id)
     return attrs
+
+
+def check_own_organization(ctx: Context, organization_id: uuid.UUID) -> None:
+    """An ``organization-id`` in a body names the caller's own organization, else 404 (ids of
+    other organizations leak nothing)."""
+    if organization_id != ctx.principal.organization_id:
+        raise ApiError(
+            404,
+            [
+                ErrorItem(
+                    f"organization-id names no organization this credential may use: "
+                    f"{organization_id}",
+                    "not-found",
+                    pointer="/data/attributes/organization-id",
+                )
+            ],
+        )
 
 
 async def render_one(
@@ -181,7 +211,12 @@ def documents_of(spec: ResourceSpec[Any]) -> DocumentModels:
     key = (spec.version, spec.type_name)
     if key not in _DOCUMENTS:
         _DOCUMENTS[key] = DocumentModels(
-            spec.type_name, spec.read_schema, spec.create_schema, spec.update_schema
+            spec.type_name,
+            spec.read_schema,
+            spec.create_schema,
+            spec.update_schema,
+            # Every tenant resource belongs to one organization: it carries organization-id.
+            organization_attribute=spec.tenant,
         )
     return _DOCUMENTS[key]
 
@@ -264,7 +299,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             body: CreateRequest,
             ctx: Context = dep(Op.CREATE),
         ) -> JsonResponse:
-            attrs = check_document(body, spec)
+            attrs = check_document(body, spec, ctx=ctx)
             result = await service.create(ctx, attrs)
             await ctx.session.flush()
             settle(ctx, spec, result, "created", sorted(attrs.model_fields_set))
@@ -292,7 +327,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             ctx: Context = dep(Op.UPDATE),
         ) -> JsonResponse:
             ident = path_uuid(id, spec.singular)
-            attrs = check_document(body, spec, ident)
+            attrs = check_document(body, spec, ident, ctx)
             obj = await service.load(ctx, ident, for_update=True)
             if_match = request.headers.get("if-match")
             if if_match is not None:
@@ -479,12 +514,12 @@ def add_action_route(router: APIRouter, spec: ResourceSpec[Any], action: ActionS
         ident = path_uuid(id, spec.singular)
         if not action.load:
             return ident
-        return await spec.service.load(ctx, ident, for_update=action.method == "POST")
+        return await spec.service.load(ctx, ident, for_update=action.changes_state)
 
     async def endpoint(
         request: Request, ctx: Context, target: Any = None, body: Any = None
     ) -> Response:
-        if action.parameters:
+        if action.parameters or (action.method == "GET" and action.listing is None):
             ctx.query = _parse_parameters(request, action.parameters)
         args = (ctx, target, body) if on_item else (ctx, body)
         result = await action.handler(*args)
