@@ -22,11 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courier.core.errors import (
     ApiError,
     ErrorItem,
+    conflict,
     invalid_attribute,
     invalid_parameter,
     not_found,
+    precondition_failed,
     unprocessable,
 )
+from courier.core.http import etag_for, etag_matches
 from courier.core.time import now_ms
 from courier.domains.messaging import render
 from courier.domains.messaging import repository as repo
@@ -42,6 +45,7 @@ from courier.domains.messaging.schemas import (
     PREFERENCES_MAX_BYTES,
     PROFILE_TYPE,
     ChannelCreate,
+    ChannelPatchRequest,
     EventSettings,
     OptionalName,
     PatchOperation,
@@ -532,6 +536,28 @@ async def patch_channel(
     await ctx.session.flush()
     audience = await repo.subscriber_ids(session, org, channel.id)
     return Changed(channel, [channel_change(channel, "updated", audience, set(changed))])
+
+
+async def do_patch(
+    ctx: Context, channel: MessagingChannel, body: ChannelPatchRequest
+) -> Changed[MessagingChannel]:
+    """RFC 6902 operations (``add``, ``remove``, ``replace``, ``move``, ``copy``, ``test``)
+    on ``/name``, ``/label``, ``/floating``, ``/subscription-type``, ``/event-settings`` (or
+    ``/event-settings/enabled``), ``/individual-group-id`` (its members are subscribed),
+    ``/text-number-id``, ``/observation-id``, ``/owner-id``. A malformed operation: 400
+    pointing at it (``/data/attributes/<index>/...``); a failed ``test``: 409; either way
+    nothing is applied. ``If-Match``: the channel's current ETag, else 412."""
+    if body.data.type != CHANNEL_TYPE:
+        raise conflict(f"data.type must be {CHANNEL_TYPE}", "type-mismatch", pointer="/data/type")
+    if body.data.id != str(channel.id):
+        raise conflict("data.id must be the id in the path", "id-mismatch", pointer="/data/id")
+    if_match = ctx.request.headers.get("if-match")
+    if if_match is not None:
+        shown = await channels.present(ctx, [channel])
+        current = orjson.dumps(single_document(resource_object(CHANNEL_TYPE, channel.id, shown[0])))
+        if not etag_matches(if_match, etag_for(current)):
+            raise precondition_failed()
+    return await patch_channel(ctx, channel, body.data.attributes)
 
 
 # --- actions ---------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Secure messaging: ``messaging-channels`` and ``messaging-messages``.
 
 The route factory serves list/get/create of channels and list/get/create/patch of messages,
-and every declared action; only the channel PATCH (a list of JSON-Patch operations, not an
-attributes object) is written by hand, in ``endpoints.py``.
+and every declared action, the channel PATCH among them (its ``attributes`` is a list of
+JSON-Patch operations, not an attributes object, so it is an action with its own body).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from courier.domains.messaging.schemas import (
     MESSAGE_TYPE,
     AckBody,
     ChannelCreate,
+    ChannelPatchRequest,
     ChannelRead,
     MessageCreate,
     MessageRead,
@@ -100,6 +101,15 @@ messaging_channels = register(
         # Staff and admin keys manage channels (COMMUNICATE, no individual tokens); anyone who
         # communicates sets their own preferences; readers see profiles.
         actions=[
+            ActionSpec(
+                "",
+                channel_rules.do_patch,
+                summary="Modify a channel: attributes is a list of JSON-Patch operations",
+                body=ChannelPatchRequest,
+                method="PATCH",
+                permission=Permission.COMMUNICATE,
+                operation_id=f"update-v1-{CHANNEL_TYPE}",
+            ),
             ActionSpec(
                 "archive",
                 channel_rules.do_archive,
