@@ -169,7 +169,59 @@ def has_text(message: str, message_js: dict[str, str]) -> bool:
 # --- the resource ------------------------------------------------------------------------------
 
 
+SKIP_DETAILS = {
+    NO_DIRECT_CHANNEL: "the recipient has no direct channel with the sender; send with "
+    "auto-create-channel: true to create one",
+    NO_TEXT: "neither message nor a message-js entry gives a text for the recipient's language",
+    SENDER_REMOVED: "the sender's data was purged before the message reached the recipient",
+}
+
+
+async def skipped_recipients(
+    session: AsyncSession, organization_id: uuid.UUID, bulk_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """Each bulk message's skipped recipients and why, in recipient order (one query)."""
+    found: dict[uuid.UUID, list[dict[str, Any]]] = {ident: [] for ident in bulk_ids}
+    if not bulk_ids:
+        return found
+    columns = cast(
+        "Select[Any]",
+        select(
+            BulkMessageRecipient.bulk_message_id,
+            BulkMessageRecipient.recipient_id,
+            BulkMessageRecipient.skip_reason,
+        ),
+    )
+    rows = await session.execute(
+        scoped(columns, BulkMessageRecipient, organization_id)
+        .where(
+            BulkMessageRecipient.bulk_message_id.in_(list(bulk_ids)),
+            BulkMessageRecipient.status == RecipientStatus.SKIPPED.value,
+        )
+        .order_by(BulkMessageRecipient.bulk_message_id, BulkMessageRecipient.recipient_id)
+    )
+    for bulk_id, recipient, reason in rows:
+        found[bulk_id].append(
+            {
+                "individual-id": str(recipient),
+                "reason": reason,
+                "detail": SKIP_DETAILS.get(reason, reason),
+            }
+        )
+    return found
+
+
 class BulkMessageService(CrudService[MessagingBulkMessage]):
+    async def present(
+        self, ctx: Context, rows: Sequence[MessagingBulkMessage]
+    ) -> list[dict[str, Any]]:
+        shown = await super().present(ctx, rows)
+        posted = [row.id for row in rows if row.skipped_count]
+        skipped = await skipped_recipients(ctx.session, ctx.organization_id, posted)
+        for row, attributes in zip(rows, shown, strict=True):
+            attributes["skipped"] = skipped.get(row.id, [])
+        return shown
+
     def individuals_of(self, obj: MessagingBulkMessage) -> Sequence[uuid.UUID]:
         return (obj.sender_individual_id,) if obj.sender_individual_id else ()
 
