@@ -228,6 +228,10 @@ async def test_draft_kept_until_patch_then_posted_in_direct_channels(
     assert rows[with_channel].status == "posted"
     assert str(rows[with_channel].message_id) == posted[0]["id"]
     assert (rows[without].status, rows[without].skip_reason) == ("skipped", "no-direct-channel")
+    # The bulk message says whom it skipped and why, per recipient.
+    (skipped,) = view["skipped"]
+    assert (skipped["individual-id"], skipped["reason"]) == (without, "no-direct-channel")
+    assert "auto-create-channel" in skipped["detail"]
 
     # The sender has read their own message; the recipient has one unread.
     seen = await client.get(

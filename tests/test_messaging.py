@@ -540,8 +540,19 @@ async def test_individual_tokens_see_only_their_channels(
     assert listed_ids(await client.get(CHANNELS, headers=c.as_alice)) == [c.channel]
     assert (await client.get(f"{CHANNELS}{private['id']}/", headers=c.as_alice)).status_code == 404
     assert (await client.get(f"{MESSAGES}{note['id']}/", headers=c.as_alice)).status_code == 404
-    listing = await client.get(MESSAGES, headers=c.as_alice, params={"channel-id": private["id"]})
+    # Listing its messages is 404 too, as the channel is (an empty list would say it exists),
+    # with or without other filters; a channel of nobody's is the same 404.
+    for params in ({}, {"filter[text]": "us"}):
+        listing = await client.get(
+            MESSAGES, headers=c.as_alice, params={"channel-id": private["id"], **params}
+        )
+        assert error(listing, 404)["source"]["parameter"] == "channel-id"
+    listing = await client.get(MESSAGES, headers=c.as_alice, params={"channel-id": c.channel})
     assert listed_ids(listing) == []
+    nowhere = await client.get(
+        MESSAGES, headers=c.as_alice, params={"channel-id": str(uuid.uuid4())}
+    )
+    assert error(nowhere, 404)["source"]["parameter"] == "channel-id"
     intrude = await post(client, c.as_alice, private["id"], "let me in")
     assert intrude.status_code == 404
     react = await action(
@@ -854,7 +865,7 @@ async def test_channel_json_patch(client: httpx.AsyncClient, org: Org, app: Any)
         [
             {"op": "replace", "path": "/label", "value": "applied?"},
             {"op": "replace", "path": "/colour", "value": "red"},
-            {"op": "move", "path": "/name"},
+            {"op": "move", "path": "/name"},  # no from
             {"op": "replace", "path": "/floating", "value": "yes"},
             {"op": "remove", "path": "/floating"},
             {"op": "replace", "path": "/name"},
@@ -866,7 +877,7 @@ async def test_channel_json_patch(client: httpx.AsyncClient, org: Org, app: Any)
     pointers = [e["source"]["pointer"] for e in response.json()["errors"]]
     assert pointers == [
         "/data/attributes/1/path",
-        "/data/attributes/2/op",
+        "/data/attributes/2/from",
         "/data/attributes/3/value",
         "/data/attributes/4/op",
         "/data/attributes/5/value",

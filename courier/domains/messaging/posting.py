@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, insert, select, text, update
+from sqlalchemy import Select, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -36,22 +36,15 @@ from sqlalchemy.orm.util import identity_key
 from courier.core.auth import Principal
 from courier.core.errors import conflict
 from courier.core.tenancy import scoped
-from courier.core.time import utcnow
+from courier.core.time import now_ms
 from courier.domains.messaging.analysis import TextAnalysis, analyse_async, language_of
 from courier.domains.messaging.schemas import MESSAGE_TYPE
-from courier.events import publish
-from courier.models.audit_event import AuditEvent
+from courier.jsonapi.changes import Actor, Change, change, write_changes
 from courier.models.individual import Individual
 from courier.models.messaging import MessagingChannel, MessagingMessage, MessagingSubscriber
 from courier.models.user import User
 
 CHUNK = 500  # ids per IN (...): under every database's bound-parameter limit
-
-
-def now_ms() -> datetime:
-    """Now, to the millisecond: the precision the API shows."""
-    now = utcnow()
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 @dataclass(frozen=True)
@@ -239,7 +232,7 @@ async def post_messages(
         )
     unknown = [p.channel_id for _, p in to_post if p.audience is None]
     audiences = await channel_audiences(session, organization_id, unknown) if unknown else {}
-    audits: list[dict[str, Any]] = []
+    changes: list[Change] = []
     for message, post in zip(messages, posts, strict=True):
         if post.draft:
             audience: Sequence[uuid.UUID] = [post.author_id]
@@ -247,37 +240,29 @@ async def post_messages(
             audience = post.audience
         else:
             audience = audiences[post.channel_id]
-        audits.append(
-            {
-                "id": uuid.uuid4(),
-                "organization_id": organization_id,
-                "occurred_at": now,
-                "actor_type": actor.actor_type,
-                "actor_id": actor.actor_id,
-                "action": "created",
-                "resource_type": MESSAGE_TYPE,
-                "resource_id": message.id,
-                "request_id": actor.request_id,
-                "changed_fields": {"fields": list(actor.fields)},
-            }
-        )
         data: dict[str, Any] = {"channel-id": str(message.channel_id)}
         if message.source is not None:
             data["source"] = message.source
         if message.bulk_message_id is not None:
             data["bulk-message-id"] = str(message.bulk_message_id)
-        publish(
-            session,
-            organization_id=organization_id,
-            resource_type=MESSAGE_TYPE,
-            verb="created",
-            resource_id=message.id,
-            individual_ids=audience,
-            data={"id": str(message.id), **data},
+        changes.append(
+            change(
+                MESSAGE_TYPE,
+                message.id,
+                "created",
+                fields=actor.fields,
+                audience=audience,
+                organization_id=organization_id,
+                data=data,
+            )
         )
-    # One multi-row INSERT; a Core insert names its organization in every row.
-    connection = await session.connection()
-    await connection.execute(insert(AUDIT_TABLE), audits)
+    write_changes(
+        session,
+        changes,
+        actor=Actor(actor.actor_type, actor.actor_id),
+        request_id=actor.request_id,
+        organization_id=organization_id,
+    )
     return messages
 
 
@@ -432,7 +417,6 @@ _MOVE_HORIZONS_PG = text(
 )
 _CHANNELS: Any = MessagingChannel.__table__
 _SUBSCRIBERS: Any = MessagingSubscriber.__table__
-AUDIT_TABLE: Any = AuditEvent.__table__
 # Core statements run with many parameter sets (executemany): each names its organization.
 _SET_LAST_MESSAGE = (
     update(_CHANNELS)

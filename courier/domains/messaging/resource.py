@@ -1,7 +1,8 @@
 """Secure messaging: ``messaging-channels`` and ``messaging-messages``.
 
-The route factory serves list/get/create of channels and list/get/create/patch of messages;
-the channel PATCH (JSON-Patch operations) and every action are in ``endpoints.py``.
+The route factory serves list/get/create of channels and list/get/create/patch of messages,
+and every declared action, the channel PATCH among them (its ``attributes`` is a list of
+JSON-Patch operations, not an attributes object, so it is an action with its own body).
 """
 
 from __future__ import annotations
@@ -9,26 +10,36 @@ from __future__ import annotations
 from sqlalchemy import func
 
 from courier.core.auth import Permission
+from courier.domains.messaging import channels as channel_rules
+from courier.domains.messaging import messages as message_rules
+from courier.domains.messaging import reactions
+from courier.domains.messaging.channels import channels, participant_filter
+from courier.domains.messaging.messages import (
+    accept_only,
+    acknowledged_filter,
+    messages,
+    text_filter,
+)
+from courier.domains.messaging.repository import channel_scope, message_scope
 from courier.domains.messaging.schemas import (
     CHANNEL_TYPE,
     MESSAGE_TYPE,
+    AckBody,
     ChannelCreate,
+    ChannelPatchRequest,
     ChannelRead,
     MessageCreate,
     MessageRead,
     MessageUpdate,
-)
-from courier.domains.messaging.service import (
-    accept_only,
-    acknowledged_filter,
-    channel_scope,
-    channels,
-    message_scope,
-    messages,
-    participant_filter,
-    text_filter,
+    PreferencesBody,
+    ProfileDocument,
+    ReactionBody,
+    ReceiptsRead,
+    SmsBody,
+    SubscribersBody,
 )
 from courier.jsonapi import query as q
+from courier.jsonapi.actions import ActionSpec, EmptyBody
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.messaging import MESSAGE_ORDER, MessagingChannel, MessagingMessage
 
@@ -87,6 +98,82 @@ messaging_channels = register(
         },
         singular="messaging channel",
         tag="messaging",
+        # Staff and admin keys manage channels (COMMUNICATE, no individual tokens); anyone who
+        # communicates sets their own preferences; readers see profiles.
+        actions=[
+            ActionSpec(
+                "",
+                channel_rules.do_patch,
+                summary="Modify a channel: attributes is a list of JSON-Patch operations",
+                body=ChannelPatchRequest,
+                method="PATCH",
+                permission=Permission.COMMUNICATE,
+                operation_id=f"update-v1-{CHANNEL_TYPE}",
+            ),
+            ActionSpec(
+                "archive",
+                channel_rules.do_archive,
+                summary="Archive a channel (nothing more can be posted in it)",
+                body=EmptyBody,
+                permission=Permission.COMMUNICATE,
+            ),
+            ActionSpec(
+                "unarchive",
+                channel_rules.do_unarchive,
+                summary="Unarchive a channel",
+                body=EmptyBody,
+                permission=Permission.COMMUNICATE,
+            ),
+            ActionSpec(
+                "subscribe",
+                channel_rules.do_subscribe,
+                summary="Add subscribers (individual-ids)",
+                body=SubscribersBody,
+                permission=Permission.COMMUNICATE,
+            ),
+            ActionSpec(
+                "unsubscribe",
+                channel_rules.do_unsubscribe,
+                summary="Remove subscribers (individual-ids)",
+                body=SubscribersBody,
+                permission=Permission.COMMUNICATE,
+            ),
+            ActionSpec(
+                "set-preferences",
+                channel_rules.do_set_preferences,
+                summary="Modify an individual's channel preferences (notify: all, mentions, "
+                "none; pinned)",
+                body=PreferencesBody,
+                permission=Permission.COMMUNICATE,
+                individuals=True,
+            ),
+            ActionSpec(
+                "set-sms",
+                channel_rules.do_set_sms,
+                summary="Enable/disable the SMS path of a channel, with an initial message",
+                body=SmsBody,
+                permission=Permission.COMMUNICATE,
+            ),
+            ActionSpec(
+                "get-profile",
+                channel_rules.do_get_profile,
+                summary="Profile (photo) of an individual as seen in this channel",
+                method="GET",
+                permission=Permission.READ,
+                individuals=True,
+                response=ProfileDocument,
+                parameters=[
+                    q.Filter(
+                        "profile-individual-id",
+                        q.parse_uuid,
+                        accept_only,
+                        "Whose profile",
+                        schema=UUID,
+                        required=True,
+                    )
+                ],
+            ),
+        ],
     )
 )
 
@@ -154,5 +241,42 @@ messaging_messages = register(
         },
         singular="messaging message",
         tag="messaging",
+        # The acting individual (individual-id, or the token's own) must subscribe to the
+        # message's channel (a key names them in the body).
+        actions=[
+            ActionSpec(
+                "ack",
+                message_rules.do_ack,
+                summary="Acknowledge a message and all before it (allow-past to move back)",
+                body=AckBody,
+                permission=Permission.COMMUNICATE,
+                individuals=True,
+            ),
+            ActionSpec(
+                "add-reaction",
+                reactions.do_add_reaction,
+                summary="Add a reaction (dislike, like, lol, love, sad, wow)",
+                body=ReactionBody,
+                permission=Permission.COMMUNICATE,
+                individuals=True,
+            ),
+            ActionSpec(
+                "delete-reaction",
+                reactions.do_delete_reaction,
+                summary="Remove a reaction",
+                body=ReactionBody,
+                permission=Permission.COMMUNICATE,
+                individuals=True,
+            ),
+            ActionSpec(
+                "get-receipts",
+                message_rules.do_get_receipts,
+                summary="Read and unread receipts of a message",
+                method="GET",
+                permission=Permission.READ,
+                individuals=True,
+                response=ReceiptsRead,
+            ),
+        ],
     )
 )

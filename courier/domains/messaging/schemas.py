@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from courier.core.types import Timestamp
+from courier.jsonapi.actions import ActionBody
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
 
 CHANNEL_TYPE = "messaging-channels"
@@ -230,16 +231,23 @@ class ChannelCreate(WriteAttributes):
     organization_id: uuid.UUID | None = Field(
         default=None, description="The caller's organization (the default)"
     )
+    org_id: uuid.UUID | None = Field(
+        default=None,
+        description="The seed's response name of organization-id, accepted as well",
+    )
 
 
 class PatchOperation(BaseModel):
     """One JSON-Patch operation (RFC 6902) on an attribute path such as ``/name``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    op: str = Field(examples=["replace"], description="replace, add or remove")
+    op: str = Field(examples=["replace"], description="add, remove, replace, move, copy or test")
     path: str = Field(examples=["/name"])
     value: Any = None
+    from_: str | None = Field(
+        default=None, alias="from", description="move and copy: where the value comes from"
+    )
 
 
 class ChannelPatchData(BaseModel):
@@ -255,18 +263,6 @@ class ChannelPatchRequest(BaseModel):
 
     data: ChannelPatchData
     meta: dict[str, Any] = Field(default_factory=dict)
-
-
-class ActionBody(BaseModel):
-    """A plain JSON action body: kebab-case names, unknown names refused."""
-
-    model_config = ConfigDict(
-        alias_generator=lambda name: name.replace("_", "-"), populate_by_name=True, extra="forbid"
-    )
-
-
-class EmptyBody(ActionBody):
-    pass
 
 
 class SubscribersBody(ActionBody):
@@ -307,6 +303,19 @@ class SmsBody(ActionBody):
 
 class ProfileRead(ReadAttributes):
     photo: str | None
+
+
+class ProfileResource(BaseModel):
+    id: uuid.UUID
+    type: Literal["individual-profiles"] = "individual-profiles"
+    attributes: ProfileRead
+
+
+class ProfileDocument(BaseModel):
+    """``get-profile``: an individual's profile as seen in a channel."""
+
+    data: ProfileResource
+    meta: dict[str, Any] = Field(default_factory=dict)
 
 
 # --- messages --------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from courier.core.auth import Principal
 from courier.core.errors import ApiError, ErrorItem, conflict, forbidden, not_found
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
+from courier.domains.messaging import repository as messaging_repo
 from courier.domains.messaging_attachments.inspection import Inspection, Refusal
 from courier.domains.messaging_attachments.render import describe
 from courier.domains.messaging_attachments.schemas import AttachmentCreate, AttachmentUpdate
@@ -109,21 +110,17 @@ def derived_keys(row: MessagingAttachment) -> list[str]:
 # --- who may see what --------------------------------------------------------------------------
 # The messaging domain decides who may see a message (MessageService.query: an individual sees
 # the messages of the channels it subscribes to, and of drafts only its own; a key without
-# individual-id, every posted message). Attachments follow their message. Imported late: the
-# messaging domain renders attachments through this module.
+# individual-id, every posted message). Attachments follow their message.
 
 
 def visible_messages(ctx: Context) -> Select[Any]:
     """The messages the caller (and the individual it acts for) may see."""
-    from courier.domains.messaging.resource import messaging_messages
-
-    return messaging_messages.service.query(ctx)
+    return messaging_repo.visible_messages(ctx.organization_id, ctx.acting_individual_id)
 
 
 def individual_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
     """Attachments of the messages an individual token may see."""
-    from courier.domains.messaging.service import message_scope
-
+    message_scope = messaging_repo.message_scope
     messages = scoped(
         select(MessagingMessage.id), MessagingMessage, principal.require_organization()
     )

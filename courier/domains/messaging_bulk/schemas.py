@@ -56,6 +56,15 @@ RecipientIds = Annotated[
 GroupIds = Annotated[list[uuid.UUID], Field(max_length=MAX_GROUPS), AfterValidator(_unique)]
 
 
+class SkippedRecipient(ReadAttributes):
+    individual_id: uuid.UUID
+    reason: str = Field(
+        description="no-direct-channel, no-text or sender-removed",
+        json_schema_extra={"enum": ["no-direct-channel", "no-text", "sender-removed"]},
+    )
+    detail: str = Field(description="Why, in words, and what would have worked")
+
+
 class BulkMessageRead(ReadAttributes):
     auto_ack: bool = Field(description="Posting acknowledges the sender's unread messages")
     auto_create_channel: bool = Field(
@@ -77,7 +86,10 @@ class BulkMessageRead(ReadAttributes):
     recipient_count: int = Field(description="Recipients once expanded (0 until planned)")
     sender_individual_group_id: uuid.UUID | None
     sender_individual_id: uuid.UUID | None
-    skipped_count: int = Field(description="Recipients skipped (no direct channel with the sender)")
+    skipped_count: int = Field(description="Recipients skipped (see skipped for why)")
+    skipped: list[SkippedRecipient] = Field(
+        default_factory=list, description="Each recipient skipped so far, and why"
+    )
     status: str = Field(
         description="draft, queued (accepted), posting, posted",
         json_schema_extra={"enum": ["draft", "queued", "posting", "posted"]},

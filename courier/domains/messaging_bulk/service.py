@@ -44,11 +44,12 @@ from courier.core.errors import (
     unprocessable,
 )
 from courier.core.tenancy import scoped
-from courier.core.time import format_timestamp, utcnow
+from courier.core.time import format_timestamp, now_ms, utcnow
+from courier.domains.messaging.access import require_group, require_individual
+from courier.domains.messaging.channels import NewChannel, create_channels
 from courier.domains.messaging.locales import choose_text_key, reader_locales
-from courier.domains.messaging.posting import AuditActor, NewPost, now_ms, post_messages
+from courier.domains.messaging.posting import AuditActor, NewPost, post_messages
 from courier.domains.messaging.schemas import CHANNEL_TYPE
-from courier.domains.messaging.service import require_group, require_individual
 from courier.domains.messaging_attachments.inspection import Inspection, Refusal
 from courier.domains.messaging_attachments.render import signed_links
 from courier.domains.messaging_attachments.service import check_claimed_type
@@ -60,10 +61,10 @@ from courier.domains.messaging_bulk.schemas import (
 )
 from courier.events import publish
 from courier.jobs import enqueue
+from courier.jsonapi.changes import Actor, change, write_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
-from courier.models.audit_event import AuditEvent
 from courier.models.individual import Individual
 from courier.models.individual_group import IndividualGroupMember
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
@@ -168,7 +169,59 @@ def has_text(message: str, message_js: dict[str, str]) -> bool:
 # --- the resource ------------------------------------------------------------------------------
 
 
+SKIP_DETAILS = {
+    NO_DIRECT_CHANNEL: "the recipient has no direct channel with the sender; send with "
+    "auto-create-channel: true to create one",
+    NO_TEXT: "neither message nor a message-js entry gives a text for the recipient's language",
+    SENDER_REMOVED: "the sender's data was purged before the message reached the recipient",
+}
+
+
+async def skipped_recipients(
+    session: AsyncSession, organization_id: uuid.UUID, bulk_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """Each bulk message's skipped recipients and why, in recipient order (one query)."""
+    found: dict[uuid.UUID, list[dict[str, Any]]] = {ident: [] for ident in bulk_ids}
+    if not bulk_ids:
+        return found
+    columns = cast(
+        "Select[Any]",
+        select(
+            BulkMessageRecipient.bulk_message_id,
+            BulkMessageRecipient.recipient_id,
+            BulkMessageRecipient.skip_reason,
+        ),
+    )
+    rows = await session.execute(
+        scoped(columns, BulkMessageRecipient, organization_id)
+        .where(
+            BulkMessageRecipient.bulk_message_id.in_(list(bulk_ids)),
+            BulkMessageRecipient.status == RecipientStatus.SKIPPED.value,
+        )
+        .order_by(BulkMessageRecipient.bulk_message_id, BulkMessageRecipient.recipient_id)
+    )
+    for bulk_id, recipient, reason in rows:
+        found[bulk_id].append(
+            {
+                "individual-id": str(recipient),
+                "reason": reason,
+                "detail": SKIP_DETAILS.get(reason, reason),
+            }
+        )
+    return found
+
+
 class BulkMessageService(CrudService[MessagingBulkMessage]):
+    async def present(
+        self, ctx: Context, rows: Sequence[MessagingBulkMessage]
+    ) -> list[dict[str, Any]]:
+        shown = await super().present(ctx, rows)
+        posted = [row.id for row in rows if row.skipped_count]
+        skipped = await skipped_recipients(ctx.session, ctx.organization_id, posted)
+        for row, attributes in zip(rows, shown, strict=True):
+            attributes["skipped"] = skipped.get(row.id, [])
+        return shown
+
     def individuals_of(self, obj: MessagingBulkMessage) -> Sequence[uuid.UUID]:
         return (obj.sender_individual_id,) if obj.sender_individual_id else ()
 
@@ -546,10 +599,7 @@ async def lock_pairs(
         )
 
 
-_CHANNELS: Any = MessagingChannel.__table__
-_SUBSCRIBERS: Any = MessagingSubscriber.__table__
 _RECIPIENTS: Any = BulkMessageRecipient.__table__
-_AUDITS: Any = AuditEvent.__table__
 
 
 async def create_direct_channels(
@@ -560,92 +610,36 @@ async def create_direct_channels(
     actor: AuditActor,
 ) -> dict[uuid.UUID, uuid.UUID]:
     """A new channel per recipient, with the sender (its owner and admin) and the recipient,
-    as ``POST /v1/messaging-channels/`` would make it (audit row and ``created`` event
-    included). Returns recipient -> channel id. Multi-row INSERTs that name the organization."""
-    if not recipient_ids:
-        return {}
-    now = now_ms()
-    created = {recipient: uuid.uuid4() for recipient in recipient_ids}
-    connection = await session.connection()
-    await connection.execute(
-        insert(_CHANNELS),
-        [
-            {
-                "id": channel,
-                "organization_id": organization_id,
-                "created_at": now,
-                "last_modified_at": now,
-                "name": None,
-                "label": None,
-                "floating": False,
-                "archived": False,
-                "subscription_type": "none",
-                "event_settings": {"enabled": True},
-                "individual_group_id": None,
-                "text_number_id": None,
-                "observation_id": None,
-                "owner_id": sender_id,
-                "created_by": sender_id,
-                "with_sms": False,
-                "sms_initial_message": None,
-                "sms_initial_message_js": {},
-                "last_seq": 0,
-                "last_message_id": None,
-                "last_message_at": None,
-            }
-            for channel in created.values()
-        ],
-    )
-    await connection.execute(
-        insert(_SUBSCRIBERS),
-        [
-            {
-                "organization_id": organization_id,
-                "channel_id": channel,
-                "individual_id": ident,
-                "admin": ident == sender_id,
-                "pinned": False,
-                "notify": "all",
-                "preferences": {},
-                "ack_seq": 0,
-                "ack_message_id": None,
-                "ack_time": None,
-                "ack_user_time": None,
-                "subscribed_at": now,
-            }
-            for recipient, channel in created.items()
-            for ident in (sender_id, recipient)
-        ],
-    )
-    await connection.execute(
-        insert(_AUDITS),
-        [
-            {
-                "id": uuid.uuid4(),
-                "organization_id": organization_id,
-                "occurred_at": now,
-                "actor_type": actor.actor_type,
-                "actor_id": actor.actor_id,
-                "action": "created",
-                "resource_type": CHANNEL_TYPE,
-                "resource_id": channel,
-                "request_id": None,
-                "changed_fields": {"fields": ["individual_ids"]},
-            }
-            for channel in created.values()
-        ],
-    )
-    for recipient, channel in created.items():
-        publish(
-            session,
-            organization_id=organization_id,
-            resource_type=CHANNEL_TYPE,
-            verb="created",
-            resource_id=channel,
-            individual_ids=[sender_id, recipient],
-            data={"id": str(channel)},
+    made the one way channels are made (:func:`channels.create_channels`), audit row and
+    ``created`` event included. Returns recipient -> channel id."""
+    new = {
+        recipient: NewChannel(
+            subscribers=[sender_id, recipient],
+            admins=frozenset({sender_id}),
+            owner_id=sender_id,
+            created_by=sender_id,
         )
-    return created
+        for recipient in recipient_ids
+    }
+    created = await create_channels(session, organization_id, list(new.values()))
+    write_changes(
+        session,
+        [
+            change(
+                CHANNEL_TYPE,
+                channel.channel_id,
+                "created",
+                fields=["individual_ids"],
+                audience=created[channel.channel_id],
+                organization_id=organization_id,
+            )
+            for channel in new.values()
+        ],
+        actor=Actor(actor.actor_type, actor.actor_id),
+        request_id=actor.request_id,
+        organization_id=organization_id,
+    )
+    return {recipient: channel.channel_id for recipient, channel in new.items()}
 
 
 # --- posting a chunk (the chunk jobs) ----------------------------------------------------------

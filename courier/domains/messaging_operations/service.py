@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courier.core.errors import ApiError, ErrorItem, invalid_attribute, invalid_parameter, not_found
 from courier.core.handlers import validation_items
 from courier.core.tenancy import scoped
-from courier.core.time import format_timestamp, utcnow
+from courier.core.time import format_timestamp, now_ms
 from courier.domains.messaging_operations.schemas import (
     MOVE_GROUP,
     OPERATION_TYPE,
@@ -49,11 +49,11 @@ from courier.domains.messaging_operations.schemas import (
 )
 from courier.events import publish
 from courier.jobs import enqueue
+from courier.jsonapi.changes import Actor, change, write_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.query import parse_bool
 from courier.jsonapi.resource import CrudService
-from courier.models.audit_event import AuditEvent
 from courier.models.individual_group import (
     IndividualGroup,
     IndividualGroupLeader,
@@ -67,11 +67,6 @@ OPERATION_JOB = "messaging-operations.run"
 CHANNEL_TYPE = "messaging-channels"
 FINISHED = frozenset({"completed", "failed"})
 ARGS = "/data/attributes/args"
-
-
-def now_ms() -> datetime:
-    now = utcnow()
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 # --- creating ----------------------------------------------------------------------------
@@ -420,27 +415,23 @@ async def _move(
     await session.flush()  # any conflict surfaces here, before anything is announced
     after = [ident for ident in before if ident not in set(removed)] + added
     fields = ["individual-group-id", "subscribers"] if added or removed else ["individual-group-id"]
-    session.add(
-        AuditEvent(
-            organization_id=org,
-            actor_type="api-key",
-            actor_id=str(operation.created_by or "operation"),
-            action="updated",
-            resource_type=CHANNEL_TYPE,
-            resource_id=channel.id,
-            request_id=None,
-            changed_fields={"fields": fields},
-        )
-    )
     common = {"id": str(channel.id), "operation-id": str(operation.id)}
-    publish(
+    write_changes(
         session,
+        [
+            change(
+                CHANNEL_TYPE,
+                channel.id,
+                "updated",
+                fields=fields,
+                audience=[*before, *added],
+                organization_id=org,
+                data={**common, "fields": fields, "individual-group-id": str(target)},
+            )
+        ],
+        actor=Actor("api-key", str(operation.created_by or "operation")),
+        request_id=None,
         organization_id=org,
-        resource_type=CHANNEL_TYPE,
-        verb="updated",
-        resource_id=channel.id,
-        individual_ids=[*before, *added],
-        data={**common, "fields": fields, "individual-group-id": str(target)},
     )
     if added:
         publish(

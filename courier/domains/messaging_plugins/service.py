@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,7 +29,7 @@ from courier.core.errors import (
     unprocessable,
 )
 from courier.core.tenancy import scoped, unscoped
-from courier.core.time import utcnow
+from courier.core.time import now_ms, utcnow
 from courier.domains.messaging_plugins.schemas import ExpandBody, PluginCreate, PluginUpdate
 from courier.domains.messaging_plugins.types import (
     PLUGIN_TYPES,
@@ -49,12 +48,6 @@ from courier.models.individual_group import IndividualGroup, IndividualGroupMemb
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
 from courier.models.messaging_plugin import MessagingPlugin
 from courier.models.organization import Organization
-
-
-def now_ms() -> datetime:
-    """Now, to the millisecond (the precision the API shows)."""
-    now = utcnow()
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def require_type(name: str) -> PluginType:

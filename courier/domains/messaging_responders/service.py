@@ -28,16 +28,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.errors import ApiError, ErrorItem, invalid_attribute, not_found, unprocessable
 from courier.core.tenancy import in_organization, scoped
+from courier.core.time import now_ms
+from courier.domains.messaging.access import require_group, require_individual
 from courier.domains.messaging.locales import choose_text_key, reader_locales
 from courier.domains.messaging.posting import (
     AuditActor,
     NewPost,
     Posted,
-    now_ms,
     on_posted,
     post_messages,
 )
-from courier.domains.messaging.service import require_group, require_individual
 from courier.domains.messaging_responders.calendar import Schedule, is_active
 from courier.domains.messaging_responders.schemas import (
     CalendarArgs,

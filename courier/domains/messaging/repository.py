@@ -1,0 +1,482 @@
+"""All SQL of secure messaging, and who may see what, written once.
+
+Every query here is tenant-scoped (``scoped``); services, renderers, jobs and the domains that
+build on messaging (attachments, bulk messages, responders, the inbox) ask this module rather
+than writing their own. Visibility rules:
+
+- an individual (an individual token, or a key acting through ``individual-id``) sees the
+  channels it subscribes to, their posted messages, and of drafts only its own;
+- a key naming no individual sees every channel and every posted message of its organization
+  (drafts belong to their authors alone).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Select, delete, false, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from courier.core.auth import Principal
+from courier.core.errors import ApiError, ErrorItem, not_found
+from courier.core.tenancy import in_organization, scoped
+from courier.core.time import now_ms
+from courier.models.individual import Individual
+from courier.models.individual_group import (
+    IndividualGroup,
+    IndividualGroupLeader,
+    IndividualGroupMember,
+)
+from courier.models.messaging import (
+    MessagingChannel,
+    MessagingMessage,
+    MessagingReaction,
+    MessagingSubscriber,
+)
+from courier.models.user import User
+
+CHUNK = 500  # ids per IN (...): under every database's bound-parameter limit
+
+
+def chunks(ids: Iterable[uuid.UUID]) -> list[list[uuid.UUID]]:
+    unique = list(dict.fromkeys(ids))
+    return [unique[i : i + CHUNK] for i in range(0, len(unique), CHUNK)]
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# --- visibility ------------------------------------------------------------------------------
+
+
+def subscribed_channels(organization_id: uuid.UUID, individual_id: uuid.UUID) -> Select[Any]:
+    """The ids of the channels ``individual_id`` subscribes to (a subquery)."""
+    return scoped(
+        select(MessagingSubscriber.channel_id), MessagingSubscriber, organization_id
+    ).where(MessagingSubscriber.individual_id == individual_id)
+
+
+def visible_channels(organization_id: uuid.UUID, viewer: uuid.UUID | None) -> Select[Any]:
+    """The organization's channels; with a viewer, only those the viewer subscribes to."""
+    stmt = scoped(select(MessagingChannel), MessagingChannel, organization_id)
+    if viewer is not None:
+        stmt = stmt.where(MessagingChannel.id.in_(subscribed_channels(organization_id, viewer)))
+    return stmt
+
+
+def visible_messages(organization_id: uuid.UUID, viewer: uuid.UUID | None) -> Select[Any]:
+    """Messages of the viewer's channels (drafts: only its own); without a viewer, every
+    posted message of the organization."""
+    stmt = scoped(select(MessagingMessage), MessagingMessage, organization_id)
+    return narrow_messages(stmt, organization_id, viewer)
+
+
+def narrow_messages(
+    stmt: Select[Any], organization_id: uuid.UUID, viewer: uuid.UUID | None
+) -> Select[Any]:
+    if viewer is None:
+        return stmt.where(MessagingMessage.draft == false())
+    return stmt.where(
+        MessagingMessage.channel_id.in_(subscribed_channels(organization_id, viewer)),
+        or_(MessagingMessage.draft == false(), MessagingMessage.individual_id == viewer),
+    )
+
+
+def _viewer_of(principal: Principal) -> tuple[uuid.UUID, uuid.UUID]:
+    assert principal.individual_id is not None
+    return principal.require_organization(), principal.individual_id
+
+
+def channel_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
+    """An individual token sees the channels it subscribes to."""
+    org, viewer = _viewer_of(principal)
+    return stmt.where(MessagingChannel.id.in_(subscribed_channels(org, viewer)))
+
+
+def message_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
+    """An individual token sees the messages of its channels, and of drafts only its own."""
+    org, viewer = _viewer_of(principal)
+    return narrow_messages(stmt, org, viewer)
+
+
+# --- people and groups -----------------------------------------------------------------------
+
+
+async def find_individual(
+    session: AsyncSession, organization_id: uuid.UUID, ident: uuid.UUID
+) -> Individual | None:
+    stmt = scoped(select(Individual), Individual, organization_id).where(Individual.id == ident)
+    found: Individual | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def existing_individuals(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    found: set[uuid.UUID] = set()
+    stmt = scoped(select(Individual.id), Individual, organization_id)
+    for chunk in chunks(ids):
+        found.update((await session.execute(stmt.where(Individual.id.in_(chunk)))).scalars())
+    return found
+
+
+async def require_individuals(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Iterable[uuid.UUID], pointer: str
+) -> None:
+    """Every id names an individual of the organization, else 404 pointing at the list (the
+    first unknown one named, with how many more)."""
+    wanted = list(dict.fromkeys(ids))
+    found = await existing_individuals(session, organization_id, wanted)
+    unknown = [ident for ident in wanted if ident not in found]
+    if unknown:
+        name = pointer.rsplit("/", 1)[-1]
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise ApiError(
+            404,
+            [
+                ErrorItem(
+                    f"{name} names no individual of this organization: {unknown[0]}{more}",
+                    "not-found",
+                    pointer=pointer,
+                )
+            ],
+        )
+
+
+async def user_of(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The login whose primary individual this is (the oldest, if several)."""
+    stmt = (
+        scoped(select(User.id), User, organization_id)
+        .where(User.primary_individual_id == individual_id)
+        .order_by(User.created_at, User.id)
+        .limit(1)
+    )
+    user_id: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
+    return user_id
+
+
+async def require_group(
+    session: AsyncSession, organization_id: uuid.UUID, group_id: uuid.UUID, pointer: str
+) -> IndividualGroup:
+    stmt = scoped(select(IndividualGroup), IndividualGroup, organization_id).where(
+        IndividualGroup.id == group_id
+    )
+    group: IndividualGroup | None = (await session.execute(stmt)).scalar_one_or_none()
+    if group is None:
+        raise ApiError(
+            404,
+            [
+                ErrorItem(
+                    f"individual-group-id names no individual group of this organization: "
+                    f"{group_id}",
+                    "not-found",
+                    pointer=pointer,
+                )
+            ],
+        )
+    return group
+
+
+async def group_members(
+    session: AsyncSession, organization_id: uuid.UUID, group_id: uuid.UUID
+) -> tuple[list[uuid.UUID], set[uuid.UUID]]:
+    """(members in id order, leaders) of a group."""
+    members = await session.execute(
+        scoped(select(IndividualGroupMember.individual_id), IndividualGroupMember, organization_id)
+        .where(IndividualGroupMember.group_id == group_id)
+        .order_by(IndividualGroupMember.individual_id)
+    )
+    leaders = await session.execute(
+        scoped(
+            select(IndividualGroupLeader.individual_id), IndividualGroupLeader, organization_id
+        ).where(IndividualGroupLeader.group_id == group_id)
+    )
+    return list(members.scalars().all()), set(leaders.scalars().all())
+
+
+async def is_group_member(
+    session: AsyncSession, organization_id: uuid.UUID, group_id: uuid.UUID, ident: uuid.UUID
+) -> bool:
+    stmt = scoped(
+        select(IndividualGroupMember.individual_id), IndividualGroupMember, organization_id
+    ).where(
+        IndividualGroupMember.group_id == group_id, IndividualGroupMember.individual_id == ident
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+# --- channels and subscribers ----------------------------------------------------------------
+
+
+async def load_channel(
+    session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID, pointer: str
+) -> MessagingChannel:
+    """A channel of the organization named in a body, else 404 pointing at it."""
+    stmt = scoped(select(MessagingChannel), MessagingChannel, organization_id).where(
+        MessagingChannel.id == channel_id
+    )
+    channel: MessagingChannel | None = (await session.execute(stmt)).scalar_one_or_none()
+    if channel is None:
+        raise ApiError(
+            404,
+            [
+                ErrorItem(
+                    f"channel-id names no channel of this organization: {channel_id}",
+                    "not-found",
+                    pointer=pointer,
+                )
+            ],
+        )
+    return channel
+
+
+async def channel_visible_to(
+    session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID, viewer: uuid.UUID
+) -> bool:
+    stmt = visible_channels(organization_id, viewer).where(MessagingChannel.id == channel_id)
+    return (await session.execute(stmt.with_only_columns(MessagingChannel.id))).first() is not None
+
+
+async def subscriber_ids(
+    session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID
+) -> list[uuid.UUID]:
+    stmt = scoped(
+        select(MessagingSubscriber.individual_id), MessagingSubscriber, organization_id
+    ).where(MessagingSubscriber.channel_id == channel_id)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def find_subscriber(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    individual_id: uuid.UUID,
+) -> MessagingSubscriber | None:
+    stmt = scoped(select(MessagingSubscriber), MessagingSubscriber, organization_id).where(
+        MessagingSubscriber.channel_id == channel_id,
+        MessagingSubscriber.individual_id == individual_id,
+    )
+    sub: MessagingSubscriber | None = (await session.execute(stmt)).scalar_one_or_none()
+    return sub
+
+
+async def existing_subscribers(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    individual_ids: Sequence[uuid.UUID],
+) -> set[uuid.UUID]:
+    existing: set[uuid.UUID] = set()
+    for chunk in chunks(individual_ids):
+        stmt = scoped(
+            select(MessagingSubscriber.individual_id), MessagingSubscriber, organization_id
+        ).where(
+            MessagingSubscriber.channel_id == channel_id,
+            MessagingSubscriber.individual_id.in_(chunk),
+        )
+        existing.update((await session.execute(stmt)).scalars().all())
+    return existing
+
+
+async def delete_subscribers(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    individual_ids: Sequence[uuid.UUID],
+) -> None:
+    await session.execute(
+        scoped(delete(MessagingSubscriber), MessagingSubscriber, organization_id).where(
+            MessagingSubscriber.channel_id == channel_id,
+            MessagingSubscriber.individual_id.in_(individual_ids),
+        )
+    )
+
+
+async def count_memberships(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> int:
+    memberships = scoped(
+        select(func.count()).select_from(MessagingSubscriber),
+        MessagingSubscriber,
+        organization_id,
+    ).where(MessagingSubscriber.individual_id == individual_id)
+    return int((await session.execute(memberships)).scalar_one())
+
+
+async def provider_subscribers(
+    session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The channel's subscribers whose account type is ``provider``, in id order."""
+    stmt = (
+        scoped(select(MessagingSubscriber.individual_id), MessagingSubscriber, organization_id)
+        .join(Individual, Individual.id == MessagingSubscriber.individual_id)
+        .where(
+            MessagingSubscriber.channel_id == channel_id,
+            Individual.account_type == "provider",
+            in_organization(Individual, organization_id),
+        )
+        .order_by(MessagingSubscriber.individual_id)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def lock_subscribers(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    individual_ids: Iterable[uuid.UUID],
+) -> None:
+    """PostgreSQL: lock these subscriber rows in id order (the lock order of MESSAGING.md)."""
+    if not is_postgres(session):
+        return
+    await session.execute(
+        scoped(select(MessagingSubscriber.individual_id), MessagingSubscriber, organization_id)
+        .where(
+            MessagingSubscriber.channel_id == channel_id,
+            MessagingSubscriber.individual_id.in_(sorted(set(individual_ids))),
+        )
+        .order_by(MessagingSubscriber.individual_id)
+        .with_for_update()
+    )
+
+
+async def move_horizons(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    message: MessagingMessage,
+    individual_ids: Sequence[uuid.UUID],
+    *,
+    allow_past: bool,
+    user_time: Any,
+    now: Any,
+) -> int:
+    """Move these subscribers' read horizon to ``message`` with one conditional UPDATE: never
+    backwards unless ``allow_past``. Returns how many moved."""
+    seq = message.seq
+    assert seq is not None
+    condition = (
+        MessagingSubscriber.ack_seq != seq if allow_past else MessagingSubscriber.ack_seq < seq
+    )
+    result = await session.execute(
+        scoped(update(MessagingSubscriber), MessagingSubscriber, organization_id)
+        .where(
+            MessagingSubscriber.channel_id == message.channel_id,
+            MessagingSubscriber.individual_id.in_(individual_ids),
+            condition,
+        )
+        .values(ack_seq=seq, ack_message_id=message.id, ack_time=now, ack_user_time=user_time)
+        .execution_options(synchronize_session="evaluate")
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+async def find_message(
+    session: AsyncSession, organization_id: uuid.UUID, ident: uuid.UUID
+) -> MessagingMessage | None:
+    """Any message of the organization, drafts included: the caller checks who acts."""
+    stmt = scoped(select(MessagingMessage), MessagingMessage, organization_id)
+    found: MessagingMessage | None = (
+        await session.execute(stmt.where(MessagingMessage.id == ident))
+    ).scalar_one_or_none()
+    return found
+
+
+async def require_message(
+    session: AsyncSession, organization_id: uuid.UUID, ident: uuid.UUID, what: str
+) -> MessagingMessage:
+    found = await find_message(session, organization_id, ident)
+    if found is None:
+        raise not_found(what)
+    return found
+
+
+async def count_channel_messages(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    viewer: uuid.UUID | None,
+) -> int | None:
+    """A channel's messages from its seq counter: its posted messages are numbered
+    1..last_seq with no gaps (removed ones keep their place; only drafts are ever deleted),
+    plus the viewer's own drafts. None when there is no such channel, or the viewer does not
+    subscribe to it."""
+    counted = scoped(select(MessagingChannel.last_seq), MessagingChannel, organization_id).where(
+        MessagingChannel.id == channel_id
+    )
+    if viewer is not None:
+        drafts = (
+            select(func.count())
+            .select_from(MessagingMessage)
+            .where(
+                in_organization(MessagingMessage, organization_id),
+                MessagingMessage.channel_id == channel_id,
+                MessagingMessage.seq.is_(None),
+                MessagingMessage.draft.is_(True),
+                MessagingMessage.individual_id == viewer,
+            )
+            .scalar_subquery()
+        )
+        counted = (
+            counted.with_only_columns(MessagingChannel.last_seq + drafts)
+            .join(MessagingSubscriber, MessagingSubscriber.channel_id == MessagingChannel.id)
+            .where(
+                in_organization(MessagingSubscriber, organization_id),
+                MessagingSubscriber.individual_id == viewer,
+            )
+        )
+    total = (await session.execute(counted)).scalar_one_or_none()
+    return None if total is None else int(total)
+
+
+async def touch_channel_if_last(
+    session: AsyncSession, organization_id: uuid.UUID, message: MessagingMessage
+) -> None:
+    """A channel shows its last message: when that message changes, so does the channel."""
+    await session.execute(
+        scoped(update(MessagingChannel), MessagingChannel, organization_id)
+        .where(
+            MessagingChannel.id == message.channel_id,
+            MessagingChannel.last_message_id == message.id,
+        )
+        .values(last_modified_at=now_ms())
+        .execution_options(synchronize_session="evaluate")
+    )
+
+
+def horizon_of(organization_id: uuid.UUID, viewer: uuid.UUID) -> Any:
+    """The viewer's horizon in each listed message's channel (a correlated subquery)."""
+    return (
+        scoped(select(MessagingSubscriber.ack_seq), MessagingSubscriber, organization_id)
+        .where(
+            MessagingSubscriber.channel_id == MessagingMessage.channel_id,
+            MessagingSubscriber.individual_id == viewer,
+        )
+        .scalar_subquery()
+    )
+
+
+# --- reactions -------------------------------------------------------------------------------
+
+
+async def find_reaction(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    message_id: uuid.UUID,
+    individual_id: uuid.UUID,
+    reaction_type: str,
+) -> MessagingReaction | None:
+    stmt = scoped(select(MessagingReaction), MessagingReaction, organization_id).where(
+        MessagingReaction.message_id == message_id,
+        MessagingReaction.individual_id == individual_id,
+        MessagingReaction.reaction_type == reaction_type,
+    )
+    found: MessagingReaction | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
