@@ -3,7 +3,8 @@
 The route factory and the hand-written endpoints describe their own successes; the answers every
 operation shares are added here, once, so the document tells the truth everywhere: the one error
 body of CONVENTIONS.md on every 4XX (and the 503 of an unreachable database), `304 Not Modified`
-on every JSON GET (ETag / If-None-Match), and the two ways to authenticate.
+on every JSON GET (ETag / If-None-Match), and the two ways to authenticate. An optional request
+body is documented as the object it must be when sent (never ``null``).
 """
 
 from __future__ import annotations
@@ -71,6 +72,18 @@ def _error_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": ERROR_CONTENT}
 
 
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional body is sent or left out, never ``null`` (a body must be a JSON object)."""
+    branches = schema.get("anyOf")
+    if not isinstance(branches, list):
+        return schema
+    kept = [branch for branch in branches if branch != {"type": "null"}]
+    if len(kept) == len(branches):
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**rest, **kept[0]} if len(kept) == 1 else {**rest, "anyOf": kept}
+
+
 def finish(document: dict[str, Any]) -> dict[str, Any]:
     """Add the shared answers and security to every operation of ``document`` (in place)."""
     components = document.setdefault("components", {})
@@ -82,6 +95,9 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             responses: dict[str, Any] = operation.setdefault("responses", {})
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                if "schema" in media:
+                    media["schema"] = _without_null(media["schema"])
             if path in PUBLIC_PATHS:
                 operation["security"] = []
             else:
@@ -90,6 +106,9 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
                 responses.setdefault(
                     "503", _error_response("The database is unreachable (Retry-After)")
                 )
+            validation = responses.get("422", {}).get("content", {}).get("application/json", {})
+            if "HTTPValidationError" in str(validation.get("schema")):
+                del responses["422"]  # FastAPI's default: validation errors answer 400 here
             for status, response in responses.items():
                 if str(status).startswith(("4", "5")) and not response.get("content"):
                     response["content"] = ERROR_CONTENT

@@ -63,6 +63,21 @@ class Links(BaseModel):
     last: str
 
 
+def not_nullable(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` for an optional field that may be left out but never be ``null``
+    (e.g. ``url: str | None = Field(default=None, json_schema_extra=not_nullable)``)."""
+    branches = schema.pop("anyOf", None)
+    if branches is None:
+        return
+    kept = [branch for branch in branches if branch != {"type": "null"}]
+    if len(kept) == 1:
+        schema.update(kept[0])
+    else:
+        schema["anyOf"] = kept
+    if schema.get("default", 0) is None:
+        del schema["default"]
+
+
 class DocumentModels:
     """The pydantic models of one resource type's documents (for validation and OpenAPI)."""
 
@@ -72,8 +87,10 @@ class DocumentModels:
         read: type[ReadAttributes],
         create: type[WriteAttributes] | None,
         update: type[WriteAttributes] | None,
+        *,
+        model_name: str | None = None,
     ) -> None:
-        name = _title(type_name)
+        name = _title(model_name or type_name)  # a second set of models for one type needs its own
         type_literal: Any = Literal[type_name]
         self.resource = create_model(
             f"{name}Resource",

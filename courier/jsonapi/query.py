@@ -304,28 +304,17 @@ def parse_list_query(
 
 
 def _page(params: QueryParams, page: PageBounds) -> tuple[int, int, bool]:
-    if ("page[limit]" in params and "size" in params) or (
-        "page[offset]" in params and "start" in params
-    ):
-        raise ApiError(
-            400,
-            [
-                ErrorItem(
-                    "use page[limit]/page[offset] or size/start, not both",
-                    "conflicting-parameters",
-                    parameter="page",
-                )
-            ],
-            {},
-            True,
-        )
-    aliased = "size" in params or "start" in params
-    limit_name = "size" if "size" in params else "page[limit]"
+    # The JSON:API names win: size/start (seed 000's aliases) are read only where the
+    # page[...] parameter of the same meaning is absent (documented on each parameter).
+    use_size = "size" in params and "page[limit]" not in params
+    use_start = "start" in params and "page[offset]" not in params
+    aliased = use_size or use_start
+    limit_name = "size" if use_size else "page[limit]"
     try:
         limit = parse_int(page.minimum, page.maximum)(params.get(limit_name, str(page.default)))
     except ValueError as exc:
         raise invalid_parameter(limit_name, str(exc)) from exc
-    if "start" in params:
+    if use_start:
         try:
             offset = parse_int(1, None)(params["start"]) - 1
         except ValueError as exc:

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, WithJsonSchema, field_validator
 
 from courier.core.types import Timestamp
-from courier.events.patterns import MAX_PATTERNS, check_patterns
-from courier.jsonapi.documents import ReadAttributes, WriteAttributes
+from courier.events.patterns import MAX_PATTERN_LENGTH, MAX_PATTERNS, check_patterns
+from courier.jsonapi.documents import ReadAttributes, WriteAttributes, not_nullable
+
+# Checked by check_patterns; said here so the schema tells the length rule too.
+Pattern = Annotated[
+    str, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_PATTERN_LENGTH})
+]
 
 EVENT_TYPES_DESCRIPTION = (
     "Event types to deliver: a type (api-keys.created), a resource type (api-keys), a prefix "
@@ -45,7 +50,7 @@ def _patterns(value: list[str] | None) -> list[str] | None:
 
 class WebhookCreate(WriteAttributes):
     url: str = Field(min_length=1, max_length=2048, description=URL_DESCRIPTION)
-    event_types: list[str] = Field(
+    event_types: list[Pattern] = Field(
         min_length=1, max_length=MAX_PATTERNS, description=EVENT_TYPES_DESCRIPTION
     )
     secret: str | None = Field(
@@ -62,18 +67,27 @@ class WebhookCreate(WriteAttributes):
 
 class WebhookUpdate(WriteAttributes):
     url: str | None = Field(
-        default=None, min_length=1, max_length=2048, description=URL_DESCRIPTION
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description=URL_DESCRIPTION,
+        json_schema_extra=not_nullable,
     )
-    event_types: list[str] | None = Field(
-        default=None, min_length=1, max_length=MAX_PATTERNS, description=EVENT_TYPES_DESCRIPTION
+    event_types: list[Pattern] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_PATTERNS,
+        description=EVENT_TYPES_DESCRIPTION,
+        json_schema_extra=not_nullable,
     )
     secret: str | None = Field(
         default=None,
         min_length=16,
         max_length=128,
         description="A new signing secret (rotation); not shown again",
+        json_schema_extra=not_nullable,
     )
-    active: bool | None = None
+    active: bool | None = Field(default=None, json_schema_extra=not_nullable)
     description: str | None = Field(default=None, max_length=1000)
 
     _not_null = field_validator("url", "event_types", "secret", "active")(_not_null)
