@@ -81,6 +81,12 @@ def parse_int(minimum: int | None = None, maximum: int | None = None) -> Parser:
 
 
 _CMP = re.compile(r"^(>=|<=|>|<)(.+)$")
+# What parse_time_comparisons accepts, for the OpenAPI document (the common ISO 8601 form).
+TIME_COMPARISON_PATTERN = (
+    r"^\s*(>=|<=|>|<)([1-8][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+    r"(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])\s*$"
+)
 
 
 def parse_time_comparisons(values: Sequence[str]) -> list[tuple[str, datetime]]:
@@ -206,6 +212,7 @@ def time_window(field_name: str, column: Any, description: str = "") -> Filter:
         or f"Compare {field_name}: a comparator (>, <, >=, <=) and an ISO "
         "8601 time; repeat to bound a window",
         repeatable=True,
+        schema={"type": "string", "pattern": TIME_COMPARISON_PATTERN},
     )
 
 

@@ -6,12 +6,25 @@ from typing import Annotated, Any
 from pydantic import Field, WithJsonSchema, field_validator
 
 from courier.core.types import Timestamp
-from courier.events.patterns import MAX_PATTERN_LENGTH, MAX_PATTERNS, check_patterns
+from courier.events.patterns import (
+    MAX_PATTERN_LENGTH,
+    MAX_PATTERNS,
+    PATTERN_REGEX,
+    check_patterns,
+)
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes, not_nullable
 
 # Checked by check_patterns; said here so the schema tells the length rule too.
 Pattern = Annotated[
-    str, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_PATTERN_LENGTH})
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_PATTERN_LENGTH,
+            "pattern": PATTERN_REGEX,
+        }
+    ),
 ]
 
 EVENT_TYPES_DESCRIPTION = (
@@ -22,6 +35,15 @@ URL_DESCRIPTION = (
     "https URL that receives the events; it must not resolve to a private, loopback, "
     "link-local, multicast or reserved address"
 )
+
+# The scheme rule of the URL check, for the schema (http is accepted too where the
+# COURIER_WEBHOOK_ALLOW_PRIVATE setting allows private addresses).
+HTTPS = "^[Hh][Tt][Tt][Pp][Ss]://"
+
+
+def _optional_url(schema: dict[str, Any]) -> None:
+    not_nullable(schema)
+    schema["pattern"] = HTTPS
 
 
 class WebhookRead(ReadAttributes):
@@ -49,7 +71,12 @@ def _patterns(value: list[str] | None) -> list[str] | None:
 
 
 class WebhookCreate(WriteAttributes):
-    url: str = Field(min_length=1, max_length=2048, description=URL_DESCRIPTION)
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description=URL_DESCRIPTION,
+        json_schema_extra={"pattern": HTTPS},
+    )
     event_types: list[Pattern] = Field(
         min_length=1, max_length=MAX_PATTERNS, description=EVENT_TYPES_DESCRIPTION
     )
@@ -71,7 +98,7 @@ class WebhookUpdate(WriteAttributes):
         min_length=1,
         max_length=2048,
         description=URL_DESCRIPTION,
-        json_schema_extra=not_nullable,
+        json_schema_extra=_optional_url,
     )
     event_types: list[Pattern] | None = Field(
         default=None,
