@@ -5,7 +5,7 @@ organization and its admin key, on the database of the run (SQLite, or PostgreSQ
 
 Schemathesis 4 runs every check by default (``--checks all``); the exceptions in
 ``tests/fuzz/schemathesis.toml``, each with its reason, turn single checks off for single
-operations. Bounded in time: ``COURIER_FUZZ_SECONDS`` (default 75) caps the run; the seed is
+operations. Bounded in time: ``COURIER_FUZZ_SECONDS`` (default 60) caps the run; the seed is
 fixed (``COURIER_FUZZ_SEED``, default 1) so a failure reproduces. To explore more:
 ``COURIER_FUZZ_SECONDS=600 COURIER_FUZZ_EXAMPLES=50``; the whole report is written to the
 test's temporary directory (``schemathesis.txt``).
@@ -98,7 +98,7 @@ def _seed(base: str, master_key: str = MASTER_KEY) -> str:
 
 def test_schemathesis_every_operation(server: str, tmp_path: Path) -> None:
     secret = _seed(server)
-    seconds = os.environ.get("COURIER_FUZZ_SECONDS", "75")
+    seconds = os.environ.get("COURIER_FUZZ_SECONDS", "60")
     command = [
         sys.executable,
         "-m",
