@@ -9,10 +9,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import swagger_ui_bundle  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
@@ -26,6 +25,7 @@ from courier.core.handlers import JsonResponse, install_handlers
 from courier.core.http import ConventionsMiddleware
 from courier.core.idempotency import install as install_idempotency
 from courier.core.observability import REGISTRY, MetricsMiddleware
+from courier.core.openapi import install as install_openapi
 from courier.core.ratelimit import install as install_rate_limits
 from courier.core.tenancy import mark_tenant_tables
 from courier.domains.sniffers.recorder import install as install_sniffers
@@ -41,6 +41,9 @@ DESCRIPTION = """Courier: patient communications behind one JSON:API REST API.
 Authenticate with `Authorization: Bearer <api key>`, HTTP Basic (key id : secret), or an
 individual access token. Errors share one body (`statusCode`, `error`, `message`, `errors`).
 """
+
+# Swagger UI 5 (renders OpenAPI 3.1), vendored from npm's swagger-ui-dist: see SOURCE.md there.
+SWAGGER_UI_DIR = Path(__file__).resolve().parent / "static" / "swagger-ui"
 
 # Paths whose request bodies are not JSON documents (e.g. raw uploads).
 RAW_BODY_PREFIXES: tuple[str, ...] = ("/uploads/", "/providers/")
@@ -130,16 +133,17 @@ EXTENSIONS: list[Any] = [
     install_event_stream,
     install_sandbox,  # /sandbox/<kind>/... for the kinds configured as sandboxes
     install_sniffers,  # outermost of these: records what they answer too (e.g. 429s)
+    install_openapi,  # the shared answers (errors, 304, security) on every operation
 ]
 
 
 def _operational_routes(app: FastAPI, database: Database) -> None:
-    static = Path(swagger_ui_bundle.swagger_ui_path)
-    app.mount("/docs/static", StaticFiles(directory=static), name="docs-static")
+    app.mount("/docs/static", StaticFiles(directory=SWAGGER_UI_DIR), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        """Interactive API documentation, served from the package (works offline)."""
+        """Interactive API documentation (Swagger UI 5, reads OpenAPI 3.1), served from the
+        package: nothing is fetched from elsewhere, so it works offline."""
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="Courier API",
@@ -152,7 +156,12 @@ def _operational_routes(app: FastAPI, database: Database) -> None:
     async def healthz() -> JsonResponse:
         return JsonResponse({"status": "ok"})
 
-    @app.get("/readyz", tags=["operations"], summary="The database is reachable")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="The database is reachable",
+        responses={503: {"description": "Shutting down, or the database is unreachable"}},
+    )
     async def readyz(request: Request) -> JsonResponse:
         if request.app.state.shutting_down:
             raise service_unavailable("the server is shutting down")
@@ -162,6 +171,17 @@ def _operational_routes(app: FastAPI, database: Database) -> None:
             raise service_unavailable("the database is unreachable") from exc
         return JsonResponse({"status": "ready"})
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

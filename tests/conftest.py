@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from courier.app import create_app
 from courier.config import Settings
 from courier.core.migrate import upgrade
+from tests.openapi_check import OpenAPIMismatchError, ResponseChecker, needs_body
 
 MASTER_KEY = "test-master-" + secrets.token_hex(8)
 JSONAPI = "application/vnd.api+json"
@@ -125,10 +126,46 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
         yield application
 
 
+class _OpenAPICheck:
+    """Whether the current test's responses are checked against the OpenAPI document."""
+
+    enabled = True
+    # COURIER_OPENAPI_REPORT=FILE lists every mismatch there instead of failing the test.
+    report = os.environ.get("COURIER_OPENAPI_REPORT")
+
+
+@pytest.fixture(autouse=True)
+def _openapi_check(request: pytest.FixtureRequest) -> None:
+    _OpenAPICheck.enabled = request.node.get_closest_marker("no_openapi_check") is None
+
+
+def openapi_checked(app: Any, **kwargs: Any) -> httpx.AsyncClient:
+    """An ASGI client whose every response must match the app's OpenAPI document."""
+    checker = ResponseChecker(app.openapi())
+
+    async def check(response: httpx.Response) -> None:
+        if not _OpenAPICheck.enabled:
+            return
+        body = None
+        if needs_body(response):
+            body = await response.aread()
+        problems = checker.problems(response, body)
+        if not problems:
+            return
+        if _OpenAPICheck.report:
+            with Path(_OpenAPICheck.report).open("a", encoding="utf-8") as out:  # noqa: ASYNC230
+                out.writelines(line + "\n" for line in problems)
+            return
+        raise OpenAPIMismatchError("; ".join(problems))
+
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), event_hooks={"response": [check]}, **kwargs
+    )
+
+
 @pytest.fixture(scope="session")
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://courier.test") as http:
+    async with openapi_checked(app, base_url="http://courier.test") as http:
         yield http
 
 

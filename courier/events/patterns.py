@@ -18,6 +18,7 @@ from collections.abc import Iterable
 MAX_PATTERN_LENGTH = 96
 MAX_PATTERNS = 50
 _PATTERN = re.compile(r"^(?:[a-z0-9][a-z0-9.-]*)?\*?$")
+PATTERN_REGEX = _PATTERN.pattern  # for the OpenAPI document (with minLength 1)
 
 
 def check_pattern(value: str) -> str:

@@ -112,7 +112,7 @@ def context_dependency(
 
 def acting_individual(ctx: Context, raw: str | None) -> uuid.UUID | None:
     """The individual on whose behalf the call is made (CONVENTIONS.md, Credentials)."""
-    if raw is None or raw == "":
+    if raw is None:
         return ctx.principal.individual_id
     try:
         individual_id = parse_uuid(raw)

@@ -167,6 +167,21 @@ class _AttributesData(BaseModel):
         return value
 
 
+def not_nullable(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` for an optional field that may be left out but never be ``null``
+    (e.g. ``url: str | None = Field(default=None, json_schema_extra=not_nullable)``)."""
+    branches = schema.pop("anyOf", None)
+    if branches is None:
+        return
+    kept = [branch for branch in branches if branch != {"type": "null"}]
+    if len(kept) == 1:
+        schema.update(kept[0])
+    else:
+        schema["anyOf"] = kept
+    if schema.get("default", 0) is None:
+        del schema["default"]
+
+
 class DocumentModels:
     """The pydantic models of one resource type's documents (for validation and OpenAPI)."""
 
@@ -178,10 +193,12 @@ class DocumentModels:
         update: type[WriteAttributes] | None,
         *,
         organization_attribute: bool = False,
+        model_name: str | None = None,
     ) -> None:
         """``organization_attribute``: the resource carries ``organization-id``, so its create
-        and update bodies accept it too (the caller's own organization; checked by the route)."""
-        name = _title(type_name)
+        and update bodies accept it too (the caller's own organization; checked by the route).
+        ``model_name``: a second set of models for one type needs its own name."""
+        name = _title(model_name or type_name)
         if organization_attribute:
             create = with_organization_id(create, f"{name}CreateAttributes")
             update = with_organization_id(update, f"{name}UpdateAttributes")

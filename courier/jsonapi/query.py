@@ -92,6 +92,12 @@ def parse_int(minimum: int | None = None, maximum: int | None = None) -> Parser:
 
 
 _CMP = re.compile(r"^(>=|<=|>|<)(.+)$")
+# What parse_time_comparisons accepts, for the OpenAPI document (the common ISO 8601 form).
+TIME_COMPARISON_PATTERN = (
+    r"^\s*(>=|<=|>|<)([1-8][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+    r"(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])\s*$"
+)
 
 
 def parse_time_comparisons(values: Sequence[str]) -> list[tuple[str, datetime]]:
@@ -217,6 +223,7 @@ def time_window(field_name: str, column: Any, description: str = "") -> Filter:
         or f"Compare {field_name}: a comparator (>, <, >=, <=) and an ISO "
         "8601 time; repeat to bound a window",
         repeatable=True,
+        schema={"type": "string", "pattern": TIME_COMPARISON_PATTERN},
     )
 
 
@@ -325,28 +332,17 @@ def parse_list_query(
 
 
 def _page(params: QueryParams, page: PageBounds) -> tuple[int, int, bool]:
-    if ("page[limit]" in params and "size" in params) or (
-        "page[offset]" in params and "start" in params
-    ):
-        raise ApiError(
-            400,
-            [
-                ErrorItem(
-                    "use page[limit]/page[offset] or size/start, not both",
-                    "conflicting-parameters",
-                    parameter="page",
-                )
-            ],
-            {},
-            True,
-        )
-    aliased = "size" in params or "start" in params
-    limit_name = "size" if "size" in params else "page[limit]"
+    # The JSON:API names win: size/start (seed 000's aliases) are read only where the
+    # page[...] parameter of the same meaning is absent (documented on each parameter).
+    use_size = "size" in params and "page[limit]" not in params
+    use_start = "start" in params and "page[offset]" not in params
+    aliased = use_size or use_start
+    limit_name = "size" if use_size else "page[limit]"
     try:
         limit = parse_int(page.minimum, page.maximum)(params.get(limit_name, str(page.default)))
     except ValueError as exc:
         raise invalid_parameter(limit_name, str(exc)) from exc
-    if "start" in params:
+    if use_start:
         try:
             offset = parse_int(1, None)(params["start"]) - 1
         except ValueError as exc:

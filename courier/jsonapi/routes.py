@@ -35,7 +35,7 @@ from courier.jsonapi.documents import (
     without_organization_id,
 )
 from courier.jsonapi.paging import paginate, sort_order
-from courier.jsonapi.query import PageBounds, parse_bool, parse_list_query
+from courier.jsonapi.query import PageBounds, parse_list_query
 from courier.jsonapi.resource import Op, ResourceSpec
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -164,13 +164,13 @@ def _page_parameters(page: PageBounds, sorts: Any) -> list[dict[str, Any]]:
         {
             "name": "size",
             "in": "query",
-            "description": "Alias of page[limit]",
+            "description": "Alias of page[limit]; ignored when page[limit] is given",
             "schema": {"type": "integer", "minimum": page.minimum, "maximum": page.maximum},
         },
         {
             "name": "start",
             "in": "query",
-            "description": "1-based alias of page[offset]",
+            "description": "1-based alias of page[offset]; ignored when page[offset] is given",
             "schema": {"type": "integer", "minimum": 1},
         },
     ]
@@ -198,7 +198,9 @@ def _individual_param() -> dict[str, Any]:
         "name": "individual-id",
         "in": "query",
         "required": False,
-        "description": "The individual on whose behalf the call is made",
+        "description": "The individual on whose behalf the call is made (read state, unread "
+        "counts, bookmarks). With an API key it is required where the operation acts for a "
+        "person; an individual token implies its own individual (another one: 403)",
         "schema": {"type": "string", "format": "uuid"},
     }
 
@@ -374,12 +376,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
     if Op.DELETE_ALL in spec.ops:
 
         async def delete_all(request: Request, ctx: Context = dep(Op.DELETE_ALL)) -> JsonResponse:
-            raw = request.query_params.get("delete_all")
-            try:
-                confirmed = raw is not None and parse_bool(raw)
-            except ValueError:
-                confirmed = False
-            if not confirmed:
+            if request.query_params.get("delete_all") != "1":
                 raise invalid_parameter(
                     "delete_all", "must be 1 to delete every resource of the collection"
                 )

@@ -15,7 +15,9 @@ class AccessTokenCreate(WriteAttributes):
     individual_id: uuid.UUID = Field(description="The individual the token acts as")
     ttl_seconds: StrictInt | None = Field(
         default=None,
-        description="Lifetime in seconds, at most the server's token_ttl_seconds (its default)",
+        description="Lifetime in seconds, at most the server's COURIER_TOKEN_TTL_SECONDS "
+        "(its default; 3600 unless configured)",
+        json_schema_extra={"minimum": 1, "maximum": 3600},
     )
 
 

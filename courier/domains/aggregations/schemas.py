@@ -24,7 +24,10 @@ class AggregationEntry(BaseModel):
     model_config = ConfigDict(alias_generator=kebab, populate_by_name=True, extra="forbid")
 
     column: str = Field(
-        max_length=64, description="One of: " + ", ".join(COLUMNS), examples=list(COLUMNS)[:1]
+        max_length=64,
+        description="One of: " + ", ".join(COLUMNS),
+        examples=list(COLUMNS)[:1],
+        json_schema_extra={"enum": list(COLUMNS)},  # checked by the service, with its message
     )
     individual_id: uuid.UUID
 

@@ -29,7 +29,7 @@ class ApiKeyRead(ReadAttributes):
 class ApiKeyCreate(WriteAttributes):
     name: str = Field(min_length=1, max_length=255)
     role: Literal["admin", "staff", "readonly"]
-    expires_at: Timestamp | None = None
+    expires_at: Timestamp | None = Field(default=None, description="Must be in the future")
     organization_id: uuid.UUID | None = Field(
         default=None, description="Required with the master key; otherwise the caller's own"
     )

@@ -68,7 +68,11 @@ def _types(request: Request) -> list[str] | None:
                 "in": "query",
                 "description": "Comma-separated event types, resource types or prefixes "
                 "ending in * (api-keys.created, api-keys, messaging-*)",
-                "schema": {"type": "string"},
+                "schema": {
+                    "type": "string",
+                    "pattern": r"^\s*(?:[a-z0-9][a-z0-9.-]*\*?|\*)\s*"
+                    r"(?:,\s*(?:[a-z0-9][a-z0-9.-]*\*?|\*)\s*)*$",
+                },
             },
             {
                 "name": "last-event-id",

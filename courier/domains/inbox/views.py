@@ -169,7 +169,11 @@ FILTERS: list[q.Filter] = [
         schema={
             "type": "array",
             "maxItems": 2,
-            "items": {"type": "string", "maxLength": CMP_ITEM_MAX},
+            "items": {
+                "type": "string",
+                "maxLength": CMP_ITEM_MAX,
+                "pattern": q.TIME_COMPARISON_PATTERN,
+            },
         },
         description="Compare the channel's last-modified-time: a comparator (>, <, >=, <=) "
         "and an ISO 8601 time with an offset; give two to bound a window",

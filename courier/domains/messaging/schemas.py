@@ -282,11 +282,14 @@ class PreferencesBody(ActionBody):
     values: Annotated[list[PreferenceItem], Field(min_length=1, max_length=50)]
 
 
+_LOCALE_MESSAGE_KEY = r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,2}$"
+
+
 def _locale_messages(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
     for key, text in value.items():
-        if not re.match(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,2}$", key):
+        if not re.match(_LOCALE_MESSAGE_KEY, key):
             raise ValueError(f"key {key!r} must be a locale such as en_US")
         if not isinstance(text, str) or len(text) > 1024:
             raise ValueError(f"{key} must be a string of at most 1024 characters")
@@ -298,7 +301,14 @@ def _locale_messages(value: Any) -> Any:
 class SmsBody(ActionBody):
     active: StrictBool
     initial_message: Annotated[str, Field(max_length=1024)] | None = None
-    initial_message_js: Annotated[dict[str, str], BeforeValidator(_locale_messages)] | None = None
+    initial_message_js: (
+        Annotated[
+            dict[str, str],
+            BeforeValidator(_locale_messages),
+            Field(json_schema_extra={"propertyNames": {"pattern": _LOCALE_MESSAGE_KEY}}),
+        ]
+        | None
+    ) = None
 
 
 class ProfileRead(ReadAttributes):

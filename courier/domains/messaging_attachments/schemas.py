@@ -38,8 +38,22 @@ def _media_type(value: Any) -> Any:
     return value
 
 
-Filename = Annotated[str, BeforeValidator(_filename), Field(max_length=255)]
-MediaType = Annotated[str, BeforeValidator(_media_type), Field(max_length=255)]
+# What the validator accepts, said in the schema: no path separators or control characters,
+# not blank.
+FILENAME_PATTERN = r"^[^/\\\x00-\x1f\x7f]*[^/\\\s\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]*$"
+Filename = Annotated[
+    str,
+    BeforeValidator(_filename),
+    Field(max_length=255, json_schema_extra={"pattern": FILENAME_PATTERN}),
+]
+MEDIA_TYPE_PATTERN = (
+    r"^\s*[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\s*(;.*)?$"
+)
+MediaType = Annotated[
+    str,
+    BeforeValidator(_media_type),
+    Field(max_length=255, json_schema_extra={"pattern": MEDIA_TYPE_PATTERN}),
+]
 
 
 class AttachmentRead(ReadAttributes):

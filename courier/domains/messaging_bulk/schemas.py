@@ -45,6 +45,8 @@ Translations = Annotated[
     WithJsonSchema(
         {
             "type": "object",
+            "maxProperties": MAX_TRANSLATIONS,
+            "propertyNames": {"pattern": _LOCALE_KEY.pattern, "maxLength": 35},
             "additionalProperties": {"type": "string", "maxLength": MESSAGE_MAX_LENGTH},
             "example": {"en_US": "Our clinic is closed on Monday.", "es_US": "..."},
         }

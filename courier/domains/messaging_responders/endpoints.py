@@ -22,7 +22,11 @@ RESPONDER = f"/v1/{RESPONDER_TYPE}/{{id}}/"
 manage = Depends(context_dependency(Permission.MANAGE, individual_allowed=False))
 
 ResponderDocument = DocumentModels(
-    "messaging-responder-actions", messaging_responders.read_schema, None, None
+    RESPONDER_TYPE,
+    messaging_responders.read_schema,
+    None,
+    None,
+    model_name="messaging-responder-actions",
 ).single
 
 

@@ -26,7 +26,9 @@ def _name(value: Any) -> Any:
     return value
 
 
-Name = Annotated[str, BeforeValidator(_name), Field(max_length=255)]
+Name = Annotated[
+    str, BeforeValidator(_name), Field(max_length=255, json_schema_extra={"pattern": r"\S"})
+]
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

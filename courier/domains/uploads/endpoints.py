@@ -53,7 +53,26 @@ def _too_large(limit: int) -> ApiError:
     responses={
         400: {"description": "Malformed form or missing file"},
         403: {"description": "Invalid or expired signature"},
+        404: {"description": "No such upload (local storage is not configured)"},
         413: {"description": "The file exceeds the signed size limit"},
+        415: {"description": "The body is not multipart/form-data"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": [*SIGNED_FIELDS, "file"],
+                        "properties": {
+                            **{name: {"type": "string", "minLength": 1} for name in SIGNED_FIELDS},
+                            "file": {"type": "string", "format": "binary"},
+                        },
+                    }
+                }
+            },
+        }
     },
     operation_id="upload-local-storage",
 )

@@ -1,13 +1,31 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, WithJsonSchema, field_validator
 
 from courier.core.types import Timestamp
-from courier.events.patterns import MAX_PATTERNS, check_patterns
-from courier.jsonapi.documents import ReadAttributes, WriteAttributes
+from courier.events.patterns import (
+    MAX_PATTERN_LENGTH,
+    MAX_PATTERNS,
+    PATTERN_REGEX,
+    check_patterns,
+)
+from courier.jsonapi.documents import ReadAttributes, WriteAttributes, not_nullable
+
+# Checked by check_patterns; said here so the schema tells the length rule too.
+Pattern = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_PATTERN_LENGTH,
+            "pattern": PATTERN_REGEX,
+        }
+    ),
+]
 
 EVENT_TYPES_DESCRIPTION = (
     "Event types to deliver: a type (api-keys.created), a resource type (api-keys), a prefix "
@@ -17,6 +35,15 @@ URL_DESCRIPTION = (
     "https URL that receives the events; it must not resolve to a private, loopback, "
     "link-local, multicast or reserved address"
 )
+
+# The scheme rule of the URL check, for the schema (http is accepted too where the
+# COURIER_WEBHOOK_ALLOW_PRIVATE setting allows private addresses).
+HTTPS = "^[Hh][Tt][Tt][Pp][Ss]://"
+
+
+def _optional_url(schema: dict[str, Any]) -> None:
+    not_nullable(schema)
+    schema["pattern"] = HTTPS
 
 
 class WebhookRead(ReadAttributes):
@@ -44,8 +71,13 @@ def _patterns(value: list[str] | None) -> list[str] | None:
 
 
 class WebhookCreate(WriteAttributes):
-    url: str = Field(min_length=1, max_length=2048, description=URL_DESCRIPTION)
-    event_types: list[str] = Field(
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description=URL_DESCRIPTION,
+        json_schema_extra={"pattern": HTTPS},
+    )
+    event_types: list[Pattern] = Field(
         min_length=1, max_length=MAX_PATTERNS, description=EVENT_TYPES_DESCRIPTION
     )
     secret: str | None = Field(
@@ -62,18 +94,27 @@ class WebhookCreate(WriteAttributes):
 
 class WebhookUpdate(WriteAttributes):
     url: str | None = Field(
-        default=None, min_length=1, max_length=2048, description=URL_DESCRIPTION
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description=URL_DESCRIPTION,
+        json_schema_extra=_optional_url,
     )
-    event_types: list[str] | None = Field(
-        default=None, min_length=1, max_length=MAX_PATTERNS, description=EVENT_TYPES_DESCRIPTION
+    event_types: list[Pattern] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_PATTERNS,
+        description=EVENT_TYPES_DESCRIPTION,
+        json_schema_extra=not_nullable,
     )
     secret: str | None = Field(
         default=None,
         min_length=16,
         max_length=128,
         description="A new signing secret (rotation); not shown again",
+        json_schema_extra=not_nullable,
     )
-    active: bool | None = None
+    active: bool | None = Field(default=None, json_schema_extra=not_nullable)
     description: str | None = Field(default=None, max_length=1000)
 
     _not_null = field_validator("url", "event_types", "secret", "active")(_not_null)

@@ -1,0 +1,137 @@
+"""What the OpenAPI document says about every operation at once.
+
+The route factory and the hand-written endpoints describe their own successes; the answers every
+operation shares are added here, once, so the document tells the truth everywhere: the one error
+body of CONVENTIONS.md on every 4XX (and the 503 of an unreachable database), `304 Not Modified`
+on every JSON GET (ETag / If-None-Match), and the two ways to authenticate. An optional request
+body is documented as the object it must be when sent (never ``null``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "The one error body (CONVENTIONS.md, Errors)",
+    "required": ["statusCode", "error", "message", "errors"],
+    "properties": {
+        "statusCode": {"type": "integer", "minimum": 400, "maximum": 599},
+        "error": {"type": "string"},
+        "message": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "errors": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["status", "code", "title", "detail"],
+                "properties": {
+                    "status": {"type": "string"},
+                    "code": {"type": "string"},
+                    "title": {"type": "string"},
+                    "detail": {"type": "string"},
+                    "source": {
+                        "type": "object",
+                        "properties": {
+                            "pointer": {"type": "string"},
+                            "parameter": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+        "requestId": {"type": "string"},
+    },
+}
+
+ERROR_CONTENT: dict[str, Any] = {
+    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+}
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key's secret, the master key, or an individual access token",
+    },
+    "basic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "An API key: its id as the user name, its secret as the password",
+    },
+}
+
+# Answered without credentials.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": ERROR_CONTENT}
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional body is sent or left out, never ``null`` (a body must be a JSON object)."""
+    branches = schema.get("anyOf")
+    if not isinstance(branches, list):
+        return schema
+    kept = [branch for branch in branches if branch != {"type": "null"}]
+    if len(kept) == len(branches):
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**rest, **kept[0]} if len(kept) == 1 else {**rest, "anyOf": kept}
+
+
+def finish(document: dict[str, Any]) -> dict[str, Any]:
+    """Add the shared answers and security to every operation of ``document`` (in place)."""
+    components = document.setdefault("components", {})
+    components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    components["securitySchemes"] = SECURITY_SCHEMES
+    document["security"] = [{"bearer": []}, {"basic": []}]
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                if "schema" in media:
+                    media["schema"] = _without_null(media["schema"])
+            if path in PUBLIC_PATHS:
+                operation["security"] = []
+            else:
+                four = responses.get("4XX", {})
+                responses["4XX"] = _error_response(four.get("description", "Error"))
+                responses.setdefault(
+                    "503", _error_response("The database is unreachable (Retry-After)")
+                )
+            validation = responses.get("422", {}).get("content", {}).get("application/json", {})
+            if "HTTPValidationError" in str(validation.get("schema")):
+                del responses["422"]  # FastAPI's default: validation errors answer 400 here
+            for status, response in responses.items():
+                if str(status).startswith(("4", "5")) and not response.get("content"):
+                    response["content"] = ERROR_CONTENT
+            ok_content = responses.get("200", {}).get("content", {})
+            if method == "get" and "application/json" in ok_content:
+                responses.setdefault("304", {"description": "Not modified (If-None-Match)"})
+    return document
+
+
+def install(app: FastAPI) -> None:
+    """Serve the finished document at ``app.openapi_url`` (built once, then cached)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = finish(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    openapi_version=app.openapi_version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,130 @@
+"""The OpenAPI document tells the truth (issue 10, point 7), and the response check that every
+test runs through (``tests/openapi_check.py``) does catch what it should."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from tests.conftest import Org
+from tests.openapi_check import ResponseChecker
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+async def test_every_operation_documents_the_error_body_and_credentials(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    assert document["openapi"].startswith("3.1")
+    assert set(document["components"]["securitySchemes"]) == {"bearer", "basic"}
+    for method, path, operation in _operations(document):
+        if path in {"/healthz", "/readyz", "/metrics"}:
+            assert operation["security"] == []
+            continue
+        errors = operation["responses"]["4XX"]["content"]["application/json"]["schema"]
+        assert errors == {"$ref": "#/components/schemas/Error"}, (method, path)
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if body is not None:
+            assert {"type": "null"} not in body["schema"].get("anyOf", []), (method, path)
+
+
+async def test_metrics_are_documented_as_text(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    assert list(document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == [
+        "text/plain"
+    ]
+    metrics = await client.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+
+
+async def test_upload_form_and_its_415_are_documented(client: httpx.AsyncClient) -> None:
+    upload = (await client.get("/openapi.json")).json()["paths"]["/uploads/{key}"]["post"]
+    assert "multipart/form-data" in upload["requestBody"]["content"]
+    assert "415" in upload["responses"]
+    refused = await client.post(
+        "/uploads/some-key", content=b"{}", headers={"Content-Type": "application/json"}
+    )
+    assert refused.status_code == 415
+
+
+async def test_delete_all_takes_exactly_1(client: httpx.AsyncClient, org: Org) -> None:
+    for value in ("true", "yes", "0", ""):
+        refused = await client.delete(f"/v1/api-keys/?delete_all={value}", headers=org.admin)
+        assert refused.status_code == 400, value
+        assert refused.json()["errors"][0]["source"] == {"parameter": "delete_all"}
+    # Still there: nothing was deleted.
+    assert (await client.get("/v1/api-keys/", headers=org.admin)).status_code == 200
+
+
+async def test_empty_individual_id_is_refused(client: httpx.AsyncClient, org: Org) -> None:
+    response = await client.get("/v1/individuals/?individual-id=", headers=org.admin)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["source"] == {"parameter": "individual-id"}
+
+
+async def test_a_null_body_on_an_action_is_refused_as_documented(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    archive = document["paths"]["/v1/messaging-channels/{id}/archive/"]["post"]
+    assert archive["requestBody"].get("required", False) is False  # send an object, or nothing
+    person = await client.post(
+        "/v1/individuals/",
+        json={"data": {"type": "individuals", "attributes": {"first-name": "N", "last-name": "B"}}},
+        headers=org.admin,
+    )
+    channel = await client.post(
+        "/v1/messaging-channels/",
+        json={
+            "data": {
+                "type": "messaging-channels",
+                "attributes": {"individual-ids": [person.json()["data"]["id"]]},
+            }
+        },
+        headers=org.admin,
+    )
+    assert channel.status_code == 201, channel.text
+    url = f"/v1/messaging-channels/{channel.json()['data']['id']}/archive/"
+    null = await client.post(
+        url, content=b"null", headers={**org.admin, "Content-Type": "application/json"}
+    )
+    assert null.status_code == 400
+    assert (await client.post(url, headers=org.admin)).status_code == 201
+
+
+async def test_the_response_check_catches_undocumented_answers(client: httpx.AsyncClient) -> None:
+    checker = ResponseChecker((await client.get("/openapi.json")).json())
+    request = httpx.Request("GET", "http://courier.test/v1/organizations")
+
+    def problems(status: int, body: Any, content_type: str = "application/json") -> list[str]:
+        raw = orjson.dumps(body)
+        response = httpx.Response(
+            status, content=raw, headers={"content-type": content_type}, request=request
+        )
+        return checker.problems(response, raw)
+
+    assert problems(500, {"statusCode": 500})  # 5XX is not documented
+    assert problems(200, {"meta": {}})  # no data
+    assert problems(200, {"data": []}, "text/plain")  # not the documented type
+    assert problems(404, {"oops": True})  # not the error body
+    error = {
+        "statusCode": 404,
+        "error": "Not Found",
+        "message": "organization not found",
+        "errors": [{"status": "404", "code": "not-found", "title": "Not Found", "detail": "x"}],
+    }
+    assert problems(404, error) == []
+    # An operation the document does not describe is not checked.
+    other = httpx.Request("GET", "http://courier.test/v1/no-such-thing/")
+    response = httpx.Response(500, content=b"{}", request=other)
+    assert checker.problems(response, b"{}") == []
