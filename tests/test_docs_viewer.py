@@ -82,7 +82,8 @@ async def test_docs_render_and_try_it_out_in_chromium(server: str) -> None:
     except ImportError:
         pytest.skip("playwright is not installed (pip install -e '.[test]')")
 
-    async with httpx.AsyncClient(base_url=server) as http:
+    # A fresh server on a busy machine may take a while over its first requests.
+    async with httpx.AsyncClient(base_url=server, timeout=60) as http:
         created = await http.post(
             "/v1/organizations/",
             json=doc("organizations", {"name": "Viewer Clinic"}),
