@@ -16,7 +16,7 @@ import pytest
 
 from courier.app import create_app
 from tests.conftest import Org, doc, make_settings
-from tests.factories import message_row
+from tests.factories import make_messaging_message, message_row
 
 OVERFLOWING_TIMES = ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"]
 
@@ -154,8 +154,10 @@ async def test_overflowing_times_in_bodies_are_400(
 async def test_overflowing_times_in_action_bodies_are_400(
     client: httpx.AsyncClient, org: Org, moment: str
 ) -> None:
+    # A real message: an unknown one is 404 before its body is read.
+    message = await make_messaging_message(client, org)
     ack = await client.post(
-        f"/v1/messaging-messages/{uuid.uuid4()}/ack/",
+        f"/v1/messaging-messages/{message}/ack/",
         json={"ack-user-time": moment},
         headers=org.staff,
     )
