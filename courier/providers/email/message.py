@@ -7,19 +7,17 @@ models). :func:`build_message` turns it into a standard library
 - text only: one ``text/plain`` part; HTML given: ``multipart/alternative`` with the text
   (derived from the HTML when none was given) and the HTML, sanitised with ``nh3``;
 - attachments: the above inside ``multipart/mixed``, each file with its content type;
-- ``Message-ID`` ``<delivery-id@sender-domain>``, so a bounce (DSN) that quotes it names the
-  delivery it is about (:func:`delivery_id_of`);
 - ``List-Unsubscribe`` when the organization has an unsubscribe URL.
 
 :func:`render_document` gives the bytes that go on the wire (CRLF line ends), signed with
-DKIM (``dkimpy``) when a key is configured.
+DKIM (``dkimpy``) when a key is configured. The adapter sets the ``Message-ID`` that ties a
+bounce to its delivery (:func:`courier.providers.email.base.message_id_for`).
 """
 
 from __future__ import annotations
 
 import html as html_entities
 import re
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,9 +68,8 @@ class DkimKey:
 
 @dataclass(frozen=True)
 class OutgoingEmail:
-    """One email as an adapter sends it: one SMTP transaction, one delivery."""
+    """One email as Courier composes it (an adapter then sends it as one transaction)."""
 
-    delivery_id: uuid.UUID
     sender: str
     to: Sequence[str]
     content: EmailContent
@@ -96,28 +93,6 @@ def text_from_html(markup: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip() + "\n"
 
 
-def domain_of(address: str) -> str:
-    return address.rpartition("@")[2].strip(">").strip() or "localhost"
-
-
-def message_id_for(delivery_id: uuid.UUID, sender: str) -> str:
-    return f"<{delivery_id}@{domain_of(sender)}>"
-
-
-_MESSAGE_ID = re.compile(
-    r"<?\s*([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})@[^>\s]+\s*>?",
-    re.IGNORECASE,
-)
-
-
-def delivery_id_of(message_id: str | None) -> uuid.UUID | None:
-    """The delivery a ``Message-ID`` made by :func:`message_id_for` belongs to, else None."""
-    if not message_id:
-        return None
-    found = _MESSAGE_ID.search(message_id)
-    return uuid.UUID(found.group(1)) if found else None
-
-
 def build_message(email: OutgoingEmail) -> EmailMessage:
     """The email as a standard library message (see the module's docstring)."""
     content = email.content
@@ -128,7 +103,6 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
     message["To"] = ", ".join(email.to)
     message["Subject"] = content.subject
     message["Date"] = format_datetime(email.date) if email.date else _now_header()
-    message["Message-ID"] = message_id_for(email.delivery_id, email.sender)
     if email.reply_to:
         message["Reply-To"] = email.reply_to
     if email.unsubscribe_url:

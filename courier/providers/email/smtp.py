@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import uuid
 from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate
 
 import aiosmtplib
 
@@ -31,15 +34,12 @@ from courier.providers.common import (
     RawRequest,
     RecipientGone,
     SendResult,
+    VendorStatus,
 )
-from courier.providers.email.dsn import bounce_events
-from courier.providers.email.message import (
-    DkimKey,
-    OutgoingEmail,
-    build_message,
-    envelope_sender,
-    render_document,
-)
+from courier.providers.email.base import message_id_for
+from courier.providers.email.kind import EMAIL
+from courier.providers.email.message import DkimKey, envelope_sender, render_document
+from courier.providers.email.sandbox import parse_dsn, recipients_of
 from courier.providers.email.signing import verify_report_signature
 
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
@@ -149,15 +149,25 @@ class SmtpEmail:
 
     # --- sending -------------------------------------------------------------------------------
 
-    def document(self, email: OutgoingEmail) -> bytes:
-        """The bytes that go on the wire (DKIM-signed when a key is configured)."""
-        return render_document(build_message(email), self.dkim)
+    def document(self, message: EmailMessage, delivery_id: uuid.UUID) -> bytes:
+        """The bytes that go on the wire: the delivery's Message-ID set, DKIM-signed when a
+        key is configured, without Bcc."""
+        del message["Message-ID"]
+        message["Message-ID"] = message_id_for(self.settings, delivery_id)
+        if "Date" not in message:
+            message["Date"] = formatdate(usegmt=True)
+        del message["Bcc"]
+        return render_document(message, self.dkim)
 
-    async def send(self, email: OutgoingEmail) -> SendResult:
+    async def send(self, message: EmailMessage, *, delivery_id: uuid.UUID) -> SendResult:
         """One SMTP transaction (MAIL, RCPT per address, DATA); returns the server's reply.
 
         Recipients refused while others were accepted are named in ``vendor_status``."""
-        document = self.document(email)
+        recipients = recipients_of(message)
+        if not recipients:
+            raise Permanent("554", "the email has no recipient")
+        sender = envelope_sender(str(message.get("From", "")))
+        document = self.document(message, delivery_id)
         pool = self._current_pool()
         async with pool.slots:
             client = pool.idle.pop() if pool.idle else None
@@ -167,30 +177,41 @@ class SmtpEmail:
             try:
                 if client is None:
                     client = await self._connect()
-                    reply = await self._transaction(client, email, document, reused=False)
+                    reply = await self._transaction(
+                        client, sender, recipients, document, reused=False
+                    )
                 else:
                     try:
-                        reply = await self._transaction(client, email, document, reused=True)
+                        reply = await self._transaction(
+                            client, sender, recipients, document, reused=True
+                        )
                     except _StaleConnectionError:
                         # The server closed the idle connection: nothing was sent; reopen.
                         client.close()
                         client = await self._connect()
-                        reply = await self._transaction(client, email, document, reused=False)
+                        reply = await self._transaction(
+                            client, sender, recipients, document, reused=False
+                        )
             except BaseException:
                 if client is not None:
                     client.close()
                 raise
             pool.idle.append(client)
         return SendResult(
-            vendor_id=f"<{email.delivery_id}>",
+            vendor_id=message_id_for(self.settings, delivery_id),
             vendor_status=reply,
             accepted_at=utcnow(),
         )
 
     async def _transaction(
-        self, client: aiosmtplib.SMTP, email: OutgoingEmail, document: bytes, *, reused: bool
+        self,
+        client: aiosmtplib.SMTP,
+        sender: str,
+        recipients: list[str],
+        document: bytes,
+        *,
+        reused: bool,
     ) -> str:
-        sender = envelope_sender(email.sender)
         try:
             try:
                 await client.mail(sender)
@@ -199,12 +220,12 @@ class SmtpEmail:
                     raise _StaleConnectionError from exc
                 raise
             refused: dict[str, aiosmtplib.SMTPRecipientRefused] = {}
-            for address in email.to:
+            for address in recipients:
                 try:
                     await client.rcpt(address)
                 except aiosmtplib.SMTPRecipientRefused as exc:
                     refused[address] = exc
-            if len(refused) == len(email.to):
+            if len(refused) == len(recipients):
                 await client.rset()
                 # Retry if any address may yet work; otherwise the first refusal is final.
                 first = next(
@@ -239,11 +260,24 @@ class SmtpEmail:
         return verify_report_signature(self.settings, request)
 
     def parse(self, request: RawRequest) -> list[InboundEvent]:
-        return bounce_events(request.body)
+        """Bounces: the DSN's failed recipients (the sandbox's reader of RFC 3464)."""
+        return parse_dsn(request.body)
+
+    async def fetch(
+        self, *, delivery_id: uuid.UUID, vendor_id: str | None, recipient: str
+    ) -> VendorStatus | None:
+        """SMTP has no way to ask about an earlier message: a delivery left in doubt waits
+        for a bounce, then the grace period (never resent)."""
+        return None
 
 
 class _StaleConnectionError(Exception):
     """A reused connection turned out closed before anything was sent."""
+
+
+@EMAIL.adapter("smtp")
+def _build(settings: Settings) -> SmtpEmail:
+    return SmtpEmail(settings)
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:
