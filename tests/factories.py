@@ -398,6 +398,26 @@ async def make_messaging_responder(client: httpx.AsyncClient, org: Org) -> str:
     )
 
 
+@factory("user-emails")
+async def make_user_email(client: httpx.AsyncClient, org: Org) -> str:
+    individual = await make_individual_id(client, org)
+    return await created_id(
+        await client.post(
+            "/v1/user-emails/",
+            headers=org.staff,
+            json=doc(
+                "user-emails",
+                {
+                    "individual-id": individual,
+                    "to": "sample@patients.example",
+                    "subject": "Sample",
+                    "message": "Hello",
+                },
+            ),
+        )
+    )
+
+
 async def individual_token(client: httpx.AsyncClient, org: Org, individual_id: str) -> str:
     response = await client.post(
         "/v1/access-tokens/",

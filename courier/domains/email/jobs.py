@@ -1,0 +1,90 @@
+"""Sending an email's delivery, and what a bounce does.
+
+The generic send job (``deliveries.send``) calls :func:`send_user_email` between its two
+transactions: it builds the message from the email and its attachments and hands it to the
+configured adapter with the delivery's id (which becomes the Message-ID). Bounce reports
+(DSNs) arrive through the generic inbound path as ``status`` events of the ``email`` kind;
+:func:`_apply_email_status` applies them like any receipt and, for a failed recipient, marks the
+address as bouncing and says so in the email's ``result``.
+"""
+
+from __future__ import annotations
+
+from courier.domains.email import repository
+from courier.domains.email.service import RESOURCE_TYPE, record_bounce
+from courier.domains.org_preferences.service import get_preference
+from courier.jobs.context import JobContext
+from courier.models.delivery import Delivery, ProviderInbound
+from courier.providers.common import SendResult
+from courier.providers.delivery import delivery_sender
+from courier.providers.email.base import EmailProvider
+from courier.providers.email.message import (
+    EmailAttachment,
+    EmailContent,
+    OutgoingEmail,
+    build_message,
+)
+from courier.providers.inbound import (
+    InboundHandler,
+    _apply_status,
+    _resolve_status,
+    inbound_handler,
+)
+from courier.providers.storage import storage_for
+
+
+@delivery_sender(RESOURCE_TYPE)
+async def send_user_email(
+    job: JobContext, delivery: Delivery, adapter: EmailProvider
+) -> SendResult:
+    session, org = job.session, job.organization_id
+    email = await repository.load_email(session, org, delivery.resource_id)
+    if email is None:
+        from courier.providers.common import Permanent
+
+        raise Permanent("gone", "the email was deleted before it was sent")
+    storage = storage_for(job.settings)
+    attachments = [
+        EmailAttachment(
+            filename=row.filename,
+            content_type=row.content_type or "application/octet-stream",
+            content=await storage.read(row.storage_key),
+        )
+        for row in await repository.attachments_of(session, org, email.id, status="ready")
+        if row.storage_key
+    ]
+    unsubscribe = await get_preference(session, org, "email-unsubscribe-url")
+    message = build_message(
+        OutgoingEmail(
+            sender=job.settings.email_from,
+            to=list(email.to),
+            content=EmailContent(email.subject, email.message, email.message_html),
+            attachments=attachments,
+            unsubscribe_url=unsubscribe or None,
+        )
+    )
+    await job.checkpoint()  # no transaction held while the server answers
+    result = await adapter.send(message, delivery_id=delivery.id)
+    email.result = result.vendor_status[:1000]  # commits with the delivery's "sent"
+    return result
+
+
+async def _apply_email_status(job: JobContext, inbound: ProviderInbound) -> None:
+    await _apply_status(job, inbound)
+    raw = inbound.raw or {}
+    if raw.get("action") != "failed" or inbound.delivery_id is None:
+        return
+    delivery = await repository.load_delivery(job.session, job.organization_id, inbound.delivery_id)
+    if delivery is None or delivery.resource_type != RESOURCE_TYPE:
+        return
+    await record_bounce(
+        job.session,
+        job.organization_id,
+        delivery.resource_id,
+        recipient=str(raw.get("recipient", "")),
+        status=str(raw.get("status", "")) or None,
+        diagnostic=str(raw.get("diagnostic", "")),
+    )
+
+
+inbound_handler("email", "status", InboundHandler(_resolve_status, _apply_email_status))

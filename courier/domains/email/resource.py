@@ -1,0 +1,46 @@
+"""``/v1/user-emails/``: list (individual-id required), get, create (draft or ``auto-send``).
+
+Sending a draft (``/{id}/send/``) is in endpoints.py."""
+
+from __future__ import annotations
+
+from courier.core.auth import Permission
+from courier.domains.email import jobs as _jobs  # the sender and bounce handler, everywhere
+from courier.domains.email.repository import individual_scope
+from courier.domains.email.schemas import TYPE_NAME, EmailCreate, EmailRead
+from courier.domains.email.service import EmailService
+from courier.jsonapi import query as q
+from courier.jsonapi.resource import Op, ResourceSpec, register
+from courier.models.email import UserEmail
+
+user_emails = register(
+    ResourceSpec(
+        type_name=TYPE_NAME,
+        model=UserEmail,
+        read_schema=EmailRead,
+        create_schema=EmailCreate,
+        service=EmailService(),
+        ops=frozenset({Op.LIST, Op.GET, Op.CREATE}),
+        filters=[
+            q.uuid_eq(
+                "individual-id",
+                UserEmail.individual_id,
+                "The individual whose emails to list",
+                required=True,
+            ),
+        ],
+        sorts={"created-at": UserEmail.created_at},
+        default_sort=[("created-at", True)],
+        permissions={Op.CREATE: Permission.COMMUNICATE},
+        individual_scope=individual_scope,
+        tag="email",
+        summaries={
+            Op.LIST: "Emails of an individual (individual-id required)",
+            Op.GET: "Get one email with status and result",
+            Op.CREATE: "Create an email (draft, or sent at once with auto-send)",
+        },
+        singular="email",
+    )
+)
+
+__all__ = ["_jobs", "user_emails"]

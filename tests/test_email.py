@@ -1,0 +1,233 @@
+"""User emails over HTTP with the default sandbox adapter: drafts, auto-send, send, status and
+result, who sees what, bounces from the sandbox and from a signed DSN, refused addresses."""
+
+from __future__ import annotations
+
+from email import policy
+from email.parser import BytesParser
+from typing import Any
+
+import httpx
+
+from courier.jobs import run_until_idle
+from tests.conftest import Org, bearer, doc
+from tests.factories import individual_token, make_individual_id
+
+EMAILS = "/v1/user-emails/"
+
+
+def email_doc(individual: str | None, **attributes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "to": "ann@patients.example",
+        "subject": "Your lab results",
+        "message": "Hello Ann, your results are in.",
+    }
+    if individual is not None:
+        values["individual-id"] = individual
+    values.update(attributes)
+    return doc("user-emails", values)
+
+
+async def deliver(app: Any) -> None:
+    await run_until_idle(app.state.database, app.state.settings)
+
+
+async def get_email(client: httpx.AsyncClient, org: Org, ident: str) -> dict[str, Any]:
+    response = await client.get(f"{EMAILS}{ident}/", headers=org.staff)
+    assert response.status_code == 200, response.text
+    attributes: dict[str, Any] = response.json()["data"]["attributes"]
+    return attributes
+
+
+async def sandbox_raw(client: httpx.AsyncClient, org: Org, address: str) -> list[bytes]:
+    listed = await client.get(
+        "/sandbox/email/messages", params={"address": address}, headers=org.admin
+    )
+    assert listed.status_code == 200, listed.text
+    documents = []
+    for message in listed.json()["data"]:
+        raw = await client.get(
+            "/sandbox/email/raw", params={"message-id": message["message-id"]}, headers=org.admin
+        )
+        assert raw.status_code == 200, raw.text
+        documents.append(raw.json()["data"]["raw"].encode("utf-8", "surrogateescape"))
+    return documents
+
+
+async def test_draft_then_send_through_the_sandbox(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    individual = await make_individual_id(client, org)
+    created = await client.post(
+        EMAILS,
+        headers=org.staff,
+        json=email_doc(
+            individual,
+            **{"message-html": "<p>Hello <b>Ann</b></p><script>steal()</script>"},
+        ),
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()["data"]
+    ident = body["id"]
+    attributes = body["attributes"]
+    assert attributes["status"] == "draft"
+    assert attributes["to"] == ["ann@patients.example"]
+    assert attributes["sender-organization-id"] == org.id
+    assert attributes["task-id"] is None and attributes["result"] is None
+
+    await deliver(app)  # a draft is not sent
+    assert (await get_email(client, org, ident))["status"] == "draft"
+
+    sent = await client.post(f"{EMAILS}{ident}/send/", headers=org.staff, json={})
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["data"]["attributes"]["status"] == "queued"
+    task = sent.json()["data"]["attributes"]["task-id"]
+    assert task
+    job = await client.get(f"/v1/jobs/{task}/", headers=org.admin)
+    assert job.status_code == 200, job.text
+
+    again = await client.post(f"{EMAILS}{ident}/send/", headers=org.staff, json={})
+    assert again.status_code == 409
+    assert again.json()["errors"][0]["code"] == "email-not-draft"
+
+    await deliver(app)
+    attributes = await get_email(client, org, ident)
+    assert attributes["status"] == "sent", attributes["result"]
+    assert attributes["result"].startswith("250")
+
+    [raw] = await sandbox_raw(client, org, "ann@patients.example")
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert message["Subject"] == "Your lab results"
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and "your results are in" in text.get_content()
+    assert html is not None and "<b>Ann</b>" in html.get_content()
+    assert "steal" not in html.get_content()
+
+
+async def test_auto_send_several_recipients_and_list(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    individual = await make_individual_id(client, org)
+    created = await client.post(
+        EMAILS,
+        headers=org.staff,
+        json=email_doc(
+            individual,
+            to=["Bob@Patients.example", "carer@patients.example"],
+            **{"auto-send": True},
+        ),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["data"]["attributes"]["status"] == "queued"
+    await deliver(app)
+    listed = await client.get(EMAILS, params={"individual-id": individual}, headers=org.staff)
+    assert listed.status_code == 200, listed.text
+    [email] = listed.json()["data"]
+    assert email["attributes"]["status"] == "sent"
+    assert email["attributes"]["to"] == ["Bob@patients.example", "carer@patients.example"]
+    assert len(await sandbox_raw(client, org, "carer@patients.example")) == 1
+
+    missing = await client.get(EMAILS, headers=org.staff)
+    assert missing.status_code == 400
+
+
+async def test_bad_input_is_refused_clearly(client: httpx.AsyncClient, org: Org) -> None:
+    individual = await make_individual_id(client, org)
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({"to": "not-an-address"}, 400, "/data/attributes/to/0"),
+        ({"to": []}, 400, "/data/attributes/to"),
+        ({"subject": "two\nlines"}, 400, "/data/attributes/subject"),
+        ({"message": None}, 400, "/data/attributes/message"),
+        ({"auto-send": "yes"}, 400, "/data/attributes/auto-send"),
+        ({"sender-organization-id": "5f0c6a2e-3d55-4b4e-9a7e-0c6f1c2b3d4e"}, 404, ""),
+        ({"individual-id": "5f0c6a2e-3d55-4b4e-9a7e-0c6f1c2b3d4e"}, 404, ""),
+    ]
+    for attributes, status, pointer in cases:
+        response = await client.post(
+            EMAILS, headers=org.staff, json=email_doc(individual, **attributes)
+        )
+        assert response.status_code == status, (attributes, response.text)
+        if pointer:
+            pointers = {e["source"]["pointer"] for e in response.json()["errors"]}
+            assert pointer in pointers, (attributes, pointers)
+    readonly = await client.post(EMAILS, headers=org.readonly, json=email_doc(individual))
+    assert readonly.status_code == 403
+
+
+async def test_individual_token_sees_only_its_own_emails(
+    client: httpx.AsyncClient, org: Org, other_org: Org
+) -> None:
+    ann = await make_individual_id(client, org)
+    bob = await make_individual_id(client, org)
+    to_ann = await client.post(EMAILS, headers=org.staff, json=email_doc(ann))
+    to_bob = await client.post(EMAILS, headers=org.staff, json=email_doc(bob))
+    ann_token = bearer(await individual_token(client, org, ann))
+
+    own = await client.get(f"{EMAILS}{to_ann.json()['data']['id']}/", headers=ann_token)
+    assert own.status_code == 200
+    other = await client.get(f"{EMAILS}{to_bob.json()['data']['id']}/", headers=ann_token)
+    assert other.status_code == 404
+    listed = await client.get(EMAILS, params={"individual-id": ann}, headers=ann_token)
+    assert [e["id"] for e in listed.json()["data"]] == [to_ann.json()["data"]["id"]]
+    assert (
+        await client.get(EMAILS, params={"individual-id": bob}, headers=ann_token)
+    ).status_code == 403
+    send_bob = await client.post(
+        f"{EMAILS}{to_bob.json()['data']['id']}/send/", headers=ann_token, json={}
+    )
+    assert send_bob.status_code == 404
+    # A token writes only its own emails.
+    mine = await client.post(EMAILS, headers=ann_token, json=email_doc(None))
+    assert mine.status_code == 201, mine.text
+    assert mine.json()["data"]["attributes"]["individual-id"] == ann
+    theirs = await client.post(EMAILS, headers=ann_token, json=email_doc(bob))
+    assert theirs.status_code == 403
+    # Another organization sees nothing.
+    foreign = await client.get(f"{EMAILS}{to_ann.json()['data']['id']}/", headers=other_org.staff)
+    assert foreign.status_code == 404
+
+
+async def test_sandbox_bounce_fails_the_email_and_refuses_the_address(
+    client: httpx.AsyncClient, org: Org, other_org: Org, app: Any
+) -> None:
+    individual = await make_individual_id(client, org)
+    armed = await client.post(
+        "/sandbox/email/bounces",
+        headers=org.admin,
+        json={"address": "gone@patients.example", "status": "5.1.1"},
+    )
+    assert armed.status_code in (200, 201), armed.text
+    created = await client.post(
+        EMAILS,
+        headers=org.staff,
+        json=email_doc(individual, to="gone@patients.example", **{"auto-send": True}),
+    )
+    ident = created.json()["data"]["id"]
+    await deliver(app)
+    adapter = app.state.providers.by_name("email") if hasattr(app.state, "providers") else None
+    if adapter is not None and hasattr(adapter, "idle"):
+        await adapter.idle()
+    await deliver(app)
+    attributes = await get_email(client, org, ident)
+    assert attributes["status"] == "failed", attributes
+    assert "bounced by gone@patients.example" in attributes["result"]
+    assert "5.1.1" in attributes["result"]
+
+    refused = await client.post(
+        EMAILS,
+        headers=org.staff,
+        json=email_doc(individual, to="gone@patients.example", **{"auto-send": True}),
+    )
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["errors"][0]
+    assert error["code"] == "address-bouncing"
+    assert "gone@patients.example bounced" in error["detail"]
+    # Another organization may still write to it.
+    other_individual = await make_individual_id(client, other_org)
+    elsewhere = await client.post(
+        EMAILS,
+        headers=other_org.staff,
+        json=email_doc(other_individual, to="gone@patients.example", **{"auto-send": True}),
+    )
+    assert elsewhere.status_code == 201, elsewhere.text
