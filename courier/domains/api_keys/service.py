@@ -12,6 +12,7 @@ from courier.core.auth import Principal, PrincipalKind, Role, hash_secret, new_k
 from courier.core.errors import invalid_attribute, invalid_parameter, not_found
 from courier.core.tenancy import scoped, unscoped
 from courier.core.time import utcnow
+from courier.jsonapi.changes import Changed, record_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.query import parse_uuid
@@ -28,7 +29,7 @@ class ApiKeyService(CrudService[ApiKey]):
             return unscoped(select(ApiKey), "the master key manages every organization's keys")
         return scoped(select(ApiKey), ApiKey, ctx.organization_id)
 
-    async def create(self, ctx: Context, attrs: WriteAttributes) -> ApiKey:
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[ApiKey]:
         values = attrs.model_dump()
         organization_id = await self._target_organization(ctx, values.pop("organization_id"))
         key, secret = await issue_key(
@@ -39,8 +40,12 @@ class ApiKeyService(CrudService[ApiKey]):
             role=Role(values["role"]),
             expires_at=values["expires_at"],
         )
-        ctx.extras[f"secret:{key.id}"] = secret
-        return key
+        # The secret is shown in this response only; it is never stored.
+        return Changed(
+            key,
+            [self.change(ctx, "created", key, attrs.model_fields_set)],
+            revealed={"secret": secret},
+        )
 
     async def _target_organization(self, ctx: Context, requested: uuid.UUID | None) -> uuid.UUID:
         if ctx.principal.kind is PrincipalKind.MASTER:
@@ -88,17 +93,13 @@ class ApiKeyService(CrudService[ApiKey]):
         rows = (await ctx.session.execute(stmt)).scalars().all()
         for row in rows:
             await self.delete(ctx, row)
-            self.audit(ctx, "deleted", row)
+        record_changes(ctx, [self.change(ctx, "deleted", row) for row in rows])
         return len(rows)
 
     async def present(self, ctx: Context, rows: Sequence[ApiKey]) -> list[dict[str, Any]]:
         out = await super().present(ctx, rows)
-        for row, attributes in zip(rows, out, strict=True):
-            secret = ctx.extras.get(f"secret:{row.id}")
-            if secret is None:
-                attributes.pop("secret", None)
-            else:
-                attributes["secret"] = secret
+        for attributes in out:
+            attributes.pop("secret", None)  # shown once, at creation (Changed.revealed)
         return out
 
 

@@ -38,9 +38,10 @@ from sqlalchemy.orm import aliased
 from courier.core.auth import Permission
 from courier.core.handlers import JsonResponse
 from courier.core.tenancy import in_organization, scoped
-from courier.domains.inbox.service import require_individual, required_individual
+from courier.domains.inbox.service import required_individual
 from courier.domains.messaging.render import render_channels
 from courier.domains.messaging.schemas import CHANNEL_TYPE, ChannelRead
+from courier.domains.people.repository import require_individual
 from courier.jsonapi import query as q
 from courier.jsonapi.context import Context, context_dependency
 from courier.jsonapi.documents import DocumentModels, list_document, resource_object

@@ -13,12 +13,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from courier.core import audit
 from courier.core.errors import invalid_attribute, not_found
 from courier.core.tenancy import scoped
 from courier.domains.purges.schemas import PurgeRead
-from courier.events import publish
 from courier.jobs import enqueue
+from courier.jsonapi.changes import change, record_changes
 from courier.jsonapi.context import Context
 from courier.models.job import Job, JobState
 from courier.models.system_purge import SystemPurge
@@ -75,29 +74,21 @@ async def do_request_purge(
         ctx.session, PURGE_JOB, {"purge_id": purge.id}, organization_id=ctx.organization_id
     )
     purge.job_id = job.id
-    event = audit.record(
-        ctx.session,
-        principal,
-        organization_id=ctx.organization_id,
-        action="requested",
-        resource_type=TYPE_NAME,
-        resource_id=purge.id,
-        fields=["entity-type", "entity-id", "archive"],
-        request_id=ctx.request_id,
-    )
-    event.changed_fields = {
-        **event.changed_fields,
-        "entity-type": entity_type,
-        "entity-id": str(ident),
-        "archive": archive,
-    }
-    publish(
-        ctx.session,
-        organization_id=ctx.organization_id,
-        resource_type=TYPE_NAME,
-        verb="created",
-        resource_id=purge.id,
-        data={"id": str(purge.id), "state": purge.state},
+    record_changes(
+        ctx,
+        [
+            # The audit log says what was asked (entity type and id: ids only) ...
+            change(
+                TYPE_NAME,
+                purge.id,
+                "requested",
+                fields=["entity-type", "entity-id", "archive"],
+                details={"entity-type": entity_type, "entity-id": str(ident), "archive": archive},
+                published=False,
+            ),
+            # ... subscribers see a new purge to poll.
+            change(TYPE_NAME, purge.id, "created", data={"state": purge.state}, audited=False),
+        ],
     )
     return purge
 
