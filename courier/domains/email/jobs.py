@@ -1,20 +1,19 @@
-"""Sending an email's delivery, and what a bounce does.
+"""Sending an email's delivery.
 
 The generic send job (``deliveries.send``) calls :func:`send_user_email` between its two
 transactions: it builds the message from the email and its attachments and hands it to the
 configured adapter with the delivery's id (which becomes the Message-ID). Bounce reports
-(DSNs) arrive through the generic inbound path as ``status`` events of the ``email`` kind;
-:func:`_apply_email_status` applies them like any receipt and, for a failed recipient, marks the
-address as bouncing and says so in the email's ``result``.
+(DSNs) arrive through the generic inbound path as ``status`` events (``undelivered``) of the
+delivery; the email follows them in :func:`courier.domains.email.service.follow_delivery`.
 """
 
 from __future__ import annotations
 
 from courier.domains.email import repository
-from courier.domains.email.service import RESOURCE_TYPE, record_bounce
+from courier.domains.email.service import RESOURCE_TYPE
 from courier.domains.org_preferences.service import get_preference
 from courier.jobs.context import JobContext
-from courier.models.delivery import Delivery, ProviderInbound
+from courier.models.delivery import Delivery
 from courier.providers.common import SendResult
 from courier.providers.delivery import delivery_sender
 from courier.providers.email.base import EmailProvider
@@ -23,12 +22,6 @@ from courier.providers.email.message import (
     EmailContent,
     OutgoingEmail,
     build_message,
-)
-from courier.providers.inbound import (
-    InboundHandler,
-    _apply_status,
-    _resolve_status,
-    inbound_handler,
 )
 from courier.providers.storage import storage_for
 
@@ -65,26 +58,6 @@ async def send_user_email(
     )
     await job.checkpoint()  # no transaction held while the server answers
     result = await adapter.send(message, delivery_id=delivery.id)
-    email.result = result.vendor_status[:1000]  # commits with the delivery's "sent"
+    # The server's reply, unless a bounce already settled the email (commits with "sent").
+    await repository.record_reply(session, org, email.id, result.vendor_status)
     return result
-
-
-async def _apply_email_status(job: JobContext, inbound: ProviderInbound) -> None:
-    await _apply_status(job, inbound)
-    raw = inbound.raw or {}
-    if raw.get("action") != "failed" or inbound.delivery_id is None:
-        return
-    delivery = await repository.load_delivery(job.session, job.organization_id, inbound.delivery_id)
-    if delivery is None or delivery.resource_type != RESOURCE_TYPE:
-        return
-    await record_bounce(
-        job.session,
-        job.organization_id,
-        delivery.resource_id,
-        recipient=str(raw.get("recipient", "")),
-        status=str(raw.get("status", "")) or None,
-        diagnostic=str(raw.get("diagnostic", "")),
-    )
-
-
-inbound_handler("email", "status", InboundHandler(_resolve_status, _apply_email_status))

@@ -6,18 +6,19 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import Principal
 from courier.core.tenancy import scoped, unscoped
 from courier.core.time import utcnow
-from courier.models.delivery import Delivery, DeliveryEvent
-from courier.models.email import BouncingAddress, UserEmail, UserEmailAttachment
+from courier.models.delivery import Delivery, DeliveryEvent, ProviderInbound
+from courier.models.email import BouncingAddress, EmailStatus, UserEmail, UserEmailAttachment
 from courier.models.individual import Individual
 from courier.models.job import Job
 from courier.models.user import User
+from courier.providers.common import DeliveryStatus
 
 
 def individual_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
@@ -175,4 +176,38 @@ async def load_delivery(
 ) -> Delivery | None:
     stmt = scoped(select(Delivery).where(Delivery.id == delivery_id), Delivery, organization_id)
     found: Delivery | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def record_reply(
+    session: AsyncSession, organization_id: uuid.UUID, email_id: uuid.UUID, reply: str
+) -> None:
+    """Keep the server's reply as the email's result while it is still on its way."""
+    await session.execute(
+        scoped(
+            update(UserEmail).where(
+                UserEmail.id == email_id,
+                UserEmail.status.in_([EmailStatus.QUEUED.value, EmailStatus.SENDING.value]),
+            ),
+            UserEmail,
+            organization_id,
+        )
+        .values(result=reply[:1000])
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def bounce_report(session: AsyncSession, delivery_id: uuid.UUID) -> ProviderInbound | None:
+    """The newest bounce (a DSN's failed recipient) reported for a delivery."""
+    stmt = unscoped(
+        select(ProviderInbound)
+        .where(
+            ProviderInbound.delivery_id == delivery_id,
+            ProviderInbound.status == DeliveryStatus.UNDELIVERED.value,
+        )
+        .order_by(ProviderInbound.received_at.desc())
+        .limit(1),
+        "provider webhooks are stored before their organization is known",
+    )
+    found: ProviderInbound | None = (await session.execute(stmt)).scalar_one_or_none()
     return found

@@ -1,6 +1,5 @@
-"""``/v1/user-emails/``: list (individual-id required), get, create (draft or ``auto-send``).
-
-Sending a draft (``/{id}/send/``) is in endpoints.py."""
+"""``/v1/user-emails/``: list (individual-id required), get, create (draft or ``auto-send``),
+and ``/{id}/send/`` (send a draft)."""
 
 from __future__ import annotations
 
@@ -8,8 +7,9 @@ from courier.core.auth import Permission
 from courier.domains.email import jobs as _jobs  # the sender and bounce handler, everywhere
 from courier.domains.email.repository import individual_scope
 from courier.domains.email.schemas import TYPE_NAME, EmailCreate, EmailRead
-from courier.domains.email.service import EmailService
+from courier.domains.email.service import EmailService, do_send
 from courier.jsonapi import query as q
+from courier.jsonapi.actions import ActionSpec, EmptyBody
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.email import UserEmail
 
@@ -40,6 +40,16 @@ user_emails = register(
             Op.CREATE: "Create an email (draft, or sent at once with auto-send)",
         },
         singular="email",
+        actions=[
+            ActionSpec(
+                "send",
+                do_send,
+                summary="Send a draft email",
+                body=EmptyBody,
+                permission=Permission.COMMUNICATE,
+                individuals=True,
+            )
+        ],
     )
 )
 

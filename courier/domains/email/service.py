@@ -33,6 +33,7 @@ from courier.core.errors import (
 from courier.core.time import utcnow
 from courier.domains.email import repository
 from courier.domains.email.schemas import EmailCreate
+from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
@@ -110,7 +111,8 @@ class EmailService(CrudService[UserEmail]):
         ctx.session.add(email)
         await ctx.session.flush()
         if attrs.auto_send:
-            await self.do_send(ctx, email)
+            await check_sendable(ctx.session, org, email)
+            await queue_email(ctx.session, ctx.settings, email)
         return email
 
     async def _individual(self, ctx: Context, given: uuid.UUID | None) -> uuid.UUID | None:
@@ -125,7 +127,7 @@ class EmailService(CrudService[UserEmail]):
             raise not_found("individual")
         return chosen
 
-    async def do_send(self, ctx: Context, email: UserEmail) -> UserEmail:
+    async def do_send(self, ctx: Context, email: UserEmail) -> Changed[UserEmail]:
         """Queue a draft for sending (409 if it is not a draft)."""
         if email.status != EmailStatus.DRAFT.value:
             raise conflict(
@@ -133,7 +135,18 @@ class EmailService(CrudService[UserEmail]):
             )
         await check_sendable(ctx.session, ctx.organization_id, email)
         await queue_email(ctx.session, ctx.settings, email)
-        return email
+        return self.changed(ctx, "updated", email, ["status", "task-id"])
+
+
+async def do_send(ctx: Context, email: UserEmail, _body: Any) -> Changed[UserEmail]:
+    """Queue a draft for sending: its status becomes ``queued``, then follows the delivery
+    (``sending``, ``sent``, or ``failed`` with the server's reply in ``result``). Not a draft:
+    409. A recipient that bounced for this organization: 422. An attachment whose upload is
+    not processed: 409."""
+    from courier.domains.email.resource import user_emails
+
+    service: EmailService = user_emails.service  # type: ignore[assignment]
+    return await service.do_send(ctx, email)
 
 
 async def check_sendable(
@@ -223,6 +236,11 @@ async def follow_delivery(session: AsyncSession, change: DeliveryChange) -> None
     email.status = status.value
     if change.state is DeliveryStatus.SENT and email.sent_at is None:
         email.sent_at = utcnow()
+    if change.state is DeliveryStatus.UNDELIVERED:
+        bounce = await repository.bounce_report(session, change.delivery_id)
+        if bounce is not None:
+            await record_bounce(session, change.organization_id, email, bounce.raw or {})
+            return
     if status is EmailStatus.FAILED or (
         change.state is DeliveryStatus.QUEUED and change.code is not None
     ):
@@ -234,29 +252,24 @@ async def follow_delivery(session: AsyncSession, change: DeliveryChange) -> None
 
 
 async def record_bounce(
-    session: AsyncSession,
-    organization_id: uuid.UUID,
-    email_id: uuid.UUID,
-    *,
-    recipient: str,
-    status: str | None,
-    diagnostic: str,
+    session: AsyncSession, organization_id: uuid.UUID, email: UserEmail, report: dict[str, Any]
 ) -> None:
-    """A DSN said ``recipient`` bounced: the email failed, and the address is refused from now
+    """A DSN said a recipient bounced: the email failed, and the address is refused from now
     on for this organization."""
-    reason = f"bounced by {recipient}: {status or ''} {diagnostic}".strip()
-    await repository.mark_bouncing(
-        session,
-        organization_id,
-        recipient,
-        status=status,
-        reason=diagnostic or (status or ""),
-        email_id=email_id,
-    )
-    email = await repository.load_email(session, organization_id, email_id)
-    if email is not None:
-        email.status = EmailStatus.FAILED.value
-        email.result = reason[:1000]
+    recipient = str(report.get("recipient") or "")
+    status = str(report.get("status") or "") or None
+    diagnostic = str(report.get("diagnostic") or "")
+    email.status = EmailStatus.FAILED.value
+    email.result = f"bounced by {recipient}: {status or ''} {diagnostic}".strip()[:1000]
+    if recipient:
+        await repository.mark_bouncing(
+            session,
+            organization_id,
+            recipient,
+            status=status,
+            reason=diagnostic or status or "bounced",
+            email_id=email.id,
+        )
 
 
 def present_rows(rows: Sequence[UserEmail]) -> list[dict[str, Any]]:
