@@ -139,9 +139,7 @@ async def _purge_sandbox_copies(
             )
         )
     ).scalars()
-    message_ids = {
-        r.key for r in messages if str((r.data or {}).get("delivery-id", "")) in wanted
-    }
+    message_ids = {r.key for r in messages if str((r.data or {}).get("delivery-id", "")) in wanted}
     if not message_ids:
         return 0
     mailbox = (

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 from courier.core.auth import Permission
 from courier.domains.email import jobs as _jobs  # the sender and bounce handler, everywhere
+from courier.domains.email.attachments import TYPE_NAME as ATTACHMENTS
+from courier.domains.email.attachments import EmailAttachmentService, do_process, do_start
+from courier.domains.email.attachments import individual_scope as attachment_scope
 from courier.domains.email.repository import individual_scope
-from courier.domains.email.schemas import TYPE_NAME, EmailCreate, EmailRead
+from courier.domains.email.schemas import (
+    TYPE_NAME,
+    AttachmentRead,
+    AttachmentStart,
+    EmailCreate,
+    EmailRead,
+    UploadStartDocument,
+)
 from courier.domains.email.service import EmailService, do_send
 from courier.jsonapi import query as q
 from courier.jsonapi.actions import ActionSpec, EmptyBody
 from courier.jsonapi.resource import Op, ResourceSpec, register
-from courier.models.email import UserEmail
+from courier.models.email import UserEmail, UserEmailAttachment
 
 user_emails = register(
     ResourceSpec(
@@ -53,4 +63,52 @@ user_emails = register(
     )
 )
 
-__all__ = ["_jobs", "user_emails"]
+user_email_attachments = register(
+    ResourceSpec(
+        type_name=ATTACHMENTS,
+        model=UserEmailAttachment,
+        read_schema=AttachmentRead,
+        service=EmailAttachmentService(),
+        ops=frozenset({Op.LIST, Op.GET}),
+        filters=[
+            q.uuid_eq(
+                "email-id",
+                UserEmailAttachment.email_id,
+                "The email whose attachments to list",
+                required=True,
+            ),
+        ],
+        extra_params={"with-link": "true: add a short-lived signed download-link"},
+        sorts={"created-at": UserEmailAttachment.created_at},
+        default_sort=[("created-at", False)],
+        individual_scope=attachment_scope,
+        tag="email",
+        summaries={
+            Op.LIST: "Attachments of an email (email-id required)",
+            Op.GET: "Get one email attachment (with-link adds download-link)",
+        },
+        singular="email attachment",
+        actions=[
+            ActionSpec(
+                "",
+                do_start,
+                summary="Start an email attachment upload",
+                body=AttachmentStart,
+                on="collection",
+                permission=Permission.COMMUNICATE,
+                individuals=True,
+                response=UploadStartDocument,
+            ),
+            ActionSpec(
+                "process-upload",
+                do_process,
+                summary="Finish an email attachment upload",
+                body=EmptyBody,
+                permission=Permission.COMMUNICATE,
+                individuals=True,
+            ),
+        ],
+    )
+)
+
+__all__ = ["_jobs", "user_email_attachments", "user_emails"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, Field, StrictBool
 
 from courier.core.types import Timestamp
+from courier.domains.messaging_attachments.schemas import Filename, MediaType, UploadStart
 from courier.domains.people.schemas import EmailAddress
+from courier.jsonapi.actions import ActionBody
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
 from courier.models.email import EmailStatus
 
@@ -76,3 +78,35 @@ class EmailCreate(WriteAttributes):
     subject: Subject
     to: Recipients = Field(description="One address, or a list of up to 50")
     user_id: uuid.UUID | None = Field(default=None, description="The user who writes it")
+
+
+# --- attachments (``/v1/user-email-attachments/``) ---------------------------------------------
+
+
+class AttachmentRead(ReadAttributes):
+    content_type: str | None = Field(
+        description="The type detected from the file's bytes once processed (before: claimed)"
+    )
+    created_at: Timestamp
+    download_link: str | None = Field(
+        description="A short-lived signed download link (with-link=true, ready files only)"
+    )
+    email_id: uuid.UUID
+    filename: str
+    ready_to_use: bool = Field(description="Processed and accepted: it travels with the email")
+    size: int | None = Field(description="Bytes, measured when processed (null before)")
+    status: str = Field(json_schema_extra={"enum": ["pending", "ready", "rejected"]})
+
+
+class AttachmentStart(ActionBody):
+    email_id: uuid.UUID = Field(description="The draft email the file is attached to")
+    filename: Filename
+    content_type: MediaType | None = Field(
+        default=None,
+        description="The type the client believes the file has; refused early when it is not "
+        "an accepted type, never trusted: processing detects the real one",
+    )
+
+
+class UploadStartDocument(BaseModel):
+    data: UploadStart
