@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from courier.jobs import run_until_idle
+from courier.jobs import load_job_modules, run_until_idle
 from tests.conftest import Org, bearer, create_org, doc
 from tests.factories import individual_token, make_individual_id
 from tests.test_providers import Live, live, live_org, settle
@@ -234,3 +234,170 @@ async def test_sandbox_bounce_fails_the_email_and_refuses_the_address(
         json=email_doc(await make_individual_id(client, other), to=gone, **{"auto-send": True}),
     )
     assert elsewhere.status_code == 201, elsewhere.text
+
+
+# --- attachments ------------------------------------------------------------------------------
+
+ATTACHMENTS = "/v1/user-email-attachments/"
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+async def attach(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    email_id: str,
+    content: bytes,
+    filename: str = "results.pdf",
+) -> tuple[str, httpx.Response]:
+    started = await client.post(
+        ATTACHMENTS,
+        headers=headers,
+        json=doc("user-email-attachments", {"email-id": email_id, "filename": filename}),
+    )
+    assert started.status_code == 201, started.text
+    upload = started.json()["data"]
+    assert upload["expiration-time"] > 0
+    stored = await client.post(
+        upload["upload-url"], data=upload["upload-data"], files={"file": ("f", content)}
+    )
+    assert stored.status_code == 204, stored.text
+    processed = await client.post(
+        f"{ATTACHMENTS}{upload['id']}/process-upload/", headers=headers, json={}
+    )
+    return upload["id"], processed
+
+
+async def test_attachments_upload_links_limits_and_travel(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    individual = await make_individual_id(client, org)
+    created = await client.post(EMAILS, headers=org.staff, json=email_doc(individual))
+    email_id = created.json()["data"]["id"]
+
+    # Processing before anything was uploaded: 409.
+    pending = await client.post(
+        ATTACHMENTS,
+        headers=org.staff,
+        json={"email-id": email_id, "filename": "later.pdf"},  # plain JSON works too
+    )
+    assert pending.status_code == 201, pending.text
+    early = await client.post(
+        f"{ATTACHMENTS}{pending.json()['data']['id']}/process-upload/", headers=org.staff
+    )
+    assert early.status_code == 409
+
+    ident, processed = await attach(client, org.staff, email_id, PDF)
+    assert processed.status_code == 201, processed.text
+    attributes = processed.json()["data"]["attributes"]
+    assert attributes["ready-to-use"] is True
+    assert attributes["content-type"] == "application/pdf"
+    assert attributes["size"] == len(PDF)
+    assert attributes["download-link"] is None
+
+    linked = await client.get(
+        f"{ATTACHMENTS}{ident}/", params={"with-link": "true"}, headers=org.staff
+    )
+    assert linked.status_code == 200, linked.text
+    link = linked.json()["data"]["attributes"]["download-link"]
+    downloaded = await client.get(link)
+    assert downloaded.status_code == 200 and downloaded.content == PDF
+    bad_flag = await client.get(
+        f"{ATTACHMENTS}{ident}/", params={"with-link": "maybe"}, headers=org.staff
+    )
+    assert bad_flag.status_code == 400
+
+    listed = await client.get(ATTACHMENTS, params={"email-id": email_id}, headers=org.staff)
+    assert [a["id"] for a in listed.json()["data"]] == [pending.json()["data"]["id"], ident]
+    assert (await client.get(ATTACHMENTS, headers=org.staff)).status_code == 400
+
+    # A file whose bytes are not an accepted type is rejected (and deleted).
+    _, refused = await attach(client, org.staff, email_id, b"MZ\x90\x00" + bytes(200), "x.exe")
+    assert refused.status_code == 415, refused.text
+
+    # A pending attachment blocks sending; the email sends once it is gone or processed.
+    blocked = await client.post(f"{EMAILS}{email_id}/send/", headers=org.staff)
+    assert blocked.status_code == 409
+    assert blocked.json()["errors"][0]["code"] == "attachment-not-ready"
+
+
+async def test_attachment_limits_and_drafts_only(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    individual = await make_individual_id(client, org)
+    created = await client.post(EMAILS, headers=org.staff, json=email_doc(individual))
+    email_id = created.json()["data"]["id"]
+    settings = app.state.settings
+    saved = (settings.email_attachment_max_count, settings.email_attachment_max_total_bytes)
+    settings.email_attachment_max_count = 2
+    settings.email_attachment_max_total_bytes = len(PDF) + 10
+    try:
+        _, first = await attach(client, org.staff, email_id, PDF)
+        assert first.status_code == 201, first.text
+        _, second = await attach(client, org.staff, email_id, PDF)
+        assert second.status_code == 400, second.text
+        assert second.json()["errors"][0]["code"] == "email-too-large"
+        _, third = await attach(client, org.staff, email_id, b"hello\n", "note.txt")
+        assert third.status_code == 201, third.text
+        fourth = await client.post(
+            ATTACHMENTS, headers=org.staff, json={"email-id": email_id, "filename": "more.txt"}
+        )
+        assert fourth.status_code == 409
+        assert fourth.json()["errors"][0]["code"] == "too-many-attachments"
+    finally:
+        settings.email_attachment_max_count, settings.email_attachment_max_total_bytes = saved
+    sent = await client.post(f"{EMAILS}{email_id}/send/", headers=org.staff)
+    assert sent.status_code == 201, sent.text
+    late = await client.post(
+        ATTACHMENTS, headers=org.staff, json={"email-id": email_id, "filename": "late.txt"}
+    )
+    assert late.status_code == 409
+    assert late.json()["errors"][0]["code"] == "email-not-draft"
+
+
+async def test_attachments_follow_who_sees_the_email(
+    client: httpx.AsyncClient, org: Org, other_org: Org
+) -> None:
+    ann = await make_individual_id(client, org)
+    bob = await make_individual_id(client, org)
+    to_bob = await client.post(EMAILS, headers=org.staff, json=email_doc(bob))
+    bob_email = to_bob.json()["data"]["id"]
+    ident, processed = await attach(client, org.staff, bob_email, PDF)
+    assert processed.status_code == 201
+    ann_token = bearer(await individual_token(client, org, ann))
+    assert (await client.get(f"{ATTACHMENTS}{ident}/", headers=ann_token)).status_code == 404
+    started = await client.post(
+        ATTACHMENTS, headers=ann_token, json={"email-id": bob_email, "filename": "x.pdf"}
+    )
+    assert started.status_code == 404
+    assert (await client.get(f"{ATTACHMENTS}{ident}/", headers=other_org.staff)).status_code == 404
+    bob_token = bearer(await individual_token(client, org, bob))
+    assert (await client.get(f"{ATTACHMENTS}{ident}/", headers=bob_token)).status_code == 200
+
+
+async def test_purge_removes_emails_attachments_and_sandbox_copies(
+    live: Live, live_org: Org
+) -> None:
+    client, org = live.client, live_org
+    load_job_modules(live.settings)  # the purge job's handler, as a worker has it
+    individual = await make_individual_id(client, org)
+    address = f"purged-{uuid.uuid4().hex[:6]}@patients.example"
+    created = await client.post(EMAILS, headers=org.staff, json=email_doc(individual, to=address))
+    email_id = created.json()["data"]["id"]
+    ident, processed = await attach(client, org.staff, email_id, PDF)
+    assert processed.status_code == 201, processed.text
+    sent = await client.post(f"{EMAILS}{email_id}/send/", headers=org.staff)
+    assert sent.status_code == 201
+    await settle(live)
+    assert len(await sandbox_raw(client, org, address)) == 1
+    purge = await client.post(
+        "/v1/purge-data/",
+        headers=org.admin,
+        json=doc("system-purges", {"entity-type": "individual", "entity-id": individual}),
+    )
+    assert purge.status_code == 201, purge.text
+    await settle(live)
+    receipt = await client.get(f"/v1/purge-data/{purge.json()['data']['id']}/", headers=org.admin)
+    assert receipt.json()["data"]["attributes"]["state"] == "completed", receipt.text
+    assert (await client.get(f"{EMAILS}{email_id}/", headers=org.staff)).status_code == 404
+    assert (await client.get(f"{ATTACHMENTS}{ident}/", headers=org.staff)).status_code == 404
+    assert await sandbox_raw(client, org, address) == []

@@ -152,17 +152,17 @@ async def do_send(ctx: Context, email: UserEmail, _body: Any) -> Changed[UserEma
 async def check_sendable(
     session: AsyncSession, organization_id: uuid.UUID, email: UserEmail
 ) -> None:
-    """No recipient bounced earlier; every attachment is processed."""
+    """No recipient bounced earlier; no attachment is still waiting to be processed."""
     bounced = await repository.bouncing(session, organization_id, email.to)
     if bounced:
         raise address_bouncing(
             [(b.address, f"{b.status or 'bounced'}: {b.reason}") for b in bounced]
         )
     for attachment in await repository.attachments_of(session, organization_id, email.id):
-        if attachment.status != "ready":
+        if attachment.status == "pending":  # a rejected file simply does not travel
             raise conflict(
-                f"attachment {attachment.filename} is {attachment.status}: process its upload "
-                "(or remove it) before sending",
+                f"attachment {attachment.filename} is still pending: process its upload "
+                "before sending",
                 "attachment-not-ready",
             )
 
