@@ -401,3 +401,37 @@ async def test_purge_removes_emails_attachments_and_sandbox_copies(
     assert (await client.get(f"{EMAILS}{email_id}/", headers=org.staff)).status_code == 404
     assert (await client.get(f"{ATTACHMENTS}{ident}/", headers=org.staff)).status_code == 404
     assert await sandbox_raw(client, org, address) == []
+
+
+async def test_unsubscribe_url_of_the_organization_becomes_list_unsubscribe(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    individual = await make_individual_id(client, org)
+    first = await client.post(
+        EMAILS,
+        headers=org.staff,
+        json=email_doc(individual, to="plain@patients.example", **{"auto-send": True}),
+    )
+    assert first.status_code == 201
+    await deliver(app)
+    [plain] = await sandbox_raw(client, org, "plain@patients.example")
+    assert b"List-Unsubscribe" not in plain
+    set_url = await client.post(
+        "/v1/org-preferences/",
+        headers=org.admin,
+        json=doc(
+            "org-preferences",
+            {"name": "email-unsubscribe-url", "value": "https://clinic.invalid/unsubscribe"},
+        ),
+    )
+    assert set_url.status_code == 201, set_url.text
+    second = await client.post(
+        EMAILS,
+        headers=org.staff,
+        json=email_doc(individual, to="listed@patients.example", **{"auto-send": True}),
+    )
+    assert second.status_code == 201
+    await deliver(app)
+    [listed] = await sandbox_raw(client, org, "listed@patients.example")
+    message = BytesParser(policy=policy.default).parsebytes(listed)
+    assert message["List-Unsubscribe"] == "<https://clinic.invalid/unsubscribe>"
