@@ -218,13 +218,13 @@ async def test_declared_actions_keep_their_access_rules(
         method,
         path.replace("{id}", ident),
         headers=other_org.admin,
-        json={} if method == "POST" else None,
+        json={} if method in {"POST", "PATCH"} else None,
     )
     assert foreign.status_code == 404, foreign.text
     malformed = await client.request(
         method,
         path.replace("{id}", "not-a-uuid"),
         headers=org.admin,
-        json={} if method == "POST" else None,
+        json={} if method in {"POST", "PATCH"} else None,
     )
     assert malformed.status_code == 404, malformed.text

@@ -83,7 +83,8 @@ class ActionSpec:
     permission: Permission = Permission.MANAGE
     individuals: bool = False  # may individual tokens call it (on what their scope leaves)
     individual_exempt: bool = False  # an individual token skips the permission check
-    method: Literal["POST", "GET"] = "POST"
+    # GET reads; POST (the seed's actions), PATCH and DELETE change: their target is locked.
+    method: Literal["POST", "GET", "PATCH", "DELETE"] = "POST"
     on: Literal["item", "collection"] = "item"
     load: bool = True  # load the target row before the handler (item actions)
     status: int | None = None  # default: 201 for POST, 200 for GET
@@ -101,6 +102,10 @@ class ActionSpec:
     @property
     def status_code(self) -> int:
         return self.status or (201 if self.method == "POST" else 200)
+
+    @property
+    def changes_state(self) -> bool:
+        return self.method != "GET"
 
     def path(self, spec: ResourceSpec[Any]) -> str:
         base = spec.path if self.on == "collection" else spec.path + "{id}/"

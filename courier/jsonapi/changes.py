@@ -52,6 +52,9 @@ class Actor:
         return cls(principal.kind.value, principal.actor_id)
 
 
+SYSTEM = Actor("system", "courier")  # a job finishing work nobody is asking about right now
+
+
 def change(
     resource_type: str,
     resource_id: uuid.UUID,

@@ -172,6 +172,9 @@ class ResourceSpec(Generic[M]):
     summaries: dict[Op, str] = field(default_factory=dict)
     singular: str = ""
     actions: Sequence[ActionSpec] = ()
+    # The path segment when the seed's path differs from the type (``purge-data`` serves
+    # ``system-purges``); default: the type name. Operation ids use it too.
+    segment: str = ""
     repository: Repository[M] | None = None  # default: Repository(model, tenant, scope)
 
     def __post_init__(self) -> None:
@@ -187,6 +190,8 @@ class ResourceSpec(Generic[M]):
             self.singular = self.type_name.rstrip("s").replace("-", " ")
         if not self.tag:
             self.tag = self.type_name
+        if not self.segment:
+            self.segment = self.type_name
         if self.repository is None:
             self.repository = Repository(
                 self.model,
@@ -194,10 +199,15 @@ class ResourceSpec(Generic[M]):
                 tenant=self.tenant,
                 individual_scope=self.individual_scope,
             )
+        # One declaration of what an individual may see, on the spec or its repository.
+        if self.individual_scope is None:
+            self.individual_scope = self.repository.individual_scope
+        elif self.repository.individual_scope is None:
+            self.repository.individual_scope = self.individual_scope
 
     @property
     def path(self) -> str:
-        return f"/{self.version}/{self.type_name}/"
+        return f"/{self.version}/{self.segment}/"
 
     def permission(self, op: Op) -> Permission:
         return self.permissions.get(op, DEFAULT_PERMISSIONS[op])

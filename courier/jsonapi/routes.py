@@ -271,7 +271,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             summary=summaries.get(Op.LIST, f"List {spec.type_name}"),
             responses={200: {"model": docs.many}, **ERROR_RESPONSES},
             openapi_extra={"parameters": [*_list_parameters(spec), _individual_param()]},
-            operation_id=f"list-{spec.version}-{spec.type_name}",
+            operation_id=f"list-{spec.version}-{spec.segment}",
         )
 
     if Op.GET in spec.ops:
@@ -288,7 +288,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             summary=summaries.get(Op.GET, f"Get one {spec.singular}"),
             responses={200: {"model": docs.single}, **ERROR_RESPONSES},
             openapi_extra={"parameters": [_individual_param()]},
-            operation_id=f"get-{spec.version}-{spec.type_name}",
+            operation_id=f"get-{spec.version}-{spec.segment}",
         )
 
     if Op.CREATE in spec.ops:
@@ -313,7 +313,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             status_code=201,
             summary=summaries.get(Op.CREATE, f"Create a {spec.singular}"),
             responses={201: {"model": docs.single}, **ERROR_RESPONSES},
-            operation_id=f"create-{spec.version}-{spec.type_name}",
+            operation_id=f"create-{spec.version}-{spec.segment}",
         )
 
     if Op.UPDATE in spec.ops:
@@ -346,7 +346,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             response_model=None,
             summary=summaries.get(Op.UPDATE, f"Modify a {spec.singular}"),
             responses={200: {"model": docs.single}, **ERROR_RESPONSES},
-            operation_id=f"update-{spec.version}-{spec.type_name}",
+            operation_id=f"update-{spec.version}-{spec.segment}",
         )
 
     if Op.DELETE in spec.ops:
@@ -368,7 +368,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             response_model=None,
             summary=summaries.get(Op.DELETE, f"Delete a {spec.singular}"),
             responses={200: {"model": docs.single}, **ERROR_RESPONSES},
-            operation_id=f"delete-{spec.version}-{spec.type_name}",
+            operation_id=f"delete-{spec.version}-{spec.segment}",
         )
 
     if Op.DELETE_ALL in spec.ops:
@@ -403,7 +403,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
                     }
                 ]
             },
-            operation_id=f"delete-all-{spec.version}-{spec.type_name}",
+            operation_id=f"delete-all-{spec.version}-{spec.segment}",
         )
 
     for action in spec.actions:
@@ -514,12 +514,12 @@ def add_action_route(router: APIRouter, spec: ResourceSpec[Any], action: ActionS
         ident = path_uuid(id, spec.singular)
         if not action.load:
             return ident
-        return await spec.service.load(ctx, ident, for_update=action.method == "POST")
+        return await spec.service.load(ctx, ident, for_update=action.changes_state)
 
     async def endpoint(
         request: Request, ctx: Context, target: Any = None, body: Any = None
     ) -> Response:
-        if action.parameters:
+        if action.parameters or (action.method == "GET" and action.listing is None):
             ctx.query = _parse_parameters(request, action.parameters)
         args = (ctx, target, body) if on_item else (ctx, body)
         result = await action.handler(*args)
@@ -577,6 +577,6 @@ def add_action_route(router: APIRouter, spec: ResourceSpec[Any], action: ActionS
         description=description,
         responses=_action_responses(spec, action),
         openapi_extra={"parameters": query_parameters} if query_parameters else None,
-        operation_id=action.operation_id or f"{action.name}-{spec.version}-{spec.type_name}",
+        operation_id=action.operation_id or f"{action.name}-{spec.version}-{spec.segment}",
         tags=list(action.tags) or None,
     )

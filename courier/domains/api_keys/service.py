@@ -6,12 +6,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 from courier.core.auth import Principal, PrincipalKind, Role, hash_secret, new_key_secret
 from courier.core.errors import invalid_attribute, invalid_parameter, not_found
-from courier.core.tenancy import scoped, unscoped
+from courier.core.tenancy import unscoped
 from courier.core.time import utcnow
+from courier.domains.api_keys.repository import ApiKeyRepository
 from courier.jsonapi.changes import Changed, record_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
@@ -24,11 +25,6 @@ SECRET_PREFIX_LENGTH = 10
 
 
 class ApiKeyService(CrudService[ApiKey]):
-    def query(self, ctx: Context) -> Select[Any]:
-        if ctx.principal.kind is PrincipalKind.MASTER:
-            return unscoped(select(ApiKey), "the master key manages every organization's keys")
-        return scoped(select(ApiKey), ApiKey, ctx.organization_id)
-
     async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[ApiKey]:
         values = attrs.model_dump()
         organization_id = await self._target_organization(ctx, values.pop("organization_id"))
@@ -84,12 +80,10 @@ class ApiKeyService(CrudService[ApiKey]):
             # The master key sees every tenant's keys: it must name the one organization, or a
             # single request would lock every organization out.
             organization_id = await self._named_organization(ctx)
-            stmt = scoped(select(ApiKey), ApiKey, organization_id)
         else:
-            stmt = self.query(ctx)
-        stmt = stmt.where(ApiKey.revoked_at.is_(None))
-        if ctx.principal.key_id is not None:
-            stmt = stmt.where(ApiKey.id != ctx.principal.key_id)
+            organization_id = ctx.organization_id
+        repository: ApiKeyRepository = self.repository  # type: ignore[assignment]
+        stmt = repository.live_keys_of(organization_id, but=ctx.principal.key_id)
         rows = (await ctx.session.execute(stmt)).scalars().all()
         for row in rows:
             await self.delete(ctx, row)

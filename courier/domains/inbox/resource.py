@@ -15,6 +15,7 @@ on ``individuals``.
 from __future__ import annotations
 
 from courier.core.auth import Permission
+from courier.domains.inbox.repository import BookmarkRepository, badge_counts_repository
 from courier.domains.inbox.schemas import (
     BADGE_COUNTS,
     BOOKMARKS,
@@ -26,8 +27,6 @@ from courier.domains.inbox.schemas import (
 from courier.domains.inbox.service import (
     BadgeCountService,
     BookmarkService,
-    badge_count_scope,
-    bookmark_scope,
     do_recalculate_communication_summary,
 )
 from courier.domains.people.resource import individuals
@@ -43,6 +42,7 @@ bookmarks = register(
         read_schema=BookmarkRead,
         create_schema=BookmarkCreate,
         service=BookmarkService(),
+        repository=BookmarkRepository(),
         ops=frozenset({Op.LIST, Op.GET, Op.CREATE, Op.DELETE}),
         filters=[
             q.uuid_eq(
@@ -54,7 +54,6 @@ bookmarks = register(
         sorts={"created-at": MessagingBookmark.created_at},
         default_sort=[("created-at", True)],
         permissions={Op.CREATE: Permission.COMMUNICATE, Op.DELETE: Permission.COMMUNICATE},
-        individual_scope=bookmark_scope,
         summaries={
             Op.LIST: "List bookmarks (filter[channel-id]; individual-id: one individual's)",
             Op.GET: "Get one bookmark",
@@ -77,7 +76,7 @@ badge_counts = register(
         service=badge_count_service,
         ops=frozenset({Op.GET, Op.CREATE}),
         permissions={Op.CREATE: Permission.COMMUNICATE},
-        individual_scope=badge_count_scope,
+        repository=badge_counts_repository,
         summaries={
             Op.GET: "Get one badge count",
             Op.CREATE: "Set a badge count of an individual (creates or replaces its type)",

@@ -27,7 +27,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from courier.core.auth import Principal
 from courier.core.errors import (
     ApiError,
     ErrorItem,
@@ -74,19 +73,7 @@ def required_individual(ctx: Context) -> uuid.UUID:
 # --- bookmarks -------------------------------------------------------------------------------
 
 
-def bookmark_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
-    """An individual token sees and manages only its own bookmarks."""
-    return stmt.where(MessagingBookmark.individual_id == principal.individual_id)
-
-
 class BookmarkService(CrudService[MessagingBookmark]):
-    def query(self, ctx: Context) -> Select[Any]:
-        """The organization's bookmarks; an ``individual-id`` narrows them to that person's."""
-        stmt = super().query(ctx)
-        if ctx.acting_individual_id is not None:
-            stmt = stmt.where(MessagingBookmark.individual_id == ctx.acting_individual_id)
-        return stmt
-
     @staticmethod
     def _owner(ctx: Context, attrs: BookmarkCreate) -> uuid.UUID:
         given = attrs.individual_id
@@ -216,11 +203,6 @@ class BookmarkService(CrudService[MessagingBookmark]):
 
 
 # --- badge counts ----------------------------------------------------------------------------
-
-
-def badge_count_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
-    """An individual token reads only its own badge counts."""
-    return stmt.where(BadgeCount.individual_id == principal.individual_id)
 
 
 def _value_error(index: int | None, attribute: str, detail: str, status: int = 400) -> ApiError:

@@ -5,13 +5,32 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
+from sqlalchemy import Select
+
+from courier.core.auth import Principal
 from courier.core.errors import ApiError, ErrorItem, not_found
 from courier.jsonapi.context import Context
 from courier.jsonapi.repository import Repository
 from courier.models.individual import Individual
+from courier.models.user import User
 
-individuals_repository: Repository[Individual] = Repository(Individual, what="individual")
+
+def individual_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
+    """An individual token sees only its own individual."""
+    return stmt.where(Individual.id == principal.individual_id)
+
+
+def user_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
+    """An individual token sees the user whose primary individual it is."""
+    return stmt.where(User.primary_individual_id == principal.individual_id)
+
+
+individuals_repository: Repository[Individual] = Repository(
+    Individual, what="individual", individual_scope=individual_scope
+)
+users_repository: Repository[User] = Repository(User, what="user", individual_scope=user_scope)
 
 
 def unknown_individual(ident: uuid.UUID, *, pointer: str | None, parameter: str | None) -> ApiError:

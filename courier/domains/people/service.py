@@ -16,7 +16,6 @@ from typing import Any, cast
 
 from sqlalchemy import Select, delete, func, or_, select
 
-from courier.core.auth import Principal
 from courier.core.errors import ApiError, ErrorItem, bad_request, conflict, forbidden
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
@@ -97,11 +96,6 @@ def email_filter_value(text: str) -> str:
 # --- individuals -----------------------------------------------------------------------------
 
 
-def individual_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
-    """An individual token sees only its own individual."""
-    return stmt.where(Individual.id == principal.individual_id)
-
-
 def name_filter(stmt: Select[Any], value: str, _ctx: Context) -> Select[Any]:
     """Case-insensitive substring of the first, last or preferred name."""
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -140,11 +134,6 @@ class IndividualService(CrudService[Individual]):
 
 
 # --- users -----------------------------------------------------------------------------------
-
-
-def user_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
-    """An individual token sees the user whose primary individual it is."""
-    return stmt.where(User.primary_individual_id == principal.individual_id)
 
 
 class UserService(CrudService[User]):
