@@ -20,11 +20,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from courier.core.auth import Principal
 from courier.core.errors import ApiError, ErrorItem, conflict, invalid_parameter, not_found
 from courier.core.tenancy import scoped
 from courier.core.time import format_timestamp, utcnow
@@ -75,16 +74,6 @@ def all_keys(organization_id: uuid.UUID, attachment_id: uuid.UUID) -> list[str]:
         thumbnail_key(organization_id, attachment_id, "image/png"),
         thumbnail_key(organization_id, attachment_id, "image/jpeg"),
     ]
-
-
-def individual_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
-    """Attachments of the emails an individual token sees (its own)."""
-    own = scoped(
-        select(UserEmail.id).where(UserEmail.individual_id == principal.individual_id),
-        UserEmail,
-        principal.require_organization(),
-    )
-    return stmt.where(UserEmailAttachment.email_id.in_(own))
 
 
 def _limit(detail: str, code: str, status: int = 409) -> ApiError:

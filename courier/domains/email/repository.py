@@ -26,6 +26,16 @@ def individual_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
     return stmt.where(UserEmail.individual_id == principal.individual_id)
 
 
+def attachment_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
+    """Attachments of the emails an individual token sees (its own)."""
+    own = scoped(
+        select(UserEmail.id).where(UserEmail.individual_id == principal.individual_id),
+        UserEmail,
+        principal.require_organization(),
+    )
+    return stmt.where(UserEmailAttachment.email_id.in_(own))
+
+
 async def load_email(
     session: AsyncSession, organization_id: uuid.UUID, email_id: uuid.UUID
 ) -> UserEmail | None:

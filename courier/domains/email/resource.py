@@ -7,8 +7,7 @@ from courier.core.auth import Permission
 from courier.domains.email import jobs as _jobs  # the sender and bounce handler, everywhere
 from courier.domains.email.attachments import TYPE_NAME as ATTACHMENTS
 from courier.domains.email.attachments import EmailAttachmentService, do_process, do_start
-from courier.domains.email.attachments import individual_scope as attachment_scope
-from courier.domains.email.repository import individual_scope
+from courier.domains.email.repository import attachment_scope, individual_scope
 from courier.domains.email.schemas import (
     TYPE_NAME,
     AttachmentRead,

@@ -31,7 +31,9 @@ PreferenceValue = str | bool
 PreferenceName = Literal[
     "default-channel-title", "email-unsubscribe-url", "group-provider-ack", "initial-sms-message"
 ]
-TextPreferenceName = Literal["default-channel-title", "email-unsubscribe-url", "initial-sms-message"]
+TextPreferenceName = Literal[
+    "default-channel-title", "email-unsubscribe-url", "initial-sms-message"
+]
 
 TYPE_NAME = "org-preferences"
 
