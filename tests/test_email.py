@@ -10,7 +10,10 @@ from typing import Any
 
 import httpx
 
+from courier.core.db import commit
+from courier.domains.email.service import do_queue_rendered
 from courier.jobs import load_job_modules, run_until_idle
+from courier.providers.email.message import EmailContent
 from tests.conftest import Org, bearer, create_org, doc
 from tests.factories import individual_token, make_individual_id
 from tests.test_providers import Live, live, live_org, settle
@@ -435,3 +438,35 @@ async def test_unsubscribe_url_of_the_organization_becomes_list_unsubscribe(
     [listed] = await sandbox_raw(client, org, "listed@patients.example")
     message = BytesParser(policy=policy.default).parsebytes(listed)
     assert message["List-Unsubscribe"] == "<https://clinic.invalid/unsubscribe>"
+
+
+async def test_a_rendered_template_is_sent_as_an_email(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    """What a notification template calls: subject, text and HTML in, a sent email out."""
+    individual = await make_individual_id(client, org)
+    async with app.state.database.sessionmaker() as session:
+        email = await do_queue_rendered(
+            session,
+            app.state.settings,
+            organization_id=uuid.UUID(org.id),
+            to=["rendered@patients.example"],
+            content=EmailContent(
+                "Appointment tomorrow", None, "<p>See you at <b>10:00</b>.</p><script>x</script>"
+            ),
+            individual_id=uuid.UUID(individual),
+            created_by="notifications",
+        )
+        await commit(session)
+        ident = str(email.id)
+    await deliver(app)
+    attributes = await get_email(client, org, ident)
+    assert attributes["status"] == "sent", attributes["result"]
+    assert attributes["subject"] == "Appointment tomorrow"
+    [raw] = await sandbox_raw(client, org, "rendered@patients.example")
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and "See you at 10:00." in text.get_content()
+    assert html is not None and "<b>10:00</b>" in html.get_content()
+    assert "script" not in html.get_content()
