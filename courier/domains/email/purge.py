@@ -98,10 +98,9 @@ async def purge_emails(
                 await session.execute(
                     unscoped(
                         select(ProviderInbound).where(
-                            ProviderInbound.delivery_id.in_(delivery_ids),
-                            ProviderInbound.organization_id == organization_id,
+                            ProviderInbound.delivery_id.in_(delivery_ids)
                         ),
-                        "provider reports are matched to their organization by column",
+                        "provider reports of this organization's deliveries (ids scoped above)",
                     )
                 )
             ).scalars()
