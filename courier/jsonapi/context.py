@@ -95,10 +95,9 @@ def context_dependency(
         principal: Principal = Depends(request_principal),
     ) -> Context:
         if principal.is_individual and not individual_allowed:
-            raise forbidden(
-                "an individual access token cannot use this endpoint; use an API key with role "
-                + " or ".join(r.value for r in Role if permission in ROLE_PERMISSIONS[r])
-            )
+            roles = [r.value for r in Role if permission in ROLE_PERMISSIONS[r]]
+            instead = f"an API key with role {' or '.join(roles)}" if roles else "the master key"
+            raise forbidden(f"an individual access token cannot use this endpoint; use {instead}")
         if not (principal.is_individual and individual_exempt):
             principal.require(permission)
         ctx = Context(
