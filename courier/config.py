@@ -157,7 +157,7 @@ class Settings(BaseSettings):
         default="sandbox", description="Adapter of the sms kind: 'sandbox' (default)."
     )
     email_provider: str = Field(
-        default="sandbox", description="Adapter of the email kind: 'sandbox' (default)."
+        default="sandbox", description="Adapter of the email kind: 'sandbox' (default) or 'smtp'."
     )
     push_provider: str = Field(
         default="sandbox", description="Adapter of the push kind: 'sandbox' (default)."
