@@ -178,7 +178,7 @@ class Settings(BaseSettings):
         default="sandbox", description="Adapter of the sms kind: 'sandbox' (default)."
     )
     email_provider: str = Field(
-        default="sandbox", description="Adapter of the email kind: 'sandbox' (default)."
+        default="sandbox", description="Adapter of the email kind: 'sandbox' (default) or 'smtp'."
     )
     push_provider: str = Field(
         default="sandbox", description="Adapter of the push kind: 'sandbox' (default)."
@@ -299,6 +299,60 @@ class Settings(BaseSettings):
         default=4 * 3600.0,
         ge=0,
         description="An auto-responder replies at most once per channel in this many seconds.",
+    )
+
+    # --- email (courier.providers.email, courier.domains.email; docs/EMAIL.md) ---
+    email_from: str = Field(
+        default="Courier <courier@localhost>",
+        description="From of every email (a name and address); its domain ends each Message-ID.",
+    )
+    email_dkim_domain: str | None = Field(
+        default=None, description="DKIM d= domain. Set with the selector and key to sign emails."
+    )
+    email_dkim_selector: str | None = Field(default=None, description="DKIM s= selector.")
+    email_dkim_key_file: Path | None = Field(
+        default=None, description="PEM file of the DKIM private key (RSA)."
+    )
+    email_inbound_secret: str | None = Field(
+        default=None,
+        description="Key with which bounce reports posted to /providers/email/bounce are signed "
+        "(HMAC-SHA256, header X-Courier-Signature). Unset: that endpoint refuses every report.",
+    )
+    email_attachment_max_count: int = Field(
+        default=10, ge=0, le=100, description="Most attachments one email may carry."
+    )
+    email_attachment_max_total_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1,
+        description="Largest total size of one email's attachments.",
+    )
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP server of the smtp adapter.")
+    smtp_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="SMTP port. Unset: 587 with starttls, 465 with tls, 25 with none.",
+    )
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="'starttls' (upgrade a plain connection; required), 'tls' (implicit TLS) "
+        "or 'none' (plain text: closed networks only).",
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP AUTH user name.")
+    smtp_password: str | None = Field(default=None, description="SMTP AUTH password.")
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the certificate authorities trusted for the SMTP server "
+        "(e.g. a private CA). Unset: the system's.",
+    )
+    smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600.0, description="Timeout of each SMTP command."
+    )
+    smtp_connections: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="SMTP connections a process keeps open and reuses for its sends.",
     )
 
     @classmethod

@@ -398,6 +398,49 @@ async def make_messaging_responder(client: httpx.AsyncClient, org: Org) -> str:
     )
 
 
+@factory("user-emails")
+async def make_user_email(client: httpx.AsyncClient, org: Org) -> str:
+    individual = await make_individual_id(client, org)
+    return await created_id(
+        await client.post(
+            "/v1/user-emails/",
+            headers=org.staff,
+            json=doc(
+                "user-emails",
+                {
+                    "individual-id": individual,
+                    "to": "sample@patients.example",
+                    "subject": "Sample",
+                    "message": "Hello",
+                },
+            ),
+        )
+    )
+
+
+@factory("user-email-attachments")
+async def make_user_email_attachment(client: httpx.AsyncClient, org: Org) -> str:
+    email_id = await make_user_email(client, org)
+    started = await client.post(
+        "/v1/user-email-attachments/",
+        headers=org.staff,
+        json=doc("user-email-attachments", {"email-id": email_id, "filename": "note.txt"}),
+    )
+    ident = await created_id(started)
+    upload = started.json()["data"]
+    stored = await client.post(
+        upload["upload-url"],
+        data=upload["upload-data"],
+        files={"file": ("note.txt", b"Take two tablets daily.\n", "text/plain")},
+    )
+    assert stored.status_code == 204, stored.text
+    processed = await client.post(
+        f"/v1/user-email-attachments/{ident}/process-upload/", headers=org.staff, json={}
+    )
+    assert processed.status_code == 201, processed.text
+    return ident
+
+
 async def individual_token(client: httpx.AsyncClient, org: Org, individual_id: str) -> str:
     response = await client.post(
         "/v1/access-tokens/",

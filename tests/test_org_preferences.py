@@ -10,7 +10,12 @@ from courier.domains.org_preferences.service import get_preference
 from tests.conftest import MASTER, Org, doc
 
 PATH = "/v1/org-preferences/"
-NAMES = ["default-channel-title", "group-provider-ack", "initial-sms-message"]
+NAMES = [
+    "default-channel-title",
+    "email-unsubscribe-url",
+    "group-provider-ack",
+    "initial-sms-message",
+]
 
 
 def pref(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +40,7 @@ async def test_lists_every_known_preference_with_defaults(
         response = await client.get(PATH, headers=headers)
         assert response.status_code == 200, response.text
     body = response.json()
-    assert body["meta"]["page[total]"] == 3
+    assert body["meta"]["page[total]"] == 4
     assert [item["attributes"]["name"] for item in body["data"]] == NAMES
     prefs = by_name(body["data"])
     for name, item in prefs.items():
@@ -82,7 +87,7 @@ async def test_organization_id_parameter(
     client: httpx.AsyncClient, org: Org, other_org: Org
 ) -> None:
     data = await listed(client, org, **{"organization-id": org.id})
-    assert len(data) == 3
+    assert len(data) == len(NAMES)
 
     response = await client.get(PATH, params={"organization-id": other_org.id}, headers=org.admin)
     assert response.status_code == 404

@@ -28,8 +28,12 @@ if TYPE_CHECKING:
     from courier.domains.org_preferences.schemas import OrgPreferenceSet
 
 PreferenceValue = str | bool
-PreferenceName = Literal["default-channel-title", "group-provider-ack", "initial-sms-message"]
-TextPreferenceName = Literal["default-channel-title", "initial-sms-message"]
+PreferenceName = Literal[
+    "default-channel-title", "email-unsubscribe-url", "group-provider-ack", "initial-sms-message"
+]
+TextPreferenceName = Literal[
+    "default-channel-title", "email-unsubscribe-url", "initial-sms-message"
+]
 
 TYPE_NAME = "org-preferences"
 
@@ -90,6 +94,14 @@ PREFERENCES: dict[str, Preference] = {
             "or reply STOP to stop receiving texts.",
             "First text sent to a patient who is reached by SMS",
             max_length=1600,  # ten concatenated SMS segments
+        ),
+        Preference(
+            "email-unsubscribe-url",
+            str,
+            "",
+            "Where a patient unsubscribes from the organization's emails: sent as their "
+            "List-Unsubscribe header (https: or mailto:); empty: no header",
+            max_length=2000,
         ),
     )
 }
