@@ -127,7 +127,16 @@ async def test_docs_render_and_try_it_out_in_chromium(server: str) -> None:
             await page.route("**/*", only_loopback)
             await page.goto(server + "/docs")
             await page.wait_for_selector(".opblock", timeout=30_000)
-            assert await page.locator(".opblock").count() == operations
+            # Swagger UI renders tag by tag: wait until every operation is on the page.
+            try:
+                await page.wait_for_function(
+                    "n => document.querySelectorAll('.opblock').length >= n",
+                    arg=operations,
+                    timeout=90_000,
+                )
+            finally:
+                shown = await page.locator(".opblock").count()
+            assert shown == operations
             assert await page.locator(".errors-wrapper").count() == 0
             assert await page.get_by_text("Unable to render this definition").count() == 0
             title = page.locator(".info .title")
