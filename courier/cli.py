@@ -76,10 +76,10 @@ def _openapi(_args: argparse.Namespace) -> int:
 
 
 async def _admin_create_organization(args: argparse.Namespace) -> int:
-    from courier.core import audit
     from courier.core.auth import Principal, PrincipalKind
     from courier.core.db import Database
     from courier.core.time import check_timezone
+    from courier.jsonapi.changes import Actor, change, write_changes
     from courier.models.organization import Organization
 
     settings = Settings()
@@ -95,14 +95,19 @@ async def _admin_create_organization(args: argparse.Namespace) -> int:
         )
         session.add(organization)
         await session.flush()
-        audit.record(
+        write_changes(
             session,
-            Principal(PrincipalKind.MASTER, None),
-            organization_id=organization.id,
-            action="created",
-            resource_type="organizations",
-            resource_id=organization.id,
-            fields=["name", "display-name", "timezone"],
+            [
+                change(
+                    "organizations",
+                    organization.id,
+                    "created",
+                    fields=["name", "display-name", "timezone"],
+                    organization_id=organization.id,
+                    published=False,
+                )
+            ],
+            actor=Actor.of(Principal(PrincipalKind.MASTER, None)),
             request_id="cli",
         )
         await session.commit()
@@ -116,11 +121,11 @@ async def _admin_create_api_key(args: argparse.Namespace) -> int:
 
     from sqlalchemy import select
 
-    from courier.core import audit
     from courier.core.auth import Principal, PrincipalKind, Role
     from courier.core.db import Database
     from courier.core.tenancy import unscoped
     from courier.domains.api_keys.service import issue_key
+    from courier.jsonapi.changes import Actor, change, write_changes
     from courier.models.organization import Organization
 
     settings = Settings()
@@ -144,14 +149,19 @@ async def _admin_create_api_key(args: argparse.Namespace) -> int:
             role=Role(args.role),
         )
         await session.flush()
-        audit.record(
+        write_changes(
             session,
-            principal,
-            organization_id=organization_id,
-            action="created",
-            resource_type="api-keys",
-            resource_id=key.id,
-            fields=["name", "role"],
+            [
+                change(
+                    "api-keys",
+                    key.id,
+                    "created",
+                    fields=["name", "role"],
+                    organization_id=organization_id,
+                    published=False,
+                )
+            ],
+            actor=Actor.of(principal),
             request_id="cli",
         )
         await session.commit()

@@ -410,3 +410,16 @@ async def individual_token(client: httpx.AsyncClient, org: Org, individual_id: s
 
 
 __all__ = ["FACTORIES", "MASTER", "individual_token", "make_individual_id", "message_row"]
+
+
+@factory("system-purges")
+async def make_purge(client: httpx.AsyncClient, org: Org) -> str:
+    return await created_id(
+        await client.post(
+            "/v1/purge-data/",
+            headers=org.admin,
+            json=doc(
+                "system-purges", {"entity-type": "individual", "entity-id": str(uuid.uuid4())}
+            ),
+        )
+    )

@@ -2,7 +2,9 @@
 
 - every API route declares who may call it, and that rule holds (401 / 403 by role and token);
 - every resource's list has the documented shape, refuses unknown filters and out-of-range
-  pages, and another organization's rows are 404 by direct id and absent from lists.
+  pages, and another organization's rows are 404 by direct id and absent from lists;
+- every declared action (ActionSpec) refuses missing credentials (401), a weaker role (403),
+  individual tokens unless it admits them, and another organization's id (404).
 """
 
 from __future__ import annotations
@@ -180,3 +182,49 @@ async def test_other_organizations_rows_are_404(
         assert ident not in {item["id"] for item in listing.json()["data"]}
     malformed = await client.get(f"{spec.path}not-a-uuid/", headers=org.admin)
     assert malformed.status_code == 404
+
+
+DECLARED_ACTIONS = [(spec, action) for spec in REGISTRY for action in spec.actions]
+
+
+@pytest.mark.parametrize(
+    ("spec", "action"),
+    DECLARED_ACTIONS,
+    ids=[f"{spec.type_name}:{action.name or action.method}" for spec, action in DECLARED_ACTIONS],
+)
+async def test_declared_actions_keep_their_access_rules(
+    client: httpx.AsyncClient, org: Org, other_org: Org, spec: ResourceSpec[Any], action: Any
+) -> None:
+    path = action.path(spec)
+    method = action.method
+    anonymous = await call(client, method, path, {})
+    assert anonymous.status_code == 401, anonymous.text
+    assert "www-authenticate" in anonymous.headers
+    if action.permission in WEAKER_ROLE:
+        weaker = await call(client, method, path, getattr(org, WEAKER_ROLE[action.permission]))
+        assert weaker.status_code == 403, weaker.text
+        # The error says what would have worked.
+        assert "role" in weaker.json()["errors"][0]["detail"]
+    if not action.individuals:
+        individual = await make_individual_id(client, org)
+        token = {"Authorization": f"Bearer {await individual_token(client, org, individual)}"}
+        refused = await call(client, method, path, token)
+        assert refused.status_code == 403, refused.text
+    if action.on != "item":
+        return
+    assert spec.type_name in FACTORIES, f"add a factory for {spec.type_name} in tests/factories.py"
+    ident = await FACTORIES[spec.type_name](client, org)
+    foreign = await client.request(
+        method,
+        path.replace("{id}", ident),
+        headers=other_org.admin,
+        json={} if method in {"POST", "PATCH"} else None,
+    )
+    assert foreign.status_code == 404, foreign.text
+    malformed = await client.request(
+        method,
+        path.replace("{id}", "not-a-uuid"),
+        headers=org.admin,
+        json={} if method in {"POST", "PATCH"} else None,
+    )
+    assert malformed.status_code == 404, malformed.text

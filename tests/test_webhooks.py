@@ -427,3 +427,24 @@ def test_retry_schedule_spans_a_day() -> None:
     waits = [retry_delay(attempt, base) for attempt in range(1, 15)]
     assert all(w < later for w, later in itertools.pairwise(waits[:9]))
     assert sum(waits) > 86400 > sum(waits[:8])
+
+
+async def test_refused_private_url_names_the_setting(
+    strict_client: httpx.AsyncClient, org: Org
+) -> None:
+    """The error says what would have worked: the setting that permits private addresses."""
+    private = await strict_client.post(
+        "/v1/webhooks/",
+        headers=org.admin,
+        json=doc("webhooks", {"url": "https://127.0.0.1:9/hook", "event-types": ["*"]}),
+    )
+    assert private.status_code == 400, private.text
+    assert "COURIER_WEBHOOK_ALLOW_PRIVATE" in private.json()["errors"][0]["detail"]
+    # A URL that no setting would allow does not point at it.
+    ftp = await strict_client.post(
+        "/v1/webhooks/",
+        headers=org.admin,
+        json=doc("webhooks", {"url": "ftp://127.0.0.1/hook", "event-types": ["*"]}),
+    )
+    assert ftp.status_code == 400
+    assert "COURIER_WEBHOOK_ALLOW_PRIVATE" not in ftp.json()["errors"][0]["detail"]

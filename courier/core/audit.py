@@ -1,4 +1,5 @@
-"""The audit log: one row per change, written in the same transaction as the change.
+"""The audit log row. Written only by :func:`courier.jsonapi.changes.write_changes`, in the
+same transaction as the change.
 
 Only the *names* of changed fields are kept, never their values, so no patient data lands here.
 """
@@ -7,16 +8,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.auth import Principal
 from courier.models.audit_event import AuditEvent
+
+
+class AuditActor(Protocol):
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def id(self) -> str: ...
 
 
 def record(
     session: AsyncSession,
-    principal: Principal,
+    actor: AuditActor,
     *,
     organization_id: uuid.UUID,
     action: str,
@@ -27,8 +36,8 @@ def record(
 ) -> AuditEvent:
     event = AuditEvent(
         organization_id=organization_id,
-        actor_type=principal.kind.value,
-        actor_id=principal.actor_id,
+        actor_type=actor.type,
+        actor_id=actor.id,
         action=action,
         resource_type=resource_type,
         resource_id=resource_id,

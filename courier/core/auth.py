@@ -93,8 +93,27 @@ class Principal:
         return permission in ROLE_PERMISSIONS[self.role]
 
     def require(self, permission: Permission) -> None:
-        if not self.can(permission):
-            raise forbidden(f"this credential may not {permission.value}")
+        """403 unless the credential holds ``permission``; the error names what would have
+        worked (the roles that hold it, or the master key)."""
+        if self.can(permission):
+            return
+        if permission is Permission.MASTER:
+            raise forbidden(
+                "this operation needs the master key (COURIER_MASTER_KEY); "
+                f"this credential is {self._described()}"
+            )
+        roles = [role.value for role in Role if permission in ROLE_PERMISSIONS[role]]
+        raise forbidden(
+            f"this operation needs the {permission.value} permission: an API key with role "
+            f"{' or '.join(roles)}; this credential is {self._described()}"
+        )
+
+    def _described(self) -> str:
+        if self.kind is PrincipalKind.INDIVIDUAL:
+            return "an individual access token (it may read and communicate as its individual)"
+        if self.kind is PrincipalKind.API_KEY:
+            return f"an API key with role {self.role.value if self.role else 'none'}"
+        return "the master key"
 
     def require_organization(self) -> uuid.UUID:
         """The organization the request acts in; the master key has none of its own."""

@@ -82,3 +82,10 @@ def _zones() -> set[str]:
     if _ZONES is None:
         _ZONES = available_timezones() | {"UTC"}
     return _ZONES
+
+
+def now_ms() -> datetime:
+    """Now, to the millisecond: the precision the API shows, so what a client reads back
+    compares exactly in ``filter[cmp-...]`` (``<=`` a shown time includes that row)."""
+    now = utcnow()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
-from courier.core.auth import Permission, Principal, authenticate
+from courier.core.auth import ROLE_PERMISSIONS, Permission, Principal, Role, authenticate
 from courier.core.db import Database, commit
 from courier.core.errors import conflict, forbidden, invalid_parameter
 from courier.jsonapi.query import parse_uuid
@@ -27,6 +27,8 @@ class Context:
     request_id: str
     acting_individual_id: uuid.UUID | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # The parsed query parameters a declared action names (ActionSpec.parameters).
+    query: dict[str, Any] = field(default_factory=dict)
 
     @property
     def organization_id(self) -> uuid.UUID:
@@ -93,7 +95,9 @@ def context_dependency(
         principal: Principal = Depends(request_principal),
     ) -> Context:
         if principal.is_individual and not individual_allowed:
-            raise forbidden("an individual access token cannot use this endpoint")
+            roles = [r.value for r in Role if permission in ROLE_PERMISSIONS[r]]
+            instead = f"an API key with role {' or '.join(roles)}" if roles else "the master key"
+            raise forbidden(f"an individual access token cannot use this endpoint; use {instead}")
         if not (principal.is_individual and individual_exempt):
             principal.require(permission)
         ctx = Context(

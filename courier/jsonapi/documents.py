@@ -2,18 +2,67 @@
 
 from __future__ import annotations
 
+import types
+import typing
 import uuid
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from starlette.datastructures import URL
 
+from courier.core.errors import ApiError, ErrorItem
 from courier.jsonapi.query import ListQuery
 
 
 def kebab(name: str) -> str:
     return name.replace("_", "-")
+
+
+def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The model a field holds (itself, or as list items), and whether it is a list."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (list, tuple, set, frozenset) and args:
+        inner, _ = _nested_model(args[0])
+        return inner, inner is not None
+    if origin in (typing.Union, types.UnionType) or origin is typing.Annotated:
+        for arg in args:
+            inner, many = _nested_model(arg)
+            if inner is not None:
+                return inner, many
+    return None, False
+
+
+def refuse_snake_case(model: type[BaseModel], value: Any, pointer: str) -> None:
+    """The rule for attribute names (docs/DEVELOPING.md, Conventions): they are kebab-case on
+    the wire. A snake_case spelling of a known attribute (``first_name`` for ``first-name``) is
+    refused with 400 naming the kebab-case attribute, at any depth of the document, rather than
+    accepted silently. Free-form objects (``extended``) are not inspected."""
+    if not isinstance(value, dict):
+        return
+    fields = {(info.alias or name): info for name, info in model.model_fields.items()}
+    errors = [
+        ErrorItem(
+            f"{key} is not a known attribute: attribute names are kebab-case, use {kebab(key)}",
+            "snake-case-attribute",
+            pointer=f"{pointer}/{key}",
+        )
+        for key in value
+        if isinstance(key, str) and "_" in key and key not in fields and kebab(key) in fields
+    ]
+    if errors:
+        raise ApiError(400, errors, {}, True)
+    for alias, info in fields.items():
+        inner, many = _nested_model(info.annotation)
+        if inner is None or alias not in value:
+            continue
+        items = value[alias] if many and isinstance(value[alias], list) else [value[alias]]
+        for index, item in enumerate(items):
+            where = f"{pointer}/{alias}/{index}" if many else f"{pointer}/{alias}"
+            refuse_snake_case(inner, item, where)
 
 
 class ReadAttributes(BaseModel):
@@ -63,6 +112,61 @@ class Links(BaseModel):
     last: str
 
 
+ORGANIZATION_ID_DESCRIPTION = (
+    "The caller's organization, as the seed prints it (optional; another organization's id: 404)"
+)
+
+
+def with_organization_id(
+    schema: type[WriteAttributes] | None, name: str
+) -> type[WriteAttributes] | None:
+    """``schema`` plus an optional ``organization-id``, unless it declares one itself."""
+    if schema is None or "organization_id" in schema.model_fields:
+        return schema
+    extended: Any = typing.cast(
+        Any,
+        create_model(
+            name,
+            __base__=schema,
+            organization_id=(
+                uuid.UUID | None,
+                Field(None, description=ORGANIZATION_ID_DESCRIPTION),
+            ),
+        ),
+    )
+    extended.__doc__ = schema.__doc__
+    extended.declared = schema
+    result: type[WriteAttributes] = extended
+    return result
+
+
+def without_organization_id(attrs: WriteAttributes) -> tuple[WriteAttributes, uuid.UUID | None]:
+    """Split an ``organization-id`` added by :func:`with_organization_id` from the attributes
+    the resource declares (so services see only their own schema)."""
+    declared: type[WriteAttributes] | None = getattr(type(attrs), "declared", None)
+    if declared is None or type(attrs).__dict__.get("declared") is None:
+        return attrs, None
+    given = attrs.model_fields_set
+    values = {name: getattr(attrs, name) for name in declared.model_fields}
+    plain = declared.model_construct(_fields_set=given - {"organization_id"}, **values)
+    return plain, attrs.organization_id if "organization_id" in given else None  # type: ignore[attr-defined]
+
+
+class _AttributesData(BaseModel):
+    """``data`` of a create or update document: its attributes follow the naming rule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kebab_case_names(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            attributes = cls.model_fields["attributes"].annotation
+            if isinstance(attributes, type) and issubclass(attributes, BaseModel):
+                refuse_snake_case(attributes, value.get("attributes"), "/data/attributes")
+        return value
+
+
 class DocumentModels:
     """The pydantic models of one resource type's documents (for validation and OpenAPI)."""
 
@@ -72,8 +176,15 @@ class DocumentModels:
         read: type[ReadAttributes],
         create: type[WriteAttributes] | None,
         update: type[WriteAttributes] | None,
+        *,
+        organization_attribute: bool = False,
     ) -> None:
+        """``organization_attribute``: the resource carries ``organization-id``, so its create
+        and update bodies accept it too (the caller's own organization; checked by the route)."""
         name = _title(type_name)
+        if organization_attribute:
+            create = with_organization_id(create, f"{name}CreateAttributes")
+            update = with_organization_id(update, f"{name}UpdateAttributes")
         type_literal: Any = Literal[type_name]
         self.resource = create_model(
             f"{name}Resource",
@@ -97,7 +208,7 @@ class DocumentModels:
         if create is not None:
             data = create_model(
                 f"{name}CreateData",
-                __config__=ConfigDict(extra="forbid"),
+                __base__=_AttributesData,
                 type=(str, Field(examples=[type_name])),
                 attributes=(create, ...),
             )
@@ -110,7 +221,7 @@ class DocumentModels:
         if update is not None:
             update_data = create_model(
                 f"{name}UpdateData",
-                __config__=ConfigDict(extra="forbid"),
+                __base__=_AttributesData,
                 type=(str, Field(examples=[type_name])),
                 id=(str, ...),
                 attributes=(update, ...),

@@ -253,6 +253,9 @@ def parse_list_query(
 ) -> ListQuery:
     known = {f.param: f for f in filters}
     errors: list[ErrorItem] = []
+    allowed = ", ".join(
+        [*known, *sorted(extra), *(["sort"] if sorts else []), "page[limit]", "page[offset]"]
+    )
     for name in params:
         if name in known or name in PAGE_PARAMS or name in GLOBAL_PARAMS or name in extra:
             continue
@@ -260,7 +263,9 @@ def parse_list_query(
             continue
         errors.append(
             ErrorItem(
-                f"{name} is not a parameter of this endpoint", "unknown-parameter", parameter=name
+                f"{name} is not a parameter of this endpoint; it takes {allowed}",
+                "unknown-parameter",
+                parameter=name,
             )
         )
     for name in params:

@@ -12,16 +12,18 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, false, func, select
+from sqlalchemy import Select
 
-from courier.core.auth import Permission, Principal
+from courier.core.auth import Permission
 from courier.core.errors import not_found
-from courier.core.tenancy import scoped, unscoped
-from courier.jsonapi.changes import record_change
+from courier.jsonapi.actions import ActionSpec
+from courier.jsonapi.changes import Change, Changed, change, record_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
+from courier.jsonapi.paging import count_rows
 from courier.jsonapi.query import Filter, PageBounds
 from courier.jsonapi.query import organization as organization_filter
+from courier.jsonapi.repository import IndividualScope, Repository
 
 M = TypeVar("M")
 
@@ -44,8 +46,6 @@ DEFAULT_PERMISSIONS: dict[Op, Permission] = {
     Op.DELETE_ALL: Permission.MANAGE,
 }
 
-IndividualScope = Callable[[Select[Any], Principal], Select[Any]]
-
 
 class CrudService(Generic[M]):
     """Default domain rules: plain attribute copies. Domains subclass it to add their checks.
@@ -55,38 +55,30 @@ class CrudService(Generic[M]):
 
     spec: ResourceSpec[M]
 
+    @property
+    def repository(self) -> Repository[M]:
+        return self.spec.repository  # type: ignore[return-value]
+
     def query(self, ctx: Context) -> Select[Any]:
-        """Rows the caller may see: the organization's, narrowed for an individual token."""
-        model = self.spec.model
-        if self.spec.tenant:
-            stmt = scoped(select(model), model, ctx.organization_id)
-        else:
-            stmt = unscoped(select(model), f"{self.spec.type_name} is not a tenant table")
-        if ctx.principal.is_individual:
-            if self.spec.individual_scope is None:
-                stmt = stmt.where(false())
-            else:
-                stmt = self.spec.individual_scope(stmt, ctx.principal)
-        return stmt
+        """Rows the caller may see (the repository's ``readable``); services that narrow
+        further (e.g. to the ``individual-id`` parameter) override this."""
+        return self.repository.readable(ctx)
 
     async def load(self, ctx: Context, ident: uuid.UUID, *, for_update: bool = False) -> M:
-        stmt = self.query(ctx).where(self.spec.model.id == ident)  # type: ignore[attr-defined]
-        if for_update and ctx.session.bind.dialect.name != "sqlite":  # type: ignore[union-attr]
-            stmt = stmt.with_for_update()
-        row = (await ctx.session.execute(stmt)).scalar_one_or_none()
-        if row is None:
+        found = await self.repository.get(ctx, ident, for_update=for_update, stmt=self.query(ctx))
+        if found is None:
             raise not_found(self.spec.singular)
-        return row  # type: ignore[no-any-return]
+        return found
 
     async def count(self, ctx: Context, stmt: Select[Any], values: Mapping[str, Any]) -> int:
         """How many rows ``stmt`` (the list's statement, filters applied) finds: the list's
         total. ``values`` are the list's parsed parameters. A service that keeps counters
         (e.g. a channel's seq) may answer from them instead of counting rows."""
-        count = select(func.count()).select_from(stmt.order_by(None).subquery())
-        options = stmt.get_execution_options()
-        return int((await ctx.session.execute(count.execution_options(**options))).scalar_one())
+        return await count_rows(ctx.session, stmt)
 
-    async def create(self, ctx: Context, attrs: WriteAttributes) -> M:
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> M | Changed[M]:
+        """Make the object. Return it (the factory records ``<type>.created`` with the given
+        fields), or a :class:`Changed` saying exactly what changed."""
         values = attrs.model_dump()
         if self.spec.tenant:
             values["organization_id"] = ctx.organization_id
@@ -94,13 +86,14 @@ class CrudService(Generic[M]):
         ctx.session.add(obj)
         return obj
 
-    async def update(self, ctx: Context, obj: M, attrs: WriteAttributes) -> M:
+    async def update(self, ctx: Context, obj: M, attrs: WriteAttributes) -> M | Changed[M]:
         for name, value in attrs.given().items():
             setattr(obj, name, value)
         return obj
 
-    async def delete(self, ctx: Context, obj: M) -> None:
+    async def delete(self, ctx: Context, obj: M) -> Changed[M] | None:
         await ctx.session.delete(obj)
+        return None
 
     async def delete_all(self, ctx: Context) -> int:
         rows = (await ctx.session.execute(self.query(ctx))).scalars().all()
@@ -117,23 +110,39 @@ class CrudService(Generic[M]):
         """The individuals a change of ``obj`` concerns (whose event streams show it)."""
         return ()
 
-    def audit(self, ctx: Context, action: str, obj: M, fields: Sequence[str] = ()) -> None:
-        """Record a change of ``obj``: an audit row (field names only) and a domain event
-        ``<type>.<action>``, both in the request's transaction."""
+    def change(
+        self,
+        ctx: Context,
+        verb: str,
+        obj: M,
+        fields: Iterable[str] = (),
+        *,
+        data: Mapping[str, Any] | None = None,
+    ) -> Change:
+        """``<type>.<verb>`` of ``obj`` for the individuals it concerns (``individuals_of``)."""
         org = getattr(obj, "organization_id", None) or ctx.principal.organization_id
         if org is None:  # the master key acting on an organization itself
             org = obj.id  # type: ignore[attr-defined]
-        record_change(
-            ctx,
-            resource_type=self.spec.type_name,
-            verb=action,
-            resource_id=obj.id,  # type: ignore[attr-defined]
-            organization_id=org,
+        return change(
+            self.spec.type_name,
+            obj.id,  # type: ignore[attr-defined]
+            verb,
             fields=fields,
-            individual_ids=self.individuals_of(obj),
+            audience=self.individuals_of(obj),
+            organization_id=org,
+            data=data,
             audited=self.spec.audited,
             published=self.spec.events,
         )
+
+    def changed(self, ctx: Context, verb: str, obj: M, fields: Iterable[str] = ()) -> Changed[M]:
+        """``obj`` with its one change: the usual return of a service function."""
+        return Changed(obj, [self.change(ctx, verb, obj, fields)])
+
+    def audit(self, ctx: Context, action: str, obj: M, fields: Sequence[str] = ()) -> None:
+        """Record one change of ``obj`` now. Kept for services not yet returning
+        :class:`Changed`; the factory calls it for a service that returns a bare object."""
+        record_changes(ctx, [self.change(ctx, action, obj, fields)])
 
 
 @dataclass
@@ -162,6 +171,11 @@ class ResourceSpec(Generic[M]):
     tag: str = ""
     summaries: dict[Op, str] = field(default_factory=dict)
     singular: str = ""
+    actions: Sequence[ActionSpec] = ()
+    # The path segment when the seed's path differs from the type (``purge-data`` serves
+    # ``system-purges``); default: the type name. Operation ids use it too.
+    segment: str = ""
+    repository: Repository[M] | None = None  # default: Repository(model, tenant, scope)
 
     def __post_init__(self) -> None:
         self.service.spec = self
@@ -176,16 +190,36 @@ class ResourceSpec(Generic[M]):
             self.singular = self.type_name.rstrip("s").replace("-", " ")
         if not self.tag:
             self.tag = self.type_name
+        if not self.segment:
+            self.segment = self.type_name
+        if self.repository is None:
+            self.repository = Repository(
+                self.model,
+                what=self.singular,
+                tenant=self.tenant,
+                individual_scope=self.individual_scope,
+            )
+        # One declaration of what an individual may see, on the spec or its repository.
+        if self.individual_scope is None:
+            self.individual_scope = self.repository.individual_scope
+        elif self.repository.individual_scope is None:
+            self.repository.individual_scope = self.individual_scope
 
     @property
     def path(self) -> str:
-        return f"/{self.version}/{self.type_name}/"
+        return f"/{self.version}/{self.segment}/"
 
     def permission(self, op: Op) -> Permission:
         return self.permissions.get(op, DEFAULT_PERMISSIONS[op])
 
 
 REGISTRY: list[ResourceSpec[Any]] = []
+
+
+def add_actions(spec: ResourceSpec[M], *actions: ActionSpec) -> None:
+    """Declare actions of a resource from another domain (e.g. the inbox's repair action on
+    ``individuals``); the routes are built once every domain is loaded."""
+    spec.actions = [*spec.actions, *actions]
 
 
 def register(spec: ResourceSpec[M]) -> ResourceSpec[M]:

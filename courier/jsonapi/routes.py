@@ -4,16 +4,27 @@ This module deliberately evaluates annotations at definition time (no ``from __f
 annotations``): FastAPI reads the per-resource document models from the endpoint signatures.
 """
 
+import inspect
 import uuid
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel
+from starlette.responses import Response
 
-from courier.core.errors import conflict, invalid_parameter, not_found, precondition_failed
+from courier.core.errors import (
+    ApiError,
+    ErrorItem,
+    conflict,
+    invalid_parameter,
+    not_found,
+    precondition_failed,
+)
 from courier.core.handlers import JsonResponse
 from courier.core.http import etag_for, etag_matches
+from courier.jsonapi.actions import ActionSpec, body_required, request_model
+from courier.jsonapi.changes import Changed, record_changes
 from courier.jsonapi.context import Context, context_dependency
 from courier.jsonapi.documents import (
     DocumentModels,
@@ -21,7 +32,9 @@ from courier.jsonapi.documents import (
     list_document,
     resource_object,
     single_document,
+    without_organization_id,
 )
+from courier.jsonapi.paging import paginate, sort_order
 from courier.jsonapi.query import PageBounds, parse_bool, parse_list_query
 from courier.jsonapi.resource import Op, ResourceSpec
 
@@ -39,25 +52,76 @@ def path_uuid(raw: str, what: str) -> uuid.UUID:
 
 
 def check_document(
-    body: BaseModel, spec: ResourceSpec[Any], ident: uuid.UUID | None = None
+    body: BaseModel,
+    spec: ResourceSpec[Any],
+    ident: uuid.UUID | None = None,
+    ctx: Context | None = None,
 ) -> WriteAttributes:
     data = body.data  # type: ignore[attr-defined]
     if data.type != spec.type_name:
         raise conflict(f"data.type must be {spec.type_name}", "type-mismatch", pointer="/data/type")
     if ident is not None and data.id != str(ident):
         raise conflict("data.id must be the id in the path", "id-mismatch", pointer="/data/id")
-    attrs: WriteAttributes = data.attributes
+    attrs, organization_id = without_organization_id(data.attributes)
+    if organization_id is not None and ctx is not None:
+        check_own_organization(ctx, organization_id)
     return attrs
 
 
-async def render_one(ctx: Context, spec: ResourceSpec[Any], obj: Any) -> dict[str, Any]:
+def check_own_organization(ctx: Context, organization_id: uuid.UUID) -> None:
+    """An ``organization-id`` in a body names the caller's own organization, else 404 (ids of
+    other organizations leak nothing)."""
+    if organization_id != ctx.principal.organization_id:
+        raise ApiError(
+            404,
+            [
+                ErrorItem(
+                    f"organization-id names no organization this credential may use: "
+                    f"{organization_id}",
+                    "not-found",
+                    pointer="/data/attributes/organization-id",
+                )
+            ],
+        )
+
+
+async def render_one(
+    ctx: Context,
+    spec: ResourceSpec[Any],
+    obj: Any,
+    *,
+    revealed: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The single document of ``obj`` as the caller sees it; ``revealed`` attributes (shown
+    in this response only) are added, ``meta`` becomes the document's meta."""
     attributes = (await spec.service.present(ctx, [obj]))[0]
-    return single_document(resource_object(spec.type_name, obj.id, attributes))
+    if revealed:
+        attributes = {**attributes, **revealed}
+    return single_document(resource_object(spec.type_name, obj.id, attributes), meta)
 
 
-def _list_parameters(spec: ResourceSpec[Any]) -> list[dict[str, Any]]:
+def settle(ctx: Context, spec: ResourceSpec[Any], result: Any, verb: str, fields: Any) -> Any:
+    """Record what a service did: the changes of a :class:`Changed`, else the default
+    ``<type>.<verb>`` of the bare object (through the service's ``audit``). The object."""
+    if isinstance(result, Changed):
+        record_changes(ctx, result.changes)
+        return result.obj
+    spec.service.audit(ctx, verb, result, fields)
+    return result
+
+
+async def render_result(ctx: Context, spec: ResourceSpec[Any], result: Any) -> dict[str, Any]:
+    """The document of a service's result: a :class:`Changed` (with its revealed attributes
+    and meta) or a bare object."""
+    if isinstance(result, Changed):
+        return await render_one(ctx, spec, result.obj, revealed=result.revealed, meta=result.meta)
+    return await render_one(ctx, spec, result)
+
+
+def _filter_parameters(filters: Any, extra_params: Any = ()) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
-    for flt in spec.filters:
+    for flt in filters:
         params.append(
             {
                 "name": flt.param,
@@ -67,7 +131,7 @@ def _list_parameters(spec: ResourceSpec[Any]) -> list[dict[str, Any]]:
                 "schema": flt.schema,
             }
         )
-    for name, description in spec.extra_params.items():
+    for name, description in dict(extra_params).items():
         params.append(
             {
                 "name": name,
@@ -77,8 +141,11 @@ def _list_parameters(spec: ResourceSpec[Any]) -> list[dict[str, Any]]:
                 "schema": {"type": "string"},
             }
         )
-    page: PageBounds = spec.page
-    params += [
+    return params
+
+
+def _page_parameters(page: PageBounds, sorts: Any) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
         {
             "name": "page[limit]",
             "in": "query",
@@ -107,17 +174,23 @@ def _list_parameters(spec: ResourceSpec[Any]) -> list[dict[str, Any]]:
             "schema": {"type": "integer", "minimum": 1},
         },
     ]
-    if spec.sorts:
+    if sorts:
         params.append(
             {
                 "name": "sort",
                 "in": "query",
-                "description": "Comma-separated fields, '-' for descending: "
-                + ", ".join(spec.sorts),
+                "description": "Comma-separated fields, '-' for descending: " + ", ".join(sorts),
                 "schema": {"type": "string"},
             }
         )
     return params
+
+
+def _list_parameters(spec: ResourceSpec[Any]) -> list[dict[str, Any]]:
+    return [
+        *_filter_parameters(spec.filters, spec.extra_params),
+        *_page_parameters(spec.page, spec.sorts),
+    ]
 
 
 def _individual_param() -> dict[str, Any]:
@@ -130,9 +203,27 @@ def _individual_param() -> dict[str, Any]:
     }
 
 
+_DOCUMENTS: dict[tuple[str, str], DocumentModels] = {}
+
+
+def documents_of(spec: ResourceSpec[Any]) -> DocumentModels:
+    """The document models of a resource, built once (one OpenAPI component each)."""
+    key = (spec.version, spec.type_name)
+    if key not in _DOCUMENTS:
+        _DOCUMENTS[key] = DocumentModels(
+            spec.type_name,
+            spec.read_schema,
+            spec.create_schema,
+            spec.update_schema,
+            # Every tenant resource belongs to one organization: it carries organization-id.
+            organization_attribute=spec.tenant,
+        )
+    return _DOCUMENTS[key]
+
+
 def build_router(spec: ResourceSpec[Any]) -> APIRouter:
     router = APIRouter(tags=[spec.tag])
-    docs = DocumentModels(spec.type_name, spec.read_schema, spec.create_schema, spec.update_schema)
+    docs = documents_of(spec)
     service = spec.service
     collection = spec.path
     item = spec.path + "{id}/"
@@ -162,12 +253,15 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             for flt in spec.filters:
                 if flt.param in query.values:
                     stmt = flt.apply(stmt, query.values[flt.param], ctx)
-            rows, total = await service_list(ctx, spec, stmt, query)
+            total = await service.count(ctx, stmt, query.values)
+            order = sort_order(spec.sorts, query.sort, spec.default_sort, spec.model.id)
+            page = await paginate(ctx.session, stmt, query, order, total=total)
+            rows = page.rows
             data = [
                 resource_object(spec.type_name, row.id, attrs)
                 for row, attrs in zip(rows, await service.present(ctx, rows), strict=True)
             ]
-            return JsonResponse(list_document(request.url, query, data, total))
+            return JsonResponse(list_document(request.url, query, data, page.total))
 
         router.add_api_route(
             collection,
@@ -177,7 +271,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             summary=summaries.get(Op.LIST, f"List {spec.type_name}"),
             responses={200: {"model": docs.many}, **ERROR_RESPONSES},
             openapi_extra={"parameters": [*_list_parameters(spec), _individual_param()]},
-            operation_id=f"list-{spec.version}-{spec.type_name}",
+            operation_id=f"list-{spec.version}-{spec.segment}",
         )
 
     if Op.GET in spec.ops:
@@ -194,7 +288,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             summary=summaries.get(Op.GET, f"Get one {spec.singular}"),
             responses={200: {"model": docs.single}, **ERROR_RESPONSES},
             openapi_extra={"parameters": [_individual_param()]},
-            operation_id=f"get-{spec.version}-{spec.type_name}",
+            operation_id=f"get-{spec.version}-{spec.segment}",
         )
 
     if Op.CREATE in spec.ops:
@@ -205,11 +299,11 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             body: CreateRequest,
             ctx: Context = dep(Op.CREATE),
         ) -> JsonResponse:
-            attrs = check_document(body, spec)
-            obj = await service.create(ctx, attrs)
+            attrs = check_document(body, spec, ctx=ctx)
+            result = await service.create(ctx, attrs)
             await ctx.session.flush()
-            service.audit(ctx, "created", obj, sorted(attrs.model_fields_set))
-            return JsonResponse(await render_one(ctx, spec, obj), status_code=201)
+            settle(ctx, spec, result, "created", sorted(attrs.model_fields_set))
+            return JsonResponse(await render_result(ctx, spec, result), status_code=201)
 
         router.add_api_route(
             collection,
@@ -219,7 +313,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             status_code=201,
             summary=summaries.get(Op.CREATE, f"Create a {spec.singular}"),
             responses={201: {"model": docs.single}, **ERROR_RESPONSES},
-            operation_id=f"create-{spec.version}-{spec.type_name}",
+            operation_id=f"create-{spec.version}-{spec.segment}",
         )
 
     if Op.UPDATE in spec.ops:
@@ -233,17 +327,17 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             ctx: Context = dep(Op.UPDATE),
         ) -> JsonResponse:
             ident = path_uuid(id, spec.singular)
-            attrs = check_document(body, spec, ident)
+            attrs = check_document(body, spec, ident, ctx)
             obj = await service.load(ctx, ident, for_update=True)
             if_match = request.headers.get("if-match")
             if if_match is not None:
                 current = orjson.dumps(await render_one(ctx, spec, obj))
                 if not etag_matches(if_match, etag_for(current)):
                     raise precondition_failed()
-            obj = await service.update(ctx, obj, attrs)
+            result = await service.update(ctx, obj, attrs)
             await ctx.session.flush()
-            service.audit(ctx, "updated", obj, sorted(attrs.model_fields_set))
-            return JsonResponse(await render_one(ctx, spec, obj))
+            settle(ctx, spec, result, "updated", sorted(attrs.model_fields_set))
+            return JsonResponse(await render_result(ctx, spec, result))
 
         router.add_api_route(
             item,
@@ -252,7 +346,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             response_model=None,
             summary=summaries.get(Op.UPDATE, f"Modify a {spec.singular}"),
             responses={200: {"model": docs.single}, **ERROR_RESPONSES},
-            operation_id=f"update-{spec.version}-{spec.type_name}",
+            operation_id=f"update-{spec.version}-{spec.segment}",
         )
 
     if Op.DELETE in spec.ops:
@@ -260,8 +354,8 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
         async def delete_resource(id: str, ctx: Context = dep(Op.DELETE)) -> JsonResponse:
             obj = await service.load(ctx, path_uuid(id, spec.singular), for_update=True)
             document = await render_one(ctx, spec, obj)
-            service.audit(ctx, "deleted", obj)
-            await service.delete(ctx, obj)
+            result = await service.delete(ctx, obj)
+            settle(ctx, spec, obj if result is None else result, "deleted", ())
             await ctx.session.flush()
             if obj in ctx.session:
                 document = await render_one(ctx, spec, obj)  # soft delete: show the new state
@@ -274,7 +368,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             response_model=None,
             summary=summaries.get(Op.DELETE, f"Delete a {spec.singular}"),
             responses={200: {"model": docs.single}, **ERROR_RESPONSES},
-            operation_id=f"delete-{spec.version}-{spec.type_name}",
+            operation_id=f"delete-{spec.version}-{spec.segment}",
         )
 
     if Op.DELETE_ALL in spec.ops:
@@ -309,29 +403,180 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
                     }
                 ]
             },
-            operation_id=f"delete-all-{spec.version}-{spec.type_name}",
+            operation_id=f"delete-all-{spec.version}-{spec.segment}",
         )
 
+    for action in spec.actions:
+        add_action_route(router, spec, action)
     return router
 
 
-async def service_list(
-    ctx: Context, spec: ResourceSpec[Any], stmt: Any, query: Any
-) -> tuple[list[Any], int]:
-    total = await spec.service.count(ctx, stmt, query.values)
-    order = []
-    for name, descending in query.sort or list(spec.default_sort):
-        column = spec.sorts[name]
-        order.append(column.desc() if descending else column.asc())
-    ident = spec.model.id
-    # Ties broken by id so pages never repeat or skip a row.
-    last_desc = (
-        bool(query.sort or spec.default_sort) and (query.sort or list(spec.default_sort))[-1][1]
+# --- declared actions ------------------------------------------------------------------------
+
+
+def _parse_parameters(request: Request, filters: Any) -> dict[str, Any]:
+    """The declared query parameters of a GET action (anything else: 400 saying what is
+    allowed)."""
+    query = parse_list_query(
+        request.query_params,
+        filters=filters,
+        sorts=[],
+        page=PageBounds(),
+        extra=frozenset({"individual-id"}),
     )
-    order.append(ident.desc() if last_desc else ident.asc())
-    rows = (
-        (await ctx.session.execute(stmt.order_by(*order).limit(query.limit).offset(query.offset)))
-        .scalars()
-        .all()
+    return query.values
+
+
+def _action_responses(spec: ResourceSpec[Any], action: ActionSpec) -> dict[int | str, Any]:
+    status = action.status_code
+    response = action.resolved_response(spec)
+    described: dict[str, Any]
+    if action.listing is not None:
+        listing = action.listing
+        many = DocumentModels(listing.type_name, listing.read_schema, None, None).many
+        described = {"model": many}
+    elif isinstance(response, ResourceSpec):
+        described = {"model": documents_of(response).single}
+    elif isinstance(response, type) and issubclass(response, BaseModel):
+        described = {"model": response}
+    else:
+        described = {"description": "No content: the body is null"}
+    return {status: described, **ERROR_RESPONSES}
+
+
+async def _render_action(
+    ctx: Context, spec: ResourceSpec[Any], action: ActionSpec, result: Any
+) -> Any:
+    revealed: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    if isinstance(result, Changed):
+        record_changes(ctx, result.changes)
+        revealed, meta, result = result.revealed, result.meta, result.obj
+    await ctx.session.flush()
+    if action.render is not None:
+        return await action.render(ctx, result)
+    response = action.resolved_response(spec)
+    if isinstance(response, ResourceSpec):
+        return await render_one(ctx, response, result, revealed=revealed, meta=meta)
+    if response is None:
+        return None
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json", by_alias=True)
+    return result
+
+
+async def _list_action(
+    ctx: Context, request: Request, action: ActionSpec, stmt: Any
+) -> dict[str, Any]:
+    listing = action.listing
+    assert listing is not None
+    query = parse_list_query(
+        request.query_params,
+        filters=listing.filters,
+        sorts=list(listing.sorts),
+        page=listing.page,
+        extra=frozenset(listing.extra_params) | {"individual-id"},
     )
-    return list(rows), int(total)
+    for flt in listing.filters:
+        if flt.param in query.values:
+            stmt = flt.apply(stmt, query.values[flt.param], ctx)
+    if query.sort:
+        order = sort_order(listing.sorts, query.sort, (), listing.ident)
+    else:
+        order = list(listing.order())
+    page = await paginate(ctx.session, stmt, query, order)
+    if listing.present is not None:
+        attributes = await listing.present(ctx, page.rows)
+    else:
+        read = listing.read_schema
+        attributes = [
+            read.model_validate(row).model_dump(mode="json", by_alias=True) for row in page.rows
+        ]
+    data = [
+        resource_object(listing.type_name, row.id, attrs)
+        for row, attrs in zip(page.rows, attributes, strict=True)
+    ]
+    return list_document(request.url, query, data, page.total)
+
+
+def add_action_route(router: APIRouter, spec: ResourceSpec[Any], action: ActionSpec) -> None:
+    """The route of one declared action, with its access rule, body and OpenAPI."""
+    context = context_dependency(
+        action.permission,
+        individual_allowed=action.individuals,
+        individual_exempt=action.individual_exempt,
+    )
+    on_item = action.on == "item"
+
+    async def load_target(id: str, ctx: Context = Depends(context)) -> Any:
+        # A dependency: it runs before the body is validated, so another organization's id
+        # is 404 whatever the body.
+        ident = path_uuid(id, spec.singular)
+        if not action.load:
+            return ident
+        return await spec.service.load(ctx, ident, for_update=action.changes_state)
+
+    async def endpoint(
+        request: Request, ctx: Context, target: Any = None, body: Any = None
+    ) -> Response:
+        if action.parameters or (action.method == "GET" and action.listing is None):
+            ctx.query = _parse_parameters(request, action.parameters)
+        args = (ctx, target, body) if on_item else (ctx, body)
+        result = await action.handler(*args)
+        if isinstance(result, Response):
+            return result
+        if action.listing is not None:
+            content = await _list_action(ctx, request, action, result)
+        else:
+            content = await _render_action(ctx, spec, action, result)
+        return JsonResponse(content, status_code=action.status_code, headers=dict(action.headers))
+
+    parameters = [
+        inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+        inspect.Parameter(
+            "ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context, default=Depends(context)
+        ),
+    ]
+    if on_item:
+        parameters.append(
+            inspect.Parameter(
+                "target",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Any,
+                default=Depends(load_target),
+            )
+        )
+    if action.body is not None:
+        model = request_model(action.body)
+        required = body_required(action.body)
+        parameters.append(
+            inspect.Parameter(
+                "body",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=model if required else model | None,
+                default=Body(...) if required else Body(None),
+            )
+        )
+    endpoint.__signature__ = inspect.Signature(parameters, return_annotation=Response)  # type: ignore[attr-defined]
+
+    query_parameters = _filter_parameters(action.parameters)
+    if action.listing is not None:
+        listing = action.listing
+        query_parameters += _filter_parameters(listing.filters, listing.extra_params)
+        query_parameters += _page_parameters(listing.page, listing.sorts)
+    if action.individuals:
+        query_parameters.append(_individual_param())
+    description = action.description or inspect.getdoc(action.handler) or None
+    router.add_api_route(
+        action.path(spec),
+        endpoint,
+        methods=[action.method],
+        response_model=None,
+        status_code=action.status_code,
+        summary=action.summary,
+        description=description,
+        responses=_action_responses(spec, action),
+        openapi_extra={"parameters": query_parameters} if query_parameters else None,
+        operation_id=action.operation_id or f"{action.name}-{spec.version}-{spec.segment}",
+        tags=list(action.tags) or None,
+    )

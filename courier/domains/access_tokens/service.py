@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from courier.core import audit
 from courier.core.auth import mint_individual_token
 from courier.core.errors import forbidden, invalid_attribute
 from courier.core.tenancy import scoped
 from courier.domains.access_tokens.schemas import AccessTokenCreate
 from courier.domains.people.service import unknown_reference
+from courier.jsonapi.changes import change, record_changes
 from courier.jsonapi.context import Context
 from courier.models.individual import Individual
 
@@ -62,14 +62,9 @@ async def mint_token(ctx: Context, attrs: AccessTokenCreate) -> MintedToken:
         ttl=timedelta(seconds=ttl),
         token_id=str(token_id),
     )
-    audit.record(
-        ctx.session,
-        principal,
-        organization_id=ctx.organization_id,
-        action="created",
-        resource_type=TYPE_NAME,
-        resource_id=token_id,
-        fields=sorted(attrs.model_fields_set),
-        request_id=ctx.request_id,
+    # Audited, not published: a token is a credential, not an event any stream shows.
+    record_changes(
+        ctx,
+        [change(TYPE_NAME, token_id, "created", fields=attrs.model_fields_set, published=False)],
     )
     return MintedToken(token_id, token, attrs.individual_id, expires_at)

@@ -14,8 +14,8 @@ from courier.core.tenancy import scoped
 from courier.core.time import utcnow
 from courier.domains.aggregations.columns import compute
 from courier.domains.aggregations.service import AGGREGATION_JOB
-from courier.events import publish
 from courier.jobs import JobContext, PermanentJobError, job_handler
+from courier.jsonapi.changes import SYSTEM, change, write_changes
 from courier.models.aggregation_request import AggregationRequest
 
 
@@ -46,12 +46,18 @@ async def run_aggregation(job: JobContext) -> dict[str, Any] | None:
     ]
     request.state = "completed"
     request.finished_at = utcnow()
-    publish(
+    completed = change(
+        "aggregation-requests",
+        request.id,
+        "completed",
+        data={"state": "completed"},
+        audited=False,  # results only, computed from what the audit log already holds
+    )
+    write_changes(
         job.session,
+        [completed],
+        actor=SYSTEM,
+        request_id=None,
         organization_id=job.organization_id,
-        resource_type="aggregation-requests",
-        verb="completed",
-        resource_id=request.id,
-        data={"id": str(request.id), "state": "completed"},
     )
     return {"results": len(request.results)}

@@ -11,12 +11,12 @@ from sqlalchemy import select
 from courier.core.errors import ApiError, ErrorItem
 from courier.core.tenancy import scoped
 from courier.domains.aggregations.schemas import COLUMNS, AggregationCreate, AggregationRead
+from courier.domains.people.repository import individuals_repository
 from courier.jobs import enqueue
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
 from courier.models.aggregation_request import AggregationRequest
-from courier.models.individual import Individual
 from courier.models.job import Job, JobState
 
 AGGREGATION_JOB = "aggregation-requests.run"
@@ -68,14 +68,7 @@ class AggregationService(CrudService[AggregationRequest]):
         return request
 
     async def _require_individuals(self, ctx: Context, ids: list[uuid.UUID]) -> None:
-        wanted = list(dict.fromkeys(ids))
-        found: set[uuid.UUID] = set()
-        base = scoped(select(Individual.id), Individual, ctx.organization_id)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            found.update(
-                (await ctx.session.execute(base.where(Individual.id.in_(chunk)))).scalars()
-            )
+        found = await individuals_repository.existing_ids(ctx, ids)
         missing = [
             ErrorItem(
                 f"entries[{index}].individual-id names no individual of this organization",

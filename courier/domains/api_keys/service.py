@@ -6,12 +6,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 from courier.core.auth import Principal, PrincipalKind, Role, hash_secret, new_key_secret
 from courier.core.errors import invalid_attribute, invalid_parameter, not_found
-from courier.core.tenancy import scoped, unscoped
+from courier.core.tenancy import unscoped
 from courier.core.time import utcnow
+from courier.domains.api_keys.repository import ApiKeyRepository
+from courier.jsonapi.changes import Changed, record_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.query import parse_uuid
@@ -23,12 +25,7 @@ SECRET_PREFIX_LENGTH = 10
 
 
 class ApiKeyService(CrudService[ApiKey]):
-    def query(self, ctx: Context) -> Select[Any]:
-        if ctx.principal.kind is PrincipalKind.MASTER:
-            return unscoped(select(ApiKey), "the master key manages every organization's keys")
-        return scoped(select(ApiKey), ApiKey, ctx.organization_id)
-
-    async def create(self, ctx: Context, attrs: WriteAttributes) -> ApiKey:
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[ApiKey]:
         values = attrs.model_dump()
         organization_id = await self._target_organization(ctx, values.pop("organization_id"))
         key, secret = await issue_key(
@@ -39,8 +36,12 @@ class ApiKeyService(CrudService[ApiKey]):
             role=Role(values["role"]),
             expires_at=values["expires_at"],
         )
-        ctx.extras[f"secret:{key.id}"] = secret
-        return key
+        # The secret is shown in this response only; it is never stored.
+        return Changed(
+            key,
+            [self.change(ctx, "created", key, attrs.model_fields_set)],
+            revealed={"secret": secret},
+        )
 
     async def _target_organization(self, ctx: Context, requested: uuid.UUID | None) -> uuid.UUID:
         if ctx.principal.kind is PrincipalKind.MASTER:
@@ -79,26 +80,20 @@ class ApiKeyService(CrudService[ApiKey]):
             # The master key sees every tenant's keys: it must name the one organization, or a
             # single request would lock every organization out.
             organization_id = await self._named_organization(ctx)
-            stmt = scoped(select(ApiKey), ApiKey, organization_id)
         else:
-            stmt = self.query(ctx)
-        stmt = stmt.where(ApiKey.revoked_at.is_(None))
-        if ctx.principal.key_id is not None:
-            stmt = stmt.where(ApiKey.id != ctx.principal.key_id)
+            organization_id = ctx.organization_id
+        repository: ApiKeyRepository = self.repository  # type: ignore[assignment]
+        stmt = repository.live_keys_of(organization_id, but=ctx.principal.key_id)
         rows = (await ctx.session.execute(stmt)).scalars().all()
         for row in rows:
             await self.delete(ctx, row)
-            self.audit(ctx, "deleted", row)
+        record_changes(ctx, [self.change(ctx, "deleted", row) for row in rows])
         return len(rows)
 
     async def present(self, ctx: Context, rows: Sequence[ApiKey]) -> list[dict[str, Any]]:
         out = await super().present(ctx, rows)
-        for row, attributes in zip(rows, out, strict=True):
-            secret = ctx.extras.get(f"secret:{row.id}")
-            if secret is None:
-                attributes.pop("secret", None)
-            else:
-                attributes["secret"] = secret
+        for attributes in out:
+            attributes.pop("secret", None)  # shown once, at creation (Changed.revealed)
         return out
 
 

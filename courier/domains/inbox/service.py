@@ -27,22 +27,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from courier.core.auth import Principal
 from courier.core.errors import (
     ApiError,
     ErrorItem,
     forbidden,
     invalid_attribute,
     invalid_parameter,
-    not_found,
     unprocessable,
 )
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import utcnow
 from courier.domains.inbox.counters import count_others
 from courier.domains.inbox.schemas import BadgeCountSet, BookmarkCreate
+from courier.domains.people.repository import require_individual
 from courier.domains.people.service import unknown_reference
-from courier.jsonapi.changes import record_change
+from courier.jsonapi.actions import EmptyBody
+from courier.jsonapi.changes import Change, Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
@@ -62,20 +62,6 @@ def _is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name != "sqlite"
 
 
-async def require_individual(
-    ctx: Context, individual_id: uuid.UUID, error: ApiError | None = None
-) -> Individual:
-    """The organization's individual, or ``error`` (default: 404 individual not found)."""
-    stmt = scoped(select(Individual), Individual, ctx.organization_id).where(
-        Individual.id == individual_id
-    )
-    found = (await ctx.session.execute(stmt)).scalar_one_or_none()
-    if found is None:
-        raise error or not_found("individual")
-    individual: Individual = found
-    return individual
-
-
 def required_individual(ctx: Context) -> uuid.UUID:
     """The ``individual-id`` query parameter: an individual token's own by default, required
     with an API key (400 naming the parameter)."""
@@ -87,19 +73,7 @@ def required_individual(ctx: Context) -> uuid.UUID:
 # --- bookmarks -------------------------------------------------------------------------------
 
 
-def bookmark_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
-    """An individual token sees and manages only its own bookmarks."""
-    return stmt.where(MessagingBookmark.individual_id == principal.individual_id)
-
-
 class BookmarkService(CrudService[MessagingBookmark]):
-    def query(self, ctx: Context) -> Select[Any]:
-        """The organization's bookmarks; an ``individual-id`` narrows them to that person's."""
-        stmt = super().query(ctx)
-        if ctx.acting_individual_id is not None:
-            stmt = stmt.where(MessagingBookmark.individual_id == ctx.acting_individual_id)
-        return stmt
-
     @staticmethod
     def _owner(ctx: Context, attrs: BookmarkCreate) -> uuid.UUID:
         given = attrs.individual_id
@@ -116,14 +90,14 @@ class BookmarkService(CrudService[MessagingBookmark]):
             raise invalid_attribute("individual-id", "is required with an API key")
         return owner
 
-    async def create(self, ctx: Context, attrs: WriteAttributes) -> MessagingBookmark:
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[MessagingBookmark]:
+        """The bookmark, replacing the individual's others in the channel unless
+        ``allow-multi-message``; bookmarking a bookmarked message returns it unchanged."""
         assert isinstance(attrs, BookmarkCreate)
         org = ctx.organization_id
         owner = self._owner(ctx, attrs)
         if not ctx.principal.is_individual:
-            await require_individual(
-                ctx, owner, unknown_reference("individual-id", "individual", owner)
-            )
+            await require_individual(ctx, owner, pointer="/data/attributes/individual-id")
         channel = (
             await ctx.session.execute(
                 scoped(select(MessagingChannel.id), MessagingChannel, org).where(
@@ -187,14 +161,14 @@ class BookmarkService(CrudService[MessagingBookmark]):
             .all()
         )
         kept = next((b for b in existing if b.message_id == attrs.message_id), None)
+        replaced: list[Change] = []
         if not attrs.allow_multi_message:
             for old in existing:
                 if old is not kept:
-                    self.audit(ctx, "deleted", old)
+                    replaced.append(self.change(ctx, "deleted", old))
                     await ctx.session.delete(old)
         if kept is not None:
-            ctx.extras[f"bookmark-kept:{kept.id}"] = True
-            return kept
+            return Changed(kept, replaced)  # it already existed: nothing was created
         bookmark = MessagingBookmark(
             id=uuid.uuid4(),
             organization_id=org,
@@ -204,14 +178,8 @@ class BookmarkService(CrudService[MessagingBookmark]):
             created_at=utcnow(),
         )
         ctx.session.add(bookmark)
-        return bookmark
-
-    def audit(
-        self, ctx: Context, action: str, obj: MessagingBookmark, fields: Sequence[str] = ()
-    ) -> None:
-        if action == "created" and ctx.extras.get(f"bookmark-kept:{obj.id}"):
-            return  # the bookmark already existed: nothing was created
-        super().audit(ctx, action, obj, fields)
+        created = self.change(ctx, "created", bookmark, attrs.model_fields_set)
+        return Changed(bookmark, [*replaced, created])
 
     def individuals_of(self, obj: MessagingBookmark) -> list[uuid.UUID]:
         return [obj.individual_id]
@@ -235,11 +203,6 @@ class BookmarkService(CrudService[MessagingBookmark]):
 
 
 # --- badge counts ----------------------------------------------------------------------------
-
-
-def badge_count_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
-    """An individual token reads only its own badge counts."""
-    return stmt.where(BadgeCount.individual_id == principal.individual_id)
 
 
 def _value_error(index: int | None, attribute: str, detail: str, status: int = 400) -> ApiError:
@@ -339,17 +302,27 @@ async def set_badge_counts(
 
 
 class BadgeCountService(CrudService[BadgeCount]):
-    async def create(self, ctx: Context, attrs: WriteAttributes) -> BadgeCount:
-        assert isinstance(attrs, BadgeCountSet)
-        (change,) = await set_badge_counts(ctx, [attrs], bulk=False)
-        if not change.created:
-            ctx.extras[f"badge-replaced:{change.row.id}"] = True
-        return change.row
+    async def do_set_bulk(self, ctx: Context, values: Sequence[BadgeCountSet]) -> list[Change]:
+        """Create or replace every value, all or none: one change per value."""
+        results = await set_badge_counts(ctx, values, bulk=True)
+        return [self.badge_change(ctx, r, v) for r, v in zip(results, values, strict=True)]
 
-    def audit(self, ctx: Context, action: str, obj: BadgeCount, fields: Sequence[str] = ()) -> None:
-        if action == "created" and ctx.extras.get(f"badge-replaced:{obj.id}"):
-            action = "updated"
-        super().audit(ctx, action, obj, fields)
+    async def do_list(self, ctx: Context, body: None) -> Select[Any]:
+        """The badge counts of one individual, by type (``individual-id``, required with an
+        API key; an individual token reads its own)."""
+        individual_id = required_individual(ctx)
+        await require_individual(ctx, individual_id)
+        return self.query(ctx).where(BadgeCount.individual_id == individual_id)
+
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[BadgeCount]:
+        """Create or replace the (individual, type) count: ``created`` or ``updated``."""
+        assert isinstance(attrs, BadgeCountSet)
+        (result,) = await set_badge_counts(ctx, [attrs], bulk=False)
+        return Changed(result.row, [self.badge_change(ctx, result, attrs)])
+
+    def badge_change(self, ctx: Context, result: BadgeCountChange, value: BadgeCountSet) -> Change:
+        verb = "created" if result.created else "updated"
+        return self.change(ctx, verb, result.row, value.model_fields_set)
 
     def individuals_of(self, obj: BadgeCount) -> list[uuid.UUID]:
         return [obj.individual_id]
@@ -540,16 +513,9 @@ async def check_summary(ctx: Context, *, include_senders: bool = True) -> Commun
 # --- repair ----------------------------------------------------------------------------------
 
 
-@dataclass
-class SummaryRepair:
-    channels: int  # channels of the individual that were checked
-    repaired_channels: int  # whose last_seq / last_message_id / last_message_at were wrong
-    clamped_subscribers: int  # read horizons beyond their channel's last message
-
-
 async def do_recalculate_communication_summary(
-    ctx: Context, individual_id: uuid.UUID
-) -> tuple[Individual, SummaryRepair]:
+    ctx: Context, individual: Individual, body: EmptyBody | None
+) -> Changed[Individual]:
     """Recompute the denormalised counters of the individual's channels from the messages.
 
     Each channel's ``last_seq`` becomes the highest seq of its posted messages (0 if none),
@@ -558,7 +524,7 @@ async def do_recalculate_communication_summary(
     clamped into range. Only rows that were wrong are written.
     """
     org = ctx.organization_id
-    individual = await require_individual(ctx, individual_id)
+    individual_id = individual.id
     sub, channel, message = MessagingSubscriber, MessagingChannel, MessagingMessage
     mine = aliased(MessagingSubscriber)
     channel_ids = select(mine.channel_id).where(
@@ -637,18 +603,21 @@ async def do_recalculate_communication_summary(
         result: Any = await ctx.session.execute(stmt)
         clamped += int(result.rowcount or 0)
 
-    report = SummaryRepair(len(channels), repaired, clamped)
     changed = bool(repaired or clamped)
-    record_change(
-        ctx,
-        resource_type="communication-summaries",
-        verb="recalculated",
-        resource_id=individual_id,
-        organization_id=org,
+    recalculated = change(
+        "communication-summaries",
+        individual_id,
+        "recalculated",
         fields=("last-seq", "ack-seq") if changed else (),
-        individual_ids=[individual_id],
+        audience=[individual_id],
+        organization_id=org,
         data={"repaired-channels": repaired, "clamped-subscribers": clamped},
         # Only a repair changes unread counts: then the individual's apps should refetch them.
         published=changed,
     )
-    return individual, report
+    report = {
+        "channels": len(channels),
+        "repaired-channels": repaired,
+        "clamped-subscribers": clamped,
+    }
+    return Changed(individual, [recalculated], meta=report)

@@ -38,12 +38,14 @@ from sqlalchemy.orm import aliased
 from courier.core.auth import Permission
 from courier.core.handlers import JsonResponse
 from courier.core.tenancy import in_organization, scoped
-from courier.domains.inbox.service import require_individual, required_individual
+from courier.domains.inbox.service import required_individual
 from courier.domains.messaging.render import render_channels
 from courier.domains.messaging.schemas import CHANNEL_TYPE, ChannelRead
+from courier.domains.people.repository import require_individual
 from courier.jsonapi import query as q
 from courier.jsonapi.context import Context, context_dependency
 from courier.jsonapi.documents import DocumentModels, list_document, resource_object
+from courier.jsonapi.paging import paginate
 from courier.jsonapi.routes import ERROR_RESPONSES
 from courier.models.individual_group import IndividualGroup
 from courier.models.messaging import (
@@ -345,12 +347,8 @@ async def list_communication_messages(
     for flt in FILTERS:
         if flt.param in query.values:
             stmt = flt.apply(stmt, query.values[flt.param], ctx)
-    count = select(func.count()).select_from(stmt.order_by(None).subquery())
-    total = (
-        await ctx.session.execute(count.execution_options(**stmt.get_execution_options()))
-    ).scalar_one()
-    page = stmt.order_by(*order_by(query.sort)).limit(query.limit).offset(query.offset)
-    channels = list((await ctx.session.execute(page)).scalars().all())
+    page = await paginate(ctx.session, stmt, query, order_by(query.sort))
+    channels, total = page.rows, page.total
     data = [
         resource_object(CHANNEL_TYPE, channel.id, attributes)
         for channel, attributes in zip(channels, await render_channels(ctx, channels), strict=True)

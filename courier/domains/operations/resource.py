@@ -4,16 +4,19 @@ from courier.core.auth import Permission
 from courier.domains.operations.schemas import JobRead, ReplicatorRead
 from courier.domains.operations.service import JobService, ReplicatorService
 from courier.jsonapi import query as q
+from courier.jsonapi.actions import ActionSpec, EmptyBody
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.job import Job, JobState
 from courier.models.replicator import Replicator
+
+job_service = JobService()
 
 jobs = register(
     ResourceSpec(
         type_name="jobs",
         model=Job,
         read_schema=JobRead,
-        service=JobService(),
+        service=job_service,
         ops=frozenset({Op.LIST, Op.GET}),
         filters=[
             q.enum("filter[state]", Job.state, [s.value for s in JobState], "Jobs in this state"),
@@ -29,6 +32,15 @@ jobs = register(
             Op.GET: "Get one job",
         },
         singular="job",
+        actions=[
+            ActionSpec(
+                "retry",
+                job_service.do_retry,
+                summary="Retry a failed job",
+                body=EmptyBody,
+                permission=Permission.MANAGE,
+            )
+        ],
     )
 )
 

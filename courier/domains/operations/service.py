@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -11,6 +10,8 @@ from courier.core.errors import conflict
 from courier.core.time import utcnow
 from courier.domains.operations.schemas import ReplicatorRead
 from courier.jobs.outbox import requeue
+from courier.jsonapi.actions import EmptyBody
+from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.resource import CrudService
 from courier.models.job import Job, JobState
@@ -18,17 +19,15 @@ from courier.models.replicator import Replicator
 
 
 class JobService(CrudService[Job]):
-    async def do_retry(self, ctx: Context, ident: uuid.UUID) -> Job:
-        """Re-queue a failed job with a fresh set of attempts; any other state: 409."""
-        job = await self.load(ctx, ident, for_update=True)
+    async def do_retry(self, ctx: Context, job: Job, body: EmptyBody | None) -> Changed[Job]:
+        """Re-queue a failed job with a fresh set of attempts, due now (201). A job that is
+        not failed (queued, running, succeeded, cancelled): 409."""
         if job.state != JobState.FAILED.value:
             raise conflict(
                 f"only a failed job can be retried; this one is {job.state}", "job-not-failed"
             )
         requeue(ctx.session, job)
-        await ctx.session.flush()
-        self.audit(ctx, "retried", job, ["state", "attempts", "run-at"])
-        return job
+        return self.changed(ctx, "retried", job, ["state", "attempts", "run-at"])
 
 
 class ReplicatorService(CrudService[Replicator]):

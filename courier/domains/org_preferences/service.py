@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core import audit
 from courier.core.errors import invalid_attribute, not_found
 from courier.core.tenancy import scoped, unscoped
 from courier.core.time import utcnow
+from courier.jsonapi.changes import change, record_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.query import parse_bool
 from courier.models.org_preference import OrgPreference
@@ -233,15 +233,18 @@ async def check_set_preference(ctx: Context, attrs: OrgPreferenceSet) -> Prefere
     preference = PREFERENCES[attrs.name]
     value = _requested_value(preference, attrs)
     row, created = await _upsert(ctx.session, organization_id, preference.name, value)
-    audit.record(
-        ctx.session,
-        ctx.principal,
-        organization_id=organization_id,
-        action="created" if created else "updated",
-        resource_type=TYPE_NAME,
-        resource_id=row.id,
-        fields=("name", "value") if created else ("value",),
-        request_id=ctx.request_id,
+    record_changes(
+        ctx,
+        [
+            change(
+                TYPE_NAME,
+                row.id,
+                "created" if created else "updated",
+                fields=("name", "value") if created else ("value",),
+                organization_id=organization_id,
+                published=False,
+            )
+        ],
     )
     return _state(organization_id, preference, value, row.created_at, True)
 

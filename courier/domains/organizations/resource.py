@@ -3,6 +3,7 @@ from __future__ import annotations
 from sqlalchemy import func
 
 from courier.core.auth import Permission
+from courier.domains.organizations.repository import OrganizationRepository
 from courier.domains.organizations.schemas import (
     OrganizationCreate,
     OrganizationRead,
@@ -21,6 +22,7 @@ organizations = register(
         create_schema=OrganizationCreate,
         update_schema=OrganizationUpdate,
         service=OrganizationService(),
+        repository=OrganizationRepository(),
         ops=frozenset({Op.LIST, Op.GET, Op.CREATE, Op.UPDATE}),
         filters=[
             q.contains("filter[name]", Organization.name, "Organizations whose name contains this")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import func
 
+from courier.domains.people.repository import individuals_repository, users_repository
 from courier.domains.people.schemas import (
     IndividualCreate,
     IndividualGroupCreate,
@@ -26,9 +27,7 @@ from courier.domains.people.service import (
     UserService,
     email_filter_value,
     group_member_filter,
-    individual_scope,
     name_filter,
-    user_scope,
 )
 from courier.jsonapi import query as q
 from courier.jsonapi.resource import Op, ResourceSpec, register
@@ -74,7 +73,7 @@ individuals = register(
             "last-modified-time": Individual.last_modified_at,
         },
         default_sort=[("last-name", False), ("first-name", False)],
-        individual_scope=individual_scope,
+        repository=individuals_repository,
         individual_ops=frozenset({Op.UPDATE}),
         summaries={
             Op.LIST: "List individuals (patients, providers) of an organization",
@@ -123,7 +122,7 @@ users = register(
             "first-name": func.lower(User.first_name),
         },
         default_sort=[("username", False)],
-        individual_scope=user_scope,
+        repository=users_repository,
         individual_ops=frozenset({Op.UPDATE}),
         summaries={
             Op.LIST: "List users (filter[email], filter[individual-id], filter[username])",

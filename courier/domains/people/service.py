@@ -16,10 +16,10 @@ from typing import Any, cast
 
 from sqlalchemy import Select, delete, func, or_, select
 
-from courier.core.auth import Principal
 from courier.core.errors import ApiError, ErrorItem, bad_request, conflict, forbidden
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
+from courier.domains.people import repository as people_repository
 from courier.domains.people.schemas import check_email
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes, kebab
@@ -73,19 +73,8 @@ def check_self_edit(ctx: Context, attrs: WriteAttributes, allowed: frozenset[str
 
 
 async def require_individuals(ctx: Context, ids: Iterable[uuid.UUID], attribute: str) -> None:
-    wanted = list(dict.fromkeys(ids))
-    if not wanted:
-        return
-    stmt = scoped(select(Individual.id), Individual, ctx.organization_id)
-    found: set[uuid.UUID] = set()
-    # Chunked so a large member list stays under every database's bound-parameter limit.
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        rows = await ctx.session.execute(stmt.where(Individual.id.in_(chunk)))
-        found.update(rows.scalars().all())
-    for ident in wanted:
-        if ident not in found:
-            raise unknown_reference(attribute, "individual", ident)
+    """Every id names an individual of the organization, else 404 naming ``attribute``."""
+    await people_repository.require_individuals(ctx, ids, f"/data/attributes/{attribute}")
 
 
 async def require_user(ctx: Context, ident: uuid.UUID, attribute: str) -> None:
@@ -105,11 +94,6 @@ def email_filter_value(text: str) -> str:
 
 
 # --- individuals -----------------------------------------------------------------------------
-
-
-def individual_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
-    """An individual token sees only its own individual."""
-    return stmt.where(Individual.id == principal.individual_id)
 
 
 def name_filter(stmt: Select[Any], value: str, _ctx: Context) -> Select[Any]:
@@ -150,11 +134,6 @@ class IndividualService(CrudService[Individual]):
 
 
 # --- users -----------------------------------------------------------------------------------
-
-
-def user_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
-    """An individual token sees the user whose primary individual it is."""
-    return stmt.where(User.primary_individual_id == principal.individual_id)
 
 
 class UserService(CrudService[User]):

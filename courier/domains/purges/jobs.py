@@ -23,9 +23,8 @@ from sqlalchemy import select
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
 from courier.domains.purges.service import PURGE_JOB, TYPE_NAME, parse_entity_id
-from courier.events import publish
 from courier.jobs import JobContext, PermanentJobError, job_handler
-from courier.models.audit_event import AuditEvent
+from courier.jsonapi.changes import Actor, change, write_changes
 from courier.models.system_purge import SystemPurge
 from courier.purge import ArchiveWriter, Registration, hooks_for, load_purge_hooks
 
@@ -110,31 +109,83 @@ async def run_purge(job: JobContext) -> dict[str, Any] | None:
     purge.state = "completed"
     purge.finished_at = utcnow()
     purge.error = None
-    job.session.add(
-        AuditEvent(
-            organization_id=job.organization_id,
-            actor_type=purge.requested_by_type,
-            actor_id=purge.requested_by,
-            action="completed",
-            resource_type=TYPE_NAME,
-            resource_id=purge.id,
-            changed_fields={
-                "fields": [],
-                "entity-type": purge.entity_type,
-                "entity-id": purge.entity_id,
-                "counts": purge.counts,
-            },
-        )
-    )
-    publish(
-        job.session,
-        organization_id=job.organization_id,
-        resource_type=TYPE_NAME,
-        verb="completed",
-        resource_id=purge.id,
-        data={"id": str(purge.id), "state": "completed"},
-    )
+    _record_completed(job, purge)
     return {"purge-id": str(purge.id), "counts": purge.counts}
+    entity_id = parse_entity_id(purge.entity_type, purge.entity_id)
+    registrations = hooks_for(purge.entity_type)
+    if purge.state != "running":
+        purge.state = "running"
+        purge.started_at = utcnow()
+    done = list(purge.steps_done or [])
+    purge.steps = [*done, *(r.name for r in registrations if r.name not in done)]
+    directory = archive_dir(job)
+
+    for registration in registrations:
+
+        async def run_hook(registration: Registration = registration) -> dict[str, Any]:
+            assert purge is not None
+            writer = (
+                ArchiveWriter(registration.name, part_path(directory, purge_id, registration.name))
+                if purge.archive
+                else None
+            )
+            try:
+                counts = await registration.hook(
+                    job.session, job.organization_id, entity_id, writer
+                )
+            finally:
+                if writer is not None:
+                    writer.close()
+            counts = {str(k): int(v) for k, v in counts.items()}
+            totals = dict(purge.counts or {})
+            for table, count in counts.items():
+                totals[table] = int(totals.get(table, 0)) + count
+            # Committed with the step's record: progress and effects land together.
+            purge.counts = totals
+            purge.steps_done = [*(purge.steps_done or []), registration.name]
+            return {"counts": counts}
+
+        await job.step(_step_name(registration), run_hook)
+
+    if purge.archive:
+
+        async def assemble() -> dict[str, Any]:
+            assert purge is not None
+            return {"location": str(_join_parts(directory, purge_id, list(purge.steps_done)))}
+
+        joined = await job.step(ARCHIVE_STEP, assemble)
+        assert joined is not None
+        purge.archive_location = str(joined["location"])
+        shutil.rmtree(directory / f"{purge_id}.parts", ignore_errors=True)
+
+    purge.state = "completed"
+    purge.finished_at = utcnow()
+    purge.error = None
+    _record_completed(job, purge)
+    return {"purge-id": str(purge.id), "counts": purge.counts}
+
+
+def _record_completed(job: JobContext, purge: SystemPurge) -> None:
+    """The audit row (entity type and id, counts) and the event of a finished purge."""
+    write_changes(
+        job.session,
+        [
+            change(
+                TYPE_NAME,
+                purge.id,
+                "completed",
+                details={
+                    "entity-type": purge.entity_type,
+                    "entity-id": purge.entity_id,
+                    "counts": purge.counts,
+                },
+                data={"state": "completed"},
+            )
+        ],
+        actor=Actor(purge.requested_by_type, purge.requested_by),
+        request_id=None,
+        organization_id=job.organization_id,
+    )
 
 
 def _join_parts(directory: Path, purge_id: uuid.UUID, hooks: list[str]) -> Path:

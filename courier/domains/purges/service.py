@@ -13,13 +13,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from courier.core import audit
-from courier.core.errors import invalid_attribute, not_found
+from courier.core.errors import invalid_attribute
 from courier.core.tenancy import scoped
-from courier.domains.purges.schemas import PurgeRead
-from courier.events import publish
+from courier.domains.purges.schemas import PurgeCreate, PurgeRead
 from courier.jobs import enqueue
+from courier.jsonapi.changes import Changed, change
 from courier.jsonapi.context import Context
+from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.resource import CrudService
 from courier.models.job import Job, JobState
 from courier.models.system_purge import SystemPurge
 from courier.purge import hooks_for, load_purge_hooks
@@ -44,7 +45,7 @@ async def do_request_purge(
     archive: bool,
     reference_id: str | None,
     request_id: str | None,
-) -> SystemPurge:
+) -> Changed[SystemPurge]:
     """Record the purge and enqueue its job, in the request's transaction.
 
     An id that names nothing (never existed, another organization's, already purged) is
@@ -75,41 +76,39 @@ async def do_request_purge(
         ctx.session, PURGE_JOB, {"purge_id": purge.id}, organization_id=ctx.organization_id
     )
     purge.job_id = job.id
-    event = audit.record(
-        ctx.session,
-        principal,
-        organization_id=ctx.organization_id,
-        action="requested",
-        resource_type=TYPE_NAME,
-        resource_id=purge.id,
-        fields=["entity-type", "entity-id", "archive"],
-        request_id=ctx.request_id,
+    return Changed(
+        purge,
+        [
+            # The audit log says what was asked (entity type and id: ids only) ...
+            change(
+                TYPE_NAME,
+                purge.id,
+                "requested",
+                fields=["entity-type", "entity-id", "archive"],
+                details={"entity-type": entity_type, "entity-id": str(ident), "archive": archive},
+                published=False,
+            ),
+            # ... subscribers see a new purge to poll.
+            change(TYPE_NAME, purge.id, "created", data={"state": purge.state}, audited=False),
+        ],
     )
-    event.changed_fields = {
-        **event.changed_fields,
-        "entity-type": entity_type,
-        "entity-id": str(ident),
-        "archive": archive,
-    }
-    publish(
-        ctx.session,
-        organization_id=ctx.organization_id,
-        resource_type=TYPE_NAME,
-        verb="created",
-        resource_id=purge.id,
-        data={"id": str(purge.id), "state": purge.state},
-    )
-    return purge
 
 
-async def load_purge(ctx: Context, ident: uuid.UUID) -> SystemPurge:
-    stmt = scoped(select(SystemPurge), SystemPurge, ctx.organization_id).where(
-        SystemPurge.id == ident
-    )
-    found: SystemPurge | None = (await ctx.session.execute(stmt)).scalar_one_or_none()
-    if found is None:
-        raise not_found("purge")
-    return found
+class PurgeService(CrudService[SystemPurge]):
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[SystemPurge]:
+        """Accept a purge (201, state ``queued``); a worker carries it out."""
+        assert isinstance(attrs, PurgeCreate)
+        return await do_request_purge(
+            ctx,
+            entity_type=attrs.entity_type,
+            entity_id=attrs.entity_id,
+            archive=attrs.archive,
+            reference_id=attrs.reference_id,
+            request_id=attrs.request_id,
+        )
+
+    async def present(self, ctx: Context, rows: Sequence[SystemPurge]) -> list[dict[str, Any]]:
+        return await present(ctx, rows)
 
 
 async def present(ctx: Context, purges: Sequence[SystemPurge]) -> list[dict[str, Any]]:

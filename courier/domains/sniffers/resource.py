@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from courier.core.auth import Permission
-from courier.domains.sniffers.schemas import SnifferCreate, SnifferRead
-from courier.domains.sniffers.service import SnifferService
+from courier.domains.sniffers.repository import newest_first
+from courier.domains.sniffers.schemas import SnifferCreate, SnifferLogRead, SnifferRead
+from courier.domains.sniffers.service import SnifferService, do_get_logs, present_logs
 from courier.jsonapi import query as q
+from courier.jsonapi.actions import ActionSpec, Listing
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.sniffer import Sniffer
 
@@ -32,5 +34,17 @@ sniffers = register(
             Op.DELETE: "Stop a sniffer and delete its logs",
         },
         singular="sniffer",
+        actions=[
+            ActionSpec(
+                "get-logs",
+                do_get_logs,
+                summary="Requests and responses recorded by a sniffer",
+                method="GET",
+                permission=Permission.MANAGE,
+                listing=Listing(
+                    "sniffer-logs", SnifferLogRead, order=newest_first, present=present_logs
+                ),
+            )
+        ],
     )
 )

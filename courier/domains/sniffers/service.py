@@ -13,6 +13,7 @@ from courier.core.db import after_commit
 from courier.core.errors import ApiError, ErrorItem, invalid_attribute
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
+from courier.domains.sniffers.repository import logs_of
 from courier.domains.sniffers.schemas import MAX_DAYS, SnifferLogRead, SnifferRead
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
@@ -101,12 +102,15 @@ class SnifferService(CrudService[Sniffer]):
         ]
 
 
-def logs_query(ctx: Context, sniffer: Sniffer) -> Select[Any]:
-    return scoped(
-        select(SnifferLog).where(SnifferLog.sniffer_id == sniffer.id),
-        SnifferLog,
-        ctx.organization_id,
-    )
+async def do_get_logs(ctx: Context, sniffer: Sniffer, body: None) -> Select[Any]:
+    """Method, path, query, status, request and response bodies (secrets redacted, 8 KiB at
+    most), request and trace ids, user agent and duration of each recorded request, newest
+    first. Admin only."""
+    return logs_of(ctx, sniffer)
+
+
+async def present_logs(ctx: Context, rows: Sequence[SnifferLog]) -> list[dict[str, Any]]:
+    return [present_log(row) for row in rows]
 
 
 def present_log(row: SnifferLog) -> dict[str, Any]:

@@ -1,9 +1,16 @@
 from __future__ import annotations
 
 from courier.core.auth import Permission
-from courier.domains.webhooks.schemas import WebhookCreate, WebhookRead, WebhookUpdate
-from courier.domains.webhooks.service import WebhookService
+from courier.domains.webhooks.repository import newest_first
+from courier.domains.webhooks.schemas import (
+    WebhookCreate,
+    WebhookDeliveryRead,
+    WebhookRead,
+    WebhookUpdate,
+)
+from courier.domains.webhooks.service import WebhookService, do_get_deliveries
 from courier.jsonapi import query as q
+from courier.jsonapi.actions import ActionSpec, Listing
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.webhook import Webhook
 
@@ -30,5 +37,15 @@ webhooks = register(
             Op.DELETE: "Remove a webhook endpoint",
         },
         singular="webhook",
+        actions=[
+            ActionSpec(
+                "get-deliveries",
+                do_get_deliveries,
+                summary="Delivery attempts of a webhook endpoint",
+                method="GET",
+                permission=Permission.MANAGE,
+                listing=Listing("webhook-deliveries", WebhookDeliveryRead, order=newest_first),
+            )
+        ],
     )
 )

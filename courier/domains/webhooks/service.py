@@ -8,15 +8,16 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 
 from courier.core.errors import invalid_attribute
-from courier.core.tenancy import scoped
-from courier.events.webhooks import SECRET_PREFIX, UnsafeUrlError, resolve_target
+from courier.domains.webhooks.repository import deliveries_of
+from courier.events.webhooks import SECRET_PREFIX, UnsafeUrlError, parse_url, resolve_target
+from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
-from courier.models.webhook import Webhook, WebhookDelivery
+from courier.models.webhook import Webhook
 
 
 def new_webhook_secret() -> str:
@@ -29,15 +30,34 @@ async def check_url(ctx: Context, url: str) -> str:
 
     Checked again before every delivery: what a name resolves to can change.
     """
+    allow_private = ctx.settings.webhook_allow_private
     try:
-        await resolve_target(url, allow_private=ctx.settings.webhook_allow_private)
+        await resolve_target(url, allow_private=allow_private)
     except UnsafeUrlError as exc:
-        raise invalid_attribute("url", str(exc), "invalid-webhook-url") from exc
+        detail = str(exc)
+        if not allow_private and _allowed_if_private(url, detail):
+            # Say what would have worked: the setting, meant for tests and closed networks.
+            detail += (
+                "; private addresses (and plain http) are refused unless the server sets "
+                "COURIER_WEBHOOK_ALLOW_PRIVATE=true (for tests and closed networks only)"
+            )
+        raise invalid_attribute("url", detail, "invalid-webhook-url") from exc
     return url
 
 
+def _allowed_if_private(url: str, detail: str) -> bool:
+    """Whether the URL was refused only for what the private-address setting permits."""
+    if "private" in detail:
+        return True
+    try:
+        parse_url(url, allow_private=True)
+    except UnsafeUrlError:
+        return False
+    return True
+
+
 class WebhookService(CrudService[Webhook]):
-    async def create(self, ctx: Context, attrs: WriteAttributes) -> Webhook:
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[Webhook]:
         values = attrs.model_dump()
         await check_url(ctx, values["url"])
         secret = values.pop("secret") or new_webhook_secret()
@@ -49,8 +69,12 @@ class WebhookService(CrudService[Webhook]):
             **values,
         )
         ctx.session.add(webhook)
-        ctx.extras[f"secret:{webhook.id}"] = secret
-        return webhook
+        # The secret is shown in this response only.
+        return Changed(
+            webhook,
+            [self.change(ctx, "created", webhook, attrs.model_fields_set)],
+            revealed={"secret": secret},
+        )
 
     async def update(self, ctx: Context, obj: Webhook, attrs: WriteAttributes) -> Webhook:
         given = attrs.given()
@@ -62,16 +86,13 @@ class WebhookService(CrudService[Webhook]):
 
     async def present(self, ctx: Context, rows: Sequence[Webhook]) -> list[dict[str, Any]]:
         out = await super().present(ctx, rows)
-        for row, attributes in zip(rows, out, strict=True):
-            secret = ctx.extras.get(f"secret:{row.id}")
-            if secret is None:
-                attributes.pop("secret", None)
-            else:
-                attributes["secret"] = secret
+        for attributes in out:
+            attributes.pop("secret", None)  # shown once, at creation (Changed.revealed)
         return out
 
 
-def deliveries_query(ctx: Context, webhook: Webhook) -> Select[Any]:
-    """The delivery attempts of ``webhook``, newest first (ties by id: stable pages)."""
-    stmt = scoped(select(WebhookDelivery), WebhookDelivery, ctx.organization_id)
-    return stmt.where(WebhookDelivery.webhook_id == webhook.id)
+async def do_get_deliveries(ctx: Context, webhook: Webhook, body: None) -> Select[Any]:
+    """Every attempt to deliver an event to this endpoint, newest first: the event, the
+    attempt number, the receiver's status code or the error, how long it took, and when the
+    next attempt is due if it failed. Admin only."""
+    return deliveries_of(ctx, webhook)
