@@ -46,10 +46,9 @@ LocalTime = Annotated[
     ),
 ]
 Rule = Annotated[
-    str | None,
+    Annotated[str, Field(max_length=1000)] | None,
     AfterValidator(_rule),
     Field(
-        max_length=1000,
         description="RFC 5545 recurrence rule (FREQ=WEEKLY;BYDAY=MO); none: once",
         json_schema_extra={"example": "FREQ=WEEKLY;BYDAY=MO,TH"},
     ),

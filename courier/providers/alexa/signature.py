@@ -20,6 +20,7 @@ import asyncio
 import base64
 import binascii
 import posixpath
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import DNSName
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
@@ -88,7 +90,9 @@ async def fetch_over_https(url: str) -> bytes:
 def load_trusted_roots(path: str | None) -> list[x509.Certificate]:
     """The roots a chain must end in: the PEM bundle at ``path``, else certifi's."""
     data = Path(path or certifi.where()).read_bytes()
-    return x509.load_pem_x509_certificates(data)
+    with warnings.catch_warnings():  # certifi carries old roots with non-positive serials
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return x509.load_pem_x509_certificates(data)
 
 
 class SkillRequestVerifier:
