@@ -46,7 +46,8 @@ individual access token. Errors share one body (`statusCode`, `error`, `message`
 SWAGGER_UI_DIR = Path(__file__).resolve().parent / "static" / "swagger-ui"
 
 # Paths whose request bodies are not JSON documents (e.g. raw uploads).
-RAW_BODY_PREFIXES: tuple[str, ...] = ("/uploads/", "/providers/")
+# The Alexa skill endpoint verifies its signature over the body exactly as sent.
+RAW_BODY_PREFIXES: tuple[str, ...] = ("/uploads/", "/providers/", "/v1/ask-entries/")
 
 
 def load_domains() -> list[Any]:

@@ -195,6 +195,19 @@ class Settings(BaseSettings):
     alexa_provider: str = Field(
         default="sandbox", description="Adapter of the alexa kind: 'sandbox' (default)."
     )
+    alexa_trusted_roots: str | None = Field(
+        default=None,
+        description="PEM bundle of the roots an Alexa skill request's certificate chain must "
+        "end in (docs/ALEXA.md). Unset: certifi's public roots, which include Amazon's.",
+    )
+    alexa_skill_ids: str = Field(
+        default="",
+        description="Comma-separated Alexa skill ids (amzn1.ask.skill....) whose requests "
+        "POST /v1/ask-entries/ answers; empty: any skill's.",
+    )
+    alexa_locale: str = Field(
+        default="en-US", description="Locale of the reminders Courier keeps on Alexa devices."
+    )
     sandbox_secret: str | None = Field(
         default=None,
         description="Key with which the sandbox providers sign their webhooks (HMAC-SHA256). "

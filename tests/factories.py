@@ -466,3 +466,42 @@ async def make_purge(client: httpx.AsyncClient, org: Org) -> str:
             ),
         )
     )
+
+
+@factory("ask-reminders")
+async def make_ask_reminder(client: httpx.AsyncClient, org: Org) -> str:
+    person = await make_individual_id(client, org)
+    attributes = {
+        "individual-id": person,
+        "name": "Blood pressure",
+        "reminder-content": "Take your blood pressure pill",
+        "reminder-rrule": "FREQ=DAILY",
+        "reminder-time-local": "2030-03-04T08:30",
+        "tz-info": "America/New_York",
+    }
+    return await created_id(
+        await client.post(
+            "/v1/ask-reminders/", headers=org.admin, json=doc("ask-reminders", attributes)
+        )
+    )
+
+
+@factory("ask-subscriptions")
+async def make_ask_subscription(client: httpx.AsyncClient, org: Org) -> str:
+    # Made by a skill event (tests/test_alexa.py drives those); here the row it makes.
+    from courier.domains.alexa.skill import skill_id_of
+    from courier.models.alexa import AskSubscription
+
+    app_id = "amzn1.ask.skill.contract"
+    async with _database(client).sessionmaker() as session:
+        row = AskSubscription(
+            organization_id=uuid.UUID(org.id),
+            skill_id=skill_id_of(app_id),
+            alexa_app_id=app_id,
+            alexa_user_id=f"amzn1.ask.account.{uuid.uuid4().hex}",
+            user_id=None,
+            registered_events=["AMAZON.MessageAlert.Activated"],
+        )
+        session.add(row)
+        await session.commit()
+    return str(row.id)

@@ -31,6 +31,12 @@ from courier.providers.alexa.base import (
     ProactiveEvent,
     SkillRequestRejected,
 )
+from courier.providers.alexa.signature import (
+    CERT_URL_HEADER,
+    SIGNATURE_HEADER,
+    SkillRequestVerifier,
+    load_trusted_roots,
+)
 from courier.providers.common import (
     NotSent,
     Permanent,
@@ -56,6 +62,9 @@ class SandboxAlexa:
         self.settings = settings
         self.store = SandboxStore(settings, "alexa")
         self.tokens = LwaTokenCache(self._issue_token)
+        self.skill_requests = SkillRequestVerifier(
+            trusted_roots=load_trusted_roots(settings.alexa_trusted_roots)
+        )
 
     # --- LWA ---------------------------------------------------------------------------------
 
@@ -159,6 +168,10 @@ class SandboxAlexa:
     # --- skill requests ----------------------------------------------------------------------
 
     async def verify_skill_request(self, request: RawRequest) -> Mapping[str, Any]:
+        if request.header(CERT_URL_HEADER) or request.header(SIGNATURE_HEADER):
+            # Signed as Amazon signs (a real device talking to a sandboxed installation, or a
+            # test chain under COURIER_ALEXA_TRUSTED_ROOTS): Amazon's rules, nothing less.
+            return await self.skill_requests.verify(request)
         if not verify_sandbox_signature(sandbox_signing_key(self.settings), request):
             raise SkillRequestRejected("the request's signature is not valid", code="bad-signature")
         try:

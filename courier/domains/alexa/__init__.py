@@ -1,0 +1,1 @@
+"""Alexa: the skill endpoint, reminders on patients' devices, proactive-event subscriptions."""
