@@ -25,7 +25,7 @@ class TextAccount(IdMixin, TenantMixin, TimestampMixin, Base):
 
     provider: Mapped[str] = mapped_column(String(32))
     allow_custom_number: Mapped[bool] = mapped_column(Boolean, default=False)
-    default_number_id: Mapped[uuid.UUID | None]
+    phone_number: Mapped[str | None] = mapped_column(String(20))  # the default number
     provider_account_id: Mapped[str | None] = mapped_column(String(64))
     credentials_encrypted: Mapped[str | None] = mapped_column(Text)
     # Key of the signature on callback-url / callback-status-url posts (shown once).
