@@ -152,6 +152,47 @@ class Settings(BaseSettings):
         description="Idle time after which GET /v1/events/ sends a keep-alive comment.",
     )
 
+    # --- providers (courier.providers.<kind>; docs/PROVIDERS.md) ---
+    sms_provider: str = Field(
+        default="sandbox", description="Adapter of the sms kind: 'sandbox' (default)."
+    )
+    email_provider: str = Field(
+        default="sandbox", description="Adapter of the email kind: 'sandbox' (default)."
+    )
+    push_provider: str = Field(
+        default="sandbox", description="Adapter of the push kind: 'sandbox' (default)."
+    )
+    voice_provider: str = Field(
+        default="sandbox", description="Adapter of the voice kind: 'sandbox' (default)."
+    )
+    video_provider: str = Field(
+        default="sandbox", description="Adapter of the video kind: 'sandbox' (default)."
+    )
+    speech_provider: str = Field(
+        default="sandbox", description="Adapter of the speech kind: 'sandbox' (default)."
+    )
+    alexa_provider: str = Field(
+        default="sandbox", description="Adapter of the alexa kind: 'sandbox' (default)."
+    )
+    sandbox_secret: str | None = Field(
+        default=None,
+        description="Key with which the sandbox providers sign their webhooks (HMAC-SHA256). "
+        "Unset: derived from the token secret.",
+    )
+    sandbox_delay_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60.0,
+        description="Time a sandbox provider takes between two steps of a delivery "
+        "(queued, sent, delivered), like a carrier; 0 in tests.",
+    )
+    delivery_grace_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A delivery whose outcome is unknown (the provider may have taken it) and "
+        "that no callback or lookup settles is marked failed, 'outcome unknown', after this.",
+    )
+
     # --- storage of uploaded files (courier.providers.storage) ---
     storage: Literal["local", "s3"] = Field(
         default="local",

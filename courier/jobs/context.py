@@ -38,6 +38,7 @@ from courier.core.db import commit
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
 from courier.models.job import Job, JobState, JobStep
+from courier.providers.common import Providers, providers_for
 
 MAX_RESULT_BYTES = 16 * 1024
 MAX_STEP_NAME = 100
@@ -91,6 +92,11 @@ class JobContext:
     @property
     def is_last_attempt(self) -> bool:
         return self.attempt >= self.max_attempts
+
+    @property
+    def providers(self) -> Providers:
+        """This process's provider adapters: ``job.providers.get(SMS).send(...)``."""
+        return providers_for(self.settings)
 
     def idempotency_key(self, step: str) -> str:
         """A key that is the same on every attempt of this job's ``step`` (for providers)."""
