@@ -33,6 +33,8 @@ from courier.events.stream import install as install_event_stream
 from courier.jobs.worker import install_embedded_worker
 from courier.jsonapi.resource import REGISTRY as RESOURCES
 from courier.jsonapi.routes import build_router
+from courier.providers.control import install_sandbox
+from courier.providers.inbound import router as provider_webhooks
 
 DESCRIPTION = """Courier: patient communications behind one JSON:API REST API.
 
@@ -41,7 +43,7 @@ individual access token. Errors share one body (`statusCode`, `error`, `message`
 """
 
 # Paths whose request bodies are not JSON documents (e.g. raw uploads).
-RAW_BODY_PREFIXES: tuple[str, ...] = ("/uploads/",)
+RAW_BODY_PREFIXES: tuple[str, ...] = ("/uploads/", "/providers/")
 
 
 def load_domains() -> list[Any]:
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     domain_routers = load_domains()
     mark_tenant_tables()
     api_routers = [build_router(spec) for spec in RESOURCES] + domain_routers
+    app.include_router(provider_webhooks)  # signed by providers, not part of the API
     for router in api_routers:
         app.include_router(router)
     # Every API route, flat, for the contract tests that walk them all.
@@ -125,6 +128,7 @@ EXTENSIONS: list[Any] = [
     install_rate_limits,
     install_embedded_worker,
     install_event_stream,
+    install_sandbox,  # /sandbox/<kind>/... for the kinds configured as sandboxes
     install_sniffers,  # outermost of these: records what they answer too (e.g. 429s)
 ]
 

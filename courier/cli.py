@@ -205,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     openapi = commands.add_parser("openapi", help="print the OpenAPI document as JSON")
     openapi.set_defaults(func=_openapi)
 
+    from courier.providers.control import add_cli
+
+    add_cli(commands)
     admin = commands.add_parser("admin", help="administration from a shell")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     org = admin_commands.add_parser("create-organization", help="create an organization")

@@ -55,9 +55,7 @@ class DeliveryEvent(IdMixin, TenantMixin, Base):
     __tablename__ = "delivery_events"
     __table_args__ = (Index("ix_delivery_events_delivery", "delivery_id", "recorded_at"),)
 
-    delivery_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("deliveries.id", ondelete="CASCADE")
-    )
+    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
     state: Mapped[str | None] = mapped_column(String(16))
     vendor_status: Mapped[str | None] = mapped_column(String(32))
     code: Mapped[str | None] = mapped_column(String(64))

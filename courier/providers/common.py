@@ -165,6 +165,7 @@ class RawRequest:
     headers: Mapping[str, str]
     body: bytes
     form: Sequence[tuple[str, str]] = ()
+    hook: str = ""  # the last path segment: /providers/<kind>/<hook> (status, inbound ...)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

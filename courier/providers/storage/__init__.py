@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from courier.config import Settings
+from courier.providers.common import ProviderKind
 from courier.providers.storage.base import (
     InvalidKeyError,
     ObjectInfo,
@@ -29,6 +30,7 @@ from courier.providers.storage.local import LocalStorage, derive_signing_key
 from courier.providers.storage.s3 import S3Storage, make_client
 
 __all__ = [
+    "STORAGE",
     "InvalidKeyError",
     "LocalStorage",
     "ObjectInfo",
@@ -74,3 +76,18 @@ def storage_for(settings: Settings, *, base_url: str | None = None) -> Storage:
         return S3Storage(client, settings.s3_bucket, settings.s3_key_prefix)
     public = settings.public_url or base_url or ""
     return LocalStorage(local_root(settings), _signing_key(settings), public)
+
+
+# The storage kind in the registry (``COURIER_STORAGE=local|s3``). Request handlers keep using
+# :func:`storage_for`, which also takes the caller's base URL for local links.
+STORAGE: ProviderKind[Storage] = ProviderKind("storage", setting="storage")
+
+
+@STORAGE.adapter("local")
+def _local(settings: Settings) -> Storage:
+    return storage_for(settings)
+
+
+@STORAGE.adapter("s3")
+def _s3(settings: Settings) -> Storage:
+    return storage_for(settings)

@@ -1,0 +1,177 @@
+"""Where the sandbox providers keep the outside world: the ``sandbox_records`` table.
+
+The embedded default runs the API and the worker in one process, but ``courier worker`` and
+``courier sandbox`` run in others: a number provisioned by a job, a message a phone received,
+a failure armed from the CLI must be seen by all of them, so nothing lives only in memory.
+Records are (kind, collection, key) → a small JSON object; no transaction is held while a
+sandbox calls back into Courier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import delete, select
+
+from courier.config import Settings
+from courier.core.db import Database
+from courier.core.time import utcnow
+from courier.models.delivery import SandboxRecord
+from courier.providers.common import (
+    SANDBOX_SIGNATURE_HEADER,
+    public_base,
+    sandbox_signature,
+    sandbox_signing_key,
+)
+
+log = logging.getLogger("courier.providers.sandbox")
+
+
+class SandboxStore:
+    """The records of one sandbox kind, through a database engine of the sandbox's own."""
+
+    def __init__(self, settings: Settings, kind: str) -> None:
+        self.settings = settings
+        self.kind = kind
+        self._database: Database | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            self._database = Database(self.settings)
+        return self._database
+
+    async def put(self, collection: str, key: str, data: dict[str, Any]) -> None:
+        now = utcnow()
+        async with self.database.sessionmaker() as session:
+            session.add(
+                SandboxRecord(
+                    id=uuid.uuid4(),
+                    kind=self.kind,
+                    collection=collection,
+                    key=key,
+                    data=data,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await session.commit()
+
+    async def get(self, collection: str, key: str) -> dict[str, Any] | None:
+        found = await self.all(collection, key)
+        return found[-1] if found else None
+
+    async def all(self, collection: str, key: str | None = None) -> list[dict[str, Any]]:
+        """The records of ``collection`` (with ``key``), oldest first."""
+        stmt = select(SandboxRecord.data).where(
+            SandboxRecord.kind == self.kind, SandboxRecord.collection == collection
+        )
+        if key is not None:
+            stmt = stmt.where(SandboxRecord.key == key)
+        async with self.database.sessionmaker() as session:
+            rows = (await session.execute(stmt.order_by(SandboxRecord.created_at))).scalars()
+            found = [dict(row) for row in rows]
+            await session.commit()
+        return found
+
+    async def merge(self, collection: str, key: str, changes: dict[str, Any]) -> None:
+        """Update the fields of the record(s) ``key`` of ``collection``."""
+        async with self.database.sessionmaker() as session:
+            stmt = select(SandboxRecord).where(
+                SandboxRecord.kind == self.kind,
+                SandboxRecord.collection == collection,
+                SandboxRecord.key == key,
+            )
+            for record in (await session.execute(stmt)).scalars():
+                record.data = {**record.data, **changes}
+                record.updated_at = utcnow()
+            await session.commit()
+
+    async def take(self, collection: str, key: str) -> dict[str, Any] | None:
+        """Remove and return the oldest record ``key`` (armed one-shot behaviours): exactly one
+        sender takes it, whichever process it runs in."""
+        async with self.database.sessionmaker() as session:
+            stmt = (
+                select(SandboxRecord)
+                .where(
+                    SandboxRecord.kind == self.kind,
+                    SandboxRecord.collection == collection,
+                    SandboxRecord.key == key,
+                )
+                .order_by(SandboxRecord.created_at)
+                .limit(1)
+            )
+            record = (await session.execute(stmt)).scalars().first()
+            if record is None:
+                await session.commit()
+                return None
+            taken = (
+                await session.execute(
+                    delete(SandboxRecord)
+                    .where(SandboxRecord.id == record.id)
+                    .execution_options(synchronize_session=False)
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            await session.commit()
+            return dict(record.data) if taken else None
+
+    async def remove(self, collection: str, key: str) -> int:
+        async with self.database.sessionmaker() as session:
+            removed = (
+                await session.execute(
+                    delete(SandboxRecord).where(
+                        SandboxRecord.kind == self.kind,
+                        SandboxRecord.collection == collection,
+                        SandboxRecord.key == key,
+                    )
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            await session.commit()
+        return int(removed)
+
+    # --- calling back into Courier ---------------------------------------------------------
+
+    def allowed(self, url: str) -> bool:
+        """A sandbox calls only this Courier (its public base), never another host."""
+        return url.startswith(public_base(self.settings) + "/")
+
+    async def post(
+        self, url: str, body: bytes, content_type: str, extra: dict[str, str] | None = None
+    ) -> int:
+        """POST a signed webhook to ``url``; the HTTP status (0 when it could not be sent)."""
+        if not self.allowed(url):
+            raise ValueError(f"the sandbox only calls {public_base(self.settings)}")
+        headers = {
+            "Content-Type": content_type,
+            SANDBOX_SIGNATURE_HEADER: sandbox_signature(
+                sandbox_signing_key(self.settings), url, body
+            ),
+            "User-Agent": f"courier-sandbox-{self.kind}",
+            **(extra or {}),
+        }
+        try:
+            async with httpx.AsyncClient(timeout=10.0) as client:
+                response = await client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            log.warning("sandbox webhook not delivered", extra={"error": type(exc).__name__})
+            return 0
+        return response.status_code
+
+    def later(self, work: Any) -> None:
+        """Run ``work`` (a coroutine) in the background of this process, keeping a reference."""
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait until the background work started so far is done (tests, the CLI)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+__all__ = ["SandboxStore"]
