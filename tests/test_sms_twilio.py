@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from courier.config import Settings
 from courier.providers.common import Ambiguous, DeliveryStatus, NotSent, Permanent, RawRequest
-from courier.providers.sms.numbers import SmsAccount
+from courier.providers.sms.base import SmsMessage
 from courier.providers.sms.twilio import TwilioSms
 from tests.twilio_fake import INVALID_TO, OPTED_OUT_TO, FakeTwilio, start_fake_twilio
 
@@ -32,38 +33,40 @@ def adapter(fake: FakeTwilio, tmp_path: Path) -> TwilioSms:
 async def test_numbers_messages_and_lookup(fake: FakeTwilio, tmp_path: Path) -> None:
     fake.send_callbacks = False
     sms = adapter(fake, tmp_path)
-    number = await sms.provision_number(None, "415", "http://127.0.0.1:9/in")
-    assert number.phone_number.startswith("+1415")
-    assert number.vendor_id.startswith("PN") and number.capability_sms and number.capability_mms
+    number = await sms.provision_number("415", inbound_url="http://127.0.0.1:9/in")
+    assert number.number.startswith("+1415") and number.vendor_id is not None
+    assert number.vendor_id.startswith("PN") and number.capabilities["sms"]
     assert (number.lata, number.rate_center, number.region) == ("722", "SNFC CNTRL", "CA")
     assert fake.numbers[number.vendor_id]["sms_url"] == "http://127.0.0.1:9/in"
 
-    sent = await sms.send_text(
-        from_number=number.phone_number,
-        to="+14155552671",
-        body="Your appointment is tomorrow",
-        status_callback="http://127.0.0.1:9/cb?d=1",
+    delivery = uuid.uuid4()
+    sent = await sms.send(
+        SmsMessage(to="+14155552671", sender=number.number, body="Your appointment is tomorrow"),
+        delivery_id=delivery,
+        callback_url=f"http://127.0.0.1:9/cb?d={delivery}",
     )
     assert sent.vendor_id in fake.messages and sent.vendor_status == "queued"
-    assert fake.messages[sent.vendor_id]["status_callback"] == "http://127.0.0.1:9/cb?d=1"
-    status = await sms.fetch(sent.vendor_id)
-    assert status is not None and status.status is DeliveryStatus.QUEUED
-    assert await sms.fetch("SM" + "0" * 32) is None
+    assert fake.messages[sent.vendor_id]["status_callback"] == f"http://127.0.0.1:9/cb?d={delivery}"
+    assert await sms.fetch(delivery_id=delivery, vendor_id=sent.vendor_id, recipient="x") is None
+    fake.messages[sent.vendor_id]["status"] = "delivered"
+    status = await sms.fetch(delivery_id=delivery, vendor_id=sent.vendor_id, recipient="x")
+    assert status is not None and status.status is DeliveryStatus.DELIVERED
+    assert await sms.fetch(delivery_id=delivery, vendor_id="SM" + "0" * 32, recipient="x") is None
 
-    found = await sms.lookup(None, "+14155552671")
-    assert (found.line_type, found.carrier_name, found.country) == (
+    found = await sms.lookup("+14155552671")
+    assert (found.line_type, found.carrier, found.country) == (
         "mobile",
         "T-Mobile USA, Inc.",
         "US",
     )
-    landline = await sms.lookup(None, "+14155550199")
+    landline = await sms.lookup("+14155550199")
     assert landline.line_type == "landline"
 
     owned = fake.add_owned_number("+12125550143")
-    claimed = await sms.claim_number(None, "+12125550143", "http://127.0.0.1:9/in2")
+    claimed = await sms.claim_number("+12125550143", inbound_url="http://127.0.0.1:9/in2")
     assert claimed.vendor_id == owned["sid"] and owned["sms_url"] == "http://127.0.0.1:9/in2"
     with pytest.raises(Permanent) as missing:
-        await sms.claim_number(None, "+12125550144", "http://127.0.0.1:9/in2")
+        await sms.claim_number("+12125550144", inbound_url="http://127.0.0.1:9/in2")
     assert missing.value.code == "21452"
     await sms.close()
 
@@ -71,11 +74,13 @@ async def test_numbers_messages_and_lookup(fake: FakeTwilio, tmp_path: Path) -> 
 async def test_errors_are_classified_on_twilio_codes(fake: FakeTwilio, tmp_path: Path) -> None:
     fake.send_callbacks = False
     sms = adapter(fake, tmp_path)
-    number = await sms.provision_number(None, "212", "http://127.0.0.1:9/in")
+    number = await sms.provision_number("212", inbound_url="http://127.0.0.1:9/in")
 
     async def send(to: str) -> None:
-        await sms.send_text(
-            from_number=number.phone_number, to=to, body="hi", status_callback="http://x/"
+        await sms.send(
+            SmsMessage(to=to, sender=number.number, body="hi"),
+            delivery_id=uuid.uuid4(),
+            callback_url="http://127.0.0.1:9/cb",
         )
 
     with pytest.raises(Permanent) as invalid:
@@ -99,11 +104,11 @@ async def test_errors_are_classified_on_twilio_codes(fake: FakeTwilio, tmp_path:
         )
     )
     with pytest.raises(Permanent) as auth:
-        await wrong.lookup(None, "+14155552671")
+        await wrong.lookup("+14155552671")
     assert auth.value.code == "20003"
     # A subaccount's own credentials are used when the text account names them.
     with pytest.raises(Permanent):
-        await sms.lookup(SmsAccount(fake.account_sid, "wrong-token-123"), "+14155552671")
+        await sms.for_account(fake.account_sid, "wrong-token-123").lookup("+14155552671")
     await sms.close()
     await wrong.close()
 
@@ -119,7 +124,7 @@ def test_signature_is_twilios(fake: FakeTwilio, tmp_path: Path) -> None:
 
     def raw(signature: str) -> RawRequest:
         return RawRequest(
-            "POST", url, {"x-twilio-signature": signature}, body, tuple(params.items())
+            "POST", url, {"x-twilio-signature": signature}, body, tuple(params.items()), "status"
         )
 
     assert sms.verify(raw(good))

@@ -113,8 +113,9 @@ class FakeTwilio:
 
     # --- the API --------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, query: dict[str, str], form: dict[str, str],
-               authorized: bool) -> tuple[int, dict[str, Any]]:
+    def handle(
+        self, method: str, path: str, query: dict[str, str], form: dict[str, str], authorized: bool
+    ) -> tuple[int, dict[str, Any]]:
         with self.lock:
             self.requests.append((method, path))
         if not authorized:
@@ -141,7 +142,8 @@ class FakeTwilio:
             return self._buy(form)
         if path == f"{base}/IncomingPhoneNumbers.json" and method == "GET":
             rows = [
-                n for n in self.numbers.values()
+                n
+                for n in self.numbers.values()
                 if n["phone_number"] == query.get("PhoneNumber", n["phone_number"])
             ]
             return 200, _page("incoming_phone_numbers", rows, path)
@@ -180,8 +182,10 @@ class FakeTwilio:
             return _error(400, 21610, "Attempt to send to unsubscribed recipient")
         if not any(n["phone_number"] == sender for n in self.numbers.values()):
             return _error(
-                400, 21606, f"The From phone number {sender} is not a valid, SMS-capable inbound "
-                "phone number or short code for your account."
+                400,
+                21606,
+                f"The From phone number {sender} is not a valid, SMS-capable inbound "
+                "phone number or short code for your account.",
             )
         sid = "SM" + secrets.token_hex(16)
         now = _rfc2822()
@@ -221,21 +225,23 @@ class FakeTwilio:
             phone = f"+1{area}46{suffix:04d}"[:12]
             if any(n["phone_number"] == phone for n in self.numbers.values()):
                 continue
-            out.append({
-                "friendly_name": f"({area}) 46{suffix:04d}"[:14],
-                "phone_number": phone,
-                "lata": "722",
-                "locality": "San Francisco",
-                "rate_center": "SNFC CNTRL",
-                "latitude": "37.774900",
-                "longitude": "-122.419400",
-                "region": "CA",
-                "postal_code": "94103",
-                "iso_country": "US",
-                "address_requirements": "none",
-                "beta": False,
-                "capabilities": {"voice": True, "SMS": True, "MMS": True},
-            })
+            out.append(
+                {
+                    "friendly_name": f"({area}) 46{suffix:04d}"[:14],
+                    "phone_number": phone,
+                    "lata": "722",
+                    "locality": "San Francisco",
+                    "rate_center": "SNFC CNTRL",
+                    "latitude": "37.774900",
+                    "longitude": "-122.419400",
+                    "region": "CA",
+                    "postal_code": "94103",
+                    "iso_country": "US",
+                    "address_requirements": "none",
+                    "beta": False,
+                    "capabilities": {"voice": True, "SMS": True, "MMS": True},
+                }
+            )
         return out[: int(query.get("PageSize", "50"))]
 
     def _buy(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -331,9 +337,10 @@ def start_fake_twilio() -> Iterator[FakeTwilio]:
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode() if length else ""
-            expected = "Basic " + base64.b64encode(
-                f"{fake.account_sid}:{fake.auth_token}".encode()
-            ).decode()
+            expected = (
+                "Basic "
+                + base64.b64encode(f"{fake.account_sid}:{fake.auth_token}".encode()).decode()
+            )
             status, body = fake.handle(
                 method,
                 parts.path,

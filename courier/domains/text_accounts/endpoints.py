@@ -16,9 +16,7 @@ from courier.jsonapi.routes import ERROR_RESPONSES, path_uuid, render_one
 
 router = APIRouter(tags=["sms"])
 manage = Depends(context_dependency(Permission.MANAGE, individual_allowed=False))
-_numbers = DocumentModels(
-    "text-account-numbers", text_account_numbers.read_schema, None, None
-)
+_numbers = DocumentModels("text-account-numbers", text_account_numbers.read_schema, None, None)
 
 
 class EmptyBody(BaseModel):

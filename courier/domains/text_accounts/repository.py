@@ -87,9 +87,7 @@ async def user_map(
 
 async def clear_logs(session: AsyncSession, org: uuid.UUID, number_id: uuid.UUID) -> None:
     for model in (TextNumberLog, TextReceiveLog):
-        await session.execute(
-            scoped(delete(model).where(model.number_id == number_id), model, org)
-        )
+        await session.execute(scoped(delete(model).where(model.number_id == number_id), model, org))
 
 
 def add_log(session: AsyncSession, num: TextAccountNumber, line: str) -> None:

@@ -199,7 +199,9 @@ class TextNumberService(CrudService[TextAccountNumber]):
         return out
 
 
-async def claim_number(ctx: Context, account: TextAccount, body: ClaimNumberBody) -> TextAccountNumber:
+async def claim_number(
+    ctx: Context, account: TextAccount, body: ClaimNumberBody
+) -> TextAccountNumber:
     """A number already in the provider account becomes one of the account's numbers."""
     phone = body.phone_number or account.phone_number
     if phone is None:

@@ -121,13 +121,14 @@ def destination_refusal(target: str, config: dict[str, list[str]]) -> str | None
     ``blocked-prefixes`` (which win).
     """
     number = phonenumbers.parse(target, None)
-    country = (
-        phonenumbers.region_code_for_number(number)
-        or phonenumbers.region_code_for_country_code(number.country_code)
-    )
+    country = phonenumbers.region_code_for_number(
+        number
+    ) or phonenumbers.region_code_for_country_code(number.country_code)
     blocked = [p for p in config.get("blocked-prefixes", []) if target.startswith(p)]
     if blocked:
-        return f"destination {target} matches the blocked prefix {blocked[0]} of the telephony config"
+        return (
+            f"destination {target} matches the blocked prefix {blocked[0]} of the telephony config"
+        )
     countries = config.get("allowed-countries", list(DEFAULT_ALLOWED_COUNTRIES))
     if country in countries:
         return None

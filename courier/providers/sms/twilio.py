@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -41,7 +40,9 @@ from courier.providers.common import (
     SendResult,
     VendorStatus,
 )
-from courier.providers.sms.numbers import NumberLookup, ProvisionedNumber, SmsAccount
+from courier.providers.sms.base import NumberLookup, ProvisionedNumber, SmsMessage
+from courier.providers.sms.kind import SMS
+from courier.providers.sms.twilio_wire import parse_sms_webhook
 
 log = logging.getLogger("courier.providers.sms.twilio")
 T = TypeVar("T")
@@ -51,6 +52,20 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 
 # Twilio's message statuses -> Courier's delivery states; sending/sent/read are reports only
 # where the delivery is already further (the delivery machine never moves backwards).
+LINE_TYPES = {
+    "mobile": "mobile",
+    "landline": "landline",
+    "fixedVoip": "voip",
+    "nonFixedVoip": "voip",
+    "tollFree": "toll-free",
+    "personal": "personal",
+    "pager": "pager",
+    "premium": "premium",
+    "sharedCost": "shared-cost",
+    "uan": "uan",
+    "voicemail": "voicemail",
+}
+
 STATUS_MAP: dict[str, DeliveryStatus] = {
     "accepted": DeliveryStatus.ACCEPTED,
     "scheduled": DeliveryStatus.QUEUED,
@@ -98,7 +113,7 @@ class HttpxTwilioClient(AsyncHttpClient):
         data: dict[str, object] | None = None,
         headers: dict[str, str] | None = None,
         auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (the twilio library's signature)
         allow_redirects: bool = False,
     ) -> TwilioResponse:
         form = _flatten(data)
@@ -131,44 +146,45 @@ class _MultiParams(dict[str, list[str]]):
         return self[name]
 
 
-@dataclass(frozen=True)
-class _Creds:
-    sid: str
-    token: str
-
-
 class TwilioSms:
     """The twilio adapter of the sms kind."""
 
     name = "twilio"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        account_sid: str | None = None,
+        auth_token: str | None = None,
+        http: HttpxTwilioClient | None = None,
+    ) -> None:
         self.settings = settings
-        self.http = HttpxTwilioClient(getattr(settings, "twilio_api_base_url", None))
-        self._clients: dict[_Creds, Client] = {}
+        self.account_sid = account_sid or settings.twilio_account_sid
+        self.auth_token = auth_token or settings.twilio_auth_token
+        self.http = http or HttpxTwilioClient(settings.twilio_api_base_url)
+        self._client: Client | None = None
+
+    def for_account(self, account_id: str | None, auth_token: str | None) -> TwilioSms:
+        if not account_id and not auth_token:
+            return self
+        return TwilioSms(
+            self.settings, account_sid=account_id, auth_token=auth_token, http=self.http
+        )
 
     # --- credentials ----------------------------------------------------------------------
 
-    def _creds(self, account: SmsAccount | None) -> _Creds:
-        sid = (account and account.account_id) or getattr(self.settings, "twilio_account_sid", None)
-        token = (account and account.auth_token) or getattr(
-            self.settings, "twilio_auth_token", None
-        )
+    def client(self) -> Client:
+        sid, token = self.account_sid, self.auth_token
         if not sid or not token:
             raise Permanent(
                 "20003",
                 "no Twilio credentials: set COURIER_TWILIO_ACCOUNT_SID and "
                 "COURIER_TWILIO_AUTH_TOKEN, or twilio-id and credentials on the text account",
             )
-        return _Creds(sid, token)
-
-    def client(self, account: SmsAccount | None = None) -> Client:
-        creds = self._creds(account)
-        found = self._clients.get(creds)
-        if found is None:
-            found = Client(creds.sid, creds.token, http_client=self.http)
-            self._clients[creds] = found
-        return found
+        if self._client is None:
+            self._client = Client(sid, token, http_client=self.http)
+        return self._client
 
     async def _call(self, action: Callable[[], Awaitable[T]], *, written: bool) -> T:
         """Run one API call; translate what went wrong into the kind's errors. ``written``:
@@ -186,30 +202,37 @@ class TwilioSms:
 
     # --- messages -------------------------------------------------------------------------
 
-    async def send_text(
-        self,
-        *,
-        from_number: str,
-        to: str,
-        body: str,
-        status_callback: str,
-        account: SmsAccount | None = None,
+    async def send(
+        self, message: SmsMessage, *, delivery_id: object, callback_url: str
     ) -> SendResult:
-        client = self.client(account)
-        message = await self._call(
+        """Twilio has no idempotency key for messages: the delivery id rides on the status
+        callback URL (``?d=``, covered by the signature) and the delivery machine never resends
+        an ambiguous send; it reconciles with :meth:`fetch`."""
+        client = self.client()
+        created = await self._call(
             lambda: client.messages.create_async(
-                to=to, from_=from_number, body=body, status_callback=status_callback
+                to=message.to,
+                from_=message.sender,
+                body=message.body,
+                status_callback=callback_url,
+                media_url=list(message.media_urls) or None,
             ),
             written=True,
         )
         return SendResult(
-            vendor_id=str(message.sid),
-            vendor_status=str(message.status or "queued"),
-            accepted_at=message.date_created or datetime.now(UTC),
+            vendor_id=str(created.sid),
+            vendor_status=str(created.status or "queued"),
+            accepted_at=created.date_created or datetime.now(UTC),
         )
 
-    async def fetch(self, vendor_id: str, account: SmsAccount | None = None) -> VendorStatus | None:
-        client = self.client(account)
+    async def fetch(
+        self, *, delivery_id: object, vendor_id: str | None, recipient: str
+    ) -> VendorStatus | None:
+        """The message's status at Twilio. Without a vendor id (the send's answer was lost)
+        nothing certain can be said: the status callback, which carries ``?d=``, settles it."""
+        if vendor_id is None:
+            return None
+        client = self.client()
         try:
             message = await self._call(
                 lambda: client.messages(vendor_id).fetch_async(), written=False
@@ -219,6 +242,8 @@ class TwilioSms:
                 return None
             raise
         status = str(message.status)
+        if STATUS_MAP.get(status) in (None, DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
+            return None  # taken, not yet sent
         return VendorStatus(
             vendor_id=vendor_id,
             status=STATUS_MAP.get(status, DeliveryStatus.SENT),
@@ -230,11 +255,11 @@ class TwilioSms:
     # --- numbers and lookups ----------------------------------------------------------------
 
     async def provision_number(
-        self, account: SmsAccount | None, area_code: str, sms_url: str
+        self, area_code: str, *, country: str = "US", inbound_url: str | None = None
     ) -> ProvisionedNumber:
-        client = self.client(account)
+        client = self.client()
         available = await self._call(
-            lambda: client.available_phone_numbers("US").local.list_async(
+            lambda: client.available_phone_numbers(country.upper()).local.list_async(
                 area_code=int(area_code), sms_enabled=True, limit=1
             ),
             written=False,
@@ -244,51 +269,62 @@ class TwilioSms:
         offer = available[0]
         bought = await self._call(
             lambda: client.incoming_phone_numbers.create_async(
-                phone_number=offer.phone_number, sms_url=sms_url, sms_method="POST"
+                phone_number=offer.phone_number, sms_url=inbound_url, sms_method="POST"
             ),
             written=True,
         )
         return _number(bought, offer)
 
-    async def claim_number(
-        self, account: SmsAccount | None, phone: str, sms_url: str
-    ) -> ProvisionedNumber:
-        client = self.client(account)
+    async def claim_number(self, number: str, *, inbound_url: str) -> ProvisionedNumber:
+        client = self.client()
         owned = await self._call(
-            lambda: client.incoming_phone_numbers.list_async(phone_number=phone, limit=1),
+            lambda: client.incoming_phone_numbers.list_async(phone_number=number, limit=1),
             written=False,
         )
         if not owned:
-            raise Permanent("21452", f"{phone} is not a number of this Twilio account")
+            raise Permanent("21452", f"{number} is not a number of this Twilio account")
         sid = owned[0].sid
         updated = await self._call(
             lambda: client.incoming_phone_numbers(sid).update_async(
-                sms_url=sms_url, sms_method="POST"
+                sms_url=inbound_url, sms_method="POST"
             ),
             written=True,
         )
         return _number(updated, None)
 
-    async def lookup(self, account: SmsAccount | None, phone: str) -> NumberLookup:
-        client = self.client(account)
+    async def release_number(self, number: str) -> bool:
+        client = self.client()
+        owned = await self._call(
+            lambda: client.incoming_phone_numbers.list_async(phone_number=number, limit=1),
+            written=False,
+        )
+        if not owned:
+            return False
+        sid = owned[0].sid
+        return bool(
+            await self._call(
+                lambda: client.incoming_phone_numbers(sid).delete_async(), written=True
+            )
+        )
+
+    async def lookup(self, number: str) -> NumberLookup:
+        phone = number
+        client = self.client()
         found = await self._call(
             lambda: client.lookups.v2.phone_numbers(phone).fetch_async(
                 fields="line_type_intelligence"
             ),
             written=False,
         )
-        if found.valid is False:
-            raise Permanent("60600", f"Twilio Lookup: {phone} is not a valid number")
         line: dict[str, Any] = found.line_type_intelligence or {}
         if line.get("error_code"):
             raise Permanent(str(line["error_code"]), "Twilio Lookup found no line type")
         return NumberLookup(
             number=phone,
-            line_type=str(line.get("type") or "unknown").replace("nonFixedVoip", "voip")
-            .replace("fixedVoip", "voip")
-            .replace("tollFree", "toll-free"),
-            carrier_name=line.get("carrier_name"),
+            valid=bool(found.valid),
             country=found.country_code,
+            line_type=LINE_TYPES.get(str(line.get("type") or ""), "unknown"),
+            carrier=line.get("carrier_name"),
             mobile_country_code=line.get("mobile_country_code"),
             mobile_network_code=line.get("mobile_network_code"),
         )
@@ -305,61 +341,14 @@ class TwilioSms:
         return bool(RequestValidator(auth_token).validate(request.url, params, signature))
 
     def verify(self, request: RawRequest) -> bool:
-        token = getattr(self.settings, "twilio_auth_token", None)
-        return bool(token) and self.verify_with(str(token), request)
+        return bool(self.auth_token) and self.verify_with(str(self.auth_token), request)
 
     def parse(self, request: RawRequest) -> list[InboundEvent]:
-        return parse_twilio_form(request)
+        return parse_sms_webhook(request)
 
     async def close(self) -> None:
         if self.http._client is not None:
             await self.http._client.aclose()
-
-
-def parse_twilio_form(request: RawRequest) -> list[InboundEvent]:
-    """A status callback (``MessageStatus``) or an inbound text (``Body`` with ``SmsStatus``
-    received), in Twilio's form encoding, as events. Shared with the sandbox, which posts the
-    same form."""
-    import uuid as _uuid
-    from urllib.parse import parse_qs
-
-    params = {k: v[-1] for k, v in request.form_dict().items()}
-    sid = params.get("MessageSid") or params.get("SmsSid") or ""
-    query = parse_qs(urlsplit(request.url).query)
-    delivery: _uuid.UUID | None = None
-    if query.get("d"):
-        try:
-            delivery = _uuid.UUID(query["d"][0])
-        except ValueError:
-            delivery = None
-    vendor_status = params.get("MessageStatus") or params.get("SmsStatus") or ""
-    if "Body" in params and vendor_status in {"received", "receiving", ""}:
-        return [
-            InboundEvent(
-                dedupe_key=f"{sid}:received",
-                vendor_id=sid,
-                delivery_id=None,
-                status=None,
-                vendor_code=None,
-                occurred_at=None,
-                raw=params,
-                type="message",
-                vendor_status="received",
-            )
-        ]
-    return [
-        InboundEvent(
-            dedupe_key=f"{sid}:{vendor_status}",
-            vendor_id=sid,
-            delivery_id=delivery,
-            status=STATUS_MAP.get(vendor_status),
-            vendor_code=params.get("ErrorCode") or None,
-            occurred_at=None,
-            raw=params,
-            type="status",
-            vendor_status=vendor_status,
-        )
-    ]
 
 
 def _number(incoming: Any, offer: Any | None) -> ProvisionedNumber:
@@ -371,11 +360,10 @@ def _number(incoming: Any, offer: Any | None) -> ProvisionedNumber:
         return str(value) if value not in (None, "") else None
 
     return ProvisionedNumber(
-        phone_number=str(incoming.phone_number),
+        number=str(incoming.phone_number),
+        country=attr("iso_country") or "US",
+        capabilities={name: bool(caps.get(name)) for name in ("sms", "mms", "voice")},
         vendor_id=str(incoming.sid),
-        capability_sms=bool(caps.get("sms")),
-        capability_mms=bool(caps.get("mms")),
-        capability_voice=bool(caps.get("voice")),
         lata=attr("lata"),
         rate_center=attr("rate_center"),
         region=attr("region"),
@@ -396,3 +384,8 @@ def _classify(exc: TwilioRestException | TwilioServiceException) -> Exception:
     if status >= 500:
         return Ambiguous(f"Twilio answered {status} ({code})", code=code)
     return Permanent(code, message)
+
+
+@SMS.adapter("twilio")
+def _build(settings: Settings) -> TwilioSms:
+    return TwilioSms(settings)
