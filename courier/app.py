@@ -44,6 +44,8 @@ individual access token. Errors share one body (`statusCode`, `error`, `message`
 
 # Paths whose request bodies are not JSON documents (e.g. raw uploads).
 RAW_BODY_PREFIXES: tuple[str, ...] = ("/uploads/", "/providers/")
+# Carrier webhooks under /v1 (texts' status callbacks, numbers' inbound texts): raw form bodies.
+RAW_BODY_SUFFIXES: tuple[str, ...] = ("/callback", "/inbound")
 
 
 def load_domains() -> list[Any]:
@@ -115,6 +117,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         ConventionsMiddleware,
         max_body_bytes=settings.max_body_bytes,
         raw_body_prefixes=RAW_BODY_PREFIXES,
+        raw_body_suffixes=RAW_BODY_SUFFIXES,
     )
     app.add_middleware(MetricsMiddleware)
     return app

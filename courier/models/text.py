@@ -48,6 +48,10 @@ class OutboundText(IdMixin, TenantMixin, TimestampMixin, Base):
     expected_responses: Mapped[list[str] | None] = mapped_column(JSONType, default=None)
     replies_closed: Mapped[bool] = mapped_column(Boolean, default=False)
     reply_count: Mapped[int] = mapped_column(Integer, default=0)
+    callback_seq: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="accepted")  # the delivery's
+    error: Mapped[str | None] = mapped_column(String(500))
+    provider_id: Mapped[str | None] = mapped_column(String(64))
     channel_id: Mapped[uuid.UUID | None]
     consent_id: Mapped[uuid.UUID | None]
 
@@ -63,4 +67,21 @@ class TextOptOut(IdMixin, TenantMixin, Base):
     scope: Mapped[str] = mapped_column(String(40))  # a number's id, or "*"
     number_id: Mapped[uuid.UUID | None]
     keyword: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TextCallback(IdMixin, TenantMixin, Base):
+    """A post owed to a text's ``callback-status-url`` or ``callback-url``, in order per text
+    (``seq``): a later one waits until the earlier ones were delivered."""
+
+    __tablename__ = "text_callbacks"
+    __table_args__ = (UniqueConstraint("text_id", "seq"),)
+
+    text_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("texts.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(String(2048))
+    body: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    delivered_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

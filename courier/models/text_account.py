@@ -65,6 +65,8 @@ class TextAccountNumber(IdMixin, TenantMixin, TimestampMixin, Base):
     notes: Mapped[str | None] = mapped_column(String(255))
     events: Mapped[dict[str, Any]] = mapped_column(default=dict)
     rate_per_second: Mapped[float | None] = mapped_column(Float)
+    # When the next text from this number may leave (its rate, messages per second).
+    next_slot_at: Mapped[datetime | None]
 
 
 class TextNumberLog(IdMixin, TenantMixin, Base):

@@ -178,7 +178,7 @@ class TextNumberRead(ReadAttributes):
     postal_code: str | None
     rate_center: str | None
     region: str | None
-    twilio_id: str | None
+    twilio_id: str | None = Field(default=None, description="The carrier's id of the number")
     rate_per_second: float | None = Field(
         description="Messages per second sent from this number (unset: the provider default)"
     )

@@ -2,7 +2,7 @@
 
 Revision ID: 0015
 Revises: 0014
-Create Date: 2026-12-03 07:47:59.344220
+Create Date: 2026-12-03 07:59:35.436938
 """
 
 from collections.abc import Sequence
@@ -140,6 +140,7 @@ def upgrade() -> None:
             "events", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
         ),
         sa.Column("rate_per_second", sa.Float(), nullable=True),
+        sa.Column("next_slot_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("organization_id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -302,6 +303,10 @@ def upgrade() -> None:
         ),
         sa.Column("replies_closed", sa.Boolean(), nullable=False),
         sa.Column("reply_count", sa.Integer(), nullable=False),
+        sa.Column("callback_seq", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("error", sa.String(length=500), nullable=True),
+        sa.Column("provider_id", sa.String(length=64), nullable=True),
         sa.Column("channel_id", sa.Uuid(), nullable=True),
         sa.Column("consent_id", sa.Uuid(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -377,6 +382,38 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_user_consents_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "text_callbacks",
+        sa.Column("text_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("url", sa.String(length=2048), nullable=False),
+        sa.Column("body", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.String(length=500), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organization_id"],
+            ["organizations.id"],
+            name=op.f("fk_text_callbacks_organization_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["text_id"],
+            ["texts.id"],
+            name=op.f("fk_text_callbacks_text_id_texts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_text_callbacks")),
+        sa.UniqueConstraint("text_id", "seq", name=op.f("uq_text_callbacks_text_id_seq")),
+    )
+    with op.batch_alter_table("text_callbacks", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_text_callbacks_organization_id"), ["organization_id"], unique=False
+        )
+
+    op.create_table(
         "user_consent_events",
         sa.Column("consent_id", sa.Uuid(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
@@ -416,6 +453,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_user_consent_events_consent")
 
     op.drop_table("user_consent_events")
+    with op.batch_alter_table("text_callbacks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_text_callbacks_organization_id"))
+
+    op.drop_table("text_callbacks")
     with op.batch_alter_table("user_consents", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_user_consents_user_id"))
         batch_op.drop_index("ix_user_consents_target_state")

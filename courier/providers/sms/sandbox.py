@@ -313,8 +313,10 @@ class SandboxSms:
             raise not_found("sandbox number")
         sid = "SM" + uuid.uuid4().hex
         form = inbound_form(sid=sid, account=ACCOUNT_SID, sender=sender, to=to, body=body)
-        status = await self.store.post(number["inbound-url"], urlencode(form).encode(), FORM)
-        return {"message-sid": sid, "webhook-status": status}
+        # Posted in the background, as a carrier would: the control request's own transaction
+        # (SQLite's write lock) must not wait on the webhook it causes in this same server.
+        self.store.later(self.store.post(number["inbound-url"], urlencode(form).encode(), FORM))
+        return {"message-sid": sid, "webhook": "queued"}
 
     async def arm_failure(self, code: str, number: str | None) -> dict[str, Any]:
         await self.store.put("failures", number or "*", {"code": code})
