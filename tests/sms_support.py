@@ -24,7 +24,7 @@ import orjson
 from tests.conftest import MASTER_KEY
 
 REPO = Path(__file__).resolve().parent.parent
-DEADLINE = 60.0
+DEADLINE = 180.0
 
 
 def free_port() -> int:

@@ -2,7 +2,7 @@
 
 Revision ID: 0015
 Revises: 0014
-Create Date: 2026-12-03 07:59:35.436938
+Create Date: 2026-12-03 08:25:31.965396
 """
 
 from collections.abc import Sequence
