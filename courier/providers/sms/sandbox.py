@@ -168,8 +168,10 @@ class SandboxSms:
             "callback-url": callback_url,
             "date-created": now.isoformat(),
         }
-        await self.store.put("messages", sid, record)
+        # The delivery's mark first, the message (what the phone gets) second: a crash between
+        # them leaves a mark without a message, which fetch reports as never received.
         await self.store.put("by-delivery", str(delivery_id), {"sid": sid})
+        await self.store.put("messages", sid, record)
         await self.store.put("inbox", message.to, {"sid": sid})
         steps: list[tuple[str, str | None]] = [("sent", None), ("delivered", None)]
         if outcome in UNDELIVERED_CODES:
@@ -190,7 +192,8 @@ class SandboxSms:
             sid = found["sid"] if found else None
         record = await self.store.get("messages", sid) if sid else None
         if record is None or sid is None:
-            return None
+            # The sandbox records every text it takes: this one it never took.
+            raise NotSent("the sandbox never received this delivery", code="not-received")
         status = STATUSES.get(record["status"])
         if status is None:  # queued or sending: taken, not yet sent
             return None
