@@ -65,7 +65,7 @@ def start_receiver() -> Iterator[Receiver]:
     state = Receiver()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             state.posts.append(Received({k.lower(): v for k, v in self.headers.items()}, body))

@@ -9,11 +9,11 @@ from urllib.parse import urlencode
 
 import httpx
 
-import courier.domains.text_accounts.jobs  # noqa: F401  (job handlers)
-import courier.domains.text_number_info.jobs  # noqa: F401
-import courier.domains.texts.jobs  # noqa: F401
-import courier.domains.user_consents.jobs  # noqa: F401
-import courier.providers.delivery  # noqa: F401
+import courier.domains.text_accounts.jobs
+import courier.domains.text_number_info.jobs
+import courier.domains.texts.jobs
+import courier.domains.user_consents.jobs
+import courier.providers.delivery
 import courier.providers.inbound  # noqa: F401
 from courier.config import Settings
 from courier.jobs import run_until_idle

@@ -58,16 +58,17 @@ def courier(database_url: str, data_dir: Path, tmp_path: Path) -> Iterator[Couri
     started.stop()
 
 
-def test_sigkill_mid_sends_leaves_each_text_sent_once(
-    courier: Courier, database_url: str
-) -> None:
+def test_sigkill_mid_sends_leaves_each_text_sent_once(courier: Courier, database_url: str) -> None:
     provisioner = courier.worker(concurrency=2)
     with httpx.Client(base_url=courier.base, timeout=60) as http:
         admin = new_org(http)
         headers = {"Authorization": admin["Authorization"]}
-        assert http.post(
-            "/v1/text-accounts/", json=doc("text-accounts", {}), headers=headers
-        ).status_code == 201
+        assert (
+            http.post(
+                "/v1/text-accounts/", json=doc("text-accounts", {}), headers=headers
+            ).status_code
+            == 201
+        )
         number = http.post(
             "/v1/text-account-numbers/",
             json=doc("text-account-numbers", {"area-code": "617", "rate-per-second": 1000}),

@@ -174,7 +174,7 @@ class FakeTwilio:
             valid = phonenumbers.is_valid_number(phonenumbers.parse(to, None))
         except phonenumbers.NumberParseException:
             valid = False
-        if to == INVALID_TO or not valid and not to.startswith("+1500555"):
+        if to == INVALID_TO or (not valid and not to.startswith("+1500555")):
             return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         if to == NOT_MOBILE_TO:
             return _error(400, 21614, f"'To' number {to} is not a mobile number")
@@ -355,10 +355,10 @@ def start_fake_twilio() -> Iterator[FakeTwilio]:
             self.end_headers()
             self.wfile.write(payload)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._serve("GET")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._serve("POST")
 
         def log_message(self, format: str, *args: Any) -> None:

@@ -20,8 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from courier.config import Settings
-from courier.core.db import commit
 from courier.core.auth import Permission
+from courier.core.db import commit
 from courier.core.errors import ApiError, bad_request
 from courier.core.handlers import JsonResponse
 from courier.jsonapi.context import Context, context_dependency

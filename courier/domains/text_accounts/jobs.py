@@ -11,7 +11,6 @@ from courier.domains.text_accounts.service import PROVISION_JOB
 from courier.domains.texts.jobs import account_adapter
 from courier.events import publish
 from courier.jobs import JobContext, job_handler
-from courier.models.text_account import TextAccount
 from courier.providers.common import Permanent, public_base
 from courier.providers.sms.kind import SMS
 

@@ -51,7 +51,7 @@ async def active_numbers(
         TextAccountNumber,
         org,
     ).order_by(TextAccountNumber.created_at, TextAccountNumber.id)
-    return (await session.execute(stmt)).scalars().all()
+    return list((await session.execute(stmt)).scalars().all())
 
 
 async def number_by_phone(session: AsyncSession, phone: str) -> TextAccountNumber | None:

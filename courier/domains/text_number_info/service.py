@@ -28,7 +28,7 @@ class NumberInfoService(CrudService[TextNumberInfo]):
             TextNumberInfo,
             ctx.organization_id,
         )
-        row = (await ctx.session.execute(stmt)).scalar_one_or_none()
+        row: TextNumberInfo | None = (await ctx.session.execute(stmt)).scalar_one_or_none()
         if row is not None and row.status != "failed" and not attrs.reresolve:
             return row  # cached (or already being resolved)
         if row is None:

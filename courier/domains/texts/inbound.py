@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -35,13 +36,16 @@ from courier.domains.texts.rules import (
     matches_expected,
     normalize_reply,
 )
-from courier.domains.texts.service import TextRefused, owe_callback, publish_text, queue_text
+from courier.domains.texts.service import TextRefusedError, owe_callback, publish_text, queue_text
 from courier.events import publish
 from courier.models.text_account import TextAccount, TextAccountNumber, TextReceiveLog
 from courier.models.user_consent import UserConsent, UserConsentEvent
 
 DEFAULT_HELP = "Reply STOP to stop receiving texts, START to receive them again."
-STOP_REPLY = "You are unsubscribed and will receive no more texts from this number. Reply START to resubscribe."
+STOP_REPLY = (
+    "You are unsubscribed and will receive no more texts from this number. "
+    "Reply START to resubscribe."
+)
 START_REPLY = "You are subscribed again. Reply STOP to stop, HELP for help."
 
 # A bridge hook: (session, settings, number, sender, body, log) -> True when it took the text.
@@ -62,7 +66,7 @@ async def reply_with(
     *,
     check_opt_out: bool = True,
 ) -> None:
-    try:
+    with contextlib.suppress(TextRefusedError):  # e.g. a destination not allowed: no answer
         await queue_text(
             session,
             settings,
@@ -74,8 +78,6 @@ async def reply_with(
             urgent=True,  # an answer to what the person just wrote
             check_opt_out=check_opt_out,
         )
-    except TextRefused:
-        pass  # e.g. a destination the telephony config does not allow: no answer
 
 
 async def receive_text(

@@ -123,4 +123,4 @@ async def earlier_undelivered(
         TextCallback,
         org,
     )
-    return (await session.execute(stmt)).scalars().all()
+    return list((await session.execute(stmt)).scalars().all())

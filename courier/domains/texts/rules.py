@@ -79,7 +79,7 @@ ACCEPT_WORDS = frozenset(
 )
 DECLINE_WORDS = frozenset({"NO", "N", "NOPE", "DECLINE", "DENY"})
 
-_TRIM = string.whitespace + string.punctuation + "¡¿“”‘’"
+_TRIM = string.whitespace + string.punctuation + "\u00a1\u00bf\u201c\u201d\u2018\u2019"
 
 
 def normalize_reply(body: str) -> str:
@@ -123,7 +123,7 @@ def destination_refusal(target: str, config: dict[str, list[str]]) -> str | None
     number = phonenumbers.parse(target, None)
     country = phonenumbers.region_code_for_number(
         number
-    ) or phonenumbers.region_code_for_country_code(number.country_code)
+    ) or phonenumbers.region_code_for_country_code(number.country_code or 0)
     blocked = [p for p in config.get("blocked-prefixes", []) if target.startswith(p)]
     if blocked:
         return (

@@ -50,7 +50,7 @@ CALLBACK_JOB = "texts.callback"
 CALLBACK_RETRY_SECONDS = 0.25
 
 
-class TextRefused(Exception):
+class TextRefusedError(Exception):
     """Why an internal send (a keyword answer, a consent message) was not queued."""
 
 
@@ -126,23 +126,23 @@ async def queue_text(
 ) -> OutboundText:
     """Accept a text and its delivery in the caller's transaction (never sends).
 
-    Raises :class:`TextRefused` (internal senders) for what the API answers with 400/403.
+    Raises :class:`TextRefusedError` (internal senders) for what the API answers with 400/403.
     """
     org = account.organization_id
     counted = count_segments(message)
     if counted.segments > MAX_SEGMENTS:
-        raise TextRefused(
+        raise TextRefusedError(
             f"message is {counted.segments} SMS segments ({counted.encoding}); at most "
             f"{MAX_SEGMENTS} are sent"
         )
     refusal = destination_refusal(target, account.telephony_config or {})
     if refusal is not None:
-        raise TextRefused(refusal)
+        raise TextRefusedError(refusal)
     if check_opt_out:
         opt_out = await repo.opted_out(session, org, target, num.id)
         if opt_out is not None:
             where = "this number" if opt_out.scope != "*" else "every number of the organization"
-            raise TextRefused(
+            raise TextRefusedError(
                 f"{target} opted out of texts from {where} (replied {opt_out.keyword}); "
                 "they can reply START to opt back in"
             )
@@ -257,7 +257,7 @@ class TextService(CrudService[OutboundText]):
                     "expected_responses": attrs.expected_responses,
                 },
             )
-        except TextRefused as exc:
+        except TextRefusedError as exc:
             raise forbidden(str(exc)) from exc
 
     async def present(self, ctx: Context, rows: Sequence[OutboundText]) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from courier.core.tenancy import scoped
 from courier.core.time import format_timestamp, utcnow
 from courier.domains.text_accounts import repository as accounts
 from courier.domains.texts.inbound import consent_changed
-from courier.domains.texts.service import TextRefused, choose_number, queue_text
+from courier.domains.texts.service import TextRefusedError, choose_number, queue_text
 from courier.domains.user_consents.schemas import UserConsentCreate
 from courier.jobs import enqueue
 from courier.jsonapi.context import Context
@@ -77,7 +77,7 @@ class UserConsentService(CrudService[UserConsent]):
                 purpose="consent",
                 values={"consent_id": consent.id},
             )
-        except TextRefused as exc:
+        except TextRefusedError as exc:
             raise forbidden(str(exc)) from exc
         if attrs.args.expires_in_hours:
             consent.expires_at = utcnow() + timedelta(hours=attrs.args.expires_in_hours)

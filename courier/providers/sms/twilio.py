@@ -19,15 +19,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
-from twilio.http import AsyncHttpClient
-from twilio.http.response import Response as TwilioResponse
-from twilio.request_validator import RequestValidator
-from twilio.rest import Client
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException  # type: ignore[import-untyped]
+from twilio.http import AsyncHttpClient  # type: ignore[import-untyped]
+from twilio.http.response import Response as TwilioResponse  # type: ignore[import-untyped]
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+from twilio.rest import Client  # type: ignore[import-untyped]
 
 from courier.config import Settings
 from courier.providers.common import (
@@ -80,7 +80,7 @@ STATUS_MAP: dict[str, DeliveryStatus] = {
 }
 
 
-class HttpxTwilioClient(AsyncHttpClient):
+class HttpxTwilioClient(AsyncHttpClient):  # type: ignore[misc]
     """The twilio library's asynchronous HTTP client interface, over httpx, with an optional
     base URL that replaces ``https://<product>.twilio.com``."""
 
@@ -105,7 +105,7 @@ class HttpxTwilioClient(AsyncHttpClient):
             self._client = httpx.AsyncClient(trust_env=False, follow_redirects=False)
         return self._client
 
-    async def request(  # type: ignore[override]
+    async def request(
         self,
         method: str,
         uri: str,
@@ -120,7 +120,7 @@ class HttpxTwilioClient(AsyncHttpClient):
         response = await self._http().request(
             method.upper(),
             self.rewrite(uri),
-            params=_flatten(params),
+            params=cast(Any, _flatten(params)),
             content=urlencode(form).encode() if form else None,
             headers=headers,
             auth=auth,
