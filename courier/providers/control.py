@@ -62,6 +62,9 @@ def _endpoint(
     kind: ProviderKind[Any], action: SandboxAction
 ) -> Callable[..., Awaitable[JsonResponse]]:
     async def endpoint(request: Request, ctx: Context = Depends(_admin)) -> JsonResponse:
+        # The sandbox keeps its state through connections of its own: end this request's
+        # (read-only) transaction first, or on SQLite it would wait on our own write lock.
+        await ctx.session.commit()
         if action.method == "GET":
             values: dict[str, Any] = dict(request.query_params)
         else:

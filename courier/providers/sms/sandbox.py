@@ -100,13 +100,18 @@ SANDBOX_MCC = {"US": "310", "CA": "302", "GB": "234"}
 SANDBOX_CARRIERS = {True: "Sandbox Wireless", False: "Sandbox Telecom"}
 
 
-def reserved_outcome(number: str) -> str:
-    """The outcome a (reserved) recipient asks for; ``delivered`` for every other number."""
+def is_reserved(number: str) -> bool:
+    """US +1 NPA 555-01xx or UK +44 7700 900xxx: numbers no real phone has."""
     digits = number.lstrip("+")
     us = digits.startswith("1") and len(digits) == 11 and digits[4:9] == "55501"
     uk = digits.startswith("447700900") and len(digits) == 12
-    if us or uk:
-        return OUTCOMES.get(digits[-2:], "delivered")
+    return us or uk
+
+
+def reserved_outcome(number: str) -> str:
+    """The outcome a (reserved) recipient asks for; ``delivered`` for every other number."""
+    if is_reserved(number):
+        return OUTCOMES.get(number[-2:], "delivered")
     return "delivered"
 
 
@@ -142,9 +147,9 @@ class SandboxSms:
         )
         if armed is not None:
             raise provider_error(str(armed["code"]), "the sandbox was told to fail this send")
+        outcome = reserved_outcome(message.to)  # (the fictional ranges are not all "valid")
         if not _valid(message.to):
             raise Permanent("21211", "the 'To' number is not a valid phone number")
-        outcome = reserved_outcome(message.to)
         if outcome == "refused":
             raise Permanent("21211", "the 'To' number is not a valid phone number")
         if outcome == "opted-out":
@@ -227,7 +232,7 @@ class SandboxSms:
                 phonenumbers.is_valid_number(parsed)
                 and phonenumbers.region_code_for_number(parsed) == country
                 and candidate not in taken
-                and reserved_outcome(candidate) == "delivered"
+                and not is_reserved(candidate)
             ):
                 return await self._own(candidate, inbound_url)
         raise Permanent("21422", f"no number is available in area code {area_code} ({country})")
@@ -345,6 +350,8 @@ class SandboxSms:
 
 
 def _valid(number: str) -> bool:
+    if is_reserved(number):
+        return True
     try:
         return phonenumbers.is_valid_number(phonenumbers.parse(number, None))
     except phonenumbers.NumberParseException:
