@@ -25,7 +25,11 @@ from tests.factories import FACTORIES, individual_token, make_individual_id
 load_domains()  # registers every resource, so the parametrised tests see them all
 
 # Routes that take no credentials on purpose (none yet under /v1 and /v2).
-PUBLIC_ROUTES: set[tuple[str, str]] = set()
+# Carrier webhooks: authenticated by the carrier's signature (401 without it), not by API keys.
+PUBLIC_ROUTES: set[tuple[str, str]] = {
+    ("POST", "/v1/texts/{id}/callback/"),
+    ("POST", "/v1/text-account-numbers/{id}/inbound/"),
+}
 
 
 def access_rule(route: APIRoute) -> AccessRule | None:
