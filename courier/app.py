@@ -48,6 +48,8 @@ SWAGGER_UI_DIR = Path(__file__).resolve().parent / "static" / "swagger-ui"
 # Paths whose request bodies are not JSON documents (e.g. raw uploads).
 # The Alexa skill endpoint verifies its signature over the body exactly as sent.
 RAW_BODY_PREFIXES: tuple[str, ...] = ("/uploads/", "/providers/", "/v1/ask-entries/")
+# Carrier webhooks under /v1 (texts' status callbacks, numbers' inbound texts): raw form bodies.
+RAW_BODY_SUFFIXES: tuple[str, ...] = ("/callback", "/inbound")
 
 
 def load_domains() -> list[Any]:
@@ -119,6 +121,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         ConventionsMiddleware,
         max_body_bytes=settings.max_body_bytes,
         raw_body_prefixes=RAW_BODY_PREFIXES,
+        raw_body_suffixes=RAW_BODY_SUFFIXES,
     )
     app.add_middleware(MetricsMiddleware)
     return app

@@ -227,6 +227,25 @@ class Settings(BaseSettings):
         "that no callback or lookup settles is marked failed, 'outcome unknown', after this.",
     )
 
+    # --- SMS (courier.providers.sms, courier.domains.texts; docs/SMS.md) ---
+    twilio_account_sid: str | None = Field(
+        default=None, description="Twilio account SID (COURIER_SMS_PROVIDER=twilio)."
+    )
+    twilio_auth_token: str | None = Field(
+        default=None, description="Twilio auth token: API calls and webhook signatures."
+    )
+    twilio_api_base_url: str | None = Field(
+        default=None,
+        description="Send Twilio API requests here instead of https://<product>.twilio.com "
+        "(https://api.twilio.com/2010-04-01/... becomes <base>/api/2010-04-01/...).",
+    )
+    sms_rate_per_second: float = Field(
+        default=1.0,
+        gt=0,
+        le=1000,
+        description="Default texts per second sent from one number (Twilio long code: 1).",
+    )
+
     # --- storage of uploaded files (courier.providers.storage) ---
     storage: Literal["local", "s3"] = Field(
         default="local",

@@ -27,8 +27,13 @@ from tests.factories import FACTORIES, individual_token, make_individual_id
 load_domains()  # registers every resource, so the parametrised tests see them all
 
 # Routes that take no credentials on purpose (none yet under /v1 and /v2).
-# Authenticated otherwise: the Alexa skill endpoint by Amazon's request signature.
-PUBLIC_ROUTES: set[tuple[str, str]] = {("POST", "/v1/ask-entries/")}
+# Authenticated otherwise: the Alexa skill endpoint by Amazon's request signature, carrier
+# webhooks by the carrier's signature (401 without it).
+PUBLIC_ROUTES: set[tuple[str, str]] = {
+    ("POST", "/v1/ask-entries/"),
+    ("POST", "/v1/texts/{id}/callback/"),
+    ("POST", "/v1/text-account-numbers/{id}/inbound/"),
+}
 
 
 def access_rule(route: APIRoute) -> AccessRule | None:

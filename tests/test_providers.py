@@ -207,7 +207,9 @@ def _adapters(kind: Any) -> list[str]:
     return sorted(kind.factories)
 
 
-@pytest.mark.parametrize("adapter_name", _adapters(SMS))
+# The twilio adapter needs a Twilio API: tests/test_sms_twilio.py and tests/test_sms_e2e.py run
+# it against the local fake Twilio; this contract does not start one (yet).
+@pytest.mark.parametrize("adapter_name", [a for a in _adapters(SMS) if a != "twilio"])
 async def test_sms_contract(live: Live, live_org: Org, adapter_name: str) -> None:
     adapter = SMS.factories[adapter_name](live.settings)
     # Numbers: provisioned in the area code asked for, valid, with capabilities; then released.
@@ -418,16 +420,20 @@ async def test_ambiguous_send_is_never_resent(live: Live, live_org: Org) -> None
     assert len(mine) == 1 and delivery.attempts == 1
 
 
-async def test_unknown_outcome_fails_after_the_grace_period(live: Live, live_org: Org) -> None:
+async def test_a_send_the_provider_never_received_is_sent_then(live: Live, live_org: Org) -> None:
+    # A worker died after committing "sending" and before calling the provider. The sandbox
+    # keeps a record of every send it takes, so reconciliation learns it never got this one
+    # (NotSent) and sends it: the first send, not a second. (A provider that cannot tell,
+    # e.g. Twilio without a message sid, leaves it to the grace period: "outcome-unknown".)
     delivery_id = await accept(live, live_org, "+14155550100")
     org_id = uuid.UUID(live_org.id)
     async with live.app.state.database.sessionmaker() as session:
         for state in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
             await deliveries.transition(session, org_id, delivery_id, state, source="send")
         await commit(session)
-    await settle(live)  # the provider never got it: nothing to find, then the grace ends
+    await settle(live)
     delivery, _events = await state_of(live, live_org, delivery_id)
-    assert (delivery.state, delivery.error_code) == ("failed", "outcome-unknown")
+    assert delivery.state in ("sent", "delivered") and delivery.vendor_id
 
 
 # --- the inbound path ----------------------------------------------------------------------
@@ -573,8 +579,9 @@ async def test_reply_from_a_phone_reaches_the_inbound_webhook(live: Live, live_o
         headers=live_org.admin,
     )
     assert reply.status_code == 200, reply.text
-    assert reply.json()["data"]["webhook-status"] == 204
+    assert reply.json()["data"]["webhook"] == "queued"  # posted in the background, as a carrier
     sid = reply.json()["data"]["message-sid"]
+    await providers_for(live.settings).get(SMS).idle()
     async with live.app.state.database.sessionmaker() as session:
         row = (
             await session.execute(select(ProviderInbound).where(ProviderInbound.vendor_id == sid))

@@ -170,10 +170,12 @@ class ConventionsMiddleware:
         *,
         max_body_bytes: int,
         raw_body_prefixes: tuple[str, ...] = (),
+        raw_body_suffixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.raw_body_prefixes = raw_body_prefixes
+        self.raw_body_suffixes = raw_body_suffixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -235,9 +237,11 @@ class ConventionsMiddleware:
                 )
             media_type = chosen
             self._override_method(scope, headers, query)
-            if scope["method"] in {"POST", "PUT", "PATCH", "DELETE"} and not scope[
-                "path"
-            ].startswith(self.raw_body_prefixes):
+            path = scope["path"]
+            raw = path.startswith(self.raw_body_prefixes) or (
+                bool(self.raw_body_suffixes) and path.rstrip("/").endswith(self.raw_body_suffixes)
+            )
+            if scope["method"] in {"POST", "PUT", "PATCH", "DELETE"} and not raw:
                 receive = await self._normalized_body(scope, headers, receive)
         except ApiError as error:
             await reply_error(error)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from courier.config import Settings
 from courier.core.auth import Permission
+from courier.core.db import commit
 from courier.core.errors import ApiError, bad_request
 from courier.core.handlers import JsonResponse
 from courier.jsonapi.context import Context, context_dependency
@@ -74,6 +75,10 @@ def _endpoint(
                 raise bad_request("the body is not JSON", code="malformed-json") from exc
             if not isinstance(values, dict):
                 raise bad_request("the body must be a JSON object", code="invalid-body")
+        # The control works in sessions of its own (the sandbox's store, the webhooks it
+        # causes in this same server): end the request's transaction first, or on SQLite they
+        # would wait on its write lock.
+        await commit(ctx.session)
         result = await run_action(
             kind, action, request.app.state.settings, request.app.state.database, values
         )

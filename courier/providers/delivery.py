@@ -598,6 +598,27 @@ async def reconcile_delivery(job: JobContext, delivery_id: uuid.UUID) -> dict[st
             found = await fetch(
                 delivery_id=delivery.id, vendor_id=delivery.vendor_id, recipient=delivery.recipient
             )
+        except NotSent:
+            # The provider says it certainly never took this delivery (it keeps a record of
+            # every send it takes, e.g. the sandbox): the worker died before the call, so
+            # sending it now is the first send, not a second one.
+            if await transition(
+                session,
+                org,
+                delivery_id,
+                S.QUEUED,
+                source="reconcile",
+                message="the provider never received it; sent again",
+                expect_state=S.SENDING,
+            ):
+                await enqueue(
+                    session,
+                    SEND_JOB,
+                    {"delivery_id": delivery_id},
+                    organization_id=org,
+                    dedupe_key=f"{SEND_JOB}:{delivery_id}:{uuid.uuid4()}",
+                )
+            return {"state": S.QUEUED.value}
         except Exception as exc:  # the lookup failed: try again later (the job retries)
             raise RuntimeError(f"reconciliation lookup failed: {type(exc).__name__}") from exc
     if found is not None:

@@ -1,6 +1,7 @@
 """SMS providers: ``base.py`` (the Protocol), ``sandbox.py`` (the default twin)."""
 
 from courier.providers.sms import sandbox as sandbox
+from courier.providers.sms import twilio as twilio
 from courier.providers.sms.base import NumberLookup, ProvisionedNumber, SmsMessage, SmsProvider
 from courier.providers.sms.kind import SMS
 

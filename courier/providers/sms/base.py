@@ -24,6 +24,14 @@ class ProvisionedNumber:
     number: str  # E.164
     country: str  # ISO 3166 region, e.g. US
     capabilities: dict[str, bool] = field(default_factory=dict)  # sms, mms, voice
+    # Where the carrier knows them (the texts domain shows them on text-account-numbers):
+    vendor_id: str | None = None  # Twilio's PN... sid
+    lata: str | None = None
+    rate_center: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    latitude: str | None = None
+    longitude: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,8 @@ class NumberLookup:
     country: str | None
     line_type: str  # mobile, landline, voip, toll-free, unknown
     carrier: str | None
+    mobile_country_code: str | None = None
+    mobile_network_code: str | None = None
 
 
 @runtime_checkable
@@ -62,6 +72,17 @@ class SmsProvider(Protocol):
         """Rent a number in ``area_code``; texts to it are POSTed to ``inbound_url``."""
         ...
 
+    async def claim_number(self, number: str, *, inbound_url: str) -> ProvisionedNumber:
+        """Take a number the account already has (bought elsewhere); texts to it are POSTed
+        to ``inbound_url``. Permanent when the account does not have it."""
+        ...
+
     async def release_number(self, number: str) -> bool: ...
+
+    def for_account(self, account_id: str | None, auth_token: str | None) -> SmsProvider:
+        """The same adapter acting in another provider account (a text account's own
+        credentials, e.g. a Twilio subaccount); the sandbox has one account and returns
+        itself."""
+        ...
 
     async def lookup(self, number: str) -> NumberLookup: ...

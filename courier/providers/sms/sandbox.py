@@ -19,7 +19,13 @@ Reserved recipients choose the outcome by their last two digits: US ``+1 NPA 555
 04    accepted, but the send times out (Ambiguous); callbacks still come
 05    ``delivered`` is reported before ``sent``
 06    every status callback is sent twice
+07    a landline: undelivered, error 30006 (landline or unreachable carrier)
+08    carrier violation: undelivered, error 30007 (filtered by the carrier)
+09    opted out at the carrier: refused at send, error 21610 → failed
 ====  =============================================================
+
+Lookups: a reserved ``07`` number is a landline; any number ending in ``0197`` fails to
+resolve (error 60600).
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ from courier.providers.common import (
 from courier.providers.sandbox_store import SandboxStore
 from courier.providers.sms.base import NumberLookup, ProvisionedNumber, SmsMessage
 from courier.providers.sms.kind import SMS
+from courier.providers.sms.numbers import describe_number
 from courier.providers.sms.twilio_wire import (
     STATUSES,
     inbound_form,
@@ -73,7 +80,11 @@ OUTCOMES = {
     "04": "timeout",
     "05": "delivered-before-sent",
     "06": "duplicate-callbacks",
+    "07": "landline",
+    "08": "carrier-violation",
+    "09": "opted-out",
 }
+UNDELIVERED_CODES = {"undelivered": "30003", "landline": "30006", "carrier-violation": "30007"}
 
 LINE_TYPES = {
     PhoneNumberType.MOBILE: "mobile",
@@ -82,6 +93,11 @@ LINE_TYPES = {
     PhoneNumberType.VOIP: "voip",
     PhoneNumberType.TOLL_FREE: "toll-free",
 }
+
+
+LOOKUP_FAILS_SUFFIX = "0197"
+SANDBOX_MCC = {"US": "310", "CA": "302", "GB": "234"}
+SANDBOX_CARRIERS = {True: "Sandbox Wireless", False: "Sandbox Telecom"}
 
 
 def is_reserved(number: str) -> bool:
@@ -136,6 +152,8 @@ class SandboxSms:
             raise Permanent("21211", "the 'To' number is not a valid phone number")
         if outcome == "refused":
             raise Permanent("21211", "the 'To' number is not a valid phone number")
+        if outcome == "opted-out":
+            raise Permanent("21610", "attempt to send to unsubscribed recipient")
         if (
             outcome == "throttled-once"
             and await self.store.get("throttled", str(delivery_id)) is None
@@ -155,12 +173,14 @@ class SandboxSms:
             "callback-url": callback_url,
             "date-created": now.isoformat(),
         }
-        await self.store.put("messages", sid, record)
+        # The delivery's mark first, the message (what the phone gets) second: a crash between
+        # them leaves a mark without a message, which fetch reports as never received.
         await self.store.put("by-delivery", str(delivery_id), {"sid": sid})
+        await self.store.put("messages", sid, record)
         await self.store.put("inbox", message.to, {"sid": sid})
         steps: list[tuple[str, str | None]] = [("sent", None), ("delivered", None)]
-        if outcome == "undelivered":
-            steps = [("sent", None), ("undelivered", "30003")]
+        if outcome in UNDELIVERED_CODES:
+            steps = [("sent", None), ("undelivered", UNDELIVERED_CODES[outcome])]
         elif outcome == "delivered-before-sent":
             steps = [("delivered", None), ("sent", None)]
         self.store.later(self._progress(record, steps, twice=outcome == "duplicate-callbacks"))
@@ -177,7 +197,8 @@ class SandboxSms:
             sid = found["sid"] if found else None
         record = await self.store.get("messages", sid) if sid else None
         if record is None or sid is None:
-            return None
+            # The sandbox records every text it takes: this one it never took.
+            raise NotSent("the sandbox never received this delivery", code="not-received")
         status = STATUSES.get(record["status"])
         if status is None:  # queued or sending: taken, not yet sent
             return None
@@ -213,19 +234,32 @@ class SandboxSms:
                 and candidate not in taken
                 and not is_reserved(candidate)
             ):
-                capabilities = {"sms": True, "mms": country in ("US", "CA"), "voice": True}
-                await self.store.put(
-                    "numbers",
-                    candidate,
-                    {
-                        "number": candidate,
-                        "country": country,
-                        "capabilities": capabilities,
-                        "inbound-url": inbound_url or callback_url(self.settings, "sms", "inbound"),
-                    },
-                )
-                return ProvisionedNumber(candidate, country, capabilities)
+                return await self._own(candidate, inbound_url)
         raise Permanent("21422", f"no number is available in area code {area_code} ({country})")
+
+    async def claim_number(self, number: str, *, inbound_url: str) -> ProvisionedNumber:
+        """Any valid number may be claimed in the sandbox (it stands for one bought
+        elsewhere), unless another sandbox number is already that number."""
+        if not _valid(number):
+            raise Permanent("21452", f"{number} is not a number of this account")
+        return await self._own(number, inbound_url)
+
+    def for_account(self, account_id: str | None, auth_token: str | None) -> SandboxSms:
+        return self
+
+    async def _own(self, number: str, inbound_url: str | None) -> ProvisionedNumber:
+        details = describe_number(number)
+        await self.store.put(
+            "numbers",
+            number,
+            {
+                "number": number,
+                "country": details.country,
+                "capabilities": details.capabilities,
+                "inbound-url": inbound_url or callback_url(self.settings, "sms", "inbound"),
+            },
+        )
+        return details
 
     async def release_number(self, number: str) -> bool:
         return await self.store.remove("numbers", number) > 0
@@ -236,12 +270,23 @@ class SandboxSms:
         except phonenumbers.NumberParseException:
             return NumberLookup(number, False, None, "unknown", None)
         valid = phonenumbers.is_valid_number(parsed)
+        if number.endswith(LOOKUP_FAILS_SUFFIX):
+            raise Permanent("60600", "the sandbox carrier does not know this number")
+        line_type = LINE_TYPES.get(phonenumbers.number_type(parsed), "unknown")
+        if reserved_outcome(number) == "landline":
+            line_type = "landline"
+        country = phonenumbers.region_code_for_number(parsed)
+        mobile = line_type == "mobile" and country in SANDBOX_MCC
         return NumberLookup(
             phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
             valid,
-            phonenumbers.region_code_for_number(parsed),
-            LINE_TYPES.get(phonenumbers.number_type(parsed), "unknown"),
-            carrier.name_for_number(parsed, "en") or None if valid else None,
+            country,
+            line_type,
+            (carrier.name_for_number(parsed, "en") or SANDBOX_CARRIERS[line_type == "mobile"])
+            if valid
+            else None,
+            SANDBOX_MCC.get(country or "") if mobile else None,
+            "260" if mobile else None,
         )
 
     # --- the carrier at work ----------------------------------------------------------------
@@ -276,8 +321,10 @@ class SandboxSms:
             raise not_found("sandbox number")
         sid = "SM" + uuid.uuid4().hex
         form = inbound_form(sid=sid, account=ACCOUNT_SID, sender=sender, to=to, body=body)
-        status = await self.store.post(number["inbound-url"], urlencode(form).encode(), FORM)
-        return {"message-sid": sid, "webhook-status": status}
+        # Posted in the background, as a carrier would: the control request's own transaction
+        # (SQLite's write lock) must not wait on the webhook it causes in this same server.
+        self.store.later(self.store.post(number["inbound-url"], urlencode(form).encode(), FORM))
+        return {"message-sid": sid, "webhook": "queued"}
 
     async def arm_failure(self, code: str, number: str | None) -> dict[str, Any]:
         await self.store.put("failures", number or "*", {"code": code})

@@ -1,0 +1,126 @@
+"""All SQL of texts, opt-outs and text callbacks (tenant-scoped)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from courier.core.tenancy import scoped
+from courier.models.text import OutboundText, TextCallback, TextOptOut
+from courier.models.text_account import TextReceiveLog
+
+
+async def text(session: AsyncSession, org: uuid.UUID, ident: uuid.UUID) -> OutboundText | None:
+    stmt = scoped(select(OutboundText).where(OutboundText.id == ident), OutboundText, org)
+    found: OutboundText | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def opted_out(
+    session: AsyncSession, org: uuid.UUID, phone: str, number_id: uuid.UUID
+) -> TextOptOut | None:
+    stmt = scoped(
+        select(TextOptOut).where(
+            TextOptOut.phone == phone, TextOptOut.scope.in_([str(number_id), "*"])
+        ),
+        TextOptOut,
+        org,
+    )
+    found: TextOptOut | None = (await session.execute(stmt.limit(1))).scalars().first()
+    return found
+
+
+async def add_opt_out(
+    session: AsyncSession, org: uuid.UUID, phone: str, number_id: uuid.UUID | None, keyword: str
+) -> None:
+    scope = str(number_id) if number_id is not None else "*"
+    stmt = scoped(
+        select(TextOptOut.id).where(TextOptOut.phone == phone, TextOptOut.scope == scope),
+        TextOptOut,
+        org,
+    )
+    if (await session.execute(stmt)).first() is None:
+        session.add(
+            TextOptOut(
+                organization_id=org, phone=phone, scope=scope, number_id=number_id, keyword=keyword
+            )
+        )
+
+
+async def remove_opt_outs(
+    session: AsyncSession, org: uuid.UUID, phone: str, number_id: uuid.UUID
+) -> int:
+    """START lifts the opt-out from this number and the organization-wide one."""
+    stmt = scoped(
+        delete(TextOptOut).where(
+            TextOptOut.phone == phone, TextOptOut.scope.in_([str(number_id), "*"])
+        ),
+        TextOptOut,
+        org,
+    )
+    result = await session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def last_text_to(
+    session: AsyncSession, org: uuid.UUID, number_id: uuid.UUID, phone: str
+) -> OutboundText | None:
+    """The newest text this number sent to ``phone`` whose replies are reported."""
+    stmt = scoped(
+        select(OutboundText).where(
+            OutboundText.number_id == number_id,
+            OutboundText.target == phone,
+            OutboundText.purpose == "outbound",
+        ),
+        OutboundText,
+        org,
+    ).order_by(OutboundText.created_at.desc(), OutboundText.id.desc())
+    found: OutboundText | None = (await session.execute(stmt.limit(1))).scalars().first()
+    return found
+
+
+async def has_talked(
+    session: AsyncSession, org: uuid.UUID, number_id: uuid.UUID, phone: str
+) -> bool:
+    """Whether this number ever texted ``phone`` or heard from it before."""
+    sent = scoped(
+        select(OutboundText.id).where(
+            OutboundText.number_id == number_id, OutboundText.target == phone
+        ),
+        OutboundText,
+        org,
+    )
+    if (await session.execute(sent.limit(1))).first() is not None:
+        return True
+    heard = scoped(
+        select(func.count()).where(
+            TextReceiveLog.number_id == number_id, TextReceiveLog.sender == phone
+        ),
+        TextReceiveLog,
+        org,
+    )
+    return int((await session.execute(heard)).scalar_one()) > 1  # the one just received
+
+
+async def callback(session: AsyncSession, org: uuid.UUID, ident: uuid.UUID) -> TextCallback | None:
+    stmt = scoped(select(TextCallback).where(TextCallback.id == ident), TextCallback, org)
+    found: TextCallback | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def earlier_undelivered(
+    session: AsyncSession, org: uuid.UUID, row: TextCallback
+) -> Sequence[uuid.UUID]:
+    stmt = scoped(
+        select(TextCallback.id).where(
+            TextCallback.text_id == row.text_id,
+            TextCallback.seq < row.seq,
+            TextCallback.delivered_at.is_(None),
+        ),
+        TextCallback,
+        org,
+    )
+    return list((await session.execute(stmt)).scalars().all())

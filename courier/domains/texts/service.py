@@ -1,0 +1,328 @@
+"""The rules of texts: which number sends, what may be sent to whom, when it leaves.
+
+A text is accepted (201) and handed to the provider layer's delivery machine
+(:mod:`courier.providers.delivery`): a ``deliveries.send`` job sends it at most once; status
+callbacks move the delivery, and a hook mirrors each change onto the text, publishes
+``texts.<status>`` and queues the post to ``callback-status-url``.
+
+Refusals, in this order: an unknown or inactive number (422), more than 10 segments (400), a
+destination the organization's telephony config does not allow (403, seed 001), a target that
+opted out (STOP) of the sending number or of the whole organization (403 naming the opt-out).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from courier.config import Settings
+from courier.core.errors import forbidden, invalid_attribute, not_found, unprocessable
+from courier.core.time import format_timestamp, utcnow
+from courier.domains.text_accounts import repository as accounts
+from courier.domains.text_accounts.schemas import QuietHours
+from courier.domains.texts import repository as repo
+from courier.domains.texts.rules import (
+    MAX_SEGMENTS,
+    count_segments,
+    destination_refusal,
+    quiet_hours_end,
+)
+from courier.domains.texts.schemas import TextCreate
+from courier.events import publish
+from courier.events.webhooks import UnsafeUrlError, parse_url
+from courier.jobs import enqueue
+from courier.jsonapi.context import Context
+from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.resource import CrudService
+from courier.models.organization import Organization
+from courier.models.text import OutboundText, TextCallback
+from courier.models.text_account import TextAccount, TextAccountNumber
+from courier.models.user import User
+from courier.providers import delivery as deliveries
+from courier.providers.sms.kind import SMS
+
+TYPE_NAME = "texts"
+CALLBACK_JOB = "texts.callback"
+CALLBACK_RETRY_SECONDS = 0.25
+
+
+class TextRefusedError(Exception):
+    """Why an internal send (a keyword answer, a consent message) was not queued."""
+
+
+async def choose_number(
+    session: AsyncSession,
+    org: uuid.UUID,
+    account: TextAccount,
+    number_id: uuid.UUID | None,
+    user_id: uuid.UUID | None,
+) -> TextAccountNumber:
+    """The given number, else the user's mapped number, else the account's default."""
+    if number_id is not None:
+        num = await accounts.number(session, org, number_id)
+        if num is None or num.account_id != account.id:
+            raise invalid_attribute("number-id", "no such text number in this account")
+        if num.status != "active":
+            raise unprocessable(
+                f"the text number is {num.status}, not active", "text-number-not-active"
+            )
+        return num
+    if user_id is not None:
+        mapped = await accounts.user_map(session, org, user_id)
+        if mapped is not None:
+            num = await accounts.number(session, org, mapped.number_id)
+            if num is not None and num.status == "active":
+                return num
+    numbers = await accounts.active_numbers(session, org, account.id)
+    for num in numbers:
+        if num.phone_number == account.phone_number:
+            return num
+    if numbers:
+        return numbers[0]
+    raise unprocessable("the text account has no active number to send from", "no-text-number")
+
+
+async def send_time(
+    session: AsyncSession,
+    settings: Settings,
+    account: TextAccount,
+    num: TextAccountNumber,
+    *,
+    urgent: bool,
+) -> datetime:
+    """When the text may leave: after quiet hours (unless urgent), and in the number's next
+    free slot at its rate (messages per second)."""
+    now = utcnow()
+    due = now
+    if account.quiet_hours and not urgent:
+        org = await session.get(Organization, account.organization_id)
+        start, end = QuietHours.model_validate(account.quiet_hours).window()
+        ends = quiet_hours_end(now, start, end, org.timezone if org else "UTC")
+        if ends is not None:
+            due = ends
+    rate = num.rate_per_second or settings.sms_rate_per_second
+    slot = max(due, num.next_slot_at or due)
+    num.next_slot_at = slot + timedelta(seconds=1.0 / rate)
+    return slot
+
+
+async def queue_text(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    account: TextAccount,
+    num: TextAccountNumber,
+    target: str,
+    message: str,
+    purpose: str,
+    created_by: uuid.UUID | None = None,
+    urgent: bool = False,
+    check_opt_out: bool = True,
+    values: dict[str, Any] | None = None,
+) -> OutboundText:
+    """Accept a text and its delivery in the caller's transaction (never sends).
+
+    Raises :class:`TextRefusedError` (internal senders) for what the API answers with 400/403.
+    """
+    org = account.organization_id
+    counted = count_segments(message)
+    if counted.segments > MAX_SEGMENTS:
+        raise TextRefusedError(
+            f"message is {counted.segments} SMS segments ({counted.encoding}); at most "
+            f"{MAX_SEGMENTS} are sent"
+        )
+    refusal = destination_refusal(target, account.telephony_config or {})
+    if refusal is not None:
+        raise TextRefusedError(refusal)
+    if check_opt_out:
+        opt_out = await repo.opted_out(session, org, target, num.id)
+        if opt_out is not None:
+            where = "this number" if opt_out.scope != "*" else "every number of the organization"
+            raise TextRefusedError(
+                f"{target} opted out of texts from {where} (replied {opt_out.keyword}); "
+                "they can reply START to opt back in"
+            )
+    run_at = await send_time(session, settings, account, num, urgent=urgent)
+    text = OutboundText(
+        id=uuid.uuid4(),
+        organization_id=org,
+        account_id=account.id,
+        number_id=num.id,
+        from_number=num.phone_number or "",
+        target=target,
+        message=message,
+        encoding=counted.encoding.value,
+        segments=counted.segments,
+        purpose=purpose,
+        urgent=urgent,
+        created_by=created_by,
+        status="accepted",
+        **(values or {}),
+    )
+    session.add(text)
+    await session.flush()
+    delivery = await deliveries.create_delivery(
+        session,
+        settings,
+        organization_id=org,
+        kind=SMS,
+        resource_type=TYPE_NAME,
+        resource_id=text.id,
+        recipient=target,
+        run_at=run_at if run_at > utcnow() else None,
+    )
+    text.delivery_id = delivery.id
+    return text
+
+
+def _check_callback_url(settings: Settings, name: str, url: str | None) -> None:
+    if url is None:
+        return
+    try:
+        parse_url(url, allow_private=settings.webhook_allow_private)
+    except UnsafeUrlError as exc:
+        raise invalid_attribute(name, str(exc), "invalid-callback-url") from exc
+
+
+async def _sender_user(ctx: Context, given: uuid.UUID | None) -> uuid.UUID | None:
+    """The staff user on whose behalf the text goes: ``user-id``, else the user whose
+    primary individual an individual token acts as."""
+    from sqlalchemy import select
+
+    from courier.core.tenancy import scoped
+
+    if given is not None:
+        if not await accounts.user_exists(ctx.session, ctx.organization_id, given):
+            raise invalid_attribute("user-id", "no such user in this organization")
+        return given
+    individual = ctx.principal.individual_id
+    if individual is None:
+        return None
+    stmt = scoped(
+        select(User.id).where(User.primary_individual_id == individual), User, ctx.organization_id
+    )
+    found: uuid.UUID | None = (await ctx.session.execute(stmt.limit(1))).scalar_one_or_none()
+    return found
+
+
+class TextService(CrudService[OutboundText]):
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> OutboundText:
+        assert isinstance(attrs, TextCreate)
+        if attrs.organization_id is not None and attrs.organization_id != ctx.organization_id:
+            raise not_found("organization")
+        if attrs.account_id is not None:
+            account = await accounts.account(ctx.session, ctx.organization_id, attrs.account_id)
+            if account is None:
+                raise not_found("text account")
+        else:
+            account = await accounts.account_of(ctx.session, ctx.organization_id)
+            if account is None:
+                raise unprocessable(
+                    "the organization has no text account: create one first", "no-text-account"
+                )
+        _check_callback_url(ctx.settings, "callback-url", attrs.callback_url)
+        _check_callback_url(ctx.settings, "callback-status-url", attrs.callback_status_url)
+        user_id = await _sender_user(ctx, attrs.user_id)
+        num = await choose_number(
+            ctx.session, ctx.organization_id, account, attrs.number_id, user_id
+        )
+        counted = count_segments(attrs.message)
+        if counted.segments > MAX_SEGMENTS:
+            raise invalid_attribute(
+                "message",
+                f"message is {counted.segments} SMS segments ({counted.encoding}); at most "
+                f"{MAX_SEGMENTS} are sent",
+                "too-many-segments",
+            )
+        try:
+            return await queue_text(
+                ctx.session,
+                ctx.settings,
+                account=account,
+                num=num,
+                target=attrs.target,
+                message=attrs.message,
+                purpose="outbound",
+                created_by=user_id,
+                urgent=attrs.urgent,
+                values={
+                    "callback_url": attrs.callback_url,
+                    "callback_status_url": attrs.callback_status_url,
+                    "callback_json": attrs.callback_json,
+                    "callback_one_off": attrs.callback_one_off,
+                    "expected_responses": attrs.expected_responses,
+                },
+            )
+        except TextRefusedError as exc:
+            raise forbidden(str(exc)) from exc
+
+    async def present(self, ctx: Context, rows: Sequence[OutboundText]) -> list[dict[str, Any]]:
+        return [present_text(row) for row in rows]
+
+
+def present_text(row: OutboundText) -> dict[str, Any]:
+    return {
+        "account-id": str(row.account_id),
+        "number-id": str(row.number_id),
+        "callback-status-url": row.callback_status_url,
+        "callback-url": row.callback_url,
+        "created-at": format_timestamp(row.created_at),
+        "created-by": str(row.created_by) if row.created_by else None,
+        "error": row.error,
+        "from": row.from_number,
+        "last-modified-at": format_timestamp(row.last_modified_at),
+        "message": row.message,
+        "status": row.status,
+        "target": row.target,
+        "twilio-sid": row.provider_id,
+        "segments": row.segments,
+        "encoding": row.encoding,
+        "purpose": row.purpose,
+        "reply-count": row.reply_count,
+    }
+
+
+# --- callbacks to the client's URLs ------------------------------------------------------------
+
+
+async def owe_callback(
+    session: AsyncSession, text: OutboundText, url: str, body: dict[str, Any]
+) -> None:
+    """Queue a post to ``url`` after the text's earlier ones (same transaction)."""
+    text.callback_seq += 1
+    row = TextCallback(
+        id=uuid.uuid4(),
+        organization_id=text.organization_id,
+        text_id=text.id,
+        seq=text.callback_seq,
+        url=url,
+        body={
+            **body,
+            "text-id": str(text.id),
+            "callback-json": text.callback_json,
+            "occurred-at": format_timestamp(utcnow()),
+        },
+    )
+    session.add(row)
+    await enqueue(
+        session,
+        CALLBACK_JOB,
+        {"callback_id": row.id},
+        organization_id=text.organization_id,
+        dedupe_key=f"{CALLBACK_JOB}:{row.id}:0",
+    )
+
+
+def publish_text(session: AsyncSession, text: OutboundText, verb: str, **data: Any) -> None:
+    publish(
+        session,
+        organization_id=text.organization_id,
+        resource_type=TYPE_NAME,
+        verb=verb,
+        resource_id=text.id,
+        data={"id": str(text.id), **data},
+    )
