@@ -505,63 +505,125 @@ async def make_ask_subscription(client: httpx.AsyncClient, org: Org) -> str:
         session.add(row)
         await session.commit()
     return str(row.id)
+
+
 # --- SMS -----------------------------------------------------------------------------------
+
+
 async def text_number(client: httpx.AsyncClient, org: Org) -> dict[str, Any]:
     """The organization's text account (made once) and a number of it, provisioned."""
     from courier.domains.text_accounts.jobs import provision_number  # noqa: F401  (handler)
     from courier.jobs import run_until_idle
+
     account = await client.post(
         "/v1/text-accounts/", headers=org.admin, json=doc("text-accounts", {})
+    )
     assert account.status_code in (201, 409), account.text
     made = await client.post(
         "/v1/text-account-numbers/",
         headers=org.admin,
         json=doc("text-account-numbers", {"area-code": "303", "rate-per-second": 1000}),
+    )
     number_id = await created_id(made)
     app = client._transport.app  # type: ignore[attr-defined]
     await run_until_idle(app.state.database, app.state.settings, kinds=["texts.provision-number"])
     got = await client.get(f"/v1/text-account-numbers/{number_id}/", headers=org.admin)
     number: dict[str, Any] = got.json()["data"]
     return number
+
+
 @factory("text-accounts")
 async def make_text_account(client: httpx.AsyncClient, org: Org) -> str:
     number = await text_number(client, org)
     ident: str = number["attributes"]["account-id"]
     return ident
+
+
 @factory("text-account-numbers")
 async def make_text_number(client: httpx.AsyncClient, org: Org) -> str:
     ident: str = (await text_number(client, org))["id"]
+    return ident
+
+
 @factory("text-user-number-maps")
 async def make_text_user_number_map(client: httpx.AsyncClient, org: Org) -> str:
+    number = await text_number(client, org)
     user = await created_id(
+        await client.post(
             "/v1/users/",
+            headers=org.admin,
             json=doc("users", {"username": f"texter-{uuid.uuid4().hex[:6]}"}),
+        )
+    )
+    return await created_id(
+        await client.post(
             "/v1/text-user-number-maps/",
+            headers=org.admin,
             json=doc("text-user-number-maps", {"number-id": number["id"], "user-id": user}),
+        )
+    )
+
+
 @factory("texts")
 async def make_text(client: httpx.AsyncClient, org: Org) -> str:
     await text_number(client, org)
+    return await created_id(
+        await client.post(
             "/v1/texts/",
+            headers=org.admin,
             json=doc("texts", {"target": "+14155552671", "message": "Sample"}),
+        )
+    )
+
+
 @factory("text-receive-logs")
 async def make_text_receive_log(client: httpx.AsyncClient, org: Org) -> str:
     from courier.core.db import commit
     from courier.models.text_account import TextReceiveLog
+
+    number = await text_number(client, org)
+    async with _database(client).sessionmaker() as session:
         row = TextReceiveLog(
             id=uuid.uuid4(),
+            organization_id=uuid.UUID(org.id),
             number_id=uuid.UUID(number["id"]),
             sender="+14155552671",
             to=number["attributes"]["phone-number"],
             message="Sample",
             sid="SM" + uuid.uuid4().hex,
+        )
+        session.add(row)
         await commit(session)
+    return str(row.id)
+
+
 @factory("text-number-info")
 async def make_text_number_info(client: httpx.AsyncClient, org: Org) -> str:
+    return await created_id(
+        await client.post(
             "/v1/text-number-info/",
             headers=org.staff,
             json=doc("text-number-info", {"number": "+14155552671"}),
+        )
+    )
+
+
 @factory("user-consents")
 async def make_user_consent(client: httpx.AsyncClient, org: Org) -> str:
+    await text_number(client, org)
+    user = await created_id(
+        await client.post(
+            "/v1/users/",
+            headers=org.admin,
+            json=doc(
                 "users", {"username": f"consent-{uuid.uuid4().hex[:6]}", "phone": "+14155552671"}
+            ),
+        )
+    )
+    return await created_id(
+        await client.post(
             "/v1/user-consents/",
+            headers=org.staff,
             json=doc("user-consents", {"user-id": user, "args": {"messages": {"initial": "OK?"}}}),
+        )
+    )
