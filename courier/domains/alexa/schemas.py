@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_va
 from courier.core.types import Timestamp, TimeZoneName
 from courier.domains.alexa.schedule import normalise_rule, parse_local_time
 from courier.jsonapi.actions import ActionBody
-from courier.jsonapi.documents import ReadAttributes, WriteAttributes
+from courier.jsonapi.documents import ReadAttributes, WriteAttributes, not_nullable
 
 
 def _text(value: Any) -> Any:
@@ -86,11 +86,11 @@ class AskReminderCreate(WriteAttributes):
 
 
 class AskReminderUpdate(WriteAttributes):
-    name: Name | None = None
-    reminder_content: Content | None = None
+    name: Name | None = Field(default=None, json_schema_extra=not_nullable)
+    reminder_content: Content | None = Field(default=None, json_schema_extra=not_nullable)
     reminder_rrule: Rule = None
-    reminder_time_local: LocalTime | None = None
-    tz_info: TimeZoneName | None = None
+    reminder_time_local: LocalTime | None = Field(default=None, json_schema_extra=not_nullable)
+    tz_info: TimeZoneName | None = Field(default=None, json_schema_extra=not_nullable)
 
     @field_validator("name", "reminder_content", "reminder_time_local", "tz_info")
     @classmethod

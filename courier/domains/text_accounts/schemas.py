@@ -11,7 +11,7 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from courier.core.types import PhoneE164, Timestamp
-from courier.jsonapi.documents import ReadAttributes, WriteAttributes, kebab
+from courier.jsonapi.documents import ReadAttributes, WriteAttributes, kebab, not_nullable
 
 UNKNOWN_NUMBER_ACTIONS = ("ignore", "auto-reply", "forward", "open-channel")
 
@@ -126,13 +126,13 @@ class TextAccountCreate(WriteAttributes):
 
 
 class TextAccountUpdate(WriteAttributes):
-    allow_custom_number: StrictBool | None = None
+    allow_custom_number: StrictBool | None = Field(default=None, json_schema_extra=not_nullable)
     phone_number: PhoneE164 | None = None
     twilio_id: str | None = Field(default=None, max_length=64)
     credentials: Credentials | None = None
-    telephony_config: TelephonyConfig | None = None
+    telephony_config: TelephonyConfig | None = Field(default=None, json_schema_extra=not_nullable)
     quiet_hours: QuietHours | None = None
-    opt_out_scope: OptOutScope | None = None
+    opt_out_scope: OptOutScope | None = Field(default=None, json_schema_extra=not_nullable)
     help_text: str | None = Field(default=None, max_length=640)
 
     _not_null = field_validator("allow_custom_number", "opt_out_scope", "telephony_config")(
@@ -196,10 +196,10 @@ class TextNumberCreate(WriteAttributes):
 
 
 class TextNumberUpdate(WriteAttributes):
-    alert: StrictBool | None = None
-    events: NumberEvents | None = None
+    alert: StrictBool | None = Field(default=None, json_schema_extra=not_nullable)
+    events: NumberEvents | None = Field(default=None, json_schema_extra=not_nullable)
     forward_to: PhoneE164 | None = None
-    logging: StrictBool | None = None
+    logging: StrictBool | None = Field(default=None, json_schema_extra=not_nullable)
     notes: str | None = Field(default=None, max_length=255)
     rate_per_second: float | None = Field(default=None, gt=0, le=1000)
 
