@@ -30,11 +30,17 @@ def _rule(value: str | None) -> str | None:
     return None if value is None or not value.strip() else normalise_rule(value)
 
 
-Name = Annotated[str, BeforeValidator(_text), Field(max_length=255)]
+Name = Annotated[
+    str, BeforeValidator(_text), Field(max_length=255, json_schema_extra={"pattern": r"\S"})
+]
 Content = Annotated[
     str,
     BeforeValidator(_text),
-    Field(max_length=250, description="What Alexa says (at most 250 characters)"),
+    Field(
+        max_length=250,
+        description="What Alexa says (at most 250 characters)",
+        json_schema_extra={"pattern": r"\S"},
+    ),
 ]
 LocalTime = Annotated[
     str,

@@ -38,7 +38,11 @@ Recipients = Annotated[
     BeforeValidator(_one_or_many),
     Field(min_length=1, max_length=MAX_RECIPIENTS),
 ]
-Subject = Annotated[str, BeforeValidator(_subject), Field(max_length=900)]
+Subject = Annotated[
+    str,
+    BeforeValidator(_subject),
+    Field(max_length=900, json_schema_extra={"pattern": r"^[^\r\n]*\S[^\r\n]*$"}),
+]
 
 
 class EmailRead(ReadAttributes):
