@@ -55,7 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courier.config import Settings
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
-from courier.jobs.context import JobContext, PermanentJobError
+from courier.jobs.context import JobContext, PermanentJobError, normalise_result
 from courier.jobs.outbox import enqueue
 from courier.jobs.registry import MAX_KIND_LENGTH, job_handler
 from courier.models.fanout import Fanout, FanoutState, FanoutTarget, TargetState
@@ -347,7 +347,7 @@ async def _plan(spec: FanoutSpec, job: JobContext) -> dict[str, Any] | None:
             "fanout_id": fanout.id,
             "target_id": target.id,
             "chunk": index // size,
-            "data": dict(target.data) if target.data is not None else None,
+            "data": _stored(target.data, "a target's data"),
             "state": TargetState.PENDING.value,
         }
         for index, target in enumerate(targets)
@@ -445,8 +445,8 @@ async def _chunk(spec: FanoutSpec, job: JobContext) -> dict[str, Any] | None:
                 ),
                 "b_reason": outcome.reason if isinstance(outcome, Skipped) else None,
                 "b_outcome": (
-                    dict(outcome.outcome)
-                    if isinstance(outcome, Delivered) and outcome.outcome is not None
+                    _stored(outcome.outcome, "an outcome")
+                    if isinstance(outcome, Delivered)
                     else None
                 ),
                 "b_done": now,
@@ -461,6 +461,11 @@ async def _chunk(spec: FanoutSpec, job: JobContext) -> dict[str, Any] | None:
         if spec.settle is not None:
             await spec.settle(FanoutRun(job, settled))
     return {"delivered": delivered, "skipped": skipped}
+
+
+def _stored(value: Mapping[str, Any] | None, what: str) -> dict[str, Any] | None:
+    """As stored: a small JSON object (ids become strings), or None."""
+    return None if value is None else normalise_result(dict(value), what)
 
 
 async def _pending(session: AsyncSession, fanout: Fanout, chunk: int) -> list[Target]:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Select
 
 from courier.core.auth import Permission
+from courier.domains.messaging_bulk.repository import include_posted_filter
 from courier.domains.messaging_bulk.schemas import (
     BULK_ATTACHMENT_TYPE,
     BULK_TYPE,
@@ -16,11 +17,7 @@ from courier.domains.messaging_bulk.schemas import (
     BulkMessageRead,
     BulkMessageUpdate,
 )
-from courier.domains.messaging_bulk.service import (
-    BulkAttachmentService,
-    BulkMessageService,
-    include_posted_filter,
-)
+from courier.domains.messaging_bulk.service import BulkAttachmentService, BulkMessageService
 from courier.jsonapi import query as q
 from courier.jsonapi.context import Context
 from courier.jsonapi.resource import Op, ResourceSpec, register
