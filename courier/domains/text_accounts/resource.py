@@ -4,7 +4,6 @@ logs (``/v1/text-number-logs/``, ``/v1/text-receive-logs/{id}/``) and
 
 from __future__ import annotations
 
-from courier.core.phone import check_e164
 from courier.domains.text_accounts.schemas import (
     TextAccountCreate,
     TextAccountRead,
@@ -36,12 +35,6 @@ from courier.models.text_account import (
 
 TAG = "sms"
 
-
-def _phone(text: str) -> str:
-    return check_e164(text)
-
-
-_PHONE_SCHEMA = {"type": "string", "pattern": r"^\+[1-9]\d{1,14}$"}
 
 text_accounts = register(
     ResourceSpec(
@@ -76,19 +69,15 @@ text_account_numbers = register(
         ops=frozenset({Op.LIST, Op.GET, Op.CREATE, Op.UPDATE}),
         filters=[
             q.uuid_eq("account-id", TextAccountNumber.account_id, "Numbers of this account"),
-            q.Filter(
+            q.phone(
                 "phone-number",
-                _phone,
-                lambda stmt, value, _ctx: stmt.where(TextAccountNumber.phone_number == value),
+                TextAccountNumber.phone_number,
                 "The number with this phone number (E.164)",
-                schema=_PHONE_SCHEMA,
             ),
-            q.Filter(
+            q.phone(
                 "filter[phone-number]",
-                _phone,
-                lambda stmt, value, _ctx: stmt.where(TextAccountNumber.phone_number == value),
+                TextAccountNumber.phone_number,
                 "The number with this phone number (E.164)",
-                schema=_PHONE_SCHEMA,
             ),
         ],
         sorts={"created-at": TextAccountNumber.created_at},
