@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 Handler = Callable[..., Awaitable[Any]]
 Renderer = Callable[[Context, Any], Awaitable[Any]]
 Presenter = Callable[[Context, Sequence[Any]], Awaitable[list[dict[str, Any]]]]
+# Finds an item action's target by id (404 when the caller may not use it): ``await
+# loader(ctx, ident, for_update=...)``.
+Loader = Callable[..., Awaitable[Any]]
 
 SELF: Any = "self"  # ActionSpec.response: the resource the action belongs to
 
@@ -68,8 +71,9 @@ class ActionSpec:
     """One declared action of a resource.
 
     ``handler``: for an item action ``await handler(ctx, target, body)`` where ``target`` is
-    the row loaded through the repository (locked for POST; its id with ``load=False``); for a
-    collection action (``on="collection"``) ``await handler(ctx, body)``. ``body`` is None
+    the row loaded through the repository (locked for POST), or what ``loader`` finds, or its
+    id with ``load=False``; for a collection action (``on="collection"``) ``await
+    handler(ctx, body)``. ``body`` is None
     when the action declares none or the client sent none. Declared query ``parameters`` are
     parsed into ``ctx.query``. It returns the object to answer with, or a
     :class:`~courier.jsonapi.changes.Changed` (whose changes are recorded), or, with a
@@ -87,6 +91,9 @@ class ActionSpec:
     method: Literal["POST", "GET", "PATCH", "DELETE"] = "POST"
     on: Literal["item", "collection"] = "item"
     load: bool = True  # load the target row before the handler (item actions)
+    # Where the target comes from when it is not one of the resource's readable rows (e.g. a
+    # plugin an individual token may expand but not list); default: the resource's repository.
+    loader: Loader | None = None
     status: int | None = None  # default: 201 for POST, 200 for GET
     # What it answers: SELF (the resource), another ResourceSpec, a pydantic model (the handler
     # returns an instance or a dict), or None (a null body).

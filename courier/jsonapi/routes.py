@@ -512,6 +512,8 @@ def add_action_route(router: APIRouter, spec: ResourceSpec[Any], action: ActionS
         ident = path_uuid(id, spec.singular)
         if not action.load:
             return ident
+        if action.loader is not None:
+            return await action.loader(ctx, ident, for_update=action.changes_state)
         return await spec.service.load(ctx, ident, for_update=action.changes_state)
 
     async def endpoint(

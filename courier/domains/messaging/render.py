@@ -16,6 +16,7 @@ from sqlalchemy import Select, and_, select
 
 from courier.core.errors import invalid_parameter
 from courier.core.tenancy import in_organization, scoped
+from courier.domains.inbox.repository import owned_by
 from courier.domains.messaging.schemas import ChannelRead, MessageRead, ReadReceipt
 from courier.domains.messaging_attachments.service import attachments_for_messages
 from courier.domains.org_preferences.service import get_preference
@@ -281,10 +282,11 @@ async def render_channels(
             last_messages[row.id] = row
 
     bookmarks: dict[uuid.UUID, MessagingBookmark] = {}
-    if viewer is not None:
+    # The caller's bookmark: the viewer's; an API key acting for nobody sees the organization's.
+    if viewer is not None or not ctx.principal.is_individual:
         stmt_b = (
             select(MessagingBookmark)
-            .where(MessagingBookmark.individual_id == viewer, MessagingBookmark.channel_id.in_(ids))
+            .where(owned_by(viewer), MessagingBookmark.channel_id.in_(ids))
             .order_by(MessagingBookmark.created_at.desc(), MessagingBookmark.id.desc())
         )
         rows = await ctx.session.execute(scoped(stmt_b, MessagingBookmark, org))

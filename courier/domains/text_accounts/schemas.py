@@ -11,6 +11,7 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
 
 from courier.core.types import PhoneE164, Timestamp
+from courier.jsonapi.actions import ActionBody
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes, kebab, not_nullable
 
 UNKNOWN_NUMBER_ACTIONS = ("ignore", "auto-reply", "forward", "open-channel")
@@ -226,8 +227,8 @@ class TextNumberUpdate(WriteAttributes):
     _not_null = field_validator("alert", "logging", "events")(_not_null)
 
 
-class ClaimNumberBody(BaseModel):
-    model_config = ConfigDict(alias_generator=kebab, populate_by_name=True, extra="forbid")
+class ClaimNumberBody(ActionBody):
+    """The number to claim and its notes."""
 
     notes: str = Field(max_length=255)
     phone_number: PhoneE164 | None = Field(
