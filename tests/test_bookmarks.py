@@ -1,5 +1,5 @@
-"""Bookmarks: an individual marks messages of its channels; one per channel unless it asks
-for several."""
+"""Bookmarks: an individual marks messages of its channels, or an API key naming nobody marks
+them for the organization; one per channel and owner unless it asks for several."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ async def test_bookmark_shape_and_replacement(client: httpx.AsyncClient, org: Or
     assert attributes == {
         "channel": {"id": r.channel},
         "message": {"id": r.messages[0]},
-        "created-by": {"id": r.patient},
+        "created-by": {"id": r.patient, "type": "individuals"},
         "created-at": attributes["created-at"],
         "organization-id": org.id,
     }
@@ -173,15 +173,14 @@ async def test_only_subscribers_bookmark(client: httpx.AsyncClient, org: Org) ->
 
 async def test_staff_act_for_any_individual(client: httpx.AsyncClient, org: Org) -> None:
     r = await room(client, org)
-    missing = await bookmark(client, org.staff, **mark(r.channel, r.messages[0]))
-    assert missing.status_code == 400
-    assert error_source(missing) == {"pointer": "/data/attributes/individual-id"}
-
     made = await bookmark(
         client, org.staff, **mark(r.channel, r.messages[0], **{"individual-id": r.provider})
     )
     assert made.status_code == 201, made.text
-    assert made.json()["data"]["attributes"]["created-by"] == {"id": r.provider}
+    assert made.json()["data"]["attributes"]["created-by"] == {
+        "id": r.provider,
+        "type": "individuals",
+    }
     by_query = await client.post(
         URL,
         params={"individual-id": r.patient},
@@ -189,7 +188,10 @@ async def test_staff_act_for_any_individual(client: httpx.AsyncClient, org: Org)
         headers=org.admin,
     )
     assert by_query.status_code == 201, by_query.text
-    assert by_query.json()["data"]["attributes"]["created-by"] == {"id": r.patient}
+    assert by_query.json()["data"]["attributes"]["created-by"] == {
+        "id": r.patient,
+        "type": "individuals",
+    }
     disagree = await client.post(
         URL,
         params={"individual-id": r.patient},
@@ -299,3 +301,80 @@ async def test_list_parameters_and_bodies(client: httpx.AsyncClient, org: Org) -
     )
     assert mismatch.status_code == 409
     assert await ids(client, org.staff) == []
+
+
+async def test_an_api_key_naming_nobody_bookmarks_for_the_organization(
+    client: httpx.AsyncClient, org: Org, other_org: Org
+) -> None:
+    r = await room(client, org)
+    patients = await bookmark(client, r.patient_token, **mark(r.channel, r.messages[0]))
+    patients_id = patients.json()["data"]["id"]
+
+    # The seed's request sample as printed: no individual-id anywhere.
+    first = await bookmark(client, org.admin, **mark(r.channel, r.messages[0]))
+    assert first.status_code == 201, first.text
+    first_id = first.json()["data"]["id"]
+    assert first_id != patients_id
+    assert first.json()["data"]["attributes"]["created-by"] == {
+        "id": org.admin_key_id,
+        "type": "api-keys",
+    }
+    assert first.json()["data"]["attributes"]["organization-id"] == org.id
+    audited = await client.get(
+        "/v1/audit-events/", params={"filter[resource-id]": first_id}, headers=org.admin
+    )
+    assert [
+        (e["attributes"]["action"], e["attributes"]["actor-id"]) for e in audited.json()["data"]
+    ] == [("created", org.admin_key_id)]
+
+    # The same message again: the same bookmark, made by whichever key.
+    again = await bookmark(client, org.staff, **mark(r.channel, r.messages[0]))
+    assert again.json()["data"]["id"] == first_id
+
+    # A new one replaces the organization's others in the channel, never an individual's.
+    second = await bookmark(client, org.staff, **mark(r.channel, r.messages[1]))
+    assert second.status_code == 201, second.text
+    second_id = second.json()["data"]["id"]
+    assert second.json()["data"]["attributes"]["created-by"]["type"] == "api-keys"
+    assert (await client.get(f"{URL}{first_id}/", headers=org.staff)).status_code == 404
+    third = await bookmark(
+        client, org.staff, **mark(r.channel, r.messages[2], **{"allow-multi-message": True})
+    )
+    third_id = third.json()["data"]["id"]
+
+    # Keys list the organization's bookmarks with everyone's; individual-id narrows to one
+    # person's, and the organization's are nobody's.
+    assert sorted(await ids(client, org.readonly)) == sorted([patients_id, second_id, third_id])
+    assert await ids(client, org.staff, **{"individual-id": r.patient}) == [patients_id]
+    assert await ids(client, org.staff, **{"individual-id": r.provider}) == []
+
+    # The channel shows a key the organization's bookmark, an individual its own.
+    seen_by_key = await client.get(f"/v1/messaging-channels/{r.channel}/", headers=org.staff)
+    assert seen_by_key.json()["data"]["attributes"]["bookmark"] == {
+        "id": third_id,
+        "message-id": r.messages[2],
+    }
+    seen_by_patient = await client.get(
+        f"/v1/messaging-channels/{r.channel}/", headers=r.patient_token
+    )
+    assert seen_by_patient.json()["data"]["attributes"]["bookmark"] == {
+        "id": patients_id,
+        "message-id": r.messages[0],
+    }
+
+    # An individual token sees only its own: the organization's bookmarks are not its.
+    assert await ids(client, r.patient_token) == [patients_id]
+    for method in ("GET", "DELETE"):
+        hidden = await client.request(method, f"{URL}{second_id}/", headers=r.patient_token)
+        assert hidden.status_code == 404, method
+
+    # Another organization finds nothing.
+    for method in ("GET", "DELETE"):
+        foreign = await client.request(method, f"{URL}{second_id}/", headers=other_org.admin)
+        assert foreign.status_code == 404, method
+    assert await ids(client, other_org.admin) == []
+
+    removed = await client.delete(f"{URL}{second_id}/", headers=org.staff)
+    assert removed.status_code == 200
+    assert removed.json()["data"]["attributes"]["created-by"]["type"] == "api-keys"
+    assert sorted(await ids(client, org.staff)) == sorted([patients_id, third_id])

@@ -48,6 +48,15 @@ async def test_action_body_plain_or_json_api_document(
         f"/v1/jobs/{wrapped}/retry/", headers=org.admin, json=doc("jobs", {"soon": True})
     )
     assert answer.status_code == 400
+    # The wrapper's own parts keep their JSON:API types: meta an object, type and id strings.
+    for broken in (
+        {"data": {"type": "jobs", "attributes": {}}, "meta": [None]},
+        {"data": {"type": 5, "attributes": {}}},
+        {"data": {"type": "jobs", "id": 7, "attributes": {}}},
+    ):
+        answer = await client.post(f"/v1/jobs/{wrapped}/retry/", headers=org.admin, json=broken)
+        assert answer.status_code == 400, (broken, answer.text)
+        assert answer.json()["errors"][0]["code"] == "invalid-envelope"
     # The audit log shows each retry once.
     events = await client.get("/v1/audit-events/?filter[action]=retried", headers=org.admin)
     if events.status_code == 200:

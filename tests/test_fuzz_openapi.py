@@ -27,6 +27,7 @@ from tests.conftest import MASTER_KEY, doc
 from tests.test_server_process import _free_port, _wait_ready
 
 CONFIG = Path(__file__).resolve().parent / "fuzz" / "schemathesis.toml"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -131,7 +132,11 @@ def test_schemathesis_every_operation(server: str, tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=int(seconds) + 120,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+        env={
+            **os.environ,
+            "SCHEMATHESIS_HOOKS": "tests.fuzz.hooks",  # real phone numbers and time zones
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        },
     )
     report = result.stdout.replace(secret, "[admin key]")
     (tmp_path / "schemathesis.txt").write_text(report + result.stderr, encoding="utf-8")

@@ -430,6 +430,23 @@ async def test_enable_and_disable_are_idempotent_and_disabled_plugins_do_not_exp
     }
     bad_body = await client.post(f"{PLUGINS}{ident}/enable/", headers=org.admin, json={"x": 1})
     assert bad_body.status_code == 400
+    # Each switch is one audit row; the repeats changed nothing and recorded nothing.
+    audited = await client.get(
+        "/v1/audit-events/", params={"filter[resource-id]": ident}, headers=org.admin
+    )
+    changes = [
+        (event["attributes"]["action"], event["attributes"]["changed-fields"])
+        for event in audited.json()["data"]
+    ]
+    assert sorted(changes) == sorted(
+        [("created", ["args", "name", "type"]), ("updated", ["enabled"]), ("updated", ["enabled"])]
+    )
+    # The body may come wrapped in a JSON:API document, as every action's may.
+    wrapped = await expand(
+        client, org.staff, ident, doc("messaging-plugins", {"channel-id": channel})
+    )
+    assert wrapped.status_code == 201, wrapped.text
+    assert wrapped.json() == {"message": "ok"}
 
 
 async def test_expand_needs_a_channel_the_caller_can_see(

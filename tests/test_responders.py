@@ -280,10 +280,25 @@ async def test_create_get_patch_enable_disable(
     )
     assert cleared.json()["data"]["attributes"]["start-at"] is None
 
-    for action, enabled in (("disable", False), ("disable", False), ("enable", True)):
+    def switches(events: list[dict[str, Any]]) -> int:
+        return sum(e["attributes"]["changed-fields"] == ["enabled"] for e in events)
+
+    async def audited() -> list[dict[str, Any]]:
+        got = await client.get(
+            "/v1/audit-events/", params={"filter[resource-id]": ident}, headers=org.admin
+        )
+        events: list[dict[str, Any]] = got.json()["data"]
+        return events
+
+    for action, enabled, recorded in (
+        ("disable", False, 1),
+        ("disable", False, 1),  # already disabled: nothing changed, nothing recorded
+        ("enable", True, 2),
+    ):
         response = await client.post(f"{RESPONDERS}{ident}/{action}/", headers=org.admin, json={})
         assert response.status_code == 201, response.text
         assert response.json()["data"]["attributes"]["enabled"] is enabled
+        assert switches(await audited()) == recorded
     staff = await client.post(f"{RESPONDERS}{ident}/disable/", headers=org.staff, json={})
     assert staff.status_code == 403
     token = {"Authorization": f"Bearer {await individual_token(client, org, team['lead'])}"}

@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import phonenumbers
+
+# The JSON Schema of an E.164 number: the shape as a pattern, and a format naming the rule a
+# pattern cannot say (the number must exist in its country's numbering plan, as libphonenumber
+# knows it). A client generating test data registers a strategy for these formats.
+PHONE_FORMAT = "phone-e164"
+PHONE_US_FORMAT = "phone-e164-us"
+E164_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "format": PHONE_FORMAT,
+    "pattern": r"^\+[1-9]\d{1,14}$",
+    "example": "+14155552671",
+}
+E164_US_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "format": PHONE_US_FORMAT,
+    "pattern": r"^\+1\d{10}$",
+    "example": "+14155552671",
+}
 
 
 def check_e164(value: str, *, us_only: bool = False) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
-from courier.core.phone import check_e164
+from courier.core.phone import E164_SCHEMA, E164_US_SCHEMA, check_e164
 from courier.core.time import check_timezone, format_timestamp, parse_timestamp, to_utc
 
 
@@ -33,19 +33,22 @@ Timestamp = Annotated[
 PhoneE164 = Annotated[
     str,
     AfterValidator(check_e164),
-    WithJsonSchema({"type": "string", "pattern": r"^\+[1-9]\d{1,14}$", "example": "+14155552671"}),
+    WithJsonSchema(E164_SCHEMA),
 ]
 
 PhoneE164US = Annotated[
     str,
     AfterValidator(lambda v: check_e164(v, us_only=True)),
-    WithJsonSchema({"type": "string", "pattern": r"^\+1\d{10}$", "example": "+14155552671"}),
+    WithJsonSchema(E164_US_SCHEMA),
 ]
+
+# A name of the IANA time zone database (what ``zoneinfo`` knows), e.g. America/New_York.
+TIME_ZONE_FORMAT = "iana-time-zone"
 
 TimeZoneName = Annotated[
     str,
     AfterValidator(check_timezone),
-    WithJsonSchema({"type": "string", "example": "America/New_York"}),
+    WithJsonSchema({"type": "string", "format": TIME_ZONE_FORMAT, "example": "America/New_York"}),
 ]
 
 EXTENDED_MAX_BYTES = 64 * 1024

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, model_validator
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from courier.core.auth import Permission
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import ReadAttributes, kebab, refuse_snake_case
-from courier.jsonapi.query import Filter, PageBounds
+from courier.jsonapi.query import Filter, PageBounds, Param
 
 if TYPE_CHECKING:
     from courier.jsonapi.resource import ResourceSpec
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 Handler = Callable[..., Awaitable[Any]]
 Renderer = Callable[[Context, Any], Awaitable[Any]]
 Presenter = Callable[[Context, Sequence[Any]], Awaitable[list[dict[str, Any]]]]
+# Finds an item action's target by id (404 when the caller may not use it): ``await
+# loader(ctx, ident, for_update=...)``.
+Loader = Callable[..., Awaitable[Any]]
 
 SELF: Any = "self"  # ActionSpec.response: the resource the action belongs to
 
@@ -60,7 +63,7 @@ class Listing:
     sorts: Mapping[str, Any] = field(default_factory=dict)
     ident: Any = None  # the id column, to break ties of a requested sort
     present: Presenter | None = None  # default: read_schema of each row
-    extra_params: Mapping[str, str] = field(default_factory=dict)
+    extra_params: Mapping[str, str | Param] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,8 +71,9 @@ class ActionSpec:
     """One declared action of a resource.
 
     ``handler``: for an item action ``await handler(ctx, target, body)`` where ``target`` is
-    the row loaded through the repository (locked for POST; its id with ``load=False``); for a
-    collection action (``on="collection"``) ``await handler(ctx, body)``. ``body`` is None
+    the row loaded through the repository (locked for POST), or what ``loader`` finds, or its
+    id with ``load=False``; for a collection action (``on="collection"``) ``await
+    handler(ctx, body)``. ``body`` is None
     when the action declares none or the client sent none. Declared query ``parameters`` are
     parsed into ``ctx.query``. It returns the object to answer with, or a
     :class:`~courier.jsonapi.changes.Changed` (whose changes are recorded), or, with a
@@ -87,6 +91,9 @@ class ActionSpec:
     method: Literal["POST", "GET", "PATCH", "DELETE"] = "POST"
     on: Literal["item", "collection"] = "item"
     load: bool = True  # load the target row before the handler (item actions)
+    # Where the target comes from when it is not one of the resource's readable rows (e.g. a
+    # plugin an individual token may expand but not list); default: the resource's repository.
+    loader: Loader | None = None
     status: int | None = None  # default: 201 for POST, 200 for GET
     # What it answers: SELF (the resource), another ResourceSpec, a pydantic model (the handler
     # returns an instance or a dict), or None (a null body).
@@ -115,6 +122,21 @@ class ActionSpec:
         return spec if self.response is SELF else self.response
 
 
+def _is_own_document(cls: type[BaseModel]) -> bool:
+    """A body whose own top-level member is ``data`` (a JSON:API document already, such as the
+    channel's JSON-Patch) is taken as it is, never unwrapped."""
+    return "data" in {(f.alias or n) for n, f in cls.model_fields.items()}
+
+
+def _check_envelope(document: dict[str, Any]) -> None:
+    """The parts of the JSON:API wrapper an action ignores must still have their types."""
+    if "meta" in document and not isinstance(document["meta"], dict):
+        raise PydanticCustomError("envelope", "meta must be an object")
+    for name in ("type", "id"):
+        if name in document["data"] and not isinstance(document["data"][name], str):
+            raise PydanticCustomError("envelope", f"data.{name} must be a string")
+
+
 def _unwrap(cls: type[BaseModel], value: Any) -> Any:
     """Unwrap a JSON:API document around an action body and apply the naming rule."""
     pointer = ""
@@ -122,10 +144,11 @@ def _unwrap(cls: type[BaseModel], value: Any) -> Any:
         isinstance(value, dict)
         and "data" in value
         and set(value) <= {"data", "meta"}
-        and "data" not in {(f.alias or n) for n, f in cls.model_fields.items()}
+        and not _is_own_document(cls)
         and isinstance(value["data"], dict)
         and "attributes" in value["data"]
     ):
+        _check_envelope(value)
         value = value["data"]["attributes"]
         pointer = "/data/attributes"
     refuse_snake_case(cls, value, pointer)
@@ -137,6 +160,8 @@ def _both_forms(
 ) -> JsonSchemaValue:
     """The body's schema: the plain attributes, or the same wrapped in a JSON:API document."""
     plain = dict(handler.resolve_ref_schema(handler(core_schema)))
+    if _is_own_document(cls):
+        return plain
     envelope = {
         "type": "object",
         "title": "JSON:API document",

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Select, func, or_
 from starlette.datastructures import QueryParams
 
 from courier.core.errors import ApiError, ErrorItem, invalid_parameter
+from courier.core.phone import E164_SCHEMA, E164_US_SCHEMA, check_e164
 from courier.core.time import parse_timestamp
 
 if TYPE_CHECKING:
@@ -170,6 +171,31 @@ def organization(column: Any) -> Filter:
         "organization-id",
         column,
         "The caller's organization (the default); another organization's id finds nothing",
+    )
+
+
+@dataclass(frozen=True)
+class Param:
+    """A plain query parameter an endpoint reads itself (not a filter): its documentation."""
+
+    description: str
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+def flag(description: str) -> Param:
+    """A true/false parameter (``true``, ``false``, ``1``, ``0``; read with ``parse_bool``)."""
+    return Param(description, {"type": "boolean"})
+
+
+def phone(param: str, column: Any, description: str, *, us_only: bool = False) -> Filter:
+    """Rows whose ``column`` is this E.164 number (checked against the numbering plan, so a
+    number that cannot exist is a 400 naming the parameter)."""
+    return Filter(
+        param,
+        lambda text: check_e164(text, us_only=us_only),
+        _apply_eq(column),
+        description,
+        schema=E164_US_SCHEMA if us_only else E164_SCHEMA,
     )
 
 

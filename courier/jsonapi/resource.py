@@ -21,7 +21,7 @@ from courier.jsonapi.changes import Change, Changed, change, record_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
 from courier.jsonapi.paging import count_rows
-from courier.jsonapi.query import Filter, PageBounds
+from courier.jsonapi.query import Filter, PageBounds, Param
 from courier.jsonapi.query import organization as organization_filter
 from courier.jsonapi.repository import IndividualScope, Repository
 
@@ -158,7 +158,8 @@ class ResourceSpec(Generic[M]):
     sorts: dict[str, Any] = field(default_factory=dict)  # name -> column
     default_sort: Sequence[tuple[str, bool]] = ()
     page: PageBounds = field(default_factory=PageBounds)
-    extra_params: dict[str, str] = field(default_factory=dict)  # plain params -> description
+    # plain params the endpoint reads itself -> description (or a Param with its schema)
+    extra_params: dict[str, str | Param] = field(default_factory=dict)
     permissions: dict[Op, Permission] = field(default_factory=dict)
     individual_scope: IndividualScope | None = None
     # Operations an individual token may perform on the rows individual_scope leaves it, even

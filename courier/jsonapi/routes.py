@@ -35,7 +35,7 @@ from courier.jsonapi.documents import (
     without_organization_id,
 )
 from courier.jsonapi.paging import paginate, sort_order
-from courier.jsonapi.query import PageBounds, parse_list_query
+from courier.jsonapi.query import PageBounds, Param, parse_list_query
 from courier.jsonapi.resource import Op, ResourceSpec
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -131,14 +131,15 @@ def _filter_parameters(filters: Any, extra_params: Any = ()) -> list[dict[str, A
                 "schema": flt.schema,
             }
         )
-    for name, description in dict(extra_params).items():
+    for name, value in dict(extra_params).items():
+        doc = value if isinstance(value, Param) else Param(value)
         params.append(
             {
                 "name": name,
                 "in": "query",
                 "required": False,
-                "description": description,
-                "schema": {"type": "string"},
+                "description": doc.description,
+                "schema": doc.schema,
             }
         )
     return params
@@ -511,6 +512,8 @@ def add_action_route(router: APIRouter, spec: ResourceSpec[Any], action: ActionS
         ident = path_uuid(id, spec.singular)
         if not action.load:
             return ident
+        if action.loader is not None:
+            return await action.loader(ctx, ident, for_update=action.changes_state)
         return await spec.service.load(ctx, ident, for_update=action.changes_state)
 
     async def endpoint(

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -146,8 +147,14 @@ class MessagingReaction(IdMixin, TenantMixin, Base):
 
 
 class MessagingBookmark(IdMixin, TenantMixin, Base):
+    """A bookmark of an individual, or (``individual_id`` null) of the organization: one an
+    API key made without naming an individual."""
+
     __tablename__ = "messaging_bookmarks"
-    __table_args__ = (Index("ix_messaging_bookmarks_owner", "individual_id", "channel_id"),)
+    __table_args__ = (
+        Index("ix_messaging_bookmarks_owner", "individual_id", "channel_id"),
+        CheckConstraint("individual_id IS NOT NULL OR key_id IS NOT NULL", name="owner"),
+    )
 
     channel_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("messaging_channels.id", ondelete="CASCADE")
@@ -155,9 +162,12 @@ class MessagingBookmark(IdMixin, TenantMixin, Base):
     message_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("messaging_messages.id", ondelete="CASCADE")
     )
-    individual_id: Mapped[uuid.UUID] = mapped_column(
+    individual_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("individuals.id", ondelete="CASCADE")
     )
+    # The API key that made it (null when an individual token did); no foreign key: a bookmark
+    # outlives the key, as audit rows do.
+    key_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -77,7 +77,7 @@ user_email_attachments = register(
                 required=True,
             ),
         ],
-        extra_params={"with-link": "true: add a short-lived signed download-link"},
+        extra_params={"with-link": q.flag("true: add a short-lived signed download-link")},
         sorts={"created-at": UserEmailAttachment.created_at},
         default_sort=[("created-at", False)],
         individual_scope=attachment_scope,

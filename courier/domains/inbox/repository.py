@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import ColumnElement, Select
 
 from courier.core.auth import Principal
 from courier.jsonapi.context import Context
@@ -15,6 +16,14 @@ from courier.models.messaging import BadgeCount, MessagingBookmark
 def bookmark_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
     """An individual token sees and manages only its own bookmarks."""
     return stmt.where(MessagingBookmark.individual_id == principal.individual_id)
+
+
+def owned_by(owner: uuid.UUID | None) -> ColumnElement[bool]:
+    """Bookmarks of the individual ``owner``, or (None) the organization's own: those an API
+    key made for nobody."""
+    if owner is None:
+        return MessagingBookmark.individual_id.is_(None)
+    return MessagingBookmark.individual_id == owner
 
 
 def badge_count_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:

@@ -2,7 +2,8 @@
 
 ``messaging-bookmarks``: list (``filter[channel-id]``, ``organization-id``, ``individual-id``),
 get, create, delete. Readable by every role; created and removed by staff, admin and
-individual tokens (their own only).
+individual tokens (their own only). A key that names no individual makes the organization's
+bookmark.
 
 ``badge-counts``: get and create (create or replace), and the list, a declared collection
 read whose ``individual-id`` is required with an API key. Individual tokens read their own;

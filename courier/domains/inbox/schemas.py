@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
@@ -23,10 +23,20 @@ BADGE_COUNT_MAX = 2_147_483_647  # the column is a 32-bit integer
 # --- bookmarks -------------------------------------------------------------------------------
 
 
+class BookmarkOwner(IdRef):
+    type: Literal["individuals", "api-keys"] = Field(
+        description="individuals: the individual's bookmark; api-keys: the organization's, "
+        "made by this API key without naming an individual"
+    )
+
+
 class BookmarkRead(ReadAttributes):
     channel: IdRef
     message: IdRef
-    created_by: IdRef = Field(description="The individual whose bookmark this is")
+    created_by: BookmarkOwner = Field(
+        description="Whose bookmark: an individual, or the API key that made the "
+        "organization's bookmark"
+    )
     created_at: Timestamp
     organization_id: uuid.UUID
 
@@ -36,13 +46,14 @@ class BookmarkCreate(WriteAttributes):
     message_id: uuid.UUID = Field(description="A posted message of that channel")
     allow_multi_message: StrictBool = Field(
         default=False,
-        description="Keep the individual's other bookmarks in the channel; without it the new "
+        description="Keep the owner's other bookmarks in the channel; without it the new "
         "bookmark replaces them",
     )
     individual_id: uuid.UUID | None = Field(
         default=None,
-        description="Whose bookmark: required with an API key; an individual token's own "
-        "individual (the default) otherwise",
+        description="Whose bookmark: an individual token's own individual (the default); with "
+        "an API key the individual named here or by the individual-id parameter, else "
+        "nobody's: the organization's bookmark",
     )
 
 

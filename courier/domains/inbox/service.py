@@ -38,6 +38,7 @@ from courier.core.errors import (
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import utcnow
 from courier.domains.inbox.counters import count_others
+from courier.domains.inbox.repository import owned_by
 from courier.domains.inbox.schemas import BadgeCountSet, BookmarkCreate
 from courier.domains.people.repository import require_individual
 from courier.domains.people.service import unknown_reference
@@ -75,7 +76,9 @@ def required_individual(ctx: Context) -> uuid.UUID:
 
 class BookmarkService(CrudService[MessagingBookmark]):
     @staticmethod
-    def _owner(ctx: Context, attrs: BookmarkCreate) -> uuid.UUID:
+    def _owner(ctx: Context, attrs: BookmarkCreate) -> uuid.UUID | None:
+        """Whose bookmark: an individual token's own; with an API key the individual that
+        ``individual-id`` (attribute or query) names, else nobody's: the organization's."""
         given = attrs.individual_id
         if ctx.principal.is_individual:
             if given is not None and given != ctx.principal.individual_id:
@@ -85,45 +88,46 @@ class BookmarkService(CrudService[MessagingBookmark]):
         acting = ctx.acting_individual_id
         if given is not None and acting is not None and given != acting:
             raise invalid_attribute("individual-id", "differs from the individual-id parameter")
-        owner = given or acting
-        if owner is None:
-            raise invalid_attribute("individual-id", "is required with an API key")
-        return owner
+        return given or acting
 
     async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[MessagingBookmark]:
-        """The bookmark, replacing the individual's others in the channel unless
+        """The bookmark of an individual (or, made by an API key for nobody, of the
+        organization), replacing that owner's others in the channel unless
         ``allow-multi-message``; bookmarking a bookmarked message returns it unchanged."""
         assert isinstance(attrs, BookmarkCreate)
         org = ctx.organization_id
         owner = self._owner(ctx, attrs)
-        if not ctx.principal.is_individual:
+        if owner is not None and not ctx.principal.is_individual:
             await require_individual(ctx, owner, pointer="/data/attributes/individual-id")
-        channel = (
-            await ctx.session.execute(
-                scoped(select(MessagingChannel.id), MessagingChannel, org).where(
-                    MessagingChannel.id == attrs.channel_id
-                )
-            )
-        ).scalar_one_or_none()
+        postgres = _is_postgres(ctx.session)
+        channel_stmt = scoped(select(MessagingChannel.id), MessagingChannel, org).where(
+            MessagingChannel.id == attrs.channel_id
+        )
+        if owner is None and postgres:
+            # The organization has no membership row: its channel's row serialises its
+            # bookmark changes there instead.
+            channel_stmt = channel_stmt.with_for_update()
+        channel = (await ctx.session.execute(channel_stmt)).scalar_one_or_none()
         if channel is None:
             raise unknown_reference("channel-id", "messaging channel", attrs.channel_id)
-        # Locking the membership row serialises one individual's bookmark changes in a channel,
-        # so two concurrent replacing bookmarks cannot both survive.
-        membership = scoped(
-            select(MessagingSubscriber.individual_id), MessagingSubscriber, org
-        ).where(
-            MessagingSubscriber.channel_id == attrs.channel_id,
-            MessagingSubscriber.individual_id == owner,
-        )
-        if _is_postgres(ctx.session):
-            membership = membership.with_for_update()
-        if (await ctx.session.execute(membership)).scalar_one_or_none() is None:
-            if ctx.principal.is_individual:  # a channel it is not in is one it cannot see
-                raise unknown_reference("channel-id", "messaging channel", attrs.channel_id)
-            raise unprocessable(
-                "individual-id is not a subscriber of the channel; subscribe it first",
-                "not-a-subscriber",
+        if owner is not None:
+            # Locking the membership row serialises one individual's bookmark changes in a
+            # channel, so two concurrent replacing bookmarks cannot both survive.
+            membership = scoped(
+                select(MessagingSubscriber.individual_id), MessagingSubscriber, org
+            ).where(
+                MessagingSubscriber.channel_id == attrs.channel_id,
+                MessagingSubscriber.individual_id == owner,
             )
+            if postgres:
+                membership = membership.with_for_update()
+            if (await ctx.session.execute(membership)).scalar_one_or_none() is None:
+                if ctx.principal.is_individual:  # a channel it is not in is one it cannot see
+                    raise unknown_reference("channel-id", "messaging channel", attrs.channel_id)
+                raise unprocessable(
+                    "individual-id is not a subscriber of the channel; subscribe it first",
+                    "not-a-subscriber",
+                )
         message = (
             await ctx.session.execute(
                 scoped(select(MessagingMessage.id), MessagingMessage, org).where(
@@ -151,7 +155,7 @@ class BookmarkService(CrudService[MessagingBookmark]):
                 await ctx.session.execute(
                     scoped(select(MessagingBookmark), MessagingBookmark, org)
                     .where(
-                        MessagingBookmark.individual_id == owner,
+                        owned_by(owner),
                         MessagingBookmark.channel_id == attrs.channel_id,
                     )
                     .order_by(MessagingBookmark.created_at, MessagingBookmark.id)
@@ -175,6 +179,7 @@ class BookmarkService(CrudService[MessagingBookmark]):
             channel_id=attrs.channel_id,
             message_id=attrs.message_id,
             individual_id=owner,
+            key_id=ctx.principal.key_id,
             created_at=utcnow(),
         )
         ctx.session.add(bookmark)
@@ -182,7 +187,7 @@ class BookmarkService(CrudService[MessagingBookmark]):
         return Changed(bookmark, [*replaced, created])
 
     def individuals_of(self, obj: MessagingBookmark) -> list[uuid.UUID]:
-        return [obj.individual_id]
+        return [] if obj.individual_id is None else [obj.individual_id]
 
     async def present(
         self, ctx: Context, rows: Sequence[MessagingBookmark]
@@ -193,7 +198,11 @@ class BookmarkService(CrudService[MessagingBookmark]):
                 {
                     "channel": {"id": row.channel_id},
                     "message": {"id": row.message_id},
-                    "created_by": {"id": row.individual_id},
+                    "created_by": (
+                        {"id": row.key_id, "type": "api-keys"}
+                        if row.individual_id is None
+                        else {"id": row.individual_id, "type": "individuals"}
+                    ),
                     "created_at": row.created_at,
                     "organization_id": row.organization_id,
                 }

@@ -184,8 +184,11 @@ async def render_channels(
 
     last_ids = [c.last_message_id for c in channels if c.last_message_id]
     last_messages = await repo.message_summaries(ctx.session, org, last_ids)
+    # The caller's bookmark: the viewer's; an API key acting for nobody sees the organization's.
     bookmarks = (
-        await repo.latest_bookmarks(ctx.session, org, viewer, ids) if viewer is not None else {}
+        await repo.latest_bookmarks(ctx.session, org, viewer, ids)
+        if viewer is not None or not ctx.principal.is_individual
+        else {}
     )
 
     provider_ack = await get_preference(ctx.session, org, "group-provider-ack")

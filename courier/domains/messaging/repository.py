@@ -24,6 +24,7 @@ from courier.core.auth import Principal
 from courier.core.errors import ApiError, ErrorItem, not_found
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import now_ms
+from courier.domains.inbox.repository import owned_by
 from courier.models.individual import Individual
 from courier.models.individual_group import (
     IndividualGroup,
@@ -592,18 +593,16 @@ async def message_summaries(
 async def latest_bookmarks(
     session: AsyncSession,
     organization_id: uuid.UUID,
-    individual_id: uuid.UUID,
+    owner: uuid.UUID | None,
     channel_ids: Sequence[uuid.UUID],
 ) -> dict[uuid.UUID, MessagingBookmark]:
-    """The individual's newest bookmark in each channel."""
+    """The newest bookmark of ``owner`` (an individual, or None: the organization's own) in
+    each channel."""
     bookmarks: dict[uuid.UUID, MessagingBookmark] = {}
     for chunk in chunks(channel_ids):
         stmt = (
             select(MessagingBookmark)
-            .where(
-                MessagingBookmark.individual_id == individual_id,
-                MessagingBookmark.channel_id.in_(chunk),
-            )
+            .where(owned_by(owner), MessagingBookmark.channel_id.in_(chunk))
             .order_by(MessagingBookmark.created_at.desc(), MessagingBookmark.id.desc())
         )
         rows = await session.execute(scoped(stmt, MessagingBookmark, organization_id))

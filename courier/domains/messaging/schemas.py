@@ -177,7 +177,10 @@ class ChannelRead(ReadAttributes):
     """A channel as the calling individual sees it (``individual-id``, or the token's own)."""
 
     archived: bool
-    bookmark: BookmarkRef | None = Field(description="The caller's newest bookmark here")
+    bookmark: BookmarkRef | None = Field(
+        description="The caller's newest bookmark here (an API key without individual-id: "
+        "the organization's)"
+    )
     caller_has_new_message: bool
     caller_new_message_count: int = Field(description="Messages the caller has not acked")
     caller_preferences: CallerPreferences | None = Field(

@@ -1,15 +1,20 @@
-"""``messaging-plugins``: list, get, create, patch; enable/disable/expand in ``endpoints.py``."""
+"""``messaging-plugins``: list, get, create, patch; the actions enable, disable (admin) and
+expand (staff, admin and individual tokens, on any plugin of the organization)."""
 
 from __future__ import annotations
 
+from courier.core.auth import Permission
 from courier.domains.messaging_plugins.schemas import (
     PLUGIN_TYPE,
+    ExpandBody,
+    ExpandRead,
     PluginCreate,
     PluginRead,
     PluginUpdate,
 )
 from courier.domains.messaging_plugins.service import plugins
 from courier.jsonapi import query as q
+from courier.jsonapi.actions import ActionSpec, EmptyBody
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.messaging_plugin import MessagingPlugin
 
@@ -61,5 +66,30 @@ messaging_plugins = register(
         },
         singular="messaging plugin",
         tag="messaging-plugins",
+        actions=[
+            ActionSpec(
+                "enable",
+                plugins.do_enable,
+                summary="Enable a plugin (admin)",
+                body=EmptyBody,
+            ),
+            ActionSpec(
+                "disable",
+                plugins.do_disable,
+                summary="Disable a plugin (admin): it can no longer be expanded",
+                body=EmptyBody,
+            ),
+            ActionSpec(
+                "expand",
+                plugins.do_expand,
+                summary="Expand a plugin for a channel into message text",
+                body=ExpandBody,
+                permission=Permission.COMMUNICATE,
+                individuals=True,
+                # Individual tokens cannot list plugins but may expand one they were given.
+                loader=plugins.load_for_expand,
+                response=ExpandRead,
+            ),
+        ],
     )
 )

@@ -6,10 +6,11 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
 from courier.core.types import Timestamp
 from courier.domains.messaging_plugins.types import type_names
+from courier.jsonapi.actions import ActionBody
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
 
 PLUGIN_TYPE = "messaging-plugins"
@@ -61,12 +62,8 @@ class PluginUpdate(WriteAttributes):
     args: Args | None = None
 
 
-class ExpandBody(BaseModel):
+class ExpandBody(ActionBody):
     """The channel to expand the plugin for, and (with an API key) on whose behalf."""
-
-    model_config = ConfigDict(
-        alias_generator=lambda name: name.replace("_", "-"), populate_by_name=True, extra="forbid"
-    )
 
     channel_id: uuid.UUID
     individual_id: uuid.UUID | None = Field(

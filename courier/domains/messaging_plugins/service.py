@@ -30,7 +30,12 @@ from courier.core.errors import (
 )
 from courier.core.tenancy import scoped, unscoped
 from courier.core.time import now_ms, utcnow
-from courier.domains.messaging_plugins.schemas import ExpandBody, PluginCreate, PluginUpdate
+from courier.domains.messaging_plugins.schemas import (
+    ExpandBody,
+    ExpandRead,
+    PluginCreate,
+    PluginUpdate,
+)
 from courier.domains.messaging_plugins.types import (
     PLUGIN_TYPES,
     ArgsError,
@@ -40,6 +45,8 @@ from courier.domains.messaging_plugins.types import (
     type_names,
 )
 from courier.domains.org_preferences.service import get_preference
+from courier.jsonapi.actions import EmptyBody
+from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
@@ -149,6 +156,50 @@ class PluginService(CrudService[MessagingPlugin]):
             touch(ctx, obj)
         return obj
 
+    async def do_enable(
+        self, ctx: Context, plugin: MessagingPlugin, body: EmptyBody | None
+    ) -> Changed[MessagingPlugin]:
+        """Idempotent: enabling an enabled plugin changes nothing."""
+        return self._switch(ctx, plugin, True)
+
+    async def do_disable(
+        self, ctx: Context, plugin: MessagingPlugin, body: EmptyBody | None
+    ) -> Changed[MessagingPlugin]:
+        """Idempotent: disabling a disabled plugin changes nothing."""
+        return self._switch(ctx, plugin, False)
+
+    def _switch(
+        self, ctx: Context, plugin: MessagingPlugin, enabled: bool
+    ) -> Changed[MessagingPlugin]:
+        if plugin.enabled == enabled:
+            return Changed(plugin)  # nothing changed: neither audited nor announced
+        plugin.enabled = enabled
+        touch(ctx, plugin)
+        return self.changed(ctx, "updated", plugin, ["enabled"])
+
+    async def load_for_expand(
+        self, ctx: Context, ident: uuid.UUID, *, for_update: bool = False
+    ) -> MessagingPlugin:
+        """The organization's plugin, whoever asks (individual tokens cannot list plugins, but
+        may expand one they were given). Expanding changes nothing: never locked."""
+        stmt = scoped(select(MessagingPlugin), MessagingPlugin, ctx.organization_id).where(
+            MessagingPlugin.id == ident
+        )
+        found: MessagingPlugin | None = (await ctx.session.execute(stmt)).scalar_one_or_none()
+        if found is None:
+            raise not_found("messaging plugin")
+        return found
+
+    async def do_expand(
+        self, ctx: Context, plugin: MessagingPlugin, body: ExpandBody
+    ) -> ExpandRead:
+        """Renders the plugin for ``channel-id`` on behalf of the calling individual
+        (``individual-id``, or the token's own). The channel must be one the caller sees (an
+        individual token: one it subscribes to; else 404); a disabled plugin: 409; a template
+        that cannot be rendered for this channel: 400. Nothing is posted: the text is
+        returned."""
+        return ExpandRead(message=await expand(ctx, plugin, body))
+
 
 def touch(ctx: Context, plugin: MessagingPlugin) -> None:
     plugin.last_modified_at = now_ms()
@@ -158,29 +209,7 @@ def touch(ctx: Context, plugin: MessagingPlugin) -> None:
 plugins = PluginService()
 
 
-async def set_enabled(ctx: Context, plugin: MessagingPlugin, enabled: bool) -> None:
-    """Idempotent: enabling an enabled plugin changes nothing and announces nothing."""
-    if plugin.enabled == enabled:
-        return
-    plugin.enabled = enabled
-    touch(ctx, plugin)
-    await ctx.session.flush()
-    plugins.audit(ctx, "updated", plugin, ["enabled"])
-
-
 # --- expand ------------------------------------------------------------------------------
-
-
-async def load_for_expand(ctx: Context, ident: uuid.UUID) -> MessagingPlugin:
-    """The organization's plugin, whoever asks (individual tokens cannot list plugins, but
-    may expand one they were given)."""
-    stmt = scoped(select(MessagingPlugin), MessagingPlugin, ctx.organization_id).where(
-        MessagingPlugin.id == ident
-    )
-    found: MessagingPlugin | None = (await ctx.session.execute(stmt)).scalar_one_or_none()
-    if found is None:
-        raise not_found("messaging plugin")
-    return found
 
 
 def _caller(ctx: Context, given: uuid.UUID | None) -> uuid.UUID | None:

@@ -1,4 +1,4 @@
-"""``messaging-responders``: list, get, create, patch; enable/disable in ``endpoints.py``."""
+"""``messaging-responders``: list, get, create, patch; the actions enable and disable (admin)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from courier.domains.messaging_responders.schemas import (
 )
 from courier.domains.messaging_responders.service import responders
 from courier.jsonapi import query as q
+from courier.jsonapi.actions import ActionSpec, EmptyBody
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.base import UTCDateTime
 from courier.models.messaging_responder import MessagingResponder
@@ -63,5 +64,19 @@ messaging_responders = register(
         },
         singular="messaging responder",
         tag="messaging",
+        actions=[
+            ActionSpec(
+                "enable",
+                responders.do_enable,
+                summary="Enable an auto-responder (admin)",
+                body=EmptyBody,
+            ),
+            ActionSpec(
+                "disable",
+                responders.do_disable,
+                summary="Disable an auto-responder (admin): it no longer replies",
+                body=EmptyBody,
+            ),
+        ],
     )
 )

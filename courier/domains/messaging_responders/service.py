@@ -46,6 +46,8 @@ from courier.domains.messaging_responders.schemas import (
     ResponderUpdate,
 )
 from courier.jobs import enqueue
+from courier.jsonapi.actions import EmptyBody
+from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
@@ -173,6 +175,27 @@ class ResponderService(CrudService[MessagingResponder]):
             touch(ctx, obj)
         return obj
 
+    async def do_enable(
+        self, ctx: Context, responder: MessagingResponder, body: EmptyBody | None
+    ) -> Changed[MessagingResponder]:
+        """Idempotent: enabling an enabled responder changes nothing."""
+        return self._switch(ctx, responder, True)
+
+    async def do_disable(
+        self, ctx: Context, responder: MessagingResponder, body: EmptyBody | None
+    ) -> Changed[MessagingResponder]:
+        """Idempotent: disabling a disabled responder changes nothing."""
+        return self._switch(ctx, responder, False)
+
+    def _switch(
+        self, ctx: Context, responder: MessagingResponder, enabled: bool
+    ) -> Changed[MessagingResponder]:
+        if responder.enabled == enabled:
+            return Changed(responder)  # nothing changed: neither audited nor announced
+        responder.enabled = enabled
+        touch(ctx, responder)
+        return self.changed(ctx, "updated", responder, ["enabled"])
+
 
 def touch(ctx: Context, responder: MessagingResponder) -> None:
     responder.last_modified_at = now_ms()
@@ -231,16 +254,6 @@ async def checked_calendar(ctx: Context, calendar: CalendarArgs) -> dict[str, An
         "rules": [rule.model_dump(by_alias=True) for rule in calendar.rules],
         "timezone": timezone,
     }
-
-
-async def set_enabled(ctx: Context, responder: MessagingResponder, enabled: bool) -> None:
-    """Idempotent: enabling an enabled responder changes nothing and announces nothing."""
-    if responder.enabled == enabled:
-        return
-    responder.enabled = enabled
-    touch(ctx, responder)
-    await ctx.session.flush()
-    responders.audit(ctx, "updated", responder, ["enabled"])
 
 
 # --- triggering (in the posting transaction) ---------------------------------------------------

@@ -1,11 +1,12 @@
 """SMS accounts and numbers: ``/v1/text-accounts/``, ``/v1/text-account-numbers/``, receive
 logs (``/v1/text-number-logs/``, ``/v1/text-receive-logs/{id}/``) and
-``/v1/text-user-number-maps/``. Reading needs READ; configuring needs MANAGE (admin)."""
+``/v1/text-user-number-maps/``. Reading needs READ; configuring needs MANAGE (admin), and so
+do the actions ``claim-number`` (on an account) and ``reset-logs`` (on a number)."""
 
 from __future__ import annotations
 
-from courier.core.phone import check_e164
 from courier.domains.text_accounts.schemas import (
+    ClaimNumberBody,
     TextAccountCreate,
     TextAccountRead,
     TextAccountUpdate,
@@ -18,14 +19,15 @@ from courier.domains.text_accounts.schemas import (
     TextUserNumberMapRead,
 )
 from courier.domains.text_accounts.service import (
-    TextAccountService,
     TextNumberLogService,
-    TextNumberService,
     TextReceiveLogService,
     TextUserNumberMapService,
+    accounts,
+    numbers,
 )
 from courier.jsonapi import query as q
-from courier.jsonapi.resource import Op, ResourceSpec, register
+from courier.jsonapi.actions import ActionSpec, EmptyBody
+from courier.jsonapi.resource import Op, ResourceSpec, add_actions, register
 from courier.models.text_account import (
     TextAccount,
     TextAccountNumber,
@@ -37,12 +39,6 @@ from courier.models.text_account import (
 TAG = "sms"
 
 
-def _phone(text: str) -> str:
-    return check_e164(text)
-
-
-_PHONE_SCHEMA = {"type": "string", "pattern": r"^\+[1-9]\d{1,14}$"}
-
 text_accounts = register(
     ResourceSpec(
         type_name="text-accounts",
@@ -50,7 +46,7 @@ text_accounts = register(
         read_schema=TextAccountRead,
         create_schema=TextAccountCreate,
         update_schema=TextAccountUpdate,
-        service=TextAccountService(),
+        service=accounts,
         ops=frozenset({Op.LIST, Op.GET, Op.CREATE, Op.UPDATE}),
         sorts={"created-at": TextAccount.created_at},
         default_sort=[("created-at", False)],
@@ -72,23 +68,19 @@ text_account_numbers = register(
         read_schema=TextNumberRead,
         create_schema=TextNumberCreate,
         update_schema=TextNumberUpdate,
-        service=TextNumberService(),
+        service=numbers,
         ops=frozenset({Op.LIST, Op.GET, Op.CREATE, Op.UPDATE}),
         filters=[
             q.uuid_eq("account-id", TextAccountNumber.account_id, "Numbers of this account"),
-            q.Filter(
+            q.phone(
                 "phone-number",
-                _phone,
-                lambda stmt, value, _ctx: stmt.where(TextAccountNumber.phone_number == value),
+                TextAccountNumber.phone_number,
                 "The number with this phone number (E.164)",
-                schema=_PHONE_SCHEMA,
             ),
-            q.Filter(
+            q.phone(
                 "filter[phone-number]",
-                _phone,
-                lambda stmt, value, _ctx: stmt.where(TextAccountNumber.phone_number == value),
+                TextAccountNumber.phone_number,
                 "The number with this phone number (E.164)",
-                schema=_PHONE_SCHEMA,
             ),
         ],
         sorts={"created-at": TextAccountNumber.created_at},
@@ -101,7 +93,26 @@ text_account_numbers = register(
         },
         singular="text number",
         tag=TAG,
+        actions=[
+            ActionSpec(
+                "reset-logs",
+                numbers.do_reset_logs,
+                summary="Clear a number's receive logs",
+                body=EmptyBody,
+            )
+        ],
     )
+)
+
+add_actions(
+    text_accounts,
+    ActionSpec(
+        "claim-number",
+        accounts.do_claim_number,
+        summary="Claim (provision) a number for the account",
+        body=ClaimNumberBody,
+        response=text_account_numbers,
+    ),
 )
 
 text_number_logs = register(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
 
 from courier.core.types import PhoneE164, Timestamp
+from courier.jsonapi.actions import ActionBody
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes, kebab, not_nullable
 
 UNKNOWN_NUMBER_ACTIONS = ("ignore", "auto-reply", "forward", "open-channel")
@@ -22,22 +23,42 @@ def _not_null(value: Any) -> Any:
     return value
 
 
+# What the schema says of the list items (the validators below give the friendly errors).
+E164Prefix = Annotated[str, WithJsonSchema({"type": "string", "pattern": r"^\+[1-9]\d{0,14}$"})]
+CountryCode = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "ISO 3166 alpha-2, any case",
+            "examples": ["US"],
+            "pattern": "^("
+            + "|".join(
+                "".join(f"[{c}{c.lower()}]" for c in code)
+                for code in sorted(phonenumbers.SUPPORTED_REGIONS)
+            )
+            + ")$",
+        }
+    ),
+]
+
+
 class TelephonyConfig(BaseModel):
     """Which destinations the organization may text (seed 001: anything else is 403)."""
 
     model_config = ConfigDict(alias_generator=kebab, populate_by_name=True, extra="forbid")
 
-    allowed_countries: list[str] = Field(
+    allowed_countries: list[CountryCode] = Field(
         default_factory=lambda: ["US", "CA"],
         max_length=250,
         description="ISO 3166 alpha-2 countries whose numbers may be texted (default US, CA)",
     )
-    allowed_prefixes: list[str] = Field(
+    allowed_prefixes: list[E164Prefix] = Field(
         default_factory=list,
         max_length=500,
         description="E.164 prefixes (e.g. +4420) allowed besides the countries",
     )
-    blocked_prefixes: list[str] = Field(
+    blocked_prefixes: list[E164Prefix] = Field(
         default_factory=list,
         max_length=500,
         description="E.164 prefixes never texted, even in an allowed country (e.g. +1900)",
@@ -206,8 +227,8 @@ class TextNumberUpdate(WriteAttributes):
     _not_null = field_validator("alert", "logging", "events")(_not_null)
 
 
-class ClaimNumberBody(BaseModel):
-    model_config = ConfigDict(alias_generator=kebab, populate_by_name=True, extra="forbid")
+class ClaimNumberBody(ActionBody):
+    """The number to claim and its notes."""
 
     notes: str = Field(max_length=255)
     phone_number: PhoneE164 | None = Field(

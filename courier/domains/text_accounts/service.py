@@ -27,6 +27,8 @@ from courier.domains.text_accounts.schemas import (
     TextUserNumberMapCreate,
 )
 from courier.jobs import enqueue
+from courier.jsonapi.actions import EmptyBody
+from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
@@ -52,7 +54,8 @@ def _check_org(ctx: Context, given: uuid.UUID | None) -> None:
 
 
 class TextAccountService(CrudService[TextAccount]):
-    async def create(self, ctx: Context, attrs: WriteAttributes) -> TextAccount:
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[TextAccount]:
+        """The account, with its ``callback-secret`` shown in this response only."""
         assert isinstance(attrs, TextAccountCreate)
         _check_org(ctx, attrs.organization_id)
         if await repo.account_of(ctx.session, ctx.organization_id) is not None:
@@ -77,14 +80,15 @@ class TextAccountService(CrudService[TextAccount]):
             help_text=attrs.help_text,
         )
         ctx.session.add(account)
-        ctx.extras[f"callback-secret:{account.id}"] = secret
         try:
             await ctx.session.flush()
         except IntegrityError as exc:  # a concurrent create won
             raise conflict(
                 "the organization already has a text account", "text-account-exists"
             ) from exc
-        return account
+        created = self.changed(ctx, "created", account, sorted(attrs.model_fields_set))
+        created.revealed["callback-secret"] = secret
+        return created
 
     async def update(self, ctx: Context, obj: TextAccount, attrs: WriteAttributes) -> TextAccount:
         assert isinstance(attrs, TextAccountUpdate)
@@ -111,6 +115,39 @@ class TextAccountService(CrudService[TextAccount]):
             obj.help_text = attrs.help_text
         return obj
 
+    async def do_claim_number(
+        self, ctx: Context, account: TextAccount, body: ClaimNumberBody
+    ) -> Changed[TextAccountNumber]:
+        """A number already in the provider account (``phone-number``, default the account's
+        ``phone-number``; needs ``allow-custom-number``) becomes one of the account's numbers,
+        ``pending`` until the provider confirms it."""
+        phone = body.phone_number or account.phone_number
+        if phone is None:
+            raise invalid_attribute(
+                "phone-number", "name the number to claim, or set the account's phone-number"
+            )
+        if not account.allow_custom_number:
+            raise unprocessable(
+                "the account does not allow custom numbers (allow-custom-number)", "custom-number"
+            )
+        if await repo.phone_taken(ctx.session, phone):
+            raise conflict(f"{phone} is already a text number", "number-taken")
+        num = TextAccountNumber(
+            id=uuid.uuid4(),
+            organization_id=ctx.organization_id,
+            account_id=account.id,
+            status="pending",
+            claimed=True,
+            phone_number=phone,
+            notes=body.notes,
+            events={},
+        )
+        ctx.session.add(num)
+        await enqueue(
+            ctx.session, PROVISION_JOB, {"number_id": num.id}, organization_id=ctx.organization_id
+        )
+        return numbers.changed(ctx, "created", num, ["notes", "phone-number"])
+
     async def present(self, ctx: Context, rows: Sequence[TextAccount]) -> list[dict[str, Any]]:
         out = []
         for row in rows:
@@ -129,7 +166,7 @@ class TextAccountService(CrudService[TextAccount]):
                     "opt-out-scope": row.opt_out_scope,
                     "help-text": row.help_text,
                     "has-credentials": row.credentials_encrypted is not None,
-                    "callback-secret": ctx.extras.get(f"callback-secret:{row.id}"),
+                    "callback-secret": None,  # shown once, when the account is created
                 }
             )
         return out
@@ -190,6 +227,13 @@ class TextNumberService(CrudService[TextAccountNumber]):
             obj.events = attrs.events.model_dump(by_alias=True)
         return obj
 
+    async def do_reset_logs(
+        self, ctx: Context, num: TextAccountNumber, body: EmptyBody | None
+    ) -> Changed[TextAccountNumber]:
+        """Deletes the number's activity log and received texts."""
+        await repo.clear_logs(ctx.session, ctx.organization_id, num.id)
+        return self.changed(ctx, "logs-reset", num)
+
     async def present(
         self, ctx: Context, rows: Sequence[TextAccountNumber]
     ) -> list[dict[str, Any]]:
@@ -199,40 +243,8 @@ class TextNumberService(CrudService[TextAccountNumber]):
         return out
 
 
-async def claim_number(
-    ctx: Context, account: TextAccount, body: ClaimNumberBody
-) -> TextAccountNumber:
-    """A number already in the provider account becomes one of the account's numbers."""
-    phone = body.phone_number or account.phone_number
-    if phone is None:
-        raise invalid_attribute(
-            "phone-number", "name the number to claim, or set the account's phone-number"
-        )
-    if not account.allow_custom_number:
-        raise unprocessable(
-            "the account does not allow custom numbers (allow-custom-number)", "custom-number"
-        )
-    if await repo.phone_taken(ctx.session, phone):
-        raise conflict(f"{phone} is already a text number", "number-taken")
-    num = TextAccountNumber(
-        id=uuid.uuid4(),
-        organization_id=ctx.organization_id,
-        account_id=account.id,
-        status="pending",
-        claimed=True,
-        phone_number=phone,
-        notes=body.notes,
-        events={},
-    )
-    ctx.session.add(num)
-    await enqueue(
-        ctx.session, PROVISION_JOB, {"number_id": num.id}, organization_id=ctx.organization_id
-    )
-    return num
-
-
-async def reset_logs(ctx: Context, num: TextAccountNumber) -> None:
-    await repo.clear_logs(ctx.session, ctx.organization_id, num.id)
+accounts = TextAccountService()
+numbers = TextNumberService()
 
 
 class TextNumberLogService(CrudService[TextNumberLog]):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from courier.core.auth import Permission
-from courier.core.phone import check_e164
 from courier.domains.text_number_info.schemas import NumberInfoCreate, NumberInfoRead
 from courier.domains.text_number_info.service import NumberInfoService
 from courier.jsonapi import query as q
@@ -19,13 +18,8 @@ text_number_info = register(
         service=NumberInfoService(),
         ops=frozenset({Op.LIST, Op.GET, Op.CREATE}),
         filters=[
-            q.Filter(
-                "number",
-                lambda text: check_e164(text, us_only=True),
-                lambda stmt, value, _ctx: stmt.where(TextNumberInfo.number == value),
-                "The number looked up (US, E.164)",
-                required=True,
-                schema={"type": "string", "pattern": r"^\+1\d{10}$"},
+            q.phone(
+                "number", TextNumberInfo.number, "The number looked up (US, E.164)", us_only=True
             )
         ],
         sorts={"created-at": TextNumberInfo.created_at},

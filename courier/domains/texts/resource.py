@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from courier.core.auth import Permission
-from courier.core.phone import check_e164
 from courier.domains.texts.schemas import TextCreate, TextRead
 from courier.domains.texts.service import TextService
 from courier.jsonapi import query as q
@@ -23,13 +22,7 @@ texts = register(
                 "account-id", OutboundText.account_id, "Texts of this account", required=True
             ),
             q.uuid_eq("filter[number-id]", OutboundText.number_id, "Texts sent from this number"),
-            q.Filter(
-                "filter[target]",
-                check_e164,
-                lambda stmt, value, _ctx: stmt.where(OutboundText.target == value),
-                "Texts sent to this phone (E.164)",
-                schema={"type": "string", "pattern": r"^\+[1-9]\d{1,14}$"},
-            ),
+            q.phone("filter[target]", OutboundText.target, "Texts sent to this phone (E.164)"),
         ],
         sorts={"created-at": OutboundText.created_at},
         default_sort=[("created-at", True)],
