@@ -541,4 +541,47 @@ async def test_what_set_sms_needs(live: Live) -> None:
     as_patient = await client.post(
         f"{base}/set-sms/", json={"active": True}, headers={"Authorization": f"Bearer {token}"}
     )
-    assert as_patient.status_code in (403, 404), as_patient.text
+    assert as_patient.status_code == 403, as_patient.text
+
+
+async def test_replies_follow_the_channel_to_its_new_number(live: Live) -> None:
+    c = await clinic(live)
+    await consent(live, c)
+    assert (await set_sms(live, c, active=True)).status_code == 201
+    await settle(live)
+    second = await created(
+        await live.client.post(
+            "/v1/text-account-numbers/",
+            json=doc("text-account-numbers", {"area-code": "646", "rate-per-second": 1000}),
+            headers=c.org.admin,
+        )
+    )
+    await settle(live)
+    second = (
+        await live.client.get(f"/v1/text-account-numbers/{second['id']}/", headers=c.org.admin)
+    ).json()["data"]
+    moved = await live.client.patch(
+        f"/v1/messaging-channels/{c.channel}/",
+        json={
+            "data": {
+                "type": "messaging-channels",
+                "id": c.channel,
+                "attributes": [{"op": "replace", "path": "/text-number-id", "value": second["id"]}],
+            }
+        },
+        headers=c.org.staff,
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["data"]["attributes"]["with-sms"] is True
+    # The patient answers the number the channel texts from now (it never texted them yet).
+    c.number = second
+    await reply(live, c, "Got a new number?")
+    last = (await messages(live, c))[-1]
+    assert (last["message"], last["individual-id"]) == ("Got a new number?", c.patient)
+    await post(live, c, c.provider, "Yes, this one.")
+    await settle(live)
+    received = (await phone_got(live, c))[-1]
+    assert (received["body"], received["from"]) == (
+        "Yes, this one.",
+        second["attributes"]["phone-number"],
+    )

@@ -396,12 +396,10 @@ async def text_post(
 # --- replies -------------------------------------------------------------------------------------
 
 
-async def _reply_channels(
+async def _texted_channels(
     session: AsyncSession, num: TextAccountNumber, phone: str
 ) -> list[uuid.UUID]:
-    """Channels that may take a text from ``phone`` at ``num``, likeliest first: those the
-    number texted that phone for (newest first), else those of anyone with that phone."""
-    org = num.organization_id
+    """The channels the number texted ``phone`` for, the newest first (an index range)."""
     newest = func.max(OutboundText.created_at)
     texted = cast(
         "Select[Any]",
@@ -414,11 +412,17 @@ async def _reply_channels(
         .group_by(OutboundText.channel_id)
         .order_by(newest.desc()),
     )
-    ordered: list[uuid.UUID] = list(
-        (await session.execute(scoped(texted, OutboundText, org))).scalars()
+    return list(
+        (await session.execute(scoped(texted, OutboundText, num.organization_id))).scalars()
     )
-    if ordered:
-        return ordered
+
+
+async def _channels_of_phone(
+    session: AsyncSession, num: TextAccountNumber, phone: str
+) -> list[uuid.UUID]:
+    """The channels on the number, path on, of anyone with that phone, the most recently
+    active first (e.g. a path turned on before the channel's number changed)."""
+    org = num.organization_id
     people = select(Individual.id).where(Individual.phone == phone)
     logins = select(User.primary_individual_id).where(
         User.phone == phone, User.primary_individual_id.is_not(None)
@@ -441,9 +445,34 @@ async def _reply_channels(
             MessagingChannel.text_number_id == num.id,
             MessagingChannel.with_sms.is_(True),
         )
-        .order_by(MessagingChannel.last_message_at.desc(), MessagingChannel.id)
+        .order_by(MessagingChannel.last_message_at.desc().nulls_last(), MessagingChannel.id)
     )
     return list(dict.fromkeys((await session.execute(stmt)).scalars()))
+
+
+async def _open_channel(
+    session: AsyncSession, num: TextAccountNumber, phone: str, candidates: Sequence[uuid.UUID]
+) -> tuple[uuid.UUID, Participant] | None:
+    """The first of ``candidates`` whose path is on at this number, not archived, and whose
+    participant has this phone."""
+    if not candidates:
+        return None
+    org = num.organization_id
+    stmt = scoped(select(MessagingChannel.id), MessagingChannel, org).where(
+        MessagingChannel.id.in_(candidates),
+        MessagingChannel.text_number_id == num.id,
+        MessagingChannel.with_sms.is_(True),
+        MessagingChannel.archived.is_(False),
+    )
+    found = set((await session.execute(stmt)).scalars())
+    if not found:
+        return None
+    participants = await load_participants(session, org, sorted(found))
+    for channel_id in candidates:
+        participant = participants.get(channel_id)
+        if channel_id in found and participant is not None and participant.phone == phone:
+            return channel_id, participant
+    return None
 
 
 async def post_reply(
@@ -454,40 +483,30 @@ async def post_reply(
     body: str,
     log: TextReceiveLog,
 ) -> bool:
-    """A text from a channel's participant at its number: posted into the channel as theirs.
-    (``receive_text`` calls this once per carrier message, in arrival order.)"""
+    """A text from a channel's participant at its number: posted into the channel as theirs
+    (the channel the number last texted them for, else their most recently active one on the
+    number). ``receive_text`` calls this once per carrier message, in arrival order."""
     if not body.strip():
         return False  # a picture alone: nothing to post
-    org = num.organization_id
-    candidates = await _reply_channels(session, num, sender)
-    if not candidates:
+    chosen = None
+    for finder in (_texted_channels, _channels_of_phone):
+        chosen = await _open_channel(session, num, sender, await finder(session, num, sender))
+        if chosen is not None:
+            break
+    if chosen is None:
         return False
-    stmt = scoped(select(MessagingChannel), MessagingChannel, org).where(
-        MessagingChannel.id.in_(candidates),
-        MessagingChannel.text_number_id == num.id,
-        MessagingChannel.with_sms.is_(True),
-        MessagingChannel.archived.is_(False),
+    channel_id, participant = chosen
+    post = NewPost(
+        channel_id=channel_id,
+        author_id=participant.individual_id,
+        text=body,
+        source=SOURCE,
+        auto_ack=False,  # written on their phone: what they have not read in the app stays unread
     )
-    found = {c.id: c for c in (await session.execute(stmt)).scalars()}
-    if not found:
-        return False
-    participants = await load_participants(session, org, list(found))
-    for channel_id in candidates:
-        participant = participants.get(channel_id)
-        if channel_id not in found or participant is None or participant.phone != sender:
-            continue
-        actor = AuditActor("system", "sms-bridge", None, ("message",))
-        post = NewPost(
-            channel_id=channel_id,
-            author_id=participant.individual_id,
-            text=body,
-            source=SOURCE,
-            auto_ack=False,  # they wrote it on their phone: what they have not read stays unread
-        )
-        await post_messages(session, org, [post], actor=actor)
-        accounts.add_log(session, num, f"posted a text from {sender} into a messaging channel")
-        return True
-    return False
+    actor = AuditActor("system", "sms-bridge", None, ("message",))
+    await post_messages(session, num.organization_id, [post], actor=actor)
+    accounts.add_log(session, num, f"posted a text from {sender} into a messaging channel")
+    return True
 
 
 if post_reply not in BRIDGE_HOOKS:

@@ -160,7 +160,7 @@ async def _earlier_unapplied(session: AsyncSession, inbound: ProviderInbound) ->
     be applied (through ``ix_provider_inbound_unapplied``: only what is pending is read)."""
     stmt = unscoped(
         select(ProviderInbound.raw).where(
-            ProviderInbound.organization_id == inbound.organization_id,
+            ProviderInbound.organization_id == inbound.organization_id,  # tenancy-ok: see below
             ProviderInbound.applied_at.is_(None),
             ProviderInbound.received_at < inbound.received_at,
             ProviderInbound.provider == inbound.provider,
