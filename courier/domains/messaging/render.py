@@ -16,6 +16,7 @@ from typing import Any
 
 from courier.core.errors import invalid_parameter
 from courier.domains.messaging import repository as repo
+from courier.domains.messaging import sms
 from courier.domains.messaging.schemas import ChannelRead, MessageRead, ReadReceipt
 from courier.domains.messaging_attachments.service import attachments_for_messages
 from courier.domains.org_preferences.service import get_preference
@@ -181,6 +182,15 @@ async def render_channels(
     person_ids += [c.owner_id for c in channels if c.owner_id]
     person_ids += [i for group_members in members.values() for i in group_members]
     people = await load_people(ctx, person_ids)
+    participants = {
+        c.id: sms.pick_participant(
+            (people[s.individual_id].individual, people[s.individual_id].user)
+            for s in subscribers.get(c.id, [])
+            if s.individual_id in people
+        )
+        for c in channels
+    }
+    sms_states = await sms.channel_states(ctx.session, org, channels, participants)
 
     last_ids = [c.last_message_id for c in channels if c.last_message_id]
     last_messages = await repo.message_summaries(ctx.session, org, last_ids)
@@ -211,6 +221,7 @@ async def render_channels(
         owner = people.get(channel.owner_id) if channel.owner_id else None
         last = last_messages.get(channel.last_message_id) if channel.last_message_id else None
         bookmark = bookmarks.get(channel.id)
+        sms_state = sms_states[channel.id]
         attributes = {
             "archived": channel.archived,
             "bookmark": (
@@ -223,7 +234,7 @@ async def render_channels(
                 if mine is not None
                 else None
             ),
-            "can_enable_sms": channel.text_number_id is not None,
+            "can_enable_sms": sms_state.can_enable,
             "created_at": channel.created_at,
             "created_by": channel.created_by,
             "event_settings": {
@@ -261,11 +272,12 @@ async def render_channels(
                 if s.individual_id in people
             ],
             "subscription_type": channel.subscription_type,
-            "text_number": {"id": channel.text_number_id} if channel.text_number_id else None,
+            "text_number": {"id": sms_state.number.id} if sms_state.number else None,
             "text_number_id": channel.text_number_id,
-            "with_sms": channel.with_sms,
+            "with_sms": channel.with_sms and sms_state.can_enable,
             "sms_initial_message": channel.sms_initial_message,
             "sms_initial_message_js": dict(channel.sms_initial_message_js or {}),
+            "sms_phi_safe": channel.sms_phi_safe,
         }
         out.append(ChannelRead.model_validate(attributes).model_dump(mode="json", by_alias=True))
     return out

@@ -29,11 +29,17 @@ if TYPE_CHECKING:
 
 PreferenceValue = str | bool
 PreferenceName = Literal[
-    "default-channel-title", "email-unsubscribe-url", "group-provider-ack", "initial-sms-message"
+    "default-channel-title",
+    "email-unsubscribe-url",
+    "group-provider-ack",
+    "initial-sms-message",
+    "sms-message-link",
+    "sms-phi-safe",
 ]
 TextPreferenceName = Literal[
-    "default-channel-title", "email-unsubscribe-url", "initial-sms-message"
+    "default-channel-title", "email-unsubscribe-url", "initial-sms-message", "sms-message-link"
 ]
+BoolPreferenceName = Literal["group-provider-ack", "sms-phi-safe"]
 
 TYPE_NAME = "org-preferences"
 
@@ -103,6 +109,23 @@ PREFERENCES: dict[str, Preference] = {
             "List-Unsubscribe header (https: or mailto:); empty: no header",
             max_length=2000,
         ),
+        Preference(
+            "sms-phi-safe",
+            bool,
+            False,
+            "Whether the texts of providers' posts in a channel's SMS path say only that there "
+            "is a new message, with sms-message-link, instead of the message itself (a channel's "
+            "set-sms phi-safe overrides it)",
+        ),
+        Preference(
+            "sms-message-link",
+            str,
+            "",
+            "The link in a PHI-safe text of a channel's SMS path, where the patient reads the "
+            "message (e.g. the patient app); {channel-id} is replaced by the channel's id. "
+            "Empty: the text asks the patient to open the app",
+            max_length=500,
+        ),
     )
 }
 
@@ -151,7 +174,7 @@ def _stored_value(preference: Preference, stored: Any) -> PreferenceValue | None
 
 @overload
 async def get_preference(
-    session: AsyncSession, organization_id: uuid.UUID, name: Literal["group-provider-ack"]
+    session: AsyncSession, organization_id: uuid.UUID, name: BoolPreferenceName
 ) -> bool: ...
 
 
