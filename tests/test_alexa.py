@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import orjson
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from courier.jobs import run_until_idle
 from courier.jobs.registry import load_job_modules
@@ -28,89 +26,12 @@ from courier.providers.alexa import ALEXA
 from courier.providers.alexa.sandbox import SandboxAlexa
 from courier.providers.alexa.signature import load_trusted_roots
 from courier.providers.common import providers_for
+from tests.alexa_support import CERT_URL, Chains, make_ca, make_leaf, pem
 from tests.conftest import Org, doc, make_settings
 from tests.factories import make_individual_id
 
-CERT_URL = "https://s3.amazonaws.com/echo.api/echo-api-cert-test.pem"
 APP_ID = "amzn1.ask.skill.test-skill"
 NY = ZoneInfo("America/New_York")
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def make_ca() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("Courier Test Root"))
-        .issuer_name(_name("Courier Test Root"))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def make_leaf(
-    ca_key: rsa.RSAPrivateKey, ca: x509.Certificate, host: str = "echo-api.amazon.com"
-) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(host))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def pem(*certs: x509.Certificate) -> bytes:
-    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
-
-
-@dataclass
-class Chains:
-    """Certificate chains served at their URLs (the adapter's fetcher, injected)."""
-
-    served: dict[str, bytes] = field(default_factory=dict)
-    fetched: list[str] = field(default_factory=list)
-
-    async def fetch(self, url: str) -> bytes:
-        self.fetched.append(url)
-        return self.served[url]
 
 
 @dataclass
