@@ -10,6 +10,9 @@ their account in the Alexa app (a ``LinkAccount`` card) and tells nothing else.
 
 PHI-safe by default: the skill says how many new messages the care team sent and that they are
 in the app, never their text.
+
+Every request of a linked user (and the ``Messaging.MessageReceived`` request Courier asks Alexa
+for when it needs one) leaves the user's API token for the reminder jobs (``tokens.py``).
 """
 
 from __future__ import annotations
@@ -31,14 +34,17 @@ from courier.domains.aggregations.columns import unread_count
 from courier.domains.alexa import repository as repo
 from courier.domains.alexa.schedule import next_occurrences
 from courier.domains.alexa.service import schedule_sync
+from courier.domains.alexa.tokens import access_of, forget_user, remember_access
 from courier.jsonapi.changes import Actor, Change, change, write_changes
 from courier.models.alexa import AlexaLink, AskReminder, AskSubscription
+from courier.providers.alexa.base import AWAITING_USER_TOKEN
 
 REMINDERS_INTENT = "GetRemindersIntent"
 MESSAGES_INTENT = "ReadMessagesIntent"
 ACKNOWLEDGE_INTENT = "AcknowledgeIntent"
 SUBSCRIPTION_CHANGED = "AlexaSkillEvent.ProactiveSubscriptionChanged"
 SKILL_DISABLED = "AlexaSkillEvent.SkillDisabled"
+MESSAGE_RECEIVED = "Messaging.MessageReceived"
 LINK_PROMPT = (
     "To hear your reminders and messages, please link your account in the Alexa app, "
     "using the code your care team gave you."
@@ -250,8 +256,26 @@ async def _subscription_changed(
     ]
 
 
+async def _token_arrived(session: AsyncSession, caller: Caller) -> None:
+    """A request brought the user's API token (kept by ``answer``), e.g. the skill message
+    Courier sent to get one: sync now the reminders that wait for it (a fresh job; the delayed
+    one finds them done). Removals from the device of a purged individual retry by themselves.
+    """
+    link = caller.link
+    if link is None:
+        return
+    for reminder in await repo.reminders_of(session, link.organization_id, link.individual_id):
+        waiting = (reminder.sync_error or "").startswith(f"{AWAITING_USER_TOKEN}:")
+        if not reminder.synced_to_alexa and waiting:
+            reminder.sync_attempts = 0
+            reminder.sync_version += 1  # a job of its own (the queued one is keyed by version)
+            await schedule_sync(session, reminder)
+
+
 async def _skill_disabled(session: AsyncSession, caller: Caller) -> list[Change]:
-    """The person disabled the skill: forget the link and their subscriptions."""
+    """The person disabled the skill: forget the link, their subscriptions and API token."""
+    if caller.alexa_user_id:
+        await forget_user(session, caller.alexa_user_id)
     link = caller.link
     if link is None:
         return []
@@ -285,8 +309,15 @@ async def answer(
     kind = str(request.get("type") or "")
     caller, changes = await _link(session, settings, envelope)
     link = caller.link
+    access = access_of(envelope)
+    keeps_token = link is not None or kind == MESSAGE_RECEIVED
+    if access is not None and caller.alexa_user_id and kind != SKILL_DISABLED and keeps_token:
+        await remember_access(session, settings, caller.alexa_user_id, access)
+        await _token_arrived(session, caller)
     result: dict[str, Any]
-    if kind == SUBSCRIPTION_CHANGED:
+    if kind == MESSAGE_RECEIVED:
+        result = respond(None)  # acknowledged: Alexa stops delivering it
+    elif kind == SUBSCRIPTION_CHANGED:
         changes += await _subscription_changed(session, caller, envelope)
         result = respond(None)
     elif kind == SKILL_DISABLED:
