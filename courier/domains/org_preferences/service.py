@@ -29,8 +29,13 @@ if TYPE_CHECKING:
 
 PreferenceValue = str | bool
 PreferenceName = Literal[
-    "default-channel-title", "email-unsubscribe-url", "group-provider-ack", "initial-sms-message"
+    "alexa-read-message-text",
+    "default-channel-title",
+    "email-unsubscribe-url",
+    "group-provider-ack",
+    "initial-sms-message",
 ]
+BoolPreferenceName = Literal["alexa-read-message-text", "group-provider-ack"]
 TextPreferenceName = Literal[
     "default-channel-title", "email-unsubscribe-url", "initial-sms-message"
 ]
@@ -96,6 +101,13 @@ PREFERENCES: dict[str, Preference] = {
             max_length=1600,  # ten concatenated SMS segments
         ),
         Preference(
+            "alexa-read-message-text",
+            bool,
+            False,
+            "Whether the Alexa skill reads the text of a patient's new messages aloud; false: "
+            "it says only how many there are and from whom (docs/ALEXA.md)",
+        ),
+        Preference(
             "email-unsubscribe-url",
             str,
             "",
@@ -151,7 +163,7 @@ def _stored_value(preference: Preference, stored: Any) -> PreferenceValue | None
 
 @overload
 async def get_preference(
-    session: AsyncSession, organization_id: uuid.UUID, name: Literal["group-provider-ack"]
+    session: AsyncSession, organization_id: uuid.UUID, name: BoolPreferenceName
 ) -> bool: ...
 
 
