@@ -11,6 +11,7 @@ from tests.conftest import MASTER, Org, doc
 
 PATH = "/v1/org-preferences/"
 NAMES = [
+    "alexa-read-message-text",
     "default-channel-title",
     "email-unsubscribe-url",
     "group-provider-ack",
@@ -42,7 +43,7 @@ async def test_lists_every_known_preference_with_defaults(
         response = await client.get(PATH, headers=headers)
         assert response.status_code == 200, response.text
     body = response.json()
-    assert body["meta"]["page[total]"] == len(NAMES)
+    assert body["meta"]["page[total]"] == len(NAMES) == 7
     assert [item["attributes"]["name"] for item in body["data"]] == NAMES
     prefs = by_name(body["data"])
     for name, item in prefs.items():
@@ -55,6 +56,7 @@ async def test_lists_every_known_preference_with_defaults(
         assert attributes["created-at"].endswith("Z")
     assert prefs["group-provider-ack"]["attributes"]["value-js"] is False
     assert prefs["group-provider-ack"]["attributes"]["value"] == "false"
+    assert prefs["alexa-read-message-text"]["attributes"]["value-js"] is False
     title = prefs["default-channel-title"]["attributes"]
     assert title["value-js"] == title["value"] == "Care team"
     sms = prefs["initial-sms-message"]["attributes"]

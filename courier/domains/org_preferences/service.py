@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 PreferenceValue = str | bool
 PreferenceName = Literal[
+    "alexa-read-message-text",
     "default-channel-title",
     "email-unsubscribe-url",
     "group-provider-ack",
@@ -39,7 +40,7 @@ PreferenceName = Literal[
 TextPreferenceName = Literal[
     "default-channel-title", "email-unsubscribe-url", "initial-sms-message", "sms-message-link"
 ]
-BoolPreferenceName = Literal["group-provider-ack", "sms-phi-safe"]
+BoolPreferenceName = Literal["alexa-read-message-text", "group-provider-ack", "sms-phi-safe"]
 
 TYPE_NAME = "org-preferences"
 
@@ -100,6 +101,13 @@ PREFERENCES: dict[str, Preference] = {
             "or reply STOP to stop receiving texts.",
             "First text sent to a patient who is reached by SMS",
             max_length=1600,  # ten concatenated SMS segments
+        ),
+        Preference(
+            "alexa-read-message-text",
+            bool,
+            False,
+            "Whether the Alexa skill reads the text of a patient's new messages aloud; false: "
+            "it says only how many there are and from whom (docs/ALEXA.md)",
         ),
         Preference(
             "email-unsubscribe-url",
