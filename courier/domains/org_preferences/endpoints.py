@@ -32,6 +32,7 @@ from courier.jsonapi.documents import (
     resource_object,
     single_document,
 )
+from courier.jsonapi.routes import page_parameters
 from courier.models.org_preference import OrgPreference
 
 router = APIRouter(tags=[TYPE_NAME])
@@ -61,29 +62,7 @@ _LIST_PARAMETERS: list[dict[str, Any]] = [
         }
         for flt in FILTERS
     ),
-    {
-        "name": "page[limit]",
-        "in": "query",
-        "schema": {
-            "type": "integer",
-            "minimum": PAGE.minimum,
-            "maximum": PAGE.maximum,
-            "default": PAGE.default,
-        },
-    },
-    {"name": "page[offset]", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-    {
-        "name": "size",
-        "in": "query",
-        "description": "Alias of page[limit]",
-        "schema": {"type": "integer", "minimum": PAGE.minimum, "maximum": PAGE.maximum},
-    },
-    {
-        "name": "start",
-        "in": "query",
-        "description": "1-based alias of page[offset]",
-        "schema": {"type": "integer", "minimum": 1},
-    },
+    *page_parameters(PAGE),
 ]
 
 ERRORS: dict[int | str, dict[str, Any]] = {"4XX": {"description": "Error (CONVENTIONS.md)"}}
