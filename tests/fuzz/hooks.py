@@ -1,10 +1,11 @@
 """Schemathesis hooks of the standing fuzz run (``SCHEMATHESIS_HOOKS=tests.fuzz.hooks``).
 
 The OpenAPI document names, as string formats, the rules a pattern cannot say: an E.164 number
-must exist in its country's numbering plan (``phone-e164``, ``phone-e164-us``), and a time zone
-is an IANA name (``iana-time-zone``); an email address is one email-validator accepts. Positive test data for those fields is drawn from what
-libphonenumber and the zone database know to be real, so a "valid" request the server refuses
-is a real finding; negative testing still sends arbitrary strings.
+must exist in its country's numbering plan (``phone-e164``, ``phone-e164-us``), a time zone is
+an IANA name (``iana-time-zone``), an email address is one email-validator accepts. Positive
+test data for those fields is drawn from what libphonenumber, the zone database and
+email-validator know to be real, so a "valid" request the server refuses is a real finding;
+negative testing still sends arbitrary strings.
 """
 
 from __future__ import annotations
