@@ -324,6 +324,11 @@ async def test_page_parameters_win_over_their_aliases(client: httpx.AsyncClient,
         "/v1/individuals/?sort=first-name&page[limit]=1&start=2", headers=org.admin
     )
     assert [item["id"] for item in halves.json()["data"]] == order[1:2]
+    # An alias the JSON:API parameter overrides is still checked: a bad value is a 400.
+    for bad in ("size=&page[limit]=2", "start=0&page[offset]=1", "start=true&page[offset]=1"):
+        answer = await client.get(f"/v1/individuals/?{bad}", headers=org.admin)
+        assert answer.status_code == 400, (bad, answer.text)
+        assert answer.json()["errors"][0]["source"]["parameter"] == bad.split("=")[0]
 
 
 async def test_stable_order_breaks_ties_by_id(client: httpx.AsyncClient) -> None:

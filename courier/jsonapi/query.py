@@ -188,7 +188,9 @@ def flag(description: str) -> Param:
     return Param(description, {"type": "boolean"})
 
 
-def phone(param: str, column: Any, description: str, *, us_only: bool = False) -> Filter:
+def phone(
+    param: str, column: Any, description: str, *, us_only: bool = False, required: bool = False
+) -> Filter:
     """Rows whose ``column`` is this E.164 number (checked against the numbering plan, so a
     number that cannot exist is a 400 naming the parameter)."""
     return Filter(
@@ -196,6 +198,7 @@ def phone(param: str, column: Any, description: str, *, us_only: bool = False) -
         lambda text: check_e164(text, us_only=us_only),
         _apply_eq(column),
         description,
+        required=required,
         schema=E164_US_SCHEMA if us_only else E164_SCHEMA,
     )
 
@@ -381,23 +384,25 @@ def _page(params: QueryParams, page: PageBounds) -> tuple[int, int, bool]:
     use_size = "size" in params and "page[limit]" not in params
     use_start = "start" in params and "page[offset]" not in params
     aliased = use_size or use_start
-    limit_name = "size" if use_size else "page[limit]"
-    try:
-        limit = parse_int(page.minimum, page.maximum)(params.get(limit_name, str(page.default)))
-    except ValueError as exc:
-        raise invalid_parameter(limit_name, str(exc)) from exc
-    if use_start:
-        try:
-            offset = parse_int(1, None)(params["start"]) - 1
-        except ValueError as exc:
-            raise invalid_parameter(
-                "start", f"must be an integer from 1 to {DB_INT_MAX} (1-based)"
-            ) from exc
-    else:
-        try:
-            offset = parse_int(0, None)(params.get("page[offset]", "0"))
-        except ValueError as exc:
-            raise invalid_parameter(
-                "page[offset]", f"must be an integer from 0 to {DB_INT_MAX}"
-            ) from exc
+    # Every paging parameter given is checked, the ignored alias too: a bad value is a 400.
+    limits: dict[str, int] = {}
+    for name in ("page[limit]", "size"):
+        if name in params:
+            try:
+                limits[name] = parse_int(page.minimum, page.maximum)(params[name])
+            except ValueError as exc:
+                raise invalid_parameter(name, str(exc)) from exc
+    offsets: dict[str, int] = {}
+    for name, lowest in (("page[offset]", 0), ("start", 1)):
+        if name in params:
+            try:
+                offsets[name] = parse_int(lowest, None)(params[name]) - lowest
+            except ValueError as exc:
+                raise invalid_parameter(
+                    name,
+                    f"must be an integer from {lowest} to {DB_INT_MAX}"
+                    + (" (1-based)" if lowest else ""),
+                ) from exc
+    limit = limits.get("size" if use_size else "page[limit]", page.default)
+    offset = offsets.get("start" if use_start else "page[offset]", 0)
     return limit, offset, aliased

@@ -85,8 +85,11 @@ class TelephonyConfig(BaseModel):
         return list(dict.fromkeys(values))
 
 
+_CLOCK_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
 def _clock(value: Any) -> Any:
-    if isinstance(value, str) and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+    if isinstance(value, str) and not re.fullmatch(_CLOCK_PATTERN[1:-1], value):
         raise ValueError("must be a wall-clock time HH:MM such as 21:00")
     return value
 
@@ -97,8 +100,8 @@ class QuietHours(BaseModel):
 
     model_config = ConfigDict(alias_generator=kebab, populate_by_name=True, extra="forbid")
 
-    start: str = Field(examples=["21:00"])
-    end: str = Field(examples=["08:00"])
+    start: str = Field(examples=["21:00"], json_schema_extra={"pattern": _CLOCK_PATTERN})
+    end: str = Field(examples=["08:00"], json_schema_extra={"pattern": _CLOCK_PATTERN})
 
     _clock = field_validator("start", "end", mode="before")(_clock)
 

@@ -19,7 +19,11 @@ text_number_info = register(
         ops=frozenset({Op.LIST, Op.GET, Op.CREATE}),
         filters=[
             q.phone(
-                "number", TextNumberInfo.number, "The number looked up (US, E.164)", us_only=True
+                "number",
+                TextNumberInfo.number,
+                "The number looked up (US, E.164)",
+                us_only=True,
+                required=True,
             )
         ],
         sorts={"created-at": TextNumberInfo.created_at},
