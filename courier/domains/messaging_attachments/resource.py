@@ -1,7 +1,7 @@
 """``/v1/messaging-attachments/``: list (message-id required), get, PATCH ``removed``.
 
-Starting an upload (POST) and finishing it (``/{id}/process-upload/``) are in endpoints.py:
-their documents are not the resource's own.
+Starting an upload (POST) and finishing it (``/{id}/process-upload/``) are the generic
+upload's routes (endpoints.py): their documents are not the resource's own.
 """
 
 from __future__ import annotations
@@ -11,22 +11,25 @@ from typing import Any
 from sqlalchemy import Select
 
 from courier.core.auth import Permission
+from courier.domains.messaging_attachments.repository import individual_scope
 from courier.domains.messaging_attachments.schemas import (
     TYPE_NAME,
     AttachmentRead,
     AttachmentUpdate,
 )
-from courier.domains.messaging_attachments.service import AttachmentService, individual_scope
+from courier.domains.messaging_attachments.service import AttachmentService
+from courier.domains.messaging_attachments.uploads import messaging_uploads
 from courier.jsonapi import query as q
 from courier.jsonapi.context import Context
 from courier.jsonapi.resource import Op, ResourceSpec, register
-from courier.models.messaging_attachment import AttachmentStatus, MessagingAttachment
+from courier.models.messaging_attachment import MessagingAttachment
+from courier.models.upload import UploadStatus
 
 
 def _include_pending(stmt: Select[Any], include: bool, _ctx: Context) -> Select[Any]:
-    shown = [AttachmentStatus.READY.value]
+    shown = [UploadStatus.READY.value]
     if include:
-        shown.append(AttachmentStatus.PENDING.value)
+        shown.append(UploadStatus.PENDING.value)
     return stmt.where(MessagingAttachment.status.in_(shown))
 
 
@@ -36,7 +39,7 @@ attachments = register(
         model=MessagingAttachment,
         read_schema=AttachmentRead,
         update_schema=AttachmentUpdate,
-        service=AttachmentService(),
+        service=AttachmentService(messaging_uploads),
         ops=frozenset({Op.LIST, Op.GET, Op.UPDATE}),
         filters=[
             q.uuid_eq(

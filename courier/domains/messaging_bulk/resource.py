@@ -1,5 +1,5 @@
 """``messaging-bulk-messages`` (list, get, create, patch) and ``messaging-bulk-attachments``
-(list, get; starting and processing uploads are in ``endpoints.py``)."""
+(list, get; starting and processing uploads are the generic upload's routes, ``endpoints.py``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Select
 
 from courier.core.auth import Permission
+from courier.domains.messaging_bulk.attachments import BulkAttachmentService
 from courier.domains.messaging_bulk.schemas import (
     BULK_ATTACHMENT_TYPE,
     BULK_TYPE,
@@ -16,16 +17,13 @@ from courier.domains.messaging_bulk.schemas import (
     BulkMessageRead,
     BulkMessageUpdate,
 )
-from courier.domains.messaging_bulk.service import (
-    BulkAttachmentService,
-    BulkMessageService,
-    include_posted_filter,
-)
+from courier.domains.messaging_bulk.service import BulkMessageService, include_posted_filter
+from courier.domains.messaging_bulk.uploads import bulk_uploads
 from courier.jsonapi import query as q
 from courier.jsonapi.context import Context
 from courier.jsonapi.resource import Op, ResourceSpec, register
-from courier.models.messaging_attachment import AttachmentStatus
 from courier.models.messaging_bulk import MessagingBulkAttachment, MessagingBulkMessage
+from courier.models.upload import UploadStatus
 
 BOOLEAN = {"type": "boolean"}
 
@@ -71,9 +69,9 @@ bulk_messages = register(
 
 
 def _include_pending(stmt: Select[Any], include: bool, _ctx: Context) -> Select[Any]:
-    shown = [AttachmentStatus.READY.value]
+    shown = [UploadStatus.READY.value]
     if include:
-        shown.append(AttachmentStatus.PENDING.value)
+        shown.append(UploadStatus.PENDING.value)
     return stmt.where(MessagingBulkAttachment.status.in_(shown))
 
 
@@ -82,7 +80,7 @@ bulk_attachments = register(
         type_name=BULK_ATTACHMENT_TYPE,
         model=MessagingBulkAttachment,
         read_schema=BulkAttachmentRead,
-        service=BulkAttachmentService(),
+        service=BulkAttachmentService(bulk_uploads),
         ops=frozenset({Op.LIST, Op.GET}),
         filters=[
             q.uuid_eq(
