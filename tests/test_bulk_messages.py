@@ -23,7 +23,7 @@ from sqlalchemy import func, insert, select
 import courier.domains.messaging_bulk.jobs  # noqa: F401  (registers the fan-out jobs)
 from courier.config import Settings
 from courier.core.db import Database
-from courier.core.tenancy import unscoped
+from courier.core.tenancy import scoped, unscoped
 from courier.domains.messaging.locales import choose_text_key, split_locale
 from courier.domains.messaging_bulk.service import CHUNK_JOB, PLAN_JOB
 from courier.domains.messaging_bulk.uploads import bulk_uploads
@@ -590,9 +590,10 @@ async def test_bulk_attachments_referenced_by_every_posted_message(
         window = cleanup_window(row.upload_expires_at + grace)
         job = (
             await session.execute(
-                unscoped(
+                scoped(
                     select(Job).where(Job.dedupe_key == f"{bulk_uploads.cleanup_job}:{window}"),
-                    REASON,
+                    Job,
+                    uuid.UUID(org.id),
                 )
             )
         ).scalar_one()
