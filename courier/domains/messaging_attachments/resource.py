@@ -6,10 +6,6 @@ upload's routes (endpoints.py): their documents are not the resource's own.
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Select
-
 from courier.core.auth import Permission
 from courier.domains.messaging_attachments.repository import individual_scope
 from courier.domains.messaging_attachments.schemas import (
@@ -20,18 +16,9 @@ from courier.domains.messaging_attachments.schemas import (
 from courier.domains.messaging_attachments.service import AttachmentService
 from courier.domains.messaging_attachments.uploads import messaging_uploads
 from courier.jsonapi import query as q
-from courier.jsonapi.context import Context
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.messaging_attachment import MessagingAttachment
-from courier.models.upload import UploadStatus
-
-
-def _include_pending(stmt: Select[Any], include: bool, _ctx: Context) -> Select[Any]:
-    shown = [UploadStatus.READY.value]
-    if include:
-        shown.append(UploadStatus.PENDING.value)
-    return stmt.where(MessagingAttachment.status.in_(shown))
-
+from courier.uploads.listing import include_pending
 
 attachments = register(
     ResourceSpec(
@@ -48,14 +35,7 @@ attachments = register(
                 "The message whose attachments to list",
                 required=True,
             ),
-            q.Filter(
-                "filter[include-pending]",
-                q.parse_bool,
-                _include_pending,
-                "Also list attachments whose upload is not processed yet (default false)",
-                schema={"type": "boolean", "default": False},
-                default=False,
-            ),
+            include_pending(MessagingAttachment),
         ],
         sorts={"created-at": MessagingAttachment.created_at},
         default_sort=[("created-at", False)],

@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Select
-
 from courier.core.auth import Permission
 from courier.domains.messaging_bulk.attachments import BulkAttachmentService
 from courier.domains.messaging_bulk.schemas import (
@@ -20,10 +16,9 @@ from courier.domains.messaging_bulk.schemas import (
 from courier.domains.messaging_bulk.service import BulkMessageService, include_posted_filter
 from courier.domains.messaging_bulk.uploads import bulk_uploads
 from courier.jsonapi import query as q
-from courier.jsonapi.context import Context
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.messaging_bulk import MessagingBulkAttachment, MessagingBulkMessage
-from courier.models.upload import UploadStatus
+from courier.uploads.listing import include_pending
 
 BOOLEAN = {"type": "boolean"}
 
@@ -68,13 +63,6 @@ bulk_messages = register(
 )
 
 
-def _include_pending(stmt: Select[Any], include: bool, _ctx: Context) -> Select[Any]:
-    shown = [UploadStatus.READY.value]
-    if include:
-        shown.append(UploadStatus.PENDING.value)
-    return stmt.where(MessagingBulkAttachment.status.in_(shown))
-
-
 bulk_attachments = register(
     ResourceSpec(
         type_name=BULK_ATTACHMENT_TYPE,
@@ -89,14 +77,7 @@ bulk_attachments = register(
                 "The bulk message whose attachments to list",
                 required=True,
             ),
-            q.Filter(
-                "filter[include-pending]",
-                q.parse_bool,
-                _include_pending,
-                "Also list attachments whose upload is not processed yet (default false)",
-                schema={**BOOLEAN, "default": False},
-                default=False,
-            ),
+            include_pending(MessagingBulkAttachment),
         ],
         sorts={"created-at": MessagingBulkAttachment.created_at},
         default_sort=[("created-at", False)],
