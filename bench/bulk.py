@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from courier.config import Settings
 from courier.models.api_key import ApiKey
+from courier.models.fanout import Fanout
 from courier.models.individual import Individual
 from courier.models.individual_group import IndividualGroup, IndividualGroupMember
 from courier.models.job import Job
@@ -57,7 +58,7 @@ from courier.models.replicator import Replicator
 
 REPO = Path(__file__).resolve().parent.parent
 LOCALES = ["en-US", "es-US", None, "es", "fr-FR"]
-CHUNK_JOB = "messaging-bulk-messages.post-chunk"
+CHUNK_JOB = "messaging-bulk-messages.chunk"
 
 
 @dataclass
@@ -318,9 +319,9 @@ async def one_round(url: str, data_dir: Path, name: str, args: argparse.Namespac
         status = select(MessagingBulkMessage.status).where(MessagingBulkMessage.id == bulk_id)
         await until(watcher, status, "posted")
         finished = time.perf_counter()
-        counts = select(
-            MessagingBulkMessage.posted_count, MessagingBulkMessage.recipient_count
-        ).where(MessagingBulkMessage.id == bulk_id)
+        counts = select(Fanout.delivered_count, Fanout.target_count).where(
+            Fanout.kind == "messaging-bulk-messages", Fanout.subject_id == bulk_id
+        )
         async with watcher.connect() as connection:
             posted, total = (await connection.execute(counts)).one()
             span = select(func.min(Job.started_at), func.max(Job.finished_at)).where(

@@ -193,7 +193,33 @@ class Settings(BaseSettings):
         default="sandbox", description="Adapter of the speech kind: 'sandbox' (default)."
     )
     alexa_provider: str = Field(
-        default="sandbox", description="Adapter of the alexa kind: 'sandbox' (default)."
+        default="sandbox",
+        description="Adapter of the alexa kind: 'sandbox' (default) or 'amazon' (Amazon's "
+        "Reminders, Proactive Events and Skill Messaging APIs; docs/ALEXA.md).",
+    )
+    alexa_client_id: str | None = Field(
+        default=None,
+        description="The skill's Alexa Client Id (developer console, Permissions): Login with "
+        "Amazon client credentials of the amazon adapter.",
+    )
+    alexa_client_secret: str | None = Field(
+        default=None, description="The skill's Alexa Client Secret (with alexa_client_id)."
+    )
+    alexa_lwa_url: str = Field(
+        default="https://api.amazon.com/auth/o2/token",
+        description="Login with Amazon's token endpoint (client credentials grant).",
+    )
+    alexa_api_url: str = Field(
+        default="https://api.amazonalexa.com",
+        description="Alexa API host of the skill's region: https://api.amazonalexa.com (North "
+        "America), https://api.eu.amazonalexa.com (Europe), https://api.fe.amazonalexa.com "
+        "(Far East). Reminder calls go to the apiEndpoint a user's requests name, when it is "
+        "one of Amazon's hosts or this one.",
+    )
+    alexa_events_stage: Literal["live", "development"] = Field(
+        default="live",
+        description="Stage proactive events are posted to: 'live' (/v1/proactiveEvents/) or "
+        "'development' (/v1/proactiveEvents/stages/development, for a skill in testing).",
     )
     alexa_trusted_roots: str | None = Field(
         default=None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import orjson
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from courier.jobs import run_until_idle
 from courier.jobs.registry import load_job_modules
@@ -28,89 +26,12 @@ from courier.providers.alexa import ALEXA
 from courier.providers.alexa.sandbox import SandboxAlexa
 from courier.providers.alexa.signature import load_trusted_roots
 from courier.providers.common import providers_for
+from tests.alexa_support import CERT_URL, Chains, make_ca, make_leaf, pem
 from tests.conftest import Org, doc, make_settings
 from tests.factories import make_individual_id
 
-CERT_URL = "https://s3.amazonaws.com/echo.api/echo-api-cert-test.pem"
 APP_ID = "amzn1.ask.skill.test-skill"
 NY = ZoneInfo("America/New_York")
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def make_ca() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("Courier Test Root"))
-        .issuer_name(_name("Courier Test Root"))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def make_leaf(
-    ca_key: rsa.RSAPrivateKey, ca: x509.Certificate, host: str = "echo-api.amazon.com"
-) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(host))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def pem(*certs: x509.Certificate) -> bytes:
-    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
-
-
-@dataclass
-class Chains:
-    """Certificate chains served at their URLs (the adapter's fetcher, injected)."""
-
-    served: dict[str, bytes] = field(default_factory=dict)
-    fetched: list[str] = field(default_factory=list)
-
-    async def fetch(self, url: str) -> bytes:
-        self.fetched.append(url)
-        return self.served[url]
 
 
 @dataclass
@@ -408,6 +329,130 @@ async def test_launch_reads_the_linked_individuals_next_reminder(
         "Time to take your blood pressure pill",
         "Time to take your blood pressure pill",
     ]
+
+
+# --- "read my new messages": PHI-safe unless the organization opts in ------------------------
+
+
+async def post_message(
+    client: httpx.AsyncClient, org: Org, channel: str, author: str, text: str
+) -> str:
+    posted = await client.post(
+        "/v1/messaging-messages/",
+        json=doc(
+            "messaging-messages", {"channel-id": channel, "individual-id": author, "message": text}
+        ),
+        headers=org.staff,
+    )
+    assert posted.status_code == 201, posted.text
+    ident: str = posted.json()["data"]["id"]
+    return ident
+
+
+async def set_read_text(client: httpx.AsyncClient, org: Org, value: bool) -> None:
+    response = await client.post(
+        "/v1/org-preferences/",
+        json=doc("org-preferences", {"name": "alexa-read-message-text", "value-js": value}),
+        headers=org.admin,
+    )
+    assert response.status_code == 201, response.text
+
+
+async def test_new_messages_say_how_many_and_from_whom_never_the_text(
+    skill: Skill, client: httpx.AsyncClient, org: Org
+) -> None:
+    patient = await make_individual_id(client, org, **{"first-name": "Pat"})
+    nurse = await make_individual_id(
+        client, org, **{"first-name": "Nora", "last-name": "Quinn", "account-type": "provider"}
+    )
+    doctor = await make_individual_id(
+        client, org, **{"first-name": "Dev", "last-name": "Rao", "account-type": "provider"}
+    )
+    channel = (
+        await client.post(
+            "/v1/messaging-channels/",
+            json=doc("messaging-channels", {"individual-ids": [patient, nurse, doctor]}),
+            headers=org.staff,
+        )
+    ).json()["data"]["id"]
+    user = f"amzn1.ask.account.{uuid.uuid4().hex}"
+    token = await individual_token(client, org, patient)
+    await skill.post(skill.envelope(user=user, token=token))
+
+    async def read_messages() -> str:
+        return speech(
+            await skill.post(
+                skill.envelope("IntentRequest", user=user, intent={"name": "ReadMessagesIntent"})
+            )
+        )
+
+    secrets = ["Your potassium was 5.9", "Please stop the lisinopril", "Call us about the biopsy"]
+    await post_message(client, org, channel, patient, "My own question")  # not new to them
+    await post_message(client, org, channel, nurse, secrets[0])
+    await post_message(client, org, channel, nurse, secrets[1])
+    last = await post_message(client, org, channel, doctor, secrets[2])
+
+    said = await read_messages()
+    assert said == (
+        "You have 3 new messages from your care team: 2 from Nora Quinn and 1 from Dev Rao. "
+        "Please open the app to read them."
+    )
+    assert not any(word in said.lower() for word in ("potassium", "lisinopril", "biopsy"))
+
+    # The organization lets the skill read the text: oldest first, with who wrote it.
+    await set_read_text(client, org, True)
+    said = await read_messages()
+    assert said == (
+        "You have 3 new messages from your care team. "
+        "From Nora Quinn: Your potassium was 5.9. From Nora Quinn: Please stop the lisinopril. "
+        "From Dev Rao: Call us about the biopsy."
+    )
+    # Only what is unread: once the patient read them in the app, nothing is new.
+    acked = await client.post(
+        f"/v1/messaging-messages/{last}/ack/", json={"individual-id": patient}, headers=org.staff
+    )
+    assert acked.status_code in (200, 201), acked.text
+    assert await read_messages() == "You have no new messages from your care team."
+
+    # Back to the default: the text is never read again.
+    await post_message(client, org, channel, doctor, "Your scan is clear")
+    await set_read_text(client, org, False)
+    said = await read_messages()
+    assert said == (
+        "You have 1 new message from your care team, from Dev Rao. "
+        "Please open the app to read them."
+    )
+
+
+async def test_opted_in_reading_stops_after_five(
+    skill: Skill, client: httpx.AsyncClient, org: Org
+) -> None:
+    patient = await make_individual_id(client, org)
+    nurse = await make_individual_id(
+        client, org, **{"first-name": "Nora", "last-name": "Quinn", "account-type": "provider"}
+    )
+    channel = (
+        await client.post(
+            "/v1/messaging-channels/",
+            json=doc("messaging-channels", {"individual-ids": [patient, nurse]}),
+            headers=org.staff,
+        )
+    ).json()["data"]["id"]
+    for number in range(1, 8):
+        await post_message(client, org, channel, nurse, f"Note {number}")
+    await set_read_text(client, org, True)
+    user = f"amzn1.ask.account.{uuid.uuid4().hex}"
+    token = await individual_token(client, org, patient)
+    said = speech(
+        await skill.post(
+            skill.envelope(
+                "IntentRequest", user=user, token=token, intent={"name": "ReadMessagesIntent"}
+            )
+        )
+    )
+    assert said.startswith("You have 7 new messages from your care team. From Nora Quinn: Note 1.")
+    assert "Note 5." in said and "Note 6" not in said
+    assert said.endswith("2 more messages in the app.")
 
 
 async def test_an_api_key_as_access_token_links_nobody(skill: Skill, org: Org) -> None:

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,15 +26,16 @@ from courier.config import Settings
 from courier.core.db import Database
 from courier.core.tenancy import scoped, unscoped
 from courier.domains.messaging.locales import choose_text_key, split_locale
-from courier.domains.messaging_bulk.service import CHUNK_JOB, PLAN_JOB
+from courier.domains.messaging_bulk.fanout import CHUNK_JOB, PLAN_JOB
 from courier.domains.messaging_bulk.uploads import bulk_uploads
 from courier.jobs import Job, run_until_idle
 from courier.models.event import Event
+from courier.models.fanout import Fanout, FanoutTarget
 from courier.models.individual import Individual
 from courier.models.individual_group import IndividualGroup, IndividualGroupMember
 from courier.models.messaging import MessagingChannel, MessagingMessage, MessagingSubscriber
 from courier.models.messaging_attachment import MessagingAttachment
-from courier.models.messaging_bulk import BulkMessageRecipient, MessagingBulkAttachment
+from courier.models.messaging_bulk import MessagingBulkAttachment
 from courier.providers.storage import storage_for
 from courier.uploads.jobs import cleanup_grace, cleanup_window
 from tests.conftest import Org, doc
@@ -122,13 +124,31 @@ async def channels_of(client: httpx.AsyncClient, org: Org, individual_id: str) -
     return [item["id"] for item in response.json()["data"]]
 
 
-async def recipient_rows(app: Any, bulk_id: str) -> dict[str, BulkMessageRecipient]:
-    stmt = select(BulkMessageRecipient).where(
-        BulkMessageRecipient.bulk_message_id == uuid.UUID(bulk_id)
+@dataclass(frozen=True)
+class Recipient:
+    """A recipient as the bulk message's fan-out recorded them."""
+
+    status: str  # pending, delivered, skipped
+    skip_reason: str | None
+    message_id: uuid.UUID | None
+
+
+async def recipient_rows(app: Any, bulk_id: str) -> dict[str, Recipient]:
+    stmt = (
+        select(FanoutTarget)
+        .join(Fanout, Fanout.id == FanoutTarget.fanout_id)
+        .where(Fanout.kind == "messaging-bulk-messages", Fanout.subject_id == uuid.UUID(bulk_id))
     )
     async with app.state.database.sessionmaker() as session:
         rows = (await session.execute(unscoped(stmt, REASON))).scalars().all()
-    return {str(row.recipient_id): row for row in rows}
+    return {
+        str(row.target_id): Recipient(
+            row.state,
+            row.reason,
+            uuid.UUID(row.outcome["message-id"]) if row.outcome else None,
+        )
+        for row in rows
+    }
 
 
 async def events_of(app: Any, resource_id: str) -> list[str]:
@@ -223,7 +243,7 @@ async def test_draft_kept_until_patch_then_posted_in_direct_channels(
     assert message["sentiment"] in ("positive", "neutral", "negative")
     assert await channel_messages(client, org, crowded) == []  # not a direct channel
     rows = await recipient_rows(app, draft["id"])
-    assert rows[with_channel].status == "posted"
+    assert rows[with_channel].status == "delivered"
     assert str(rows[with_channel].message_id) == posted[0]["id"]
     assert (rows[without].status, rows[without].skip_reason) == ("skipped", "no-direct-channel")
     # The bulk message says whom it skipped and why, per recipient.

@@ -53,6 +53,7 @@ async def test_action_body_plain_or_json_api_document(
         {"data": {"type": "jobs", "attributes": {}}, "meta": [None]},
         {"data": {"type": 5, "attributes": {}}},
         {"data": {"type": "jobs", "id": 7, "attributes": {}}},
+        {"data": {"type": "jobs", "attributes": {}, "relationships": {}}},
     ):
         answer = await client.post(f"/v1/jobs/{wrapped}/retry/", headers=org.admin, json=broken)
         assert answer.status_code == 400, (broken, answer.text)

@@ -21,8 +21,11 @@ def test_every_setting_is_in_the_readme() -> None:
 def test_readme_has_the_two_commands() -> None:
     assert "pip install -e . && COURIER_MASTER_KEY=change-me courier serve" in README
     assert "pip install -e '.[test]' && pytest" in README
+    # CI runs that command's two halves: the install once, then pytest on each database.
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text(encoding="utf-8")
-    assert "pip install -e '.[test]' && pytest" in ci
+    assert "INSTALL_COMMAND=\"pip install -e '.[test]'\"\n" in ci
+    assert 'TEST_COMMAND="pytest"\n' in ci
+    assert ci.count('eval "$TEST_COMMAND"') == 2 and 'eval "$INSTALL_COMMAND"' in ci
 
 
 def test_quick_start_names_the_port() -> None:

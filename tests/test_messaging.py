@@ -13,6 +13,7 @@ from sqlalchemy import select
 from courier.core.tenancy import unscoped
 from courier.models.event import Event
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
+from tests import factories
 from tests.conftest import Org, create_org, doc
 from tests.support import count_queries
 
@@ -809,7 +810,7 @@ async def test_channel_json_patch(client: httpx.AsyncClient, org: Org, app: Any)
     group = await make_group(client, org, "Physio", [newcomer], [newcomer])
     channel = await make_channel(client, org, {"individual-ids": [alice], "name": "Old"})
     ident = channel["id"]
-    text_number = str(uuid.uuid4())
+    text_number = (await factories.text_number(client, org))["id"]
 
     response = await patch_channel(
         client,
@@ -830,7 +831,8 @@ async def test_channel_json_patch(client: httpx.AsyncClient, org: Org, app: Any)
     assert attrs["name"] == "New name" and attrs["label"] == "urgent"
     assert attrs["floating"] is True and attrs["subscription-type"] == "group"
     assert attrs["event-settings"] == {"enabled": False}
-    assert attrs["text-number"] == {"id": text_number} and attrs["can-enable-sms"] is True
+    # The number is the channel's; texting Alice needs her phone and consent (test_sms_bridge).
+    assert attrs["text-number"] == {"id": text_number} and attrs["can-enable-sms"] is False
     assert attrs["owner-first-name"] == "Olga"
 
     # Joining a group subscribes its members; removing the label clears it.
@@ -1048,28 +1050,34 @@ async def test_archive_subscribe_preferences_sms_and_profiles(
         "none"
     )
 
-    # SMS: needs a text number; then its state is kept on the channel.
+    # SMS: needs a text number (then a participant with a phone and consent: the texting of
+    # it is test_sms_bridge's); the messages given are kept on the channel.
     no_number = await action(client, org.staff, f"{base}/set-sms/", {"active": True})
     assert error(no_number, 422)["code"] == "no-text-number"
-    await patch_channel(
+    unknown = await patch_channel(
         client,
         org.staff,
         c.channel,
         [{"op": "replace", "path": "/text-number-id", "value": str(uuid.uuid4())}],
     )
-    response = await action(
+    assert error(unknown, 404)["source"]["pointer"] == "/data/attributes/0/value"
+    number = await factories.text_number(client, org)
+    await patch_channel(
         client,
         org.staff,
-        f"{base}/set-sms/",
-        {
-            "active": True,
-            "initial-message": "Reply here",
-            "initial-message-js": {"en_US": "Reply here", "es_US": "Responda aquí"},
-        },
+        c.channel,
+        [{"op": "replace", "path": "/text-number-id", "value": number["id"]}],
     )
+    messages = {
+        "initial-message": "Reply here",
+        "initial-message-js": {"en_US": "Reply here", "es_US": "Responda aquí"},
+    }
+    refused = await action(client, org.staff, f"{base}/set-sms/", {"active": True, **messages})
+    assert error(refused, 422)["code"] in ("no-participant", "no-phone", "no-consent")
+    response = await action(client, org.staff, f"{base}/set-sms/", {"active": False, **messages})
     assert response.status_code == 201, response.text
     attrs = response.json()["data"]["attributes"]
-    assert attrs["with-sms"] is True and attrs["sms-initial-message"] == "Reply here"
+    assert attrs["with-sms"] is False and attrs["sms-initial-message"] == "Reply here"
     assert attrs["sms-initial-message-js"]["es_US"] == "Responda aquí"
     missing_active = await action(client, org.staff, f"{base}/set-sms/", {"initial-message": "x"})
     assert error(missing_active, 400)["source"]["pointer"] == "/active"

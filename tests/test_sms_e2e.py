@@ -1,6 +1,7 @@
 """End to end over HTTP against a real `courier serve` and a real `courier worker`: provision a
 number, send a text, signed status callbacks in order, a reply from the phone through the
-sandbox (or the fake Twilio), a forged callback refused."""
+sandbox (or the fake Twilio), a forged callback refused; then the channel bridge: consent by
+text, set-sms, a provider's post texted, the patient's reply posted into the channel."""
 
 from __future__ import annotations
 
@@ -123,6 +124,129 @@ def flow(courier: Courier, receiver: Receiver, reply: Any) -> None:
 
         logs = http.get(f"/v1/text-number-logs/?number-id={number_id}", headers=headers)
         assert logs.status_code == 200
+
+        bridge(courier, http, headers, number_id, number["phone-number"], reply)
+
+
+def bridge(
+    courier: Courier,
+    http: httpx.Client,
+    headers: dict[str, str],
+    number_id: str,
+    phone_number: str,
+    reply: Any,
+) -> None:
+    """The channel bridge: the patient consents by text, set-sms texts them, a provider's post
+    follows them to the phone, and their reply from the phone lands in the channel."""
+
+    def made(response: httpx.Response) -> str:
+        assert response.status_code == 201, response.text
+        ident: str = response.json()["data"]["id"]
+        return ident
+
+    provider = made(
+        http.post(
+            "/v1/individuals/",
+            json=doc(
+                "individuals",
+                {"first-name": "Dana", "last-name": "Lee", "account-type": "provider"},
+            ),
+            headers=headers,
+        )
+    )
+    patient = made(
+        http.post(
+            "/v1/individuals/",
+            json=doc("individuals", {"first-name": "Pat", "last-name": "Doe"}),
+            headers=headers,
+        )
+    )
+    user = made(
+        http.post(
+            "/v1/users/",
+            json=doc(
+                "users", {"username": "pat", "phone": PATIENT, "primary-individual-id": patient}
+            ),
+            headers=headers,
+        )
+    )
+    consent = made(
+        http.post(
+            "/v1/user-consents/",
+            json=doc(
+                "user-consents",
+                {"user-id": user, "args": {"messages": {"initial": "May we text you? YES/NO"}}},
+            ),
+            headers=headers,
+        )
+    )
+    reply(http, headers, PATIENT, phone_number, "YES")
+
+    def accepted() -> bool:
+        got = http.get(f"/v1/user-consents/{consent}/", headers=headers).json()
+        return bool(got["data"]["attributes"]["state"] == "accepted")
+
+    until(accepted, "the consent\n" + courier.logs_text())
+    channel = made(
+        http.post(
+            "/v1/messaging-channels/",
+            json=doc(
+                "messaging-channels",
+                {"individual-ids": [provider, patient], "text-number-id": number_id},
+            ),
+            headers=headers,
+        )
+    )
+    turned_on = http.post(
+        f"/v1/messaging-channels/{channel}/set-sms/",
+        json={"active": True, "initial-message": "Your care team can now text you here."},
+        headers=headers,
+    )
+    assert turned_on.status_code == 201, turned_on.text
+    assert turned_on.json()["data"]["attributes"]["with-sms"] is True
+    posted = http.post(
+        "/v1/messaging-messages/",
+        json=doc(
+            "messaging-messages",
+            {"channel-id": channel, "individual-id": provider, "message": "Labs look fine."},
+        ),
+        headers=headers,
+    )
+    assert posted.status_code == 201, posted.text
+    account_id = http.get(f"/v1/text-account-numbers/{number_id}/", headers=headers).json()["data"][
+        "attributes"
+    ]["account-id"]
+
+    def bridged() -> list[tuple[str, str]]:
+        texts = http.get(
+            "/v1/texts/",
+            params={"account-id": account_id, "filter[target]": PATIENT, "sort": "created-at"},
+            headers=headers,
+        ).json()["data"]
+        done = [
+            (t["attributes"]["message"], t["attributes"]["status"])
+            for t in texts
+            if t["attributes"]["purpose"] == "bridge"
+        ]
+        return done if all(status == "delivered" for _m, status in done) else []
+
+    delivered = until(lambda: len(bridged()) == 2 and bridged(), "the bridged texts")
+    assert [message for message, _status in delivered] == [
+        "Your care team can now text you here.",
+        "Labs look fine.",
+    ]
+    reply(http, headers, PATIENT, phone_number, "Thanks, see you soon")
+
+    def in_channel() -> list[dict[str, Any]]:
+        listed = http.get(
+            "/v1/messaging-messages/",
+            params={"channel-id": channel, "individual-id": provider, "sort": "seq"},
+            headers=headers,
+        ).json()["data"]
+        return [m["attributes"] for m in listed if m["attributes"]["source"] == "sms"]
+
+    (answer,) = until(in_channel, "the reply in the channel\n" + courier.logs_text())
+    assert answer["message"] == "Thanks, see you soon" and answer["individual-id"] == patient
 
 
 def test_texts_through_the_sandbox(

@@ -1,8 +1,8 @@
 """A local HTTP server on 127.0.0.1 that answers as Twilio's REST API does, for the twilio
-adapter's tests: messages (create, fetch, list), incoming phone numbers (buy, list, update),
-available local numbers, Lookup v2, Twilio's error bodies and HTTP Basic authentication, and
-signed status callbacks and inbound texts in Twilio's form encoding (``X-Twilio-Signature``,
-computed with the twilio library's own validator).
+adapter's tests: messages (create, fetch, list), incoming phone numbers (buy, list, update,
+release), available local numbers, Lookup v2, Twilio's error bodies and HTTP Basic
+authentication, and signed status callbacks and inbound texts in Twilio's form encoding
+(``X-Twilio-Signature``, computed with the twilio library's own validator).
 
 The adapter reaches it through ``COURIER_TWILIO_API_BASE_URL=<fake.url>``: requests for
 ``https://api.twilio.com/2010-04-01/...`` arrive as ``/api/2010-04-01/...`` and Lookup's as
@@ -135,9 +135,10 @@ class FakeTwilio:
             if found is None:
                 return _error(404, 20404, f"The requested resource {path} was not found")
             return 200, found
-        match = re.fullmatch(rf"{base}/AvailablePhoneNumbers/US/Local\.json", path)
+        match = re.fullmatch(rf"{base}/AvailablePhoneNumbers/([A-Z]{{2}})/Local\.json", path)
         if match and method == "GET":
-            return 200, _page("available_phone_numbers", self._available(query), path)
+            offers = self._available(match.group(1), query)
+            return 200, _page("available_phone_numbers", offers, path)
         if path == f"{base}/IncomingPhoneNumbers.json" and method == "POST":
             return self._buy(form)
         if path == f"{base}/IncomingPhoneNumbers.json" and method == "GET":
@@ -155,6 +156,12 @@ class FakeTwilio:
             if "SmsUrl" in form:
                 number["sms_url"] = form["SmsUrl"]
             return 200, number
+        if match and method == "DELETE":
+            with self.lock:
+                released = self.numbers.pop(match.group(1), None)
+            if released is None:
+                return _error(404, 20404, f"The requested resource {path} was not found")
+            return 204, {}
         match = re.fullmatch(r"/lookups/v2/PhoneNumbers/([^/]+)", path)
         if match and method == "GET":
             return self._lookup(match.group(1))
@@ -218,28 +225,48 @@ class FakeTwilio:
             threading.Thread(target=self._progress, args=(sid,), daemon=True).start()
         return 201, message
 
-    def _available(self, query: dict[str, str]) -> list[dict[str, Any]]:
+    def _available(self, country: str, query: dict[str, str]) -> list[dict[str, Any]]:
+        """Local numbers in the area code that the numbering plan says are valid there (US:
+        ``+1 <area> 46N NNNN``; elsewhere after ``7946``, as London's drama numbers); none for
+        a country without a numbering plan."""
         area = query.get("AreaCode", "415")
+        calling_code = phonenumbers.country_code_for_region(country)
+        example = phonenumbers.example_number_for_type(
+            country, phonenumbers.PhoneNumberType.FIXED_LINE
+        )
+        if not calling_code or example is None:
+            return []
+        length = len(phonenumbers.national_significant_number(example))
+        taken = {n["phone_number"] for n in self.numbers.values()}
         out = []
-        for suffix in range(1000, 10000, 1117):
-            phone = f"+1{area}46{suffix:04d}"[:12]
-            if any(n["phone_number"] == phone for n in self.numbers.values()):
+        prefix = "46" if country == "US" else "7946"
+        digits = max(1, length - len(area) - len(prefix))
+        for step in range(1, 60):
+            phone = f"+{calling_code}{area}{prefix}{step * 1117 % 10**digits:0{digits}d}"
+            parsed = phonenumbers.parse(phone, None)
+            if (
+                phone in taken
+                or not phonenumbers.is_valid_number(parsed)
+                or phonenumbers.region_code_for_number(parsed) != country
+            ):
                 continue
             out.append(
                 {
-                    "friendly_name": f"({area}) 46{suffix:04d}"[:14],
+                    "friendly_name": phonenumbers.format_number(
+                        parsed, phonenumbers.PhoneNumberFormat.NATIONAL
+                    ),
                     "phone_number": phone,
-                    "lata": "722",
-                    "locality": "San Francisco",
-                    "rate_center": "SNFC CNTRL",
+                    "lata": "722" if country == "US" else None,
+                    "locality": "San Francisco" if country == "US" else None,
+                    "rate_center": "SNFC CNTRL" if country == "US" else None,
                     "latitude": "37.774900",
                     "longitude": "-122.419400",
-                    "region": "CA",
-                    "postal_code": "94103",
-                    "iso_country": "US",
+                    "region": "CA" if country == "US" else None,
+                    "postal_code": "94103" if country == "US" else None,
+                    "iso_country": country,
                     "address_requirements": "none",
                     "beta": False,
-                    "capabilities": {"voice": True, "SMS": True, "MMS": True},
+                    "capabilities": {"voice": True, "SMS": True, "MMS": country in ("US", "CA")},
                 }
             )
         return out[: int(query.get("PageSize", "50"))]
@@ -348,8 +375,12 @@ def start_fake_twilio() -> Iterator[FakeTwilio]:
                 dict(parse_qsl(raw)),
                 self.headers.get("Authorization") == expected,
             )
-            payload = orjson.dumps(body)
             self.send_response(status)
+            if status == 204:  # Twilio's answer to a DELETE: no body
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            payload = orjson.dumps(body)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -360,6 +391,9 @@ def start_fake_twilio() -> Iterator[FakeTwilio]:
 
         def do_POST(self) -> None:
             self._serve("POST")
+
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
 
         def log_message(self, format: str, *args: Any) -> None:
             return

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, StrictInt, WithJsonSchema
 
 from courier.core.phone import E164_SCHEMA, E164_US_SCHEMA, check_e164
 from courier.core.time import check_timezone, format_timestamp, parse_timestamp, to_utc
@@ -29,6 +29,16 @@ Timestamp = Annotated[
         {"type": "string", "format": "date-time", "example": "2024-01-15T10:00:00.000Z"}
     ),
 ]
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # JSON Schema's integer: 3037.0 is one
+    return value
+
+
+# A JSON integer: 5 or 5.0; never "5", true or 5.5 (400 "must be an integer").
+WholeNumber = Annotated[StrictInt, BeforeValidator(_whole)]
 
 PhoneE164 = Annotated[
     str,

@@ -135,6 +135,11 @@ def _check_envelope(document: dict[str, Any]) -> None:
     for name in ("type", "id"):
         if name in document["data"] and not isinstance(document["data"][name], str):
             raise PydanticCustomError("envelope", f"data.{name} must be a string")
+    unknown = sorted(set(document["data"]) - {"type", "id", "attributes"})
+    if unknown:
+        raise PydanticCustomError(
+            "envelope", f"data.{unknown[0]} is not taken here (data holds type, id and attributes)"
+        )
 
 
 def _unwrap(cls: type[BaseModel], value: Any) -> Any:
@@ -174,10 +179,12 @@ def _both_forms(
                     "attributes": plain,
                 },
                 "required": ["attributes"],
+                "additionalProperties": False,
             },
             "meta": {"type": "object"},
         },
         "required": ["data"],
+        "additionalProperties": False,
     }
     return {"anyOf": [plain, envelope], "title": plain.get("title", cls.__name__)}
 

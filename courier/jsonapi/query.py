@@ -6,6 +6,7 @@ naming the parameter (ARCHITECTURE.md: no generic filter that lets clients name 
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -330,14 +331,13 @@ def parse_list_query(
             errors.append(ErrorItem(f"{flt.param} {exc}", "invalid-parameter", parameter=flt.param))
     sort: list[tuple[str, bool]] = []
     sort_items = [
-        part.strip() for raw_sort in params.getlist("sort") for part in raw_sort.split(",")
+        part for raw_sort in params.getlist("sort") if raw_sort for part in raw_sort.split(",")
     ]
-    sort_items = [item for item in sort_items if item]
     if len(sort_items) > MAX_SORT_FIELDS:
         raise invalid_parameter("sort", f"takes at most {MAX_SORT_FIELDS} fields", "invalid-sort")
     for item in sort_items:
         descending = item.startswith("-")
-        name = item.lstrip("-+")
+        name = item[1:] if descending else item
         if any(name == earlier for earlier, _ in sort):
             errors.append(
                 ErrorItem(f"sort names {name} more than once", "invalid-sort", parameter="sort")
@@ -345,7 +345,8 @@ def parse_list_query(
         elif name not in sorts:
             errors.append(
                 ErrorItem(
-                    f"sort by {name} is not supported; use one of: {', '.join(sorts) or 'none'}",
+                    f"sort by {name!r} is not supported; use one of: {', '.join(sorts) or 'none'}"
+                    " (comma-separated, '-' before a field for descending)",
                     "invalid-sort",
                     parameter="sort",
                 )
@@ -355,6 +356,23 @@ def parse_list_query(
     if errors:
         raise ApiError(400, errors, {}, True)
     return ListQuery(limit, offset, sort, values, aliased)
+
+
+def sort_pattern(sorts: Sequence[str]) -> str:
+    """The regular expression of a valid ``sort`` value: empty, or up to ``MAX_SORT_FIELDS``
+    comma-separated fields, each ``name`` or ``-name`` and each at most once. Written out as
+    every order of every subset where that stays short (a few fields, as every list has);
+    beyond, the pattern no longer says "at most once"."""
+    assert all(re.fullmatch(r"[a-z0-9-]+", name) for name in sorts), sorts  # nothing to escape
+    item = "-?(?:" + "|".join(sorts) + ")"
+    if len(sorts) > 4:
+        return f"^(?:{item}(?:,{item}){{0,{MAX_SORT_FIELDS - 1}}})?$"
+    orders = [
+        ",".join("-?" + name for name in order)
+        for size in range(1, len(sorts) + 1)
+        for order in itertools.permutations(sorts, size)
+    ]
+    return "^(?:" + "|".join(orders) + ")?$"
 
 
 def _page(params: QueryParams, page: PageBounds) -> tuple[int, int, bool]:
@@ -372,10 +390,14 @@ def _page(params: QueryParams, page: PageBounds) -> tuple[int, int, bool]:
         try:
             offset = parse_int(1, None)(params["start"]) - 1
         except ValueError as exc:
-            raise invalid_parameter("start", "must be an integer of at least 1 (1-based)") from exc
+            raise invalid_parameter(
+                "start", f"must be an integer from 1 to {DB_INT_MAX} (1-based)"
+            ) from exc
     else:
         try:
             offset = parse_int(0, None)(params.get("page[offset]", "0"))
         except ValueError as exc:
-            raise invalid_parameter("page[offset]", "must be an integer of at least 0") from exc
+            raise invalid_parameter(
+                "page[offset]", f"must be an integer from 0 to {DB_INT_MAX}"
+            ) from exc
     return limit, offset, aliased

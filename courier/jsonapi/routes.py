@@ -35,7 +35,13 @@ from courier.jsonapi.documents import (
     without_organization_id,
 )
 from courier.jsonapi.paging import paginate, sort_order
-from courier.jsonapi.query import PageBounds, Param, parse_list_query
+from courier.jsonapi.query import (
+    DB_INT_MAX,
+    PageBounds,
+    Param,
+    parse_list_query,
+    sort_pattern,
+)
 from courier.jsonapi.resource import Op, ResourceSpec
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -145,8 +151,10 @@ def _filter_parameters(filters: Any, extra_params: Any = ()) -> list[dict[str, A
     return params
 
 
-def _page_parameters(page: PageBounds, sorts: Any) -> list[dict[str, Any]]:
-    params: list[dict[str, Any]] = [
+def page_parameters(page: PageBounds) -> list[dict[str, Any]]:
+    """The paging parameters of every list: ``page[limit]``/``page[offset]`` and their
+    ``size``/``start`` aliases, bounded as the parser bounds them."""
+    return [
         {
             "name": "page[limit]",
             "in": "query",
@@ -160,7 +168,7 @@ def _page_parameters(page: PageBounds, sorts: Any) -> list[dict[str, Any]]:
         {
             "name": "page[offset]",
             "in": "query",
-            "schema": {"type": "integer", "minimum": 0, "default": 0},
+            "schema": {"type": "integer", "minimum": 0, "maximum": DB_INT_MAX, "default": 0},
         },
         {
             "name": "size",
@@ -172,16 +180,21 @@ def _page_parameters(page: PageBounds, sorts: Any) -> list[dict[str, Any]]:
             "name": "start",
             "in": "query",
             "description": "1-based alias of page[offset]; ignored when page[offset] is given",
-            "schema": {"type": "integer", "minimum": 1},
+            "schema": {"type": "integer", "minimum": 1, "maximum": DB_INT_MAX},
         },
     ]
+
+
+def _page_parameters(page: PageBounds, sorts: Any) -> list[dict[str, Any]]:
+    params = page_parameters(page)
     if sorts:
         params.append(
             {
                 "name": "sort",
                 "in": "query",
-                "description": "Comma-separated fields, '-' for descending: " + ", ".join(sorts),
-                "schema": {"type": "string"},
+                "description": "Comma-separated fields, '-' for descending, each at most "
+                "once: " + ", ".join(sorts),
+                "schema": {"type": "string", "pattern": sort_pattern(list(sorts))},
             }
         )
     return params

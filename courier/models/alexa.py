@@ -1,5 +1,5 @@
 """Alexa: linked Alexa accounts, reminders on patients' devices, proactive-event subscriptions
-and the proactive events sent to them."""
+and the proactive events sent to them, and the latest API token of each Alexa user."""
 
 from __future__ import annotations
 
@@ -26,6 +26,21 @@ class AlexaLink(IdMixin, TenantMixin, TimestampMixin, Base):
     )
     alexa_user_id: Mapped[str] = mapped_column(String(512))
     alexa_app_id: Mapped[str] = mapped_column(String(255))
+
+
+class AlexaUserToken(Base):
+    """The latest ``apiAccessToken`` an Alexa user's skill requests carried (sealed), with
+    their region's API host: Amazon creates reminders only with it (docs/ALEXA.md). Not a
+    tenant table: it is Amazon's credential for an Alexa account, names no individual, and is
+    needed after a purge (to remove reminders from the device). Good for under an hour."""
+
+    __tablename__ = "alexa_user_tokens"
+
+    alexa_user_id: Mapped[str] = mapped_column(String(512), primary_key=True)
+    token_sealed: Mapped[str] = mapped_column(Text)
+    api_endpoint: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AskReminder(IdMixin, TenantMixin, TimestampMixin, Base):

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from courier.core.time import utcnow
@@ -77,6 +77,14 @@ class ProviderInbound(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("provider", "dedupe_key", name="uq_provider_inbound_provider_dedupe"),
         Index("ix_provider_inbound_vendor", "provider", "vendor_id"),
+        # What is still to be applied, in arrival order (texts received wait for earlier ones).
+        Index(
+            "ix_provider_inbound_unapplied",
+            "organization_id",
+            "received_at",
+            postgresql_where=text("applied_at IS NULL"),
+            sqlite_where=text("applied_at IS NULL"),
+        ),
     )
 
     provider: Mapped[str] = mapped_column(String(64))

@@ -56,6 +56,9 @@ class MessagingChannel(IdMixin, TenantMixin, TimestampMixin, Base):
     with_sms: Mapped[bool] = mapped_column(Boolean, default=False)
     sms_initial_message: Mapped[str | None] = mapped_column(String(1024))
     sms_initial_message_js: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Texts of provider posts carry a neutral line and a link instead of the message; None:
+    # the organization's sms-phi-safe preference.
+    sms_phi_safe: Mapped[bool | None] = mapped_column(Boolean, default=None)
     # Denormalised for O(1) unread counts and the inbox order.
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_message_id: Mapped[uuid.UUID | None]

@@ -1,10 +1,10 @@
 """Bulk messages: one message from a provider to many people, each in their direct channel.
 
-A bulk message is planned once (its recipients expanded and written to
-``bulk_message_recipients``, one row each, split into chunks) and posted chunk by chunk by
-jobs. A recipient's row turns ``posted`` (with the message it received) in the same
-transaction as that message, so a chunk taken up again after a crash skips who is done: nobody
-receives it twice. Bulk attachments are uploaded once and referenced by every posted copy.
+A bulk message is sent through its fan-out (``fanouts`` / ``fanout_targets``,
+:mod:`courier.jobs.fanout`): its recipients are planned once, as the fan-out's targets, and
+posted chunk by chunk by jobs, each recipient marked in the same transaction as the message it
+received, so nobody receives it twice. The fan-out keeps the counts. Bulk attachments are
+uploaded once and referenced by every posted copy.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from courier.core.time import utcnow
@@ -27,12 +27,6 @@ class BulkStatus(enum.StrEnum):
     QUEUED = "queued"  # accepted: the plan job expands the recipients
     POSTING = "posting"  # chunks being posted
     POSTED = "posted"  # every chunk done (posted-time set)
-
-
-class RecipientStatus(enum.StrEnum):
-    PENDING = "pending"
-    POSTED = "posted"
-    SKIPPED = "skipped"
 
 
 class MessagingBulkMessage(IdMixin, TenantMixin, Base):
@@ -59,42 +53,10 @@ class MessagingBulkMessage(IdMixin, TenantMixin, Base):
     auto_ack: Mapped[bool] = mapped_column(Boolean, default=True)
     draft: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default=BulkStatus.DRAFT.value)
-    recipient_count: Mapped[int] = mapped_column(Integer, default=0)
-    posted_count: Mapped[int] = mapped_column(Integer, default=0)
-    skipped_count: Mapped[int] = mapped_column(Integer, default=0)
-    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
-    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
     submitted_at: Mapped[datetime | None]  # when it stopped being a draft
     posted_time: Mapped[datetime | None]  # when the last chunk was done
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_modified_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class BulkMessageRecipient(TenantMixin, Base):
-    """One recipient of a bulk message: planned, then posted (or skipped) exactly once."""
-
-    __tablename__ = "bulk_message_recipients"
-    __table_args__ = (
-        Index("ix_bulk_message_recipients_chunk", "bulk_message_id", "chunk", "status"),
-    )
-
-    bulk_message_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("messaging_bulk_messages.id", ondelete="CASCADE"), primary_key=True
-    )
-    recipient_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("individuals.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
-    chunk: Mapped[int] = mapped_column(Integer)
-    text_key: Mapped[str | None] = mapped_column(String(35))  # the message-js entry, or None
-    status: Mapped[str] = mapped_column(String(16), default=RecipientStatus.PENDING.value)
-    skip_reason: Mapped[str | None] = mapped_column(String(64))
-    channel_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("messaging_channels.id", ondelete="SET NULL")
-    )
-    message_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("messaging_messages.id", ondelete="SET NULL")
-    )
-    done_at: Mapped[datetime | None]
 
 
 class MessagingBulkAttachment(UploadColumns, Base):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
-from courier.core.types import Timestamp
+from courier.core.types import Timestamp, WholeNumber
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
 
 
 class AccessTokenCreate(WriteAttributes):
     individual_id: uuid.UUID = Field(description="The individual the token acts as")
-    ttl_seconds: StrictInt | None = Field(
+    ttl_seconds: WholeNumber | None = Field(
         default=None,
         description="Lifetime in seconds, at most the server's COURIER_TOKEN_TTL_SECONDS "
         "(its default; 3600 unless configured)",

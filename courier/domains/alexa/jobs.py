@@ -6,6 +6,10 @@ records its error on the reminder and is tried again with backoff, up to
 ``COURIER_JOB_MAX_ATTEMPTS``; a permanent refusal records its error and stops until the
 reminder changes. An individual without a linked Alexa account is a sync error too, and their
 reminders are synced as soon as they link (see ``skill.py``).
+
+Reminder calls carry the Alexa user's latest API token when Courier holds one (``tokens.py``);
+one the adapter reports refused (``awaiting-user-token`` although a token was given) is
+dropped, so the next try waits for the fresh one Alexa was asked for.
 """
 
 from __future__ import annotations
@@ -21,13 +25,21 @@ from courier.core.time import utcnow
 from courier.domains.alexa.repository import link_of_individual
 from courier.domains.alexa.schedule import parse_local_time
 from courier.domains.alexa.service import DELETE_JOB, EVENT_RESOURCE, SYNC_JOB, schedule_sync
+from courier.domains.alexa.tokens import forget_access, user_access
 from courier.jobs.context import JobContext
 from courier.jobs.registry import job_handler
 from courier.jobs.worker import backoff_seconds
 from courier.jsonapi.changes import SYSTEM, change, write_changes
 from courier.models.alexa import AskEvent, AskReminder
 from courier.models.delivery import Delivery
-from courier.providers.alexa import ALEXA, AlexaProvider, AlexaReminder, ProactiveEvent
+from courier.providers.alexa import (
+    ALEXA,
+    AlexaProvider,
+    AlexaReminder,
+    ProactiveEvent,
+    UserApiAccess,
+)
+from courier.providers.alexa.base import AWAITING_USER_TOKEN
 from courier.providers.common import NotSent, Permanent, ProviderError, SendResult
 from courier.providers.delivery import delivery_sender
 
@@ -115,32 +127,40 @@ async def sync_reminder(job: JobContext) -> dict[str, Any] | None:
     body = as_alexa_reminder(reminder, job.settings.alexa_locale)
     version = reminder.sync_version
     held_id, held_user = reminder.alexa_reminder_id, reminder.alexa_user_id
+    user = link.alexa_user_id
+    access = await user_access(job.session, job.settings, user)
+    moved = bool(held_id and held_user and held_user != user)
+    held_access = (
+        await user_access(job.session, job.settings, held_user) if moved and held_user else None
+    )
     await job.checkpoint()  # no transaction held while Alexa answers
     try:
-        if held_id and held_user and held_user != link.alexa_user_id:
+        if moved and held_id and held_user:
             # Linked to another Alexa account since: move the reminder to it.
-            await adapter.delete_reminder(held_id, user_id=held_user)
+            await adapter.delete_reminder(held_id, user_id=held_user, access=held_access)
             held_id = None
         if held_id:
             try:
-                await adapter.update_reminder(held_id, body, user_id=link.alexa_user_id)
+                await adapter.update_reminder(held_id, body, user_id=user, access=access)
                 alexa_id = held_id
             except Permanent as gone:
                 if gone.code != "not-found":
                     raise
                 # Deleted on the device (by the person): put it back.
-                alexa_id = await adapter.create_reminder(body, user_id=link.alexa_user_id)
+                alexa_id = await adapter.create_reminder(body, user_id=user, access=access)
         else:
-            alexa_id = await adapter.create_reminder(body, user_id=link.alexa_user_id)
+            alexa_id = await adapter.create_reminder(body, user_id=user, access=access)
     except ProviderError as error:
+        if error.code == AWAITING_USER_TOKEN:
+            await _forget_refused(job, ((user, access), (held_user, held_access)))
         reminder = await _load(job, reminder.id) or reminder
         return await _failed(job, reminder, error, f"{error.code or 'error'}: {error.message}")
     current = await _load(job, reminder.id)
     if current is None:  # deleted meanwhile: remove what was just made
-        await adapter.delete_reminder(alexa_id, user_id=link.alexa_user_id)
+        await adapter.delete_reminder(alexa_id, user_id=user, access=access)
         return {"skipped": "deleted meanwhile"}
     current.alexa_reminder_id = alexa_id
-    current.alexa_user_id = link.alexa_user_id
+    current.alexa_user_id = user
     current.synced_version = version
     current.synced_to_alexa = current.sync_version == version
     current.sync_error = None
@@ -150,13 +170,32 @@ async def sync_reminder(job: JobContext) -> dict[str, Any] | None:
     return {"synced": True, "version": version}
 
 
+async def _forget_refused(
+    job: JobContext, used: tuple[tuple[str | None, UserApiAccess | None], ...]
+) -> None:
+    """Drop the tokens the adapter found refused (it asked Alexa for fresh ones)."""
+    for alexa_user_id, access in used:
+        if alexa_user_id and access is not None:
+            await forget_access(job.session, job.settings, alexa_user_id, access)
+
+
 @job_handler(DELETE_JOB)
 async def delete_reminder(job: JobContext) -> dict[str, Any] | None:
-    """Remove a reminder (already deleted in Courier) from the device that holds it."""
+    """Remove a reminder (already deleted in Courier) from the device that holds it. Without
+    a good user token, the adapter asks Alexa for one and the job is tried again."""
     adapter: AlexaProvider = job.providers.get(ALEXA)
-    await adapter.delete_reminder(
-        str(job.payload["alexa_reminder_id"]), user_id=str(job.payload["alexa_user_id"])
-    )
+    user = str(job.payload["alexa_user_id"])
+    access = await user_access(job.session, job.settings, user)
+    await job.checkpoint()
+    try:
+        await adapter.delete_reminder(
+            str(job.payload["alexa_reminder_id"]), user_id=user, access=access
+        )
+    except NotSent as error:
+        if error.code == AWAITING_USER_TOKEN and access is not None:
+            await forget_access(job.session, job.settings, user, access)
+            await job.checkpoint()
+        raise
     return {"deleted": True}
 
 

@@ -1,19 +1,22 @@
 """The SQL of the Alexa domain: reminders (an individual sees their own), subscriptions,
-and the links between Alexa users and individuals."""
+the links between Alexa users and individuals, and the unread messages the skill tells of."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import Principal
-from courier.core.tenancy import scoped, unscoped
+from courier.core.tenancy import in_organization, scoped, unscoped
 from courier.jsonapi.context import Context
 from courier.jsonapi.repository import Repository
 from courier.models.alexa import AlexaLink, AskReminder, AskSubscription
+from courier.models.individual import Individual
+from courier.models.messaging import MessagingChannel, MessagingMessage, MessagingSubscriber
 
 
 def reminder_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
@@ -96,3 +99,105 @@ async def subscription_of(
     )
     found: AskSubscription | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
+
+
+# --- unread messages (what "read my new messages" tells) ------------------------------------
+
+
+@dataclass(frozen=True)
+class UnreadFrom:
+    """Unread messages of one author (``author_id`` None: written by the system)."""
+
+    author_id: uuid.UUID | None
+    count: int
+
+
+@dataclass(frozen=True)
+class UnreadMessage:
+    author_id: uuid.UUID | None
+    text: str
+
+
+def _unread(organization_id: uuid.UUID, individual_id: uuid.UUID) -> ColumnElement[bool]:
+    """Posted messages past the individual's horizon in the unarchived channels they belong
+    to, written by someone else (for :func:`_unread_statement`)."""
+    sub, channel, message = MessagingSubscriber, MessagingChannel, MessagingMessage
+    return and_(
+        sub.individual_id == individual_id,
+        in_organization(channel, organization_id),
+        channel.archived.is_(False),
+        in_organization(message, organization_id),
+        message.seq > sub.ack_seq,
+        message.seq <= channel.last_seq,
+        message.draft.is_(False),
+        message.removed.is_(False),
+        or_(message.individual_id.is_(None), message.individual_id != individual_id),
+    )
+
+
+def _unread_statement(
+    organization_id: uuid.UUID, individual_id: uuid.UUID, *columns: Any
+) -> Select[Any]:
+    sub = MessagingSubscriber
+    stmt = (
+        select(*columns)
+        .select_from(sub)
+        .join(MessagingChannel, MessagingChannel.id == sub.channel_id)
+        .join(MessagingMessage, MessagingMessage.channel_id == sub.channel_id)
+        .where(_unread(organization_id, individual_id))
+    )
+    return scoped(cast("Select[Any]", stmt), sub, organization_id)
+
+
+async def unread_by_author(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> list[UnreadFrom]:
+    """The individual's unread messages counted per author, the earliest-writing first."""
+    message = MessagingMessage
+    first = func.min(message.posted_time)
+    stmt = (
+        _unread_statement(
+            organization_id, individual_id, message.individual_id, func.count(), first
+        )
+        .group_by(message.individual_id)
+        .order_by(first, message.individual_id)
+    )
+    rows = (await session.execute(stmt)).all()
+    return [UnreadFrom(author, int(count)) for author, count, _ in rows]
+
+
+async def unread_messages(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID, *, limit: int
+) -> list[UnreadMessage]:
+    """The individual's ``limit`` oldest unread messages."""
+    message = MessagingMessage
+    stmt = (
+        _unread_statement(organization_id, individual_id, message.individual_id, message.message)
+        .order_by(message.posted_time, message.seq, message.id)
+        .limit(limit)
+    )
+    return [UnreadMessage(author, text or "") for author, text in await session.execute(stmt)]
+
+
+async def spoken_names(
+    session: AsyncSession, organization_id: uuid.UUID, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """How the skill names these individuals: first and last name."""
+    if not ids:
+        return {}
+    stmt = scoped(
+        cast(
+            "Select[Any]",
+            select(Individual.id, Individual.first_name, Individual.last_name).where(
+                Individual.id.in_(ids)
+            ),
+        ),
+        Individual,
+        organization_id,
+    )
+    names: dict[uuid.UUID, str] = {}
+    for ident, first, last in await session.execute(stmt):
+        name = " ".join(part.strip() for part in (first or "", last or "") if part.strip())
+        if name:
+            names[ident] = name
+    return names

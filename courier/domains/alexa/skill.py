@@ -8,8 +8,12 @@ A request carrying a valid one links the Alexa user to that individual (one indi
 Alexa user; a newer token moves the link). Without one, the skill asks the person to link
 their account in the Alexa app (a ``LinkAccount`` card) and tells nothing else.
 
-PHI-safe by default: the skill says how many new messages the care team sent and that they are
-in the app, never their text.
+PHI-safe by default: the skill says how many new messages the care team sent and from whom,
+and that they are in the app, never their text. An organization that sets its preference
+``alexa-read-message-text`` lets the skill read the text aloud.
+
+Every request of a linked user (and the ``Messaging.MessageReceived`` request Courier asks Alexa
+for when it needs one) leaves the user's API token for the reminder jobs (``tokens.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,23 +31,30 @@ from courier.config import Settings
 from courier.core.auth import PrincipalKind, authenticate
 from courier.core.errors import ApiError
 from courier.core.time import utcnow
-from courier.domains.aggregations.columns import unread_count
 from courier.domains.alexa import repository as repo
 from courier.domains.alexa.schedule import next_occurrences
 from courier.domains.alexa.service import schedule_sync
+from courier.domains.alexa.tokens import access_of, forget_user, remember_access
+from courier.domains.org_preferences.service import get_preference
 from courier.jsonapi.changes import Actor, Change, change, write_changes
 from courier.models.alexa import AlexaLink, AskReminder, AskSubscription
+from courier.providers.alexa.base import AWAITING_USER_TOKEN
 
 REMINDERS_INTENT = "GetRemindersIntent"
 MESSAGES_INTENT = "ReadMessagesIntent"
 ACKNOWLEDGE_INTENT = "AcknowledgeIntent"
 SUBSCRIPTION_CHANGED = "AlexaSkillEvent.ProactiveSubscriptionChanged"
 SKILL_DISABLED = "AlexaSkillEvent.SkillDisabled"
+MESSAGE_RECEIVED = "Messaging.MessageReceived"
+READ_TEXT_PREFERENCE: Literal["alexa-read-message-text"] = "alexa-read-message-text"
 LINK_PROMPT = (
     "To hear your reminders and messages, please link your account in the Alexa app, "
     "using the code your care team gave you."
 )
 MAX_SPOKEN_REMINDERS = 3
+MAX_SPOKEN_AUTHORS = 3
+MAX_READ_MESSAGES = 5
+MAX_READ_CHARS = 600  # of one message's text; Alexa speaks at most 8,000 characters in all
 ALEXA_ACTOR = Actor("alexa", "skill")
 
 
@@ -186,16 +197,56 @@ async def _reminders_speech(session: AsyncSession, link: AlexaLink, *, only_next
     return head + ". ".join(spoken) + "."
 
 
+def _messages(count: int) -> str:
+    return f"{count} new message{'s' if count != 1 else ''}"
+
+
+def _spoken_list(parts: Sequence[str]) -> str:
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _spoken_text(text: str) -> str:
+    words = " ".join(text.split())
+    if not words:
+        return "a message without text"
+    if len(words) > MAX_READ_CHARS:
+        words = words[:MAX_READ_CHARS].rsplit(" ", 1)[0] + " ..."
+    return words if words[-1] in ".!?" else words + "."
+
+
 async def _messages_speech(session: AsyncSession, link: AlexaLink) -> str:
-    counts = await unread_count(session, link.organization_id, [link.individual_id])
-    count = int(counts.get(link.individual_id, 0))
-    if count == 0:
+    """How many unread messages and from whom; their text only where the organization set
+    ``alexa-read-message-text``."""
+    org, me = link.organization_id, link.individual_id
+    authors = await repo.unread_by_author(session, org, me)
+    total = sum(a.count for a in authors)
+    if total == 0:
         return "You have no new messages from your care team."
-    plural = "s" if count != 1 else ""
-    return (
-        f"You have {count} new message{plural} from your care team. "
-        "Please open the app to read them."
-    )
+    head = f"You have {_messages(total)} from your care team"
+    if await get_preference(session, org, READ_TEXT_PREFERENCE):
+        unread = await repo.unread_messages(session, org, me, limit=MAX_READ_MESSAGES)
+        names = await repo.spoken_names(session, org, {m.author_id for m in unread if m.author_id})
+        read = [
+            f"From {names.get(m.author_id, 'your care team') if m.author_id else 'your care team'}"
+            f": {_spoken_text(m.text)}"
+            for m in unread
+        ]
+        left = total - len(unread)
+        tail = f" {_messages(left).replace(' new', ' more')} in the app." if left > 0 else ""
+        return f"{head}. " + " ".join(read) + tail
+    shown = authors[:MAX_SPOKEN_AUTHORS]
+    names = await repo.spoken_names(session, org, {a.author_id for a in shown if a.author_id})
+    senders = [
+        names.get(a.author_id, "your care team") if a.author_id else "your care team" for a in shown
+    ]
+    if len(authors) == 1:
+        return f"{head}, from {senders[0]}. Please open the app to read them."
+    who = _spoken_list([f"{a.count} from {name}" for a, name in zip(shown, senders, strict=True)])
+    if len(authors) > len(shown):
+        who += f", and {sum(a.count for a in authors[len(shown) :])} from others"
+    return f"{head}: {who}. Please open the app to read them."
 
 
 async def _subscription_changed(
@@ -250,8 +301,26 @@ async def _subscription_changed(
     ]
 
 
+async def _token_arrived(session: AsyncSession, caller: Caller) -> None:
+    """A request brought the user's API token (kept by ``answer``), e.g. the skill message
+    Courier sent to get one: sync now the reminders that wait for it (a fresh job; the delayed
+    one finds them done). Removals from the device of a purged individual retry by themselves.
+    """
+    link = caller.link
+    if link is None:
+        return
+    for reminder in await repo.reminders_of(session, link.organization_id, link.individual_id):
+        waiting = (reminder.sync_error or "").startswith(f"{AWAITING_USER_TOKEN}:")
+        if not reminder.synced_to_alexa and waiting:
+            reminder.sync_attempts = 0
+            reminder.sync_version += 1  # a job of its own (the queued one is keyed by version)
+            await schedule_sync(session, reminder)
+
+
 async def _skill_disabled(session: AsyncSession, caller: Caller) -> list[Change]:
-    """The person disabled the skill: forget the link and their subscriptions."""
+    """The person disabled the skill: forget the link, their subscriptions and API token."""
+    if caller.alexa_user_id:
+        await forget_user(session, caller.alexa_user_id)
     link = caller.link
     if link is None:
         return []
@@ -285,8 +354,15 @@ async def answer(
     kind = str(request.get("type") or "")
     caller, changes = await _link(session, settings, envelope)
     link = caller.link
+    access = access_of(envelope)
+    keeps_token = link is not None or kind == MESSAGE_RECEIVED
+    if access is not None and caller.alexa_user_id and kind != SKILL_DISABLED and keeps_token:
+        await remember_access(session, settings, caller.alexa_user_id, access)
+        await _token_arrived(session, caller)
     result: dict[str, Any]
-    if kind == SUBSCRIPTION_CHANGED:
+    if kind == MESSAGE_RECEIVED:
+        result = respond(None)  # acknowledged: Alexa stops delivering it
+    elif kind == SUBSCRIPTION_CHANGED:
         changes += await _subscription_changed(session, caller, envelope)
         result = respond(None)
     elif kind == SKILL_DISABLED:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from courier.core.types import Timestamp
+from courier.core.types import Timestamp, WholeNumber
 from courier.domains.people.schemas import IdRef
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
 
@@ -83,7 +83,7 @@ class BadgeCountRead(ReadAttributes):
 class BadgeCountSet(WriteAttributes):
     individual_id: uuid.UUID
     type: BadgeType
-    count: StrictInt = Field(ge=0, le=BADGE_COUNT_MAX)
+    count: WholeNumber = Field(ge=0, le=BADGE_COUNT_MAX)
     timestamp: Timestamp | None = Field(
         default=None, description="The time the count refers to; the server's time by default"
     )

@@ -46,7 +46,7 @@ from courier.jsonapi import query as q
 from courier.jsonapi.context import Context, context_dependency
 from courier.jsonapi.documents import DocumentModels, list_document, resource_object
 from courier.jsonapi.paging import paginate
-from courier.jsonapi.routes import ERROR_RESPONSES
+from courier.jsonapi.routes import ERROR_RESPONSES, page_parameters
 from courier.models.individual_group import IndividualGroup
 from courier.models.messaging import (
     MessagingBookmark,
@@ -281,33 +281,7 @@ def _parameters() -> list[dict[str, Any]]:
             }
         )
     params += [
-        {
-            "name": "page[limit]",
-            "in": "query",
-            "schema": {
-                "type": "integer",
-                "minimum": PAGE.minimum,
-                "maximum": PAGE.maximum,
-                "default": PAGE.default,
-            },
-        },
-        {
-            "name": "page[offset]",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 0, "default": 0},
-        },
-        {
-            "name": "size",
-            "in": "query",
-            "description": "Alias of page[limit]",
-            "schema": {"type": "integer", "minimum": PAGE.minimum, "maximum": PAGE.maximum},
-        },
-        {
-            "name": "start",
-            "in": "query",
-            "description": "1-based alias of page[offset]",
-            "schema": {"type": "integer", "minimum": 1},
-        },
+        *page_parameters(PAGE),
         {
             "name": "sort",
             "in": "query",

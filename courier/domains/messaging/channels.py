@@ -23,6 +23,7 @@ from courier.core.errors import (
     ApiError,
     ErrorItem,
     conflict,
+    forbidden,
     invalid_attribute,
     invalid_parameter,
     not_found,
@@ -31,7 +32,7 @@ from courier.core.errors import (
 )
 from courier.core.http import etag_for, etag_matches
 from courier.core.time import now_ms
-from courier.domains.messaging import render
+from courier.domains.messaging import render, sms
 from courier.domains.messaging import repository as repo
 from courier.domains.messaging.access import (
     refuse_individual_token,
@@ -55,6 +56,9 @@ from courier.domains.messaging.schemas import (
     SubscribersBody,
     SubscriptionType,
 )
+from courier.domains.org_preferences.service import get_preference
+from courier.domains.texts.rules import MAX_SEGMENTS, count_segments
+from courier.domains.texts.service import TextRefusedError
 from courier.jsonapi.changes import Change, Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes, resource_object, single_document
@@ -238,6 +242,9 @@ class ChannelService(CrudService[MessagingChannel]):
         await repo.require_individuals(
             session, org, attrs.individual_ids, "/data/attributes/individual-ids"
         )
+        if attrs.text_number_id is not None:
+            pointer = "/data/attributes/text-number-id"
+            await sms.require_text_number(session, org, attrs.text_number_id, pointer)
         creator = ctx.acting_individual_id
         if creator is not None:
             await require_individual(ctx, creator, parameter="individual-id")
@@ -521,6 +528,8 @@ async def patch_channel(
             await repo.require_group(session, org, value, pointer)
         if attribute == "owner_id" and value is not None:
             await require_individual(ctx, value, pointer)
+        if attribute == "text_number_id" and value is not None:
+            await sms.require_text_number(session, org, value, pointer)
         if attribute == "event_settings":
             value = value.model_dump()
         if getattr(channel, attribute) != value:
@@ -697,19 +706,59 @@ async def do_set_preferences(
 async def do_set_sms(
     ctx: Context, channel: MessagingChannel, body: SmsBody
 ) -> Changed[MessagingChannel]:
-    """``active: true`` needs the channel's ``text-number-id`` (422 otherwise). Without an
-    ``initial-message``, the organization's ``initial-sms-message`` preference applies. The
-    SMS path's state is kept on the channel; the texting domain acts on it."""
+    """Turn the channel's SMS path on or off (docs/SMS.md, "The channel bridge").
+
+    ``active: true`` needs what ``can-enable-sms`` says (422 naming what is missing: a text
+    number, an active one, one participant, their phone, their accepted SMS consent). Turning
+    it on texts the initial message to the participant: ``initial-message-js`` for their
+    language, else ``initial-message``, else the channel's earlier ones, else the
+    organization's ``initial-sms-message`` (a text is accepted now and sent by a job; a
+    participant who opted out: 403). From then on providers' posts are texted to them (a
+    neutral line and a link instead, with ``phi-safe``) and their replies are posted here.
+    ``active: false`` stops both; the messages given are kept for the next time."""
     refuse_individual_token(ctx)
-    if body.active and channel.text_number_id is None:
-        raise unprocessable(
-            "the channel has no text number (text-number-id) to send texts from", "no-text-number"
-        )
+    org, session = ctx.organization_id, ctx.session
+    state: sms.SmsState | None = None
+    if body.active:
+        if channel.text_number_id is None:
+            raise unprocessable(
+                "the channel has no text number (text-number-id) to send texts from",
+                "no-text-number",
+            )
+        state = await sms.channel_state(session, org, channel)
+        refusal = state.refusal
+        if refusal is not None:
+            raise unprocessable(refusal[1], refusal[0])
+    turning_on = body.active and not channel.with_sms
+    given = body.model_fields_set
+    message: str | None = None
+    if turning_on:
+        assert state is not None and state.participant is not None
+        default = await get_preference(session, org, "initial-sms-message")
+        sources = [
+            (body.initial_message_js, body.initial_message),
+            (channel.sms_initial_message_js, channel.sms_initial_message),
+        ]
+        message = sms.initial_text(sources, state.participant.locale, default)
+        counted = count_segments(message)
+        if counted.segments > MAX_SEGMENTS:
+            raise ApiError(
+                400,
+                [
+                    ErrorItem(
+                        f"the initial message is {counted.segments} SMS segments "
+                        f"({counted.encoding}); at most {MAX_SEGMENTS} are sent",
+                        "too-many-segments",
+                        pointer="/initial-message",
+                    )
+                ],
+                {},
+                True,
+            )
     fields: list[str] = []
     if channel.with_sms != body.active:
         channel.with_sms = body.active
         fields.append("with-sms")
-    given = body.model_fields_set
     if "initial_message" in given and channel.sms_initial_message != body.initial_message:
         channel.sms_initial_message = body.initial_message
         fields.append("sms-initial-message")
@@ -718,11 +767,22 @@ async def do_set_sms(
         if messages != channel.sms_initial_message_js:
             channel.sms_initial_message_js = messages
             fields.append("sms-initial-message-js")
+    if "phi_safe" in given and channel.sms_phi_safe != body.phi_safe:
+        channel.sms_phi_safe = body.phi_safe
+        fields.append("sms-phi-safe")
+    data: dict[str, Any] | None = None
+    if turning_on:
+        assert state is not None and message is not None
+        try:
+            text = await sms.queue_channel_text(session, ctx.settings, channel, state, message)
+        except TextRefusedError as exc:
+            raise forbidden(str(exc)) from exc
+        data = {"text-id": str(text.id)}
     if not fields:
         return Changed(channel)
     channel.last_modified_at = now_ms()
-    audience = await repo.subscriber_ids(ctx.session, ctx.organization_id, channel.id)
-    return Changed(channel, [channel_change(channel, "updated", audience, fields)])
+    audience = await repo.subscriber_ids(session, org, channel.id)
+    return Changed(channel, [channel_change(channel, "updated", audience, fields, data)])
 
 
 async def do_get_profile(ctx: Context, channel: MessagingChannel, _body: object) -> dict[str, Any]:

@@ -310,7 +310,8 @@ async def do_get_receipts(ctx: Context, message: MessagingMessage, _body: object
     message (with when), else ``unread``."""
     if message.draft:
         raise conflict("a draft has not been delivered: it has no receipts", "draft")
-    subs = (await render.channel_subscribers(ctx, [message.channel_id]))[message.channel_id]
+    channel = message.channel_id
+    subs = (await repo.channel_subscribers(ctx.session, ctx.organization_id, [channel]))[channel]
     people = await render.load_people(ctx, [s.individual_id for s in subs])
     read, unread = render.split_receipts(message, subs, people)
     return {"read": read, "unread": unread}

@@ -94,6 +94,7 @@ class Posted:
 
     message: MessagingMessage
     individual_group_id: uuid.UUID | None  # the channel's group
+    with_sms: bool = False  # the channel's SMS path is on (set-sms)
 
 
 PostedHook = Callable[[AsyncSession, uuid.UUID, Sequence[Posted]], Awaitable[None]]
@@ -294,7 +295,7 @@ async def take_seqs(
         rows = await _take_one(session, organization_id, messages[0], now)
     else:
         rows = await _take_many(session, organization_id, by_channel, now)
-    seqs = {channel_id: seq for channel_id, seq, _group in rows}
+    seqs = {channel_id: seq for channel_id, seq, _group, _sms in rows}
     if len(seqs) != len(by_channel):
         raise LookupError("a channel to post in no longer exists")
     for message in messages:
@@ -306,13 +307,14 @@ async def take_seqs(
     await session.flush()
     await _move_horizons(session, organization_id, messages, acks, now)
     if _HOOKS:
-        groups = {channel_id: group for channel_id, _seq, group in rows}
-        posted = [Posted(m, groups.get(m.channel_id)) for m in messages]
+        found = {channel_id: (group, sms) for channel_id, _seq, group, sms in rows}
+        posted = [Posted(m, *found[m.channel_id]) for m in messages]
         for hook in list(_HOOKS):
             await hook(session, organization_id, posted)
 
 
-Taken = list[tuple[uuid.UUID, int, "uuid.UUID | None"]]  # channel, its new seq, its group
+# channel, its new seq, its group, its SMS path on
+Taken = list[tuple[uuid.UUID, int, "uuid.UUID | None", bool]]
 
 
 async def _take_one(
@@ -330,11 +332,14 @@ async def _take_one(
             last_modified_at=now,
         )
         .returning(
-            MessagingChannel.id, MessagingChannel.last_seq, MessagingChannel.individual_group_id
+            MessagingChannel.id,
+            MessagingChannel.last_seq,
+            MessagingChannel.individual_group_id,
+            MessagingChannel.with_sms,
         )
         .execution_options(synchronize_session="evaluate")
     )
-    return [(c, s, g) for c, s, g in await session.execute(stmt)]
+    return [(c, s, g, bool(w)) for c, s, g, w in await session.execute(stmt)]
 
 
 async def _take_many(
@@ -364,7 +369,7 @@ async def _take_many(
                 "messages": [by_channel[c].id for c in ordered],
             },
         )
-        rows: Taken = [(c, s, g) for c, s, g in result]
+        rows: Taken = [(c, s, g, bool(w)) for c, s, g, w in result]
     else:
         # SQLite: the transaction holds the database's write lock; statements are local calls.
         stmt = (
@@ -377,16 +382,17 @@ async def _take_many(
                 MessagingChannel.id,
                 MessagingChannel.last_seq,
                 MessagingChannel.individual_group_id,
+                MessagingChannel.with_sms,
             )
             .execution_options(synchronize_session=False)
         )
-        rows = [(c, s, g) for c, s, g in await session.execute(stmt)]
+        rows = [(c, s, g, bool(w)) for c, s, g, w in await session.execute(stmt)]
         connection = await session.connection()
         await connection.execute(
             _SET_LAST_MESSAGE,
             [{"b_org": organization_id, "b_id": c, "b_message": by_channel[c].id} for c in ordered],
         )
-    for channel_id, seq, _group in rows:  # loaded channel objects see the new values
+    for channel_id, seq, _group, _sms in rows:  # loaded channel objects see the new values
         channel = session.identity_map.get(identity_key(MessagingChannel, channel_id))
         if channel is not None:
             set_committed_value(channel, "last_seq", seq)
@@ -404,7 +410,7 @@ _TAKE_MANY_PG = text(
     "FROM unnest(CAST(:channels AS uuid[]), CAST(:messages AS uuid[])) "
     "AS v(channel_id, message_id) "
     "WHERE c.organization_id = :org AND c.id = v.channel_id "
-    "RETURNING c.id, c.last_seq, c.individual_group_id"
+    "RETURNING c.id, c.last_seq, c.individual_group_id, c.with_sms"
 )
 _MOVE_HORIZONS_PG = text(
     "UPDATE messaging_subscribers AS s SET ack_seq = v.seq, ack_message_id = v.message_id, "

@@ -1,7 +1,9 @@
 """Channels and messages as the calling individual sees them, rendered a page at a time.
 
-Every function here takes a whole page of rows and issues a fixed number of queries for it
-(subscribers, people, groups, last messages, bookmarks, reactions ...), never one per row.
+Every function here takes a whole page of rows and asks the repository for what it needs
+(subscribers, people, groups, last messages, bookmarks, reactions ...) with a fixed number of
+queries for the page, never one per row; the SQL lives in :mod:`.repository`, this module only
+shapes documents.
 """
 
 from __future__ import annotations
@@ -10,34 +12,24 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
-
-from sqlalchemy import Select, and_, select
+from typing import Any
 
 from courier.core.errors import invalid_parameter
-from courier.core.tenancy import in_organization, scoped
-from courier.domains.inbox.repository import owned_by
+from courier.domains.messaging import repository as repo
+from courier.domains.messaging import sms
 from courier.domains.messaging.schemas import ChannelRead, MessageRead, ReadReceipt
 from courier.domains.messaging_attachments.service import attachments_for_messages
 from courier.domains.org_preferences.service import get_preference
 from courier.jsonapi.context import Context
 from courier.jsonapi.query import parse_bool
 from courier.models.individual import Individual
-from courier.models.individual_group import (
-    IndividualGroup,
-    IndividualGroupLeader,
-    IndividualGroupMember,
-)
+from courier.models.individual_group import IndividualGroup
 from courier.models.messaging import (
-    MessagingBookmark,
     MessagingChannel,
     MessagingMessage,
-    MessagingReaction,
     MessagingSubscriber,
 )
 from courier.models.user import User
-
-CHUNK = 500  # ids per IN (...): under every database's bound-parameter limit
 
 
 def flag(ctx: Context, name: str, default: bool = False) -> bool:
@@ -49,11 +41,6 @@ def flag(ctx: Context, name: str, default: bool = False) -> bool:
         return parse_bool(raw)
     except ValueError as exc:
         raise invalid_parameter(name, str(exc)) from exc
-
-
-def _chunks(ids: Iterable[uuid.UUID]) -> list[list[uuid.UUID]]:
-    unique = list(dict.fromkeys(ids))
-    return [unique[i : i + CHUNK] for i in range(0, len(unique), CHUNK)]
 
 
 # --- people ----------------------------------------------------------------------------------
@@ -106,82 +93,12 @@ WITHHELD_CONTACT: dict[str, Any] = {
 
 
 async def load_people(ctx: Context, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Person]:
-    """Individuals joined to their users (``users.primary_individual_id``), one query."""
-    people: dict[uuid.UUID, Person] = {}
-    org = ctx.organization_id
-    for chunk in _chunks(ids):
-        stmt = cast(
-            "Select[Any]",
-            select(Individual, User)
-            .outerjoin(
-                User,
-                and_(User.primary_individual_id == Individual.id, in_organization(User, org)),
-            )
-            .where(Individual.id.in_(chunk))
-            # Two users may name the same primary individual: the oldest one speaks for it.
-            .order_by(Individual.id, User.created_at, User.id),
-        )
-        for individual, user in (await ctx.session.execute(scoped(stmt, Individual, org))).all():
-            people.setdefault(individual.id, Person(individual, user))
-    return people
+    """Individuals with their users (``users.primary_individual_id``)."""
+    found = await repo.people_with_users(ctx.session, ctx.organization_id, ids)
+    return {ident: Person(individual, user) for ident, (individual, user) in found.items()}
 
 
 # --- channels --------------------------------------------------------------------------------
-
-
-async def _subscribers(
-    ctx: Context, channel_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[MessagingSubscriber]]:
-    by_channel: dict[uuid.UUID, list[MessagingSubscriber]] = defaultdict(list)
-    for chunk in _chunks(channel_ids):
-        stmt = (
-            select(MessagingSubscriber)
-            .where(MessagingSubscriber.channel_id.in_(chunk))
-            .order_by(
-                MessagingSubscriber.channel_id,
-                MessagingSubscriber.subscribed_at,
-                MessagingSubscriber.individual_id,
-            )
-        )
-        rows = await ctx.session.execute(scoped(stmt, MessagingSubscriber, ctx.organization_id))
-        for sub in rows.scalars():
-            by_channel[sub.channel_id].append(sub)
-    return by_channel
-
-
-async def _groups(
-    ctx: Context, group_ids: Sequence[uuid.UUID]
-) -> tuple[
-    dict[uuid.UUID, IndividualGroup],
-    dict[uuid.UUID, list[uuid.UUID]],
-    dict[uuid.UUID, list[uuid.UUID]],
-]:
-    groups: dict[uuid.UUID, IndividualGroup] = {}
-    members: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    leaders: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    if not group_ids:
-        return groups, members, leaders
-    org = ctx.organization_id
-    stmt = select(IndividualGroup).where(IndividualGroup.id.in_(group_ids))
-    for group in (await ctx.session.execute(scoped(stmt, IndividualGroup, org))).scalars():
-        groups[group.id] = group
-    for model, target in ((IndividualGroupMember, members), (IndividualGroupLeader, leaders)):
-        pairs = cast(
-            "Select[Any]",
-            select(model.group_id, model.individual_id)
-            .where(model.group_id.in_(group_ids))
-            .order_by(model.group_id, model.individual_id),
-        )
-        rows = await ctx.session.execute(
-            scoped(
-                pairs,
-                model,
-                org,
-            )
-        )
-        for group_id, individual_id in rows.all():
-            target[group_id].append(individual_id)
-    return groups, members, leaders
 
 
 def _subscriber(sub: MessagingSubscriber, person: Person, own: bool) -> dict[str, Any]:
@@ -256,42 +173,33 @@ async def render_channels(
     redact = ctx.principal.is_individual
     ids = [channel.id for channel in channels]
 
-    subscribers = await _subscribers(ctx, ids)
+    subscribers = await repo.channel_subscribers(ctx.session, org, ids)
     group_ids = list(
         dict.fromkeys(c.individual_group_id for c in channels if c.individual_group_id)
     )
-    groups, members, leaders = await _groups(ctx, group_ids)
+    groups, members, leaders = await repo.groups_with_people(ctx.session, org, group_ids)
     person_ids: list[uuid.UUID] = [s.individual_id for subs in subscribers.values() for s in subs]
     person_ids += [c.owner_id for c in channels if c.owner_id]
     person_ids += [i for group_members in members.values() for i in group_members]
     people = await load_people(ctx, person_ids)
+    participants = {
+        c.id: sms.pick_participant(
+            (people[s.individual_id].individual, people[s.individual_id].user)
+            for s in subscribers.get(c.id, [])
+            if s.individual_id in people
+        )
+        for c in channels
+    }
+    sms_states = await sms.channel_states(ctx.session, org, channels, participants)
 
     last_ids = [c.last_message_id for c in channels if c.last_message_id]
-    last_messages: dict[uuid.UUID, Any] = {}
-    for chunk in _chunks(last_ids):
-        summary = cast(
-            "Select[Any]",
-            select(
-                MessagingMessage.id,
-                MessagingMessage.message,
-                MessagingMessage.posted_time,
-                MessagingMessage.removed,
-            ).where(MessagingMessage.id.in_(chunk)),
-        )
-        for row in (await ctx.session.execute(scoped(summary, MessagingMessage, org))).all():
-            last_messages[row.id] = row
-
-    bookmarks: dict[uuid.UUID, MessagingBookmark] = {}
+    last_messages = await repo.message_summaries(ctx.session, org, last_ids)
     # The caller's bookmark: the viewer's; an API key acting for nobody sees the organization's.
-    if viewer is not None or not ctx.principal.is_individual:
-        stmt_b = (
-            select(MessagingBookmark)
-            .where(owned_by(viewer), MessagingBookmark.channel_id.in_(ids))
-            .order_by(MessagingBookmark.created_at.desc(), MessagingBookmark.id.desc())
-        )
-        rows = await ctx.session.execute(scoped(stmt_b, MessagingBookmark, org))
-        for bookmark in rows.scalars():
-            bookmarks.setdefault(bookmark.channel_id, bookmark)
+    bookmarks = (
+        await repo.latest_bookmarks(ctx.session, org, viewer, ids)
+        if viewer is not None or not ctx.principal.is_individual
+        else {}
+    )
 
     provider_ack = await get_preference(ctx.session, org, "group-provider-ack")
     default_title: str | None = None
@@ -313,6 +221,7 @@ async def render_channels(
         owner = people.get(channel.owner_id) if channel.owner_id else None
         last = last_messages.get(channel.last_message_id) if channel.last_message_id else None
         bookmark = bookmarks.get(channel.id)
+        sms_state = sms_states[channel.id]
         attributes = {
             "archived": channel.archived,
             "bookmark": (
@@ -325,7 +234,7 @@ async def render_channels(
                 if mine is not None
                 else None
             ),
-            "can_enable_sms": channel.text_number_id is not None,
+            "can_enable_sms": sms_state.can_enable,
             "created_at": channel.created_at,
             "created_by": channel.created_by,
             "event_settings": {
@@ -363,11 +272,12 @@ async def render_channels(
                 if s.individual_id in people
             ],
             "subscription_type": channel.subscription_type,
-            "text_number": {"id": channel.text_number_id} if channel.text_number_id else None,
+            "text_number": {"id": sms_state.number.id} if sms_state.number else None,
             "text_number_id": channel.text_number_id,
-            "with_sms": channel.with_sms,
+            "with_sms": channel.with_sms and sms_state.can_enable,
             "sms_initial_message": channel.sms_initial_message,
             "sms_initial_message_js": dict(channel.sms_initial_message_js or {}),
+            "sms_phi_safe": channel.sms_phi_safe,
         }
         out.append(ChannelRead.model_validate(attributes).model_dump(mode="json", by_alias=True))
     return out
@@ -406,29 +316,6 @@ def split_receipts(
     return read, unread
 
 
-async def channel_subscribers(
-    ctx: Context, channel_ids: Sequence[uuid.UUID], individual_id: uuid.UUID | None = None
-) -> dict[uuid.UUID, list[MessagingSubscriber]]:
-    by_channel: dict[uuid.UUID, list[MessagingSubscriber]] = defaultdict(list)
-    if not channel_ids:
-        return by_channel
-    stmt = (
-        select(MessagingSubscriber)
-        .where(MessagingSubscriber.channel_id.in_(channel_ids))
-        .order_by(
-            MessagingSubscriber.channel_id,
-            MessagingSubscriber.subscribed_at,
-            MessagingSubscriber.individual_id,
-        )
-    )
-    if individual_id is not None:
-        stmt = stmt.where(MessagingSubscriber.individual_id == individual_id)
-    rows = await ctx.session.execute(scoped(stmt, MessagingSubscriber, ctx.organization_id))
-    for sub in rows.scalars():
-        by_channel[sub.channel_id].append(sub)
-    return by_channel
-
-
 async def render_messages(
     ctx: Context, messages: Sequence[MessagingMessage]
 ) -> list[dict[str, Any]]:
@@ -443,20 +330,12 @@ async def render_messages(
     ids = [m.id for m in messages]
     channel_ids = list(dict.fromkeys(m.channel_id for m in messages))
 
-    reactions: dict[uuid.UUID, list[MessagingReaction]] = defaultdict(list)
-    for chunk in _chunks(ids):
-        stmt = (
-            select(MessagingReaction)
-            .where(MessagingReaction.message_id.in_(chunk))
-            .order_by(MessagingReaction.created_at, MessagingReaction.id)
-        )
-        for reaction in (await ctx.session.execute(scoped(stmt, MessagingReaction, org))).scalars():
-            reactions[reaction.message_id].append(reaction)
+    reactions = await repo.message_reactions(ctx.session, org, ids)
 
     if include_receipts:
-        subs = await channel_subscribers(ctx, channel_ids)
+        subs = await repo.channel_subscribers(ctx.session, org, channel_ids)
     elif viewer is not None:
-        subs = await channel_subscribers(ctx, channel_ids, viewer)
+        subs = await repo.channel_subscribers(ctx.session, org, channel_ids, viewer)
     else:
         subs = defaultdict(list)
 

@@ -13,16 +13,18 @@ than writing their own. Visibility rules:
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, false, func, or_, select, update
+from sqlalchemy import Select, and_, delete, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import Principal
 from courier.core.errors import ApiError, ErrorItem, not_found
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import now_ms
+from courier.domains.inbox.repository import owned_by
 from courier.models.individual import Individual
 from courier.models.individual_group import (
     IndividualGroup,
@@ -30,6 +32,7 @@ from courier.models.individual_group import (
     IndividualGroupMember,
 )
 from courier.models.messaging import (
+    MessagingBookmark,
     MessagingChannel,
     MessagingMessage,
     MessagingReaction,
@@ -480,3 +483,146 @@ async def find_reaction(
     )
     found: MessagingReaction | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
+
+
+# --- a page at a time (the renderers) --------------------------------------------------------
+#
+# Each takes the ids of a whole page and answers with a fixed number of queries (one per 500
+# ids), never one per row.
+
+
+async def people_with_users(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Individual, User | None]]:
+    """Individuals joined to their users (``users.primary_individual_id``); two users naming
+    the same primary individual: the oldest one speaks for it."""
+    people: dict[uuid.UUID, tuple[Individual, User | None]] = {}
+    org = organization_id
+    for chunk in chunks(ids):
+        stmt = cast(
+            "Select[Any]",
+            select(Individual, User)
+            .outerjoin(
+                User,
+                and_(User.primary_individual_id == Individual.id, in_organization(User, org)),
+            )
+            .where(Individual.id.in_(chunk))
+            .order_by(Individual.id, User.created_at, User.id),
+        )
+        for individual, user in (await session.execute(scoped(stmt, Individual, org))).all():
+            people.setdefault(individual.id, (individual, user))
+    return people
+
+
+async def channel_subscribers(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    channel_ids: Sequence[uuid.UUID],
+    individual_id: uuid.UUID | None = None,
+) -> dict[uuid.UUID, list[MessagingSubscriber]]:
+    """Each channel's subscriptions in the order they were made (only ``individual_id``'s,
+    when given)."""
+    by_channel: dict[uuid.UUID, list[MessagingSubscriber]] = defaultdict(list)
+    for chunk in chunks(channel_ids):
+        stmt = (
+            select(MessagingSubscriber)
+            .where(MessagingSubscriber.channel_id.in_(chunk))
+            .order_by(
+                MessagingSubscriber.channel_id,
+                MessagingSubscriber.subscribed_at,
+                MessagingSubscriber.individual_id,
+            )
+        )
+        if individual_id is not None:
+            stmt = stmt.where(MessagingSubscriber.individual_id == individual_id)
+        rows = await session.execute(scoped(stmt, MessagingSubscriber, organization_id))
+        for sub in rows.scalars():
+            by_channel[sub.channel_id].append(sub)
+    return by_channel
+
+
+async def groups_with_people(
+    session: AsyncSession, organization_id: uuid.UUID, group_ids: Sequence[uuid.UUID]
+) -> tuple[
+    dict[uuid.UUID, IndividualGroup],
+    dict[uuid.UUID, list[uuid.UUID]],
+    dict[uuid.UUID, list[uuid.UUID]],
+]:
+    """(groups, their members, their leaders), members and leaders in id order."""
+    groups: dict[uuid.UUID, IndividualGroup] = {}
+    members: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    leaders: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    if not group_ids:
+        return groups, members, leaders
+    org = organization_id
+    stmt = select(IndividualGroup).where(IndividualGroup.id.in_(group_ids))
+    for group in (await session.execute(scoped(stmt, IndividualGroup, org))).scalars():
+        groups[group.id] = group
+    for model, target in ((IndividualGroupMember, members), (IndividualGroupLeader, leaders)):
+        pairs = cast(
+            "Select[Any]",
+            select(model.group_id, model.individual_id)
+            .where(model.group_id.in_(group_ids))
+            .order_by(model.group_id, model.individual_id),
+        )
+        for group_id, individual_id in (await session.execute(scoped(pairs, model, org))).all():
+            target[group_id].append(individual_id)
+    return groups, members, leaders
+
+
+async def message_summaries(
+    session: AsyncSession, organization_id: uuid.UUID, message_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    """id, message, posted_time and removed of each message (a channel's last message)."""
+    found: dict[uuid.UUID, Any] = {}
+    for chunk in chunks(message_ids):
+        summary = cast(
+            "Select[Any]",
+            select(
+                MessagingMessage.id,
+                MessagingMessage.message,
+                MessagingMessage.posted_time,
+                MessagingMessage.removed,
+            ).where(MessagingMessage.id.in_(chunk)),
+        )
+        for row in await session.execute(scoped(summary, MessagingMessage, organization_id)):
+            found[row.id] = row
+    return found
+
+
+async def latest_bookmarks(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    owner: uuid.UUID | None,
+    channel_ids: Sequence[uuid.UUID],
+) -> dict[uuid.UUID, MessagingBookmark]:
+    """The newest bookmark of ``owner`` (an individual, or None: the organization's own) in
+    each channel."""
+    bookmarks: dict[uuid.UUID, MessagingBookmark] = {}
+    for chunk in chunks(channel_ids):
+        stmt = (
+            select(MessagingBookmark)
+            .where(owned_by(owner), MessagingBookmark.channel_id.in_(chunk))
+            .order_by(MessagingBookmark.created_at.desc(), MessagingBookmark.id.desc())
+        )
+        rows = await session.execute(scoped(stmt, MessagingBookmark, organization_id))
+        for bookmark in rows.scalars():
+            bookmarks.setdefault(bookmark.channel_id, bookmark)
+    return bookmarks
+
+
+async def message_reactions(
+    session: AsyncSession, organization_id: uuid.UUID, message_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[MessagingReaction]]:
+    """Each message's reactions, oldest first."""
+    reactions: dict[uuid.UUID, list[MessagingReaction]] = defaultdict(list)
+    for chunk in chunks(message_ids):
+        stmt = (
+            select(MessagingReaction)
+            .where(MessagingReaction.message_id.in_(chunk))
+            .order_by(MessagingReaction.created_at, MessagingReaction.id)
+        )
+        rows = await session.execute(scoped(stmt, MessagingReaction, organization_id))
+        for reaction in rows.scalars():
+            reactions[reaction.message_id].append(reaction)
+    return reactions

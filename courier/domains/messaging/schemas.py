@@ -186,7 +186,10 @@ class ChannelRead(ReadAttributes):
     caller_preferences: CallerPreferences | None = Field(
         description="The caller's own settings in this channel (null when not subscribed)"
     )
-    can_enable_sms: bool = Field(description="The channel has a text number for its SMS path")
+    can_enable_sms: bool = Field(
+        description="The SMS path can be turned on: the channel's text number is active, it has "
+        "one participant, with a phone, who accepted an SMS consent (user-consents)"
+    )
     created_at: Timestamp
     created_by: uuid.UUID | None
     event_settings: EventSettings
@@ -208,11 +211,20 @@ class ChannelRead(ReadAttributes):
     owner_last_name: str | None
     subscribers: list[ChannelSubscriber]
     subscription_type: str
-    text_number: IdRef | None
+    text_number: IdRef | None = Field(
+        description="The channel's text number, while it is a number of the organization"
+    )
     text_number_id: uuid.UUID | None
-    with_sms: bool
+    with_sms: bool = Field(
+        description="The SMS path is on (set-sms) and can work (can-enable-sms): the "
+        "participant's phone gets the providers' posts, and its replies are posted here"
+    )
     sms_initial_message: str | None
     sms_initial_message_js: dict[str, str]
+    sms_phi_safe: bool | None = Field(
+        description="Texts of providers' posts carry a neutral line and a link instead of the "
+        "message (set-sms phi-safe); null: the organization's sms-phi-safe preference"
+    )
 
 
 # --- channels: write -------------------------------------------------------------------------
@@ -303,6 +315,11 @@ def _locale_messages(value: Any) -> Any:
 
 class SmsBody(ActionBody):
     active: StrictBool
+    phi_safe: StrictBool | None = Field(
+        default=None,
+        description="Text a neutral line and a link (the organization's sms-message-link) "
+        "instead of the content of providers' posts; null: the organization's sms-phi-safe",
+    )
     initial_message: Annotated[str, Field(max_length=1024)] | None = None
     initial_message_js: (
         Annotated[

@@ -1,9 +1,9 @@
 """Purging an individual from bulk messages.
 
-- As a recipient: their ``bulk_message_recipients`` rows are deleted and their id is taken out
-  of the ``individual-ids`` of every bulk message (the counts stay: they say how many were
-  reached). Nothing stored is deleted: the files of a bulk message are the sender's, referenced
-  by every recipient's copy.
+- As a recipient: their rows among the bulk messages' fan-out targets (``fanout_targets``)
+  are deleted and their id is taken out of the ``individual-ids`` of every bulk message (the
+  counts stay: they say how many were reached). Nothing stored is deleted: the files of a
+  bulk message are the sender's, referenced by every recipient's copy.
 - As a sender: their bulk messages keep their counts but lose the text (``message``,
   ``message-js``) and the sender (unlinked), like the messages they wrote (the messaging hook
   redacts those); the bulk attachments are deleted with their stored objects (one
@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import String, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
+from courier.domains.messaging_bulk import repository as repo
+from courier.domains.messaging_bulk.fanout import BULK_MESSAGES
 from courier.domains.messaging_bulk.uploads import bulk_uploads
-from courier.models.messaging_bulk import (
-    BulkMessageRecipient,
-    MessagingBulkAttachment,
-    MessagingBulkMessage,
-)
+from courier.models.fanout import FanoutTarget
+from courier.models.messaging_bulk import MessagingBulkAttachment, MessagingBulkMessage
 from courier.purge import ArchiveWriter, delete_rows, purge_hook
 from courier.uploads.purge import purge_uploads
 
@@ -38,28 +35,17 @@ async def purge_bulk_messages(
 ) -> dict[str, int]:
     ident = str(individual_id)
     counts = {
-        "bulk_message_recipients": await delete_rows(
+        "fanout_targets": await delete_rows(
             session,
             organization_id,
-            BulkMessageRecipient,
-            BulkMessageRecipient.recipient_id == individual_id,
+            FanoutTarget,
+            repo.recipient_rows_of(organization_id, BULK_MESSAGES.name, individual_id),
             archive,
         )
     }
-    stmt = scoped(
-        select(MessagingBulkMessage).where(
-            or_(
-                MessagingBulkMessage.sender_individual_id == individual_id,
-                MessagingBulkMessage.created_by == individual_id,
-                cast(MessagingBulkMessage.individual_ids, String).like(f"%{ident}%"),
-            )
-        ),
-        MessagingBulkMessage,
-        organization_id,
-    )
     listed = redacted = 0
     sent: list[uuid.UUID] = []
-    for bulk in (await session.execute(stmt)).scalars().all():
+    for bulk in await repo.bulk_messages_of(session, organization_id, individual_id):
         if ident in bulk.individual_ids:
             if archive is not None:
                 archive.write(

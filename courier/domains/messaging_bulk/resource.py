@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from courier.core.auth import Permission
 from courier.domains.messaging_bulk.attachments import BulkAttachmentService
+from courier.domains.messaging_bulk.repository import include_posted_filter
 from courier.domains.messaging_bulk.schemas import (
     BULK_ATTACHMENT_TYPE,
     BULK_TYPE,
@@ -13,7 +14,7 @@ from courier.domains.messaging_bulk.schemas import (
     BulkMessageRead,
     BulkMessageUpdate,
 )
-from courier.domains.messaging_bulk.service import BulkMessageService, include_posted_filter
+from courier.domains.messaging_bulk.service import BulkMessageService
 from courier.domains.messaging_bulk.uploads import bulk_uploads
 from courier.jsonapi import query as q
 from courier.jsonapi.resource import Op, ResourceSpec, register

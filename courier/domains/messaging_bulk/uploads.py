@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from courier.core.errors import ApiError, ErrorItem, conflict
+from courier.domains.messaging_bulk.repository import load_bulk
 from courier.domains.messaging_bulk.schemas import BULK_ATTACHMENT_TYPE, BulkAttachmentCreate
-from courier.domains.messaging_bulk.service import load_bulk
 from courier.jsonapi.context import Context
 from courier.models.messaging_bulk import MessagingBulkAttachment
 from courier.uploads.kind import UploadKind, declare_upload

@@ -34,7 +34,8 @@ DAY_SETS: dict[str, frozenset[int]] = {
 }
 DAY_NAMES = tuple(DAY_SETS)
 
-_WALL_CLOCK = re.compile(r"^(?P<h>[01]\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?$")
+WALL_CLOCK_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"  # what the schema says
+_WALL_CLOCK = re.compile(r"(?P<h>[01]\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?")
 MIDNIGHT_END = "24:00"
 
 
@@ -45,7 +46,7 @@ def parse_wall_clock(text: str, *, end: bool = False) -> time:
     ``timezone``, which moves with daylight saving; a fixed offset would not."""
     if end and text in (MIDNIGHT_END, MIDNIGHT_END + ":00"):
         return time(0, 0)
-    match = _WALL_CLOCK.match(text)
+    match = _WALL_CLOCK.fullmatch(text)
     if not match:
         raise ValueError(
             "must be a local wall-clock time HH:MM or HH:MM:SS, without offset or Z (the "

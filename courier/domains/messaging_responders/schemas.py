@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from courier.core.types import Timestamp, TimeZoneName
 from courier.domains.messaging.schemas import MESSAGE_MAX_LENGTH
 from courier.domains.messaging_bulk.schemas import Translations
-from courier.domains.messaging_responders.calendar import parse_wall_clock
+from courier.domains.messaging_responders.calendar import WALL_CLOCK_PATTERN, parse_wall_clock
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes, kebab
 
 RESPONDER_TYPE = "messaging-responders"
@@ -27,9 +27,19 @@ def _end(value: str) -> str:
     return value
 
 
-_TIME_SCHEMA = {"type": "string", "pattern": r"^\d\d:\d\d(:\d\d)?$", "example": "18:00"}
+_TIME_SCHEMA = {"type": "string", "pattern": WALL_CLOCK_PATTERN, "example": "18:00"}
 StartTime = Annotated[str, AfterValidator(_start), WithJsonSchema(_TIME_SCHEMA)]
-EndTime = Annotated[str, AfterValidator(_end), WithJsonSchema({**_TIME_SCHEMA, "example": "08:00"})]
+EndTime = Annotated[
+    str,
+    AfterValidator(_end),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?|24:00(:00)?)$",  # 24:00: midnight
+            "example": "08:00",
+        }
+    ),
+]
 
 
 class _Body(BaseModel):

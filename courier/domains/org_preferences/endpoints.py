@@ -32,6 +32,7 @@ from courier.jsonapi.documents import (
     resource_object,
     single_document,
 )
+from courier.jsonapi.routes import page_parameters
 from courier.models.org_preference import OrgPreference
 
 router = APIRouter(tags=[TYPE_NAME])
@@ -61,29 +62,7 @@ _LIST_PARAMETERS: list[dict[str, Any]] = [
         }
         for flt in FILTERS
     ),
-    {
-        "name": "page[limit]",
-        "in": "query",
-        "schema": {
-            "type": "integer",
-            "minimum": PAGE.minimum,
-            "maximum": PAGE.maximum,
-            "default": PAGE.default,
-        },
-    },
-    {"name": "page[offset]", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-    {
-        "name": "size",
-        "in": "query",
-        "description": "Alias of page[limit]",
-        "schema": {"type": "integer", "minimum": PAGE.minimum, "maximum": PAGE.maximum},
-    },
-    {
-        "name": "start",
-        "in": "query",
-        "description": "1-based alias of page[offset]",
-        "schema": {"type": "integer", "minimum": 1},
-    },
+    *page_parameters(PAGE),
 ]
 
 ERRORS: dict[int | str, dict[str, Any]] = {"4XX": {"description": "Error (CONVENTIONS.md)"}}
@@ -105,7 +84,9 @@ def _resources(states: Sequence[PreferenceState]) -> list[dict[str, Any]]:
     response_model=None,
     summary="List preferences of an organization",
     description="Every known preference of the caller's organization, sorted by name: "
-    "default-channel-title (string), group-provider-ack (boolean), initial-sms-message (string). "
+    "alexa-read-message-text (boolean), default-channel-title (string), email-unsubscribe-url "
+    "(string), group-provider-ack (boolean), initial-sms-message (string), sms-message-link "
+    "(string), sms-phi-safe (boolean). "
     "One the organization never set shows its default with explicit: false. A preference has "
     "one id per organization, the same before and after it is set. organization-id may be "
     "omitted (the seed marks it required): it can only name the caller's own organization.",

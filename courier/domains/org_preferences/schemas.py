@@ -14,8 +14,9 @@ VALUE_TYPE: Literal["json"] = "json"
 _NAME_CHOICES: list[JsonValue] = [*sorted(PREFERENCES)]
 
 _VALUE_JS_SCHEMA: dict[str, Any] = {
-    "description": "The typed value: a string for default-channel-title and "
-    "initial-sms-message, a boolean for group-provider-ack",
+    "description": "The typed value: a string for default-channel-title, "
+    "email-unsubscribe-url, initial-sms-message and sms-message-link; a boolean for "
+    "alexa-read-message-text, group-provider-ack and sms-phi-safe",
     "anyOf": [{"type": "string"}, {"type": "boolean"}],
 }
 

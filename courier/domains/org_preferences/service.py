@@ -29,11 +29,18 @@ if TYPE_CHECKING:
 
 PreferenceValue = str | bool
 PreferenceName = Literal[
-    "default-channel-title", "email-unsubscribe-url", "group-provider-ack", "initial-sms-message"
+    "alexa-read-message-text",
+    "default-channel-title",
+    "email-unsubscribe-url",
+    "group-provider-ack",
+    "initial-sms-message",
+    "sms-message-link",
+    "sms-phi-safe",
 ]
 TextPreferenceName = Literal[
-    "default-channel-title", "email-unsubscribe-url", "initial-sms-message"
+    "default-channel-title", "email-unsubscribe-url", "initial-sms-message", "sms-message-link"
 ]
+BoolPreferenceName = Literal["alexa-read-message-text", "group-provider-ack", "sms-phi-safe"]
 
 TYPE_NAME = "org-preferences"
 
@@ -96,12 +103,36 @@ PREFERENCES: dict[str, Preference] = {
             max_length=1600,  # ten concatenated SMS segments
         ),
         Preference(
+            "alexa-read-message-text",
+            bool,
+            False,
+            "Whether the Alexa skill reads the text of a patient's new messages aloud; false: "
+            "it says only how many there are and from whom (docs/ALEXA.md)",
+        ),
+        Preference(
             "email-unsubscribe-url",
             str,
             "",
             "Where a patient unsubscribes from the organization's emails: sent as their "
             "List-Unsubscribe header (https: or mailto:); empty: no header",
             max_length=2000,
+        ),
+        Preference(
+            "sms-phi-safe",
+            bool,
+            False,
+            "Whether the texts of providers' posts in a channel's SMS path say only that there "
+            "is a new message, with sms-message-link, instead of the message itself (a channel's "
+            "set-sms phi-safe overrides it)",
+        ),
+        Preference(
+            "sms-message-link",
+            str,
+            "",
+            "The link in a PHI-safe text of a channel's SMS path, where the patient reads the "
+            "message (e.g. the patient app); {channel-id} is replaced by the channel's id. "
+            "Empty: the text asks the patient to open the app",
+            max_length=500,
         ),
     )
 }
@@ -151,7 +182,7 @@ def _stored_value(preference: Preference, stored: Any) -> PreferenceValue | None
 
 @overload
 async def get_preference(
-    session: AsyncSession, organization_id: uuid.UUID, name: Literal["group-provider-ack"]
+    session: AsyncSession, organization_id: uuid.UUID, name: BoolPreferenceName
 ) -> bool: ...
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.sealed import unseal
-from courier.core.tenancy import scoped
+from courier.core.tenancy import scoped, unscoped
 from courier.core.time import utcnow
 from courier.domains.text_accounts import repository as accounts
 from courier.domains.texts import repository as repo
@@ -31,10 +32,12 @@ from courier.models.text import OutboundText
 from courier.models.text_account import TextAccount
 from courier.providers import delivery as deliveries
 from courier.providers.common import SendResult, public_base
-from courier.providers.inbound import InboundHandler, inbound_handler
+from courier.providers.inbound import APPLY_JOB, InboundHandler, inbound_handler
 from courier.providers.sms.base import SmsMessage, SmsProvider
 
 CALLBACK_TIMEOUT_SECONDS = 10.0
+ORDER_RETRY_SECONDS = 0.25  # a text received waits this long for an earlier one of its sender
+ORDER_WAIT_SECONDS = 120.0  # ... and at most this long in all
 
 
 def account_adapter(adapter: SmsProvider, account: TextAccount, settings: Any) -> SmsProvider:
@@ -139,9 +142,7 @@ async def post_callback(job: JobContext) -> dict[str, Any] | None:
     return {"delivered": True}
 
 
-def _seconds(value: float) -> Any:
-    from datetime import timedelta
-
+def _seconds(value: float) -> timedelta:
     return timedelta(seconds=value)
 
 
@@ -154,10 +155,46 @@ async def _resolve_message(session: AsyncSession, provider: str, event: Any) -> 
     return num.organization_id if num is not None else None
 
 
+async def _earlier_unapplied(session: AsyncSession, inbound: ProviderInbound) -> bool:
+    """Whether a text that ``inbound``'s sender sent the same number before it is still to
+    be applied (through ``ix_provider_inbound_unapplied``: only what is pending is read)."""
+    stmt = unscoped(
+        select(ProviderInbound.raw).where(
+            ProviderInbound.organization_id == inbound.organization_id,  # tenancy-ok: see below
+            ProviderInbound.applied_at.is_(None),
+            ProviderInbound.received_at < inbound.received_at,
+            ProviderInbound.provider == inbound.provider,
+            ProviderInbound.event_type == "message",
+        ),
+        "provider_inbound is not a tenant table; the statement names its organization",
+    )
+    sender, to = inbound.raw.get("From"), inbound.raw.get("To")
+    return any(
+        raw.get("From") == sender and raw.get("To") == to
+        for raw in (await session.execute(stmt)).scalars()
+    )
+
+
 async def _apply_message(job: JobContext, inbound: ProviderInbound) -> None:
+    """A text received: applied after the texts the same phone sent the number before it, so
+    its replies reach callbacks and channels in the order they were sent (a worker may run the
+    apply jobs of two texts at once). One that waits is retried shortly; after
+    ``ORDER_WAIT_SECONDS`` it no longer waits for an earlier text that cannot be applied."""
     raw = inbound.raw
     num = await accounts.number_by_phone(job.session, str(raw.get("To") or ""))
     if num is None or num.organization_id != job.organization_id:
+        return
+    waited = utcnow() - inbound.received_at
+    if waited < _seconds(ORDER_WAIT_SECONDS) and await _earlier_unapplied(job.session, inbound):
+        rerun = int(job.payload.get("rerun", 0)) + 1
+        await enqueue(
+            job.session,
+            APPLY_JOB,
+            {"inbound_id": inbound.id, "rerun": rerun},
+            organization_id=job.organization_id,
+            run_at=utcnow() + _seconds(ORDER_RETRY_SECONDS),
+            dedupe_key=f"{APPLY_JOB}:{inbound.id}:{rerun}",
+        )
         return
     await receive_text(
         job.session,

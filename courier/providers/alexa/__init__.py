@@ -1,7 +1,7 @@
 """Alexa (Reminders API, Proactive Events API, skill requests): the ``alexa`` provider kind.
 
-``COURIER_ALEXA_PROVIDER=sandbox`` (default). The Amazon adapter (LWA client credentials,
-certificate-chain verification of skill requests) comes with the Alexa domain.
+``COURIER_ALEXA_PROVIDER=sandbox`` (default) or ``amazon`` (``amazon.py``: Amazon's APIs with
+the skill's LWA client credentials and the users' API tokens; docs/ALEXA.md).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from courier.providers.alexa.base import (
     LwaTokenCache,
     ProactiveEvent,
     SkillRequestRejected,
+    UserApiAccess,
 )
 from courier.providers.common import ProviderKind
 from courier.providers.sandbox_faults import FaultParams, fail_next
@@ -24,6 +25,13 @@ ALEXA: ProviderKind[AlexaProvider] = ProviderKind("alexa", setting="alexa_provid
 @ALEXA.adapter("sandbox")
 def _sandbox(settings: Settings) -> AlexaProvider:
     return sandbox.SandboxAlexa(settings)
+
+
+@ALEXA.adapter("amazon")
+def _amazon(settings: Settings) -> AlexaProvider:
+    from courier.providers.alexa.amazon import AmazonAlexa
+
+    return AmazonAlexa(settings)
 
 
 ALEXA.sandbox_action(
@@ -67,4 +75,5 @@ __all__ = [
     "LwaTokenCache",
     "ProactiveEvent",
     "SkillRequestRejected",
+    "UserApiAccess",
 ]

@@ -4,8 +4,13 @@
   returns Alexa's id for it (the ``alertToken``), which later updates and deletes name.
 - The **Proactive Events API** announces something to a user who subscribed (a new message
   from the care team, a medication reminder): ``send_event``.
-- Both authenticate with a Login with Amazon (LWA) access token obtained with the skill's
-  client credentials and kept until shortly before it expires (:class:`LwaTokenCache`).
+- Proactive events authenticate with a Login with Amazon (LWA) access token obtained with the
+  skill's client credentials and kept until shortly before it expires (:class:`LwaTokenCache`).
+  Amazon creates a reminder only with the Alexa *user's* API token, the ``apiAccessToken``
+  every skill request carries (:class:`UserApiAccess`); the domain keeps the latest one for
+  under an hour and hands it to the reminder calls. Without one, an adapter may need to ask
+  Alexa for one (the amazon adapter wakes the skill through the Skill Messaging API) and
+  raises ``NotSent(code=AWAITING_USER_TOKEN)``: the sync is tried again once it arrives.
 - The **skill endpoint** accepts only genuine Alexa requests: ``verify_skill_request`` checks
   the request's signature by the adapter's rules (Amazon's: the ``SignatureCertChainUrl``
   certificate, fetched once through the adapter's certificate fetcher, and ``Signature-256``
@@ -26,6 +31,11 @@ from courier.providers.common import ProviderError, RawRequest, SendResult
 TIMESTAMP_TOLERANCE_SECONDS = 150
 REMINDERS_SCOPE = "alexa::alerts:reminders:skill:readwrite"
 PROACTIVE_SCOPE = "alexa::proactive_events"
+SKILL_MESSAGING_SCOPE = "alexa:skill_messaging"
+AWAITING_USER_TOKEN = "awaiting-user-token"
+# Amazon: a request's apiAccessToken is valid for 60 minutes and is not to be kept; Courier
+# keeps it (sealed) a little less, only because its worker, not the request, calls the API.
+USER_TOKEN_LIFETIME_SECONDS = 55 * 60
 
 
 class SkillRequestRejected(ProviderError):  # noqa: N818
@@ -66,6 +76,19 @@ class AlexaReminder:
 
 
 @dataclass(frozen=True)
+class UserApiAccess:
+    """An Alexa user's API access: ``context.System.apiAccessToken`` of a verified skill
+    request from that user, and ``context.System.apiEndpoint`` (the API host of their region).
+    """
+
+    token: str
+    endpoint: str
+
+    def __repr__(self) -> str:  # never the token in a log line or a traceback
+        return f"UserApiAccess(endpoint={self.endpoint!r})"
+
+
+@dataclass(frozen=True)
 class ProactiveEvent:
     """One proactive event (``AMAZON.MessageAlert.Activated``,
     ``AMAZON.MedicationReminder.Activated`` ...) with the payload its schema requires.
@@ -82,17 +105,27 @@ class ProactiveEvent:
 class AlexaProvider(Protocol):
     name: str
 
-    async def create_reminder(self, reminder: AlexaReminder, *, user_id: str) -> str:
-        """Create the reminder for the Alexa user; returns Alexa's reminder id."""
+    async def create_reminder(
+        self, reminder: AlexaReminder, *, user_id: str, access: UserApiAccess | None = None
+    ) -> str:
+        """Create the reminder for the Alexa user; returns Alexa's reminder id. ``access``:
+        the user's latest API token, if Courier holds one."""
         ...
 
     async def update_reminder(
-        self, alexa_reminder_id: str, reminder: AlexaReminder, *, user_id: str
+        self,
+        alexa_reminder_id: str,
+        reminder: AlexaReminder,
+        *,
+        user_id: str,
+        access: UserApiAccess | None = None,
     ) -> None:
         """Replace the reminder; an id Alexa no longer knows: ``Permanent("not-found")``."""
         ...
 
-    async def delete_reminder(self, alexa_reminder_id: str, *, user_id: str) -> None:
+    async def delete_reminder(
+        self, alexa_reminder_id: str, *, user_id: str, access: UserApiAccess | None = None
+    ) -> None:
         """Delete the reminder; one already gone: nothing happens."""
         ...
 

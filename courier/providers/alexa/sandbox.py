@@ -30,6 +30,7 @@ from courier.providers.alexa.base import (
     LwaTokenCache,
     ProactiveEvent,
     SkillRequestRejected,
+    UserApiAccess,
 )
 from courier.providers.alexa.signature import (
     CERT_URL_HEADER,
@@ -97,7 +98,11 @@ class SandboxAlexa:
 
     # --- Reminders API ---------------------------------------------------------------------
 
-    async def create_reminder(self, reminder: AlexaReminder, *, user_id: str) -> str:
+    async def create_reminder(
+        self, reminder: AlexaReminder, *, user_id: str, access: UserApiAccess | None = None
+    ) -> str:
+        # The sandbox authenticates every call with its own LWA tokens; a user's token from a
+        # skill request is not needed (the amazon adapter's rules: docs/ALEXA.md).
         await self._authorize(REMINDERS_SCOPE)
         await raise_armed_fault(self.store, user_id)
         body = _checked_reminder(reminder)
@@ -110,7 +115,12 @@ class SandboxAlexa:
         return alert_token
 
     async def update_reminder(
-        self, alexa_reminder_id: str, reminder: AlexaReminder, *, user_id: str
+        self,
+        alexa_reminder_id: str,
+        reminder: AlexaReminder,
+        *,
+        user_id: str,
+        access: UserApiAccess | None = None,
     ) -> None:
         await self._authorize(REMINDERS_SCOPE)
         await raise_armed_fault(self.store, user_id)
@@ -122,7 +132,9 @@ class SandboxAlexa:
             "reminders", alexa_reminder_id, {**body, "version": int(held["version"]) + 1}
         )
 
-    async def delete_reminder(self, alexa_reminder_id: str, *, user_id: str) -> None:
+    async def delete_reminder(
+        self, alexa_reminder_id: str, *, user_id: str, access: UserApiAccess | None = None
+    ) -> None:
         await self._authorize(REMINDERS_SCOPE)
         await raise_armed_fault(self.store, user_id)
         held = await self.store.get("reminders", alexa_reminder_id)

@@ -257,6 +257,9 @@ class TwilioSms:
     async def provision_number(
         self, area_code: str, *, country: str = "US", inbound_url: str | None = None
     ) -> ProvisionedNumber:
+        if not area_code.isdigit() or not 1 <= len(area_code) <= 5:
+            # Twilio takes AreaCode as a number: anything else is refused before the request.
+            raise Permanent("21422", "an area code is 1 to 5 digits")
         client = self.client()
         available = await self._call(
             lambda: client.available_phone_numbers(country.upper()).local.list_async(
