@@ -3,8 +3,8 @@
 What one kind does the others do too: an upload started but never uploaded or processed is
 removed with its stored objects once its link has expired and the configured grace
 (``COURIER_ATTACHMENT_CLEANUP_GRACE_SECONDS``) has passed, while a processed one keeps its row
-and its file; purging an individual deletes the files of each kind; every worker claims every
-kind's jobs.
+and its file; starting and processing land in the audit log; purging an individual deletes the
+files of each kind; every worker claims every kind's jobs.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from courier.uploads.jobs import cleanup_window
 from courier.uploads.kind import UploadKind
 from tests.conftest import Org, doc
 from tests.factories import make_individual_id, message_row
-from tests.test_attachments import pdf_bytes, png_bytes
+from tests.test_attachments import ELF, pdf_bytes, png_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 GRACE = 120  # seconds: the grace these tests configure
@@ -331,6 +331,47 @@ async def test_purging_an_individual_deletes_the_files_of_every_kind(
     assert (await attributes(client, org, MESSAGING, kept["id"]))["status"] == "ready"
     kept_file = MESSAGING.kind.keys.file(organization, uuid.UUID(kept["id"]))
     assert await storage.head(kept_file) is not None
+
+
+async def audit_of(client: httpx.AsyncClient, org: Org, ident: str) -> list[tuple[str, list[str]]]:
+    """The audit log's entries for one resource, oldest first: (action, changed fields)."""
+    listed = await client.get(
+        "/v1/audit-events/",
+        headers=org.admin,
+        params={"filter[resource-id]": ident, "sort": "occurred-at"},
+    )
+    assert listed.status_code == 200, listed.text
+    return [
+        (item["attributes"]["action"], item["attributes"]["changed-fields"])
+        for item in listed.json()["data"]
+    ]
+
+
+async def test_every_kind_records_who_started_and_processed_an_upload(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    """Starting and processing an upload are changes of the upload resource: each lands in
+    the audit log (field names only), a refused file as well as an accepted one."""
+    for flow in (MESSAGING, BULK, EMAIL):
+        parent = await PARENTS[flow.kind.name](client, org)
+        accepted = await start(client, org, flow, parent, "plan.png")
+        assert await audit_of(client, org, accepted["id"]) == [
+            ("created", sorted([flow.parent_attribute, "filename"]))
+        ]
+        await upload(client, accepted, png_bytes((32, 32)))
+        assert (await process(client, org, flow, accepted["id"])).status_code == 201
+        assert (await audit_of(client, org, accepted["id"]))[1:] == [
+            ("updated", sorted(flow.kind.ready_fields))
+        ], flow.kind.name
+
+        refused = await start(client, org, flow, parent, "tool.png")
+        await upload(client, refused, ELF)
+        answer = await process(client, org, flow, refused["id"])
+        assert answer.status_code == 415, answer.text
+        assert (await attributes(client, org, flow, refused["id"]))["status"] == "rejected"
+        assert (await audit_of(client, org, refused["id"]))[1:] == [
+            ("updated", sorted(flow.kind.rejected_fields))
+        ], flow.kind.name
 
 
 def test_every_worker_claims_every_kind_of_upload_job(tmp_path: Path) -> None:

@@ -9,6 +9,9 @@
    The row becomes ``ready``, or ``rejected`` with its file deleted; a refusal is recorded and
    then answered (not raised), so the request's session commits the rejection.
 
+Each step says what it changed (a :class:`~courier.jsonapi.changes.Change`); ``start`` and
+``process`` record it through the change path (``record_changes``: audit row and event).
+
 A domain's service subclasses :class:`UploadService` with its kind and adds what is its own
 (who sees what, the attributes it presents, removing).
 """
@@ -27,6 +30,7 @@ from courier.core.errors import conflict
 from courier.core.handlers import JsonResponse, render_error
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
+from courier.jsonapi.changes import Change, Changed, record_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.resource import CrudService
 from courier.jsonapi.routes import render_one
@@ -57,9 +61,11 @@ class UploadService(CrudService[M]):
 
     async def start(self, ctx: Context, attrs: UploadRequest) -> Response:
         """A pending upload, and where to upload its file (201)."""
-        return await upload_started(ctx, await self.do_start_upload(ctx, attrs))
+        started = await self.do_start_upload(ctx, attrs)
+        record_changes(ctx, started.changes)
+        return await upload_started(ctx, started.obj)
 
-    async def do_start_upload(self, ctx: Context, attrs: UploadRequest) -> M:
+    async def do_start_upload(self, ctx: Context, attrs: UploadRequest) -> Changed[M]:
         kind, settings = self.kind, ctx.settings
         columns = await kind.owner(ctx, attrs)
         check_claimed_type(settings, attrs.content_type)
@@ -84,11 +90,10 @@ class UploadService(CrudService[M]):
         row = kind.model(**values, **columns)
         ctx.session.add(row)
         await ctx.session.flush()
-        self.audit(ctx, "created", row, sorted(attrs.model_fields_set))
         await schedule_cleanup(
             ctx.session, kind, settings, ctx.organization_id, row.upload_expires_at
         )
-        return row
+        return self.changed(ctx, "created", row, attrs.model_fields_set)
 
     # --- step 2 --------------------------------------------------------------------------------
 
@@ -106,9 +111,9 @@ class UploadService(CrudService[M]):
             )
         refusal = processed.inspection.refusal
         if refusal is not None:
-            self.do_reject(ctx, row, processed)
+            record_changes(ctx, [self.do_reject(ctx, row, processed)])
             return render_error(ctx.request, refusal.error())
-        self.do_mark_ready(ctx, row, processed)
+        record_changes(ctx, [self.do_mark_ready(ctx, row, processed)])
         return JsonResponse(await render_one(ctx, self.spec, row), status_code=201)
 
     def check_processable(self, row: M) -> None:
@@ -150,7 +155,7 @@ class UploadService(CrudService[M]):
             processed = Processed(Inspection(None, limits.too_large), processed.size)
         return processed
 
-    def do_mark_ready(self, ctx: Context, row: M, processed: Processed) -> None:
+    def do_mark_ready(self, ctx: Context, row: M, processed: Processed) -> Change:
         assert processed.stored_key is not None
         now = utcnow()
         row.status = UploadStatus.READY.value
@@ -162,9 +167,9 @@ class UploadService(CrudService[M]):
         row.last_modified_at = now
         if now > row.upload_expires_at:
             row.upload_key = None  # its window has closed: no upload can follow
-        self.audit(ctx, "updated", row, self.kind.ready_fields)
+        return self.change(ctx, "updated", row, self.kind.ready_fields)
 
-    def do_reject(self, ctx: Context, row: M, processed: Processed) -> None:
+    def do_reject(self, ctx: Context, row: M, processed: Processed) -> Change:
         """Record why the file was refused (processing has deleted it)."""
         assert processed.inspection.refusal is not None
         now = utcnow()
@@ -176,7 +181,7 @@ class UploadService(CrudService[M]):
         row.last_modified_at = now
         if now > row.upload_expires_at:
             row.upload_key = None
-        self.audit(ctx, "updated", row, self.kind.rejected_fields)
+        return self.change(ctx, "updated", row, self.kind.rejected_fields)
 
     # --- the parent's limits -------------------------------------------------------------------
 
