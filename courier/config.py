@@ -338,8 +338,17 @@ class Settings(BaseSettings):
         default=900,
         ge=10,
         le=7 * 86400,
-        description="How long an attachment's upload link is valid; pending uploads not "
-        "processed by then are deleted.",
+        description="How long an attachment's upload link is valid; uploads not processed "
+        "by then (and attachment_cleanup_grace_seconds more) are deleted.",
+    )
+    attachment_cleanup_grace_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=7 * 86400,
+        description="How long after its upload link expires an attachment that was never "
+        "uploaded or processed is kept (a late process-upload still succeeds); then the "
+        "cleanup job deletes it with its stored objects. Holds for every kind of upload "
+        "(messaging, bulk and email attachments).",
     )
     attachment_link_ttl_seconds: int = Field(
         default=300,

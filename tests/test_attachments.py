@@ -21,29 +21,27 @@ from PIL import Image
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import courier.domains.messaging_attachments.jobs  # noqa: F401  (registers the job handlers)
+import courier.uploads.workers  # noqa: F401  (registers every kind of upload's jobs)
 from courier.app import create_app
 from courier.config import Settings
 from courier.core.db import commit
 from courier.core.tenancy import scoped
-from courier.domains.messaging_attachments.inspection import detect_content_type
-from courier.domains.messaging_attachments.service import (
-    CLEANUP_JOB,
-    DELETE_FILES_JOB,
-    UPLOAD_GRACE,
-    attachment_keys,
-    attachments_for_messages,
-    cleanup_window,
-    file_key,
-    upload_key,
-)
+from courier.domains.messaging_attachments.service import attachments_for_messages
+from courier.domains.messaging_attachments.uploads import messaging_uploads
 from courier.jobs import Job, enqueue, run_until_idle
 from courier.models.messaging_attachment import MessagingAttachment
 from courier.providers.storage import LocalStorage, local_root, storage_for
+from courier.uploads.inspection import detect_content_type
+from courier.uploads.jobs import cleanup_grace, cleanup_window
 from tests.conftest import Org, create_org, doc, make_settings
 from tests.factories import individual_token, make_individual_id, message_row
 
 ATTACHMENTS = "/v1/messaging-attachments/"
+CLEANUP_JOB = messaging_uploads.cleanup_job
+DELETE_FILES_JOB = messaging_uploads.delete_files_job
+upload_key = messaging_uploads.keys.upload
+file_key = messaging_uploads.keys.file
+attachment_keys = messaging_uploads.keys.own
 
 # --- sample files ------------------------------------------------------------------------------
 
@@ -600,7 +598,8 @@ async def test_expired_pending_uploads_are_cleaned_up(
     async with app.state.database.sessionmaker() as session:
         # Starting an upload scheduled the cleanup of its window.
         row = await attachment_row(session, organization, stale["id"])
-        window = cleanup_window(row.upload_expires_at + UPLOAD_GRACE)
+        grace = cleanup_grace(settings)
+        window = cleanup_window(row.upload_expires_at + grace)
         job = (
             await session.execute(
                 scoped(
@@ -611,10 +610,10 @@ async def test_expired_pending_uploads_are_cleaned_up(
             )
         ).scalar_one()
         assert job.kind == CLEANUP_JOB and job.state == "queued"
-        assert job.run_at >= row.upload_expires_at + UPLOAD_GRACE
+        assert job.run_at >= row.upload_expires_at + grace
 
         # Two of the windows closed long ago; the sweep is due now.
-        past = datetime.now(UTC) - UPLOAD_GRACE - timedelta(hours=1)
+        past = datetime.now(UTC) - grace - timedelta(hours=1)
         closed = [uuid.UUID(stale["id"]), uuid.UUID(done["id"])]
         await session.execute(
             scoped(

@@ -19,20 +19,16 @@ import pytest
 from PIL import Image
 from sqlalchemy import update
 
-import courier.domains.messaging_attachments.jobs  # noqa: F401  (registers the job handlers)
+import courier.uploads.workers  # noqa: F401  (registers every kind of upload's jobs)
 from courier.app import create_app
 from courier.config import Settings
 from courier.core.db import commit
 from courier.core.tenancy import scoped
-from courier.domains.messaging_attachments.service import (
-    CLEANUP_JOB,
-    UPLOAD_GRACE,
-    file_key,
-    upload_key,
-)
+from courier.domains.messaging_attachments.uploads import messaging_uploads
 from courier.jobs import enqueue, run_until_idle
 from courier.models.messaging_attachment import MessagingAttachment
 from courier.providers.storage import S3Storage, storage_for
+from courier.uploads.jobs import cleanup_grace
 from tests.conftest import Org, create_org, doc, make_settings
 from tests.factories import message_row
 from tests.test_attachments import ELF, error_code, listed, pdf_bytes, png_bytes
@@ -40,6 +36,9 @@ from tests.test_storage import s3_settings
 
 ATTACHMENTS = "/v1/messaging-attachments/"
 LIMIT = 64 * 1024
+CLEANUP_JOB = messaging_uploads.cleanup_job
+upload_key = messaging_uploads.keys.upload
+file_key = messaging_uploads.keys.file
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +192,7 @@ async def test_cleanup_deletes_expired_uploads_from_the_bucket(
     assert await storage.head(key) is not None
 
     async with s3_app.state.database.sessionmaker() as session:
-        past = datetime.now(UTC) - UPLOAD_GRACE - timedelta(minutes=1)
+        past = datetime.now(UTC) - cleanup_grace(s3) - timedelta(minutes=1)
         await session.execute(
             scoped(
                 update(MessagingAttachment).where(MessagingAttachment.id == uuid.UUID(data["id"])),

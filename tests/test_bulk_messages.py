@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,10 @@ from sqlalchemy import func, insert, select
 import courier.domains.messaging_bulk.jobs  # noqa: F401  (registers the fan-out jobs)
 from courier.config import Settings
 from courier.core.db import Database
-from courier.core.tenancy import unscoped
+from courier.core.tenancy import scoped, unscoped
 from courier.domains.messaging.locales import choose_text_key, split_locale
 from courier.domains.messaging_bulk.fanout import CHUNK_JOB, PLAN_JOB
-from courier.domains.messaging_bulk.service import ATTACHMENT_CLEANUP_JOB, file_key
+from courier.domains.messaging_bulk.uploads import bulk_uploads
 from courier.jobs import Job, run_until_idle
 from courier.models.event import Event
 from courier.models.fanout import Fanout, FanoutTarget
@@ -36,6 +37,7 @@ from courier.models.messaging import MessagingChannel, MessagingMessage, Messagi
 from courier.models.messaging_attachment import MessagingAttachment
 from courier.models.messaging_bulk import MessagingBulkAttachment
 from courier.providers.storage import storage_for
+from courier.uploads.jobs import cleanup_grace, cleanup_window
 from tests.conftest import Org, doc
 from tests.factories import individual_token, make_individual_id
 from tests.test_attachments import png_bytes
@@ -548,7 +550,7 @@ async def test_bulk_attachments_referenced_by_every_posted_message(
     client: httpx.AsyncClient, org: Org, app: Any, settings: Settings
 ) -> None:
     import courier.domains.purges.jobs  # noqa: F401  (registers the purge job)
-    from courier.domains.messaging_attachments.service import DELETE_FILES_JOB
+    from courier.domains.messaging_attachments.uploads import messaging_uploads
     from courier.domains.purges.service import PURGE_JOB
 
     sender = await provider(client, org)
@@ -593,17 +595,6 @@ async def test_bulk_attachments_referenced_by_every_posted_message(
     assert blocked.status_code == 409
     assert blocked.json()["errors"][0]["code"] == "attachment-pending"
     async with app.state.database.sessionmaker() as session:
-        job = (
-            await session.execute(
-                unscoped(
-                    select(Job).where(
-                        Job.dedupe_key == f"{ATTACHMENT_CLEANUP_JOB}:{pending.json()['data']['id']}"
-                    ),
-                    REASON,
-                )
-            )
-        ).scalar_one()
-        job.run_at = job.created_at  # due now: its window is treated as closed
         row = (
             await session.execute(
                 unscoped(
@@ -614,9 +605,23 @@ async def test_bulk_attachments_referenced_by_every_posted_message(
                 )
             )
         ).scalar_one()
-        row.upload_expires_at = job.created_at
+        # Starting the upload scheduled the cleanup of its window (and grace).
+        grace = cleanup_grace(settings)
+        window = cleanup_window(row.upload_expires_at + grace)
+        job = (
+            await session.execute(
+                scoped(
+                    select(Job).where(Job.dedupe_key == f"{bulk_uploads.cleanup_job}:{window}"),
+                    Job,
+                    uuid.UUID(org.id),
+                )
+            )
+        ).scalar_one()
+        assert job.run_at >= row.upload_expires_at + grace
+        job.run_at = job.created_at  # due now: its window is treated as closed
+        row.upload_expires_at = job.created_at - grace - timedelta(seconds=1)
         await session.commit()
-    await run_until_idle(app.state.database, settings, kinds=[ATTACHMENT_CLEANUP_JOB])
+    await run_until_idle(app.state.database, settings, kinds=[bulk_uploads.cleanup_job])
     gone = await client.get(f"{BULK_ATTACHMENTS}{pending.json()['data']['id']}/", headers=org.staff)
     assert gone.status_code == 404
 
@@ -633,7 +638,7 @@ async def test_bulk_attachments_referenced_by_every_posted_message(
 
     rows = await recipient_rows(app, bulk["id"])
     storage = storage_for(settings)
-    shared = file_key(uuid.UUID(org.id), uuid.UUID(attachment["id"]))
+    shared = bulk_uploads.keys.file(uuid.UUID(org.id), uuid.UUID(attachment["id"]))
     links: dict[str, str] = {}
     for person in people:
         message = await client.get(f"{MESSAGES}{rows[person].message_id}/", headers=org.staff)
@@ -673,7 +678,9 @@ async def test_bulk_attachments_referenced_by_every_posted_message(
         json=doc("system-purges", {"entity-type": "individual", "entity-id": people[0]}),
     )
     assert purge.status_code == 201, purge.text
-    await run_until_idle(app.state.database, settings, kinds=[PURGE_JOB, DELETE_FILES_JOB])
+    await run_until_idle(
+        app.state.database, settings, kinds=[PURGE_JOB, messaging_uploads.delete_files_job]
+    )
     receipt = await client.get(f"/v1/purge-data/{purge.json()['data']['id']}/", headers=org.admin)
     assert receipt.json()["data"]["attributes"]["state"] == "completed"
     assert await storage.head(shared) is not None

@@ -34,7 +34,11 @@ HANDLERS: dict[str, Registration] = {}
 
 # Packages outside ``courier.domains`` whose modules define handlers (e.g. outbound webhooks)
 # list those modules here, so every worker imports them.
-CORE_JOB_MODULES: tuple[str, ...] = ("courier.providers.delivery", "courier.providers.inbound")
+CORE_JOB_MODULES: tuple[str, ...] = (
+    "courier.providers.delivery",
+    "courier.providers.inbound",
+    "courier.uploads.workers",  # every kind of upload's cleanup and delete-files jobs
+)
 
 
 def job_handler(kind: str, *, max_attempts: int | None = None) -> Callable[[H], H]:

@@ -11,11 +11,12 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from courier.core.time import utcnow
 from courier.models.base import Base, IdMixin, JSONType, TenantMixin
+from courier.models.upload import UploadColumns
 
 
 class EmailStatus(enum.StrEnum):
@@ -65,9 +66,9 @@ class BouncingAddress(IdMixin, TenantMixin, Base):
     bounced_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class UserEmailAttachment(IdMixin, TenantMixin, Base):
+class UserEmailAttachment(UploadColumns, Base):
     """A file travelling with an email, uploaded in two steps (start, then process), like
-    every upload: ``pending`` → ``ready`` | ``rejected``."""
+    every upload (``courier.models.upload``): ``pending`` → ``ready`` | ``rejected``."""
 
     __tablename__ = "user_email_attachments"
     __table_args__ = (
@@ -79,19 +80,5 @@ class UserEmailAttachment(IdMixin, TenantMixin, Base):
     individual_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("individuals.id", ondelete="SET NULL"), index=True
     )
-    created_by: Mapped[str] = mapped_column(String(64))
-    filename: Mapped[str] = mapped_column(String(255))
-    claimed_content_type: Mapped[str | None] = mapped_column(String(255))
-    content_type: Mapped[str | None] = mapped_column(String(255))
-    content_size: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    rejection: Mapped[str | None] = mapped_column(String(64))
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
     removed_at: Mapped[datetime | None]
-    upload_key: Mapped[str | None] = mapped_column(String(512))
-    upload_expires_at: Mapped[datetime]
-    storage_key: Mapped[str | None] = mapped_column(String(512))
-    thumbnail_key: Mapped[str | None] = mapped_column(String(512))
-    processed_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -14,11 +14,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from courier.core.time import utcnow
 from courier.models.base import Base, IdMixin, JSONType, TenantMixin
+from courier.models.upload import UploadColumns
 
 
 class BulkStatus(enum.StrEnum):
@@ -58,9 +59,10 @@ class MessagingBulkMessage(IdMixin, TenantMixin, Base):
     last_modified_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class MessagingBulkAttachment(IdMixin, TenantMixin, Base):
-    """A file sent with a bulk message: uploaded and verified once, then referenced by a
-    messaging attachment of every posted copy (the object is never copied)."""
+class MessagingBulkAttachment(UploadColumns, Base):
+    """A file sent with a bulk message: uploaded and verified once (``courier.models.upload``),
+    then referenced by a messaging attachment of every posted copy (the object is never
+    copied)."""
 
     __tablename__ = "messaging_bulk_attachments"
     __table_args__ = (Index("ix_messaging_bulk_attachments_bulk", "bulk_message_id", "created_at"),)
@@ -68,17 +70,3 @@ class MessagingBulkAttachment(IdMixin, TenantMixin, Base):
     bulk_message_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("messaging_bulk_messages.id", ondelete="CASCADE")
     )
-    created_by: Mapped[str] = mapped_column(String(64))  # the principal's actor id
-    filename: Mapped[str] = mapped_column(String(255))
-    claimed_content_type: Mapped[str | None] = mapped_column(String(255))
-    content_type: Mapped[str | None] = mapped_column(String(255))
-    content_size: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    rejection: Mapped[str | None] = mapped_column(String(64))
-    upload_key: Mapped[str | None] = mapped_column(String(512))
-    upload_expires_at: Mapped[datetime]
-    storage_key: Mapped[str | None] = mapped_column(String(512))
-    thumbnail_key: Mapped[str | None] = mapped_column(String(512))
-    processed_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_modified_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -3,8 +3,9 @@ deliveries and provider reports of those emails, the addresses that bounced on t
 copies the email sandbox kept.
 
 The rows are archived and deleted in the purge's transaction; stored files are deleted by
-``user-email-attachments.delete-files`` jobs enqueued in that same transaction (storage is
-only called from jobs). Runs before the people hook, which deletes the individual itself.
+``user-email-attachments.delete-files`` jobs enqueued in that same transaction
+(``courier.uploads.purge``: storage is only called from jobs). Runs before the people hook,
+which deletes the individual itself.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.tenancy import scoped, unscoped
 from courier.domains.email.service import RESOURCE_TYPE
+from courier.domains.email.uploads import email_uploads
 from courier.models.delivery import Delivery, ProviderInbound, SandboxRecord
 from courier.models.email import BouncingAddress, UserEmail, UserEmailAttachment
 from courier.purge import ArchiveWriter, delete_rows, purge_hook
+from courier.uploads.purge import purge_uploads
 
 SANDBOX_REASON = "the email sandbox's records belong to no organization"
 
@@ -52,25 +55,10 @@ async def purge_emails(
     }
     if not emails:
         return counts
-    from courier.domains.email.attachments import delete_files_later
-
-    attachments = list(
-        (
-            await session.execute(
-                scoped(
-                    select(UserEmailAttachment).where(UserEmailAttachment.email_id.in_(email_ids)),
-                    UserEmailAttachment,
-                    organization_id,
-                )
-            )
-        ).scalars()
-    )
-    for attachment in attachments:
-        await delete_files_later(session, attachment)
-    counts["user_email_attachments"] = await delete_rows(
+    counts["user_email_attachments"] = await purge_uploads(
         session,
+        email_uploads,
         organization_id,
-        UserEmailAttachment,
         UserEmailAttachment.email_id.in_(email_ids),
         archive,
     )

@@ -14,13 +14,14 @@ from courier.domains.email.schemas import (
     AttachmentStart,
     EmailCreate,
     EmailRead,
-    UploadStartDocument,
 )
 from courier.domains.email.service import EmailService, do_send
+from courier.domains.email.uploads import email_uploads
 from courier.jsonapi import query as q
 from courier.jsonapi.actions import ActionSpec, EmptyBody
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.email import UserEmail, UserEmailAttachment
+from courier.uploads.schemas import UploadStartDocument
 
 user_emails = register(
     ResourceSpec(
@@ -67,7 +68,7 @@ user_email_attachments = register(
         type_name=ATTACHMENTS,
         model=UserEmailAttachment,
         read_schema=AttachmentRead,
-        service=EmailAttachmentService(),
+        service=EmailAttachmentService(email_uploads),
         ops=frozenset({Op.LIST, Op.GET}),
         filters=[
             q.uuid_eq(

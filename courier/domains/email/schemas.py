@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field, StrictBool
+from pydantic import BeforeValidator, Field, StrictBool
 
 from courier.core.types import Timestamp
-from courier.domains.messaging_attachments.schemas import Filename, MediaType, UploadStart
 from courier.domains.people.schemas import EmailAddress
 from courier.jsonapi.actions import ActionBody
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
 from courier.models.email import EmailStatus
+from courier.uploads.schemas import Filename, MediaType
 
 TYPE_NAME = "user-emails"
+ATTACHMENT_TYPE_NAME = "user-email-attachments"
 MAX_RECIPIENTS = 50
 MAX_BODY = 512 * 1024  # characters of text or HTML
 
@@ -110,7 +111,3 @@ class AttachmentStart(ActionBody):
         description="The type the client believes the file has; refused early when it is not "
         "an accepted type, never trusted: processing detects the real one",
     )
-
-
-class UploadStartDocument(BaseModel):
-    data: UploadStart

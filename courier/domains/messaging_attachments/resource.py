@@ -1,34 +1,24 @@
 """``/v1/messaging-attachments/``: list (message-id required), get, PATCH ``removed``.
 
-Starting an upload (POST) and finishing it (``/{id}/process-upload/``) are in endpoints.py:
-their documents are not the resource's own.
+Starting an upload (POST) and finishing it (``/{id}/process-upload/``) are the generic
+upload's routes (endpoints.py): their documents are not the resource's own.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Select
-
 from courier.core.auth import Permission
+from courier.domains.messaging_attachments.repository import individual_scope
 from courier.domains.messaging_attachments.schemas import (
     TYPE_NAME,
     AttachmentRead,
     AttachmentUpdate,
 )
-from courier.domains.messaging_attachments.service import AttachmentService, individual_scope
+from courier.domains.messaging_attachments.service import AttachmentService
+from courier.domains.messaging_attachments.uploads import messaging_uploads
 from courier.jsonapi import query as q
-from courier.jsonapi.context import Context
 from courier.jsonapi.resource import Op, ResourceSpec, register
-from courier.models.messaging_attachment import AttachmentStatus, MessagingAttachment
-
-
-def _include_pending(stmt: Select[Any], include: bool, _ctx: Context) -> Select[Any]:
-    shown = [AttachmentStatus.READY.value]
-    if include:
-        shown.append(AttachmentStatus.PENDING.value)
-    return stmt.where(MessagingAttachment.status.in_(shown))
-
+from courier.models.messaging_attachment import MessagingAttachment
+from courier.uploads.listing import include_pending
 
 attachments = register(
     ResourceSpec(
@@ -36,7 +26,7 @@ attachments = register(
         model=MessagingAttachment,
         read_schema=AttachmentRead,
         update_schema=AttachmentUpdate,
-        service=AttachmentService(),
+        service=AttachmentService(messaging_uploads),
         ops=frozenset({Op.LIST, Op.GET, Op.UPDATE}),
         filters=[
             q.uuid_eq(
@@ -45,14 +35,7 @@ attachments = register(
                 "The message whose attachments to list",
                 required=True,
             ),
-            q.Filter(
-                "filter[include-pending]",
-                q.parse_bool,
-                _include_pending,
-                "Also list attachments whose upload is not processed yet (default false)",
-                schema={"type": "boolean", "default": False},
-                default=False,
-            ),
+            include_pending(MessagingAttachment),
         ],
         sorts={"created-at": MessagingAttachment.created_at},
         default_sort=[("created-at", False)],

@@ -7,8 +7,8 @@
 - As a sender: their bulk messages keep their counts but lose the text (``message``,
   ``message-js``) and the sender (unlinked), like the messages they wrote (the messaging hook
   redacts those); the bulk attachments are deleted with their stored objects (one
-  ``messaging-bulk-attachments.delete-files`` job each), after the attachments hook (order 50)
-  has deleted the copies hanging on the sender's messages.
+  ``messaging-bulk-attachments.delete-files`` job each, ``courier.uploads.purge``), after the
+  attachments hook (order 50) has deleted the copies hanging on the sender's messages.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.domains.messaging_bulk import repository as repo
 from courier.domains.messaging_bulk.fanout import BULK_MESSAGES
-from courier.domains.messaging_bulk.service import DELETE_FILES_JOB
-from courier.jobs import enqueue
+from courier.domains.messaging_bulk.uploads import bulk_uploads
 from courier.models.fanout import FanoutTarget
 from courier.models.messaging_bulk import MessagingBulkAttachment, MessagingBulkMessage
 from courier.purge import ArchiveWriter, delete_rows, purge_hook
+from courier.uploads.purge import purge_uploads
 
 
 @purge_hook("individual", name="messaging-bulk-messages", order=60)
@@ -76,19 +76,12 @@ async def purge_bulk_messages(
     counts["messaging_bulk_messages.redacted"] = redacted
     files = 0
     if sent:
-        rows = await repo.attachments_of(session, organization_id, sent)
-        if archive is not None:
-            archive.write_rows(MessagingBulkAttachment.__tablename__, rows)
-        for row in rows:
-            await enqueue(
-                session,
-                DELETE_FILES_JOB,
-                {"attachment_id": row.id},
-                organization_id=organization_id,
-                dedupe_key=f"{DELETE_FILES_JOB}:{row.id}",
-            )
-            await session.delete(row)
-        await session.flush()
-        files = len(rows)
+        files = await purge_uploads(
+            session,
+            bulk_uploads,
+            organization_id,
+            MessagingBulkAttachment.bulk_message_id.in_(sent),
+            archive,
+        )
     counts["messaging_bulk_attachments"] = files
     return counts

@@ -1,9 +1,11 @@
 """All SQL of bulk messages, written once and tenant-scoped.
 
-Bulk messages and their attachments are this domain's tables; its recipients are the targets
-of its fan-out (``fanouts`` / ``fanout_targets``, :mod:`courier.jobs.fanout`), read here for
-what the bulk message shows (who was skipped, and why). Direct channels are looked up here and
-created by the channel service (:func:`courier.domains.messaging.channels.create_channels`).
+Bulk messages and their attachments are this domain's tables (uploading, cleaning up and
+purging attachments is the generic upload's, :mod:`courier.uploads`; what a bulk message reads
+of them is here); its recipients are the targets of its fan-out (``fanouts`` /
+``fanout_targets``, :mod:`courier.jobs.fanout`), read here for what the bulk message shows (who
+was skipped, and why). Direct channels are looked up here and created by the channel service
+(:func:`courier.domains.messaging.channels.create_channels`).
 """
 
 from __future__ import annotations
@@ -253,18 +255,6 @@ async def lock_pairs(
 # --- bulk attachments ------------------------------------------------------------------------
 
 
-async def find_attachment(
-    session: AsyncSession, organization_id: uuid.UUID, ident: uuid.UUID
-) -> MessagingBulkAttachment | None:
-    stmt = scoped(
-        select(MessagingBulkAttachment).where(MessagingBulkAttachment.id == ident),
-        MessagingBulkAttachment,
-        organization_id,
-    )
-    found: MessagingBulkAttachment | None = (await session.execute(stmt)).scalar_one_or_none()
-    return found
-
-
 async def count_open_uploads(
     session: AsyncSession, organization_id: uuid.UUID, bulk_id: uuid.UUID
 ) -> int:
@@ -293,20 +283,6 @@ async def ready_attachments(
             MessagingBulkAttachment.status == AttachmentStatus.READY.value,
         )
         .order_by(MessagingBulkAttachment.created_at, MessagingBulkAttachment.id),
-        MessagingBulkAttachment,
-        organization_id,
-    )
-    return list((await session.execute(stmt)).scalars())
-
-
-async def attachments_of(
-    session: AsyncSession, organization_id: uuid.UUID, bulk_ids: Sequence[uuid.UUID]
-) -> list[MessagingBulkAttachment]:
-    """Every attachment of the bulk messages, whatever its state (a purge)."""
-    stmt = scoped(
-        select(MessagingBulkAttachment).where(
-            MessagingBulkAttachment.bulk_message_id.in_(list(bulk_ids))
-        ),
         MessagingBulkAttachment,
         organization_id,
     )

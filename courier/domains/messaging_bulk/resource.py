@@ -1,13 +1,10 @@
 """``messaging-bulk-messages`` (list, get, create, patch) and ``messaging-bulk-attachments``
-(list, get; starting and processing uploads are in ``endpoints.py``)."""
+(list, get; starting and processing uploads are the generic upload's routes, ``endpoints.py``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Select
-
 from courier.core.auth import Permission
+from courier.domains.messaging_bulk.attachments import BulkAttachmentService
 from courier.domains.messaging_bulk.repository import include_posted_filter
 from courier.domains.messaging_bulk.schemas import (
     BULK_ATTACHMENT_TYPE,
@@ -17,12 +14,12 @@ from courier.domains.messaging_bulk.schemas import (
     BulkMessageRead,
     BulkMessageUpdate,
 )
-from courier.domains.messaging_bulk.service import BulkAttachmentService, BulkMessageService
+from courier.domains.messaging_bulk.service import BulkMessageService
+from courier.domains.messaging_bulk.uploads import bulk_uploads
 from courier.jsonapi import query as q
-from courier.jsonapi.context import Context
 from courier.jsonapi.resource import Op, ResourceSpec, register
-from courier.models.messaging_attachment import AttachmentStatus
 from courier.models.messaging_bulk import MessagingBulkAttachment, MessagingBulkMessage
+from courier.uploads.listing import include_pending
 
 BOOLEAN = {"type": "boolean"}
 
@@ -67,19 +64,12 @@ bulk_messages = register(
 )
 
 
-def _include_pending(stmt: Select[Any], include: bool, _ctx: Context) -> Select[Any]:
-    shown = [AttachmentStatus.READY.value]
-    if include:
-        shown.append(AttachmentStatus.PENDING.value)
-    return stmt.where(MessagingBulkAttachment.status.in_(shown))
-
-
 bulk_attachments = register(
     ResourceSpec(
         type_name=BULK_ATTACHMENT_TYPE,
         model=MessagingBulkAttachment,
         read_schema=BulkAttachmentRead,
-        service=BulkAttachmentService(),
+        service=BulkAttachmentService(bulk_uploads),
         ops=frozenset({Op.LIST, Op.GET}),
         filters=[
             q.uuid_eq(
@@ -88,14 +78,7 @@ bulk_attachments = register(
                 "The bulk message whose attachments to list",
                 required=True,
             ),
-            q.Filter(
-                "filter[include-pending]",
-                q.parse_bool,
-                _include_pending,
-                "Also list attachments whose upload is not processed yet (default false)",
-                schema={**BOOLEAN, "default": False},
-                default=False,
-            ),
+            include_pending(MessagingBulkAttachment),
         ],
         sorts={"created-at": MessagingBulkAttachment.created_at},
         default_sort=[("created-at", False)],

@@ -10,8 +10,8 @@ from pydantic import AfterValidator, Field, StrictBool, WithJsonSchema
 
 from courier.core.types import Timestamp
 from courier.domains.messaging.schemas import MESSAGE_MAX_LENGTH, LenientBool
-from courier.domains.messaging_attachments.schemas import Filename, MediaType
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
+from courier.uploads.schemas import Filename, MediaType
 
 BULK_TYPE = "messaging-bulk-messages"
 BULK_ATTACHMENT_TYPE = "messaging-bulk-attachments"

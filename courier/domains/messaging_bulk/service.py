@@ -11,15 +11,15 @@ Life of a bulk message (docs/MESSAGING_EXTENDED.md):
   chunk (:mod:`.posting`); each recipient gets exactly one message.
 - ``posted``: every chunk is done; ``posted-time`` set.
 
-This module holds the rules of the resource (who may send what, drafts, sending) and of bulk
-attachments; the SQL is in :mod:`.repository`. Services never commit.
+This module holds the rules of the resource (who may send what, drafts, sending); the SQL is
+in :mod:`.repository`. Bulk attachments are a kind of upload (:mod:`.uploads`, run by
+:mod:`courier.uploads`; presented by :mod:`.attachments`). Services never commit.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,78 +28,30 @@ from courier.core.errors import (
     ApiError,
     ErrorItem,
     conflict,
-    forbidden,
     invalid_attribute,
     unprocessable,
 )
-from courier.core.time import format_timestamp, now_ms, utcnow
+from courier.core.time import now_ms
 from courier.domains.messaging import repository as messaging
 from courier.domains.messaging.access import require_group, require_individual
-from courier.domains.messaging_attachments.inspection import Inspection, Refusal
-from courier.domains.messaging_attachments.render import signed_links
-from courier.domains.messaging_attachments.service import check_claimed_type
 from courier.domains.messaging_bulk import repository as repo
 from courier.domains.messaging_bulk.fanout import BULK_MESSAGES
 from courier.domains.messaging_bulk.planning import has_text
 from courier.domains.messaging_bulk.posting import SKIP_DETAILS
 from courier.domains.messaging_bulk.schemas import (
-    BulkAttachmentCreate,
     BulkMessageCreate,
     BulkMessageRead,
     BulkMessageUpdate,
 )
-from courier.jobs import enqueue
 from courier.jobs.fanout import fanouts_of, start
 from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
-from courier.models.messaging_attachment import AttachmentStatus
-from courier.models.messaging_bulk import (
-    BulkStatus,
-    MessagingBulkAttachment,
-    MessagingBulkMessage,
-)
-from courier.providers.storage import storage_for
+from courier.models.messaging_bulk import BulkStatus, MessagingBulkMessage
 
-ATTACHMENT_CLEANUP_JOB = "messaging-bulk-attachments.cleanup"
-DELETE_FILES_JOB = "messaging-bulk-attachments.delete-files"
-UPLOAD_GRACE = timedelta(minutes=5)
 # The attributes a bulk message's fan-out keeps: its counts.
 COUNTS = ("recipient_count", "posted_count", "skipped_count")
-
-
-# --- storage keys ------------------------------------------------------------------------------
-
-
-def object_prefix(organization_id: uuid.UUID, attachment_id: uuid.UUID) -> str:
-    return f"orgs/{organization_id}/messaging-bulk-attachments/{attachment_id}"
-
-
-def upload_key(organization_id: uuid.UUID, attachment_id: uuid.UUID) -> str:
-    return object_prefix(organization_id, attachment_id) + "/upload"
-
-
-def file_key(organization_id: uuid.UUID, attachment_id: uuid.UUID) -> str:
-    return object_prefix(organization_id, attachment_id) + "/file"
-
-
-def thumbnail_key(organization_id: uuid.UUID, attachment_id: uuid.UUID, media_type: str) -> str:
-    suffix = "png" if media_type == "image/png" else "jpg"
-    return object_prefix(organization_id, attachment_id) + f"/thumbnail.{suffix}"
-
-
-def attachment_keys(organization_id: uuid.UUID, attachment_id: uuid.UUID) -> list[str]:
-    """Every key a bulk attachment's objects may have (deleting a missing one is a no-op)."""
-    return [
-        upload_key(organization_id, attachment_id),
-        file_key(organization_id, attachment_id),
-        thumbnail_key(organization_id, attachment_id, "image/png"),
-        thumbnail_key(organization_id, attachment_id, "image/jpeg"),
-    ]
-
-
-# --- bulk messages ------------------------------------------------------------------------
 
 
 class BulkMessageService(CrudService[MessagingBulkMessage]):
@@ -259,126 +211,3 @@ async def submit(session: AsyncSession, bulk: MessagingBulkMessage) -> None:
     bulk.status = BulkStatus.QUEUED.value
     bulk.submitted_at = now_ms()
     await start(session, BULK_MESSAGES, organization_id=bulk.organization_id, subject_id=bulk.id)
-
-
-# --- bulk attachments --------------------------------------------------------------------------
-
-
-class BulkAttachmentService(CrudService[MessagingBulkAttachment]):
-    async def present(
-        self, ctx: Context, rows: Sequence[MessagingBulkAttachment]
-    ) -> list[dict[str, Any]]:
-        storage = storage_for(ctx.settings, base_url=str(ctx.request.base_url))
-        out: list[dict[str, Any]] = []
-        for row in rows:
-            url, thumbnail = await signed_links(storage, ctx.settings, row, served=True)
-            out.append(
-                {
-                    "bulk-message-id": str(row.bulk_message_id),
-                    "content-size": row.content_size,
-                    "content-type": row.content_type,
-                    "created-at": format_timestamp(row.created_at),
-                    "filename": row.filename,
-                    "status": row.status,
-                    "thumbnail": thumbnail,
-                    "url": url,
-                }
-            )
-        return out
-
-    async def do_start_upload(
-        self, ctx: Context, attrs: BulkAttachmentCreate
-    ) -> MessagingBulkAttachment:
-        if ctx.principal.is_individual:  # pragma: no cover - the route refuses tokens
-            raise forbidden("an individual access token cannot send bulk messages")
-        bulk = await repo.load_bulk(ctx.session, ctx.organization_id, attrs.bulk_message_id)
-        if bulk is None:
-            raise ApiError(
-                404,
-                [
-                    ErrorItem(
-                        "bulk-message-id names no bulk message of this organization",
-                        "not-found",
-                        pointer="/data/attributes/bulk-message-id",
-                    )
-                ],
-            )
-        if not bulk.draft:
-            raise conflict(
-                "the bulk message was already sent: attach files while it is a draft", "posted"
-            )
-        check_claimed_type(ctx.settings, attrs.content_type)
-        ident = uuid.uuid4()
-        now = utcnow()
-        attachment = MessagingBulkAttachment(
-            id=ident,
-            organization_id=ctx.organization_id,
-            bulk_message_id=bulk.id,
-            created_by=ctx.principal.actor_id,
-            filename=attrs.filename,
-            claimed_content_type=attrs.content_type,
-            status=AttachmentStatus.PENDING.value,
-            upload_key=upload_key(ctx.organization_id, ident),
-            upload_expires_at=now + timedelta(seconds=ctx.settings.attachment_upload_ttl_seconds),
-            created_at=now,
-            last_modified_at=now,
-        )
-        ctx.session.add(attachment)
-        await ctx.session.flush()
-        self.audit(ctx, "created", attachment, sorted(attrs.model_fields_set))
-        await enqueue(
-            ctx.session,
-            ATTACHMENT_CLEANUP_JOB,
-            {"attachment_id": ident},
-            organization_id=ctx.organization_id,
-            run_at=attachment.upload_expires_at + UPLOAD_GRACE,
-            dedupe_key=f"{ATTACHMENT_CLEANUP_JOB}:{ident}",
-        )
-        return attachment
-
-    def check_processable(self, attachment: MessagingBulkAttachment) -> None:
-        if attachment.status == AttachmentStatus.REJECTED.value:
-            raise conflict(
-                "the attachment was rejected when it was processed; start a new upload",
-                "attachment-rejected",
-            )
-
-    def do_mark_ready(
-        self,
-        ctx: Context,
-        attachment: MessagingBulkAttachment,
-        inspection: Inspection,
-        *,
-        size: int,
-        stored_key: str,
-        stored_thumbnail: str | None,
-    ) -> None:
-        now = utcnow()
-        attachment.status = AttachmentStatus.READY.value
-        attachment.content_type = inspection.content_type
-        attachment.content_size = size
-        attachment.storage_key = stored_key
-        attachment.thumbnail_key = stored_thumbnail
-        attachment.processed_at = now
-        attachment.last_modified_at = now
-        self.audit(
-            ctx, "updated", attachment, ["content-size", "content-type", "status", "thumbnail"]
-        )
-
-    def do_reject(
-        self,
-        ctx: Context,
-        attachment: MessagingBulkAttachment,
-        refusal: Refusal,
-        *,
-        detected_type: str | None,
-        size: int,
-    ) -> None:
-        now = utcnow()
-        attachment.status = AttachmentStatus.REJECTED.value
-        attachment.rejection = refusal.code
-        attachment.content_type = detected_type
-        attachment.content_size = size
-        attachment.processed_at = now
-        attachment.last_modified_at = now
-        self.audit(ctx, "updated", attachment, ["content-size", "content-type", "status"])

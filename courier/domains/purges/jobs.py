@@ -111,58 +111,6 @@ async def run_purge(job: JobContext) -> dict[str, Any] | None:
     purge.error = None
     _record_completed(job, purge)
     return {"purge-id": str(purge.id), "counts": purge.counts}
-    entity_id = parse_entity_id(purge.entity_type, purge.entity_id)
-    registrations = hooks_for(purge.entity_type)
-    if purge.state != "running":
-        purge.state = "running"
-        purge.started_at = utcnow()
-    done = list(purge.steps_done or [])
-    purge.steps = [*done, *(r.name for r in registrations if r.name not in done)]
-    directory = archive_dir(job)
-
-    for registration in registrations:
-
-        async def run_hook(registration: Registration = registration) -> dict[str, Any]:
-            assert purge is not None
-            writer = (
-                ArchiveWriter(registration.name, part_path(directory, purge_id, registration.name))
-                if purge.archive
-                else None
-            )
-            try:
-                counts = await registration.hook(
-                    job.session, job.organization_id, entity_id, writer
-                )
-            finally:
-                if writer is not None:
-                    writer.close()
-            counts = {str(k): int(v) for k, v in counts.items()}
-            totals = dict(purge.counts or {})
-            for table, count in counts.items():
-                totals[table] = int(totals.get(table, 0)) + count
-            # Committed with the step's record: progress and effects land together.
-            purge.counts = totals
-            purge.steps_done = [*(purge.steps_done or []), registration.name]
-            return {"counts": counts}
-
-        await job.step(_step_name(registration), run_hook)
-
-    if purge.archive:
-
-        async def assemble() -> dict[str, Any]:
-            assert purge is not None
-            return {"location": str(_join_parts(directory, purge_id, list(purge.steps_done)))}
-
-        joined = await job.step(ARCHIVE_STEP, assemble)
-        assert joined is not None
-        purge.archive_location = str(joined["location"])
-        shutil.rmtree(directory / f"{purge_id}.parts", ignore_errors=True)
-
-    purge.state = "completed"
-    purge.finished_at = utcnow()
-    purge.error = None
-    _record_completed(job, purge)
-    return {"purge-id": str(purge.id), "counts": purge.counts}
 
 
 def _record_completed(job: JobContext, purge: SystemPurge) -> None:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import filetype
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from courier.uploads.limits import Refusal, too_large
+
 try:  # HEIC (iPhone photos) decodes only with libheif's Pillow plugin
     from pillow_heif import register_heif_opener
 
@@ -54,15 +56,6 @@ _ODF = {
     "application/vnd.oasis.opendocument.presentation",
 }
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why a file is not accepted: the HTTP status and code of the answer, and a message."""
-
-    status: int
-    code: str
-    detail: str
 
 
 @dataclass(frozen=True)
@@ -112,22 +105,6 @@ def _is_text(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return _TEXT_CONTROL.search(text) is None
-
-
-def _human_size(size: int) -> str:
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MiB"
-    if size >= 1024:
-        return f"{size / 1024:.1f} KiB"
-    return f"{size} bytes"
-
-
-def too_large(size: int, max_size: int) -> Refusal:
-    return Refusal(
-        400,
-        "attachment-too-large",
-        f"the file is {_human_size(size)}; attachments may be at most {_human_size(max_size)}",
-    )
 
 
 def inspect(data: bytes, *, allowed: Collection[str], max_size: int) -> Inspection:

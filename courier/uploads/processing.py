@@ -1,7 +1,7 @@
 """Processing an upload: the storage side of ``POST /{id}/process-upload/``.
 
 It reads the client's own upload (bounded by the size limit), inspects the bytes, and either
-deletes them (refused) or copies exactly the bytes it inspected to the attachment's file key,
+deletes them (refused) or copies exactly the bytes it inspected to the upload's file key,
 with a thumbnail next to them, and deletes the upload. Every step is safe to repeat.
 """
 
@@ -11,10 +11,9 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from courier.domains.messaging_attachments.inspection import Inspection, inspect, too_large
-from courier.domains.messaging_attachments.service import file_key, thumbnail_key
-from courier.models.messaging_attachment import MessagingAttachment
 from courier.providers.storage import Storage
+from courier.uploads.inspection import Inspection, inspect
+from courier.uploads.limits import too_large
 
 
 @dataclass(frozen=True)
@@ -23,25 +22,6 @@ class Processed:
     size: int
     stored_key: str | None = None
     stored_thumbnail: str | None = None
-
-
-async def process_upload(
-    storage: Storage,
-    attachment: MessagingAttachment,
-    *,
-    allowed: frozenset[str],
-    max_size: int,
-) -> Processed | None:
-    """The verdict on the uploaded file; None when nothing has been uploaded yet."""
-    org, ident = attachment.organization_id, attachment.id
-    return await process_object(
-        storage,
-        upload_key=attachment.upload_key,
-        stored_key=file_key(org, ident),
-        thumbnail_key_for=lambda media_type: thumbnail_key(org, ident, media_type),
-        allowed=allowed,
-        max_size=max_size,
-    )
 
 
 async def process_object(
@@ -55,7 +35,7 @@ async def process_object(
 ) -> Processed | None:
     """Inspect what was uploaded at ``upload_key`` and keep it at ``stored_key`` (with a
     thumbnail at ``thumbnail_key_for(media type)``), or delete it when refused. None when
-    nothing has been uploaded yet. Shared by every kind of upload (bulk attachments too)."""
+    nothing has been uploaded yet."""
     stored = stored_key
     source = upload_key or stored
     found = await storage.head(source)
