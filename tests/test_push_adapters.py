@@ -518,9 +518,11 @@ async def test_webpush_payload_is_decrypted_by_the_subscription(
 async def test_webpush_vapid_credentials(web: Web, services: PushServices) -> None:
     device = web.subscribe()
     await web.send(
-        device, PushMessage(body="1"), credentials=web.credentials(subject="https://clinic.test")
+        device,
+        PushMessage(body="1"),
+        credentials=web.credentials(subject="https://clinic.test:8443/contact"),
     )
-    assert services.web.to(device.token)[0].claims["sub"] == "https://clinic.test"
+    assert services.web.to(device.token)[0].claims["sub"] == "https://clinic.test:8443/contact"
     _, other_public = vapid_pair()
     with pytest.raises(Permanent) as mismatch:
         await web.send(

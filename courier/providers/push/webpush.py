@@ -77,13 +77,20 @@ class VapidKey:
             key = private_key_of(private.strip())
         except (ValueError, TypeError, binascii.Error) as exc:
             raise Permanent("BadVapidKey", "the VAPID private-key is not a P-256 key") from exc
-        vapid = Vapid02(key)
+        # Courier checks the subject itself (mailto: or any https: URI, RFC 8292); py_vapid's
+        # strict check would refuse an https contact with a port or a path.
+        vapid = Vapid02(key, conf={"no-strict": True})
         point = key.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
         public = base64.urlsafe_b64encode(point).rstrip(b"=").decode()
         given = data.get("public-key")
-        if isinstance(given, str) and given.strip().rstrip("=") != public:
+        if isinstance(given, str) and given.strip():
+            # base64url without padding; standard base64 and padding are accepted too
+            normalised = given.strip().rstrip("=").replace("+", "-").replace("/", "_")
+        else:
+            normalised = public
+        if normalised != public:
             raise Permanent("BadVapidKey", "the VAPID public-key is not the private key's")
         subject = data.get("subject") or settings.webpush_vapid_subject
         if not subject and (settings.public_url or "").startswith("https://"):
