@@ -181,7 +181,9 @@ class Settings(BaseSettings):
         default="sandbox", description="Adapter of the email kind: 'sandbox' (default) or 'smtp'."
     )
     push_provider: str = Field(
-        default="sandbox", description="Adapter of the push kind: 'sandbox' (default)."
+        default="sandbox",
+        description="Adapter of the push kind: 'sandbox' (default); 'vendors' (each platform "
+        "to its service: APNs, FCM, Web Push); or one platform only: 'apns', 'fcm', 'webpush'.",
     )
     voice_provider: str = Field(
         default="sandbox", description="Adapter of the voice kind: 'sandbox' (default)."
@@ -270,6 +272,43 @@ class Settings(BaseSettings):
         gt=0,
         le=1000,
         description="Default texts per second sent from one number (Twilio long code: 1).",
+    )
+
+    # --- push (courier.providers.push; docs/PUSH.md) ---
+    apns_url: str = Field(
+        default="https://api.push.apple.com",
+        description="APNs production gateway (HTTP/2), for credentials without test-mode.",
+    )
+    apns_sandbox_url: str = Field(
+        default="https://api.sandbox.push.apple.com",
+        description="APNs development gateway, for credentials with test-mode.",
+    )
+    fcm_url: str = Field(
+        default="https://fcm.googleapis.com",
+        description="Base of the FCM HTTP v1 API (<base>/v1/projects/<project>/messages:send).",
+    )
+    fcm_token_url: str = Field(
+        default="https://oauth2.googleapis.com/token",
+        description="OAuth 2.0 token endpoint that signs in FCM service accounts (used instead "
+        "of the token_uri a service-account file names).",
+    )
+    push_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of certificate authorities trusted, besides the public ones, "
+        "for APNs, FCM, its token endpoint and Web Push services (a private CA, a proxy).",
+    )
+    push_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120.0, description="Timeout of one request to a push service."
+    )
+    webpush_allow_private: bool = Field(
+        default=False,
+        description="Allow Web Push subscription endpoints on private, loopback or link-local "
+        "addresses, and plain http (tests and closed networks only).",
+    )
+    webpush_vapid_subject: str | None = Field(
+        default=None,
+        description="VAPID 'sub' claim (mailto: or https: contact) for Web Push credentials "
+        "that name none. Unset: COURIER_PUBLIC_URL when it is https.",
     )
 
     # --- storage of uploaded files (courier.providers.storage) ---

@@ -1,14 +1,17 @@
 """Push notifications (APNs, FCM, Web Push): the ``push`` provider kind.
 
-``COURIER_PUSH_PROVIDER=sandbox`` (default). The real adapters (``apns``, ``fcm``,
-``webpush``) come with the notifications domain.
+``COURIER_PUSH_PROVIDER``: ``sandbox`` (default); ``vendors`` (each platform to its service);
+or one platform's adapter alone: ``apns``, ``fcm``, ``webpush`` (docs/PUSH.md).
 """
 
 from __future__ import annotations
 
 from courier.config import Settings
-from courier.providers.common import ProviderKind
+from courier.providers.push import apns as apns
+from courier.providers.push import fcm as fcm
 from courier.providers.push import sandbox
+from courier.providers.push import vendors as vendors
+from courier.providers.push import webpush as webpush
 from courier.providers.push.base import (
     PLATFORMS,
     Platform,
@@ -17,9 +20,8 @@ from courier.providers.push.base import (
     PushMessage,
     PushProvider,
 )
+from courier.providers.push.kind import PUSH
 from courier.providers.sandbox_faults import FaultParams, fail_next
-
-PUSH: ProviderKind[PushProvider] = ProviderKind("push", setting="push_provider")
 
 
 @PUSH.adapter("sandbox")
