@@ -26,7 +26,6 @@ class Context:
     request: Request
     request_id: str
     acting_individual_id: uuid.UUID | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
     # The parsed query parameters a declared action names (ActionSpec.parameters).
     query: dict[str, Any] = field(default_factory=dict)
 
