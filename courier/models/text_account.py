@@ -114,3 +114,26 @@ class TextUserNumberMap(IdMixin, TenantMixin, TimestampMixin, Base):
         ForeignKey("text_account_numbers.id", ondelete="CASCADE"), index=True
     )
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+
+
+class UnknownNumberOpening(IdMixin, TenantMixin, Base):
+    """A messaging channel that a text from an unknown phone opened (a number's
+    ``events.unknown-number`` ``open-channel``), with the individual made for that phone.
+
+    One per phone in an organization: the unique key is what makes a replayed webhook, or two
+    first texts of a phone applied at once, open one individual and one channel."""
+
+    __tablename__ = "text_unknown_openings"
+    __table_args__ = (UniqueConstraint("organization_id", "phone"),)
+
+    number_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("text_account_numbers.id", ondelete="CASCADE"), index=True
+    )
+    phone: Mapped[str] = mapped_column(String(20))
+    individual_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("individuals.id", ondelete="CASCADE"), index=True
+    )
+    channel_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messaging_channels.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

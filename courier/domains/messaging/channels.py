@@ -81,6 +81,7 @@ class NewChannel:
     event_settings: Mapping[str, Any] = field(default_factory=lambda: {"enabled": True})
     individual_group_id: uuid.UUID | None = None
     text_number_id: uuid.UUID | None = None
+    with_sms: bool = False  # the SMS path's switch (set-sms); an SMS-opened channel starts on
     observation_id: uuid.UUID | None = None
     owner_id: uuid.UUID | None = None
     created_by: uuid.UUID | None = None
@@ -121,7 +122,7 @@ async def create_channels(
                 "observation_id": new.observation_id,
                 "owner_id": new.owner_id,
                 "created_by": new.created_by,
-                "with_sms": False,
+                "with_sms": new.with_sms,
                 "sms_initial_message": None,
                 "sms_initial_message_js": {},
                 "last_seq": 0,

@@ -1,12 +1,14 @@
 """Jobs of messaging channels: texting a provider's post to the participant of a channel whose
-SMS path is on (:mod:`courier.domains.messaging.sms`)."""
+SMS path is on (:mod:`courier.domains.messaging.sms`). Importing this module (as every worker
+does) also registers the bridge's hooks into received texts: replies posted into channels, and
+channels opened for unknown phones (:mod:`courier.domains.messaging.sms_openings`)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from courier.domains.messaging import sms
+from courier.domains.messaging import sms, sms_openings  # noqa: F401 (registers the opener)
 from courier.jobs import JobContext, job_handler
 
 

@@ -165,15 +165,23 @@ class TextAccountUpdate(WriteAttributes):
 
 
 class UnknownNumber(BaseModel):
-    """What a text from a number nobody texted does."""
+    """What a text from a number nobody texted does (docs/SMS.md, "Unknown numbers")."""
 
     model_config = ConfigDict(alias_generator=kebab, populate_by_name=True, extra="forbid")
 
     action: Literal["ignore", "auto-reply", "forward", "open-channel"] = "ignore"
     message: str | None = Field(
-        default=None, max_length=640, description="The reply (auto-reply, open-channel)"
+        default=None,
+        max_length=640,
+        description="The reply (auto-reply; open-channel: texted when a channel is opened)",
     )
     forward_to: PhoneE164 | None = Field(default=None, description="Where to forward (forward)")
+    individual_group_id: uuid.UUID | None = Field(
+        default=None,
+        description="open-channel (required with it, else 422): the individual group of the "
+        "organization whose members join each channel opened for a new individual (its leaders "
+        "as admins); a group of no organization or another one: 404",
+    )
 
 
 class NumberEvents(BaseModel):

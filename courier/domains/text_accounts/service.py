@@ -14,11 +14,20 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from courier.core.errors import conflict, invalid_attribute, not_found, unprocessable
+from courier.core.errors import (
+    ApiError,
+    ErrorItem,
+    conflict,
+    invalid_attribute,
+    not_found,
+    unprocessable,
+)
 from courier.core.sealed import seal
+from courier.domains.messaging.repository import require_group
 from courier.domains.text_accounts import repository as repo
 from courier.domains.text_accounts.schemas import (
     ClaimNumberBody,
+    NumberEvents,
     TelephonyConfig,
     TextAccountCreate,
     TextAccountUpdate,
@@ -192,10 +201,39 @@ async def _account_for(ctx: Context, account_id: uuid.UUID | None) -> TextAccoun
     return found
 
 
+GROUP_POINTER = "/data/attributes/events/unknown-number/individual-group-id"
+
+
+async def _check_events(ctx: Context, events: NumberEvents | None) -> dict[str, Any]:
+    """A number's ``events`` as stored: ``open-channel`` names the group whose members join
+    the channels it opens (422 without one), a group of the organization (else 404)."""
+    if events is None:
+        return {}
+    rule = events.unknown_number
+    if rule.individual_group_id is not None:
+        await require_group(
+            ctx.session, ctx.organization_id, rule.individual_group_id, GROUP_POINTER
+        )
+    elif rule.action == "open-channel":
+        raise ApiError(
+            422,
+            [
+                ErrorItem(
+                    "open-channel needs individual-group-id: the group of the care team that "
+                    "joins each channel it opens",
+                    "no-individual-group",
+                    pointer=GROUP_POINTER,
+                )
+            ],
+        )
+    return events.model_dump(mode="json", by_alias=True)
+
+
 class TextNumberService(CrudService[TextAccountNumber]):
     async def create(self, ctx: Context, attrs: WriteAttributes) -> TextAccountNumber:
         assert isinstance(attrs, TextNumberCreate)
         account = await _account_for(ctx, attrs.account_id)
+        events = await _check_events(ctx, attrs.events)
         num = TextAccountNumber(
             id=uuid.uuid4(),
             organization_id=ctx.organization_id,
@@ -206,7 +244,7 @@ class TextNumberService(CrudService[TextAccountNumber]):
             forward_to=attrs.forward_to,
             logging=attrs.logging,
             notes=attrs.notes,
-            events=(attrs.events.model_dump(by_alias=True) if attrs.events else {}),
+            events=events,
             rate_per_second=attrs.rate_per_second,
         )
         ctx.session.add(num)
@@ -224,7 +262,7 @@ class TextNumberService(CrudService[TextAccountNumber]):
             if name in given:
                 setattr(obj, name, given[name])
         if attrs.events is not None:
-            obj.events = attrs.events.model_dump(by_alias=True)
+            obj.events = await _check_events(ctx, attrs.events)
         return obj
 
     async def do_reset_logs(

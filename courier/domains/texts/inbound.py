@@ -11,7 +11,9 @@
 4. a reply to the newest text this number sent the sender: posted to its ``callback-url``
    (matched against ``expected-responses``; ``callback-one-off`` closes after the first);
 5. channel bridge hooks (a messaging channel texting this participant);
-6. a sender nobody texted: the number's ``events.unknown-number`` action.
+6. a sender nobody texted: the number's ``events.unknown-number`` action (``open-channel``:
+   the openers of :data:`UNKNOWN_NUMBER_OPENERS`, which decide themselves whether the sender
+   is unknown).
 """
 
 from __future__ import annotations
@@ -193,7 +195,7 @@ async def receive_text(
         if await hook(session, settings, num, sender, body, log):
             log.outcome = log.outcome or "channel"
             return log
-    if log.outcome is None and not await repo.has_talked(session, org, num.id, sender):
+    if log.outcome is None:
         await _unknown_number(session, settings, account, num, sender, body, log)
     return log
 
@@ -209,6 +211,14 @@ async def _unknown_number(
 ) -> None:
     rule = dict((num.events or {}).get("unknown-number") or {})
     action = rule.get("action", "ignore")
+    if action == "open-channel":
+        # Before the "never talked" check: an opener must see the channel that a first text
+        # of the same phone, applied at the same time, has just opened (see the hook's type).
+        for opener in UNKNOWN_NUMBER_OPENERS:
+            if await opener(session, settings, num, sender, body, log):
+                return
+    if await repo.has_talked(session, num.organization_id, num.id, sender):
+        return
     log.outcome = f"unknown-{action}"
     if action == "auto-reply" and rule.get("message"):
         await reply_with(session, settings, account, num, sender, rule["message"], "auto-reply")
@@ -223,14 +233,19 @@ async def _unknown_number(
             "forward",
         )
     elif action == "open-channel":
-        for opener in UNKNOWN_NUMBER_OPENERS:
-            await opener(session, settings, num, sender, body, log)
-        if rule.get("message"):
-            await reply_with(session, settings, account, num, sender, rule["message"], "auto-reply")
+        # No opener took it: the phone is a known person's. Nothing is opened or texted; their
+        # texts reach the channels the bridge has for them.
+        accounts.add_log(session, num, f"unknown number {sender}: open-channel, a known phone")
+        return
     accounts.add_log(session, num, f"unknown number {sender}: {action}")
 
 
-# open-channel: hooks that open a messaging channel with a new individual (the bridge).
+# open-channel: hooks that open a messaging channel with a new individual (the channel bridge,
+# courier.domains.messaging.sms_openings). Called with the same arguments as a BridgeHook for a
+# text nothing else took, on a number whose action is open-channel, *before* the "never
+# talked" check: the opener decides whether the sender is unknown, and returns True when it
+# took the text (opened a channel for it, or posted it into the one a concurrent text of the
+# same phone opened). It sends the rule's message itself.
 UNKNOWN_NUMBER_OPENERS: list[BridgeHook] = []
 
 

@@ -1,6 +1,7 @@
 """Purging an individual from texting: the texts sent to their phone (and their callbacks),
-the texts received from it, their opt-outs, and the SMS consents of the users whose primary
-individual they are (with their history)."""
+the texts received from it, their opt-outs, the record of a channel their phone opened as an
+unknown number, and the SMS consents of the users whose primary individual they are (with
+their history)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courier.core.tenancy import scoped
 from courier.models.individual import Individual
 from courier.models.text import OutboundText, TextOptOut
-from courier.models.text_account import TextReceiveLog
+from courier.models.text_account import TextReceiveLog, UnknownNumberOpening
 from courier.models.user import User
 from courier.models.user_consent import UserConsent
 from courier.purge import ArchiveWriter, purge_hook
@@ -39,6 +40,7 @@ async def purge_texts(
             (OutboundText, OutboundText.target),
             (TextReceiveLog, TextReceiveLog.sender),
             (TextOptOut, TextOptOut.phone),
+            (UnknownNumberOpening, UnknownNumberOpening.phone),
         ):
             rows = (
                 (
