@@ -627,3 +627,27 @@ async def make_user_consent(client: httpx.AsyncClient, org: Org) -> str:
             json=doc("user-consents", {"user-id": user, "args": {"messages": {"initial": "OK?"}}}),
         )
     )
+
+
+@factory("user-devices")
+async def make_user_device(client: httpx.AsyncClient, org: Org) -> str:
+    individual = await make_individual_id(client, org)
+    response = await client.post(
+        "/v1/user-devices/",
+        headers=org.admin,
+        json=doc(
+            "user-devices",
+            {"individual-id": individual, "type": "fcm", "token": f"fcm-{uuid.uuid4().hex}"},
+        ),
+    )
+    return await created_id(response)
+
+
+@factory("app-credentials")
+async def make_app_credential(client: httpx.AsyncClient, org: Org) -> str:
+    response = await client.post(
+        "/v1/app-credentials/",
+        headers=org.admin,
+        json=doc("app-credentials", {"type": "web", "app-name": f"app-{uuid.uuid4().hex[:8]}"}),
+    )
+    return await created_id(response)

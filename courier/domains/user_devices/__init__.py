@@ -1,0 +1,1 @@
+"""Push devices: ``/v1/user-devices/`` (docs/PUSH.md, "Devices")."""
