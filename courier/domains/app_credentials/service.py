@@ -109,6 +109,7 @@ class AppCredentialService(CrudService[AppCredential]):
         if attrs.organization_id is not None and attrs.organization_id != ctx.organization_id:
             raise not_found("organization")
         sealed, shown = check_data(attrs.type, attrs.data)
+        await self._check_live(ctx, attrs.type, attrs.app_name or "", uuid.uuid4())
         row = AppCredential(
             id=uuid.uuid4(),
             organization_id=ctx.organization_id,
@@ -131,6 +132,10 @@ class AppCredentialService(CrudService[AppCredential]):
         if attrs.organization_id is not None and attrs.organization_id != ctx.organization_id:
             raise not_found("organization")
         given = attrs.given()
+        app_name = (attrs.app_name or "") if "app_name" in given else obj.app_name
+        archived = attrs.archived if attrs.archived is not None else obj.archived
+        if not archived:
+            await self._check_live(ctx, obj.type, app_name, obj.id)
         if "app_name" in given:
             obj.app_name = attrs.app_name or ""
         for name in ("display_name", "store_id"):
@@ -145,21 +150,36 @@ class AppCredentialService(CrudService[AppCredential]):
             obj.data_sealed = seal(ctx.settings, orjson.dumps(sealed).decode())
             obj.public_data = shown
         obj.last_modified_at = now_ms()
-        await self._flush(ctx, obj)
         verb = "archived" if attrs.archived is True else "updated"
         return self.changed(ctx, verb, obj, sorted(attrs.model_fields_set))
 
+    async def _check_live(
+        self, ctx: Context, platform: str, app_name: str, ident: uuid.UUID
+    ) -> None:
+        stmt = self.repository.statement(ctx, AppCredential.id).where(
+            AppCredential.type == platform,
+            AppCredential.app_name == app_name,
+            AppCredential.archived.is_(False),
+            AppCredential.id != ident,
+        )
+        if (await ctx.session.execute(stmt)).first() is not None:
+            raise self._duplicate(platform)
+
     @staticmethod
-    async def _flush(ctx: Context, row: AppCredential) -> None:
+    def _duplicate(platform: str) -> Exception:
+        return conflict(
+            f"the app already has live {platform} credentials: archive them first",
+            "app-credentials-exist",
+        )
+
+    @classmethod
+    async def _flush(cls, ctx: Context, row: AppCredential) -> None:
         try:
             async with ctx.session.begin_nested():
                 ctx.session.add(row)
                 await ctx.session.flush()
-        except IntegrityError as exc:
-            raise conflict(
-                f"the app already has live {row.type} credentials: archive them first",
-                "app-credentials-exist",
-            ) from exc
+        except IntegrityError as exc:  # created at the same moment by another request
+            raise cls._duplicate(row.type) from exc
 
     async def present(self, ctx: Context, rows: Sequence[AppCredential]) -> list[dict[str, Any]]:
         return [
