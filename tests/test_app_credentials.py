@@ -260,9 +260,7 @@ async def test_archive_and_one_live_set_per_app_and_platform(
     )
 
 
-async def test_admin_only_and_tenancy(
-    client: httpx.AsyncClient, org: Org, other_org: Org
-) -> None:
+async def test_admin_only_and_tenancy(client: httpx.AsyncClient, org: Org, other_org: Org) -> None:
     row = await created(client, org, type="web")
     assert (await client.get("/v1/app-credentials/", headers=org.staff)).status_code == 403
     staff_create = await client.post(

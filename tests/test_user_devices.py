@@ -211,7 +211,9 @@ async def test_web_devices_carry_a_checked_subscription(
     endpoint = f"https://push.service.test/send/{uuid.uuid4().hex}"
     keys = subscription_keys()
     web = await registered(
-        client, org.staff, **{"individual-id": alice, "type": "web", "token": endpoint, "keys": keys}
+        client,
+        org.staff,
+        **{"individual-id": alice, "type": "web", "token": endpoint, "keys": keys},
     )
     assert web["attributes"]["token"] == endpoint
     assert "keys" not in web["attributes"]

@@ -64,7 +64,9 @@ user_devices = register(
                 "Devices running this app version",
                 schema={"type": "string", "maxLength": 20},
             ),
-            q.uuid_eq("filter[individual-id]", UserDevice.individual_id, "Devices of this individual"),
+            q.uuid_eq(
+                "filter[individual-id]", UserDevice.individual_id, "Devices of this individual"
+            ),
             q.eq(
                 "filter[model]",
                 UserDevice.model,

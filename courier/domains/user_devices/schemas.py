@@ -75,7 +75,9 @@ class UserDeviceLogRead(ReadAttributes):
     created_at: Timestamp
     data: dict[str, Any]
     title: str | None
-    state: str = Field(description="accepted, queued, sending, sent, delivered, undelivered, failed")
+    state: str = Field(
+        description="accepted, queued, sending, sent, delivered, undelivered, failed"
+    )
     error_code: str | None = Field(description="The service's code when it failed")
     resource_type: str = Field(description="What sent it (e.g. user-notifications)")
     resource_id: uuid.UUID

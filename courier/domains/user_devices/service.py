@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courier.core.errors import forbidden, invalid_attribute, not_found
 from courier.core.time import format_timestamp, now_ms
 from courier.domains.people.repository import require_individual
-from courier.domains.user_devices.repository import devices, device_for_update, pushes_to
+from courier.domains.user_devices.repository import device_for_update, devices, pushes_to
 from courier.domains.user_devices.schemas import UserDeviceCreate
 from courier.jsonapi.changes import SYSTEM, Changed, change, write_changes
 from courier.jsonapi.context import Context

@@ -65,9 +65,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_user_devices_individual", "user_devices", ["individual_id"])
-    op.create_index(
-        op.f("ix_user_devices_organization_id"), "user_devices", ["organization_id"]
-    )
+    op.create_index(op.f("ix_user_devices_organization_id"), "user_devices", ["organization_id"])
     op.create_table(
         "app_credentials",
         sa.Column("type", sa.String(length=8), nullable=False),
