@@ -19,6 +19,7 @@ from courier.config import Settings
 from courier.core.db import commit
 from courier.core.tenancy import scoped
 from courier.domains.user_devices import service as devices_service
+from courier.domains.user_devices.purge import purge_user_devices
 from courier.models.event import Event
 from courier.providers import delivery as deliveries
 from courier.providers.common import DeliveryStatus
@@ -158,11 +159,46 @@ async def test_a_token_moves_to_whoever_registers_it_again(
     bob_token = bearer(await individual_token(client, org, bob))
     assert [row["id"] for row in await listed(client, bob_token)] == [first["id"]]
 
+    # Bob turns notifications off; his app registering the token again keeps that.
+    quiet = await registered(
+        client, org.staff, **{"individual-id": bob, "token": token, "allow-notification": False}
+    )
+    assert quiet["attributes"]["allow-notification"] is False
+    again = await registered(client, org.staff, **{"individual-id": bob, "token": token})
+    assert again["attributes"]["allow-notification"] is False
+    # Moved back to Alice, the device starts afresh.
+    back = await registered(client, org.staff, **{"individual-id": alice, "token": token})
+    assert back["attributes"]["allow-notification"] is True
+    assert back["attributes"]["app-version"] is None
+
     # The same token in another app is another device.
     other_app = await registered(
         client, org.staff, **{"individual-id": alice, "token": token, "app-name": "other"}
     )
     assert other_app["id"] != first["id"]
+
+
+async def test_purging_an_individual_removes_their_devices(
+    client: httpx.AsyncClient, app: Any, org: Org
+) -> None:
+    alice = await make_individual_id(client, org)
+    bob = await make_individual_id(client, org)
+    mine = await registered(client, org.staff, **{"individual-id": alice})
+    theirs = await registered(client, org.staff, **{"individual-id": bob})
+    async with app.state.database.sessionmaker() as session:
+        counts = await purge_user_devices(session, uuid.UUID(org.id), uuid.UUID(alice), None)
+        await commit(session)
+    assert counts == {"user_devices": 1}
+    assert (
+        await client.get(f"/v1/user-devices/{mine['id']}/", headers=org.admin)
+    ).status_code == 404
+    assert (
+        await client.get(f"/v1/user-devices/{theirs['id']}/", headers=org.admin)
+    ).status_code == 200
+    async with app.state.database.sessionmaker() as session:
+        again = await purge_user_devices(session, uuid.UUID(org.id), uuid.UUID(alice), None)
+        await commit(session)
+    assert again == {"user_devices": 0}
 
 
 async def test_an_individual_token_sees_and_registers_only_its_own(

@@ -151,7 +151,8 @@ class UserDeviceService(CrudService[UserDevice]):
         existing.deactivated_at = None
         existing.deactivated_code = None
         existing.last_modified_at = now_ms()
-        self._apply(existing, attrs)
+        # A device that changes hands starts afresh with what the new owner's app sent.
+        self._apply(existing, attrs, given_only=previous == owner)
         verb = "moved" if previous != owner else "updated"
         # The previous owner's stream hears that the device left them.
         return Changed(
@@ -169,13 +170,20 @@ class UserDeviceService(CrudService[UserDevice]):
         )
 
     @staticmethod
-    def _apply(device: UserDevice, attrs: UserDeviceCreate) -> None:
-        device.allow_notification = attrs.allow_notification
-        device.app_version = attrs.app_version
-        device.model = attrs.model
-        device.os_version = attrs.os_version
-        device.sandbox = attrs.sandbox
-        device.topic = attrs.topic
+    def _apply(device: UserDevice, attrs: UserDeviceCreate, *, given_only: bool = False) -> None:
+        """Copy the attributes; ``given_only``: those the client sent (the same owner
+        registering again keeps, e.g., the allow-notification it chose before)."""
+        sent = attrs.model_fields_set
+        for name in (
+            "allow_notification",
+            "app_version",
+            "model",
+            "os_version",
+            "sandbox",
+            "topic",
+        ):
+            if not given_only or name in sent:
+                setattr(device, name, getattr(attrs, name))
 
     async def present(self, ctx: Context, rows: Sequence[UserDevice]) -> list[dict[str, Any]]:
         return [
