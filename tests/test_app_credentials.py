@@ -17,6 +17,7 @@ from sqlalchemy import select
 from courier.config import Settings
 from courier.core.tenancy import scoped
 from courier.domains.app_credentials.service import credentials_for
+from courier.domains.sniffers.redaction import redact_body
 from courier.models.audit_event import AuditEvent
 from courier.models.event import Event
 from courier.models.push_device import AppCredential
@@ -279,3 +280,14 @@ async def test_admin_only_and_tenancy(client: httpx.AsyncClient, org: Org, other
     assert row["id"] not in {item["id"] for item in listed.json()["data"]}
     foreign = await create(client, org, type="web", **{"organization-id": other_org.id})
     assert foreign.status_code == 404
+
+
+def test_a_sniffer_never_keeps_a_private_key() -> None:
+    key = p8_key()
+    body = orjson.dumps(
+        {"data": {"type": "app-credentials", "attributes": {"type": "apn", "data": {"key": key}}}}
+    )
+    for complete in (True, False):
+        kept = redact_body(body, complete=complete)
+        assert key.splitlines()[1] not in kept
+        assert "BEGIN PRIVATE KEY" not in kept

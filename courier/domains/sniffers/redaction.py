@@ -32,6 +32,10 @@ _SECRET_VALUES = (
     re.compile(r"\bck_[A-Za-z0-9_\-]{8,}"),  # Courier API key secrets
     re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),  # JWTs
     re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]+", re.IGNORECASE),
+    # PEM private keys under any name (an APNs credential's ``key``); cut short: to the end
+    re.compile(
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:.*?-----END [A-Z ]*PRIVATE KEY-----|.*)", re.DOTALL
+    ),
 )
 
 
