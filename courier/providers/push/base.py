@@ -9,7 +9,8 @@ key pair), so they travel with each send rather than living in the process's set
 
 Errors: :class:`~courier.providers.common.RecipientGone` when the service says the token is
 dead for good (APNs 410 / BadDeviceToken, FCM UNREGISTERED, Web Push 404/410): the device is
-deactivated (the sender calls ``courier.domains.user_devices.service.deactivate_gone_device``); ``NotSent`` (429, 5xx before acceptance), ``Ambiguous`` (timeout after the
+deactivated (the sender calls ``courier.domains.user_devices.service.deactivate_gone_device``);
+``NotSent`` (429, 5xx before acceptance), ``Ambiguous`` (timeout after the
 request was written), ``Permanent`` (payload refused, credentials refused).
 """
 
