@@ -214,6 +214,26 @@ async def test_a_bad_patch_leaves_the_template_as_it_was(
     assert got.json()["data"]["attributes"]["sms"] == {"body": "Hello"}
 
 
+async def test_dropping_a_data_key_a_text_uses_is_refused(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    template = await created(
+        client,
+        org,
+        sms={"body": "Room {{ room }}"},
+        email={"subject": "Visit", "text": "Room {{ room }} on {{ day }}"},
+        **{"required-data": {"room": "number", "day": "string"}},
+    )
+    response = await client.patch(
+        f"{TEMPLATES}{template['id']}/",
+        headers=org.admin,
+        json=doc("templates", {"required-data": {"room": "number"}}, template["id"]),
+    )
+    assert response.status_code == 400
+    assert pointer(response) == "/data/attributes/email/text"
+    assert "'day'" in response.json()["errors"][0]["detail"]
+
+
 @pytest.mark.parametrize(
     "source",
     [
@@ -365,6 +385,22 @@ async def test_validate_multicast_params(client: httpx.AsyncClient, org: Org) ->
     assert "fasting must be a boolean, got string" in info
     assert "visit must be a date" in info
     assert "clinician" not in info
+
+    edges = await validate(
+        client,
+        org,
+        user,
+        template["id"],
+        {**GOOD_DATA, "room": 10**30, "visit": "0001-01-01T00:00:00+05:00"},
+    )
+    assert edges.status_code == 201, edges.text
+    assert edges.json()["success"] is False
+    assert "visit must be a date" in edges.json()["info"]
+    assert "room" not in edges.json()["info"]
+    date_only = await validate(
+        client, org, user, template["id"], {**GOOD_DATA, "visit": "2024-03-05"}
+    )
+    assert date_only.json()["rendered"]["apn"]["body"] == "Hi Ana, your visit is on 05/03 00:00"
 
     # HTML in data is escaped in email html only.
     html = await validate(client, org, user, template["id"], {**GOOD_DATA, "clinician": "<b>"})

@@ -39,6 +39,7 @@ from courier.domains.messaging_plugins.template import (
     too_deep,
 )
 from courier.domains.messaging_plugins.types import RenderError
+from courier.models.template import Template
 
 PUSH_CHANNELS = ("apn", "fcm", "web")
 CHANNELS = (*PUSH_CHANNELS, "sms", "email")
@@ -240,7 +241,9 @@ def _parse_date(text: str) -> date | datetime | None:
             return None
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        # An instant that cannot be shown in UTC (year 1 with a positive offset) is refused too.
+        parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
     return parsed if parsed.tzinfo is not None else None
 
@@ -265,7 +268,7 @@ def _checked(
                 )
             else:
                 values[key] = parsed
-        elif got != kind or (kind == "number" and not math.isfinite(value)):
+        elif got != kind or (isinstance(value, float) and not math.isfinite(value)):
             problems.append(f"{key} must be a {kind}, got {got}")
         else:
             values[key] = value
@@ -288,12 +291,18 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def _shown_in(value: Any, zone: ZoneInfo) -> Any:
+    if not isinstance(value, datetime):
+        return value
+    try:
+        return value.astimezone(zone)
+    except OverflowError:  # at the edge of the calendar: shown as given
+        return value
+
+
 def _values(data: Mapping[str, Any], recipient: Recipient) -> dict[str, Any]:
     zone = _zone(recipient.timezone)
-    values = {
-        key: value.astimezone(zone) if isinstance(value, datetime) else value
-        for key, value in data.items()
-    }
+    values = {key: _shown_in(value, zone) for key, value in data.items()}
     values["individual"] = dict(recipient.individual)
     values["organization"] = dict(recipient.organization)
     values["now"] = datetime.now(UTC).astimezone(zone)
@@ -337,19 +346,23 @@ def _pick(template: Any, chain: Iterable[str], name: str, default: Any) -> Varia
 
 
 def render(
-    template: Any,
+    template: Template,
     locale: str | None,
     data: Mapping[str, Any],
     recipient: Recipient | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The template rendered for one recipient, by channel.
 
-    ``template`` is a :class:`courier.models.template.Template`; ``locale`` the recipient's
-    (None: the organization's). Each channel the template serves (in the chosen locale or its
-    default bodies) gets a rendering: ``apn``/``fcm``/``web`` ``{title, body, category, data,
-    locale}``, ``sms`` ``{body, locale}``, ``email`` ``{subject, text, html, locale}``, and
-    ``app`` ``{title, body, category, data, locale}``: the full text the app shows (the first
-    push body, else the SMS body, else the email). :class:`DataError` when ``data`` misses or
+    ``locale`` is the recipient's (None: the organization's). Each channel the template serves
+    (in the chosen locale or its default bodies) gets a rendering:
+
+    - ``apn``, ``fcm``, ``web``: ``{title, body, category, data, locale}``;
+    - ``sms``: ``{body, locale}``; ``email``: ``{subject, text, html, locale}``;
+    - ``app``: ``{title, body, category, data, locale}``, the full text the app shows (the
+      first push body, else the SMS body, else the email).
+
+    ``locale`` in each says which variant was used (None: the default bodies).
+    :class:`DataError` when ``data`` misses or
     mistypes a required key; :class:`RenderError` when a text cannot be rendered.
     """
     recipient = recipient or Recipient()
