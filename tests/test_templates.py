@@ -122,7 +122,12 @@ async def test_create_list_get_patch(client: httpx.AsyncClient, org: Org) -> Non
         headers=org.admin,
         json=doc(
             "templates",
-            {"fcm": None, "sms": {"body": "Room {{ room }}"}, "category": "visits"},
+            {
+                "fcm": None,
+                "sms": {"body": "Room {{ room }}"},
+                "category": "visits",
+                "organization-id": org.id,
+            },
             template["id"],
         ),
     )
@@ -161,6 +166,13 @@ async def test_another_organizations_template_is_not_found(
         path, headers=org.admin, json=doc("templates", {"category": "x"}, template["id"])
     )
     assert patched.status_code == 404
+    own = await created(client, org, sms={"body": "Hello"})
+    moved = await client.patch(
+        f"{TEMPLATES}{own['id']}/",
+        headers=org.admin,
+        json=doc("templates", {"organization-id": other_org.id}, own["id"]),
+    )
+    assert moved.status_code == 404
     listed = await client.get(TEMPLATES, headers=org.admin)
     assert template["id"] not in [item["id"] for item in listed.json()["data"]]
     user = await make_user(client, org)
@@ -168,7 +180,6 @@ async def test_another_organizations_template_is_not_found(
     assert checked.status_code == 404
     assert pointer(checked) == "/template-id"
     other_user = await make_user(client, other_org)
-    own = await created(client, org, sms={"body": "Hello"})
     assert (await validate(client, org, other_user, own["id"], {})).status_code == 404
 
 

@@ -157,6 +157,9 @@ class TemplateUpdate(WriteAttributes):
     sensitive: bool | None = None
     neutral_text: NeutralText | None = None
     deep_link: DeepLink | None = None
+    organization_id: uuid.UUID | None = Field(
+        default=None, description="The caller's organization (any other: 404)"
+    )
 
 
 class ValidateMulticastBody(ActionBody):

@@ -186,6 +186,9 @@ class TemplateService(CrudService[Template]):
     async def update(self, ctx: Context, obj: Template, attrs: WriteAttributes) -> Template:
         assert isinstance(attrs, TemplateUpdate)
         given = attrs.given()
+        requested = given.pop("organization_id", None)
+        if requested is not None and requested != ctx.organization_id:
+            raise not_found("organization")
         nulls = [
             ErrorItem(
                 f"{kebab_name} must not be null",
