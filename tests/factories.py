@@ -314,6 +314,23 @@ async def make_messaging_plugin(client: httpx.AsyncClient, org: Org) -> str:
     )
 
 
+@factory("templates")
+async def make_template(client: httpx.AsyncClient, org: Org) -> str:
+    return await created_id(
+        await client.post(
+            "/v1/templates/",
+            headers=org.admin,
+            json=doc(
+                "templates",
+                {
+                    "name": f"sample {uuid.uuid4().hex[:8]}",
+                    "sms": {"body": "Hello {{ individual.first_name }}"},
+                },
+            ),
+        )
+    )
+
+
 @factory("messaging-operations")
 async def make_messaging_operation(client: httpx.AsyncClient, org: Org) -> str:
     # No worker runs in the contract tests: the operation stays queued, as made.

@@ -16,6 +16,7 @@ NAMES = [
     "email-unsubscribe-url",
     "group-provider-ack",
     "initial-sms-message",
+    "locale",
     "sms-message-link",
     "sms-phi-safe",
 ]
@@ -43,7 +44,7 @@ async def test_lists_every_known_preference_with_defaults(
         response = await client.get(PATH, headers=headers)
         assert response.status_code == 200, response.text
     body = response.json()
-    assert body["meta"]["page[total]"] == len(NAMES) == 7
+    assert body["meta"]["page[total]"] == len(NAMES) == 8
     assert [item["attributes"]["name"] for item in body["data"]] == NAMES
     prefs = by_name(body["data"])
     for name, item in prefs.items():

@@ -343,14 +343,21 @@ def _too_deep() -> ArgsError:
     )
 
 
-def _check_depth(tree: nodes.Template) -> None:
-    """Refuse a tree deeper than :data:`MAX_TEMPLATE_DEPTH` (walked without recursion)."""
+def too_deep(tree: nodes.Template) -> bool:
+    """Whether a tree is deeper than :data:`MAX_TEMPLATE_DEPTH` (walked without recursion)."""
     stack: list[tuple[nodes.Node, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_TEMPLATE_DEPTH:
-            raise _too_deep()
+            return True
         stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return False
+
+
+def _check_depth(tree: nodes.Template) -> None:
+    """Refuse a tree deeper than :data:`MAX_TEMPLATE_DEPTH`."""
+    if too_deep(tree):
+        raise _too_deep()
 
 
 def _const_key(node: nodes.Getitem) -> str | None:
@@ -366,15 +373,24 @@ def _compile(source: str) -> Any:
 
 def render_template(source: str, context: ExpandContext) -> str:
     """Render ``source``; :class:`RenderError` saying why it could not be."""
+    values = {
+        "channel": context.channel,
+        "group": context.group,
+        "individual": context.individual,
+        "organization": context.organization,
+        "now": context.now,
+    }
+    return render_source(source, values)
+
+
+def render_source(
+    source: str, values: Mapping[str, Any], compile_source: Callable[[str], Any] = _compile
+) -> str:
+    """Render ``source`` over ``values`` in a :class:`MessageSandbox` (``compile_source``
+    compiles it in one, cached), the output bounded; :class:`RenderError` saying why it could
+    not be. Notification templates (``courier.domains.templates``) render through it too."""
     try:
-        template = _compile(source)
-        values = {
-            "channel": context.channel,
-            "group": context.group,
-            "individual": context.individual,
-            "organization": context.organization,
-            "now": context.now,
-        }
+        template = compile_source(source)
         parts: list[str] = []
         length = 0
         for chunk in template.generate(values):

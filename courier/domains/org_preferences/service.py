@@ -34,11 +34,16 @@ PreferenceName = Literal[
     "email-unsubscribe-url",
     "group-provider-ack",
     "initial-sms-message",
+    "locale",
     "sms-message-link",
     "sms-phi-safe",
 ]
 TextPreferenceName = Literal[
-    "default-channel-title", "email-unsubscribe-url", "initial-sms-message", "sms-message-link"
+    "default-channel-title",
+    "email-unsubscribe-url",
+    "initial-sms-message",
+    "locale",
+    "sms-message-link",
 ]
 BoolPreferenceName = Literal["alexa-read-message-text", "group-provider-ack", "sms-phi-safe"]
 
@@ -116,6 +121,14 @@ PREFERENCES: dict[str, Preference] = {
             "Where a patient unsubscribes from the organization's emails: sent as their "
             "List-Unsubscribe header (https: or mailto:); empty: no header",
             max_length=2000,
+        ),
+        Preference(
+            "locale",
+            str,
+            "en",
+            "The organization's language (a BCP 47 tag: en, es-MX): notification templates "
+            "fall back to its variant when a recipient's locale has none (docs/TEMPLATES.md)",
+            max_length=35,
         ),
         Preference(
             "sms-phi-safe",

@@ -1,0 +1,1 @@
+"""Notification templates: per-channel Jinja2 bodies, required data, locales, sensitivity."""
