@@ -85,8 +85,8 @@ def _resources(states: Sequence[PreferenceState]) -> list[dict[str, Any]]:
     summary="List preferences of an organization",
     description="Every known preference of the caller's organization, sorted by name: "
     "alexa-read-message-text (boolean), default-channel-title (string), email-unsubscribe-url "
-    "(string), group-provider-ack (boolean), initial-sms-message (string), sms-message-link "
-    "(string), sms-phi-safe (boolean). "
+    "(string), group-provider-ack (boolean), initial-sms-message (string), locale (string), "
+    "sms-message-link (string), sms-phi-safe (boolean). "
     "One the organization never set shows its default with explicit: false. A preference has "
     "one id per organization, the same before and after it is set. organization-id may be "
     "omitted (the seed marks it required): it can only name the caller's own organization.",

@@ -15,7 +15,7 @@ _NAME_CHOICES: list[JsonValue] = [*sorted(PREFERENCES)]
 
 _VALUE_JS_SCHEMA: dict[str, Any] = {
     "description": "The typed value: a string for default-channel-title, "
-    "email-unsubscribe-url, initial-sms-message and sms-message-link; a boolean for "
+    "email-unsubscribe-url, initial-sms-message, locale and sms-message-link; a boolean for "
     "alexa-read-message-text, group-provider-ack and sms-phi-safe",
     "anyOf": [{"type": "string"}, {"type": "boolean"}],
 }
