@@ -9,6 +9,7 @@ import http.server
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -97,6 +98,23 @@ class Courier:
     base: str = ""
     processes: list[tuple[subprocess.Popen[bytes], Path]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # On SQLite the processes get a database file of their own, a consistent copy of the
+        # session's migrated one (SQLite's backup API reads beside any writer): a transaction
+        # the in-process app of earlier tests holds cannot stall their start, and their load
+        # cannot stall later tests. PostgreSQL serves everyone concurrently.
+        prefix = "sqlite+aiosqlite:///"
+        if self.database_url.startswith(prefix):
+            source = sqlite3.connect(self.database_url[len(prefix) :], timeout=60)
+            copy = self.logs / "courier.db"
+            target = sqlite3.connect(copy)
+            try:
+                source.backup(target)
+            finally:
+                target.close()
+                source.close()
+            self.database_url = prefix + str(copy)
+
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
         env.update(
@@ -142,7 +160,9 @@ class Courier:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise AssertionError("courier serve did not become ready")
+        output = self.log(process)
+        self.stop()  # nothing is left running behind a failed start
+        raise AssertionError("courier serve did not become ready:\n" + output)
 
     def worker(self, concurrency: int = 4) -> subprocess.Popen[bytes]:
         return self._spawn("worker", ["worker", f"--concurrency={concurrency}"])

@@ -58,7 +58,8 @@ def courier(database_url: str, data_dir: Path, tmp_path: Path) -> Iterator[Couri
     started.stop()
 
 
-def test_sigkill_mid_sends_leaves_each_text_sent_once(courier: Courier, database_url: str) -> None:
+def test_sigkill_mid_sends_leaves_each_text_sent_once(courier: Courier) -> None:
+    database_url = courier.database_url  # the processes' database
     provisioner = courier.worker(concurrency=2)
     with httpx.Client(base_url=courier.base, timeout=60) as http:
         admin = new_org(http)
