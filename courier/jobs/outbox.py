@@ -124,13 +124,17 @@ async def enqueue(
     priority: int = 0,
     max_attempts: int | None = None,
     dedupe_key: str | None = None,
+    new_key: bool = False,
 ) -> Job:
     """Add a job to ``session``'s transaction; it runs once that transaction commits.
 
     ``run_at`` delays it (aware datetime); a higher ``priority`` runs first among due jobs.
     ``max_attempts`` defaults to the handler's, else the ``job_max_attempts`` setting. With a
     ``dedupe_key``, enqueueing again in the same organization returns the existing job
-    (whatever its state) instead of adding one. Never commits.
+    (whatever its state) instead of adding one. ``new_key``: the key names something this
+    transaction has just created (a fresh id), so no job can hold it yet and the job is added
+    without looking (two statements fewer; a duplicate would still fail the unique key).
+    Never commits.
     """
     if not kind or len(kind) > MAX_KIND_LENGTH:
         raise ValueError(f"a job kind is 1 to {MAX_KIND_LENGTH} characters")
@@ -156,7 +160,7 @@ async def enqueue(
         "created_at": now,
         "dedupe_key": dedupe_key,
     }
-    if dedupe_key is None:
+    if dedupe_key is None or new_key:
         job = Job(**values)
         session.add(job)
     else:

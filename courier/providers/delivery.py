@@ -141,11 +141,14 @@ async def create_delivery(
     resource_id: uuid.UUID,
     recipient: str,
     run_at: datetime | None = None,
+    delivery_id: uuid.UUID | None = None,
 ) -> Delivery:
-    """Accept a delivery in the caller's transaction and enqueue its send job (never sends)."""
+    """Accept a delivery in the caller's transaction and enqueue its send job (never sends).
+
+    ``delivery_id``: a fresh id the caller made (so its own row can name the delivery)."""
     now = utcnow()
     delivery = Delivery(
-        id=uuid.uuid4(),
+        id=delivery_id or uuid.uuid4(),
         organization_id=organization_id,
         channel=kind.name,
         resource_type=resource_type,
@@ -168,9 +171,15 @@ async def create_delivery(
         {"delivery_id": delivery.id},
         organization_id=organization_id,
         run_at=run_at,
-        dedupe_key=f"{SEND_JOB}:{delivery.id}:0",
+        dedupe_key=first_send_key(delivery.id),
+        new_key=True,  # the delivery was made just now: no job can hold its key yet
     )
     return delivery
+
+
+def first_send_key(delivery_id: uuid.UUID) -> str:
+    """The dedupe key of a delivery's first send job (:func:`create_delivery` enqueues it)."""
+    return f"{SEND_JOB}:{delivery_id}:0"
 
 
 async def transition(
@@ -679,6 +688,7 @@ __all__ = [
     "bind_vendor_id",
     "create_delivery",
     "delivery_sender",
+    "first_send_key",
     "history",
     "load",
     "on_delivery_change",

@@ -31,7 +31,7 @@ from courier.models.delivery import Delivery, ProviderInbound
 from courier.models.text import OutboundText
 from courier.models.text_account import TextAccount
 from courier.providers import delivery as deliveries
-from courier.providers.common import SendResult, public_base
+from courier.providers.common import DeliveryStatus, SendResult, public_base
 from courier.providers.inbound import APPLY_JOB, InboundHandler, inbound_handler
 from courier.providers.sms.base import SmsMessage, SmsProvider
 
@@ -71,13 +71,16 @@ async def mirror_delivery(session: AsyncSession, change: deliveries.DeliveryChan
     text = await repo.text(session, change.organization_id, change.resource_id)
     if text is None:
         return
-    delivery = await deliveries.load(session, change.organization_id, change.delivery_id)
-    text.status = change.state.value
-    text.last_modified_at = utcnow()
-    if delivery is not None:
-        text.provider_id = delivery.vendor_id or text.provider_id
-        if delivery.error_code:
-            text.error = f"{delivery.error_code}: {delivery.error_message or ''}".strip(": ")
+    provider_id, error = text.provider_id, text.error
+    if change.state is not DeliveryStatus.ACCEPTED:  # accepted: just made, nothing to read yet
+        delivery = await deliveries.load(session, change.organization_id, change.delivery_id)
+        if delivery is not None:
+            provider_id = delivery.vendor_id or provider_id
+            if delivery.error_code:
+                error = f"{delivery.error_code}: {delivery.error_message or ''}".strip(": ")
+    if (text.status, text.provider_id, text.error) != (change.state.value, provider_id, error):
+        text.status, text.provider_id, text.error = change.state.value, provider_id, error
+        text.last_modified_at = utcnow()
     publish_text(session, text, change.state.value, status=change.state.value, code=change.code)
     if text.callback_status_url:
         await owe_callback(

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from courier.core.tenancy import scoped
+from courier.models.job import Job, JobState
 from courier.models.text import OutboundText, TextCallback, TextOptOut
 from courier.models.text_account import TextReceiveLog
 
 
 async def text(session: AsyncSession, org: uuid.UUID, ident: uuid.UUID) -> OutboundText | None:
+    # A text the session holds fully loaded (e.g. the one this transaction just accepted): the
+    # SELECT would hand back this same object without refreshing it, after a round trip.
+    known = session.identity_map.get(identity_key(OutboundText, ident))
+    if (
+        isinstance(known, OutboundText)
+        and not inspect(known).unloaded
+        and known not in session.deleted
+        and known.organization_id == org
+    ):
+        return known
     stmt = scoped(select(OutboundText).where(OutboundText.id == ident), OutboundText, org)
     found: OutboundText | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
@@ -124,3 +138,21 @@ async def earlier_undelivered(
         org,
     )
     return list((await session.execute(stmt)).scalars().all())
+
+
+def postpone_job(session: Session, org: uuid.UUID, dedupe_key: str, run_at: datetime) -> None:
+    """Have the queued job ``dedupe_key`` run no earlier than ``run_at`` (a text's send slot;
+    synchronous, as :func:`~courier.domains.text_accounts.repository.take_slot`)."""
+    session.execute(
+        scoped(
+            update(Job).where(
+                Job.dedupe_key == dedupe_key,
+                Job.state == JobState.QUEUED.value,
+                Job.run_at < run_at,
+            ),
+            Job,
+            org,
+        )
+        .values(run_at=run_at)
+        .execution_options(synchronize_session=False)
+    )

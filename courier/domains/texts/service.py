@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from courier.config import Settings
 from courier.core.errors import forbidden, invalid_attribute, not_found, unprocessable
@@ -86,28 +89,70 @@ async def choose_number(
     raise unprocessable("the text account has no active number to send from", "no-text-number")
 
 
-async def send_time(
-    session: AsyncSession,
-    settings: Settings,
-    account: TextAccount,
-    num: TextAccountNumber,
-    *,
-    urgent: bool,
-) -> datetime:
-    """When the text may leave: after quiet hours (unless urgent), and in the number's next
-    free slot at its rate (messages per second)."""
+async def due_time(session: AsyncSession, account: TextAccount, *, urgent: bool) -> datetime:
+    """When the text falls due: now, or when the account's quiet hours end (unless urgent)."""
     now = utcnow()
-    due = now
     if account.quiet_hours and not urgent:
         org = await session.get(Organization, account.organization_id)
         start, end = QuietHours.model_validate(account.quiet_hours).window()
         ends = quiet_hours_end(now, start, end, org.timezone if org else "UTC")
         if ends is not None:
-            due = ends
+            return ends
+    return now
+
+
+# --- the number's send slots --------------------------------------------------------------------
+#
+# A number sends at most ``rate`` texts a second: each text takes the number's next free slot
+# (``next_slot_at``, then moved on by 1/rate) and its send job runs no earlier. The slot is
+# taken as the accepting transaction commits, in the same transaction, by one short statement:
+# the number's row stays locked only from there to the commit, so accepts from one number do
+# not wait for each other's whole request (they did when the slot was taken at the start).
+
+
+@dataclass(frozen=True)
+class _SlotClaim:
+    organization_id: uuid.UUID
+    number_id: uuid.UUID
+    due: datetime
+    interval: timedelta
+    job_key: str
+
+
+_SLOTS = "texts.slot_claims"
+
+
+def claim_slot(
+    session: AsyncSession, settings: Settings, num: TextAccountNumber, due: datetime, job_key: str
+) -> None:
+    """Have the text whose send job is ``job_key`` take ``num``'s next free slot at or after
+    ``due`` when ``session`` commits (the job was enqueued to run at ``due``)."""
     rate = num.rate_per_second or settings.sms_rate_per_second
-    slot = max(due, num.next_slot_at or due)
-    num.next_slot_at = slot + timedelta(seconds=1.0 / rate)
-    return slot
+    claims: list[_SlotClaim] = session.info.setdefault(_SLOTS, [])
+    claims.append(
+        _SlotClaim(num.organization_id, num.id, due, timedelta(seconds=1.0 / rate), job_key)
+    )
+
+
+@event.listens_for(Session, "before_commit")
+def _take_slots(session: Session) -> None:
+    # Every commit path ends here (requests, jobs, scripts), after everything else was written.
+    claims: list[_SlotClaim] | None = session.info.pop(_SLOTS, None)
+    if not claims:
+        return
+    session.flush()  # the rows of the transaction first, then the lock: held just to the commit
+    # Numbers in one order, so two transactions that text from the same numbers never deadlock.
+    for claim in sorted(claims, key=lambda c: c.number_id):
+        slot = accounts.take_slot(
+            session, claim.organization_id, claim.number_id, claim.due, claim.interval
+        )
+        if slot > claim.due:
+            repo.postpone_job(session, claim.organization_id, claim.job_key, slot)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_slots(session: Session) -> None:
+    session.info.pop(_SLOTS, None)
 
 
 async def queue_text(
@@ -146,11 +191,13 @@ async def queue_text(
                 f"{target} opted out of texts from {where} (replied {opt_out.keyword}); "
                 "they can reply START to opt back in"
             )
-    run_at = await send_time(session, settings, account, num, urgent=urgent)
+    due = await due_time(session, account, urgent=urgent)
+    delivery_id = uuid.uuid4()
     text = OutboundText(
         id=uuid.uuid4(),
         organization_id=org,
         account_id=account.id,
+        delivery_id=delivery_id,
         number_id=num.id,
         from_number=num.phone_number or "",
         target=target,
@@ -161,7 +208,10 @@ async def queue_text(
         urgent=urgent,
         created_by=created_by,
         status="accepted",
-        **(values or {}),
+        # Every column given, none left for the database to fill: the text stays fully loaded
+        # after its INSERT, so the hooks of this transaction read it without a SELECT.
+        **{"error": None, "provider_id": None, "channel_id": None, "consent_id": None}
+        | (values or {}),
     )
     session.add(text)
     await session.flush()
@@ -173,9 +223,10 @@ async def queue_text(
         resource_type=TYPE_NAME,
         resource_id=text.id,
         recipient=target,
-        run_at=run_at if run_at > utcnow() else None,
+        run_at=due,
+        delivery_id=delivery_id,
     )
-    text.delivery_id = delivery.id
+    claim_slot(session, settings, num, due, deliveries.first_send_key(delivery.id))
     return text
 
 

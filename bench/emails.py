@@ -1,6 +1,6 @@
 """Emails per second through the ``smtp`` adapter into a local aiosmtpd (STARTTLS, AUTH).
 
-    python bench/email.py --emails 500 --database-url sqlite \
+    python bench/emails.py --emails 500 --database-url sqlite \
         --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
 Two measurements, each against a fresh aiosmtpd on 127.0.0.1 (a thread of this process) with a
