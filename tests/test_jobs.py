@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, Depends
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from courier.app import create_app
 from courier.config import Settings
@@ -258,6 +259,33 @@ async def test_dedupe_key_returns_the_existing_job(
     keys = [j["attributes"]["dedupe-key"] for j in listing.json()["data"]]
     assert sorted(k for k in keys if k) == ["a", "b", "reminder:42"]
     await run_until_idle(database, settings, kinds=[EFFECT])
+
+
+async def test_a_new_dedupe_key_is_added_without_looking_and_still_deduplicates(
+    database: Database, org: Org
+) -> None:
+    org_id = uuid.UUID(org.id)
+    key = f"fresh:{uuid.uuid4()}"
+    async with database.sessionmaker() as session:
+        made = await enqueue(
+            session, EFFECT, {"n": 1}, organization_id=org_id, dedupe_key=key, new_key=True
+        )
+        await commit(session)
+    # Later enqueues of that key find it, as for any key.
+    async with database.sessionmaker() as session:
+        again = await enqueue(session, EFFECT, {"n": 2}, organization_id=org_id, dedupe_key=key)
+        await commit(session)
+    assert again.id == made.id and again.payload == {"n": 1}
+    # A key wrongly declared new is refused by the unique key, never a second job.
+    async with database.sessionmaker() as session:
+        await enqueue(
+            session, EFFECT, {"n": 3}, organization_id=org_id, dedupe_key=key, new_key=True
+        )
+        with pytest.raises(IntegrityError):
+            await commit(session)
+    async with database.sessionmaker() as session:
+        stmt = scoped(select(Job.payload).where(Job.dedupe_key == key), Job, org_id)
+        assert list((await session.execute(stmt)).scalars()) == [{"n": 1}]
 
 
 async def test_notify_is_sent_on_commit_only(
