@@ -366,7 +366,10 @@ async def test_queries_do_not_grow_with_the_page(
 
     # The first two (team, archived) already need everything: a group, a last message, the
     # organization's default title (archived has no name); the rest add more of the same.
-    assert await queries(2) == await queries(5)
+    # Each measured twice, the fewer kept: a statement of some background task of the session's
+    # app (a sandbox callback, a sniffer reload) can fall inside one window; a query per row
+    # would show in both.
+    assert min([await queries(2), await queries(2)]) == min([await queries(5), await queries(5)])
 
 
 # --- filters ---------------------------------------------------------------------------------
