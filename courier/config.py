@@ -56,6 +56,21 @@ class Settings(BaseSettings):
         description="How long a request may wait for a free connection of the pool "
         "(PostgreSQL) before it fails with 503.",
     )
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Connections one process keeps open to PostgreSQL (SQLAlchemy pool_size). "
+        "Every server and worker process has a pool of its own: size them so that all of "
+        "them together stay below the server's max_connections.",
+    )
+    database_max_overflow: int = Field(
+        default=20,
+        ge=0,
+        le=1000,
+        description="Connections one process may open beyond the pool size at busy moments "
+        "(PostgreSQL; closed again when returned).",
+    )
     token_secret: str | None = Field(
         default=None,
         description="Signing secret for individual access tokens. Unset: generated once and kept "

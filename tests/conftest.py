@@ -114,6 +114,10 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "run_worker": False,
         "auto_migrate": False,
         "allowed_hosts": ".test,127.0.0.1,localhost",
+        # The in-process app shares PostgreSQL with the processes tests start (see
+        # tests/support.PROCESS_POOL) and with the other database's suite in CI.
+        "database_pool_size": 5,
+        "database_max_overflow": 10,
     }
     values.update(overrides)
     return Settings(**values)

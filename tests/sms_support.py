@@ -23,6 +23,7 @@ import httpx
 import orjson
 
 from tests.conftest import MASTER_KEY
+from tests.support import process_env
 
 REPO = Path(__file__).resolve().parent.parent
 DEADLINE = 180.0
@@ -116,7 +117,7 @@ class Courier:
             self.database_url = prefix + str(copy)
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
+        env = process_env()
         env.update(
             COURIER_DATABASE_URL=self.database_url,
             COURIER_DATA_DIR=str(self.data_dir),

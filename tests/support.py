@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,19 @@ from sqlalchemy import event
 # last-used time (once a minute), the sniffer cache refresh (every few seconds), idempotency
 # purges, job and replicator upkeep.
 BOOKKEEPING = re.compile(r"\b(api_keys|sniffers|idempotency_keys|jobs|replicators)\b")
+
+# Every Courier process a test starts gets a small PostgreSQL pool (3, up to 10 at busy
+# moments): the two suites CI runs side by side, their in-process apps and the processes of a
+# crash test together stay well below the server's max_connections (100).
+PROCESS_POOL = {"COURIER_DATABASE_POOL_SIZE": "3", "COURIER_DATABASE_MAX_OVERFLOW": "7"}
+
+
+def process_env() -> dict[str, str]:
+    """The environment of a Courier process a test starts: this process's, without its
+    ``COURIER_`` settings (the test names the ones it wants), with a small pool."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
+    env.update(PROCESS_POOL)
+    return env
 
 
 @contextmanager

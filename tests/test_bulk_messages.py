@@ -40,6 +40,7 @@ from courier.providers.storage import storage_for
 from courier.uploads.jobs import cleanup_grace, cleanup_window
 from tests.conftest import Org, doc
 from tests.factories import individual_token, make_individual_id
+from tests.support import process_env
 from tests.test_attachments import png_bytes
 
 BULK = "/v1/messaging-bulk-messages/"
@@ -704,7 +705,7 @@ class Workers:
         self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
 
     def start(self, **settings: str) -> subprocess.Popen[bytes]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
+        env = process_env()
         env.update(
             COURIER_DATABASE_URL=self.database_url,
             COURIER_DATA_DIR=str(self.data_dir),

@@ -25,6 +25,7 @@ from courier.providers.email.sandbox import build_dsn
 from courier.providers.email.signing import SIGNATURE_HEADER, report_signature
 from tests.conftest import MASTER_KEY, bearer, doc
 from tests.smtp_server import SmtpServer, free_port
+from tests.support import process_env
 
 REPO = Path(__file__).resolve().parent.parent
 DEADLINE = 90.0
@@ -69,7 +70,7 @@ def courier(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iter
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with SmtpServer(directory / "smtp") as smtp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
+        env = process_env()
         env.update(
             PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
             COURIER_DATA_DIR=str(directory / "data"),

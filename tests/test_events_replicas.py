@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import MASTER_KEY, doc
+from tests.support import PROCESS_POOL
 from tests.test_events_stream import EventParser, ServerSentEvent
 
 DEADLINE = 60.0
@@ -43,6 +44,7 @@ def courier_serve(database_url: str, workdir: Path) -> Iterator[Replica]:
     workdir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
+        **PROCESS_POOL,
         "COURIER_DATABASE_URL": database_url,
         "COURIER_DATA_DIR": str(workdir / "data"),
         "COURIER_MASTER_KEY": MASTER_KEY,

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from tests.conftest import MASTER_KEY, doc
+from tests.support import PROCESS_POOL
 from tests.test_server_process import _free_port, _wait_ready
 
 CONFIG = Path(__file__).resolve().parent / "fuzz" / "schemathesis.toml"
@@ -35,6 +36,7 @@ def server(tmp_path: Path, database_url: str) -> Iterator[str]:
     port = _free_port()
     env = {
         **os.environ,
+        **PROCESS_POOL,
         "COURIER_DATABASE_URL": database_url,  # the run's database, already migrated
         "COURIER_DATA_DIR": str(tmp_path / "data"),
         "COURIER_MASTER_KEY": MASTER_KEY,

@@ -30,6 +30,7 @@ from courier.jobs.worker import LOST_LEASE_ERROR
 from courier.models.replicator import Replicator
 from tests.conftest import Org, make_settings
 from tests.jobs_fixture import RECORD, SLOW, create_test_tables, effects_file
+from tests.support import process_env
 
 REPO = Path(__file__).resolve().parent.parent
 DEADLINE = 60.0
@@ -52,7 +53,7 @@ class Workers:
         self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
 
     def start(self, concurrency: int = 4, **settings: str) -> subprocess.Popen[bytes]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
+        env = process_env()
         env.update(
             COURIER_DATABASE_URL=self.database_url,
             COURIER_DATA_DIR=str(self.data_dir),

@@ -49,6 +49,7 @@ from courier.providers.sms.twilio_wire import status_form
 from courier.providers.twilio_signature import sign_twilio, verify_twilio
 from tests.conftest import MASTER, Org, create_org, make_settings
 from tests.smtp_server import SmtpServer
+from tests.support import PROCESS_POOL
 from tests.twilio_fake import start_fake_twilio
 
 TEXTS = "provider-test-texts"
@@ -626,6 +627,7 @@ async def test_reply_from_a_phone_reaches_the_inbound_webhook(live: Live, live_o
 async def test_fail_next_from_the_cli(live: Live, live_org: Org) -> None:
     env = {
         **os.environ,
+        **PROCESS_POOL,
         "COURIER_DATABASE_URL": live.settings.resolved_database_url,
         "COURIER_DATA_DIR": str(live.settings.data_dir),
         "COURIER_PUBLIC_URL": live.url,

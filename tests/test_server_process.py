@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import MASTER_KEY
+from tests.support import PROCESS_POOL
 
 
 def _free_port() -> int:
@@ -41,6 +42,7 @@ def test_courier_serve_over_a_socket(tmp_path: Path, database_url: str) -> None:
     port = _free_port()
     env = {
         **os.environ,
+        **PROCESS_POOL,
         "COURIER_DATA_DIR": str(tmp_path / "data"),
         "COURIER_MASTER_KEY": MASTER_KEY,
         "COURIER_RUN_WORKER": "false",

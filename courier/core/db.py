@@ -65,8 +65,8 @@ class Database:
                 connect_args["command_timeout"] = settings.database_statement_timeout_seconds
             self.engine = create_async_engine(
                 url,
-                pool_size=10,
-                max_overflow=20,
+                pool_size=settings.database_pool_size,
+                max_overflow=settings.database_max_overflow,
                 pool_pre_ping=True,
                 pool_timeout=settings.database_pool_timeout_seconds,
                 connect_args=connect_args,
