@@ -16,7 +16,8 @@ from sqlalchemy import Select
 
 from courier.core.auth import Permission
 from courier.core.errors import not_found
-from courier.jsonapi.actions import ActionSpec
+from courier.core.time import now_ms
+from courier.jsonapi.actions import ActionSpec, EmptyBody
 from courier.jsonapi.changes import Change, Changed, change, record_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
@@ -143,6 +144,33 @@ class CrudService(Generic[M]):
         """Record one change of ``obj`` now. Kept for services not yet returning
         :class:`Changed`; the factory calls it for a service that returns a bare object."""
         record_changes(ctx, [self.change(ctx, action, obj, fields)])
+
+
+def touch(ctx: Context, obj: Any) -> None:
+    """Stamp ``obj``'s last modification (``last-modified-at``/``-by``): now, by the caller."""
+    obj.last_modified_at = now_ms()
+    obj.last_modified_by = ctx.principal.key_id
+
+
+class SwitchableService(CrudService[M]):
+    """A resource with an ``enabled`` flag switched by ``enable``/``disable`` actions
+    (declare them with ``ActionSpec("enable", service.do_enable, body=EmptyBody)``).
+
+    Both are idempotent: switching to the state the object is in changes nothing, and is
+    neither audited nor announced."""
+
+    async def do_enable(self, ctx: Context, obj: M, body: EmptyBody | None) -> Changed[M]:
+        return self._switch(ctx, obj, True)
+
+    async def do_disable(self, ctx: Context, obj: M, body: EmptyBody | None) -> Changed[M]:
+        return self._switch(ctx, obj, False)
+
+    def _switch(self, ctx: Context, obj: M, enabled: bool) -> Changed[M]:
+        if getattr(obj, "enabled") == enabled:  # noqa: B009  (M is any model with the flag)
+            return Changed(obj)
+        setattr(obj, "enabled", enabled)  # noqa: B010
+        touch(ctx, obj)
+        return self.changed(ctx, "updated", obj, ["enabled"])
 
 
 @dataclass

@@ -45,11 +45,9 @@ from courier.domains.messaging_plugins.types import (
     type_names,
 )
 from courier.domains.org_preferences.service import get_preference
-from courier.jsonapi.actions import EmptyBody
-from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
-from courier.jsonapi.resource import CrudService
+from courier.jsonapi.resource import SwitchableService, touch
 from courier.models.individual import Individual
 from courier.models.individual_group import IndividualGroup, IndividualGroupMember
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
@@ -85,7 +83,7 @@ def check_args(plugin_type: PluginType, args: dict[str, Any]) -> dict[str, Any]:
         ) from exc
 
 
-class PluginService(CrudService[MessagingPlugin]):
+class PluginService(SwitchableService[MessagingPlugin]):
     async def _require_free_name(
         self, ctx: Context, name: str, exclude: uuid.UUID | None = None
     ) -> None:
@@ -156,27 +154,6 @@ class PluginService(CrudService[MessagingPlugin]):
             touch(ctx, obj)
         return obj
 
-    async def do_enable(
-        self, ctx: Context, plugin: MessagingPlugin, body: EmptyBody | None
-    ) -> Changed[MessagingPlugin]:
-        """Idempotent: enabling an enabled plugin changes nothing."""
-        return self._switch(ctx, plugin, True)
-
-    async def do_disable(
-        self, ctx: Context, plugin: MessagingPlugin, body: EmptyBody | None
-    ) -> Changed[MessagingPlugin]:
-        """Idempotent: disabling a disabled plugin changes nothing."""
-        return self._switch(ctx, plugin, False)
-
-    def _switch(
-        self, ctx: Context, plugin: MessagingPlugin, enabled: bool
-    ) -> Changed[MessagingPlugin]:
-        if plugin.enabled == enabled:
-            return Changed(plugin)  # nothing changed: neither audited nor announced
-        plugin.enabled = enabled
-        touch(ctx, plugin)
-        return self.changed(ctx, "updated", plugin, ["enabled"])
-
     async def load_for_expand(
         self, ctx: Context, ident: uuid.UUID, *, for_update: bool = False
     ) -> MessagingPlugin:
@@ -199,11 +176,6 @@ class PluginService(CrudService[MessagingPlugin]):
         that cannot be rendered for this channel: 400. Nothing is posted: the text is
         returned."""
         return ExpandRead(message=await expand(ctx, plugin, body))
-
-
-def touch(ctx: Context, plugin: MessagingPlugin) -> None:
-    plugin.last_modified_at = now_ms()
-    plugin.last_modified_by = ctx.principal.key_id
 
 
 plugins = PluginService()

@@ -46,11 +46,9 @@ from courier.domains.messaging_responders.schemas import (
     ResponderUpdate,
 )
 from courier.jobs import enqueue
-from courier.jsonapi.actions import EmptyBody
-from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
-from courier.jsonapi.resource import CrudService
+from courier.jsonapi.resource import SwitchableService, touch
 from courier.models.individual import Individual
 from courier.models.individual_group import IndividualGroupLeader, IndividualGroupMember
 from courier.models.messaging import MessagingChannel, MessagingMessage, MessagingSubscriber
@@ -79,7 +77,7 @@ def render_args(responder: MessagingResponder) -> dict[str, Any]:
 # --- the resource ------------------------------------------------------------------------------
 
 
-class ResponderService(CrudService[MessagingResponder]):
+class ResponderService(SwitchableService[MessagingResponder]):
     async def present(
         self, ctx: Context, rows: Sequence[MessagingResponder]
     ) -> list[dict[str, Any]]:
@@ -174,32 +172,6 @@ class ResponderService(CrudService[MessagingResponder]):
         if changed:
             touch(ctx, obj)
         return obj
-
-    async def do_enable(
-        self, ctx: Context, responder: MessagingResponder, body: EmptyBody | None
-    ) -> Changed[MessagingResponder]:
-        """Idempotent: enabling an enabled responder changes nothing."""
-        return self._switch(ctx, responder, True)
-
-    async def do_disable(
-        self, ctx: Context, responder: MessagingResponder, body: EmptyBody | None
-    ) -> Changed[MessagingResponder]:
-        """Idempotent: disabling a disabled responder changes nothing."""
-        return self._switch(ctx, responder, False)
-
-    def _switch(
-        self, ctx: Context, responder: MessagingResponder, enabled: bool
-    ) -> Changed[MessagingResponder]:
-        if responder.enabled == enabled:
-            return Changed(responder)  # nothing changed: neither audited nor announced
-        responder.enabled = enabled
-        touch(ctx, responder)
-        return self.changed(ctx, "updated", responder, ["enabled"])
-
-
-def touch(ctx: Context, responder: MessagingResponder) -> None:
-    responder.last_modified_at = now_ms()
-    responder.last_modified_by = ctx.principal.key_id
 
 
 responders = ResponderService()
