@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, false, select
 
 from courier.core.auth import Principal
-from courier.core.errors import not_found
+from courier.core.errors import conflict, not_found
 from courier.core.tenancy import scoped, unscoped
 from courier.jsonapi.context import Context
 
@@ -99,3 +99,19 @@ class Repository(Generic[M]):
             chunk = wanted[start : start + CHUNK]
             found.update((await ctx.session.execute(base.where(column.in_(chunk)))).scalars())
         return found
+
+    async def require_free_name(
+        self, ctx: Context, name: str, *, exclude: uuid.UUID | None = None
+    ) -> None:
+        """409 ``duplicate-name`` when another of the organization's rows (not ``exclude``)
+        already has ``name``; a uniquely named resource checks it before create and rename."""
+        model: Any = self.model
+        stmt = self.statement(ctx, model.id).where(model.name == name)
+        if exclude is not None:
+            stmt = stmt.where(model.id != exclude)
+        if (await ctx.session.execute(stmt.limit(1))).scalar_one_or_none() is not None:
+            raise conflict(
+                f"a {self.what} named {name!r} already exists in this organization",
+                "duplicate-name",
+                pointer="/data/attributes/name",
+            )

@@ -84,29 +84,12 @@ def check_args(plugin_type: PluginType, args: dict[str, Any]) -> dict[str, Any]:
 
 
 class PluginService(SwitchableService[MessagingPlugin]):
-    async def _require_free_name(
-        self, ctx: Context, name: str, exclude: uuid.UUID | None = None
-    ) -> None:
-        stmt = scoped(
-            select(MessagingPlugin.id).where(MessagingPlugin.name == name),
-            MessagingPlugin,
-            ctx.organization_id,
-        )
-        if exclude is not None:
-            stmt = stmt.where(MessagingPlugin.id != exclude)
-        if (await ctx.session.execute(stmt.limit(1))).scalar_one_or_none() is not None:
-            raise conflict(
-                f"a plugin named {name!r} already exists in this organization",
-                "duplicate-name",
-                pointer="/data/attributes/name",
-            )
-
     async def create(self, ctx: Context, attrs: WriteAttributes) -> MessagingPlugin:
         assert isinstance(attrs, PluginCreate)
         if attrs.organization_id is not None and attrs.organization_id != ctx.organization_id:
             raise not_found("organization")
         args = check_args(require_type(attrs.type), attrs.args)
-        await self._require_free_name(ctx, attrs.name)
+        await self.repository.require_free_name(ctx, attrs.name)
         now = now_ms()
         plugin = MessagingPlugin(
             id=uuid.uuid4(),
@@ -147,7 +130,7 @@ class PluginService(SwitchableService[MessagingPlugin]):
                 obj.args = args
                 changed = True
         if "name" in given and given["name"] != obj.name:
-            await self._require_free_name(ctx, given["name"], exclude=obj.id)
+            await self.repository.require_free_name(ctx, given["name"], exclude=obj.id)
             obj.name = given["name"]
             changed = True
         if changed:

@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.errors import ApiError, ErrorItem, conflict, not_found
-from courier.core.tenancy import scoped, unscoped
+from courier.core.errors import ApiError, ErrorItem, not_found
+from courier.core.tenancy import unscoped
 from courier.core.time import now_ms
 from courier.domains.org_preferences.service import get_preference
 from courier.domains.people.repository import require_individual
@@ -138,21 +138,6 @@ def check_template(template: Template) -> None:
 
 
 class TemplateService(CrudService[Template]):
-    async def _require_free_name(
-        self, ctx: Context, name: str, exclude: uuid.UUID | None = None
-    ) -> None:
-        stmt = scoped(
-            select(Template.id).where(Template.name == name), Template, ctx.organization_id
-        )
-        if exclude is not None:
-            stmt = stmt.where(Template.id != exclude)
-        if (await ctx.session.execute(stmt.limit(1))).scalar_one_or_none() is not None:
-            raise conflict(
-                f"a template named {name!r} already exists in this organization",
-                "duplicate-name",
-                pointer="/data/attributes/name",
-            )
-
     async def create(self, ctx: Context, attrs: WriteAttributes) -> Template:
         assert isinstance(attrs, TemplateCreate)
         if attrs.organization_id is not None and attrs.organization_id != ctx.organization_id:
@@ -179,7 +164,7 @@ class TemplateService(CrudService[Template]):
             last_modified_by=ctx.principal.key_id,
         )
         check_template(template)
-        await self._require_free_name(ctx, attrs.name)
+        await self.repository.require_free_name(ctx, attrs.name)
         ctx.session.add(template)
         return template
 
@@ -218,7 +203,7 @@ class TemplateService(CrudService[Template]):
                 setattr(obj, name, given[name])
         check_template(obj)
         if "name" in given and given["name"] != obj.name:
-            await self._require_free_name(ctx, given["name"], exclude=obj.id)
+            await self.repository.require_free_name(ctx, given["name"], exclude=obj.id)
             obj.name = given["name"]
         obj.last_modified_at = now_ms()
         obj.last_modified_by = ctx.principal.key_id
