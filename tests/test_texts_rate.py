@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 import courier.domains.text_accounts.jobs
 import courier.domains.texts.jobs
@@ -104,6 +104,28 @@ async def send_times(app: Any, org: Org, texts: list[str]) -> list[datetime]:
     return [jobs[f"{SEND_JOB}:{deliveries[uuid.UUID(t)]}:0"] for t in texts]
 
 
+async def release_times(app: Any, org: Org) -> list[datetime]:
+    """When the organization's held texts fall due (their release jobs), earliest first."""
+    async with app.state.database.sessionmaker() as session:
+        stmt = scoped(
+            select(Job.run_at).where(Job.kind == "texts.release", Job.state == "queued"),
+            Job,
+            uuid.UUID(org.id),
+        )
+        return sorted((await session.execute(stmt)).scalars())
+
+
+async def make_due(app: Any, org: Org, kind: str) -> None:
+    """The organization's queued ``kind`` jobs fall due now (as if the clock had reached them)."""
+    async with app.state.database.sessionmaker() as session:
+        await session.execute(
+            scoped(
+                update(Job).where(Job.kind == kind, Job.state == "queued"), Job, uuid.UUID(org.id)
+            ).values(run_at=utcnow())
+        )
+        await session.commit()
+
+
 async def carrier_times(client: httpx.AsyncClient, org: Org, phone: str) -> list[datetime]:
     got = await client.get("/sandbox/sms/messages", params={"number": phone}, headers=org.admin)
     assert got.status_code == 200, got.text
@@ -180,14 +202,20 @@ async def test_quiet_hours_hold_texts_that_are_not_urgent(
     )
     phone = new_phone()
     before = utcnow()
-    urgent = await send(client, org, number, phone, urgent=True)
     waiting = [await send(client, org, number, phone) for _ in range(2)]
+    # An urgent text sent after them leaves at once: the held ones take no slot yet.
+    urgent = await send(client, org, number, phone, urgent=True)
     (now,) = await send_times(app, org, [urgent])
-    held = await send_times(app, org, waiting)
-    ends = end.replace(second=0, microsecond=0)
     assert now < before + timedelta(seconds=5), (now, before)
-    # When they end, one slot after the other (1 per second).
-    assert held == [ends, ends + timedelta(seconds=1)], (held, ends)
+    ends = end.replace(second=0, microsecond=0)
+    assert await release_times(app, org) == [ends, ends]
+
+    # The clock reaches the end of the quiet hours: the held texts take their slots then,
+    # one after the other (1 per second).
+    await make_due(app, org, "texts.release")
+    await run_until_idle(app.state.database, app.state.settings, kinds=["texts.release"])
+    held = await send_times(app, org, waiting)
+    assert sorted(held) == [ends, ends + timedelta(seconds=1)], (held, ends)
 
     await run_until_idle(app.state.database, app.state.settings, horizon=1.0)
     sent = await carrier_times(client, org, phone)

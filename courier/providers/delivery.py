@@ -142,10 +142,13 @@ async def create_delivery(
     recipient: str,
     run_at: datetime | None = None,
     delivery_id: uuid.UUID | None = None,
+    send: bool = True,
 ) -> Delivery:
     """Accept a delivery in the caller's transaction and enqueue its send job (never sends).
 
-    ``delivery_id``: a fresh id the caller made (so its own row can name the delivery)."""
+    ``delivery_id``: a fresh id the caller made (so its own row can name the delivery).
+    ``send=False``: the delivery is held; the domain starts it later with :func:`start_send`
+    (e.g. a text held by quiet hours, which takes its number's send slot only then)."""
     now = utcnow()
     delivery = Delivery(
         id=delivery_id or uuid.uuid4(),
@@ -165,16 +168,30 @@ async def create_delivery(
     session.add(delivery)
     session.add(_history(delivery.id, organization_id, S.ACCEPTED, "send", True, occurred_at=now))
     await _changed(session, _change(delivery, S.ACCEPTED, None))
+    if send:
+        # The delivery was made just now: no job can hold its key yet.
+        await start_send(session, organization_id, delivery.id, run_at=run_at, new_key=True)
+    return delivery
+
+
+async def start_send(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    *,
+    run_at: datetime | None = None,
+    new_key: bool = False,
+) -> None:
+    """Enqueue the first send job of a delivery (once: a second call finds it by its key)."""
     await enqueue(
         session,
         SEND_JOB,
-        {"delivery_id": delivery.id},
+        {"delivery_id": delivery_id},
         organization_id=organization_id,
         run_at=run_at,
-        dedupe_key=first_send_key(delivery.id),
-        new_key=True,  # the delivery was made just now: no job can hold its key yet
+        dedupe_key=first_send_key(delivery_id),
+        new_key=new_key,
     )
-    return delivery
 
 
 def first_send_key(delivery_id: uuid.UUID) -> str:

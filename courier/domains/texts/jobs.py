@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -22,8 +22,10 @@ from courier.domains.texts.inbound import receive_text
 from courier.domains.texts.service import (
     CALLBACK_JOB,
     CALLBACK_RETRY_SECONDS,
+    RELEASE_JOB,
     owe_callback,
     publish_text,
+    release_text,
 )
 from courier.events.webhooks import USER_AGENT, resolve_target, sign
 from courier.jobs import JobContext, enqueue, job_handler
@@ -89,6 +91,18 @@ async def mirror_delivery(session: AsyncSession, change: deliveries.DeliveryChan
             text.callback_status_url,
             {"type": "texts.status", "status": change.state.value, "error-code": change.code},
         )
+
+
+@job_handler(RELEASE_JOB)
+async def release_held_text(job: JobContext) -> dict[str, Any] | None:
+    """A text held by quiet hours falls due: it takes its number's next slot and is sent."""
+    text = await repo.text(job.session, job.organization_id, uuid.UUID(job.payload["text_id"]))
+    if text is None:
+        return {"skipped": "deleted"}
+    await release_text(
+        job.session, job.settings, text, datetime.fromisoformat(str(job.payload["due"]))
+    )
+    return {"released": str(text.delivery_id)}
 
 
 @job_handler(CALLBACK_JOB, max_attempts=20)

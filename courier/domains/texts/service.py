@@ -50,6 +50,7 @@ from courier.providers.sms.kind import SMS
 
 TYPE_NAME = "texts"
 CALLBACK_JOB = "texts.callback"
+RELEASE_JOB = "texts.release"  # a text held by quiet hours falls due
 CALLBACK_RETRY_SECONDS = 0.25
 
 
@@ -192,6 +193,7 @@ async def queue_text(
                 "they can reply START to opt back in"
             )
     due = await due_time(session, account, urgent=urgent)
+    held = due > utcnow()
     delivery_id = uuid.uuid4()
     text = OutboundText(
         id=uuid.uuid4(),
@@ -225,9 +227,37 @@ async def queue_text(
         recipient=target,
         run_at=due,
         delivery_id=delivery_id,
+        send=not held,
     )
-    claim_slot(session, settings, num, due, deliveries.first_send_key(delivery.id))
+    if held:
+        # Held by quiet hours: the text takes its number's send slot only when they end, so
+        # the texts sent meanwhile (the urgent ones) do not queue behind it.
+        await enqueue(
+            session,
+            RELEASE_JOB,
+            {"text_id": text.id, "due": due.isoformat()},
+            organization_id=org,
+            run_at=due,
+            dedupe_key=f"{RELEASE_JOB}:{text.id}",
+            new_key=True,
+        )
+    else:
+        claim_slot(session, settings, num, due, deliveries.first_send_key(delivery.id))
     return text
+
+
+async def release_text(
+    session: AsyncSession, settings: Settings, text: OutboundText, held_until: datetime
+) -> None:
+    """Start sending a text its quiet hours held: it takes its number's next free slot now
+    (at the end of the hours at the earliest), like a text accepted at that moment."""
+    delivery_id = text.delivery_id
+    assert delivery_id is not None  # every text accepted for sending has its delivery
+    due = max(utcnow(), held_until)
+    await deliveries.start_send(session, text.organization_id, delivery_id, run_at=due)
+    num = await accounts.number(session, text.organization_id, text.number_id)
+    if num is not None:
+        claim_slot(session, settings, num, due, deliveries.first_send_key(delivery_id))
 
 
 def _check_callback_url(settings: Settings, name: str, url: str | None) -> None:
