@@ -16,6 +16,7 @@ from courier.core.tenancy import scoped
 from courier.domains.user_notifications.purge import purge_user_notifications
 from courier.domains.user_notifications.service import Notified, NotSent, withdraw
 from courier.models.event import Event
+from courier.models.job import Job
 from courier.models.user_notification import UserNotification
 from tests.conftest import Org, bearer
 from tests.factories import individual_token, text_number
@@ -413,3 +414,63 @@ async def test_purge_removes_the_notifications_and_their_pushes(
     assert counts == {"deliveries": 1, "user_notifications": 1}
     gone = await client.get(f"/v1/user-notifications/{ident}/", headers=org.admin)
     assert gone.status_code == 404
+
+
+async def test_each_push_is_sent_once_even_when_its_batch_runs_again(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    from courier.domains.user_notifications.service import PUSH_JOB
+    from courier.jobs import enqueue
+
+    template = await make_template(client, org)
+    ana, _user = await make_patient(client, org)
+    flaky = await make_device(client, org, ana, type="apn")
+    steady = await make_device(client, org, ana, type="fcm", token="fcm-" + uuid.uuid4().hex)
+    armed = await client.post(
+        "/sandbox/push/failures",
+        json={"error": "not-sent", "target": flaky["attributes"]["token"], "retry-after": 0},
+        headers=org.admin,
+    )
+    assert armed.status_code == 200, armed.text
+    ident = notified_id(await send(client, org, template["id"], [(ana, None)]), ana)
+    await run_jobs(client)
+    assert await screen(client, org, flaky["attributes"]["token"]) == []
+    async with app_of(client).state.database.sessionmaker() as session:
+        # Drive the clock: the retry (backed off by seconds) falls due now.
+        await session.execute(
+            scoped(update(Job).where(Job.kind == "deliveries.send"), Job, uuid.UUID(org.id)).values(
+                run_at=datetime.now(UTC)
+            )
+        )
+        await commit(session)
+    await run_jobs(client)
+    # The refused push was retried on its own and reached the phone once; the other once.
+    assert len(await screen(client, org, flaky["attributes"]["token"])) == 1
+    assert len(await screen(client, org, steady["attributes"]["token"])) == 1
+    [log] = (
+        await client.get(f"/v1/user-devices/{flaky['id']}/get-logs/", headers=org.admin)
+    ).json()["data"]
+    assert log["attributes"]["state"] == "sent"
+
+    # The batch's job run again (a worker that died after its commit, say): nothing resent.
+    async with app_of(client).state.database.sessionmaker() as session:
+        batch = (
+            await session.execute(
+                scoped(
+                    select(UserNotification.batch_id).where(UserNotification.id == ident),
+                    UserNotification,
+                    uuid.UUID(org.id),
+                )
+            )
+        ).scalar_one()
+        await enqueue(
+            session,
+            PUSH_JOB,
+            {"batch_id": batch},
+            organization_id=uuid.UUID(org.id),
+            dedupe_key=f"{PUSH_JOB}:{batch}:again",
+        )
+        await commit(session)
+    await run_jobs(client)
+    assert len(await screen(client, org, flaky["attributes"]["token"])) == 1
+    assert len(await screen(client, org, steady["attributes"]["token"])) == 1
