@@ -266,3 +266,64 @@ async def test_sms_step_needs_a_consent(client: httpx.AsyncClient, org: Org) -> 
 def test_bad_ladders_are_refused(ladder: list[Any], says: str) -> None:
     with pytest.raises(InvalidEscalationError, match=says):
         check_escalation(ladder)
+
+
+async def call_webhook(
+    client: httpx.AsyncClient,
+    ident: uuid.UUID,
+    params: list[tuple[str, str]],
+    *,
+    signed: bool = True,
+) -> httpx.Response:
+    """The voice service fetching the call's TwiML (signed as Twilio signs)."""
+    from urllib.parse import urlencode
+
+    from courier.domains.user_notifications.endpoints import call_url
+    from courier.providers.twilio_signature import sign_twilio
+    from courier.providers.voice.sandbox import sandbox_auth_token
+
+    settings = app_of(client).state.settings
+    url = call_url(settings, ident)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if signed:
+        headers["X-Twilio-Signature"] = sign_twilio(sandbox_auth_token(settings), url, params)
+    path = url.split("://", 1)[1].split("/", 1)[1]
+    return await client.post("/" + path, content=urlencode(params), headers=headers)
+
+
+async def test_the_call_says_the_neutral_line_and_pressing_1_acknowledges(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    template = await make_template(
+        client,
+        org,
+        sensitive=True,
+        **{"deep-link": "careapp://n"},
+        apn={"title": "HIV result", "body": "Your HIV result is ready"},
+    )
+    ana, _user, _phone, _device = await patient(client, org)
+    ident = notified_id(
+        await send(client, org, template["id"], [(ana, None)], escalation=LADDER), ana
+    )
+    await make_due(client, org, ident, 1)  # straight to the call
+    await run_jobs(client, horizon=0.5)
+    assert len(await calls_to(client, org, ident)) == 1
+
+    forged = await call_webhook(client, ident, [("CallSid", "CA" + "0" * 32)], signed=False)
+    assert forged.status_code == 403
+    answered = await call_webhook(client, ident, [("CallSid", "CA" + "0" * 32)])
+    assert answered.status_code == 200, answered.text
+    assert "You have a new message from your clinic." in answered.text
+    assert "HIV" not in answered.text
+    assert "<Gather" in answered.text and "Press 1" in answered.text
+    assert (await get_notification(client, org.admin, ident))["acknowledged"] is False
+
+    pressed = await call_webhook(client, ident, [("CallSid", "CA" + "0" * 32), ("Digits", "1")])
+    assert pressed.status_code == 200, pressed.text
+    assert "Thank you" in pressed.text
+    attributes = await get_notification(client, org.admin, ident)
+    assert attributes["acknowledged"] is True
+    assert attributes["escalation"]["state"] == "stopped"
+    assert [s["state"] for s in attributes["escalation"]["steps"]] == ["cancelled", "done"]
+    unknown = await call_webhook(client, uuid.uuid4(), [("CallSid", "CA" + "0" * 32)])
+    assert unknown.status_code == 404

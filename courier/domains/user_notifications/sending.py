@@ -27,6 +27,7 @@ from courier.domains.user_devices.service import (
     push_content,
     push_device,
 )
+from courier.domains.user_notifications.endpoints import call_url
 from courier.domains.user_notifications.service import TYPE, notify_copy, push_rendering
 from courier.jobs.context import JobContext
 from courier.models.delivery import Delivery
@@ -34,7 +35,7 @@ from courier.models.push_device import UserDevice
 from courier.models.user import User
 from courier.models.user_notification import UserNotification
 from courier.providers import delivery as deliveries
-from courier.providers.common import Permanent, RecipientGone, SendResult, public_base
+from courier.providers.common import Permanent, RecipientGone, SendResult
 from courier.providers.email.message import EmailContent
 from courier.providers.push.base import PushCredentials, PushDevice, PushMessage, PushProvider
 from courier.providers.voice import VOICE
@@ -300,10 +301,6 @@ async def place_call(
     )
 
 
-def call_script_url(settings: Settings, notification_id: uuid.UUID) -> str:
-    return f"{public_base(settings)}/v1/user-notifications/{notification_id}/call-script/"
-
-
 @deliveries.delivery_sender(CALL_TYPE)
 async def send_call(job: JobContext, delivery: Delivery, adapter: VoiceProvider) -> SendResult:
     session, org = job.session, job.organization_id
@@ -320,7 +317,7 @@ async def send_call(job: JobContext, delivery: Delivery, adapter: VoiceProvider)
     call = OutboundCall(
         to=delivery.recipient,
         from_=num.phone_number or "",
-        url=call_script_url(job.settings, notification.id),
+        url=call_url(job.settings, notification.id),
         status_callback_url=deliveries_callback(job.settings, delivery.id),
     )
     await job.checkpoint()
