@@ -760,7 +760,7 @@ async def _mark_sent(
         update(table)
         .where(
             table.c.id == bindparam("b_id"),
-            table.c.organization_id == org,
+            table.c.organization_id == org,  # tenancy-ok: Core executemany, org named
             table.c.attempt_id == attempt,
             table.c.rank < RANK[S.SENT],
         )
