@@ -474,3 +474,42 @@ async def test_each_push_is_sent_once_even_when_its_batch_runs_again(
     await run_jobs(client)
     assert len(await screen(client, org, flaky["attributes"]["token"])) == 1
     assert len(await screen(client, org, steady["attributes"]["token"])) == 1
+
+
+async def test_a_push_with_an_unknown_outcome_is_reconciled_not_resent_blindly(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    """The service timed out (the worker cannot know whether the phone got it): the delivery
+    is reconciled; the sandbox never took it, so it is sent now, once."""
+    template = await make_template(client, org)
+    ana, _user = await make_patient(client, org)
+    device = await make_device(client, org, ana, type="apn")
+    armed = await client.post(
+        "/sandbox/push/failures",
+        json={"error": "ambiguous", "target": device["attributes"]["token"]},
+        headers=org.admin,
+    )
+    assert armed.status_code == 200, armed.text
+    await send(client, org, template["id"], [(ana, None)])
+    await run_jobs(client)
+    [log] = (
+        await client.get(f"/v1/user-devices/{device['id']}/get-logs/", headers=org.admin)
+    ).json()["data"]
+    assert log["attributes"]["state"] == "sending"
+    assert await screen(client, org, device["attributes"]["token"]) == []
+    for _ in range(2):  # reconcile (the sandbox never took it), then the send it asks for
+        async with app_of(client).state.database.sessionmaker() as session:
+            await session.execute(
+                scoped(
+                    update(Job).where(Job.kind.in_(["deliveries.reconcile", "deliveries.send"])),
+                    Job,
+                    uuid.UUID(org.id),
+                ).values(run_at=datetime.now(UTC))
+            )
+            await commit(session)
+        await run_jobs(client)
+    assert len(await screen(client, org, device["attributes"]["token"])) == 1
+    [log] = (
+        await client.get(f"/v1/user-devices/{device['id']}/get-logs/", headers=org.admin)
+    ).json()["data"]
+    assert log["attributes"]["state"] == "sent"

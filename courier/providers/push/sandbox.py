@@ -13,7 +13,15 @@ from pydantic import BaseModel, Field
 
 from courier.config import Settings
 from courier.core.time import utcnow
-from courier.providers.common import Permanent, RecipientGone, SandboxContext, SendResult
+from courier.providers.common import (
+    DeliveryStatus,
+    NotSent,
+    Permanent,
+    RecipientGone,
+    SandboxContext,
+    SendResult,
+    VendorStatus,
+)
 from courier.providers.push.base import (
     MAX_PAYLOAD_BYTES,
     PLATFORMS,
@@ -69,6 +77,23 @@ class SandboxPush:
             },
         )
         return SendResult(vendor_id=vendor_id, vendor_status="accepted", accepted_at=now)
+
+    async def fetch(
+        self, *, delivery_id: uuid.UUID, vendor_id: str | None, recipient: str
+    ) -> VendorStatus | None:
+        """Reconciliation after a crash between the send and its record: the sandbox keeps
+        every push it took, so a delivery it never took is ``NotSent`` (sent again, for the
+        first time) and one it took is ``sent`` (never sent twice). Scans the pushes shown:
+        reconciliation is rare."""
+        wanted = str(delivery_id)
+        for record in await self.store.all("shown"):
+            if record.get("delivery-id") == wanted:
+                return VendorStatus(
+                    vendor_id=str(record["vendor-id"]),
+                    status=DeliveryStatus.SENT,
+                    vendor_status="accepted",
+                )
+        raise NotSent("the sandbox never received this push", code="not-received")
 
 
 # --- controls (served as /sandbox/push/..., `courier sandbox push ...`) ------------------------
