@@ -587,11 +587,12 @@ async def transition_many(
     new: DeliveryStatus,
     *,
     source: str,
-    expect_state: DeliveryStatus,
+    expect_state: tuple[DeliveryStatus, ...],
     values: dict[str, Any] | None = None,
 ) -> list[uuid.UUID]:
-    """:func:`transition` for many deliveries in ``expect_state`` at once: one conditional
-    UPDATE per 500, a history row and an event per delivery moved. The ids moved."""
+    """:func:`transition` for many deliveries in one of ``expect_state`` at once: one
+    conditional UPDATE per 500, a history row and an event per delivery moved. The ids
+    moved."""
     moved: list[uuid.UUID] = []
     now = utcnow()
     for start in range(0, len(delivery_ids), 500):
@@ -601,7 +602,7 @@ async def transition_many(
                 update(Delivery).where(
                     Delivery.id.in_(chunk),
                     Delivery.rank < RANK[new],
-                    Delivery.state == expect_state.value,
+                    Delivery.state.in_([state.value for state in expect_state]),
                 ),
                 Delivery,
                 organization_id,
@@ -632,9 +633,9 @@ async def send_deliveries(job: JobContext, delivery_ids: list[uuid.UUID]) -> dic
     """Send many deliveries of one job, each at most once, as :func:`send_delivery` sends one:
 
     1. Tx1 claims every delivery still ``accepted``/``queued`` (``sending`` with this batch's
-       attempt id) in a few statements and commits before any provider call; a delivery
-       already ``sending`` (an earlier run of this job died after its Tx1) is reconciled,
-       never sent again.
+       attempt id; the batch is its queue, so ``accepted`` moves straight on) in a few
+       statements and commits before any provider call; a delivery already ``sending`` (an
+       earlier run of this job died after its Tx1) is reconciled, never sent again.
     2. The provider is called for each claimed delivery, ``BATCH_CONCURRENCY`` at a time.
     3. Tx2 (the job's commit): vendor ids bound and ``sent`` (one statement for all),
        ``failed`` for permanent refusals, ``queued`` with a retry job for ``NotSent``, and
@@ -653,14 +654,6 @@ async def send_deliveries(job: JobContext, delivery_ids: list[uuid.UUID]) -> dic
     for row in rows:
         if row.state == S.SENDING.value:  # an earlier run died after its Tx1
             await schedule_reconcile(session, job.settings, org, row.id, attempt=None)
-    await transition_many(
-        session,
-        org,
-        [r.id for r in rows if r.state == S.ACCEPTED.value],
-        S.QUEUED,
-        source="send",
-        expect_state=S.ACCEPTED,
-    )
     attempt = uuid.uuid4()
     claimed_ids = set(
         await transition_many(
@@ -669,7 +662,8 @@ async def send_deliveries(job: JobContext, delivery_ids: list[uuid.UUID]) -> dic
             [r.id for r in rows if r.state in (S.ACCEPTED.value, S.QUEUED.value)],
             S.SENDING,
             source="send",
-            expect_state=S.QUEUED,
+            # Straight from accepted (the batch is its queue): one move per delivery.
+            expect_state=(S.ACCEPTED, S.QUEUED),
             values={
                 "attempt_id": attempt,
                 "sending_at": utcnow(),

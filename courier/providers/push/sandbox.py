@@ -29,7 +29,8 @@ from courier.providers.push.base import (
     PushDevice,
     PushMessage,
 )
-from courier.providers.sandbox_faults import CONTROL_PARAMS, raise_armed_fault
+from courier.providers.sandbox_faults import ANY_TARGET, CONTROL_PARAMS, raise_armed_fault
+from courier.providers.sandbox_faults import COLLECTION as FAULTS
 from courier.providers.sandbox_store import SandboxStore
 
 # What each service answers for a token that no longer exists.
@@ -55,10 +56,12 @@ class SandboxPush:
             raise Permanent("unsupported-platform", f"no push platform {device.platform!r}")
         if not device.token:
             raise Permanent("BadDeviceToken", "empty device token")
-        await raise_armed_fault(self.store, device.token)
-        if await self.store.get("gone", device.token) is not None:
-            code = GONE_CODES[device.platform]
-            raise RecipientGone(code, "the device token is no longer registered")
+        armed = [(FAULTS, device.token), (FAULTS, ANY_TARGET), ("gone", device.token)]
+        if await self.store.any_of(armed):  # one lookup when nothing is armed (most sends)
+            await raise_armed_fault(self.store, device.token)
+            if await self.store.get("gone", device.token) is not None:
+                code = GONE_CODES[device.platform]
+                raise RecipientGone(code, "the device token is no longer registered")
         shown = message.shown()
         if len(orjson.dumps(shown)) > MAX_PAYLOAD_BYTES:
             raise Permanent("PayloadTooLarge", f"payload over {MAX_PAYLOAD_BYTES} bytes")
