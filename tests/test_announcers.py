@@ -11,8 +11,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+import courier.domains.announcers.jobs as announcer_jobs
+from courier.config import Settings
+from courier.core.db import commit
 from courier.core.tenancy import scoped
+from courier.domains.announcers.purge import purge_announcers
+from courier.domains.announcers.service import EVALUATE_KIND
+from courier.jobs import enqueue, run_until_idle
+from courier.models.announcer import AnnouncerFiring
 from courier.models.event import Event
+from courier.models.user_notification import UserNotification
 from tests.conftest import Org, doc
 from tests.factories import make_individual_id
 
@@ -303,3 +311,278 @@ async def test_bad_list_parameters(client: httpx.AsyncClient, org: Org, limit: s
     assert response.status_code == 400
     unknown = await client.get(ANNOUNCERS, headers=org.admin, params={"filter[event]": "x"})
     assert unknown.status_code == 400
+
+
+# --- the evaluator -----------------------------------------------------------------------------
+
+
+async def evaluate_all(client: httpx.AsyncClient, settings: Settings, horizon: float = 0) -> int:
+    return await run_until_idle(
+        database(client), settings, kinds=[EVALUATE_KIND], horizon=horizon, give_up_after=60
+    )
+
+
+async def notified(client: httpx.AsyncClient, org: Org, announcer_id: str) -> list[str]:
+    """The individuals the announcer's notifications went to, sorted (one entry each)."""
+    async with database(client).sessionmaker() as session:
+        stmt = scoped(
+            select(UserNotification.individual_id).where(
+                UserNotification.source.like(f"announcer:{announcer_id}:%")
+            ),
+            UserNotification,
+            uuid.UUID(org.id),
+        )
+        return sorted(str(i) for i in (await session.execute(stmt)).scalars())
+
+
+async def firings(client: httpx.AsyncClient, org: Org, announcer_id: str) -> list[AnnouncerFiring]:
+    async with database(client).sessionmaker() as session:
+        stmt = scoped(
+            select(AnnouncerFiring).where(AnnouncerFiring.announcer_id == uuid.UUID(announcer_id)),
+            AnnouncerFiring,
+            uuid.UUID(org.id),
+        )
+        return list((await session.execute(stmt)).scalars())
+
+
+async def reevaluate_everything(client: httpx.AsyncClient, org: Org) -> None:
+    """A second evaluation of every event of the organization (as an overlapping range or a
+    duplicated job would be)."""
+    async with database(client).sessionmaker() as session:
+        stmt = scoped(select(Event.seq), Event, uuid.UUID(org.id))
+        seqs = list((await session.execute(stmt)).scalars())
+        await enqueue(
+            session,
+            EVALUATE_KIND,
+            {"from_seq": min(seqs), "to_seq": max(seqs)},
+            organization_id=uuid.UUID(org.id),
+        )
+        await commit(session)
+
+
+async def test_individual_shared_reaches_each_recipient_once(
+    client: httpx.AsyncClient, org: Org, settings: Settings
+) -> None:
+    template = await make_template(client, org)
+    lead = await make_individual_id(client, org)
+    first = await make_individual_id(client, org)
+    second = await make_individual_id(client, org)
+    watcher = await make_individual_id(client, org)
+    # The group exists before the rules, so its creation triggers nothing.
+    other_group = await make_group(client, org, [watcher])
+    group = await make_group(client, org, [lead])
+    await client.patch(
+        f"/v1/individual-groups/{group}/",
+        headers=org.admin,
+        json=doc("individual-groups", {"leader-ids": [lead]}, group),
+    )
+    args = {
+        "template-id": template["id"],
+        "recipients": ["subject", "group-leaders"],
+        "individual-ids": [watcher],
+        "filter": {"individual-group-id": group},
+    }
+    rule = await created(client, org, event="individual-shared", args=args)
+    inactive = await created(client, org, event="individual-shared", args=args, active=False)
+    elsewhere = await created(
+        client,
+        org,
+        event="individual-shared",
+        args={**args, "filter": {"individual-group-id": other_group}},
+    )
+    # Shared twice: one event with one individual, one with another (and a no-op patch).
+    for members in ([lead, first], [lead, first], [lead, first, second]):
+        response = await client.patch(
+            f"/v1/individual-groups/{group}/",
+            headers=org.admin,
+            json=doc("individual-groups", {"individual-ids": members}, group),
+        )
+        assert response.status_code == 200, response.text
+    await evaluate_all(client, settings)
+
+    # Each event: its subject, the leader, the named watcher; each once per event.
+    expected = sorted([first, lead, watcher, second, lead, watcher])
+    assert await notified(client, org, rule["id"]) == expected
+    assert await notified(client, org, inactive["id"]) == []
+    assert await notified(client, org, elsewhere["id"]) == []
+    fired = await firings(client, org, rule["id"])
+    assert sorted(f.recipients for f in fired) == [3, 3]
+    assert all(f.notified == 3 and f.not_sent == 0 for f in fired)
+
+    # Evaluated again (a duplicated job, an overlapping range): nothing more is sent.
+    await reevaluate_everything(client, org)
+    assert await evaluate_all(client, settings) >= 1
+    assert await notified(client, org, rule["id"]) == expected
+    assert len(await firings(client, org, rule["id"])) == 2
+
+    # Activated later, the inactive rule does not send for what happened while it was off...
+    await client.patch(
+        f"{ANNOUNCERS}{inactive['id']}/",
+        headers=org.admin,
+        json=doc("announcers", {"active": True}, inactive["id"]),
+    )
+    await evaluate_all(client, settings)
+    assert await notified(client, org, inactive["id"]) == []
+    # ... until the next share.
+    third = await make_individual_id(client, org)
+    await client.patch(
+        f"/v1/individual-groups/{group}/",
+        headers=org.admin,
+        json=doc("individual-groups", {"individual-ids": [lead, first, second, third]}, group),
+    )
+    await evaluate_all(client, settings)
+    assert await notified(client, org, inactive["id"]) == sorted([third, lead, watcher])
+    assert len(await notified(client, org, rule["id"])) == 9
+
+
+async def test_a_failed_evaluation_is_retried_without_duplicates(
+    client: httpx.AsyncClient, org: Org, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template = await make_template(client, org)
+    rule = await created(
+        client,
+        org,
+        event="individual-created",
+        args={"template-id": template["id"], "recipients": ["subject"]},
+    )
+    real = announcer_jobs.notify_many
+    calls = 0
+
+    async def dies_after_sending_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        result = await real(*args, **kwargs)
+        if calls == 1:
+            raise RuntimeError("the worker died after writing the notifications")
+        return result
+
+    monkeypatch.setattr(announcer_jobs, "notify_many", dies_after_sending_once)
+    patients = [await make_individual_id(client, org) for _ in range(2)]
+    fast = settings.model_copy(update={"job_backoff_base_seconds": 0.01})
+    await evaluate_all(client, fast, horizon=5)
+    assert calls >= 3  # the first attempt failed and rolled back; the retry sent both
+    assert await notified(client, org, rule["id"]) == sorted(patients)
+    await reevaluate_everything(client, org)
+    await evaluate_all(client, fast)
+    assert await notified(client, org, rule["id"]) == sorted(patients)
+
+
+async def test_message_posted_filters_and_channel_subscribers(
+    client: httpx.AsyncClient, org: Org, settings: Settings
+) -> None:
+    template = await make_template(client, org)
+    author, reader, nurse = [await make_individual_id(client, org) for _ in range(3)]
+    user = await client.post(
+        "/v1/users/",
+        headers=org.admin,
+        json=doc("users", {"username": f"u{uuid.uuid4().hex[:8]}", "primary-individual-id": nurse}),
+    )
+    assert user.status_code == 201, user.text
+    user_id = user.json()["data"]["id"]
+
+    async def channel(members: list[str]) -> str:
+        response = await client.post(
+            "/v1/messaging-channels/",
+            headers=org.staff,
+            json=doc("messaging-channels", {"individual-ids": members}),
+        )
+        assert response.status_code == 201, response.text
+        ident: str = response.json()["data"]["id"]
+        return ident
+
+    watched = await channel([author, reader])
+    unwatched = await channel([author, reader])
+    rule = await created(
+        client,
+        org,
+        event="message-posted",
+        args={
+            "template-id": template["id"],
+            "recipients": ["channel-subscribers"],
+            "user-ids": [user_id],
+            "filter": {"channel-id": watched},
+        },
+    )
+
+    async def post(channel_id: str, **extra: Any) -> httpx.Response:
+        attributes = {"channel-id": channel_id, "individual-id": author, "message": "Hi", **extra}
+        return await client.post(
+            "/v1/messaging-messages/",
+            headers=org.staff,
+            json=doc("messaging-messages", attributes),
+        )
+
+    assert (await post(unwatched)).status_code == 201
+    draft = await post(watched, draft=True)
+    assert draft.status_code == 201, draft.text
+    await evaluate_all(client, settings)
+    assert await notified(client, org, rule["id"]) == []  # a draft, another channel
+
+    assert (await post(watched)).status_code == 201
+    await evaluate_all(client, settings)
+    # The channel's subscribers but the author, and the named user's individual.
+    assert await notified(client, org, rule["id"]) == sorted([reader, nurse])
+    async with database(client).sessionmaker() as session:
+        stmt = scoped(
+            select(UserNotification.individual_id, UserNotification.user_id).where(
+                UserNotification.source.like(f"announcer:{rule['id']}:%")
+            ),
+            UserNotification,
+            uuid.UUID(org.id),
+        )
+        users = {str(i): str(u) if u else None for i, u in (await session.execute(stmt)).all()}
+    assert users[nurse] == user_id
+
+    # The draft, once published, is a posted message.
+    published = await client.patch(
+        f"/v1/messaging-messages/{draft.json()['data']['id']}/",
+        headers=org.staff,
+        json=doc(
+            "messaging-messages",
+            {"draft": False, "individual-id": author},
+            draft.json()["data"]["id"],
+        ),
+    )
+    assert published.status_code == 200, published.text
+    await evaluate_all(client, settings)
+    assert len(await notified(client, org, rule["id"])) == 4
+
+
+async def test_other_organizations_events_never_trigger(
+    client: httpx.AsyncClient, org: Org, other_org: Org, settings: Settings
+) -> None:
+    template = await make_template(client, org)
+    rule = await created(
+        client,
+        org,
+        event="individual-created",
+        args={"template-id": template["id"], "recipients": ["subject"]},
+    )
+    for _ in range(2):
+        await make_individual_id(client, other_org)
+    await evaluate_all(client, settings)
+    assert await notified(client, org, rule["id"]) == []
+    assert await firings(client, org, rule["id"]) == []
+    own = await make_individual_id(client, org)
+    await evaluate_all(client, settings)
+    assert await notified(client, org, rule["id"]) == [own]
+
+
+async def test_purge_forgets_a_named_individual(client: httpx.AsyncClient, org: Org) -> None:
+    template = await make_template(client, org)
+    kept, purged = [await make_individual_id(client, org) for _ in range(2)]
+    rule = await created(
+        client,
+        org,
+        event="individual-created",
+        args={"template-id": template["id"], "individual-ids": [kept, purged]},
+    )
+    async with database(client).sessionmaker() as session:
+        counts = await purge_announcers(session, uuid.UUID(org.id), uuid.UUID(purged), None)
+        await commit(session)
+    assert counts == {"announcers.individual-ids": 1}
+    got = await client.get(f"{ANNOUNCERS}{rule['id']}/", headers=org.admin)
+    assert got.json()["data"]["attributes"]["args"]["individual-ids"] == [kept]
+    async with database(client).sessionmaker() as session:
+        again = await purge_announcers(session, uuid.UUID(org.id), uuid.UUID(purged), None)
+    assert again == {"announcers.individual-ids": 0}
