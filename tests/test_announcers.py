@@ -421,6 +421,7 @@ async def test_individual_shared_reaches_each_recipient_once(
         headers=org.admin,
         json=doc("announcers", {"active": True}, inactive["id"]),
     )
+    await reevaluate_everything(client, org)
     await evaluate_all(client, settings)
     assert await notified(client, org, inactive["id"]) == []
     # ... until the next share.

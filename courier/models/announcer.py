@@ -28,6 +28,9 @@ class Announcer(IdMixin, TenantMixin, Base):
     type: Mapped[str] = mapped_column(String(32), default="notification")
     args: Mapped[dict[str, Any]] = mapped_column(default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Since when the rule listens for its current event: set at creation, when it is
+    # activated again and when its event changes. Earlier events are never acted on.
+    listening_since: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[uuid.UUID | None]  # the API key that created it
     last_modified_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -17,7 +17,8 @@ second job whose range covers the same events (ranges of concurrent transactions
 PostgreSQL). The notifications' dedupe keys (``announcer:<id>:<event id>:<individual id>``) are
 a second guard.
 
-An announcer acts only on events that occurred after it was created, and only while active.
+An announcer acts only on events that occurred while it was active and listening for their
+kind (``listening_since``: its creation, its last activation, its last change of event).
 """
 
 from __future__ import annotations
@@ -197,7 +198,7 @@ async def evaluate(
     for event in events:
         for announcer in announcers:
             found = facts.get(announcer.event, {}).get(event.id)
-            if found is None or event.occurred_at < announcer.created_at:
+            if found is None or event.occurred_at < announcer.listening_since:
                 continue
             if not _matches(announcer, found):
                 summary.filtered += 1

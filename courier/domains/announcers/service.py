@@ -172,6 +172,7 @@ class AnnouncerService(CrudService[Announcer]):
             type=attrs.type,
             args=await check_args(ctx, attrs.event, attrs.args),
             active=attrs.active,
+            listening_since=now,
             created_at=now,
             created_by=ctx.principal.key_id,
             last_modified_at=now,
@@ -187,6 +188,9 @@ class AnnouncerService(CrudService[Announcer]):
         given = attrs.given()
         if not given:
             return Changed(obj)
+        now = now_ms()
+        if given.get("event", obj.event) != obj.event or (given.get("active") and not obj.active):
+            obj.listening_since = now  # what happened before is not replayed
         if "event" in given or "args" in given:
             event = given.get("event", obj.event)
             args = attrs.args or AnnouncerArgs.model_validate(obj.args)
@@ -203,7 +207,7 @@ class AnnouncerService(CrudService[Announcer]):
         for name in ("name", "type", "active"):
             if name in given:
                 setattr(obj, name, given[name])
-        obj.last_modified_at = now_ms()
+        obj.last_modified_at = now
         obj.last_modified_by = ctx.principal.key_id
         return self.changed(ctx, "updated", obj, attrs.model_fields_set)
 

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("type", sa.String(length=32), nullable=False),
         sa.Column("args", _JSON, nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("listening_since", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=True),
         sa.Column("last_modified_at", sa.DateTime(timezone=True), nullable=False),
