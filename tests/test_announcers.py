@@ -587,3 +587,44 @@ async def test_purge_forgets_a_named_individual(client: httpx.AsyncClient, org: 
     async with database(client).sessionmaker() as session:
         again = await purge_announcers(session, uuid.UUID(org.id), uuid.UUID(purged), None)
     assert again == {"announcers.individual-ids": 0}
+
+
+async def test_user_created_notifies_the_user_as_itself(
+    client: httpx.AsyncClient, org: Org, settings: Settings
+) -> None:
+    template = await make_template(client, org)
+    rule = await created(
+        client,
+        org,
+        event="user-created",
+        args={"template-id": template["id"], "recipients": ["subject"]},
+    )
+    patient = await make_individual_id(client, org)
+    with_individual = await client.post(
+        "/v1/users/",
+        headers=org.admin,
+        json=doc(
+            "users", {"username": f"u{uuid.uuid4().hex[:8]}", "primary-individual-id": patient}
+        ),
+    )
+    assert with_individual.status_code == 201, with_individual.text
+    # A user without a primary individual has no one to notify.
+    alone = await client.post(
+        "/v1/users/", headers=org.admin, json=doc("users", {"username": f"u{uuid.uuid4().hex}"})
+    )
+    assert alone.status_code == 201, alone.text
+    await evaluate_all(client, settings)
+    assert await notified(client, org, rule["id"]) == [patient]
+    fired = sorted(await firings(client, org, rule["id"]), key=lambda f: f.recipients)
+    assert [(f.recipients, f.notified) for f in fired] == [(0, 0), (1, 1)]
+    async with database(client).sessionmaker() as session:
+        stmt = scoped(
+            select(UserNotification.user_id).where(
+                UserNotification.source.like(f"announcer:{rule['id']}:%")
+            ),
+            UserNotification,
+            uuid.UUID(org.id),
+        )
+        assert [str(u) for u in (await session.execute(stmt)).scalars()] == [
+            with_individual.json()["data"]["id"]
+        ]
