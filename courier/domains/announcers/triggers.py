@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
+from courier.core.tenancy import in_organization, scoped
 from courier.models.event import Event
 from courier.models.messaging import MessagingChannel, MessagingMessage
 from courier.models.user import User
@@ -132,7 +132,13 @@ async def _message_posted(
             MessagingMessage.individual_id,
             MessagingMessage.channel_id,
             MessagingChannel.individual_group_id,
-        ).join(MessagingChannel, MessagingChannel.id == MessagingMessage.channel_id),
+        ).join(
+            MessagingChannel,
+            and_(
+                MessagingChannel.id == MessagingMessage.channel_id,
+                in_organization(MessagingChannel, organization_id),
+            ),
+        ),
         MessagingMessage,
         organization_id,
     ).where(
