@@ -331,6 +331,25 @@ async def make_template(client: httpx.AsyncClient, org: Org) -> str:
     )
 
 
+@factory("announcers")
+async def make_announcer(client: httpx.AsyncClient, org: Org) -> str:
+    template = await make_template(client, org)
+    return await created_id(
+        await client.post(
+            "/v1/announcers/",
+            headers=org.admin,
+            json=doc(
+                "announcers",
+                {
+                    "name": "sample",
+                    "event": "individual-created",
+                    "args": {"template-id": template, "recipients": ["subject"]},
+                },
+            ),
+        )
+    )
+
+
 @factory("messaging-operations")
 async def make_messaging_operation(client: httpx.AsyncClient, org: Org) -> str:
     # No worker runs in the contract tests: the operation stays queued, as made.

@@ -11,14 +11,16 @@ commit path, :func:`courier.core.db.commit`), :func:`_prepare` adds two things t
 - on PostgreSQL, ``pg_notify('courier_events', '<organization id>:<highest seq>')`` per
   organization: delivered to every replica's listener on commit, never on rollback, so streams
   on other replicas wake at once (:mod:`courier.events.stream`);
-- a ``webhooks.fanout`` job when an active webhook subscribes to one of the events
-  (:mod:`courier.events.webhooks`): the outbound deliveries are as durable as the events.
+- the jobs of the event's consumers (:func:`on_publishing`): a ``webhooks.fanout`` job when an
+  active webhook subscribes to one of the events (:mod:`courier.events.webhooks`), an
+  ``announcers.evaluate`` job when an active announcer listens for one
+  (:mod:`courier.domains.announcers`): what consumes the events is as durable as the events.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -30,6 +32,9 @@ from courier.models.event import Event
 
 Listener = Callable[[list[Event]], Awaitable[None]]
 _LISTENERS: list[Listener] = []
+# (session, organization id, that organization's events of the transaction) -> None
+Consumer = Callable[[AsyncSession, uuid.UUID, Sequence[Event]], Awaitable[None]]
+_CONSUMERS: list[Consumer] = [enqueue_fanout]
 
 MAX_DATA_KEYS = 32
 NOTIFY_CHANNEL = "courier_events"
@@ -39,6 +44,14 @@ def on_committed(listener: Listener) -> None:
     """Call ``listener`` with the events of each transaction once it has committed."""
     if listener not in _LISTENERS:
         _LISTENERS.append(listener)
+
+
+def on_publishing(consumer: Consumer) -> None:
+    """Call ``consumer`` inside every publishing transaction, just before it commits, with each
+    organization's events (their ``seq`` assigned): it enqueues the jobs that act on them, so
+    they commit with the events or not at all. It must be cheap when it wants none of them."""
+    if consumer not in _CONSUMERS:
+        _CONSUMERS.append(consumer)
 
 
 def publish(
@@ -103,4 +116,5 @@ async def _prepare(session: AsyncSession, events: list[Event]) -> None:
                     "payload": f"{organization_id}:{max(e.seq for e in batch)}",
                 },
             )
-        await enqueue_fanout(session, organization_id, batch)
+        for consumer in list(_CONSUMERS):
+            await consumer(session, organization_id, batch)

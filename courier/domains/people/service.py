@@ -21,6 +21,7 @@ from courier.core.tenancy import scoped
 from courier.core.time import utcnow
 from courier.domains.people import repository as people_repository
 from courier.domains.people.schemas import check_email
+from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes, kebab
 from courier.jsonapi.resource import CrudService
@@ -292,7 +293,21 @@ class IndividualGroupService(CrudService[IndividualGroup]):
             )
         return bool(removed or added)
 
-    async def create(self, ctx: Context, attrs: WriteAttributes) -> IndividualGroup:
+    def _group_changed(
+        self,
+        ctx: Context,
+        verb: str,
+        group: IndividualGroup,
+        attrs: WriteAttributes,
+        added: Sequence[uuid.UUID],
+    ) -> Changed[IndividualGroup]:
+        """The group's change; its event names the individuals who joined (``added-individual-
+        ids``): an announcer for ``individual-shared`` acts on them (docs/ANNOUNCERS.md)."""
+        joined = list(dict.fromkeys(str(ident) for ident in added))
+        data = {"added-individual-ids": joined} if joined else None
+        return Changed(group, [self.change(ctx, verb, group, attrs.model_fields_set, data=data)])
+
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[IndividualGroup]:
         values = attrs.model_dump()
         members: list[uuid.UUID] = values.pop("individual_ids")
         leaders: list[uuid.UUID] = values.pop("leader_ids")
@@ -306,12 +321,13 @@ class IndividualGroupService(CrudService[IndividualGroup]):
         await ctx.session.flush()
         await self._replace(ctx, IndividualGroupMember, group, [], members)
         await self._replace(ctx, IndividualGroupLeader, group, [], leaders)
-        return group
+        return self._group_changed(ctx, "created", group, attrs, members)
 
     async def update(
         self, ctx: Context, obj: IndividualGroup, attrs: WriteAttributes
-    ) -> IndividualGroup:
+    ) -> Changed[IndividualGroup]:
         given = attrs.given()
+        added: list[uuid.UUID] = []
         members_given = given.pop("individual_ids", None)
         leaders_given = given.pop("leader_ids", None)
         if given.get("parent_id") is not None:
@@ -324,7 +340,8 @@ class IndividualGroupService(CrudService[IndividualGroup]):
             leaders = current_leaders if leaders_given is None else leaders_given
             self._check_leaders(members, leaders)
             known = set(current_members)
-            await require_individuals(ctx, [i for i in members if i not in known], "individual-ids")
+            added = [i for i in members if i not in known]
+            await require_individuals(ctx, added, "individual-ids")
             # Leaders go first so no moment has a leader outside the members.
             changed |= await self._replace(
                 ctx, IndividualGroupLeader, obj, current_leaders, leaders
@@ -336,7 +353,7 @@ class IndividualGroupService(CrudService[IndividualGroup]):
             setattr(obj, name, value)
         if changed:
             obj.last_modified_at = utcnow()
-        return obj
+        return self._group_changed(ctx, "updated", obj, attrs, added)
 
     async def present(self, ctx: Context, rows: Sequence[IndividualGroup]) -> list[dict[str, Any]]:
         """Two queries for any number of groups: members, then leaders."""

@@ -1,0 +1,1 @@
+"""Announcers: organization rules "when event E happens, send template T to these people"."""
