@@ -22,6 +22,7 @@ from courier.models.appointment import Appointment
 from tests.conftest import Org, bearer, doc
 from tests.factories import individual_token, make_individual_id
 from tests.test_email import sandbox_raw
+from tests.test_purge import purge
 
 APPOINTMENTS = "/v1/appointments/"
 NEW_YORK = ZoneInfo("America/New_York")
@@ -531,3 +532,40 @@ def test_rule_keeps_local_time_in_other_zones(zone: str) -> None:
     first = datetime(2030, 3, 1, 8, 0, tzinfo=ZoneInfo(zone))
     starts = occurrences("FREQ=WEEKLY;BYDAY=FR", first.astimezone(UTC), zone, count=10)
     assert {s.astimezone(ZoneInfo(zone)).strftime("%H:%M %a") for s in starts} == {"08:00 Fri"}
+
+
+async def test_purge_removes_an_individual_from_appointments(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    host, patient = await people(client, org)
+    other = await make_individual_id(client, org)
+    attended = (await book(client, org, host, [patient, other]))["id"]
+    alone = (await book(client, org, host, [patient]))["id"]
+    hosted = (await book(client, org, patient, [other]))["id"]
+    about = (
+        await book(
+            client,
+            org,
+            host,
+            [other],
+            internal=True,
+            **{"reference-patients": [patient, other], "created-by": patient},
+        )
+    )["id"]
+    receipt = await purge(client, app, org, patient)
+    counts = receipt["attributes"]["counts"]
+    assert receipt["attributes"]["state"] == "completed", receipt
+    assert counts["appointment_attendees"] == 2
+    assert counts["appointments"] == 1  # the one only the patient attended
+    assert counts["appointments.host-unlinked"] == 1
+    assert counts["appointments.reference-patients"] == 1
+    kept = (await client.get(f"{APPOINTMENTS}{attended}/", headers=org.admin)).json()["data"]
+    assert [a["id"] for a in kept["attributes"]["attendees"]] == [other]
+    gone = await client.get(f"{APPOINTMENTS}{alone}/", headers=org.admin)
+    assert gone.status_code == 404
+    unhosted = (await client.get(f"{APPOINTMENTS}{hosted}/", headers=org.admin)).json()["data"]
+    assert unhosted["attributes"]["host"] is None
+    assert [a["id"] for a in unhosted["attributes"]["attendees"]] == [other]
+    internal = (await client.get(f"{APPOINTMENTS}{about}/", headers=org.admin)).json()["data"]
+    assert internal["attributes"]["reference-patients"] == [other]
+    assert internal["attributes"]["created-by"] is None

@@ -1,7 +1,9 @@
-"""Purging an individual from appointments: their attendance rows, and the appointments
-they host (an appointment is about its host and attendees; one whose host is erased keeps
-no one to hold it). Attendees' badge counts are deleted with the individual by the
-messaging hook."""
+"""Purging an individual from appointments: their attendance rows are deleted, and with them
+the appointments left without any attendee (theirs alone); appointments they host keep their
+other attendees and lose their host; internal appointments about them forget them;
+``created-by``/``last-updated-by`` naming them become null. Their badge counts are deleted
+with the individual by the messaging hook. Status histories and change logs name people by
+id only."""
 
 from __future__ import annotations
 
@@ -37,46 +39,58 @@ async def purge_appointments(
         .scalars()
         .all()
     )
-    hosted = (
+    if archive is not None:
+        archive.write_rows("appointment_attendees", attending)
+    for row in attending:
+        await session.delete(row)
+    await session.flush()
+    # An appointment left without attendees was theirs alone: it goes too.
+    theirs = {row.appointment_id for row in attending}
+    still_attended = set(
         (
             await session.execute(
                 scoped(
-                    select(Appointment).where(Appointment.host_id == individual_id),
-                    Appointment,
-                    organization_id,
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    hosted_ids = {row.id for row in hosted}
-    hosted_attendees = (
-        (
-            await session.execute(
-                scoped(
-                    select(AppointmentAttendee).where(
-                        AppointmentAttendee.appointment_id.in_(hosted_ids)
+                    select(AppointmentAttendee.appointment_id).where(
+                        AppointmentAttendee.appointment_id.in_(theirs)
                     ),
                     AppointmentAttendee,
                     organization_id,
                 )
             )
+        ).scalars()
+    )
+    alone = (
+        list(
+            (
+                await session.execute(
+                    scoped(
+                        select(Appointment).where(Appointment.id.in_(theirs - still_attended)),
+                        Appointment,
+                        organization_id,
+                    )
+                )
+            ).scalars()
         )
-        .scalars()
-        .all()
-        if hosted_ids
+        if theirs - still_attended
         else []
     )
-    attendee_rows = {row.id: row for row in [*attending, *hosted_attendees]}
     if archive is not None:
-        archive.write_rows("appointment_attendees", list(attendee_rows.values()))
-        archive.write_rows("appointments", hosted)
-    for row in attendee_rows.values():
-        await session.delete(row)
-    await session.flush()
-    for appointment in hosted:
+        archive.write_rows("appointments", alone)
+    for appointment in alone:
         await session.delete(appointment)
+    await session.flush()
+    # Appointments the individual hosts stay (they are their attendees' too), without host.
+    hosted = (
+        await session.execute(
+            scoped(
+                update(Appointment)
+                .where(Appointment.host_id == individual_id)
+                .values(host_id=None),
+                Appointment,
+                organization_id,
+            )
+        )
+    ).rowcount  # type: ignore[attr-defined]
     # Internal appointments about this patient forget them; who booked or changed others
     # becomes unknown.
     about = [
@@ -105,7 +119,8 @@ async def purge_appointments(
             )
         )
     return {
-        "appointment_attendees": len(attendee_rows),
-        "appointments": len(hosted),
+        "appointment_attendees": len(attending),
+        "appointments": len(alone),
+        "appointments.host-unlinked": int(hosted or 0),
         "appointments.reference-patients": len(about),
     }
