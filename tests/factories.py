@@ -690,3 +690,16 @@ async def make_appointment(client: httpx.AsyncClient, org: Org) -> str:
             ),
         )
     )
+
+
+@factory("user-notifications")
+async def make_user_notification(client: httpx.AsyncClient, org: Org) -> str:
+    from courier.domains.user_notifications.service import Notified
+    from tests.notify_support import make_patient, make_template, send
+
+    template = await make_template(client, org)
+    individual, _user = await make_patient(client, org)
+    results = await send(client, org, template["id"], [(individual, None)])
+    notified = results[uuid.UUID(individual)]
+    assert isinstance(notified, Notified)
+    return str(notified.notification_id)
