@@ -14,11 +14,17 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from icalendar import Calendar
+from sqlalchemy import select, update
 
+from courier.core.db import commit
+from courier.core.tenancy import unscoped
+from courier.core.time import format_timestamp, utcnow
 from courier.domains.appointments.invitation import Invitee, invitation
 from courier.domains.appointments.recurrence import occurrences
 from courier.jobs import run_until_idle
 from courier.models.appointment import Appointment
+from courier.models.job import Job
+from courier.models.user_notification import UserNotification
 from tests.conftest import Org, bearer, doc
 from tests.factories import individual_token, make_individual_id
 from tests.test_email import sandbox_raw
@@ -569,3 +575,151 @@ async def test_purge_removes_an_individual_from_appointments(
     internal = (await client.get(f"{APPOINTMENTS}{about}/", headers=org.admin)).json()["data"]
     assert internal["attributes"]["reference-patients"] == [other]
     assert internal["attributes"]["created-by"] is None
+
+
+# --- reminders ------------------------------------------------------------------------------
+
+REMINDER_TEMPLATE: dict[str, Any] = {
+    "category": "appointments",
+    "sms": {
+        "body": "Reminder: {{ appointment_name }} on "
+        "{{ appointment_time.strftime('%d/%m at %H:%M') }}"
+    },
+    "required-data": {"appointment_name": "string", "appointment_time": "date"},
+}
+
+
+async def reminder_jobs(app: Any, appointment_id: str) -> list[Job]:
+    async with app.state.database.sessionmaker() as session:
+        stmt = unscoped(select(Job).where(Job.kind == "appointments.remind"), "test")
+        rows = (await session.execute(stmt)).scalars().all()
+    return sorted(
+        (job for job in rows if job.payload.get("appointment_id") == appointment_id),
+        key=lambda job: (job.run_at, str(job.payload["individual_id"])),
+    )
+
+
+async def make_due(app: Any, job_id: uuid.UUID) -> None:
+    async with app.state.database.sessionmaker() as session:
+        await session.execute(
+            unscoped(update(Job).where(Job.id == job_id), "test").values(run_at=utcnow())
+        )
+        await commit(session)
+
+
+async def notifications_from(app: Any, appointment_id: str) -> list[UserNotification]:
+    async with app.state.database.sessionmaker() as session:
+        stmt = unscoped(
+            select(UserNotification).where(
+                UserNotification.source == f"appointment:{appointment_id}"
+            ),
+            "test",
+        )
+        return list((await session.execute(stmt)).scalars().all())
+
+
+async def test_reminders_fire_at_the_attendees_local_time_across_dst(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    template = await client.post(
+        "/v1/templates/",
+        headers=org.admin,
+        json=doc("templates", {"name": f"reminder {uuid.uuid4().hex[:8]}", **REMINDER_TEMPLATE}),
+    )
+    assert template.status_code == 201, template.text
+    template_name = template.json()["data"]["attributes"]["name"]
+    host, patient = await people(client, org, tz="America/New_York")
+    traveller = await make_individual_id(client, org, tz="Asia/Tokyo")
+    missing = await client.post(
+        APPOINTMENTS,
+        headers=org.staff,
+        json=booking(host, [patient], reminders=[{"days-before": 1, "at": "18:00"}]),
+    )
+    assert missing.status_code == 400
+    assert missing.json()["errors"][0]["source"]["pointer"] == "/data/attributes/reminder-template"
+    unknown = await client.post(
+        APPOINTMENTS,
+        headers=org.staff,
+        json=booking(
+            host,
+            [patient],
+            reminders=[{"days-before": 1, "at": "18:00"}],
+            **{"reminder-template": "no such template"},
+        ),
+    )
+    assert unknown.status_code == 404
+    bad_time = await client.post(
+        APPOINTMENTS,
+        headers=org.staff,
+        json=booking(host, [patient], reminders=[{"days-before": 1, "at": "25:00"}]),
+    )
+    assert bad_time.status_code == 400
+
+    # Weekly at 09:30 New York time from Monday 2030-10-28; New York leaves daylight time on
+    # Sunday 2030-11-03, the evening the second reminder is due.
+    created = await book(
+        client,
+        org,
+        host,
+        [patient, traveller],
+        **{
+            "start-time": "2030-10-28T09:30:00-04:00",
+            "end-time": "2030-10-28T10:00:00-04:00",
+            "time-zone": "America/New_York",
+            "recurring": {"is-recurring": True, "rrule": "FREQ=WEEKLY;COUNT=4"},
+            "reminders": [{"days-before": 1, "at": "18:00"}],
+            "reminder-template": template_name,
+        },
+    )
+    ident = created["id"]
+    assert created["attributes"]["reminders"] == [{"days-before": 1, "at": "18:00"}]
+    assert created["attributes"]["reminder-template"] == template.json()["data"]["id"]
+    jobs = await reminder_jobs(app, ident)
+    due = [(format_timestamp(job.run_at), job.payload["individual_id"]) for job in jobs]
+    assert due == [
+        # Tokyo: 18:00 on the day before the occurrence's Tokyo date (10-28 22:30 JST).
+        ("2030-10-27T09:00:00.000Z", traveller),
+        # New York: 18:00 EDT on 10-27 ...
+        ("2030-10-27T22:00:00.000Z", patient),
+        ("2030-11-03T09:00:00.000Z", traveller),
+        # ... and 18:00 EST on 11-03, after the change: same local time, another UTC hour.
+        ("2030-11-03T23:00:00.000Z", patient),
+    ]
+    for job in jobs:
+        local = job.run_at.astimezone(
+            ZoneInfo(
+                "America/New_York" if job.payload["individual_id"] == patient else "Asia/Tokyo"
+            )
+        )
+        assert local.strftime("%H:%M") == "18:00"
+
+    first = jobs[1]
+    await make_due(app, first.id)
+    await run_until_idle(app.state.database, app.state.settings, kinds=["appointments.remind"])
+    [notification] = await notifications_from(app, ident)
+    assert str(notification.individual_id) == patient
+    assert notification.dedupe_key is not None and patient in notification.dedupe_key
+    # The template shows the time in the patient's zone: 09:30, not 13:30 (UTC).
+    assert "28/10 at 09:30" in str(notification.data)
+    # The job queued the next occurrence's reminders (rolling), at 18:00 EST again.
+    later = [format_timestamp(j.run_at) for j in await reminder_jobs(app, ident)]
+    assert "2030-11-10T23:00:00.000Z" in later
+
+    # Running the same reminder again notifies nobody twice (dedupe key per occurrence).
+    await make_due(app, first.id)
+    async with app.state.database.sessionmaker() as session:
+        await session.execute(
+            unscoped(update(Job).where(Job.id == first.id), "test").values(state="queued")
+        )
+        await commit(session)
+    await run_until_idle(app.state.database, app.state.settings, kinds=["appointments.remind"])
+    assert len(await notifications_from(app, ident)) == 1
+
+    # Cancelled: the reminders still queued do nothing when due.
+    cancelled = await patch(client, org, ident, {"updated-by": host, "status": "cancelled"})
+    assert cancelled.status_code == 200
+    await make_due(app, jobs[3].id)
+    await run_until_idle(app.state.database, app.state.settings, kinds=["appointments.remind"])
+    assert len(await notifications_from(app, ident)) == 1
+    [done] = [j for j in await reminder_jobs(app, ident) if j.id == jobs[3].id]
+    assert done.result == {"skipped": "the appointment is cancelled"}

@@ -81,6 +81,10 @@ class Appointment(IdMixin, TenantMixin, Base):
     change_log: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     reference_patients: Mapped[list[str]] = mapped_column(JSONType, default=list)
     visit_note: Mapped[str | None] = mapped_column(Text)
+    # Reminders: [{"days-before": n, "at": "HH:MM"}] at each attendee's local time, rendered
+    # from the template (no foreign key: a template that is gone skips the reminder).
+    reminders: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    reminder_template_id: Mapped[uuid.UUID | None]
     extended: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_by: Mapped[uuid.UUID | None]  # the individual who booked it
     created_by_actor: Mapped[str] = mapped_column(String(64))  # the credential that did

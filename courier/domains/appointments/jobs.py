@@ -9,6 +9,7 @@ and the ``appointment`` badge counts set again when an appointment has ended.
   An address that bounced earlier is skipped.
 - ``appointments.refresh-badges``: due at the end of the appointment's last occurrence; an
   ended appointment no longer counts on its attendees' badge.
+- ``appointments.remind``: the reminders (``courier.domains.appointments.reminders``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from courier.core.errors import ApiError
 from courier.core.tenancy import scoped
 from courier.core.time import format_timestamp, utcnow
 from courier.domains.appointments.invitation import Invitee, invitation
+from courier.domains.appointments.reminders import schedule_reminders
 from courier.domains.appointments.repository import (
     attendees_of,
     load_appointment,
@@ -58,12 +60,29 @@ async def on_booked(session: AsyncSession, appointment: Appointment) -> None:
         dedupe_key=f"{INVITE_JOB}:{appointment.id}",
     )
     await _refresh_at_end(session, appointment)
+    await schedule_reminders(session, appointment)
+
+
+# What a change must change for the reminders to be scheduled again.
+REMINDER_FIELDS = {
+    "start-time",
+    "end-time",
+    "recurring",
+    "time-zone",
+    "attendees",
+    "status",
+    "reminders",
+    "reminder-template",
+}
 
 
 async def on_changed(session: AsyncSession, appointment: Appointment, fields: set[str]) -> None:
-    """In the change's transaction: a new end time gets its own badge refresh."""
+    """In the change's transaction: a new end time gets its own badge refresh, new times or
+    people their reminders (the jobs made before find themselves stale when due)."""
     if fields & {"start-time", "end-time", "recurring", "time-zone"}:
         await _refresh_at_end(session, appointment)
+    if fields & REMINDER_FIELDS:
+        await schedule_reminders(session, appointment)
 
 
 async def _refresh_at_end(session: AsyncSession, appointment: Appointment) -> None:

@@ -74,11 +74,8 @@ async def count_open(
     counts = {ident: 0 for ident in individual_ids}
     for start in range(0, len(individual_ids), CHUNK):
         chunk = individual_ids[start : start + CHUNK]
-        stmt: Select[Any] = scoped(
-            select(AppointmentAttendee.individual_id, func.count()),  # type: ignore[arg-type]
-            AppointmentAttendee,
-            organization_id,
-        )
+        columns: Any = select(AppointmentAttendee.individual_id, func.count())
+        stmt: Select[Any] = scoped(columns, AppointmentAttendee, organization_id)
         stmt = (
             stmt.join(Appointment, Appointment.id == AppointmentAttendee.appointment_id)
             .where(

@@ -13,6 +13,8 @@ from courier.jsonapi.documents import ReadAttributes, WriteAttributes, kebab, no
 APPOINTMENT_TYPE = "appointments"
 MAX_ATTENDEES = 100
 MAX_REFERENCE_PATIENTS = 100
+MAX_REMINDERS = 5
+MAX_DAYS_BEFORE = 30
 
 Status = Literal["scheduled", "confirmed", "in_progress", "completed", "cancelled"]
 Interaction = Literal["in_person", "video_call"]
@@ -62,6 +64,29 @@ class RecurringIn(_Part):
 
     is_recurring: bool = False
     rrule: Rule | None = None
+
+
+class Reminder(_Part):
+    """A reminder to each attendee, at a local time of theirs (their individual's time zone,
+    else the appointment's), some days before each occurrence's local date."""
+
+    days_before: int = Field(ge=0, le=MAX_DAYS_BEFORE, description="0: the same day")
+    at: str = Field(
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="HH:MM, the attendee's local time",
+        examples=["18:00"],
+    )
+
+
+Reminders = Annotated[list[Reminder], Field(max_length=MAX_REMINDERS)]
+TemplateRef = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        description="The notification template of the reminders: its id or name",
+    ),
+]
 
 
 class AttendeeIn(_Part):
@@ -155,6 +180,8 @@ class AppointmentRead(ReadAttributes):
     status: Status
     status_history: list[StatusChange]
     visit_note: str | None
+    reminders: list[Reminder]
+    reminder_template: uuid.UUID | None
     change_log: list[ChangeLogEntry]
     extended: dict[str, Any]
     organization_id: uuid.UUID
@@ -187,6 +214,8 @@ class AppointmentCreate(WriteAttributes):
     location: Location | None = None
     status: Status = "scheduled"
     visit_note: str | None = Field(default=None, max_length=255)
+    reminders: Reminders = Field(default_factory=list)
+    reminder_template: TemplateRef | None = None
     extended: Extended = Field(default_factory=dict)
     created_by: uuid.UUID | None = Field(
         default=None,
@@ -216,4 +245,6 @@ class AppointmentUpdate(WriteAttributes):
     location: Location | None = None
     status: Status | None = Field(default=None, json_schema_extra=not_nullable)
     visit_note: str | None = Field(default=None, max_length=255)
+    reminders: Reminders | None = Field(default=None, json_schema_extra=not_nullable)
+    reminder_template: TemplateRef | None = None
     extended: Extended | None = Field(default=None, json_schema_extra=not_nullable)

@@ -36,6 +36,7 @@ from courier.domains.appointments.schemas import (
     RecurringIn,
 )
 from courier.domains.people.repository import require_individual, require_individuals
+from courier.domains.templates.repository import find_template
 from courier.jsonapi.changes import Change, Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
@@ -167,6 +168,9 @@ class AppointmentService(CrudService[Appointment]):
             await require_individuals(
                 ctx, attrs.reference_patients, "/data/attributes/reference-patients"
             )
+        template_id = await _reminder_template(ctx, attrs.reminder_template)
+        reminders = [r.model_dump(by_alias=True) for r in attrs.reminders]
+        _check_reminders(reminders, template_id)
         now = utcnow()
         appointment = Appointment(
             id=uuid.uuid4(),
@@ -193,6 +197,8 @@ class AppointmentService(CrudService[Appointment]):
             change_log=[],
             reference_patients=[str(p) for p in dict.fromkeys(attrs.reference_patients)],
             visit_note=attrs.visit_note,
+            reminders=reminders,
+            reminder_template_id=template_id,
             extended=dict(attrs.extended),
             created_by=created_by,
             created_by_actor=ctx.principal.actor_id,
@@ -309,6 +315,15 @@ class AppointmentService(CrudService[Appointment]):
             before = [_attendee_shown(row) for row in current]
             rows = await self._replace_attendees(ctx, obj, current, wanted, now)
             note("attendees", before, [_attendee_shown(row) for row in rows])
+        if "reminders" in given:
+            reminders = [r.model_dump(by_alias=True) for r in attrs.reminders or []]
+            note("reminders", obj.reminders, reminders)
+            obj.reminders = reminders
+        if "reminder_template" in given:
+            template_id = await _reminder_template(ctx, given["reminder_template"])
+            note("reminder-template", obj.reminder_template_id, template_id)
+            obj.reminder_template_id = template_id
+        _check_reminders(obj.reminders, obj.reminder_template_id)
         if "status" in given and given["status"] != obj.status:
             note("status", obj.status, given["status"])
             obj.status = given["status"]
@@ -414,6 +429,38 @@ class AppointmentService(CrudService[Appointment]):
         )
 
 
+async def _reminder_template(ctx: Context, ref: str | None) -> uuid.UUID | None:
+    """The organization's template ``ref`` names (its id or name), else 404."""
+    if ref is None:
+        return None
+    try:
+        template = await find_template(ctx.session, ctx.organization_id, ref)
+    except ApiError as exc:
+        raise ApiError(
+            404,
+            [
+                ErrorItem(
+                    f"reminder-template names no template of this organization: {ref}",
+                    "not-found",
+                    pointer="/data/attributes/reminder-template",
+                )
+            ],
+        ) from exc
+    return template.id
+
+
+def _check_reminders(reminders: Sequence[Any], template_id: uuid.UUID | None) -> None:
+    if reminders and template_id is None:
+        raise invalid_attribute(
+            "reminder-template",
+            "is required with reminders: the template they are sent with",
+            "missing-reminder-template",
+        )
+    keys = [f"{r['days-before']}@{r['at']}" for r in reminders]
+    if len(set(keys)) != len(keys):
+        raise invalid_attribute("reminders", "names the same reminder twice", "duplicate-reminder")
+
+
 def _id(value: uuid.UUID | None) -> str | None:
     return str(value) if value is not None else None
 
@@ -508,6 +555,8 @@ def present_one(
             "status": row.status,
             "status_history": row.status_history,
             "visit_note": row.visit_note,
+            "reminders": row.reminders,
+            "reminder_template": row.reminder_template_id,
             "change_log": row.change_log,
             "extended": row.extended,
             "organization_id": row.organization_id,

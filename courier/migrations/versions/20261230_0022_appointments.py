@@ -61,6 +61,8 @@ def upgrade() -> None:
         sa.Column("change_log", _JSON, nullable=False),
         sa.Column("reference_patients", _JSON, nullable=False),
         sa.Column("visit_note", sa.Text(), nullable=True),
+        sa.Column("reminders", _JSON, nullable=False),
+        sa.Column("reminder_template_id", sa.Uuid(), nullable=True),
         sa.Column("extended", _JSON, nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=True),
         sa.Column("created_by_actor", sa.String(length=64), nullable=False),
