@@ -31,6 +31,7 @@ from tests.test_email import sandbox_raw
 from tests.test_purge import purge
 
 APPOINTMENTS = "/v1/appointments/"
+RRULE_POINTER = "/data/attributes/recurring/rrule"
 NEW_YORK = ZoneInfo("America/New_York")
 
 
@@ -271,6 +272,41 @@ async def test_bad_inputs_are_4xx(client: httpx.AsyncClient, org: Org) -> None:
             "/data/attributes/recurring/rrule",
         ),
         ({"extended": ["not", "an", "object"]}, 400, "/data/attributes/extended"),
+        *[
+            ({"recurring": {"is-recurring": True, "rrule": rule}}, 400, RRULE_POINTER)
+            for rule in (
+                # Rules that never happen (dateutil would look until the year 9999) ...
+                "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
+                "FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=31;COUNT=3",
+                "FREQ=WEEKLY;BYDAY=MO;BYSETPOS=2",
+                "FREQ=MONTHLY;BYDAY=1MO;BYMONTHDAY=20",
+                # ... or that are not an appointment's (more than one a day, endless counts).
+                "FREQ=HOURLY",
+                "FREQ=DAILY;BYHOUR=9,10",
+                "FREQ=DAILY;COUNT=100000",
+                "FREQ=YEARLY;COUNT=20",  # would end after ten years
+                "FREQ=WEEKLY;BYWEEKNO=20",
+                "FREQ=WEEKLY;DTSTART=20300101T000000Z",
+            )
+        ],
+        (
+            {
+                "recurring": {"is-recurring": True, "rrule": "FREQ=YEARLY;COUNT=2"},
+                "start-time": "1969-12-31T09:00:00Z",
+                "end-time": "1969-12-31T10:00:00Z",
+            },
+            400,
+            RRULE_POINTER,
+        ),
+        (
+            {
+                "recurring": {"is-recurring": True, "rrule": "FREQ=YEARLY;BYMONTH=2"},
+                "start-time": "2030-01-30T09:00:00Z",
+                "end-time": "2030-01-30T10:00:00Z",
+            },
+            400,
+            RRULE_POINTER,
+        ),
         ({"start_time": "2030-01-15T15:00:00Z"}, 400, "/data/attributes/start_time"),
     ]
     for attributes, status, pointer in cases:

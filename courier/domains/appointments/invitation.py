@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone, vCalAddress, vRecur, vText
@@ -69,7 +69,16 @@ def invitation(
     for person in attendees:
         if person.email:
             event.add("attendee", _address(person, role="REQ-PARTICIPANT"))
-    calendar.add_component(Timezone.from_tzid(appointment.time_zone))
+    # The zone's rules over the appointment's dates (a year either side; an open series: ten
+    # years), so a calendar places every occurrence at its local time.
+    start = appointment.start_time.date()
+    end = appointment.series_end.date() if appointment.series_end else None
+    earliest, latest = date(1970, 1, 1), date(9985, 1, 1)
+    first = max(earliest, min(latest, start)) - timedelta(days=366)
+    last = min(latest, end or min(latest, start) + timedelta(days=3653)) + timedelta(days=366)
+    calendar.add_component(
+        Timezone.from_tzid(appointment.time_zone, first_date=first, last_date=max(first, last))
+    )
     calendar.add_component(event)
     ics: bytes = calendar.to_ical()
     return ics

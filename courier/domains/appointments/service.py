@@ -137,6 +137,26 @@ def _rule_of(recurring: RecurringIn | None) -> str | None:
         ) from exc
 
 
+def _check_rule(rule: str | None, start: datetime, zone: str) -> None:
+    if rule is None:
+        return
+    try:
+        recurrence.check_rule(rule, start, zone)
+    except ValueError as exc:
+        raise ApiError(
+            400,
+            [
+                ErrorItem(
+                    f"recurring.rrule {exc}",
+                    "invalid-rrule",
+                    pointer="/data/attributes/recurring/rrule",
+                )
+            ],
+            {},
+            True,
+        ) from exc
+
+
 class AppointmentService(CrudService[Appointment]):
     async def present(self, ctx: Context, rows: Sequence[Appointment]) -> list[dict[str, Any]]:
         if not rows:
@@ -157,6 +177,7 @@ class AppointmentService(CrudService[Appointment]):
         rule = _rule_of(attrs.recurring)
         zone = attrs.time_zone or await _organization_zone(ctx)
         self._check_times(attrs.start_time, attrs.end_time)
+        _check_rule(rule, attrs.start_time, zone)
         self._check_kind(attrs.interaction_type, attrs.location is not None)
         if attrs.reference_patients:
             if not attrs.internal:
@@ -269,6 +290,8 @@ class AppointmentService(CrudService[Appointment]):
         end = given.get("end_time", obj.end_time)
         zone = given.get("time_zone", obj.time_zone)
         self._check_times(start, end)
+        if rule != obj.rrule or start != obj.start_time or zone != obj.time_zone:
+            _check_rule(rule, start, zone)
         note("start-time", obj.start_time, start)
         note("end-time", obj.end_time, end)
         note("time-zone", obj.time_zone, zone)
