@@ -4,6 +4,7 @@ change, the .ics invitation (built, parsed back, and mailed), badge counts, even
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -23,6 +24,7 @@ from courier.domains.appointments.invitation import Invitee, invitation
 from courier.domains.appointments.recurrence import occurrences
 from courier.jobs import run_until_idle
 from courier.models.appointment import Appointment
+from courier.models.event import Event
 from courier.models.job import Job
 from courier.models.user_notification import UserNotification
 from tests.conftest import Org, bearer, doc
@@ -548,7 +550,9 @@ async def test_badge_counts_open_appointments(client: httpx.AsyncClient, org: Or
     assert await badge(client, org, patient) == 1  # an ended appointment does not count
 
 
-async def test_changes_are_audited(client: httpx.AsyncClient, org: Org) -> None:
+async def test_changes_are_audited_and_announced(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
     host, patient = await people(client, org)
     ident = (await book(client, org, host, [patient]))["id"]
     await patch(client, org, ident, {"updated-by": host, "name": "Renamed"})
@@ -567,6 +571,13 @@ async def test_changes_are_audited(client: httpx.AsyncClient, org: Org) -> None:
         ("appointments", "created"),
         ("appointments", "updated"),
     }
+    # And announced, to the host and the attendee, with the new status.
+    async with app.state.database.sessionmaker() as session:
+        stmt = unscoped(select(Event).where(Event.resource_id == uuid.UUID(ident)), "test")
+        events = sorted((await session.execute(stmt)).scalars().all(), key=lambda e: e.seq)
+    assert [e.type for e in events] == ["appointments.created", "appointments.updated"]
+    assert set(events[1].individual_ids) == {host, patient}
+    assert events[1].data["status"] == "scheduled"
 
 
 @pytest.mark.parametrize("zone", ["Europe/Paris", "Australia/Sydney"])
@@ -759,3 +770,98 @@ async def test_reminders_fire_at_the_attendees_local_time_across_dst(
     assert len(await notifications_from(app, ident)) == 1
     [done] = [j for j in await reminder_jobs(app, ident) if j.id == jobs[3].id]
     assert done.result == {"skipped": "the appointment is cancelled"}
+
+
+async def test_calendar_edges_and_odd_patches_never_fail(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    """Times at the calendar's ends, zones far from UTC, rules at their bounds, nulls: each
+    answer is a 2xx or a 4xx, and the appointment stays readable (a year before 1000 once came
+    out as "1-01-02", which no client can parse)."""
+    host, patient = await people(client, org)
+    ident = (await book(client, org, host, [patient]))["id"]
+    values: list[dict[str, Any]] = [
+        {"start-time": "9999-12-30T23:00:00Z", "end-time": "9999-12-30T23:59:59Z"},
+        {"start-time": "0001-01-02T00:00:00Z"},
+        {"recurring": {"is-recurring": True, "rrule": "FREQ=WEEKLY"}},
+        {"recurring": {"is-recurring": True, "rrule": "FREQ=DAILY;UNTIL=99991230T000000Z"}},
+        {"recurring": {"is-recurring": False}},
+        {"recurring": None},
+        {"time-zone": "Pacific/Kiritimati"},
+        {"time-zone": "Etc/GMT+12"},
+        {"actual-start-time": "9999-12-30T23:59:59Z", "actual-end-time": "0001-01-02T00:00:00Z"},
+        {"actual-start-time": None},
+        {"location": {"name": "x"}},
+        {"location": None},
+        {"interaction-type": "video_call"},
+        {"attendees": []},
+        {"attendees": [{"id": patient, "no-show": True}]},
+        {"reference-patients": [patient]},
+        {"reminders": [{"days-before": 30, "at": "00:00"}]},
+        {"reminders": []},
+        {"reminder-template": None},
+        {"host": None},
+        {"status": "completed"},
+        {"extended": {"a": 1}},
+        {"visit-note": "n"},
+        {"description": None},
+    ]
+    for attrs in values:
+        response = await client.patch(
+            f"{APPOINTMENTS}{ident}/",
+            headers=org.staff,
+            json=doc("appointments", {"updated-by": host, **attrs}, ident),
+        )
+        assert response.status_code < 500, (attrs, response.text)
+        got = await client.get(f"{APPOINTMENTS}{ident}/", headers=org.staff)
+        assert got.status_code == 200, (attrs, got.text)
+    for a, b in itertools.combinations(values[:10], 2):
+        response = await client.patch(
+            f"{APPOINTMENTS}{ident}/",
+            headers=org.staff,
+            json=doc("appointments", {"updated-by": host, **a, **b}, ident),
+        )
+        assert response.status_code < 500, (a, b, response.text)
+    # Far calendar edges on create, recurring.
+    for start, end, rule in (
+        ("9999-12-20T00:00:00Z", "9999-12-30T00:00:00Z", "FREQ=DAILY;COUNT=20"),
+        ("9999-12-20T00:00:00Z", "9999-12-30T00:00:00Z", "FREQ=WEEKLY"),
+        ("1970-01-01T00:00:00Z", "1970-01-01T01:00:00Z", "FREQ=DAILY"),
+        ("1970-01-01T00:00:00Z", "1970-01-01T01:00:00Z", "FREQ=MONTHLY;BYDAY=MO,TU;BYSETPOS=-8"),
+    ):
+        response = await client.post(
+            APPOINTMENTS,
+            headers=org.staff,
+            json=doc(
+                "appointments",
+                {
+                    "name": "x",
+                    "host": host,
+                    "attendees": [patient],
+                    "start-time": start,
+                    "end-time": end,
+                    "recurring": {"is-recurring": True, "rrule": rule},
+                },
+            ),
+        )
+        assert response.status_code < 500, (start, rule, response.text)
+    listed = await client.get(APPOINTMENTS, headers=org.staff)
+    assert listed.status_code == 200
+    early = await client.patch(
+        f"{APPOINTMENTS}{ident}/",
+        headers=org.staff,
+        json=doc(
+            "appointments",
+            {
+                "updated-by": host,
+                "recurring": {"is-recurring": False},
+                "actual-start-time": None,
+                "actual-end-time": None,
+                "start-time": "0001-01-02T00:00:00Z",
+                "end-time": "0001-01-02T00:30:00Z",
+            },
+            ident,
+        ),
+    )
+    assert early.status_code == 200, early.text
+    assert early.json()["data"]["attributes"]["start-time"] == "0001-01-02T00:00:00.000Z"
