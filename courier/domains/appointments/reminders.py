@@ -133,15 +133,20 @@ def _location_text(appointment: Appointment) -> str:
     return ", ".join(str(location[key]) for key in keys if location.get(key))
 
 
+def _ends(occurrence: datetime, appointment: Appointment) -> datetime:
+    try:
+        return occurrence + (appointment.end_time - appointment.start_time)
+    except OverflowError:  # at the calendar's end
+        return appointment.end_time
+
+
 def template_data(appointment: Appointment, occurrence: datetime) -> dict[str, Any]:
     """The data a reminder template may require (a template names the keys it uses)."""
     return {
         "appointment_id": str(appointment.id),
         "appointment_name": appointment.name,
         "appointment_time": format_timestamp(occurrence),
-        "appointment_end": format_timestamp(
-            occurrence + (appointment.end_time - appointment.start_time)
-        ),
+        "appointment_end": format_timestamp(_ends(occurrence, appointment)),
         "appointment_location": _location_text(appointment),
         "appointment_interaction_type": appointment.interaction_type,
         "appointment_time_zone": appointment.time_zone,
