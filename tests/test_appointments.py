@@ -504,10 +504,48 @@ async def test_booking_emails_the_invitation(client: httpx.AsyncClient, org: Org
     [event] = calendar.walk("VEVENT")
     assert str(event["uid"]) == f"{created['id']}@courier"
     assert event["rrule"]["COUNT"] == [4]
-    emails = await client.get(
-        "/v1/user-emails/", headers=org.admin, params={"individual-id": patient}
+    assert str(calendar["method"]) == "REQUEST" and event["sequence"] == 0
+
+    # Moved: an updated invitation, same UID, a higher SEQUENCE, the new time.
+    moved = await patch(
+        client,
+        org,
+        created["id"],
+        {
+            "updated-by": host,
+            "start-time": "2030-01-15T16:00:00Z",
+            "end-time": "2030-01-15T16:30:00Z",
+        },
     )
-    assert emails.status_code == 200, emails.text
+    assert moved.status_code == 200, moved.text
+    await patch(client, org, created["id"], {"updated-by": host, "visit-note": "n-1"})
+    await run_until_idle(app.state.database, app.state.settings)
+    documents = await sandbox_raw(client, org, address)
+    assert len(documents) == 2  # the visit note changes nothing a calendar shows
+    updated = BytesParser(policy=policy.default).parsebytes(documents[1])
+    assert updated["Subject"] == "Updated invitation: Annual check-in"
+    [event] = ics_events(updated)
+    assert str(event["uid"]) == f"{created['id']}@courier"
+    assert event["sequence"] == 1
+    assert event.decoded("dtstart").astimezone(UTC) == datetime(2030, 1, 15, 16, tzinfo=UTC)
+
+    # Cancelled: a METHOD:CANCEL notice.
+    await patch(client, org, created["id"], {"updated-by": host, "status": "cancelled"})
+    await run_until_idle(app.state.database, app.state.settings)
+    documents = await sandbox_raw(client, org, address)
+    assert len(documents) == 3
+    cancelling = BytesParser(policy=policy.default).parsebytes(documents[2])
+    assert cancelling["Subject"] == "Cancelled: Annual check-in"
+    [part] = [p for p in cancelling.iter_attachments() if p.get_content_type() == "text/calendar"]
+    notice = Calendar.from_ical(part.get_payload(decode=True))
+    assert str(notice["method"]) == "CANCEL"
+    assert notice.walk("VEVENT")[0]["sequence"] == 3
+
+
+def ics_events(message: Any) -> list[Any]:
+    [part] = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+    events: list[Any] = Calendar.from_ical(part.get_payload(decode=True)).walk("VEVENT")
+    return events
 
 
 # --- badge and events -----------------------------------------------------------------------

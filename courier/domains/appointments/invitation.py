@@ -43,12 +43,15 @@ def invitation(
     sequence: int = 0,
     stamp: datetime | None = None,
 ) -> bytes:
-    """The appointment as a VCALENDAR (``METHOD:REQUEST``) of one VEVENT."""
+    """The appointment as a VCALENDAR of one VEVENT: ``METHOD:REQUEST`` (``SEQUENCE``
+    ``sequence``: a calendar replaces the earlier version of the same ``UID``), or
+    ``METHOD:CANCEL`` once the appointment is cancelled."""
     zone = ZoneInfo(appointment.time_zone)
     calendar = Calendar()
     calendar.add("prodid", PRODUCT_ID)
     calendar.add("version", "2.0")
-    calendar.add("method", "REQUEST")
+    cancelled = appointment.status == AppointmentStatus.CANCELLED.value
+    calendar.add("method", "CANCEL" if cancelled else "REQUEST")
     event = Event()
     event.add("uid", f"{appointment.id}@courier")
     event.add("dtstamp", stamp or appointment.last_updated_at)

@@ -1,7 +1,9 @@
 """Appointment jobs: the invitation email (with its ``.ics``) when an appointment is booked,
 and the ``appointment`` badge counts set again when an appointment has ended.
 
-- ``appointments.invite``: one email per attendee who has an email address, through the email
+- ``appointments.invite``: when an appointment is booked, and again (``SEQUENCE`` one higher,
+  or ``METHOD:CANCEL`` once cancelled) when its name, times, rule, zone, place or interaction
+  type change or it is cancelled: one email per attendee who has an email address, through the email
   domain's path (``do_queue_rendered``: a ``user-emails`` row and its delivery), carrying
   ``invitation.ics`` as an attachment row of that email (``user-email-attachments``, ready at
   once: Courier made the file). The files are written to storage in one recorded step, under
@@ -36,7 +38,7 @@ from courier.domains.email.service import do_queue_rendered
 from courier.domains.email.uploads import email_uploads
 from courier.domains.people.schemas import check_email
 from courier.jobs import JobContext, enqueue, job_handler
-from courier.models.appointment import Appointment
+from courier.models.appointment import Appointment, AppointmentStatus
 from courier.models.email import UserEmailAttachment
 from courier.models.individual import Individual
 from courier.models.upload import UploadStatus
@@ -55,12 +57,24 @@ async def on_booked(session: AsyncSession, appointment: Appointment) -> None:
     await enqueue(
         session,
         INVITE_JOB,
-        {"appointment_id": appointment.id},
+        {"appointment_id": appointment.id, "sequence": 0},
         organization_id=appointment.organization_id,
         dedupe_key=f"{INVITE_JOB}:{appointment.id}",
     )
     await _refresh_at_end(session, appointment)
     await schedule_reminders(session, appointment)
+
+
+# What a change must change for the attendees to get an updated (or cancelling) invitation.
+INVITATION_FIELDS = {
+    "name",
+    "start-time",
+    "end-time",
+    "recurring",
+    "time-zone",
+    "location",
+    "interaction-type",
+}
 
 
 # What a change must change for the reminders to be scheduled again.
@@ -83,6 +97,17 @@ async def on_changed(session: AsyncSession, appointment: Appointment, fields: se
         await _refresh_at_end(session, appointment)
     if fields & REMINDER_FIELDS:
         await schedule_reminders(session, appointment)
+    if fields & INVITATION_FIELDS or (
+        "status" in fields and appointment.status == AppointmentStatus.CANCELLED.value
+    ):
+        sequence = len(appointment.change_log)  # one more for each logged change
+        await enqueue(
+            session,
+            INVITE_JOB,
+            {"appointment_id": appointment.id, "sequence": sequence},
+            organization_id=appointment.organization_id,
+            dedupe_key=f"{INVITE_JOB}:{appointment.id}:{sequence}",
+        )
 
 
 async def _refresh_at_end(session: AsyncSession, appointment: Appointment) -> None:
@@ -155,7 +180,10 @@ async def send_invitations(job: JobContext) -> dict[str, Any] | None:
     ]
     if not recipients:
         return {"sent": 0}
-    ics = invitation(appointment, organizer=organizer, attendees=invitees, stamp=utcnow())
+    sequence = int(job.payload.get("sequence") or 0)
+    ics = invitation(
+        appointment, organizer=organizer, attendees=invitees, sequence=sequence, stamp=utcnow()
+    )
     # One file per email (an email's purge deletes its own attachment's file), named from
     # the job so that a retry finds the same ones.
     files = {
@@ -173,11 +201,19 @@ async def send_invitations(job: JobContext) -> dict[str, Any] | None:
     await job.step("write-ics", write_files)
     starts = appointment.start_time.astimezone(ZoneInfo(appointment.time_zone))
     when = starts.strftime("%A %d %B %Y, %H:%M") + f" ({appointment.time_zone})"
-    content = EmailContent(
-        subject=f"Invitation: {appointment.name}",
-        text=f"You are invited to {appointment.name} on {when}.\n\n"
-        "The attached invitation adds it to your calendar.",
-    )
+    if appointment.status == AppointmentStatus.CANCELLED.value:
+        content = EmailContent(
+            subject=f"Cancelled: {appointment.name}",
+            text=f"{appointment.name} on {when} is cancelled.\n\n"
+            "The attached notice removes it from your calendar.",
+        )
+    else:
+        content = EmailContent(
+            subject=f"{'Updated invitation' if sequence else 'Invitation'}: {appointment.name}",
+            text=f"You are invited to {appointment.name} on {when}.\n\n"
+            "The attached invitation adds it to your calendar"
+            + (", in place of the earlier one." if sequence else "."),
+        )
     sent = skipped = 0
     now = utcnow()
     for individual_id, address in recipients:
