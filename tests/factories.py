@@ -689,6 +689,28 @@ async def make_app_credential(client: httpx.AsyncClient, org: Org) -> str:
     return await created_id(response)
 
 
+@factory("appointments")
+async def make_appointment(client: httpx.AsyncClient, org: Org) -> str:
+    host = await make_individual_id(client, org, **{"account-type": "provider"})
+    patient = await make_individual_id(client, org)
+    return await created_id(
+        await client.post(
+            "/v1/appointments/",
+            headers=org.staff,
+            json=doc(
+                "appointments",
+                {
+                    "name": "Annual check-in",
+                    "start-time": "2030-01-15T15:00:00Z",
+                    "end-time": "2030-01-15T15:30:00Z",
+                    "host": host,
+                    "attendees": [patient],
+                },
+            ),
+        )
+    )
+
+
 @factory("user-notifications")
 async def make_user_notification(client: httpx.AsyncClient, org: Org) -> str:
     from courier.domains.user_notifications.service import Notified

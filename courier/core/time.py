@@ -18,7 +18,11 @@ def format_timestamp(value: datetime) -> str:
         # "2024-01-15T10:00:00.000+00:00" -> "...000Z": isoformat is twice as fast as
         # strftime, and a page of messages formats hundreds of times.
         return value.isoformat(timespec="milliseconds")[:-6] + "Z"
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # strftime's %Y does not pad years before 1000 on every platform ("1-01-02"): pad here.
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
+        f"{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z"
+    )
 
 
 class NaiveTimeError(ValueError):

@@ -1,0 +1,1 @@
+"""Appointments (seed 003): bookings between a host and attendees, recurring or not."""
