@@ -148,6 +148,25 @@ class JobContext:
         )
         await commit(self.session)
 
+    def has_pending_work(self) -> bool:
+        """Whether the handler's session holds something to commit with "succeeded".
+
+        False when the handler never touched its session, or when everything it did was
+        committed by its steps: then "succeeded" carries no effect of its own, and the worker
+        marks it together with other such jobs in one statement (see the worker's batched
+        completion). True (a transaction open, objects added, changed or deleted, commit hooks
+        waiting): :meth:`finish` marks it in the handler's own transaction, as ever.
+        """
+        session = self.session
+        return bool(
+            session.in_transaction()
+            or session.new
+            or session.dirty
+            or session.deleted
+            or session.info.get("before_commit")
+            or session.info.get("after_commit")
+        )
+
     async def finish(self, result: dict[str, Any] | None) -> None:
         """Mark the job succeeded in the handler's transaction and commit both (the worker)."""
         await self._hold(
