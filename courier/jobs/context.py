@@ -85,9 +85,25 @@ class JobContext:
     payload: dict[str, Any]
     attempt: int  # 1 on the first run
     max_attempts: int
-    session: AsyncSession  # committed by the worker with "succeeded"; never commit it yourself
     settings: Settings
     _owner: str = field(repr=False, default="")
+    _sessions: Callable[[], AsyncSession] | None = field(repr=False, default=None)
+    _session: AsyncSession | None = field(repr=False, default=None)
+
+    @property
+    def session(self) -> AsyncSession:
+        """The job's own session, opened on first use; committed by the worker with
+        "succeeded" (never commit it yourself)."""
+        if self._session is None:
+            if self._sessions is None:
+                raise RuntimeError("this job context has no database")
+            self._session = self._sessions()
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if the handler opened one (the worker, once the job ended)."""
+        if self._session is not None:
+            await self._session.close()
 
     @property
     def is_last_attempt(self) -> bool:
@@ -157,7 +173,9 @@ class JobContext:
         completion). True (a transaction open, objects added, changed or deleted, commit hooks
         waiting): :meth:`finish` marks it in the handler's own transaction, as ever.
         """
-        session = self.session
+        session = self._session
+        if session is None:
+            return False  # the handler never used its session
         return bool(
             session.in_transaction()
             or session.new

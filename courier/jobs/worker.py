@@ -432,23 +432,25 @@ class Worker:
         deferred: dict[str, Any] | None = None
         defer = False
         try:
-            async with self.database.sessionmaker() as session:
-                ctx = JobContext(
-                    job_id=job.id,
-                    organization_id=job.organization_id,
-                    kind=job.kind,
-                    payload=dict(job.payload),
-                    attempt=job.attempts,
-                    max_attempts=job.max_attempts,
-                    session=session,
-                    settings=self.settings,
-                    _owner=self.owner,
-                )
+            ctx = JobContext(
+                job_id=job.id,
+                organization_id=job.organization_id,
+                kind=job.kind,
+                payload=dict(job.payload),
+                attempt=job.attempts,
+                max_attempts=job.max_attempts,
+                settings=self.settings,
+                _owner=self.owner,
+                _sessions=self.database.sessionmaker,  # opened if the handler uses it
+            )
+            try:
                 result = normalise_result(await registration.handler(ctx))
                 if ctx.has_pending_work():
                     await ctx.finish(result)  # its effects and "succeeded" in one commit
                 else:
                     defer, deferred = True, result
+            finally:
+                await ctx.close()
         except LeaseLostError:
             outcome = "lost"
             log.warning("job lease lost", extra={"job_id": str(job.id), "kind": job.kind})
