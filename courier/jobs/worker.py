@@ -89,7 +89,10 @@ REPLICATOR_RETENTION = timedelta(days=1)
 # A worker claims beyond its free slots about this many seconds of work at its recent pace
 # (within job_claim_batch): short jobs come a hundred per statement, long ones one per free slot.
 PREFETCH_SECONDS = 0.1
-MEAN_WEIGHT = 0.2  # the recent pace: an exponential moving average of handler time
+MEAN_WEIGHT = 0.2  # the recent pace: an exponential moving average of handler time, per kind
+# The pace is that of the slowest kind run within this many seconds: a worker that runs long
+# jobs too (a fan-out's chunks among short notifications) does not claim ahead of its slots.
+PACE_MEMORY_SECONDS = 60.0
 COMPLETION_BATCH = 500  # jobs marked succeeded per statement at most
 COMPLETION_LINGER_SECONDS = 0.01  # how long a finished job may wait for others to complete with
 LOST_LEASE_ERROR = "the worker running this job stopped before it finished (its lease expired)"
@@ -189,7 +192,8 @@ class Worker:
         self._completing: dict[uuid.UUID, tuple[ClaimedJob, dict[str, Any] | None]] = {}
         self._completions = asyncio.Event()
         self._completion_lock = asyncio.Lock()
-        self._mean_seconds: float | None = None  # recent handler time, for the prefetch
+        # Recent handler time by kind (moving average, when last seen), for the prefetch.
+        self._pace: dict[str, tuple[float, float]] = {}
         self._last_maintenance = float("-inf")
         self._last_prune = float("-inf")
 
@@ -216,10 +220,13 @@ class Worker:
     @property
     def capacity(self) -> int:
         """How many jobs this worker holds at most (running or waiting to start): its free
-        slots, plus about ``PREFETCH_SECONDS`` of work at its recent pace, within the batch."""
-        if self._mean_seconds is None:
-            return self.concurrency
-        prefetch = int(self.concurrency * PREFETCH_SECONDS / max(self._mean_seconds, 1e-6))
+        slots, plus about ``PREFETCH_SECONDS`` of work at the pace of its slowest recent kind,
+        within the batch."""
+        recent = time.monotonic() - PACE_MEMORY_SECONDS
+        paces = [mean for mean, seen in self._pace.values() if seen >= recent]
+        if not paces:
+            return self.concurrency  # nothing known yet: its free slots only
+        prefetch = int(self.concurrency * PREFETCH_SECONDS / max(max(paces), 1e-6))
         batch = self.settings.job_claim_batch
         return max(self.concurrency, min(batch, self.concurrency + prefetch))
 
@@ -465,11 +472,9 @@ class Worker:
         finally:
             seconds = time.perf_counter() - started
             JOB_SECONDS.labels(job.kind).observe(seconds)
-            self._mean_seconds = (
-                seconds
-                if self._mean_seconds is None
-                else self._mean_seconds + MEAN_WEIGHT * (seconds - self._mean_seconds)
-            )
+            known = self._pace.get(job.kind)
+            mean = seconds if known is None else known[0] + MEAN_WEIGHT * (seconds - known[0])
+            self._pace[job.kind] = (mean, time.monotonic())
             if defer:
                 # Nothing of its own to commit: marked succeeded with the others of its batch.
                 self._completing[job.id] = (job, deferred)
