@@ -115,6 +115,14 @@ class Settings(BaseSettings):
         le=256,
         description="Jobs run at once by the worker inside `courier serve`.",
     )
+    job_claim_batch: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Most jobs a worker claims in one statement. A worker running short jobs "
+        "holds up to this many (running or about to start, under its lease); one running "
+        "long jobs claims only for its free slots, so it never sits on jobs another could run.",
+    )
     job_lease_seconds: float = Field(
         default=60.0,
         ge=1.0,

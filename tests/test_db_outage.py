@@ -18,9 +18,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from courier.app import create_app
+from courier.core import db as db_module
+from courier.core.db import Database, is_database_unavailable
 from tests.conftest import create_org, doc, make_settings
 
 # A bound on each request of the test, far above the configured timeouts: a request that
@@ -220,3 +226,47 @@ async def test_sqlite_locked_longer_than_the_statement_timeout(
                 )
             )
             assert again.status_code == 201, again.text
+
+
+async def test_a_pooled_connection_is_pinged_only_after_sitting_idle(
+    database_url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No round trip per checkout: a connection in steady use is not pinged; one that sat idle
+    longer than ``PING_AFTER_IDLE_SECONDS`` is, and is replaced if it was lost meanwhile."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("a pool of server connections is PostgreSQL's")
+    settings = make_settings(database_url, data_dir, database_pool_size=1, database_max_overflow=0)
+    database = Database(settings)
+    admin = create_async_engine(database_url, poolclass=NullPool)
+
+    async def backend() -> int:
+        async with database.engine.connect() as connection:
+            return int((await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+    async def terminate(pid: int) -> None:
+        async with admin.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await connection.commit()
+
+    try:
+        # In steady use (idle less than the threshold): no ping, so a connection the server
+        # dropped fails one statement (a 503 for a request), and the pool starts afresh.
+        monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+        first = await backend()
+        await terminate(first)
+        with pytest.raises(DBAPIError) as failed:
+            await backend()
+        assert is_database_unavailable(failed.value)
+        second = await backend()
+        assert second != first
+
+        # Idle past the threshold (here: any idle time): pinged at checkout, found dead,
+        # replaced before the statement runs; nothing fails.
+        monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+        await terminate(second)
+        third = await backend()
+        assert third not in (first, second)
+        assert await backend() == third  # a live connection passes its ping and is reused
+    finally:
+        await database.dispose()
+        await admin.dispose()

@@ -10,12 +10,14 @@ import asyncio
 import errno
 import json
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -67,12 +69,12 @@ class Database:
                 url,
                 pool_size=settings.database_pool_size,
                 max_overflow=settings.database_max_overflow,
-                pool_pre_ping=True,
                 pool_timeout=settings.database_pool_timeout_seconds,
                 connect_args=connect_args,
                 json_deserializer=json_loads,
                 hide_parameters=True,
             )
+            _ping_when_idle(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # Requests of this process take turns at the database, in arrival order
         # (request_concurrency at once). SQLite: one, as every request's transaction holds the
@@ -114,6 +116,35 @@ def json_loads(text: str | bytes) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
+
+
+# A pooled connection is pinged before use only when it has been idle this long: a busy
+# process (requests, a worker's claims) does not pay a round trip per checkout, and one that
+# sat idle (a server restarted meanwhile, a firewall dropped it) still finds out before use.
+# A connection lost while in steady use fails its statement once (503, "database
+# unavailable"); SQLAlchemy then invalidates the pool and the next checkout connects afresh.
+PING_AFTER_IDLE_SECONDS = 10.0
+_IDLE_SINCE = "courier_idle_since"
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return  # a new connection, or one in steady use
+        try:
+            sync_engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and hands out a fresh one instead.
+            raise sa_exc.DisconnectionError("the pooled connection was lost") from exc
+
+    event.listen(sync_engine, "checkin", checkin)
+    event.listen(sync_engine, "checkout", checkout)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:
@@ -172,7 +203,6 @@ _UNAVAILABLE_SQLITE_TEXT = ("database is locked", "unable to open database", "di
 def is_database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) says the database cannot be reached right now:
     refused or dropped connections, timeouts (connect, statement, pool), a busy SQLite file."""
-    from sqlalchemy import exc as sa_exc
 
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]

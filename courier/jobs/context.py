@@ -85,9 +85,25 @@ class JobContext:
     payload: dict[str, Any]
     attempt: int  # 1 on the first run
     max_attempts: int
-    session: AsyncSession  # committed by the worker with "succeeded"; never commit it yourself
     settings: Settings
     _owner: str = field(repr=False, default="")
+    _sessions: Callable[[], AsyncSession] | None = field(repr=False, default=None)
+    _session: AsyncSession | None = field(repr=False, default=None)
+
+    @property
+    def session(self) -> AsyncSession:
+        """The job's own session, opened on first use; committed by the worker with
+        "succeeded" (never commit it yourself)."""
+        if self._session is None:
+            if self._sessions is None:
+                raise RuntimeError("this job context has no database")
+            self._session = self._sessions()
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if the handler opened one (the worker, once the job ended)."""
+        if self._session is not None:
+            await self._session.close()
 
     @property
     def is_last_attempt(self) -> bool:
@@ -147,6 +163,27 @@ class JobContext:
             {"lease_expires_at": utcnow() + timedelta(seconds=self.settings.job_lease_seconds)}
         )
         await commit(self.session)
+
+    def has_pending_work(self) -> bool:
+        """Whether the handler's session holds something to commit with "succeeded".
+
+        False when the handler never touched its session, or when everything it did was
+        committed by its steps: then "succeeded" carries no effect of its own, and the worker
+        marks it together with other such jobs in one statement (see the worker's batched
+        completion). True (a transaction open, objects added, changed or deleted, commit hooks
+        waiting): :meth:`finish` marks it in the handler's own transaction, as ever.
+        """
+        session = self._session
+        if session is None:
+            return False  # the handler never used its session
+        return bool(
+            session.in_transaction()
+            or session.new
+            or session.dirty
+            or session.deleted
+            or session.info.get("before_commit")
+            or session.info.get("after_commit")
+        )
 
     async def finish(self, result: dict[str, Any] | None) -> None:
         """Mark the job succeeded in the handler's transaction and commit both (the worker)."""
