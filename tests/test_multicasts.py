@@ -526,3 +526,52 @@ async def test_actions_on_unknown_multicasts_are_404(
 ) -> None:
     response = await client.post(f"{MULTICASTS}{uuid.uuid4()}/{path}/", headers=org.staff, json={})
     assert response.status_code == 404
+
+
+# --- purge ----------------------------------------------------------------------------------
+
+
+async def test_purging_an_individual_removes_them_from_multicasts(
+    client: httpx.AsyncClient, org: Org, app: Any, settings: Settings
+) -> None:
+    import courier.domains.purges.jobs  # noqa: F401  (registers the purge job)
+    from courier.domains.purges.service import PURGE_JOB
+
+    news = await template(client, org)
+    people = [await make_individual_id(client, org) for _ in range(2)]
+    listed = await sent(
+        client,
+        org,
+        **{
+            "filter-type": "individuals",
+            "filter-value": {"individual-ids": people},
+            "template-id": news["id"],
+            "data": DATA,
+        },
+    )
+    single = await client.post(
+        f"/v1/individuals/{people[0]}/multicast/",
+        headers=org.staff,
+        json={"template-id": news["id"], "template-data": DATA},
+    )
+    assert single.status_code == 201, single.text
+    one = single.json()["task-id"]
+    await plan(app, settings)
+    purge = await client.post(
+        "/v1/purge-data/",
+        headers=org.admin,
+        json=doc("system-purges", {"entity-type": "individual", "entity-id": people[0]}),
+    )
+    assert purge.status_code == 201, purge.text
+    await run_until_idle(app.state.database, settings, kinds=[PURGE_JOB])
+    receipt = await client.get(f"/v1/purge-data/{purge.json()['data']['id']}/", headers=org.admin)
+    assert receipt.json()["data"]["attributes"]["state"] == "completed"
+
+    shown = await view(client, org, listed["id"], **{"include-individual-ids": "true"})
+    assert shown["individual-ids"] == [people[1]]
+    assert shown["filter-value"] == {"individual-ids": [people[1]]}
+    assert shown["recipient-count"] == 2  # the counts say how many were planned
+    assert [r["individual-id"] for r in await recipients(client, org, listed["id"])] == [people[1]]
+    alone = await view(client, org, one)
+    assert (alone["individual-id"], alone["first-name"]) == (None, None)
+    assert await recipients(client, org, one) == []
