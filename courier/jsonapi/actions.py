@@ -13,6 +13,7 @@ attributes in a JSON:API document (``{"data": {"type": ..., "attributes": {...}}
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -64,6 +65,9 @@ class Listing:
     ident: Any = None  # the id column, to break ties of a requested sort
     present: Presenter | None = None  # default: read_schema of each row
     extra_params: Mapping[str, str | Param] = field(default_factory=dict)
+    # An aggregate listing (the statement selects labelled columns, not a model): how each
+    # row's resource id is made. None: the rows are model objects with an ``id``.
+    row_id: Callable[[Any], uuid.UUID] | None = None
 
 
 @dataclass

@@ -263,7 +263,8 @@ def list_document(
     url: URL, query: ListQuery, data: list[dict[str, Any]], total: int
 ) -> dict[str, Any]:
     limit, offset = query.limit, query.offset
-    last_offset = max(0, ((total - 1) // limit) * limit) if total else 0
+    # page[limit]=0 (where a list allows it) asks for the total alone: no page to move to.
+    last_offset = max(0, ((total - 1) // limit) * limit) if total and limit else 0
 
     def link(at: int) -> str:
         if query.used_aliases:
@@ -292,8 +293,8 @@ def list_document(
         "links": {
             "self": link(offset),
             "first": link(0),
-            "prev": link(max(0, offset - limit)) if offset > 0 else None,
-            "next": link(offset + limit) if offset + limit < total else None,
+            "prev": link(max(0, offset - limit)) if offset > 0 and limit else None,
+            "next": link(offset + limit) if limit and offset + limit < total else None,
             "last": link(last_offset),
         },
     }

@@ -51,10 +51,14 @@ async def paginate(
     order: Sequence[Any],
     *,
     total: int | None = None,
+    rows: bool = False,
 ) -> Page:
-    """One page of ``stmt`` in ``order`` (which should end with the id) and the total."""
+    """One page of ``stmt`` in ``order`` (which should end with the id) and the total.
+    ``rows``: the statement selects several columns (an aggregate); the page holds its rows
+    rather than the first column's values."""
     if total is None:
         total = await count_rows(session, stmt)
     page = stmt.order_by(*order).limit(query.limit).offset(query.offset)
-    rows = list((await session.execute(page)).scalars().all())
-    return Page(rows, total)
+    result = await session.execute(page)
+    found = list(result.all()) if rows else list(result.scalars().all())
+    return Page(found, total)

@@ -495,7 +495,7 @@ async def _list_action(
         order = sort_order(listing.sorts, query.sort, (), listing.ident)
     else:
         order = list(listing.order())
-    page = await paginate(ctx.session, stmt, query, order)
+    page = await paginate(ctx.session, stmt, query, order, rows=listing.row_id is not None)
     if listing.present is not None:
         attributes = await listing.present(ctx, page.rows)
     else:
@@ -503,8 +503,9 @@ async def _list_action(
         attributes = [
             read.model_validate(row).model_dump(mode="json", by_alias=True) for row in page.rows
         ]
+    row_id = listing.row_id or (lambda row: row.id)
     data = [
-        resource_object(listing.type_name, row.id, attrs)
+        resource_object(listing.type_name, row_id(row), attrs)
         for row, attrs in zip(page.rows, attributes, strict=True)
     ]
     return list_document(request.url, query, data, page.total)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -292,6 +293,48 @@ async def recipient_for(
 ) -> Recipient:
     """Who a template is rendered for: the individual's names (else the user's), the time zone
     (the user's, the individual's, else the organization's) and the organization's locale."""
+    return (await recipients_of(session, organization_id)).recipient(user, individual)
+
+
+@dataclass(frozen=True)
+class OrganizationRecipients:
+    """What every recipient of one organization shares (loaded once: two statements), so a
+    batch of renderings (a multicast's) costs nothing more per recipient."""
+
+    organization: Mapping[str, Any]
+    timezone: str | None
+    locale: str
+
+    def recipient(self, user: User | None, individual: Individual | None) -> Recipient:
+        if individual is not None:
+            person = individual_values(
+                individual.id,
+                individual.first_name,
+                individual.last_name,
+                individual.preferred_name,
+            )
+        elif user is not None:
+            person = individual_values(None, user.first_name, user.last_name, None)
+        else:
+            person = individual_values(None, None, None, None)
+        zone = (
+            (user.tz if user is not None else None)
+            or (individual.tz if individual is not None else None)
+            or self.timezone
+            or "UTC"
+        )
+        return Recipient(
+            individual=person,
+            organization=self.organization,
+            timezone=zone,
+            organization_locale=self.locale,
+        )
+
+
+async def recipients_of(
+    session: AsyncSession, organization_id: uuid.UUID
+) -> OrganizationRecipients:
+    """The organization's part of every :class:`Recipient` (see :func:`recipient_for`)."""
     organization = (
         await session.execute(
             unscoped(
@@ -300,30 +343,15 @@ async def recipient_for(
             )
         )
     ).scalar_one()
-    if individual is not None:
-        person = individual_values(
-            individual.id, individual.first_name, individual.last_name, individual.preferred_name
-        )
-    elif user is not None:
-        person = individual_values(None, user.first_name, user.last_name, None)
-    else:
-        person = individual_values(None, None, None, None)
-    zone = (
-        (user.tz if user is not None else None)
-        or (individual.tz if individual is not None else None)
-        or organization.timezone
-        or "UTC"
-    )
-    return Recipient(
-        individual=person,
+    return OrganizationRecipients(
         organization={
             "id": str(organization.id),
             "name": organization.name,
             "display_name": organization.display_name,
             "timezone": organization.timezone,
         },
-        timezone=zone,
-        organization_locale=await get_preference(session, organization_id, "locale"),
+        timezone=organization.timezone,
+        locale=await get_preference(session, organization_id, "locale"),
     )
 
 

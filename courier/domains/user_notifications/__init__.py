@@ -1,0 +1,2 @@
+"""User notifications: templated notifications of individuals, their deliveries and
+escalation ladders."""
