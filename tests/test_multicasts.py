@@ -575,3 +575,171 @@ async def test_purging_an_individual_removes_them_from_multicasts(
     alone = await view(client, org, one)
     assert (alone["individual-id"], alone["first-name"]) == (None, None)
     assert await recipients(client, org, one) == []
+
+
+# --- delivery: one notification per recipient, one push per device ------------------------
+
+
+async def notifications_of(app: Any, multicast_id: str) -> list[tuple[str, list[str]]]:
+    from courier.models.user_notification import UserNotification
+
+    stmt = select(UserNotification.individual_id, UserNotification.channels).where(
+        UserNotification.source == f"multicast:{multicast_id}"
+    )
+    async with app.state.database.sessionmaker() as session:
+        rows = (await session.execute(unscoped(stmt, REASON))).all()
+    return [(str(ident), list(channels)) for ident, channels in rows]
+
+
+async def test_group_multicast_notifies_each_member_once_and_pushes_each_device_once(
+    client: httpx.AsyncClient, org: Org, app: Any, settings: Settings
+) -> None:
+    from tests.notify_support import make_device, make_patient, screen
+
+    news = await template(client, org)
+    patients = [await make_patient(client, org, first_name=f"P{n}") for n in range(5)]
+    tokens: dict[str, list[str]] = {ind: [] for ind, _user in patients}
+    for n, (individual, _user) in enumerate(patients[:4]):
+        for kind in ("apn", "fcm")[: 1 + n % 2]:
+            device = await make_device(client, org, individual, type=kind)
+            tokens[individual].append(device["attributes"]["token"])
+    members = [ind for ind, _user in patients]
+    cohort = await group(client, org, members)
+    made = await sent(
+        client,
+        org,
+        **{
+            "filter-type": "group",
+            "filter-value": {"individual-group-id": cohort},
+            "template-id": news["id"],
+            "data": DATA,
+        },
+    )
+    small_chunks = settings.model_copy(update={"multicast_chunk_size": 2})
+    await run_until_idle(app.state.database, small_chunks)
+
+    shown = await view(client, org, made["id"])
+    assert (shown["status"], shown["completed-at"] is not None) == ("completed", True)
+    assert (shown["recipient-count"], shown["notified-count"], shown["skipped-count"]) == (5, 5, 0)
+    notified = await notifications_of(app, made["id"])
+    assert sorted(ind for ind, _channels in notified) == sorted(members)  # once each
+    listed = {r["individual-id"]: r for r in await recipients(client, org, made["id"])}
+    for individual in members:
+        row = listed[individual]
+        assert row["state"] == "delivered"
+        assert row["notification-id"] is not None
+        expected = {"apn": "apn", "fcm": "fcm"}
+        kinds = {expected[k] for k in ("apn", "fcm")[: len(tokens[individual])]}
+        assert set(row["channels"]) >= kinds
+        for token in tokens[individual]:
+            phone = await screen(client, org, token)
+            assert len(phone) == 1, (individual, phone)
+            assert "We open at 9 on Monday." in phone[0]["body"]
+    events = await events_of(app, made["id"])
+    assert events[0] == "multicasts.created"
+    assert "multicasts.updated" in events and events[-1] == "multicasts.completed"
+
+    # Finished: cancel and resume are 409; running the jobs again sends nothing more.
+    for action in ("cancel", "resume"):
+        refused = await client.post(
+            f"{MULTICASTS}{made['id']}/{action}/", headers=org.staff, json={}
+        )
+        assert refused.status_code == 409
+        assert refused.json()["errors"][0]["code"] == "multicast-completed"
+    await run_until_idle(app.state.database, settings)
+    assert len(await notifications_of(app, made["id"])) == 5
+
+    # user-multicasts shows it, delivered, to each member.
+    received = await client.get(
+        USER_MULTICASTS, headers=org.readonly, params={"individual-id": members[0]}
+    )
+    (item,) = received.json()["data"]
+    assert (item["id"], item["attributes"]["state"]) == (made["id"], "delivered")
+    assert item["attributes"]["notification-id"] == listed[members[0]]["notification-id"]
+
+
+async def test_a_chunk_delivered_again_notifies_nobody_twice(
+    client: httpx.AsyncClient, org: Org, app: Any, settings: Settings
+) -> None:
+    """The dedupe key per recipient: even a chunk whose targets were somehow pending again
+    finds each recipient's notification instead of making another."""
+    from courier.models.fanout import FanoutTarget
+
+    news = await template(client, org)
+    people = [await make_individual_id(client, org) for _ in range(3)]
+    made = await sent(
+        client,
+        org,
+        **{
+            "filter-type": "individuals",
+            "filter-value": {"individual-ids": people},
+            "template-id": news["id"],
+            "data": DATA,
+        },
+    )
+    await run_until_idle(app.state.database, settings)
+    first = {
+        r["individual-id"]: r["notification-id"] for r in await recipients(client, org, made["id"])
+    }
+    async with app.state.database.sessionmaker() as session:
+        await session.execute(
+            unscoped(update(FanoutTarget), REASON).values(state="pending", outcome=None)
+        )
+        await session.execute(
+            unscoped(update(Job).where(Job.kind == CHUNK_JOB), REASON).values(
+                state=JobState.FAILED.value
+            )
+        )
+        await session.commit()
+    response = await client.post(f"{MULTICASTS}{made['id']}/resume/", headers=org.staff, json={})
+    assert response.status_code == 409  # completed: the multicast is not taken up again
+    async with app.state.database.sessionmaker() as session:
+        await session.execute(
+            unscoped(update(Job).where(Job.kind == CHUNK_JOB), REASON).values(
+                state=JobState.QUEUED.value, attempts=0
+            )
+        )
+        await session.commit()
+    await run_until_idle(app.state.database, settings)
+    again = {
+        r["individual-id"]: r["notification-id"] for r in await recipients(client, org, made["id"])
+    }
+    assert again == first
+    assert len(await notifications_of(app, made["id"])) == 3
+
+
+async def test_a_recipient_the_template_cannot_reach_is_skipped_with_the_reason(
+    client: httpx.AsyncClient, org: Org, app: Any, settings: Settings
+) -> None:
+    news = await template(client, org)
+    person = await make_individual_id(client, org)
+    made = await sent(
+        client,
+        org,
+        **{
+            "filter-type": "individuals",
+            "filter-value": {"individual-ids": [person]},
+            "template-id": news["id"],
+            "data": DATA,
+        },
+    )
+    # The template changed after the multicast was accepted: it now needs a key not sent.
+    changed = await client.patch(
+        f"/v1/templates/{news['id']}/",
+        headers=org.admin,
+        json=doc(
+            "templates",
+            {
+                "required-data": {"news": "string", "room": "number"},
+                "sms": {"body": "{{ news }} room {{ room }}"},
+            },
+            news["id"],
+        ),
+    )
+    assert changed.status_code == 200, changed.text
+    await run_until_idle(app.state.database, settings)
+    (row,) = await recipients(client, org, made["id"])
+    assert row["state"] == "skipped"
+    assert row["reason"].startswith("missing-data")
+    shown = await view(client, org, made["id"])
+    assert (shown["status"], shown["skipped-count"], shown["notified-count"]) == ("completed", 1, 0)

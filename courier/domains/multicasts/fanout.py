@@ -34,6 +34,7 @@ from courier.domains.multicasts.schemas import (
     MULTICAST_TYPE,
     USERS,
 )
+from courier.domains.user_notifications.service import NotificationTarget, Notified, notify_many
 from courier.jobs import PermanentJobError
 from courier.jobs.fanout import (
     Delivered,
@@ -131,12 +132,6 @@ async def notify_recipients(
     run: FanoutRun, targets: Sequence[Target]
 ) -> Mapping[uuid.UUID, Outcome]:
     """One notification per recipient of the chunk (one ``notify_many`` call)."""
-    from courier.domains.user_notifications.service import (  # type: ignore[import-untyped]  # until h-notify is merged
-        NotificationTarget,
-        Notified,
-        notify_many,
-    )
-
     session = run.session
     multicast = await repo.load_multicast(session, run.organization_id, run.subject_id)
     if multicast is None:
