@@ -13,7 +13,15 @@ from pydantic import BaseModel, Field
 
 from courier.config import Settings
 from courier.core.time import utcnow
-from courier.providers.common import Permanent, RecipientGone, SandboxContext, SendResult
+from courier.providers.common import (
+    DeliveryStatus,
+    NotSent,
+    Permanent,
+    RecipientGone,
+    SandboxContext,
+    SendResult,
+    VendorStatus,
+)
 from courier.providers.push.base import (
     MAX_PAYLOAD_BYTES,
     PLATFORMS,
@@ -69,6 +77,18 @@ class SandboxPush:
             },
         )
         return SendResult(vendor_id=vendor_id, vendor_status="accepted", accepted_at=now)
+
+    async def fetch(
+        self, *, delivery_id: uuid.UUID, vendor_id: str | None, recipient: str
+    ) -> VendorStatus | None:
+        """Reconciliation of a push whose worker died mid-send: the phone shows every push the
+        sandbox took, so one it does not show was never taken (sending it now is the first
+        send); one it shows was sent."""
+        shown = await self.store.find("shown", "delivery-id", str(delivery_id))
+        if not shown:
+            raise NotSent("the sandbox never received this push", code="not-received")
+        record = shown[0]
+        return VendorStatus(str(record["vendor-id"]), DeliveryStatus.SENT, "accepted")
 
 
 # --- controls (served as /sandbox/push/..., `courier sandbox push ...`) ------------------------
