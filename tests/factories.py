@@ -686,3 +686,16 @@ async def make_app_credential(client: httpx.AsyncClient, org: Org) -> str:
         json=doc("app-credentials", {"type": "web", "app-name": f"app-{uuid.uuid4().hex[:8]}"}),
     )
     return await created_id(response)
+
+
+@factory("user-notifications")
+async def make_user_notification(client: httpx.AsyncClient, org: Org) -> str:
+    from courier.domains.user_notifications.service import Notified
+    from tests.notify_support import make_patient, make_template, send
+
+    template = await make_template(client, org)
+    individual, _user = await make_patient(client, org)
+    results = await send(client, org, template["id"], [(individual, None)])
+    notified = results[uuid.UUID(individual)]
+    assert isinstance(notified, Notified)
+    return str(notified.notification_id)

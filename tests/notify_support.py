@@ -159,3 +159,45 @@ async def accept_sms_consent(client: httpx.AsyncClient, org: Org, user: str, pho
             )
         )
         await commit(session)
+
+
+def new_phone() -> str:
+    """A valid US number no other test texts (the sandbox's phones are shared)."""
+    import random
+
+    import phonenumbers
+
+    while True:
+        phone = f"+1415{random.randint(2, 9)}{random.randint(0, 999999):06d}"
+        if phonenumbers.is_valid_number(phonenumbers.parse(phone)):
+            return phone
+
+
+async def texts_to(client: httpx.AsyncClient, org: Org, phone: str) -> list[str]:
+    got = await client.get("/sandbox/sms/messages", params={"number": phone}, headers=org.admin)
+    assert got.status_code == 200, got.text
+    return [m["body"] for m in sorted(got.json()["data"], key=lambda m: m["date-created"])]
+
+
+async def listed(
+    client: httpx.AsyncClient, headers: dict[str, str], query: str = ""
+) -> list[dict[str, Any]]:
+    response = await client.get(f"/v1/user-notifications/{query}", headers=headers)
+    assert response.status_code == 200, response.text
+    rows: list[dict[str, Any]] = response.json()["data"]
+    return rows
+
+
+async def get_notification(
+    client: httpx.AsyncClient, headers: dict[str, str], ident: uuid.UUID | str
+) -> dict[str, Any]:
+    response = await client.get(f"/v1/user-notifications/{ident}/", headers=headers)
+    assert response.status_code == 200, response.text
+    attributes: dict[str, Any] = response.json()["data"]["attributes"]
+    return attributes
+
+
+def notified_id(results: Mapping[uuid.UUID, Notified | NotSent], individual: str) -> uuid.UUID:
+    notified = results[uuid.UUID(individual)]
+    assert isinstance(notified, Notified), notified
+    return notified.notification_id

@@ -31,14 +31,15 @@ domains register with :func:`on_delivery_change`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
@@ -142,10 +143,13 @@ async def create_delivery(
     recipient: str,
     run_at: datetime | None = None,
     delivery_id: uuid.UUID | None = None,
+    send_job: bool = True,
 ) -> Delivery:
     """Accept a delivery in the caller's transaction and enqueue its send job (never sends).
 
-    ``delivery_id``: a fresh id the caller made (so its own row can name the delivery)."""
+    ``delivery_id``: a fresh id the caller made (so its own row can name the delivery).
+    ``send_job=False``: the caller enqueues a job of its own that sends many deliveries at
+    once through :func:`send_deliveries` (a multicast's pushes)."""
     now = utcnow()
     delivery = Delivery(
         id=delivery_id or uuid.uuid4(),
@@ -165,6 +169,8 @@ async def create_delivery(
     session.add(delivery)
     session.add(_history(delivery.id, organization_id, S.ACCEPTED, "send", True, occurred_at=now))
     await _changed(session, _change(delivery, S.ACCEPTED, None))
+    if not send_job:
+        return delivery
     await enqueue(
         session,
         SEND_JOB,
@@ -569,6 +575,274 @@ async def _send_job(job: JobContext) -> dict[str, Any] | None:
     return await send_delivery(job, uuid.UUID(str(job.payload["delivery_id"])))
 
 
+# --- sending many deliveries in one job ---------------------------------------------------------
+
+BATCH_CONCURRENCY = 8  # provider calls in flight at once in one batch
+
+
+async def transition_many(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    delivery_ids: list[uuid.UUID],
+    new: DeliveryStatus,
+    *,
+    source: str,
+    expect_state: tuple[DeliveryStatus, ...],
+    values: dict[str, Any] | None = None,
+) -> list[uuid.UUID]:
+    """:func:`transition` for many deliveries in one of ``expect_state`` at once: one
+    conditional UPDATE per 500, a history row and an event per delivery moved. The ids
+    moved."""
+    moved: list[uuid.UUID] = []
+    now = utcnow()
+    for start in range(0, len(delivery_ids), 500):
+        chunk = delivery_ids[start : start + 500]
+        stmt = (
+            scoped(
+                update(Delivery).where(
+                    Delivery.id.in_(chunk),
+                    Delivery.rank < RANK[new],
+                    Delivery.state.in_([state.value for state in expect_state]),
+                ),
+                Delivery,
+                organization_id,
+            )
+            .values(state=new.value, rank=RANK[new], updated_at=now, **(values or {}))
+            .returning(Delivery.id, Delivery.channel, Delivery.resource_type, Delivery.resource_id)
+            .execution_options(synchronize_session=False)
+        )
+        for row in (await session.execute(stmt)).all():
+            moved.append(row.id)
+            session.add(_history(row.id, organization_id, new, source, True))
+            await _changed(
+                session,
+                DeliveryChange(
+                    organization_id,
+                    row.id,
+                    row.channel,
+                    row.resource_type,
+                    row.resource_id,
+                    new,
+                    None,
+                ),
+            )
+    return moved
+
+
+async def send_deliveries(job: JobContext, delivery_ids: list[uuid.UUID]) -> dict[str, Any]:
+    """Send many deliveries of one job, each at most once, as :func:`send_delivery` sends one:
+
+    1. Tx1 claims every delivery still ``accepted``/``queued`` (``sending`` with this batch's
+       attempt id; the batch is its queue, so ``accepted`` moves straight on) in a few
+       statements and commits before any provider call; a delivery already ``sending`` (an
+       earlier run of this job died after its Tx1) is reconciled, never sent again.
+    2. The provider is called for each claimed delivery, ``BATCH_CONCURRENCY`` at a time.
+    3. Tx2 (the job's commit): vendor ids bound and ``sent`` (one statement for all),
+       ``failed`` for permanent refusals, ``queued`` with a retry job for ``NotSent``, and
+       ``sending`` + reconciliation for ambiguous outcomes.
+    """
+    session, org = job.session, job.organization_id
+    rows = []
+    for start in range(0, len(delivery_ids), 500):
+        chunk = delivery_ids[start : start + 500]
+        found = await session.execute(
+            scoped(select(Delivery).where(Delivery.id.in_(chunk)), Delivery, org)
+        )
+        rows.extend(found.scalars())
+    if not rows:
+        return {"sent": 0}
+    for row in rows:
+        if row.state == S.SENDING.value:  # an earlier run died after its Tx1
+            await schedule_reconcile(session, job.settings, org, row.id, attempt=None)
+    attempt = uuid.uuid4()
+    claimed_ids = set(
+        await transition_many(
+            session,
+            org,
+            [r.id for r in rows if r.state in (S.ACCEPTED.value, S.QUEUED.value)],
+            S.SENDING,
+            source="send",
+            # Straight from accepted (the batch is its queue): one move per delivery.
+            expect_state=(S.ACCEPTED, S.QUEUED),
+            values={
+                "attempt_id": attempt,
+                "sending_at": utcnow(),
+                "attempts": Delivery.attempts + 1,
+            },
+        )
+    )
+    claimed = [row for row in rows if row.id in claimed_ids]
+    if not claimed:
+        return {"sent": 0}
+    # What each sender needs is read before Tx1 commits (no statement waits on the provider).
+    prepared: list[tuple[Delivery, Callable[[], Awaitable[SendResult]] | Exception]] = []
+    by_type: dict[str, list[Delivery]] = {}
+    for row in claimed:
+        by_type.setdefault(row.resource_type, []).append(row)
+    for resource_type, group in by_type.items():
+        sender = BATCH_SENDERS.get(resource_type)
+        actions: Mapping[uuid.UUID, Callable[[], Awaitable[SendResult]] | Permanent] = {}
+        if sender is not None:
+            actions = await sender(job, group, job.providers.get(_kind(group[0])))
+        for row in group:
+            prepared.append(
+                (
+                    row,
+                    actions.get(row.id) or Permanent("no-sender", f"nothing sends {resource_type}"),
+                )
+            )
+    await job.checkpoint()  # Tx1: every intent is durable before the first provider call
+
+    gate = asyncio.Semaphore(BATCH_CONCURRENCY)
+
+    async def call(
+        action: Callable[[], Awaitable[SendResult]] | Exception,
+    ) -> SendResult | Exception:
+        if isinstance(action, Exception):
+            return action
+        async with gate:
+            try:
+                return await action()
+            except Exception as exc:  # classified below, one delivery at a time
+                return exc
+
+    outcomes = await asyncio.gather(*(call(action) for _row, action in prepared))
+    sent: list[tuple[Delivery, SendResult]] = []
+    counts = {"sent": 0, "failed": 0, "retry": 0, "reconcile": 0}
+    for (row, _action), outcome in zip(prepared, outcomes, strict=True):
+        if isinstance(outcome, SendResult):
+            sent.append((row, outcome))
+        elif isinstance(outcome, NotSent):
+            await _not_sent(job, row, attempt, outcome)
+            counts["retry"] += 1
+        elif isinstance(outcome, Permanent):
+            for hook in GONE_HOOKS.get(row.resource_type, ()):
+                await hook(session, row, outcome)
+            await transition(
+                session,
+                org,
+                row.id,
+                S.FAILED,
+                source="send",
+                code=outcome.code,
+                message=outcome.message,
+                expect_attempt=attempt,
+            )
+            counts["failed"] += 1
+        else:
+            reason = outcome.message if isinstance(outcome, Ambiguous) else type(outcome).__name__
+            record(session, row, source="send", message=f"outcome unknown: {reason}")
+            await schedule_reconcile(session, job.settings, org, row.id, attempt=attempt)
+            counts["reconcile"] += 1
+    if sent:
+        await _mark_sent(session, org, attempt, sent)
+        counts["sent"] = len(sent)
+    return counts
+
+
+async def _mark_sent(
+    session: AsyncSession,
+    org: uuid.UUID,
+    attempt: uuid.UUID,
+    sent: list[tuple[Delivery, SendResult]],
+) -> None:
+    """Tx2 of a batch: bind each vendor id and move to ``sent`` (one executemany), then apply
+    any provider report that arrived before its vendor id was bound."""
+    table: Any = Delivery.__table__
+    now = utcnow()
+    stmt = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.organization_id == org,  # tenancy-ok: Core executemany, org named
+            table.c.attempt_id == attempt,
+            table.c.rank < RANK[S.SENT],
+        )
+        .values(
+            state=S.SENT.value,
+            rank=RANK[S.SENT],
+            updated_at=now,
+            sent_at=bindparam("b_sent_at"),
+            vendor_id=bindparam("b_vendor"),
+        )
+    )
+    connection = await session.connection()
+    await connection.execute(
+        stmt,
+        [
+            {"b_id": row.id, "b_sent_at": result.accepted_at or now, "b_vendor": result.vendor_id}
+            for row, result in sent
+        ],
+    )
+    for row, result in sent:
+        session.add(
+            _history(
+                row.id,
+                org,
+                S.SENT,
+                "send",
+                True,
+                vendor_status=result.vendor_status,
+                occurred_at=result.accepted_at,
+            )
+        )
+        await _changed(session, _change(row, S.SENT, None))
+    provider = sent[0][0].provider
+    vendor_ids = [result.vendor_id for _row, result in sent]
+    orphans = list(
+        (
+            await session.execute(
+                select(ProviderInbound).where(
+                    ProviderInbound.provider == provider,
+                    ProviderInbound.vendor_id.in_(vendor_ids),
+                    ProviderInbound.applied_at.is_(None),
+                )
+            )
+        ).scalars()
+    )
+    by_vendor = {result.vendor_id: row for row, result in sent}
+    for inbound in orphans:
+        row = by_vendor[inbound.vendor_id]
+        inbound.organization_id = org
+        inbound.delivery_id = row.id
+        await apply_status(session, inbound, row)
+
+
+# A batch sender reads what its deliveries send (in Tx1, a few statements for all of them) and
+# returns, by delivery id, the provider call to make (``async () -> SendResult``) or the
+# ``Permanent`` refusal when there is nothing to send: ``async (job, deliveries, adapter) ->
+# {id: call | Permanent}``. A failure hook runs in Tx2 when the provider refused for good
+# (e.g. a push token gone: the device is deactivated with the failure).
+SendAction = Callable[[], Awaitable[SendResult]]
+BatchSender = Callable[
+    [JobContext, list[Delivery], Any], Awaitable[Mapping[uuid.UUID, SendAction | Permanent]]
+]
+GoneHook = Callable[[AsyncSession, Delivery, Permanent], Awaitable[None]]
+BATCH_SENDERS: dict[str, BatchSender] = {}
+GONE_HOOKS: dict[str, list[GoneHook]] = {}
+
+
+def batch_sender(resource_type: str) -> Callable[[BatchSender], BatchSender]:
+    """Register how deliveries of ``resource_type`` are sent by :func:`send_deliveries`."""
+
+    def decorate(sender: BatchSender) -> BatchSender:
+        BATCH_SENDERS[resource_type] = sender
+        return sender
+
+    return decorate
+
+
+def on_permanent_failure(resource_type: str) -> Callable[[GoneHook], GoneHook]:
+    """Register ``async (session, delivery, error)``: called in the transaction that marks a
+    batch-sent delivery of ``resource_type`` failed for good."""
+
+    def decorate(hook: GoneHook) -> GoneHook:
+        GONE_HOOKS.setdefault(resource_type, []).append(hook)
+        return hook
+
+    return decorate
+
+
 # --- reconciliation -------------------------------------------------------------------------
 
 
@@ -693,6 +967,7 @@ __all__ = [
     "load",
     "on_delivery_change",
     "reconcile_delivery",
+    "send_deliveries",
     "send_delivery",
     "transition",
 ]

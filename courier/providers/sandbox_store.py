@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 
 from courier.config import Settings
 from courier.core.db import Database
@@ -90,6 +90,27 @@ class SandboxStore:
         async with self.database.sessionmaker() as session:
             rows = (await session.execute(stmt.order_by(SandboxRecord.created_at))).scalars()
             found = [dict(row) for row in rows]
+            await session.commit()
+        return found
+
+    async def any_of(self, wanted: list[tuple[str, str]]) -> bool:
+        """Whether any record ``(collection, key)`` of ``wanted`` exists: one statement, so a
+        send can skip the lookups of armed behaviours when none is armed (the common case)."""
+        stmt = (
+            select(SandboxRecord.id)
+            .where(
+                SandboxRecord.kind == self.kind,
+                or_(
+                    *(
+                        and_(SandboxRecord.collection == collection, SandboxRecord.key == key)
+                        for collection, key in wanted
+                    )
+                ),
+            )
+            .limit(1)
+        )
+        async with self.database.sessionmaker() as session:
+            found = (await session.execute(stmt)).first() is not None
             await session.commit()
         return found
 

@@ -22,15 +22,41 @@ from courier.domains.user_notifications import sending
 from courier.domains.user_notifications.service import (
     DISPATCH_JOB,
     ESCALATE_JOB,
+    PUSH_JOB,
     TYPE,
     _devices,
     sms_consented,
 )
 from courier.jobs import JobContext, job_handler
 from courier.jsonapi.changes import SYSTEM, change, write_changes
+from courier.models.delivery import Delivery
 from courier.models.user_notification import UserNotification
 from courier.providers import delivery as deliveries
 from courier.providers.push.kind import PUSH
+
+
+@job_handler(PUSH_JOB)
+async def push(job: JobContext) -> dict[str, Any] | None:
+    """Send the pushes of one ``notify_many`` call (each its own delivery, at most once)."""
+    session, org = job.session, job.organization_id
+    batch_id = uuid.UUID(str(job.payload["batch_id"]))
+    notifications = scoped(
+        select(UserNotification.id).where(UserNotification.batch_id == batch_id),
+        UserNotification,
+        org,
+    )
+    stmt = scoped(
+        select(Delivery.id).where(
+            Delivery.resource_type == TYPE,
+            Delivery.channel == PUSH.name,
+            Delivery.resource_id.in_(notifications.scalar_subquery()),
+            Delivery.state.in_(["accepted", "queued", "sending"]),
+        ),
+        Delivery,
+        org,
+    )
+    ids = list((await session.execute(stmt)).scalars())
+    return await deliveries.send_deliveries(job, ids)
 
 
 @job_handler(DISPATCH_JOB)

@@ -27,6 +27,7 @@ from courier.domains.user_devices.service import (
     push_content,
     push_device,
 )
+from courier.domains.user_notifications.endpoints import call_url
 from courier.domains.user_notifications.service import TYPE, notify_copy, push_rendering
 from courier.jobs.context import JobContext
 from courier.models.delivery import Delivery
@@ -34,9 +35,9 @@ from courier.models.push_device import UserDevice
 from courier.models.user import User
 from courier.models.user_notification import UserNotification
 from courier.providers import delivery as deliveries
-from courier.providers.common import Permanent, RecipientGone, SendResult, public_base
+from courier.providers.common import Permanent, RecipientGone, SendResult
 from courier.providers.email.message import EmailContent
-from courier.providers.push.base import PushMessage, PushProvider
+from courier.providers.push.base import PushCredentials, PushDevice, PushMessage, PushProvider
 from courier.providers.voice import VOICE
 from courier.providers.voice.base import OutboundCall, VoiceProvider
 
@@ -112,6 +113,92 @@ async def send_push(job: JobContext, delivery: Delivery, adapter: PushProvider) 
         # Recorded with the failure (the caller marks the delivery failed in this session).
         await deactivate_gone_device(session, org, device_id, code=exc.code)
         raise
+
+
+@deliveries.batch_sender(TYPE)
+async def prepare_pushes(
+    job: JobContext, batch: list[Delivery], adapter: PushProvider
+) -> Mapping[uuid.UUID, deliveries.SendAction | Permanent]:
+    """The pushes of a batch, read in a few statements: each delivery's notification, device
+    and the app's credentials."""
+    session, org = job.session, job.organization_id
+    notification_ids = list({row.resource_id for row in batch})
+    device_ids = list({uuid.UUID(row.recipient) for row in batch})
+    notifications = {
+        row.id: row
+        for row in (
+            await session.execute(
+                scoped(
+                    select(UserNotification).where(UserNotification.id.in_(notification_ids)),
+                    UserNotification,
+                    org,
+                )
+            )
+        ).scalars()
+    }
+    devices = {
+        row.id: row
+        for row in (
+            await session.execute(
+                scoped(select(UserDevice).where(UserDevice.id.in_(device_ids)), UserDevice, org)
+            )
+        ).scalars()
+    }
+    credentials: dict[tuple[str, str], PushCredentials | None] = {}
+    actions: dict[uuid.UUID, deliveries.SendAction | Permanent] = {}
+    for row in batch:
+        notification = notifications.get(row.resource_id)
+        device = devices.get(uuid.UUID(row.recipient))
+        if notification is None:
+            actions[row.id] = Permanent(
+                "deleted", "the notification was deleted before it was sent"
+            )
+            continue
+        if device is None or not device.active:
+            actions[row.id] = Permanent("device-inactive", "the device was removed or is gone")
+            continue
+        if not device.allow_notification:
+            actions[row.id] = Permanent("notifications-off", "the device no longer allows them")
+            continue
+        message = push_message(notification, device.type)
+        if message is None:
+            actions[row.id] = Permanent("nothing-to-push", "the template has no push rendering")
+            continue
+        key = (device.app_name, device.type)
+        if key not in credentials:
+            credentials[key] = await credentials_for(
+                session,
+                job.settings,
+                org,
+                device.app_name,
+                device.type,
+            )
+        actions[row.id] = _push_call(
+            adapter, push_device(device), message, row.id, credentials[key]
+        )
+    return actions
+
+
+def _push_call(
+    adapter: PushProvider,
+    target: PushDevice,
+    message: PushMessage,
+    delivery_id: uuid.UUID,
+    credentials: PushCredentials | None,
+) -> deliveries.SendAction:
+    async def call() -> SendResult:
+        return await adapter.send(target, message, delivery_id=delivery_id, credentials=credentials)
+
+    return call
+
+
+@deliveries.on_permanent_failure(TYPE)
+async def deactivate_gone(session: AsyncSession, delivery: Delivery, error: Permanent) -> None:
+    """A push service said the token is gone: the device is deactivated with the failure."""
+    if isinstance(error, RecipientGone):
+        await deactivate_gone_device(
+            session, delivery.organization_id, uuid.UUID(delivery.recipient), code=error.code
+        )
 
 
 @push_content(TYPE)
@@ -214,10 +301,6 @@ async def place_call(
     )
 
 
-def call_script_url(settings: Settings, notification_id: uuid.UUID) -> str:
-    return f"{public_base(settings)}/v1/user-notifications/{notification_id}/call-script/"
-
-
 @deliveries.delivery_sender(CALL_TYPE)
 async def send_call(job: JobContext, delivery: Delivery, adapter: VoiceProvider) -> SendResult:
     session, org = job.session, job.organization_id
@@ -234,7 +317,7 @@ async def send_call(job: JobContext, delivery: Delivery, adapter: VoiceProvider)
     call = OutboundCall(
         to=delivery.recipient,
         from_=num.phone_number or "",
-        url=call_script_url(job.settings, notification.id),
+        url=call_url(job.settings, notification.id),
         status_callback_url=deliveries_callback(job.settings, delivery.id),
     )
     await job.checkpoint()

@@ -7,7 +7,8 @@
 - writes one ``user_notifications`` row per target (a ``dedupe_key`` seen before returns the
   earlier notification and sends nothing);
 - creates one push delivery per active device of the individual that allows notifications
-  (each its own delivery and send job: ``courier.providers.delivery``);
+  (each its own delivery in ``courier.providers.delivery``), and one job per call that sends
+  them all (``send_deliveries``: each at most once, the provider called a few at a time);
 - enqueues one dispatch job per call for the SMS (accepted consent, the user's phone, the
   user's ``notifications`` preferences) and the emails (the user's address and preferences);
 - schedules each step of an escalation ladder as a job at its time
@@ -48,6 +49,7 @@ from courier.providers.push.kind import PUSH
 
 TYPE = "user-notifications"
 DISPATCH_JOB = "user-notifications.dispatch"
+PUSH_JOB = "user-notifications.push"
 ESCALATE_JOB = "user-notifications.escalate"
 CHUNK = 500  # ids per IN (...) list
 MAX_SOURCE = 255
@@ -422,7 +424,7 @@ async def notify_many(
     now = now_ms()
     batch_id = uuid.uuid4()
     rows: list[UserNotification] = []
-    needs_dispatch = False
+    needs_dispatch = needs_push = False
     for target, key in fresh:
         individual = individuals.get(target.individual_id)
         if individual is None:
@@ -485,6 +487,7 @@ async def notify_many(
         rows.append(notification)
         session.add(notification)
         for device in pushed:
+            # Each push its own delivery; one job sends the call's pushes together.
             await deliveries.create_delivery(
                 session,
                 settings,
@@ -493,13 +496,25 @@ async def notify_many(
                 resource_type=TYPE,
                 resource_id=notification.id,
                 recipient=str(device.id),
+                send_job=False,
             )
+        needs_push = needs_push or bool(pushed)
         if "sms" in channels or "email" in channels:
             needs_dispatch = True
         results[target.individual_id] = Notified(notification.id, tuple(channels), True)
     if not rows:
         return results
     await session.flush()  # the notifications before the deliveries' rows that name them
+    if needs_push:
+        await enqueue(
+            session,
+            PUSH_JOB,
+            {"batch_id": batch_id},
+            organization_id=organization_id,
+            priority=1,  # a person waits for a push; texts and emails follow
+            dedupe_key=f"{PUSH_JOB}:{batch_id}",
+            new_key=True,
+        )
     if needs_dispatch:
         await enqueue(
             session,
@@ -724,6 +739,7 @@ def visible_to(stmt: Select[Any], individual_id: uuid.UUID) -> Select[Any]:
 __all__ = [
     "DISPATCH_JOB",
     "ESCALATE_JOB",
+    "PUSH_JOB",
     "InvalidEscalationError",
     "NotSent",
     "NotificationTarget",

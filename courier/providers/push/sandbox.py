@@ -29,7 +29,8 @@ from courier.providers.push.base import (
     PushDevice,
     PushMessage,
 )
-from courier.providers.sandbox_faults import CONTROL_PARAMS, raise_armed_fault
+from courier.providers.sandbox_faults import ANY_TARGET, CONTROL_PARAMS, raise_armed_fault
+from courier.providers.sandbox_faults import COLLECTION as FAULTS
 from courier.providers.sandbox_store import SandboxStore
 
 # What each service answers for a token that no longer exists.
@@ -55,10 +56,12 @@ class SandboxPush:
             raise Permanent("unsupported-platform", f"no push platform {device.platform!r}")
         if not device.token:
             raise Permanent("BadDeviceToken", "empty device token")
-        await raise_armed_fault(self.store, device.token)
-        if await self.store.get("gone", device.token) is not None:
-            code = GONE_CODES[device.platform]
-            raise RecipientGone(code, "the device token is no longer registered")
+        armed = [(FAULTS, device.token), (FAULTS, ANY_TARGET), ("gone", device.token)]
+        if await self.store.any_of(armed):  # one lookup when nothing is armed (most sends)
+            await raise_armed_fault(self.store, device.token)
+            if await self.store.get("gone", device.token) is not None:
+                code = GONE_CODES[device.platform]
+                raise RecipientGone(code, "the device token is no longer registered")
         shown = message.shown()
         if len(orjson.dumps(shown)) > MAX_PAYLOAD_BYTES:
             raise Permanent("PayloadTooLarge", f"payload over {MAX_PAYLOAD_BYTES} bytes")
@@ -81,14 +84,17 @@ class SandboxPush:
     async def fetch(
         self, *, delivery_id: uuid.UUID, vendor_id: str | None, recipient: str
     ) -> VendorStatus | None:
-        """Reconciliation of a push whose worker died mid-send: the phone shows every push the
-        sandbox took, so one it does not show was never taken (sending it now is the first
-        send); one it shows was sent."""
+        """Reconciliation after a crash between the send and its record: the sandbox keeps
+        every push it took, so a delivery it never took is ``NotSent`` (sent again, for the
+        first time) and one it took is ``sent`` (never sent twice)."""
         shown = await self.store.find("shown", "delivery-id", str(delivery_id))
         if not shown:
             raise NotSent("the sandbox never received this push", code="not-received")
-        record = shown[0]
-        return VendorStatus(str(record["vendor-id"]), DeliveryStatus.SENT, "accepted")
+        return VendorStatus(
+            vendor_id=str(shown[0]["vendor-id"]),
+            status=DeliveryStatus.SENT,
+            vendor_status="accepted",
+        )
 
 
 # --- controls (served as /sandbox/push/..., `courier sandbox push ...`) ------------------------
