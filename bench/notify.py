@@ -44,6 +44,7 @@ from courier.models.organization import Organization
 from courier.models.push_device import UserDevice
 from courier.models.template import Template
 from courier.models.user import User
+from courier.providers.delivery import BATCH_CONCURRENCY
 
 HEADER = ["database", "recipients", "chunk", "notify s", "notify/s", "end to end s", "end to end/s"]
 
@@ -149,7 +150,9 @@ async def one_round(url: str, data_dir: Path, name: str, args: argparse.Namespac
         database_url=url,
         data_dir=data_dir,
         run_worker=False,
-        database_pool_size=args.concurrency + 4,
+        # Each push job calls the provider BATCH_CONCURRENCY at a time, and the push sandbox
+        # keeps its records through a pool of its own of the same size.
+        database_pool_size=args.concurrency * BATCH_CONCURRENCY + 4,
     )
     load_job_modules(settings)
     database = Database(settings)
@@ -225,7 +228,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--chunk", type=int, default=500, help="targets per notify_many call")
-    parser.add_argument("--concurrency", type=int, default=4, help="in-process worker jobs")
+    parser.add_argument("--concurrency", type=int, default=2, help="in-process worker jobs")
     parser.add_argument("--database-url", action="append", help="'sqlite' or a postgresql URL")
     args = parser.parse_args()
     rows: list[Any] = [await bench_database(raw, args) for raw in args.database_url or ["sqlite"]]

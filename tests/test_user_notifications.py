@@ -405,13 +405,15 @@ async def test_purge_removes_the_notifications_and_their_pushes(
 ) -> None:
     template = await make_template(client, org)
     ana, _user = await make_patient(client, org)
-    await make_device(client, org, ana)
+    device = await make_device(client, org, ana)
     ident = notified_id(await send(client, org, template["id"], [(ana, None)]), ana)
     await run_jobs(client)
+    assert len(await screen(client, org, device["attributes"]["token"])) == 1
     async with app_of(client).state.database.sessionmaker() as session:
         counts = await purge_user_notifications(session, uuid.UUID(org.id), uuid.UUID(ana), None)
         await commit(session)
-    assert counts == {"deliveries": 1, "user_notifications": 1}
+    assert counts == {"deliveries": 1, "user_notifications": 1, "sandbox_records": 1}
+    assert await screen(client, org, device["attributes"]["token"]) == []
     gone = await client.get(f"/v1/user-notifications/{ident}/", headers=org.admin)
     assert gone.status_code == 404
 

@@ -37,9 +37,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
@@ -181,6 +181,78 @@ async def create_delivery(
         new_key=True,  # the delivery was made just now: no job can hold its key yet
     )
     return delivery
+
+
+async def create_deliveries(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    organization_id: uuid.UUID,
+    kind: ProviderKind[Any],
+    resource_type: str,
+    items: list[tuple[uuid.UUID, uuid.UUID, str]],
+) -> None:
+    """:func:`create_delivery` for many at once, without send jobs (the caller's own job sends
+    them through :func:`send_deliveries`): ``items`` are ``(delivery id, resource id,
+    recipient)``. Two multi-row INSERTs (the deliveries and their first history rows), an
+    event and the hooks per delivery, as one by one."""
+    if not items:
+        return
+    now = utcnow()
+    provider = provider_name(kind, settings)
+    # Core inserts through the connection: every row names its organization (the tenancy
+    # guard reasons about queries, not these).
+    connection = await session.connection()
+    await connection.execute(
+        insert(cast(Any, Delivery.__table__)),
+        [
+            {
+                "id": delivery_id,
+                "organization_id": organization_id,
+                "channel": kind.name,
+                "resource_type": resource_type,
+                "resource_id": resource_id,
+                "recipient": recipient,
+                "provider": provider,
+                "state": S.ACCEPTED.value,
+                "rank": RANK[S.ACCEPTED],
+                "attempts": 0,
+                "conflict": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for delivery_id, resource_id, recipient in items
+        ],
+    )
+    await connection.execute(
+        insert(cast(Any, DeliveryEvent.__table__)),
+        [
+            {
+                "id": uuid.uuid4(),
+                "organization_id": organization_id,
+                "delivery_id": delivery_id,
+                "state": S.ACCEPTED.value,
+                "source": "send",
+                "applied": True,
+                "occurred_at": now,
+                "recorded_at": now,
+            }
+            for delivery_id, _resource_id, _recipient in items
+        ],
+    )
+    for delivery_id, resource_id, _recipient in items:
+        await _changed(
+            session,
+            DeliveryChange(
+                organization_id,
+                delivery_id,
+                kind.name,
+                resource_type,
+                resource_id,
+                S.ACCEPTED,
+                None,
+            ),
+        )
 
 
 def first_send_key(delivery_id: uuid.UUID) -> str:
@@ -960,6 +1032,7 @@ __all__ = [
     "TERMINAL_RANK",
     "DeliveryChange",
     "bind_vendor_id",
+    "create_deliveries",
     "create_delivery",
     "delivery_sender",
     "first_send_key",

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
@@ -423,8 +423,9 @@ async def notify_many(
 
     now = now_ms()
     batch_id = uuid.uuid4()
-    rows: list[UserNotification] = []
-    needs_dispatch = needs_push = False
+    rows: list[dict[str, Any]] = []
+    pushes: list[tuple[uuid.UUID, uuid.UUID, str]] = []  # (delivery, notification, device)
+    needs_dispatch = False
     for target, key in fresh:
         individual = individuals.get(target.individual_id)
         if individual is None:
@@ -461,51 +462,52 @@ async def notify_many(
             channels.append("sms")
         if user is not None and "email" in stored and user.email and wants(user, "email"):
             channels.append("email")
-        notification = UserNotification(
-            id=uuid.uuid4(),
-            organization_id=organization_id,
-            individual_id=individual.id,
-            user_id=user.id if user is not None else None,
-            template_id=template.id,
-            category=chosen_category,
-            source=source,
-            dedupe_key=key,
-            batch_id=batch_id,
-            locale=locale,
-            sensitive=template.sensitive,
-            badge=badges.get(individual.id, 0) + 1,
-            data=stored,
-            channels=channels,
-            acknowledged=False,
-            acknowledged_at=None,
-            active=True,
-            escalation=_ladder_state(ladder, now) if ladder else None,
-            dispatched_at=None,
-            created_at=now,
-            last_modified_at=now,
-        )
+        # Plain rows, written by one multi-row INSERT per table below (no ORM objects:
+        # a multicast's chunk is hundreds of them).
+        notification: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "organization_id": organization_id,
+            "individual_id": individual.id,
+            "user_id": user.id if user is not None else None,
+            "template_id": template.id,
+            "category": chosen_category,
+            "source": source,
+            "dedupe_key": key,
+            "batch_id": batch_id,
+            "locale": locale,
+            "sensitive": template.sensitive,
+            "badge": badges.get(individual.id, 0) + 1,
+            "data": stored,
+            "channels": channels,
+            "acknowledged": False,
+            "acknowledged_at": None,
+            "active": True,
+            "escalation": _ladder_state(ladder, now) if ladder else None,
+            "dispatched_at": None,
+            "created_at": now,
+            "last_modified_at": now,
+        }
         rows.append(notification)
-        session.add(notification)
-        for device in pushed:
-            # Each push its own delivery; one job sends the call's pushes together.
-            await deliveries.create_delivery(
-                session,
-                settings,
-                organization_id=organization_id,
-                kind=PUSH,
-                resource_type=TYPE,
-                resource_id=notification.id,
-                recipient=str(device.id),
-                send_job=False,
-            )
-        needs_push = needs_push or bool(pushed)
+        # Each push its own delivery; one job sends the call's pushes together.
+        pushes.extend((uuid.uuid4(), notification["id"], str(device.id)) for device in pushed)
         if "sms" in channels or "email" in channels:
             needs_dispatch = True
-        results[target.individual_id] = Notified(notification.id, tuple(channels), True)
+        results[target.individual_id] = Notified(notification["id"], tuple(channels), True)
     if not rows:
         return results
-    await session.flush()  # the notifications before the deliveries' rows that name them
-    if needs_push:
+    # Through the connection: a Core insert names its organization in every row, so it cannot
+    # leak across tenants, and it is not a query the tenancy guard reasons about.
+    connection = await session.connection()
+    await connection.execute(insert(cast(Any, UserNotification.__table__)), rows)
+    await deliveries.create_deliveries(
+        session,
+        settings,
+        organization_id=organization_id,
+        kind=PUSH,
+        resource_type=TYPE,
+        items=pushes,
+    )
+    if pushes:
         await enqueue(
             session,
             PUSH_JOB,
@@ -525,14 +527,15 @@ async def notify_many(
             new_key=True,
         )
     for row in rows:
-        for index, step in enumerate(row.escalation["steps"] if row.escalation else []):
+        ladder_state = row["escalation"]
+        for index, step in enumerate(ladder_state["steps"] if ladder_state else []):
             await enqueue(
                 session,
                 ESCALATE_JOB,
-                {"notification_id": row.id, "step": index},
+                {"notification_id": row["id"], "step": index},
                 organization_id=organization_id,
-                run_at=row.created_at + timedelta(seconds=step["after-seconds"]),
-                dedupe_key=f"{ESCALATE_JOB}:{row.id}:{index}",
+                run_at=row["created_at"] + timedelta(seconds=step["after-seconds"]),
+                dedupe_key=f"{ESCALATE_JOB}:{row['id']}:{index}",
                 new_key=True,
             )
     write_changes(
@@ -540,12 +543,12 @@ async def notify_many(
         [
             change(
                 TYPE,
-                row.id,
+                row["id"],
                 "created",
                 fields=["channels"],
-                audience=(row.individual_id,),
+                audience=(row["individual_id"],),
                 organization_id=organization_id,
-                data={"channels": list(row.channels), "source": source},
+                data={"channels": list(row["channels"]), "source": source},
             )
             for row in rows
         ],
