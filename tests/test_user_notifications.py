@@ -515,3 +515,43 @@ async def test_a_push_with_an_unknown_outcome_is_reconciled_not_resent_blindly(
         await client.get(f"/v1/user-devices/{device['id']}/get-logs/", headers=org.admin)
     ).json()["data"]
     assert log["attributes"]["state"] == "sent"
+
+
+async def test_a_batch_that_died_after_claiming_its_pushes_never_sends_them_twice(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    """A worker SIGKILLed after the batch's claim committed (deliveries `sending`, the phone
+    got nothing yet): the batch's job, run again, leaves them to reconciliation, which finds
+    the sandbox never took them and sends each once."""
+    from courier.models.delivery import Delivery
+
+    template = await make_template(client, org)
+    ana, _user = await make_patient(client, org)
+    device = await make_device(client, org, ana, type="apn")
+    ident = notified_id(await send(client, org, template["id"], [(ana, None)]), ana)
+    async with app_of(client).state.database.sessionmaker() as session:
+        claimed = await session.execute(
+            scoped(
+                update(Delivery).where(Delivery.resource_id == ident),
+                Delivery,
+                uuid.UUID(org.id),
+            ).values(state="sending", rank=2, attempt_id=uuid.uuid4(), sending_at=datetime.now(UTC))
+        )
+        assert claimed.rowcount == 1  # type: ignore[attr-defined]
+        await commit(session)
+    await run_jobs(client)  # the batch's job (run again): nothing sent blindly
+    assert await screen(client, org, device["attributes"]["token"]) == []
+    for _ in range(2):  # reconcile: never taken, so sent now; then that send
+        async with app_of(client).state.database.sessionmaker() as session:
+            await session.execute(
+                scoped(
+                    update(Job).where(Job.kind.in_(["deliveries.reconcile", "deliveries.send"])),
+                    Job,
+                    uuid.UUID(org.id),
+                ).values(run_at=datetime.now(UTC))
+            )
+            await commit(session)
+        await run_jobs(client)
+    assert len(await screen(client, org, device["attributes"]["token"])) == 1
+    await run_jobs(client)
+    assert len(await screen(client, org, device["attributes"]["token"])) == 1

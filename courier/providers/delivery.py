@@ -424,6 +424,37 @@ def _history(
     )
 
 
+def _history_row(
+    delivery_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    state: DeliveryStatus,
+    source: str,
+    now: datetime,
+    *,
+    vendor_status: str | None = None,
+    occurred_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A history row as a plain row, for :func:`_add_history` (batches)."""
+    return {
+        "id": uuid.uuid4(),
+        "organization_id": organization_id,
+        "delivery_id": delivery_id,
+        "state": state.value,
+        "vendor_status": vendor_status,
+        "source": source,
+        "applied": True,
+        "occurred_at": occurred_at,
+        "recorded_at": now,
+    }
+
+
+async def _add_history(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """History rows of a batch in one multi-row INSERT (each names its organization)."""
+    if rows:
+        connection = await session.connection()
+        await connection.execute(insert(cast(Any, DeliveryEvent.__table__)), rows)
+
+
 def _change(delivery: Delivery, state: DeliveryStatus, code: str | None) -> DeliveryChange:
     return DeliveryChange(
         delivery.organization_id,
@@ -683,9 +714,13 @@ async def transition_many(
             .returning(Delivery.id, Delivery.channel, Delivery.resource_type, Delivery.resource_id)
             .execution_options(synchronize_session=False)
         )
-        for row in (await session.execute(stmt)).all():
+        found = (await session.execute(stmt)).all()
+        await _add_history(
+            session,
+            [_history_row(row.id, organization_id, new, source, now) for row in found],
+        )
+        for row in found:
             moved.append(row.id)
-            session.add(_history(row.id, organization_id, new, source, True))
             await _changed(
                 session,
                 DeliveryChange(
@@ -846,18 +881,22 @@ async def _mark_sent(
             for row, result in sent
         ],
     )
-    for row, result in sent:
-        session.add(
-            _history(
+    await _add_history(
+        session,
+        [
+            _history_row(
                 row.id,
                 org,
                 S.SENT,
                 "send",
-                True,
+                now,
                 vendor_status=result.vendor_status,
                 occurred_at=result.accepted_at,
             )
-        )
+            for row, result in sent
+        ],
+    )
+    for row, _result in sent:
         await _changed(session, _change(row, S.SENT, None))
     provider = sent[0][0].provider
     vendor_ids = [result.vendor_id for _row, result in sent]
