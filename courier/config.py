@@ -424,6 +424,13 @@ class Settings(BaseSettings):
         le=1000,
         description="Recipients of a bulk message posted per job (one transaction each).",
     )
+    multicast_chunk_size: int = Field(
+        default=250,
+        ge=1,
+        le=2000,
+        description="Recipients of a multicast notified per job (one transaction each; "
+        "docs/MULTICASTS.md).",
+    )
     auto_responder_quiet_seconds: float = Field(
         default=4 * 3600.0,
         ge=0,

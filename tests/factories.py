@@ -350,6 +350,24 @@ async def make_announcer(client: httpx.AsyncClient, org: Org) -> str:
     )
 
 
+@factory("multicasts")
+async def make_multicast(client: httpx.AsyncClient, org: Org) -> str:
+    # No worker runs in the contract tests: the multicast stays queued, as made.
+    template = await make_template(client, org)
+    individual = await make_individual_id(client, org)
+    value = {"individual-ids": [individual]}
+    return await created_id(
+        await client.post(
+            "/v1/multicasts/",
+            headers=org.staff,
+            json=doc(
+                "multicasts",
+                {"filter-type": "individuals", "filter-value": value, "template-id": template},
+            ),
+        )
+    )
+
+
 @factory("messaging-operations")
 async def make_messaging_operation(client: httpx.AsyncClient, org: Org) -> str:
     # No worker runs in the contract tests: the operation stays queued, as made.

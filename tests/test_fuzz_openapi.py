@@ -8,7 +8,8 @@ Schemathesis 4 runs every check by default (``--checks all``); the exceptions in
 operations. Bounded in time: ``COURIER_FUZZ_SECONDS`` (default 60) caps the run; the seed is
 fixed (``COURIER_FUZZ_SEED``, default 1) so a failure reproduces. To explore more:
 ``COURIER_FUZZ_SECONDS=600 COURIER_FUZZ_EXAMPLES=50``; the whole report is written to the
-test's temporary directory (``schemathesis.txt``).
+test's temporary directory (``schemathesis.txt``). ``COURIER_FUZZ_OPERATIONS`` (a regular
+expression over operation ids) narrows a run to some routes, e.g. the ones a change touched.
 """
 
 from __future__ import annotations
@@ -128,6 +129,9 @@ def test_schemathesis_every_operation(server: str, tmp_path: Path) -> None:
         "--header",
         f"Authorization: Bearer {secret}",
     ]
+    only = os.environ.get("COURIER_FUZZ_OPERATIONS")
+    if only:
+        command += ["--include-operation-id-regex", only]
     result = subprocess.run(
         command,
         cwd=tmp_path,  # schemathesis' own cache and reports stay in the test's directory

@@ -74,3 +74,8 @@ class FanoutTarget(TenantMixin, Base):
     reason: Mapped[str | None] = mapped_column(String(64))  # why it was skipped
     outcome: Mapped[dict[str, Any] | None]  # what delivering made (ids only)
     done_at: Mapped[datetime | None]
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A target is listed under its target's id (a fan-out's recipients as a resource)."""
+        return self.target_id

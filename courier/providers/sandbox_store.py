@@ -79,6 +79,20 @@ class SandboxStore:
             await session.commit()
         return found
 
+    async def find(self, collection: str, field: str, value: str) -> list[dict[str, Any]]:
+        """The records of ``collection`` whose ``data[field]`` is ``value``, oldest first
+        (a lookup by something other than the key, e.g. a push by its delivery id)."""
+        stmt = select(SandboxRecord.data).where(
+            SandboxRecord.kind == self.kind,
+            SandboxRecord.collection == collection,
+            SandboxRecord.data[field].as_string() == value,
+        )
+        async with self.database.sessionmaker() as session:
+            rows = (await session.execute(stmt.order_by(SandboxRecord.created_at))).scalars()
+            found = [dict(row) for row in rows]
+            await session.commit()
+        return found
+
     async def any_of(self, wanted: list[tuple[str, str]]) -> bool:
         """Whether any record ``(collection, key)`` of ``wanted`` exists: one statement, so a
         send can skip the lookups of armed behaviours when none is armed (the common case)."""

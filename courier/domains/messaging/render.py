@@ -115,7 +115,7 @@ def _subscriber(sub: MessagingSubscriber, person: Person, own: bool) -> dict[str
     }
 
 
-def _group(
+def render_group(
     group: IndividualGroup,
     member_ids: list[uuid.UUID],
     leader_ids: list[uuid.UUID],
@@ -243,7 +243,7 @@ async def render_channels(
             "floating": channel.floating,
             "group_provider_ack": provider_ack,
             "individual_group": (
-                _group(group, members[group.id], leaders[group.id], people, redact)
+                render_group(group, members[group.id], leaders[group.id], people, redact)
                 if group is not None
                 else None
             ),

@@ -223,7 +223,7 @@ class TemplateService(CrudService[Template]):
         if body.organization_id is not None and body.organization_id != ctx.organization_id:
             raise not_found("organization")
         template = await find_template(ctx.session, ctx.organization_id, body.template_id)
-        individual = await _individual_of(ctx, user, body.individual_id)
+        individual = await individual_of_user(ctx, user, body.individual_id)
         recipient = await recipient_for(ctx.session, ctx.organization_id, user, individual)
         locale = user.locale or (individual.locale if individual is not None else None)
         try:
@@ -247,7 +247,7 @@ class TemplateService(CrudService[Template]):
         return ValidateMulticastRead(success=True, info=info, rendered=rendered)
 
 
-async def _individual_of(
+async def individual_of_user(
     ctx: Context, user: User, requested: uuid.UUID | None
 ) -> Individual | None:
     if requested is None:

@@ -86,17 +86,15 @@ class SandboxPush:
     ) -> VendorStatus | None:
         """Reconciliation after a crash between the send and its record: the sandbox keeps
         every push it took, so a delivery it never took is ``NotSent`` (sent again, for the
-        first time) and one it took is ``sent`` (never sent twice). Scans the pushes shown:
-        reconciliation is rare."""
-        wanted = str(delivery_id)
-        for record in await self.store.all("shown"):
-            if record.get("delivery-id") == wanted:
-                return VendorStatus(
-                    vendor_id=str(record["vendor-id"]),
-                    status=DeliveryStatus.SENT,
-                    vendor_status="accepted",
-                )
-        raise NotSent("the sandbox never received this push", code="not-received")
+        first time) and one it took is ``sent`` (never sent twice)."""
+        shown = await self.store.find("shown", "delivery-id", str(delivery_id))
+        if not shown:
+            raise NotSent("the sandbox never received this push", code="not-received")
+        return VendorStatus(
+            vendor_id=str(shown[0]["vendor-id"]),
+            status=DeliveryStatus.SENT,
+            vendor_status="accepted",
+        )
 
 
 # --- controls (served as /sandbox/push/..., `courier sandbox push ...`) ------------------------

@@ -1,0 +1,1 @@
+"""Multicasts: a notification template sent to many people (docs/MULTICASTS.md)."""
