@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -48,3 +53,74 @@ def count_queries(app: Any, only: str | None = None) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class WorkerProcesses:
+    """Real ``courier worker`` processes on a test's database; none outlives its test
+    (:meth:`cleanup`). ``settings`` are ``COURIER_`` settings every worker gets; each
+    :meth:`start` may add its own."""
+
+    def __init__(
+        self,
+        database_url: str,
+        data_dir: Path,
+        logs: Path,
+        *,
+        concurrency: int = 2,
+        **settings: str,
+    ) -> None:
+        self.database_url = database_url
+        self.data_dir = data_dir
+        self.logs = logs
+        self.concurrency = concurrency
+        self.settings = {"log_level": "WARNING", **settings}
+        self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(self, concurrency: int | None = None, **settings: str) -> subprocess.Popen[bytes]:
+        env = process_env()
+        env.update(
+            COURIER_DATABASE_URL=self.database_url,
+            COURIER_DATA_DIR=str(self.data_dir),
+            PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
+        )
+        given = {**self.settings, **settings}
+        env.update({f"COURIER_{name.upper()}": value for name, value in given.items()})
+        log = self.logs / f"worker-{len(self.started)}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "courier.cli",
+                    "worker",
+                    f"--concurrency={concurrency or self.concurrency}",
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        self.started.append((process, log))
+        return process
+
+    def log_of(self, process: subprocess.Popen[bytes]) -> str:
+        for started, log in self.started:
+            if started is process:
+                return log.read_text(errors="replace")[-4000:]
+        return ""
+
+    async def exit_status(self, process: subprocess.Popen[bytes], deadline: float = 60.0) -> int:
+        give_up = time.monotonic() + deadline
+        while process.poll() is None:
+            assert time.monotonic() < give_up, "worker did not exit:\n" + self.log_of(process)
+            await asyncio.sleep(0.05)
+        return process.returncode
+
+    def cleanup(self) -> None:
+        for process, _log in self.started:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)

@@ -4,10 +4,7 @@ filters, and exactly-once delivery when a real ``courier worker`` is killed half
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -40,7 +37,7 @@ from courier.providers.storage import storage_for
 from courier.uploads.jobs import cleanup_grace, cleanup_window
 from tests.conftest import Org, doc
 from tests.factories import individual_token, make_individual_id
-from tests.support import process_env
+from tests.support import WorkerProcesses
 from tests.test_attachments import png_bytes
 
 BULK = "/v1/messaging-bulk-messages/"
@@ -697,50 +694,9 @@ async def test_bulk_attachments_referenced_by_every_posted_message(
 # --- exactly once, with a real worker killed half-way -------------------------------------------
 
 
-class Workers:
-    def __init__(self, database_url: str, data_dir: Path, logs: Path) -> None:
-        self.database_url = database_url
-        self.data_dir = data_dir
-        self.logs = logs
-        self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(self, **settings: str) -> subprocess.Popen[bytes]:
-        env = process_env()
-        env.update(
-            COURIER_DATABASE_URL=self.database_url,
-            COURIER_DATA_DIR=str(self.data_dir),
-            COURIER_LOG_LEVEL="WARNING",
-            PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
-        )
-        env.update({f"COURIER_{name.upper()}": value for name, value in settings.items()})
-        log = self.logs / f"worker-{len(self.started)}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "courier.cli", "worker", "--concurrency=2"],
-                cwd=REPO,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        self.started.append((process, log))
-        return process
-
-    def log_of(self, process: subprocess.Popen[bytes]) -> str:
-        for started, log in self.started:
-            if started is process:
-                return log.read_text(errors="replace")[-4000:]
-        return ""
-
-    def cleanup(self) -> None:
-        for process, _log in self.started:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
-
-
 @pytest.fixture
-def workers(database_url: str, data_dir: Path, tmp_path: Path) -> Iterator[Workers]:
-    started = Workers(database_url, data_dir, tmp_path)
+def workers(database_url: str, data_dir: Path, tmp_path: Path) -> Iterator[WorkerProcesses]:
+    started = WorkerProcesses(database_url, data_dir, tmp_path)
     yield started
     started.cleanup()
 
@@ -832,7 +788,7 @@ async def test_two_thousand_recipients_exactly_once_though_the_worker_is_killed(
     client: httpx.AsyncClient,
     org: Org,
     app: Any,
-    workers: Workers,
+    workers: WorkerProcesses,
     database_url: str,
     data_dir: Path,
 ) -> None:

@@ -7,10 +7,8 @@ and import the handlers of :mod:`tests.jobs_fixture` through ``COURIER_JOB_MODUL
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -30,7 +28,7 @@ from courier.jobs.worker import LOST_LEASE_ERROR
 from courier.models.replicator import Replicator
 from tests.conftest import Org, make_settings
 from tests.jobs_fixture import RECORD, SLOW, create_test_tables, effects_file
-from tests.support import process_env
+from tests.support import WorkerProcesses
 
 REPO = Path(__file__).resolve().parent.parent
 DEADLINE = 60.0
@@ -43,60 +41,16 @@ async def database(app: Any) -> AsyncIterator[Database]:
     yield db
 
 
-class Workers:
-    """Starts worker processes and makes sure none outlives its test."""
-
-    def __init__(self, database_url: str, data_dir: Path, logs: Path) -> None:
-        self.database_url = database_url
-        self.data_dir = data_dir
-        self.logs = logs
-        self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(self, concurrency: int = 4, **settings: str) -> subprocess.Popen[bytes]:
-        env = process_env()
-        env.update(
-            COURIER_DATABASE_URL=self.database_url,
-            COURIER_DATA_DIR=str(self.data_dir),
-            COURIER_JOB_MODULES="tests.jobs_fixture",
-            COURIER_LOG_LEVEL="INFO",
-            PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
-        )
-        env.update({f"COURIER_{name.upper()}": value for name, value in settings.items()})
-        log = self.logs / f"worker-{len(self.started)}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "courier.cli", "worker", f"--concurrency={concurrency}"],
-                cwd=REPO,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        self.started.append((process, log))
-        return process
-
-    def log_of(self, process: subprocess.Popen[bytes]) -> str:
-        for started, log in self.started:
-            if started is process:
-                return log.read_text(errors="replace")[-4000:]
-        return ""
-
-    async def exit_status(self, process: subprocess.Popen[bytes]) -> int:
-        deadline = time.monotonic() + DEADLINE
-        while process.poll() is None:
-            assert time.monotonic() < deadline, "worker did not exit:\n" + self.log_of(process)
-            await asyncio.sleep(0.05)
-        return process.returncode
-
-    def cleanup(self) -> None:
-        for process, _log in self.started:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
-
-
 @pytest.fixture
-def workers(database_url: str, data_dir: Path, tmp_path: Path) -> Iterator[Workers]:
-    started = Workers(database_url, data_dir, tmp_path)
+def workers(database_url: str, data_dir: Path, tmp_path: Path) -> Iterator[WorkerProcesses]:
+    started = WorkerProcesses(
+        database_url,
+        data_dir,
+        tmp_path,
+        concurrency=4,
+        job_modules="tests.jobs_fixture",
+        log_level="INFO",
+    )
     yield started
     started.cleanup()
 
@@ -129,7 +83,7 @@ async def registered(database: Database, pid: int) -> bool:
 
 
 async def wait_registered(
-    database: Database, workers: Workers, process: subprocess.Popen[bytes]
+    database: Database, workers: WorkerProcesses, process: subprocess.Popen[bytes]
 ) -> None:
     async def ready() -> bool:
         assert process.poll() is None, "worker died:\n" + workers.log_of(process)
@@ -167,7 +121,7 @@ async def all_in_state(database: Database, ids: list[uuid.UUID], state: str) -> 
 
 
 async def test_a_killed_workers_jobs_complete_exactly_once(
-    database_url: str, data_dir: Path, database: Database, workers: Workers, org: Org
+    database_url: str, data_dir: Path, database: Database, workers: WorkerProcesses, org: Org
 ) -> None:
     first = workers.start(concurrency=4, job_lease_seconds="2")
     await wait_registered(database, workers, first)
@@ -226,7 +180,7 @@ async def _equals(value: Awaitable[int], expected: int) -> bool:
 
 
 async def test_sigterm_lets_the_running_job_finish(
-    database_url: str, data_dir: Path, database: Database, workers: Workers, org: Org
+    database_url: str, data_dir: Path, database: Database, workers: WorkerProcesses, org: Org
 ) -> None:
     worker = workers.start(concurrency=1)
     await wait_registered(database, workers, worker)
@@ -250,7 +204,7 @@ async def test_sigterm_lets_the_running_job_finish(
 
 
 async def test_sigterm_hands_back_a_job_that_outlives_the_grace(
-    database: Database, workers: Workers, org: Org
+    database: Database, workers: WorkerProcesses, org: Org
 ) -> None:
     worker = workers.start(concurrency=1, job_shutdown_grace_seconds="0.5")
     await wait_registered(database, workers, worker)
@@ -271,7 +225,9 @@ async def test_sigterm_hands_back_a_job_that_outlives_the_grace(
         await commit(session)
 
 
-async def test_a_long_job_keeps_its_lease(database: Database, workers: Workers, org: Org) -> None:
+async def test_a_long_job_keeps_its_lease(
+    database: Database, workers: WorkerProcesses, org: Org
+) -> None:
     owner = workers.start(concurrency=1, job_lease_seconds="1")
     await wait_registered(database, workers, owner)
     [job_id] = await add_jobs(database, org, SLOW, [{"run": uuid.uuid4().hex, "sleep": 4}])
@@ -290,7 +246,7 @@ async def test_a_long_job_keeps_its_lease(database: Database, workers: Workers, 
 
 
 async def test_two_workers_never_run_a_job_twice(
-    client: httpx.AsyncClient, database: Database, workers: Workers, org: Org
+    client: httpx.AsyncClient, database: Database, workers: WorkerProcesses, org: Org
 ) -> None:
     if database.is_sqlite:
         pytest.skip("several workers on many jobs is the PostgreSQL deployment")

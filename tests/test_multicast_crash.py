@@ -4,10 +4,7 @@ that lets a push caught mid-send be settled (sent once, never twice, never lost)
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -31,7 +28,7 @@ from courier.providers.common import DeliveryStatus, NotSent
 from courier.providers.push.base import PushDevice, PushMessage
 from courier.providers.push.sandbox import SandboxPush
 from tests.conftest import Org, doc
-from tests.support import process_env
+from tests.support import WorkerProcesses
 from tests.test_bulk_messages import until
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,52 +36,9 @@ REASON = "tests read across the rows they made"
 MEMBERS = 1000
 
 
-class Workers:
-    """Real ``courier worker`` processes on the test's database."""
-
-    def __init__(self, database_url: str, data_dir: Path, logs: Path) -> None:
-        self.database_url = database_url
-        self.data_dir = data_dir
-        self.logs = logs
-        self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(self, **settings: str) -> subprocess.Popen[bytes]:
-        env = process_env()
-        env.update(
-            COURIER_DATABASE_URL=self.database_url,
-            COURIER_DATA_DIR=str(self.data_dir),
-            COURIER_LOG_LEVEL="WARNING",
-            PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
-        )
-        env.update({f"COURIER_{name.upper()}": value for name, value in settings.items()})
-        log = self.logs / f"worker-{len(self.started)}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "courier.cli", "worker", "--concurrency=3"],
-                cwd=REPO,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        self.started.append((process, log))
-        return process
-
-    def log_of(self, process: subprocess.Popen[bytes]) -> str:
-        for started, log in self.started:
-            if started is process:
-                return log.read_text(errors="replace")[-4000:]
-        return ""
-
-    def cleanup(self) -> None:
-        for process, _log in self.started:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
-
-
 @pytest.fixture
-def workers(database_url: str, data_dir: Path, tmp_path: Path) -> Iterator[Workers]:
-    started = Workers(database_url, data_dir, tmp_path)
+def workers(database_url: str, data_dir: Path, tmp_path: Path) -> Iterator[WorkerProcesses]:
+    started = WorkerProcesses(database_url, data_dir, tmp_path, concurrency=3)
     yield started
     started.cleanup()
 
@@ -147,7 +101,7 @@ async def seed_group_with_devices(database: Database, org: Org) -> tuple[str, di
 
 
 async def test_a_thousand_members_exactly_once_per_device_though_the_worker_is_killed_twice(
-    client: httpx.AsyncClient, org: Org, app: Any, workers: Workers
+    client: httpx.AsyncClient, org: Org, app: Any, workers: WorkerProcesses
 ) -> None:
     database: Database = app.state.database
     group, tokens = await seed_group_with_devices(database, org)
