@@ -20,6 +20,7 @@ from courier.domains.announcers.service import EVALUATE_KIND
 from courier.jobs import enqueue, run_until_idle
 from courier.models.announcer import AnnouncerFiring
 from courier.models.event import Event
+from courier.models.job import Job
 from courier.models.user_notification import UserNotification
 from tests.conftest import Org, doc
 from tests.factories import make_individual_id
@@ -628,3 +629,47 @@ async def test_user_created_notifies_the_user_as_itself(
         assert [str(u) for u in (await session.execute(stmt)).scalars()] == [
             with_individual.json()["data"]["id"]
         ]
+
+
+async def test_a_webhook_and_an_announcer_both_act_on_one_event(
+    client: httpx.AsyncClient, org: Org, settings: Settings
+) -> None:
+    """Both consumers' interests are asked in one statement (a UNION): each still gets its job,
+    and a webhook for other event types adds no fan-out."""
+    template = await make_template(client, org)
+    lead = await make_individual_id(client, org)
+    group = await make_group(client, org, [lead])
+    args = {"template-id": template["id"], "recipients": ["subject"]}
+    rule = await created(client, org, event="individual-shared", args=args)
+    for types in (["individual-groups.*"], ["appointments.created"]):
+        hook = await client.post(
+            "/v1/webhooks/",
+            headers=org.admin,
+            json=doc("webhooks", {"url": "http://127.0.0.1:9/hooks", "event-types": types}),
+        )
+        assert hook.status_code == 201, hook.text
+    newcomer = await make_individual_id(client, org)
+    shared = await client.patch(
+        f"/v1/individual-groups/{group}/",
+        headers=org.admin,
+        json=doc("individual-groups", {"individual-ids": [lead, newcomer]}, group),
+    )
+    assert shared.status_code == 200, shared.text
+
+    async with database(client).sessionmaker() as session:
+        kinds = (
+            await session.execute(
+                scoped(
+                    select(Job.kind).where(
+                        Job.kind.in_(["webhooks.fanout", "announcers.evaluate"]),
+                        Job.state == "queued",
+                    ),
+                    Job,
+                    uuid.UUID(org.id),
+                )
+            )
+        ).scalars()
+        queued = sorted(kinds)
+    assert queued == ["announcers.evaluate", "webhooks.fanout"], queued
+    await evaluate_all(client, settings)
+    assert await notified(client, org, rule["id"]) == [newcomer]

@@ -42,6 +42,12 @@ def in_organization(model: Any, organization_id: uuid.UUID) -> ColumnElement[boo
     return condition
 
 
+def scoped_parts(stmt: Any, organization_id: uuid.UUID) -> Any:
+    """Mark a compound statement (a UNION) whose every part filters each of its tenant tables
+    with :func:`in_organization` for ``organization_id``."""
+    return stmt.execution_options(**{_OPTION: organization_id})
+
+
 def unscoped(stmt: Stmt, reason: str) -> Stmt:
     """Mark a statement that deliberately spans organizations (workers, the master key)."""
     if not reason:

@@ -21,20 +21,37 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Select, literal, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.db import after_commit, before_commit
-from courier.events.webhooks import enqueue_fanout
+from courier.core.tenancy import scoped_parts
+from courier.events import webhooks
 from courier.models.event import Event
 
 Listener = Callable[[list[Event]], Awaitable[None]]
 _LISTENERS: list[Listener] = []
-# (session, organization id, that organization's events of the transaction) -> None
-Consumer = Callable[[AsyncSession, uuid.UUID, Sequence[Event]], Awaitable[None]]
-_CONSUMERS: list[Consumer] = [enqueue_fanout]
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """What acts on an organization's events as they are published (webhooks, announcers).
+
+    ``interest(organization id, events)``: what of the organization may want the events, as a
+    SELECT of one text column labelled ``value`` whose tenant tables are filtered with
+    :func:`~courier.core.tenancy.in_organization` (None when nothing can: no query). The
+    interests of every consumer are asked in one statement per transaction and organization.
+    ``act(session, organization id, events, values)``: given the values found (never empty),
+    enqueue the jobs that act on the events."""
+
+    interest: Callable[[uuid.UUID, Sequence[Event]], Select[Any] | None]
+    act: Callable[[AsyncSession, uuid.UUID, Sequence[Event], list[str]], Awaitable[None]]
+
+
+_CONSUMERS: list[Consumer] = [Consumer(webhooks.subscriptions, webhooks.enqueue_fanout)]
 
 MAX_DATA_KEYS = 32
 NOTIFY_CHANNEL = "courier_events"
@@ -47,9 +64,8 @@ def on_committed(listener: Listener) -> None:
 
 
 def on_publishing(consumer: Consumer) -> None:
-    """Call ``consumer`` inside every publishing transaction, just before it commits, with each
-    organization's events (their ``seq`` assigned): it enqueues the jobs that act on them, so
-    they commit with the events or not at all. It must be cheap when it wants none of them."""
+    """Have ``consumer`` act on every publishing transaction's events, just before it commits
+    (see :class:`Consumer`): the jobs it enqueues commit with the events or not at all."""
     if consumer not in _CONSUMERS:
         _CONSUMERS.append(consumer)
 
@@ -116,5 +132,25 @@ async def _prepare(session: AsyncSession, events: list[Event]) -> None:
                     "payload": f"{organization_id}:{max(e.seq for e in batch)}",
                 },
             )
-        for consumer in list(_CONSUMERS):
-            await consumer(session, organization_id, batch)
+        await _consume(session, organization_id, batch)
+
+
+async def _consume(session: AsyncSession, organization_id: uuid.UUID, batch: list[Event]) -> None:
+    """One statement asks every consumer's interest in ``batch``; each that has any acts."""
+    asked = [
+        (consumer, stmt)
+        for consumer in list(_CONSUMERS)
+        if (stmt := consumer.interest(organization_id, batch)) is not None
+    ]
+    if not asked:
+        return
+    parts = [
+        stmt.add_columns(literal(index).label("consumer")) for index, (_c, stmt) in enumerate(asked)
+    ]
+    query = parts[0] if len(parts) == 1 else union_all(*parts)
+    found: dict[int, list[str]] = {}
+    for value, index in await session.execute(scoped_parts(query, organization_id)):
+        found.setdefault(int(index), []).append(str(value))
+    for index, (consumer, _stmt) in enumerate(asked):
+        if index in found:
+            await consumer.act(session, organization_id, batch, found[index])

@@ -42,11 +42,11 @@ from typing import Any
 import httpx
 import idna
 import orjson
-from sqlalchemy import select
+from sqlalchemy import Select, Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier import __version__
-from courier.core.tenancy import scoped
+from courier.core.tenancy import in_organization, scoped
 from courier.core.time import format_timestamp, parse_timestamp, utcnow
 from courier.events.patterns import matches
 from courier.jobs import JobContext, enqueue
@@ -423,15 +423,21 @@ async def _active_webhooks(session: AsyncSession, organization_id: uuid.UUID) ->
     return list((await session.execute(stmt.order_by(Webhook.id))).scalars())
 
 
-async def enqueue_fanout(
-    session: AsyncSession, organization_id: uuid.UUID, events: Sequence[Event]
-) -> None:
-    """In the publishing transaction: enqueue a fan-out if a webhook wants any of ``events``."""
-    stmt = scoped(
-        select(Webhook.event_types).where(Webhook.active.is_(True)), Webhook, organization_id
+def subscriptions(organization_id: uuid.UUID, events: Sequence[Event]) -> Select[Any]:
+    """The event types the organization's active webhooks subscribe to (JSON text, one row
+    per webhook): the webhooks' interest in a transaction's events (courier.events.Consumer)."""
+    return select(cast(Webhook.event_types, Text).label("value")).where(
+        Webhook.active.is_(True), in_organization(Webhook, organization_id)
     )
-    subscriptions = list((await session.execute(stmt)).scalars())
-    if not any(matches(types, e.type) for e in events for types in subscriptions):
+
+
+async def enqueue_fanout(
+    session: AsyncSession, organization_id: uuid.UUID, events: Sequence[Event], found: list[str]
+) -> None:
+    """In the publishing transaction: enqueue a fan-out if a webhook wants any of ``events``
+    (``found``: the event types of each active webhook, as :func:`subscriptions` reads them)."""
+    wanted = [orjson.loads(types) for types in found]
+    if not any(matches(types, e.type) for e in events for types in wanted):
         return
     seqs = [event.seq for event in events]
     await enqueue(

@@ -38,18 +38,6 @@ def _chunks(ids: Sequence[uuid.UUID]) -> Iterable[Sequence[uuid.UUID]]:
         yield ids[start : start + CHUNK]
 
 
-async def active_listening(
-    session: AsyncSession, organization_id: uuid.UUID, names: Iterable[str]
-) -> bool:
-    """Whether an active announcer of the organization listens for any of ``names``."""
-    stmt = scoped(
-        select(Announcer.id).where(Announcer.active.is_(True), Announcer.event.in_(list(names))),
-        Announcer,
-        organization_id,
-    )
-    return (await session.execute(stmt.limit(1))).first() is not None
-
-
 async def active_announcers(
     session: AsyncSession, organization_id: uuid.UUID, names: Iterable[str]
 ) -> list[Announcer]:

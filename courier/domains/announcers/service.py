@@ -21,9 +21,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from sqlalchemy import Select, Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.errors import ApiError, ErrorItem
+from courier.core.tenancy import in_organization
 from courier.core.time import now_ms
 from courier.domains.announcers import repository as repo
 from courier.domains.announcers.schemas import AnnouncerArgs, AnnouncerCreate, AnnouncerUpdate
@@ -34,7 +36,7 @@ from courier.domains.announcers.triggers import (
     triggers_of,
 )
 from courier.domains.templates.render import check_data
-from courier.events import on_publishing
+from courier.events import Consumer, on_publishing
 from courier.jobs import enqueue
 from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
@@ -215,15 +217,25 @@ class AnnouncerService(CrudService[Announcer]):
 announcers = AnnouncerService()
 
 
-async def enqueue_evaluation(
-    session: AsyncSession, organization_id: uuid.UUID, events: Sequence[Event]
-) -> None:
-    """In a publishing transaction: one ``announcers.evaluate`` job for its events when an
-    active announcer of the organization listens for one of them. No query at all when none
-    of the events is in the catalogue (most transactions)."""
+def listening(organization_id: uuid.UUID, events: Sequence[Event]) -> Select[Any] | None:
+    """The events of the catalogue that the organization's active announcers listen for among
+    ``events`` (one row per announcer): the announcers' interest (courier.events.Consumer).
+    None, and no query, when none of the events is in the catalogue (most transactions)."""
     names = {trigger.name for e in events for trigger in triggers_of(e.type)}
-    if not names or not await repo.active_listening(session, organization_id, names):
-        return
+    if not names:
+        return None
+    return select(cast(Announcer.event, Text).label("value")).where(
+        Announcer.active.is_(True),
+        Announcer.event.in_(sorted(names)),
+        in_organization(Announcer, organization_id),
+    )
+
+
+async def enqueue_evaluation(
+    session: AsyncSession, organization_id: uuid.UUID, events: Sequence[Event], found: list[str]
+) -> None:
+    """In a publishing transaction whose events an active announcer listens for: one
+    ``announcers.evaluate`` job for them."""
     seqs = [e.seq for e in events]
     await enqueue(
         session,
@@ -236,4 +248,4 @@ async def enqueue_evaluation(
 
 # Registered wherever announcers are loaded: the API (resource.py) and every worker (jobs.py)
 # import this module, so events published by requests and by jobs alike are evaluated.
-on_publishing(enqueue_evaluation)
+on_publishing(Consumer(listening, enqueue_evaluation))
