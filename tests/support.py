@@ -8,12 +8,12 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 # Bookkeeping that comes and goes independently of the request under test: the credential's
 # last-used time (once a minute), the sniffer cache refresh (every few seconds), idempotency
@@ -124,3 +124,32 @@ class WorkerProcesses:
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)
+
+
+async def jobs_fall_due(
+    database: Any,
+    organization_id: str,
+    *,
+    kinds: Sequence[str] = (),
+    dedupe_key: str | None = None,
+) -> int:
+    """Drive the job clock: the organization's queued jobs of ``kinds`` (or the one with
+    ``dedupe_key``) fall due now instead of later. How many were moved."""
+    import uuid
+
+    from courier.core.db import commit
+    from courier.core.tenancy import scoped
+    from courier.core.time import utcnow
+    from courier.models.job import Job
+
+    stmt = update(Job).where(Job.state == "queued")
+    if kinds:
+        stmt = stmt.where(Job.kind.in_(list(kinds)))
+    if dedupe_key is not None:
+        stmt = stmt.where(Job.dedupe_key == dedupe_key)
+    async with database.sessionmaker() as session:
+        moved = await session.execute(
+            scoped(stmt, Job, uuid.UUID(organization_id)).values(run_at=utcnow())
+        )
+        await commit(session)
+    return int(moved.rowcount)  # type: ignore[attr-defined]

@@ -40,6 +40,7 @@ from tests.notify_support import (
     send,
     texts_to,
 )
+from tests.support import jobs_fall_due
 
 LADDER = [
     {"channel": "sms", "after-minutes": 10},
@@ -49,16 +50,8 @@ LADDER = [
 
 async def make_due(client: httpx.AsyncClient, org: Org, ident: uuid.UUID, step: int) -> None:
     """Drive the job clock: the step's job falls due now (instead of in N minutes)."""
-    async with app_of(client).state.database.sessionmaker() as session:
-        moved = await session.execute(
-            scoped(
-                update(Job).where(Job.dedupe_key == f"{ESCALATE_JOB}:{ident}:{step}"),
-                Job,
-                uuid.UUID(org.id),
-            ).values(run_at=utcnow())
-        )
-        assert moved.rowcount == 1  # type: ignore[attr-defined]
-        await commit(session)
+    key = f"{ESCALATE_JOB}:{ident}:{step}"
+    assert await jobs_fall_due(app_of(client).state.database, org.id, dedupe_key=key) == 1
 
 
 async def job_states(client: httpx.AsyncClient, org: Org, ident: uuid.UUID) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 import courier.domains.text_accounts.jobs
 import courier.domains.texts.jobs
@@ -23,6 +23,7 @@ from courier.jobs import run_until_idle
 from courier.models.job import Job
 from courier.models.text import OutboundText
 from tests.conftest import Org, doc
+from tests.support import jobs_fall_due
 
 SEND_JOB = "deliveries.send"
 EPSILON = timedelta(microseconds=1)  # timestamps are stored to the microsecond
@@ -115,17 +116,6 @@ async def release_times(app: Any, org: Org) -> list[datetime]:
         return sorted((await session.execute(stmt)).scalars())
 
 
-async def make_due(app: Any, org: Org, kind: str) -> None:
-    """The organization's queued ``kind`` jobs fall due now (as if the clock had reached them)."""
-    async with app.state.database.sessionmaker() as session:
-        await session.execute(
-            scoped(
-                update(Job).where(Job.kind == kind, Job.state == "queued"), Job, uuid.UUID(org.id)
-            ).values(run_at=utcnow())
-        )
-        await session.commit()
-
-
 async def carrier_times(client: httpx.AsyncClient, org: Org, phone: str) -> list[datetime]:
     got = await client.get("/sandbox/sms/messages", params={"number": phone}, headers=org.admin)
     assert got.status_code == 200, got.text
@@ -212,7 +202,7 @@ async def test_quiet_hours_hold_texts_that_are_not_urgent(
 
     # The clock reaches the end of the quiet hours: the held texts take their slots then,
     # one after the other (1 per second).
-    await make_due(app, org, "texts.release")
+    await jobs_fall_due(app.state.database, org.id, kinds=["texts.release"])
     await run_until_idle(app.state.database, app.state.settings, kinds=["texts.release"])
     held = await send_times(app, org, waiting)
     assert sorted(held) == [ends, ends + timedelta(seconds=1)], (held, ends)

@@ -35,6 +35,7 @@ from tests.notify_support import (
     send,
     texts_to,
 )
+from tests.support import jobs_fall_due
 
 DEEP_LINK = "careapp://results/{{ individual.id }}"
 
@@ -500,15 +501,9 @@ async def test_a_push_with_an_unknown_outcome_is_reconciled_not_resent_blindly(
     assert log["attributes"]["state"] == "sending"
     assert await screen(client, org, device["attributes"]["token"]) == []
     for _ in range(2):  # reconcile (the sandbox never took it), then the send it asks for
-        async with app_of(client).state.database.sessionmaker() as session:
-            await session.execute(
-                scoped(
-                    update(Job).where(Job.kind.in_(["deliveries.reconcile", "deliveries.send"])),
-                    Job,
-                    uuid.UUID(org.id),
-                ).values(run_at=datetime.now(UTC))
-            )
-            await commit(session)
+        await jobs_fall_due(
+            app_of(client).state.database, org.id, kinds=["deliveries.reconcile", "deliveries.send"]
+        )
         await run_jobs(client)
     assert len(await screen(client, org, device["attributes"]["token"])) == 1
     [log] = (
@@ -542,15 +537,9 @@ async def test_a_batch_that_died_after_claiming_its_pushes_never_sends_them_twic
     await run_jobs(client)  # the batch's job (run again): nothing sent blindly
     assert await screen(client, org, device["attributes"]["token"]) == []
     for _ in range(2):  # reconcile: never taken, so sent now; then that send
-        async with app_of(client).state.database.sessionmaker() as session:
-            await session.execute(
-                scoped(
-                    update(Job).where(Job.kind.in_(["deliveries.reconcile", "deliveries.send"])),
-                    Job,
-                    uuid.UUID(org.id),
-                ).values(run_at=datetime.now(UTC))
-            )
-            await commit(session)
+        await jobs_fall_due(
+            app_of(client).state.database, org.id, kinds=["deliveries.reconcile", "deliveries.send"]
+        )
         await run_jobs(client)
     assert len(await screen(client, org, device["attributes"]["token"])) == 1
     await run_jobs(client)
