@@ -56,6 +56,10 @@ from courier.models.messaging_bulk import MessagingBulkMessage
 from courier.models.organization import Organization
 from courier.models.replicator import Replicator
 
+# Run as a script: the repository root on the path, for ``bench.*``.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.pg import pg_admin
+
 REPO = Path(__file__).resolve().parent.parent
 LOCALES = ["en-US", "es-US", None, "es", "fr-FR"]
 CHUNK_JOB = "messaging-bulk-messages.chunk"
@@ -101,23 +105,6 @@ HEADER = [
     "recipients/s end to end",
     "recipients/s posting",
 ]
-
-
-async def _admin(base: str, statement: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-
-    url = make_url(base)
-    connection = await asyncpg.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password,
-        database=url.database or "postgres",
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 @dataclass
@@ -365,7 +352,7 @@ async def bench_database(raw: str, args: argparse.Namespace) -> Row:
             url, name = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}", "SQLite"
         else:
             database = f"courier_bench_{secrets.token_hex(4)}"
-            await _admin(raw, f'CREATE DATABASE "{database}"')
+            await pg_admin(raw, f'CREATE DATABASE "{database}"')
             created = database
             url = make_url(raw).set(database=database).render_as_string(hide_password=False)
             name = "PostgreSQL"
@@ -374,7 +361,7 @@ async def bench_database(raw: str, args: argparse.Namespace) -> Row:
             return await one_round(url, data_dir, name, args)
         finally:
             if created is not None and not args.keep:
-                await _admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
+                await pg_admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
             elif created is not None:
                 print(f"kept database {created}", file=sys.stderr)
 

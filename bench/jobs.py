@@ -40,6 +40,10 @@ from courier.models.job import Job
 from courier.models.organization import Organization
 from courier.models.replicator import Replicator
 
+# Run as a script: the repository root on the path, for ``bench.*``.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.pg import pg_admin
+
 REPO = Path(__file__).resolve().parent.parent
 KIND = "bench.noop"
 
@@ -82,23 +86,6 @@ HEADER = [
     "jobs/s end to end",
     "jobs/s first start to last finish",
 ]
-
-
-async def _admin(base: str, statement: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-
-    url = make_url(base)
-    connection = await asyncpg.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password,
-        database=url.database or "postgres",
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 def start_workers(url: str, data_dir: Path, count: int, concurrency: int) -> list[Any]:
@@ -195,7 +182,7 @@ async def bench_database(raw: str, jobs: int, counts: list[int], concurrency: in
             url, name = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}", "SQLite"
         else:
             database = f"courier_bench_{secrets.token_hex(4)}"
-            await _admin(raw, f'CREATE DATABASE "{database}"')
+            await pg_admin(raw, f'CREATE DATABASE "{database}"')
             created = database
             url = make_url(raw).set(database=database).render_as_string(hide_password=False)
             name = "PostgreSQL"
@@ -206,7 +193,7 @@ async def bench_database(raw: str, jobs: int, counts: list[int], concurrency: in
             ]
         finally:
             if created is not None:
-                await _admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
+                await pg_admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
 
 
 async def main() -> None:

@@ -56,6 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.messaging_data import CORPUS, Manifest, load  # noqa: E402
+from bench.pg import pg_admin  # noqa: E402
 
 SCENARIOS = ("newest", "channels", "summary", "post")
 # Targets on a 2-core machine with PostgreSQL: (clients, minimum req/s, maximum p99 ms).
@@ -521,23 +522,6 @@ async def measure(
 # --- databases --------------------------------------------------------------------------------
 
 
-async def _admin(base: str, statement: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-
-    url = make_url(base)
-    connection = await asyncpg.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password,
-        database=url.database or "postgres",
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 async def bench_database(raw: str, args: argparse.Namespace) -> list[Row]:
     from courier.config import Settings
     from courier.core.migrate import upgrade
@@ -553,7 +537,7 @@ async def bench_database(raw: str, args: argparse.Namespace) -> list[Row]:
             url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
         else:
             database = f"courier_bench_{secrets.token_hex(4)}"
-            await _admin(raw, f'CREATE DATABASE "{database}"')
+            await pg_admin(raw, f'CREATE DATABASE "{database}"')
             created = database
             url = make_url(raw).set(database=database).render_as_string(hide_password=False)
         name = "PostgreSQL" if postgres else "SQLite"
@@ -609,7 +593,7 @@ async def bench_database(raw: str, args: argparse.Namespace) -> list[Row]:
             return rows
         finally:
             if created is not None and not args.keep:
-                await _admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
+                await pg_admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
 
 
 def table(rows: list[Row]) -> str:

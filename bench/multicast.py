@@ -59,8 +59,9 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E402
 
-from bench.bulk import _admin, _seconds, scalar, until  # noqa: E402
+from bench.bulk import _seconds, scalar, until  # noqa: E402
 from bench.jobs import KIND as NOOP  # noqa: E402
+from bench.pg import pg_admin  # noqa: E402
 from courier.config import Settings  # noqa: E402
 from courier.core.db import Database, commit  # noqa: E402
 from courier.jobs import enqueue  # noqa: E402
@@ -421,7 +422,7 @@ async def bench_database(raw: str, args: argparse.Namespace) -> Run:
             url, name = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}", "SQLite"
         else:
             database = f"courier_bench_{secrets.token_hex(4)}"
-            await _admin(raw, f'CREATE DATABASE "{database}"')
+            await pg_admin(raw, f'CREATE DATABASE "{database}"')
             created = database
             url = make_url(raw).set(database=database).render_as_string(hide_password=False)
             name = "PostgreSQL"
@@ -430,7 +431,7 @@ async def bench_database(raw: str, args: argparse.Namespace) -> Run:
             return await one_run(url, data_dir, name, args)
         finally:
             if created is not None:
-                await _admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
+                await pg_admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
 
 
 async def main() -> None:

@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.pg import pg_admin
 from courier.config import Settings
 from courier.core.db import Database, commit
 from courier.core.time import utcnow
@@ -47,23 +48,6 @@ from courier.models.user import User
 from courier.providers.delivery import BATCH_CONCURRENCY
 
 HEADER = ["database", "recipients", "chunk", "notify s", "notify/s", "end to end s", "end to end/s"]
-
-
-async def _admin(base: str, statement: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-
-    url = make_url(base)
-    connection = await asyncpg.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password,
-        database=url.database or "postgres",
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 async def seed(database: Database, n: int) -> tuple[uuid.UUID, Template, list[uuid.UUID]]:
@@ -213,7 +197,7 @@ async def bench_database(raw: str, args: argparse.Namespace) -> list[str]:
             url, name = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}", "SQLite"
         else:
             created = f"courier_bench_{secrets.token_hex(4)}"
-            await _admin(raw, f'CREATE DATABASE "{created}"')
+            await pg_admin(raw, f'CREATE DATABASE "{created}"')
             url = make_url(raw).set(database=created).render_as_string(hide_password=False)
             name = "PostgreSQL"
         try:
@@ -221,7 +205,7 @@ async def bench_database(raw: str, args: argparse.Namespace) -> list[str]:
             return await one_round(url, data_dir, name, args)
         finally:
             if created is not None:
-                await _admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
+                await pg_admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
 
 
 async def main() -> None:

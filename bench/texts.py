@@ -37,26 +37,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from courier.config import Settings
 from courier.models.delivery import Delivery
 
+# Run as a script: the repository root on the path, for ``bench.*``.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.pg import pg_admin
+
 REPO = Path(__file__).resolve().parent.parent
 MASTER = "bench-master-" + secrets.token_hex(8)
 NUMBERS = 10
-
-
-async def _admin(base: str, statement: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-
-    url = make_url(base)
-    connection = await asyncpg.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password,
-        database=url.database or "postgres",
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 def free_port() -> int:
@@ -265,7 +252,7 @@ async def bench_database(raw: str, args: argparse.Namespace) -> list[Row]:
                 url, name = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}", "SQLite"
             else:
                 created = f"courier_bench_{secrets.token_hex(4)}"
-                await _admin(raw, f'CREATE DATABASE "{created}"')
+                await pg_admin(raw, f'CREATE DATABASE "{created}"')
                 url = make_url(raw).set(database=created).render_as_string(hide_password=False)
                 name = "PostgreSQL"
             try:
@@ -274,7 +261,7 @@ async def bench_database(raw: str, args: argparse.Namespace) -> list[Row]:
                 print("| " + " | ".join(rows[-1].cells()) + " |", flush=True)
             finally:
                 if created is not None:
-                    await _admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
+                    await pg_admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
     return rows
 
 
