@@ -208,3 +208,31 @@ async def test_bad_numbers_and_armed_failures(voice: VoiceProvider, world: World
     assert type(ambiguous.value).__name__ == "Ambiguous"
     unknown = await world.control("voice", "call", **{"from": CALLER, "to": "+14155550177"})
     assert unknown.status_code == 400 and "not a line" in unknown.text
+
+
+async def test_client_access_tokens(voice: VoiceProvider) -> None:
+    """A browser agent's token names its identity and lives as long as asked; bad identities
+    and lifetimes are refused before anything is minted."""
+    from datetime import timedelta
+
+    import jwt
+
+    from courier.core.time import utcnow
+
+    grant = voice.access_token("agent-7", ttl=timedelta(minutes=10), room="queue-1")
+    claims = jwt.decode(grant.token, options={"verify_signature": False})
+    assert claims["grants"]["identity"] == "agent-7" == grant.identity
+    assert "voice" in claims["grants"]
+    assert abs(claims["exp"] - (utcnow() + timedelta(minutes=10)).timestamp()) < 5
+    assert grant.room == "queue-1"
+    if voice.name == "sandbox":
+        from courier.providers.voice.sandbox import SandboxVoice
+
+        assert isinstance(voice, SandboxVoice)
+        assert voice.check_token(grant.token)["grants"]["identity"] == "agent-7"
+        with pytest.raises(Permanent):
+            voice.check_token(grant.token[:-2] + ("A" if grant.token[-2] != "A" else "B") + "x")
+    for identity, ttl in (("", timedelta(minutes=1)), ("x" * 122, timedelta(minutes=1)),
+                          ("agent", timedelta(0)), ("agent", timedelta(days=2))):  # fmt: skip
+        with pytest.raises(Permanent):
+            voice.access_token(identity, ttl=ttl)

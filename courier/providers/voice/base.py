@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from courier.providers.common import (
@@ -67,6 +68,23 @@ class Recording:
     duration_seconds: float
 
 
+@dataclass(frozen=True)
+class VoiceGrant:
+    """An access token with which a browser or app client (``identity``) places and receives
+    calls through the service (Twilio: an ``AccessToken`` with a ``VoiceGrant``; the sandbox: an
+    HS256 JWT of the same shape signed with the sandbox key). ``room`` names the conference or
+    queue the token is meant for, when there is one."""
+
+    token: str
+    identity: str
+    expires_at: datetime
+    room: str | None = None
+
+
+MAX_VOICE_IDENTITY = 121  # Twilio's limit on a client identity
+MAX_VOICE_TOKEN_TTL = timedelta(hours=24)
+
+
 @runtime_checkable
 class VoiceProvider(Protocol):
     """A telephony service. Calls to it happen in jobs; the call webhook is answered by a
@@ -102,6 +120,11 @@ class VoiceProvider(Protocol):
 
     async def delete_recording(self, vendor_id: str) -> None:
         """Remove a recording from the service (purge); missing: nothing happens."""
+        ...
+
+    def access_token(self, identity: str, *, ttl: timedelta, room: str | None = None) -> VoiceGrant:
+        """A client token for ``identity`` (1 to 121 characters) valid for ``ttl`` (1 s to 24 h),
+        minted locally (no network), so a request may call it."""
         ...
 
     def verify(self, request: RawRequest) -> bool:

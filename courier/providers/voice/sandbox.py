@@ -23,10 +23,12 @@ import logging
 import uuid
 import wave
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import jwt
 from pydantic import BaseModel, Field
 
 from courier.config import Settings
@@ -50,14 +52,18 @@ from courier.providers.twilio_signature import SIGNATURE_HEADER, sign_twilio, ve
 from courier.providers.voice.base import (
     CALL_STATUSES,
     FINAL_CALL_STATUSES,
+    MAX_VOICE_IDENTITY,
+    MAX_VOICE_TOKEN_TTL,
     OutboundCall,
     Recording,
+    VoiceGrant,
 )
 from courier.providers.voice.wire import API_VERSION, parse_call_webhook
 
 log = logging.getLogger("courier.providers.voice.sandbox")
 
 ACCOUNT_SID = "AC" + "0" * 32
+TOKEN_ISSUER = "courier-sandbox-voice"
 RESERVED_FATES = {"02": "busy", "03": "no-answer", "04": "failed"}
 SAMPLE_RATE = 22050  # eSpeak NG's rate: recordings hold what the caller said, unresampled
 MAX_TWIML_HOPS = 20  # <Redirect> loops end here
@@ -169,6 +175,41 @@ class SandboxVoice:
 
     async def delete_recording(self, vendor_id: str) -> None:
         await self.store.remove("recordings", vendor_id)
+
+    def access_token(self, identity: str, *, ttl: timedelta, room: str | None = None) -> VoiceGrant:
+        if not identity or len(identity) > MAX_VOICE_IDENTITY:
+            raise Permanent("20101", f"an identity is 1 to {MAX_VOICE_IDENTITY} characters")
+        if not timedelta(seconds=1) <= ttl <= MAX_VOICE_TOKEN_TTL:
+            raise Permanent("20101", "a token lives 1 second to 24 hours")
+        now = utcnow()
+        expires = now + ttl
+        voice: dict[str, Any] = {"incoming": {"allow": True}}
+        if room is not None:
+            voice["outgoing"] = {"params": {"room": room}}
+        claims = {  # the shape of Twilio's AccessToken (grants.identity, grants.voice)
+            "iss": TOKEN_ISSUER,
+            "sub": ACCOUNT_SID,
+            "jti": uuid.uuid4().hex,
+            "iat": int(now.timestamp()),
+            "exp": int(expires.timestamp()),
+            "grants": {"identity": identity, "voice": voice},
+        }
+        token = jwt.encode(claims, sandbox_signing_key(self.settings), algorithm="HS256")
+        return VoiceGrant(token=token, identity=identity, expires_at=expires, room=room)
+
+    def check_token(self, token: str) -> dict[str, Any]:
+        """The claims of a client token this sandbox issued and that is still valid."""
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                sandbox_signing_key(self.settings),
+                algorithms=["HS256"],
+                issuer=TOKEN_ISSUER,
+                options={"require": ["exp", "iss", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Permanent("20101", f"invalid access token: {exc}") from exc
+        return claims
 
     def verify(self, request: RawRequest) -> bool:
         return verify_twilio(self.auth_token, request)
