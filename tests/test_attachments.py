@@ -721,6 +721,9 @@ def test_content_types_come_from_the_bytes() -> None:
 
 async def test_heic_photo_accepted_with_a_thumbnail(client: httpx.AsyncClient, org: Org) -> None:
     out = io.BytesIO()
+    from courier.uploads.inspection import heif_supported
+
+    assert heif_supported()  # registers libheif's Pillow plugin, which the encoder needs too
     Image.new("RGB", (400, 300), (10, 120, 200)).save(out, format="HEIF")
     message = await message_row(client, org)
     _, processed = await attach(client, org.staff, message, out.getvalue(), "IMG_0001.HEIC")

@@ -285,6 +285,18 @@ class ProviderKind(Generic[P]):
 
         return decorate
 
+    def adapter_in(self, name: str, target: str) -> None:
+        """Register adapter ``name`` as ``"package.module:Class"``, imported when it is first
+        built: a process loads a vendor's client library (twilio, google-auth, pywebpush ...)
+        only when its settings choose that adapter."""
+        module_name, _, attribute = target.partition(":")
+
+        def factory(settings: Settings) -> P:
+            built: P = getattr(importlib.import_module(module_name), attribute)(settings)
+            return built
+
+        self.factories[name] = factory
+
     def sandbox_action(
         self,
         name: str,

@@ -14,19 +14,24 @@ import re
 import zipfile
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import cache
 
 import filetype
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from courier.uploads.limits import Refusal, too_large
 
-try:  # HEIC (iPhone photos) decodes only with libheif's Pillow plugin
-    from pillow_heif import register_heif_opener
 
+@cache
+def heif_supported() -> bool:
+    """Whether HEIC (iPhone photos) decodes: only with libheif's Pillow plugin, registered on
+    first use (Pillow and the plugin are imported when an image is first inspected)."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:  # pragma: no cover - the plugin is a dependency; tolerated when absent
+        return False
     register_heif_opener()
-    HEIF_SUPPORTED = True
-except ImportError:  # pragma: no cover - the plugin is a dependency; tolerated when absent
-    HEIF_SUPPORTED = False
+    return True
+
 
 THUMBNAIL_BOX = (320, 320)
 THUMBNAIL_MAX_PIXELS = 50_000_000  # larger images are accepted without a preview
@@ -135,8 +140,10 @@ def inspect(data: bytes, *, allowed: Collection[str], max_size: int) -> Inspecti
             ),
         )
     decoder = PILLOW_FORMATS.get(detected)
-    if decoder is None or (decoder == "HEIF" and not HEIF_SUPPORTED):
+    if decoder is None or (decoder == "HEIF" and not heif_supported()):
         return Inspection(detected)
+    from PIL import Image, UnidentifiedImageError
+
     try:
         thumbnail, thumbnail_type = _thumbnail(data, decoder)
     except Image.DecompressionBombError:
@@ -158,6 +165,8 @@ def inspect(data: bytes, *, allowed: Collection[str], max_size: int) -> Inspecti
 
 def _thumbnail(data: bytes, decoder: str) -> tuple[bytes | None, str | None]:
     """Decode the whole image (which proves it is one) and make a small preview of it."""
+    from PIL import Image, ImageOps
+
     with Image.open(io.BytesIO(data), formats=[decoder]) as probe:
         probe.verify()
     with Image.open(io.BytesIO(data), formats=[decoder]) as image:

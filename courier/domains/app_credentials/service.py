@@ -33,10 +33,7 @@ from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
 from courier.models.push_device import AppCredential
 from courier.providers.common import Permanent
-from courier.providers.push.apns import ApnsKey
 from courier.providers.push.base import Platform, PushCredentials
-from courier.providers.push.fcm import service_account_info
-from courier.providers.push.webpush import private_key_of
 
 MAX_DATA_BYTES = 64 * 1024
 
@@ -61,6 +58,8 @@ def _web(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     elif not isinstance(private, str):
         raise invalid_attribute("data", "private-key must be the VAPID key: base64url or PEM")
     else:
+        from courier.providers.push.webpush import private_key_of  # its library is heavy
+
         try:
             key = private_key_of(private.strip())
         except (ValueError, TypeError, binascii.Error) as exc:
@@ -93,6 +92,10 @@ def check_data(platform: str, data: dict[str, Any] | None) -> tuple[dict[str, An
         raise invalid_attribute("data", f"is at most {MAX_DATA_BYTES} bytes of JSON")
     if platform == "web":
         return _web(given)
+    # The vendors' modules are imported here, not at start: their client libraries are heavy.
+    from courier.providers.push.apns import ApnsKey
+    from courier.providers.push.fcm import service_account_info
+
     try:
         if platform == "apn":
             key = ApnsKey.from_credentials(PushCredentials("apn", given))

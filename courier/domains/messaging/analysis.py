@@ -15,10 +15,10 @@ import asyncio
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import yake
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+if TYPE_CHECKING:  # the libraries are imported on first use: YAKE pulls in networkx (~40 MB)
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 Sentiment = Literal["positive", "neutral", "negative"]
 
@@ -37,6 +37,8 @@ class TextAnalysis:
 
 @lru_cache(maxsize=1)
 def _analyzer() -> SentimentIntensityAnalyzer:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
     return SentimentIntensityAnalyzer()
 
 
@@ -54,6 +56,8 @@ def sentiment_of(text: str) -> Sentiment | None:
 @lru_cache(maxsize=1)
 def yake_languages() -> frozenset[str]:
     """The languages YAKE ships stop words for (two-letter codes, as in a locale es-US)."""
+    import yake
+
     folder = Path(yake.__file__).parent / "core" / "StopwordsList"
     codes = {path.stem.removeprefix("stopwords_") for path in folder.glob("stopwords_*.txt")}
     return frozenset(codes - {"noLang"})
@@ -69,6 +73,8 @@ def phrases_of(text: str, locale: str | None = None) -> dict[str, Any]:
     first (a lower YAKE score is more relevant); ``{}`` for a blank text."""
     if not text.strip():
         return {}
+    import yake
+
     language = language_of(locale)
     # A fresh extractor per call: it is cheap to build and keeps calls thread-independent.
     extractor = yake.KeywordExtractor(lan=language, n=MAX_PHRASE_WORDS, top=MAX_PHRASES)

@@ -7,11 +7,7 @@ or one platform's adapter alone: ``apns``, ``fcm``, ``webpush`` (docs/PUSH.md).
 from __future__ import annotations
 
 from courier.config import Settings
-from courier.providers.push import apns as apns
-from courier.providers.push import fcm as fcm
 from courier.providers.push import sandbox
-from courier.providers.push import vendors as vendors
-from courier.providers.push import webpush as webpush
 from courier.providers.push.base import (
     PLATFORMS,
     Platform,
@@ -22,6 +18,12 @@ from courier.providers.push.base import (
 )
 from courier.providers.push.kind import PUSH
 from courier.providers.sandbox_faults import FaultParams, fail_next
+
+# The vendors' adapters are imported when first built (their client libraries are heavy).
+PUSH.adapter_in("apns", "courier.providers.push.apns:ApnsPush")
+PUSH.adapter_in("fcm", "courier.providers.push.fcm:FcmPush")
+PUSH.adapter_in("webpush", "courier.providers.push.webpush:WebPush")
+PUSH.adapter_in("vendors", "courier.providers.push.vendors:VendorPush")
 
 
 @PUSH.adapter("sandbox")

@@ -38,7 +38,6 @@ from courier.core.time import utcnow
 from courier.providers.common import NotSent, Permanent, RecipientGone, SendResult
 from courier.providers.push import transport
 from courier.providers.push.base import MAX_PAYLOAD_BYTES, PushCredentials, PushDevice, PushMessage
-from courier.providers.push.kind import PUSH
 
 TOKEN_REFRESH_SECONDS = 50 * 60  # Apple: no older than 60 min, no more often than every 20
 DEVICE_TOKEN = re.compile(r"[0-9A-Fa-f]{8,200}")
@@ -231,8 +230,3 @@ def classify(response: httpx.Response, reason: str) -> Exception:
     if status in RETRY_STATUSES:
         return NotSent(message, retry_after=transport.retry_after(response), code=reason)
     return Permanent(reason, message)
-
-
-@PUSH.adapter("apns")
-def _build(settings: Settings) -> ApnsPush:
-    return ApnsPush(settings)

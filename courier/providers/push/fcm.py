@@ -41,7 +41,6 @@ from courier.core.time import utcnow
 from courier.providers.common import NotSent, Permanent, RecipientGone, SendResult
 from courier.providers.push import transport
 from courier.providers.push.base import MAX_PAYLOAD_BYTES, PushCredentials, PushDevice, PushMessage
-from courier.providers.push.kind import PUSH
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
@@ -329,8 +328,3 @@ def classify(response: httpx.Response) -> Exception:
     if code in RETRY_CODES or status in RETRY_STATUSES:
         return NotSent(message, retry_after=transport.retry_after(response), code=code)
     return Permanent(code, message)
-
-
-@PUSH.adapter("fcm")
-def _build(settings: Settings) -> FcmPush:
-    return FcmPush(settings)

@@ -10,7 +10,6 @@ from courier.providers.common import Permanent, SendResult
 from courier.providers.push.apns import ApnsPush
 from courier.providers.push.base import PLATFORMS, PushCredentials, PushDevice, PushMessage
 from courier.providers.push.fcm import FcmPush
-from courier.providers.push.kind import PUSH
 from courier.providers.push.webpush import WebPush
 
 
@@ -44,8 +43,3 @@ class VendorPush:
     async def close(self) -> None:
         for adapter in self.by_platform.values():
             await adapter.close()
-
-
-@PUSH.adapter("vendors")
-def _build(settings: Settings) -> VendorPush:
-    return VendorPush(settings)

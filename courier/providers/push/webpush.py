@@ -48,7 +48,6 @@ from courier.events.webhooks import Target, UnsafeUrlError, parse_url, resolve_t
 from courier.providers.common import NotSent, Permanent, RecipientGone, SendResult
 from courier.providers.push import transport
 from courier.providers.push.base import PushCredentials, PushDevice, PushMessage
-from courier.providers.push.kind import PUSH
 
 DEFAULT_TTL_SECONDS = 28 * 24 * 3600  # what push services keep at most
 # RFC 8291: one aes128gcm record of at most 4096 bytes: header 86, padding delimiter 1, tag 16.
@@ -261,8 +260,3 @@ def classify(response: httpx.Response) -> Exception:
     if status in RETRY_STATUSES or status >= 500:
         return NotSent(message, retry_after=transport.retry_after(response), code=code)
     return Permanent(code, message)
-
-
-@PUSH.adapter("webpush")
-def _build(settings: Settings) -> WebPush:
-    return WebPush(settings)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 
 import phonenumbers
-from phonenumbers import geocoder
 
 from courier.providers.sms.base import ProvisionedNumber
 
@@ -34,6 +33,9 @@ def describe_number(phone: str) -> ProvisionedNumber:
     country = phonenumbers.region_code_for_number(parsed) or "US"
     known = _AREA.get(phone[2:5]) if phone.startswith("+1") else None
     if known is None:
+        # Imported here: libphonenumber's geocoder loads ~100 MB of place names.
+        from phonenumbers import geocoder
+
         place = geocoder.description_for_number(parsed, "en")  # "San Francisco, CA"
         city, _, region = place.rpartition(", ")
         known = (city.upper()[:10], region or place, "", "", "", "")

@@ -41,7 +41,6 @@ from courier.providers.common import (
     VendorStatus,
 )
 from courier.providers.sms.base import NumberLookup, ProvisionedNumber, SmsMessage
-from courier.providers.sms.kind import SMS
 from courier.providers.sms.twilio_wire import parse_sms_webhook
 
 log = logging.getLogger("courier.providers.sms.twilio")
@@ -387,8 +386,3 @@ def _classify(exc: TwilioRestException | TwilioServiceException) -> Exception:
     if status >= 500:
         return Ambiguous(f"Twilio answered {status} ({code})", code=code)
     return Permanent(code, message)
-
-
-@SMS.adapter("twilio")
-def _build(settings: Settings) -> TwilioSms:
-    return TwilioSms(settings)

@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from courier.providers.speech.base import (
     MAX_AUDIO_SECONDS,
     MAX_TEXT_CHARS,
@@ -149,6 +147,8 @@ class _Recognizer:
 
 def resample(pcm: bytes, rate: int, target: int) -> bytes:
     """16-bit mono PCM at another sample rate (linear interpolation)."""
+    import numpy as np  # imported on use: a process that never resamples does not load it
+
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
     if rate == target or len(samples) == 0:
         return pcm
@@ -191,6 +191,8 @@ def read_wav(data: bytes) -> tuple[bytes, int]:
         raise SpeechInputError("bad-audio", "audio must be 16-bit PCM WAV")
     if not 8000 <= rate <= 48000:
         raise SpeechInputError("bad-audio", "audio must be sampled at 8 to 48 kHz")
+    import numpy as np
+
     samples = np.frombuffer(frames[: len(frames) - len(frames) % (2 * channels)], dtype="<i2")
     if channels > 1:
         samples = samples.reshape(-1, channels).mean(axis=1).astype("<i2")

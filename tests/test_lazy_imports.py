@@ -1,0 +1,47 @@
+"""A server process starts without the heavy libraries it may never use (issue 17, memory):
+each is imported where it is used, so a worker's memory holds what its configuration needs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.support import process_env
+
+# Each of these costs 10-100 MB of a process's memory, measured one by one at import.
+HEAVY = (
+    "phonenumbers.geodata",  # libphonenumber's place names (~100 MB): sandbox number regions
+    "yake",  # key phrases (with networkx, ~40 MB): message analysis
+    "networkx",
+    "vaderSentiment",
+    "numpy",  # the offline speech engine's resampling
+    "PIL",  # image thumbnails
+    "pywebpush",  # the Web Push adapter (with aiohttp, ~35 MB)
+    "aiohttp",
+    "google.auth",  # the FCM adapter (~30 MB)
+    "twilio.rest",  # the Twilio SMS adapter's REST client (~16 MB)
+    "icalendar",  # appointment invitations
+)
+
+PROBE = """
+import json, sys
+from courier.app import create_app
+from courier.config import Settings
+create_app(Settings())
+print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
+"""
+
+
+def test_the_app_starts_without_heavy_optional_libraries() -> None:
+    probe = PROBE.format(heavy=HEAVY)
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=process_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded == [], f"imported at start: {loaded}"
