@@ -22,6 +22,7 @@ import courier.domains.messaging_bulk.jobs  # noqa: F401  (registers the fan-out
 from courier.config import Settings
 from courier.core.db import Database
 from courier.core.tenancy import scoped, unscoped
+from courier.domains.messaging import jobs as messaging_jobs
 from courier.domains.messaging.locales import choose_text_key, split_locale
 from courier.domains.messaging_bulk.fanout import CHUNK_JOB, PLAN_JOB
 from courier.domains.messaging_bulk.uploads import bulk_uploads
@@ -232,6 +233,8 @@ async def test_draft_kept_until_patch_then_posted_in_direct_channels(
     assert view["status"] == "posted"
     assert view["posted-time"] is not None
     assert (view["recipient-count"], view["posted-count"], view["skipped-count"]) == (2, 1, 1)
+    analysed = [messaging_jobs.analysis.ANALYSE_JOB]  # each posted copy's, after the post
+    assert await run_until_idle(app.state.database, app.state.settings, kinds=analysed) >= 1
     posted = await channel_messages(client, org, existing)
     assert [m["attributes"]["message"] for m in posted] == ["The clinic is closed today"]
     message = posted[0]["attributes"]

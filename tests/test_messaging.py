@@ -11,10 +11,13 @@ import pytest
 from sqlalchemy import select
 
 from courier.core.tenancy import unscoped
+from courier.domains.messaging import jobs as messaging_jobs
+from courier.jobs import run_until_idle
 from courier.models.event import Event
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
 from tests import factories
 from tests.conftest import Org, create_org, doc
+from tests.notify_support import app_of
 from tests.support import count_queries
 
 CHANNELS = "/v1/messaging-channels/"
@@ -104,6 +107,13 @@ async def unread(client: httpx.AsyncClient, headers: dict[str, str], channel_id:
     assert view["caller-has-new-message"] is (view["caller-new-message-count"] > 0)
     count: int = view["caller-new-message-count"]
     return count
+
+
+async def analyse_pending(client: httpx.AsyncClient) -> int:
+    """Run the message-analysis jobs that are due; how many jobs ran."""
+    app = app_of(client)
+    kinds = [messaging_jobs.analysis.ANALYSE_JOB]  # the module registers its handler
+    return await run_until_idle(app.state.database, app.state.settings, kinds=kinds)
 
 
 async def message_view(
@@ -238,8 +248,13 @@ async def test_a_conversation_as_each_person_sees_it(
     assert attrs["seq"] == 1 and attrs["ack"] is True and attrs["draft"] is False
     assert attrs["individual-id"] == c.alice and attrs["first-name"] == "Alice"
     assert attrs["user-type"] == "participant"
-    assert attrs["sentiment"] == "negative"
-    assert attrs["phrases"] == {}  # only with include-phrases
+    # Sentiment and phrases come from a job after the post, not in the request.
+    assert attrs["analyzed"] is False and attrs["sentiment"] is None
+    assert attrs["phrases"] == {}
+    assert await analyse_pending(client) == 1
+    analysed = await message_view(client, c.as_bob, first["id"])
+    assert analysed["analyzed"] is True and analysed["sentiment"] == "negative"
+    assert analysed["phrases"] == {}  # only with include-phrases
     assert attrs["attachments"] == [] and attrs["reactions"] == []
     assert attrs["posted-time"].endswith("Z")
     assert await counts() == {"provider": 1, "alice": 0, "bob": 1}
@@ -268,7 +283,8 @@ async def test_a_conversation_as_each_person_sees_it(
         "Thank you for telling me, I am happy to help. Please rest and ice the knee.",
     )
     assert second["attributes"]["seq"] == 2
-    assert second["attributes"]["sentiment"] == "positive"
+    await analyse_pending(client)
+    assert (await message_view(client, c.as_bob, second["id"]))["sentiment"] == "positive"
     assert second["attributes"]["user-type"] == "provider"
     assert await counts() == {"provider": 0, "alice": 1, "bob": 2}
     bob_list = await client.get(
@@ -285,9 +301,12 @@ async def test_a_conversation_as_each_person_sees_it(
         client, c.as_alice, first["id"], {"message": "My knee feels much better today, thanks!"}
     )
     assert edited.status_code == 200, edited.text
-    assert edited.json()["data"]["attributes"]["sentiment"] == "positive"
+    assert edited.json()["data"]["attributes"]["analyzed"] is False
+    assert edited.json()["data"]["attributes"]["sentiment"] is None  # the old text's is gone
+    assert await analyse_pending(client) == 1
     bob_sees = await message_view(client, c.as_bob, first["id"], **{"include-phrases": "true"})
     assert bob_sees["message"] == "My knee feels much better today, thanks!"
+    assert bob_sees["sentiment"] == "positive"
     assert bob_sees["phrases"]["keywords"], bob_sees["phrases"]
     # Bob may not change Alice's words.
     refused = await patch_message(client, c.as_bob, first["id"], {"message": "hijacked"})
@@ -409,10 +428,12 @@ async def test_a_conversation_as_each_person_sees_it(
     # Every change was announced to the channel's subscribers (a draft's to its author only).
     everyone = sorted([c.provider, c.alice, c.bob])
     first_events = await events_of(app, first["id"])
-    assert [e.type for e in first_events][:3] == [
+    assert [e.type for e in first_events][:5] == [
         "messaging-messages.created",
+        "messaging-messages.analyzed",  # its sentiment and phrases are there
         "messaging-messages.acked",
         "messaging-messages.updated",
+        "messaging-messages.analyzed",  # the edited text's
     ]
     assert all(sorted(e.individual_ids) == everyone for e in first_events)
     third_types = [e.type for e in await events_of(app, third["id"])]
@@ -1226,6 +1247,7 @@ async def test_message_list_filters(client: httpx.AsyncClient, org: Org) -> None
     assert await ids({"acknowledged": "false"}, c.as_bob) == [three["id"], two["id"], one["id"]]
     assert await ids({"acknowledged": "true"}, c.as_alice) == [three["id"], two["id"], one["id"]]
     assert await ids({"acknowledged": "false", "individual-id": c.provider}) == [three["id"]]
+    await analyse_pending(client)
     with_phrases = await client.get(
         MESSAGES, headers=org.staff, params={"channel-id": c.channel, "include-phrases": "true"}
     )

@@ -10,7 +10,8 @@ commit path, :func:`courier.core.db.commit`), :func:`_prepare` adds two things t
 
 - on PostgreSQL, ``pg_notify('courier_events', '<organization id>:<highest seq>')`` per
   organization: delivered to every replica's listener on commit, never on rollback, so streams
-  on other replicas wake at once (:mod:`courier.events.stream`);
+  on other replicas wake at once (:mod:`courier.events.stream`); the workers' notification
+  (``courier_jobs``) rides in the same ``SELECT`` when the transaction enqueued jobs;
 - the jobs of the event's consumers (:func:`on_publishing`): a ``webhooks.fanout`` job when an
   active webhook subscribes to one of the events (:mod:`courier.events.webhooks`), an
   ``announcers.evaluate`` job when an active announcer listens for one
@@ -122,17 +123,25 @@ async def _prepare(session: AsyncSession, events: list[Event]) -> None:
     by_organization: dict[uuid.UUID, list[Event]] = {}
     for event in events:
         by_organization.setdefault(event.organization_id, []).append(event)
-    notify = session.get_bind().dialect.name == "postgresql"
     for organization_id, batch in by_organization.items():
-        if notify:
-            await session.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {
-                    "channel": NOTIFY_CHANNEL,
-                    "payload": f"{organization_id}:{max(e.seq for e in batch)}",
-                },
-            )
         await _consume(session, organization_id, batch)
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    from courier.jobs import outbox  # (jobs import the events' consumers)
+
+    # One statement notifies the replicas of every organization's new events and, when this
+    # transaction enqueued jobs (its own or its consumers'), the workers too.
+    notices = [
+        (NOTIFY_CHANNEL, f"{organization_id}:{max(e.seq for e in batch)}")
+        for organization_id, batch in by_organization.items()
+    ]
+    if outbox.take_notice(session):
+        notices.append((outbox.CHANNEL, ""))
+    calls = ", ".join(f"pg_notify(:c{i}, :p{i})" for i in range(len(notices)))
+    params: dict[str, str] = {}
+    for index, (channel, payload) in enumerate(notices):
+        params[f"c{index}"], params[f"p{index}"] = channel, payload
+    await session.execute(text(f"SELECT {calls}"), params)
 
 
 async def _consume(session: AsyncSession, organization_id: uuid.UUID, batch: list[Event]) -> None:

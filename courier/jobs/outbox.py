@@ -233,6 +233,13 @@ def mark_enqueued(session: AsyncSession) -> None:
     session.info[_WAKE] = True
 
 
+def take_notice(session: AsyncSession | Session) -> bool:
+    """Whether ``session``'s transaction must notify the workers (it enqueued jobs); the caller
+    then sends that notification itself, in a statement it sends anyway (the events' own
+    notification), so a transaction that publishes and enqueues notifies in one statement."""
+    return bool(session.info.pop(_NOTIFY, False))
+
+
 @event.listens_for(Session, "before_commit")
 def _notify_before_commit(session: Session) -> None:
     if not session.info.pop(_NOTIFY, False):

@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     literal_column,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -114,9 +115,11 @@ class MessagingMessage(IdMixin, TenantMixin, Base):
     posted_time: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    # Computed once per version of the text (on post and on edit), never per read.
+    # Computed once per version of the text by a job after the post or edit commits (never per
+    # read); ``analyzed`` is false until that job has written them for the current text.
     sentiment: Mapped[str | None] = mapped_column(String(16))
     phrases: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    analyzed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=true())
     bulk_message_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
 
 

@@ -5,6 +5,13 @@ VADER (``vaderSentiment``) scores sentiment; YAKE (``yake``) extracts key phrase
 training data. They run when a message is posted or its text is edited, never on read, and in
 a worker thread so a long message does not stall the event loop.
 
+Both run in a job (``messaging-messages.analyse``) after the post or edit commits, never in the
+request: the message reads ``analyzed: false`` with no sentiment and no phrases until then, and
+a ``messaging-messages.analyzed`` event tells its channel when they are there. There is one job
+per version of a text; a worker keeps the results of the texts it analysed last, so a bulk
+message's copies are analysed once per worker, not once per recipient. A result is written only
+if the text is still the one analysed (an edit in between queues its own job).
+
 VADER's lexicon is English; for other languages the sentiment is mostly ``neutral``. YAKE uses
 the author's language (from their locale) for its stop words when it knows it.
 """
@@ -12,10 +19,22 @@ the author's language (from their locale) for its stop words when it knows it.
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from courier.core.tenancy import scoped
+from courier.domains.messaging.schemas import MESSAGE_TYPE
+from courier.jobs.outbox import enqueue
+from courier.jsonapi.changes import Actor, change, write_changes
+from courier.models.individual import Individual
+from courier.models.messaging import MessagingMessage, MessagingSubscriber
 
 if TYPE_CHECKING:  # the libraries are imported on first use: YAKE pulls in networkx (~40 MB)
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -89,5 +108,128 @@ def analyse(text: str, locale: str | None = None) -> TextAnalysis:
     return TextAnalysis(sentiment_of(text), phrases_of(text, locale))
 
 
-async def analyse_async(text: str, locale: str | None = None) -> TextAnalysis:
-    return await asyncio.to_thread(analyse, text, locale)
+# --- the job ------------------------------------------------------------------------------------
+
+ANALYSE_JOB = "messaging-messages.analyse"
+ANALYSIS_ACTOR = Actor("system", "message-analysis")
+
+
+async def enqueue_analysis(
+    session: AsyncSession, organization_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
+) -> None:
+    """Queue the analysis of ``message_ids`` (just written or edited) in the caller's
+    transaction, a job each (inserted together): they run once that commits."""
+    for ident in message_ids:
+        await enqueue(session, ANALYSE_JOB, {"message_id": ident}, organization_id=organization_id)
+
+
+@lru_cache(maxsize=64)
+def _analysed(text: str, language: str) -> TextAnalysis:
+    return analyse(text, language)
+
+
+def _analyse_all(texts: Sequence[tuple[str, str | None]]) -> dict[tuple[str, str], TextAnalysis]:
+    """Each distinct (text, language) once; recent ones come from the worker's cache."""
+    keys = dict.fromkeys((body, language_of(locale)) for body, locale in texts)
+    return {key: _analysed(*key) for key in keys}
+
+
+async def analyse_messages(
+    session: AsyncSession, organization_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
+) -> int:
+    """Compute and store the sentiment and phrases of those of ``message_ids`` that still
+    wait for them; each stored result publishes ``messaging-messages.analyzed`` to the
+    message's audience. Returns how many were stored. Never commits."""
+    found = (
+        await session.execute(
+            scoped(
+                cast(
+                    "Select[Any]",
+                    select(
+                        MessagingMessage.id,
+                        MessagingMessage.message,
+                        MessagingMessage.channel_id,
+                        MessagingMessage.individual_id,
+                        MessagingMessage.draft,
+                    ),
+                ),
+                MessagingMessage,
+                organization_id,
+            ).where(
+                MessagingMessage.id.in_(list(message_ids)),
+                MessagingMessage.analyzed.is_(False),
+                MessagingMessage.removed.is_(False),
+            )
+        )
+    ).all()
+    if not found:
+        return 0
+    authors = {row.individual_id for row in found if row.individual_id is not None}
+    locales: dict[uuid.UUID, str | None] = {}
+    if authors:
+        rows = await session.execute(
+            scoped(
+                cast("Select[Any]", select(Individual.id, Individual.locale)),
+                Individual,
+                organization_id,
+            ).where(Individual.id.in_(authors))
+        )
+        locales = {ident: locale for ident, locale in rows}
+    texts = [(row.message, locales.get(row.individual_id)) for row in found]
+    results = await asyncio.to_thread(_analyse_all, texts)
+    stored = []
+    for row, (body, locale) in zip(found, texts, strict=True):
+        result = results[(body, language_of(locale))]
+        done = await session.execute(
+            scoped(update(MessagingMessage), MessagingMessage, organization_id)
+            .where(
+                MessagingMessage.id == row.id,
+                MessagingMessage.message == body,  # not edited since it was read
+                MessagingMessage.analyzed.is_(False),
+            )
+            .values(sentiment=result.sentiment, phrases=result.phrases, analyzed=True)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(done, "rowcount", 0) == 1:
+            stored.append(row)
+    channels = {row.channel_id for row in stored if not row.draft}
+    audiences: dict[uuid.UUID, list[uuid.UUID]] = {channel: [] for channel in channels}
+    if channels:
+        pairs = await session.execute(
+            scoped(
+                cast(
+                    "Select[Any]",
+                    select(MessagingSubscriber.channel_id, MessagingSubscriber.individual_id),
+                ),
+                MessagingSubscriber,
+                organization_id,
+            ).where(MessagingSubscriber.channel_id.in_(channels))
+        )
+        for channel_id, individual_id in pairs:
+            audiences[channel_id].append(individual_id)
+
+    def audience(row: Any) -> list[uuid.UUID]:  # a draft's: its author's
+        if row.draft:
+            return [row.individual_id] if row.individual_id else []
+        return audiences.get(row.channel_id, [])
+
+    write_changes(
+        session,
+        [
+            change(
+                MESSAGE_TYPE,
+                row.id,
+                "analyzed",
+                fields=("sentiment", "phrases"),
+                audience=audience(row),
+                organization_id=organization_id,
+                data={"channel-id": str(row.channel_id)},
+                audited=False,
+            )
+            for row in stored
+        ],
+        actor=ANALYSIS_ACTOR,
+        request_id=None,
+        organization_id=organization_id,
+    )
+    return len(stored)

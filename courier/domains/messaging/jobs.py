@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from courier.domains.messaging import sms, sms_openings  # noqa: F401 (registers the opener)
+from courier.domains.messaging import analysis, sms, sms_openings  # noqa: F401 (the opener)
 from courier.jobs import JobContext, job_handler
 
 
@@ -16,3 +16,11 @@ from courier.jobs import JobContext, job_handler
 async def text_post(job: JobContext) -> dict[str, Any] | None:
     message_id = uuid.UUID(str(job.payload["message_id"]))
     return await sms.text_post(job.session, job.settings, job.organization_id, message_id)
+
+
+@job_handler(analysis.ANALYSE_JOB)
+async def analyse_messages(job: JobContext) -> dict[str, Any] | None:
+    """Sentiment and key phrases of freshly posted or edited messages."""
+    ident = uuid.UUID(str(job.payload["message_id"]))
+    stored = await analysis.analyse_messages(job.session, job.organization_id, [ident])
+    return {"analyzed": stored}

@@ -36,7 +36,7 @@ from courier.domains.messaging.access import (
     require_subscriber,
     resolve_actor,
 )
-from courier.domains.messaging.analysis import analyse_async
+from courier.domains.messaging.analysis import enqueue_analysis
 from courier.domains.messaging.schemas import (
     MESSAGE_TYPE,
     AckBody,
@@ -190,13 +190,10 @@ class MessageService(CrudService[MessagingMessage]):
         if "message" in given and given["message"] != obj.message:
             if (publishing or not obj.draft) and not given["message"].strip():
                 raise invalid_attribute("message", "must not be empty")
-            locale = None
-            if obj.individual_id is not None:
-                locale = (await require_individual(ctx, obj.individual_id, pointer)).locale
-            analysis = await analyse_async(given["message"], locale)
             obj.message = given["message"]
-            obj.sentiment = analysis.sentiment
-            obj.phrases = analysis.phrases
+            # The new text's sentiment and phrases come from a job after the commit.
+            obj.sentiment, obj.phrases, obj.analyzed = None, {}, False
+            await enqueue_analysis(session, org, [obj.id])
             verb = "updated"
         if given.get("removed") is True:
             obj.removed = True

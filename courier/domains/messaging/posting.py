@@ -5,10 +5,11 @@ bulk-message fan-out jobs and the auto-responder all post through here, given a 
 organization rather than a request, so a message posted from a job is indistinguishable from
 one posted over HTTP:
 
-- :func:`post_messages` writes new messages (posted or drafts): sentiment and key phrases of
-  each text (computed once per distinct text and language), the author's login, the channel's
-  next ``seq``, the author's read horizon, the channel's last message, an audit row and the
-  ``messaging-messages.created`` event for the channel's subscribers (a draft's: its author's);
+- :func:`post_messages` writes new messages (posted or drafts): the author's login, the
+  channel's next ``seq``, the author's read horizon, the channel's last message, an audit row,
+  the ``messaging-messages.created`` event for the channel's subscribers (a draft's: its
+  author's) and the job that computes their sentiment and key phrases after the commit
+  (:mod:`.analysis`);
 - :func:`take_seqs` posts messages that exist already (drafts): the seq, the horizon and the
   channel's last message (the caller records the change).
 
@@ -37,7 +38,7 @@ from courier.core.auth import Principal
 from courier.core.errors import conflict
 from courier.core.tenancy import scoped
 from courier.core.time import now_ms
-from courier.domains.messaging.analysis import TextAnalysis, analyse_async, language_of
+from courier.domains.messaging.analysis import enqueue_analysis
 from courier.domains.messaging.schemas import MESSAGE_TYPE
 from courier.jsonapi.changes import Actor, Change, change, write_changes
 from courier.models.individual import Individual
@@ -140,19 +141,6 @@ async def load_authors(
     return authors
 
 
-async def analyse_texts(
-    texts: Iterable[tuple[str, str | None]],
-) -> dict[tuple[str, str], TextAnalysis]:
-    """Sentiment and key phrases per distinct (text, language): a bulk message in two
-    languages is analysed twice, not once per recipient."""
-    results: dict[tuple[str, str], TextAnalysis] = {}
-    for body, locale in texts:
-        key = (body, language_of(locale))
-        if key not in results:
-            results[key] = await analyse_async(body, locale)
-    return results
-
-
 async def channel_audiences(
     session: AsyncSession, organization_id: uuid.UUID, channel_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, list[uuid.UUID]]:
@@ -192,15 +180,10 @@ async def post_messages(
     missing = {p.author_id for p in posts} - set(known)
     if missing:
         known.update(await load_authors(session, organization_id, missing))
-    analyses = await analyse_texts(
-        (p.text, known[p.author_id].locale if p.author_id in known else None) for p in posts
-    )
     now = now_ms()
     messages: list[MessagingMessage] = []
     for post in posts:
         author = known.get(post.author_id)
-        locale = author.locale if author else None
-        analysis = analyses[(post.text, language_of(locale))]
         messages.append(
             MessagingMessage(
                 id=post.message_id or uuid.uuid4(),
@@ -215,8 +198,9 @@ async def post_messages(
                 removed=False,
                 source=post.source,
                 destination=dict(post.destination),
-                sentiment=analysis.sentiment,
-                phrases=analysis.phrases,
+                sentiment=None,
+                phrases={},
+                analyzed=False,
                 bulk_message_id=post.bulk_message_id,
             )
         )
@@ -264,6 +248,7 @@ async def post_messages(
         request_id=actor.request_id,
         organization_id=organization_id,
     )
+    await enqueue_analysis(session, organization_id, [m.id for m in messages])
     return messages
 
 

@@ -368,6 +368,7 @@ async def render_messages(
         removed = message.removed
         attributes = {
             "ack": acked,
+            "analyzed": message.analyzed,
             "attachments": attachments.get(message.id, []),
             "channel_id": message.channel_id,
             "destination": dict(message.destination or {}),

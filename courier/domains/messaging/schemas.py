@@ -382,6 +382,11 @@ class MessageRead(ReadAttributes):
     shows no text (``message: ""``, no sentiment, no phrases) to anyone."""
 
     ack: bool = Field(description="The caller has acknowledged this message")
+    analyzed: bool = Field(
+        description="Sentiment and phrases are computed for the current text. They are computed "
+        "by a job moments after a post or an edit (the messaging-messages.analyzed event says "
+        "when); until then this is false, sentiment is null and phrases are {}."
+    )
     attachments: list[Attachment]
     channel_id: uuid.UUID
     destination: dict[str, Any]
