@@ -22,7 +22,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -87,16 +87,22 @@ def language_of(locale: str | None) -> str:
     return code if code in yake_languages() else "en"
 
 
+@cache
+def _extractor(language: str) -> Any:
+    """One YAKE extractor per language per worker (its stop words are read once). It keeps no
+    state between calls (each builds its own data from the text), so threads may share it."""
+    import yake
+
+    return yake.KeywordExtractor(lan=language, n=MAX_PHRASE_WORDS, top=MAX_PHRASES)
+
+
 def phrases_of(text: str, locale: str | None = None) -> dict[str, Any]:
     """``{"language": "en", "keywords": [{"phrase": ..., "score": ...}]}``, most relevant
     first (a lower YAKE score is more relevant); ``{}`` for a blank text."""
     if not text.strip():
         return {}
-    import yake
-
     language = language_of(locale)
-    # A fresh extractor per call: it is cheap to build and keeps calls thread-independent.
-    extractor = yake.KeywordExtractor(lan=language, n=MAX_PHRASE_WORDS, top=MAX_PHRASES)
+    extractor = _extractor(language)
     keywords = [
         {"phrase": str(phrase), "score": round(float(score), 6)}
         for phrase, score in extractor.extract_keywords(text)
