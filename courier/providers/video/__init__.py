@@ -20,6 +20,13 @@ def _sandbox(settings: Settings) -> VideoProvider:
     return sandbox.SandboxVideo(settings)
 
 
+@VIDEO.adapter("twilio")
+def _twilio(settings: Settings) -> VideoProvider:
+    from courier.providers.video.twilio import TwilioVideo
+
+    return TwilioVideo(settings)
+
+
 @VIDEO.adapter("janus")
 def _janus(settings: Settings) -> VideoProvider:
     from courier.providers.video.janus import JanusVideo
