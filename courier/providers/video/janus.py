@@ -71,6 +71,7 @@ DEFAULT_PUBLISHERS = 50
 EVENTS_USER = "janus"
 CONTROL = "courier-control"
 MUTED = "muted"
+NO_SUCH_ROOM = "426"
 
 # Janus' VideoRoom events (event handler ``data.event`` / ``data.videoroom``) → Courier's types
 # and the Twilio-shaped StatusCallbackEvent the sandbox reports.
@@ -250,8 +251,13 @@ class JanusVideo:
         """Who is connected now (``listparticipants``) and everybody else granted a token,
         not connected; audio muted where Courier moderated it."""
         async with self._handle() as janus:
-            listed = await self._listed(janus, vendor_id)
-            allowed = await self._allowed(janus, vendor_id, "add", [])
+            try:
+                listed = await self._listed(janus, vendor_id)
+                allowed = await self._allowed(janus, vendor_id, "add", [])
+            except Permanent as exc:
+                if exc.code == NO_SUCH_ROOM:
+                    return []  # ended (destroyed): Janus remembers nobody
+                raise
         muted = {self._marker_identity(vendor_id, t) for t in allowed} - {None}
         out: dict[str, Participant] = {}
         for held in listed:
