@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
 from courier.config import Settings
@@ -172,3 +173,42 @@ async def test_janus_unreachable_is_not_sent(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, janus_url="http://127.0.0.1:9/janus")
     with pytest.raises(NotSent):
         await JanusVideo(settings).create_room("visit-x")
+
+
+def test_a_join_with_somebody_elses_token_is_not_their_connection(tmp_path: Path) -> None:
+    """Janus does not bind a token to a participant id: a participant who joins under
+    another's id with their own token is not reported as the other connecting."""
+    video = JanusVideo(Settings(data_dir=tmp_path, janus_room_key="k", janus_events_secret="s"))
+    room = "courier-1-abc"
+
+    def joined(identity: str, token_of: str) -> RawRequest:
+        event = {
+            "emitter": "test",
+            "type": 64,
+            "timestamp": 1_700_000_000_000_000,
+            "event": {
+                "plugin": "janus.plugin.videoroom",
+                "data": {
+                    "event": "joined",
+                    "room": room,
+                    "id": video.participant_id(room, identity),
+                    "token": video.token(room, token_of),
+                },
+            },
+        }
+        return RawRequest(
+            "POST", "http://127.0.0.1/providers/video/janus", {}, orjson.dumps([event])
+        )
+
+    (honest,) = video.parse(joined("patient-7", "patient-7"))
+    assert honest.type == "participant-connected"
+    assert honest.raw["ParticipantIdentity"] == "patient-7" and honest.vendor_id == room
+    assert video.parse(joined("patient-7", "dr-lee")) == []
+    forged_id = RawRequest(
+        "POST",
+        "http://127.0.0.1/providers/video/janus",
+        {},
+        joined("patient-7", "patient-7").body.replace(b"patient-7.", b"patient-8."),
+    )
+    assert video.parse(forged_id) == []
+    assert video.parse(RawRequest("POST", "http://x", {}, b"not json")) == []

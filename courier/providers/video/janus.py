@@ -7,9 +7,10 @@ between jobs or shared between Courier's processes, and a Janus restart costs no
 the rooms it held. All of a room's state lives in Janus:
 
 - A room is created with a random string id (``courier-<epoch ms>-<hex>``; the plugin must
-  run with ``string_ids = true``), the visit's unique name as its description, ``publishers``
-  = max participants, and a room ``secret`` and ``pin`` derived (HMAC) from
-  ``COURIER_JANUS_ROOM_KEY``: every Courier process can moderate, grant and destroy it.
+  run with ``string_ids = true``), the visit's unique name as its description, private when
+  ``COURIER_JANUS_ADMIN_KEY`` is set, ``publishers`` = max participants, and a room
+  ``secret`` and ``pin`` derived (HMAC) from ``COURIER_JANUS_ROOM_KEY``: every Courier
+  process can moderate, grant and destroy it.
 - ``grant`` adds a per-participant token to the room's ``allowed`` list (Janus refuses a
   ``join`` without one) and returns it with the room id, pin and the participant id the app
   joins with (``<identity>.<mac>``), in :attr:`Grant.extra`. Janus tokens do not expire:
@@ -25,7 +26,7 @@ Participant events reach Courier through Janus' HTTP event handler (``sampleevh`
 posts the plugin's events to ``<public url>/providers/video/janus`` with HTTP basic
 credentials ``janus:<COURIER_JANUS_EVENTS_SECRET>``; ``verify`` checks them and ``parse``
 turns ``joined``, ``leaving``/``kicked``, ``moderated``, ``created`` and ``destroyed`` into
-the same events the sandbox reports (``participant-connected`` ...). A rooms's status callback
+the same events the sandbox reports (``participant-connected`` ...). A room's status callback
 URL is therefore not used: Janus has one event backend (see docs/VIDEO_ENGINES.md).
 """
 
@@ -72,6 +73,7 @@ EVENTS_USER = "janus"
 CONTROL = "courier-control"
 MUTED = "muted"
 NO_SUCH_ROOM = "426"
+ROOM_PREFIX = "courier-"
 
 # Janus' VideoRoom events (event handler ``data.event`` / ``data.videoroom``) → Courier's types
 # and the Twilio-shaped StatusCallbackEvent the sandbox reports.
@@ -155,17 +157,22 @@ class JanusVideo:
         if max_participants is not None and not 1 <= max_participants <= DEFAULT_PUBLISHERS:
             raise Permanent("53107", f"max participants is 1 to {DEFAULT_PUBLISHERS}")
         async with self._handle() as janus:
-            existing = [r for r in await _rooms(janus) if r.get("description") == unique_name]
+            existing = [
+                r
+                for r in await _rooms(janus, self.settings.janus_admin_key)
+                if r.get("description") == unique_name
+            ]
             if existing:
                 return _room(existing[0], unique_name)
-            room_id = f"courier-{int(utcnow().timestamp() * 1000)}-{secrets.token_hex(6)}"
+            room_id = f"{ROOM_PREFIX}{int(utcnow().timestamp() * 1000)}-{secrets.token_hex(6)}"
             request: dict[str, Any] = {
                 "request": "create",
                 "room": room_id,
                 "description": unique_name,
                 "secret": self.room_secret(room_id),
                 "pin": self.room_pin(room_id),
-                "is_private": False,
+                # Private (unlisted but to holders of the admin key) when there is one.
+                "is_private": bool(self.settings.janus_admin_key),
                 "allowed": [self.token(room_id, CONTROL)],
                 "publishers": max_participants or DEFAULT_PUBLISHERS,
                 "record": record,
@@ -174,14 +181,14 @@ class JanusVideo:
             if self.settings.janus_admin_key:
                 request["admin_key"] = self.settings.janus_admin_key
             await janus.plugin(request, written=True)
-            for found in await _rooms(janus):
+            for found in await _rooms(janus, self.settings.janus_admin_key):
                 if found.get("room") == room_id:
                     return _room(found, unique_name)
         raise Ambiguous(f"Janus created room {room_id} but does not list it")
 
     async def fetch_room(self, vendor_id: str) -> Room | None:
         async with self._handle() as janus:
-            for found in await _rooms(janus):
+            for found in await _rooms(janus, self.settings.janus_admin_key):
                 if found.get("room") == vendor_id:
                     return _room(found, str(found.get("description") or ""))
         return None
@@ -191,7 +198,14 @@ class JanusVideo:
         (``room-ended``). Janus forgets a destroyed room: ending it again returns a completed
         room that only knows its id."""
         async with self._handle() as janus:
-            found = next((r for r in await _rooms(janus) if r.get("room") == vendor_id), None)
+            found = next(
+                (
+                    r
+                    for r in await _rooms(janus, self.settings.janus_admin_key)
+                    if r.get("room") == vendor_id
+                ),
+                None,
+            )
             if found is None:
                 return Room(
                     vendor_id=vendor_id,
@@ -549,17 +563,18 @@ def _answer(response: httpx.Response) -> dict[str, Any]:
     return answer
 
 
-async def _rooms(janus: _Handle) -> list[dict[str, Any]]:
-    data = await janus.plugin({"request": "list"}, written=False)
+async def _rooms(janus: _Handle, admin_key: str | None) -> list[dict[str, Any]]:
+    """Courier's rooms (private ones too, with the admin key)."""
+    request = {"request": "list", **({"admin_key": admin_key} if admin_key else {})}
+    data = await janus.plugin(request, written=False)
     rooms: list[dict[str, Any]] = [r for r in data.get("list", []) if isinstance(r, dict)]
-    for room in rooms:
-        if isinstance(room.get("room"), int):
-            raise Permanent(
-                "janus",
-                "the Janus VideoRoom plugin uses numeric ids: set string_ids = true in "
-                "janus.plugin.videoroom.jcfg",
-            )
-    return rooms
+    if any(isinstance(room.get("room"), int) for room in rooms):
+        raise Permanent(
+            "janus",
+            "the Janus VideoRoom plugin uses numeric ids: set string_ids = true in "
+            "janus.plugin.videoroom.jcfg",
+        )
+    return [r for r in rooms if str(r.get("room", "")).startswith(ROOM_PREFIX)]
 
 
 def _room(found: dict[str, Any], unique_name: str) -> Room:
