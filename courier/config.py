@@ -312,6 +312,11 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8088/janus",
         description="The Janus WebRTC server's HTTP API (COURIER_VIDEO_PROVIDER=janus).",
     )
+    janus_client_url: str | None = Field(
+        default=None,
+        description="Where the apps reach Janus (its public HTTPS or WebSocket API): given to "
+        "them with their credentials (Grant.extra['server']).",
+    )
     janus_api_secret: str | None = Field(
         default=None, description="Janus' api_secret (janus.jcfg), if it sets one."
     )

@@ -42,6 +42,7 @@ def video(janus: JanusServer, tmp_path: Path) -> JanusVideo:
         janus_admin_key=janus.admin_key,
         janus_events_secret=janus.events_secret,
         janus_room_key="test-room-key",
+        janus_client_url="https://127.0.0.1:8089/janus",
     )
     adapter = providers_for(settings).get(VIDEO)
     assert isinstance(adapter, JanusVideo) and isinstance(adapter, VideoProvider)
@@ -82,6 +83,7 @@ async def test_two_webrtc_peers_in_a_visit(
     doctor = Peer(janus.url, await video.grant(room, "dr-lee", ttl=timedelta(minutes=30)))
     patient = Peer(janus.url, await video.grant(room, "patient-7", ttl=timedelta(minutes=30)))
     assert doctor.grant.extra["room"] == room.vendor_id and doctor.grant.extra["pin"]
+    assert doctor.grant.extra["server"] == "https://127.0.0.1:8089/janus"
     try:
         for peer in (doctor, patient):
             joined = await peer.join()

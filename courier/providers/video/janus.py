@@ -258,6 +258,11 @@ class JanusVideo:
                 "participant-id": self.participant_id(room.vendor_id, identity),
                 "display": identity,
                 "plugin": PLUGIN,
+                **(
+                    {"server": self.settings.janus_client_url}
+                    if self.settings.janus_client_url
+                    else {}
+                ),
             },
         )
 
