@@ -13,14 +13,19 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
+from sqlalchemy import select
 
+from courier.app import create_app
 from courier.config import Settings
-from courier.providers.common import Permanent, RawRequest, providers_for
+from courier.models.delivery import ProviderInbound
+from courier.providers.common import NotSent, Permanent, RawRequest, providers_for
 from courier.providers.video import VIDEO, RoomStatus, VideoProvider
 from courier.providers.video.janus import JanusVideo
 from tests import provider_kinds_support as support
+from tests.conftest import make_settings
 from tests.janus_support import JanusServer, Peer, local_ice, start_janus
 from tests.provider_kinds_support import Receiver
 
@@ -170,8 +175,6 @@ async def test_tokens_pins_and_forged_events(
 
 
 async def test_janus_unreachable_is_not_sent(tmp_path: Path) -> None:
-    from courier.providers.common import NotSent
-
     settings = Settings(data_dir=tmp_path, janus_url="http://127.0.0.1:9/janus")
     with pytest.raises(NotSent):
         await JanusVideo(settings).create_room("visit-x")
@@ -214,3 +217,66 @@ def test_a_join_with_somebody_elses_token_is_not_their_connection(tmp_path: Path
     )
     assert video.parse(forged_id) == []
     assert video.parse(RawRequest("POST", "http://x", {}, b"not json")) == []
+
+
+async def test_janus_events_reach_courier(
+    janus: JanusServer, receiver: Receiver, database_url: str, data_dir: Path
+) -> None:
+    """What Janus' event handler posted, sent to a Courier configured for Janus: verified
+    with the events secret, stored once each in provider_inbound (a wrong secret: 401)."""
+    settings = make_settings(
+        database_url,
+        data_dir,
+        video_provider="janus",
+        janus_url=janus.url,
+        janus_admin_key=janus.admin_key,
+        janus_events_secret=janus.events_secret,
+        janus_room_key="test-room-key",
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        video = providers_for(settings).get(VIDEO)
+        room = await video.create_room(f"visit-{uuid.uuid4()}")
+        peer = Peer(janus.url, await video.grant(room, "patient-9", ttl=timedelta(minutes=5)))
+        try:
+            assert (await peer.join())["videoroom"] == "joined"
+        finally:
+            await peer.leave()
+        assert isinstance(video, JanusVideo)
+        await events_about(video, receiver, room.vendor_id, until=3)
+        posted = [r for r in receiver.at(HOOK) if room.vendor_id.encode() in r.body]
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://courier.test") as http:
+            for request in posted + posted:  # each twice: Janus retransmits
+                headers = {k: request.headers[k] for k in ("authorization", "content-type")}
+                answer = await http.post(HOOK, content=request.body, headers=headers)
+                assert answer.status_code == 204, answer.text
+            forged = await http.post(
+                HOOK,
+                content=posted[0].body,
+                headers={
+                    "authorization": "Basic amFudXM6Z3Vlc3M=",
+                    "content-type": "application/json",
+                },
+            )
+            assert forged.status_code == 401
+        async with application.state.database.sessionmaker() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(ProviderInbound).where(
+                            ProviderInbound.provider == "video:janus",
+                            ProviderInbound.vendor_id == room.vendor_id,
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        stored = sorted((r.event_type, r.raw.get("ParticipantIdentity", "")) for r in rows)
+        assert stored == [
+            ("participant-connected", "patient-9"),
+            ("participant-disconnected", "patient-9"),
+            ("room-created", ""),
+        ]
+        await video.end_room(room.vendor_id)
