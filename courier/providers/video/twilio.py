@@ -75,7 +75,6 @@ class TwilioVideo:
         self.settings = settings
         # The sms adapter's credentials, transport and error classification, reused.
         self._rest = TwilioSms(settings, http=http)
-        self._client: Client | None = None
 
     def client(self) -> Client:
         return self._rest.client()
