@@ -3,7 +3,8 @@
 :func:`start_janus` writes a configuration of its own to a temporary directory (janus.jcfg,
 the HTTP transport, the VideoRoom plugin with ``string_ids``, the ``sampleevh`` event handler
 posting to a URL of the test's) and runs ``janus -F <dir>`` on free loopback ports; ICE has
-no STUN server and no 1:1 NAT mapping, and uses one local address (:func:`media_address`).
+no STUN server and no 1:1 NAT mapping; media tests run only where a person names a local
+address for them (:func:`media_address`), since Janus never uses loopback for media.
 Without the ``janus`` binary (.ci/run's ``ensure_janus`` installs Debian's) or aiortc, the
 tests skip, saying so.
 
@@ -97,7 +98,7 @@ media: {{
     rtp_port_range = "{rtp}-{rtp + 200}"
 }}
 nat: {{
-    ice_enforce_list = "{media_address()}"
+    ice_enforce_list = "{media_address() or "lo"}"
     ignore_mdns = true
     full_trickle = false
 }}
@@ -207,22 +208,17 @@ def start_janus(directory: Path, events_url: str) -> Iterator[JanusServer]:
             server.process.wait()
 
 
-def media_address() -> str:
-    """The address both ends of the test's WebRTC media use: this machine's own first
-    non-loopback IPv4 address. Janus 1.1 never gathers ICE candidates on a loopback interface
-    (src/ice.c skips IFF_LOOPBACK, and ``ice_enforce_list = "lo"`` then leaves libnice to
-    gather on every interface), so the media cannot use 127.0.0.1; it flows between two
-    sockets bound to this one local address and never leaves the machine. Signalling (Janus'
-    HTTP API) and Janus' events stay on 127.0.0.1."""
-    try:
-        import ifaddr
-    except ImportError:
-        pytest.skip("aiortc (and its ifaddr) is not installed (pip install aiortc)")
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            if isinstance(ip.ip, str) and not ip.ip.startswith("127."):
-                return ip.ip
-    pytest.skip("this machine has no non-loopback IPv4 address for Janus' ICE candidates")
+MEDIA_ADDRESS_VARIABLE = "JANUS_TEST_MEDIA_ADDRESS"
+
+
+def media_address() -> str | None:
+    """The address both ends of the test's WebRTC media use, when a person running the suite
+    names one in ``JANUS_TEST_MEDIA_ADDRESS`` (an address of this machine). Janus 1.1 never
+    gathers ICE candidates on a loopback interface (src/ice.c skips IFF_LOOPBACK), so its
+    media cannot use 127.0.0.1, and this suite sends traffic only to loopback unless told
+    otherwise: without the variable, the tests that need media skip, and the rest (Janus' HTTP
+    API, its events, tokens and pins) still run against the real Janus on 127.0.0.1."""
+    return os.environ.get(MEDIA_ADDRESS_VARIABLE) or None
 
 
 def local_ice(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -232,6 +228,12 @@ def local_ice(monkeypatch: pytest.MonkeyPatch) -> None:
     import aioice.ice
 
     address = media_address()
+    if address is None:
+        pytest.skip(
+            "WebRTC media needs an address Janus gathers ICE candidates on, and Janus 1.1 never "
+            "uses loopback, while this suite sends traffic only to loopback: set "
+            f"{MEDIA_ADDRESS_VARIABLE} to an address of this machine to run it"
+        )
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: [address])
 
 
