@@ -212,7 +212,9 @@ class Settings(BaseSettings):
         default="sandbox", description="Adapter of the voice kind: 'sandbox' (default)."
     )
     video_provider: str = Field(
-        default="sandbox", description="Adapter of the video kind: 'sandbox' (default)."
+        default="sandbox",
+        description="Adapter of the video kind: 'sandbox' (default), 'twilio' (Twilio Video) or "
+        "'janus' (a self-hosted Janus WebRTC server; docs/VIDEO_ENGINES.md).",
     )
     speech_provider: str = Field(
         default="sandbox", description="Adapter of the speech kind: 'sandbox' (default)."
@@ -295,6 +297,44 @@ class Settings(BaseSettings):
         gt=0,
         le=1000,
         description="Default texts per second sent from one number (Twilio long code: 1).",
+    )
+
+    # --- video engines (courier.providers.video; docs/VIDEO_ENGINES.md) ---
+    twilio_api_key_sid: str | None = Field(
+        default=None,
+        description="Twilio API key SID (SK...): signs video access tokens "
+        "(COURIER_VIDEO_PROVIDER=twilio).",
+    )
+    twilio_api_key_secret: str | None = Field(
+        default=None, description="The secret of that API key (the access tokens' HS256 key)."
+    )
+    janus_url: str = Field(
+        default="http://127.0.0.1:8088/janus",
+        description="The Janus WebRTC server's HTTP API (COURIER_VIDEO_PROVIDER=janus).",
+    )
+    janus_client_url: str | None = Field(
+        default=None,
+        description="Where the apps reach Janus (its public HTTPS or WebSocket API): given to "
+        "them with their credentials (Grant.extra['server']).",
+    )
+    janus_api_secret: str | None = Field(
+        default=None, description="Janus' api_secret (janus.jcfg), if it sets one."
+    )
+    janus_admin_key: str | None = Field(
+        default=None,
+        description="The VideoRoom plugin's admin_key (janus.plugin.videoroom.jcfg), if it sets "
+        "one: needed to create rooms.",
+    )
+    janus_events_secret: str | None = Field(
+        default=None,
+        description="The password Janus' HTTP event handler (sampleevh backend_pwd, user "
+        "'janus') sends with the events it posts to /providers/video/janus; without it Janus' "
+        "events are refused.",
+    )
+    janus_room_key: str | None = Field(
+        default=None,
+        description="Derives each Janus room's secret and pin and the participants' tokens "
+        "(HMAC); default: derived from the token secret every Courier process shares.",
     )
 
     # --- push (courier.providers.push; docs/PUSH.md) ---

@@ -51,6 +51,8 @@ class FakeTwilio:
     fail_next: list[tuple[int, int]] = field(default_factory=list)  # (status, code)
     send_callbacks: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Twilio Video (/video/v1/...): tests/twilio_video_fake.py, when a test installs it.
+    video: Any = None
 
     # --- what a phone or the carrier does ------------------------------------------------------
 
@@ -123,6 +125,9 @@ class FakeTwilio:
         if self.fail_next:
             status, code = self.fail_next.pop(0)
             return _error(status, code, "Injected failure")
+        if path.startswith("/video/v1/") and self.video is not None:
+            answer: tuple[int, dict[str, Any]] = self.video.handle(method, path, query, form)
+            return answer
         base = f"/api/{API_VERSION}/Accounts/{self.account_sid}"
         if path == f"{base}/Messages.json" and method == "POST":
             return self._create_message(form)

@@ -1,7 +1,7 @@
 """Video rooms (visits): the ``video`` provider kind.
 
-``COURIER_VIDEO_PROVIDER=sandbox`` (default). The ``twilio`` and self-hosted ``janus``
-adapters come with the video domain.
+``COURIER_VIDEO_PROVIDER=sandbox`` (default), ``twilio`` (Twilio Video) or ``janus`` (a
+self-hosted Janus WebRTC server); docs/VIDEO_ENGINES.md.
 """
 
 from __future__ import annotations
@@ -18,6 +18,20 @@ VIDEO: ProviderKind[VideoProvider] = ProviderKind("video", setting="video_provid
 @VIDEO.adapter("sandbox")
 def _sandbox(settings: Settings) -> VideoProvider:
     return sandbox.SandboxVideo(settings)
+
+
+@VIDEO.adapter("twilio")
+def _twilio(settings: Settings) -> VideoProvider:
+    from courier.providers.video.twilio import TwilioVideo
+
+    return TwilioVideo(settings)
+
+
+@VIDEO.adapter("janus")
+def _janus(settings: Settings) -> VideoProvider:
+    from courier.providers.video.janus import JanusVideo
+
+    return JanusVideo(settings)
 
 
 VIDEO.sandbox_action(
