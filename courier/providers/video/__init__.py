@@ -20,18 +20,9 @@ def _sandbox(settings: Settings) -> VideoProvider:
     return sandbox.SandboxVideo(settings)
 
 
-@VIDEO.adapter("twilio")
-def _twilio(settings: Settings) -> VideoProvider:
-    from courier.providers.video.twilio import TwilioVideo
-
-    return TwilioVideo(settings)
-
-
-@VIDEO.adapter("janus")
-def _janus(settings: Settings) -> VideoProvider:
-    from courier.providers.video.janus import JanusVideo
-
-    return JanusVideo(settings)
+# The engines' modules (and the twilio client) are imported when first built.
+VIDEO.adapter_in("twilio", "courier.providers.video.twilio:TwilioVideo")
+VIDEO.adapter_in("janus", "courier.providers.video.janus:JanusVideo")
 
 
 VIDEO.sandbox_action(
