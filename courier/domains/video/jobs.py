@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -45,12 +46,12 @@ from courier.jobs import JobContext, PermanentJobError, enqueue, job_handler
 from courier.jsonapi.changes import SYSTEM, Change, change, write_changes
 from courier.models.individual import Individual
 from courier.models.template import Template
-from courier.models.video import CompositionStatus, VideoChannel, VideoComposition, VisitState
+from courier.models.video import VideoChannel, VideoComposition, VisitState
 from courier.providers.common import Permanent, callback_url
 from courier.providers.email.message import EmailContent
 from courier.providers.storage import storage_for
 from courier.providers.video import VIDEO
-from courier.providers.video.base import VideoCompositions
+from courier.providers.video.base import Composition, CompositionStatus, VideoCompositions
 
 COMPOSE_JOB = "video.compose"
 DELETE_FILES_JOB = "video.delete-composition-files"
@@ -235,7 +236,21 @@ async def compose(job: JobContext) -> dict[str, Any] | None:
         if "error" in started:
             return _fail(job, visit, row, str(started["error"]), audience)
         row.vendor_id = str(started["vendor_id"])
-    progress = await engine.fetch_composition(row.vendor_id)
+    vendor_id = row.vendor_id
+
+    async def fetch() -> dict[str, Any]:
+        found = await engine.fetch_composition(vendor_id)
+        return {"found": None} if found is None else {"found": dataclasses.asdict(found)}
+
+    fetched = (await job.step("fetch-composition", fetch) or {}).get("found")
+    row = await _composition(job)
+    assert row is not None
+    row.vendor_id = vendor_id
+    progress = (
+        Composition(**{**fetched, "status": CompositionStatus(fetched["status"])})
+        if fetched
+        else None
+    )
     if progress is None or progress.status.value == CompositionStatus.FAILED.value:
         reason = progress.error if progress is not None and progress.error else "lost"
         return _fail(job, visit, row, f"the engine's composition failed: {reason}", audience)
@@ -263,7 +278,6 @@ async def compose(job: JobContext) -> dict[str, Any] | None:
             dedupe_key=f"{COMPOSE_JOB}:{row.id}:{poll}",
         )
         return {"progress": progress.progress}
-    vendor_id = row.vendor_id
     key = composition_key(org, composition_id)
     settings = job.settings
 
@@ -319,13 +333,17 @@ async def set_audio(job: JobContext) -> dict[str, Any] | None:
     if visit.state != VisitState.OPEN.value:
         return {"skipped": f"the visit is {visit.state}"}
     adapter = job.providers.get(VIDEO)
-    try:
-        await adapter.set_audio(
-            visit.room_sid, str(job.payload["individual_id"]), muted=bool(job.payload["muted"])
-        )
-    except Permanent as exc:  # e.g. left the room meanwhile: nothing to retry
-        return {"refused": str(exc)[:255]}
-    return {"muted": bool(job.payload["muted"])}
+    room_sid, identity = visit.room_sid, str(job.payload["individual_id"])
+    muted = bool(job.payload["muted"])
+
+    async def apply() -> dict[str, Any]:
+        try:
+            await adapter.set_audio(room_sid, identity, muted=muted)
+        except Permanent as exc:  # e.g. left the room meanwhile: nothing to retry
+            return {"refused": str(exc)[:255]}
+        return {"muted": muted}
+
+    return await job.step("set-audio", apply)
 
 
 @job_handler(REMIND_JOB, max_attempts=10)

@@ -759,7 +759,16 @@ class VisitService(CrudService[VideoChannel]):
                     "encounter-finalized",
                     audience,
                     ["encounter-id"],
-                    data={"encounter": encounter},
+                    # Ids and times only (no note: events carry no clinical text); the EHR
+                    # integration reads the encounter from the visit.
+                    data={
+                        "encounter-id": encounter["id"],
+                        "version": version,
+                        "service-type-id": encounter["service-type-id"],
+                        "author-id": encounter["author-id"],
+                        "participants": encounter["participants"],
+                        "finalized-at": encounter["finalized-at"],
+                    },
                 )
             ],
         )
