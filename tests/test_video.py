@@ -330,7 +330,24 @@ async def test_v2_finalizes_once_with_the_authors_note(
     )
     assert early.status_code == 409 and "not taken place" in early.text
     await settle(app, receiver)
+    first = (await credentials(client, ident, org.staff, provider)).json()["access-token"]
+    engine = SandboxVideo(app.state.settings)
+    old_room = engine.check_token(first)["room_sid"]
+    # Recording decided after the room was made: the room is replaced by a recording one.
+    recorded = await client.patch(
+        f"{CHANNELS}{ident}/",
+        headers=org.staff,
+        json=doc("video-channels", {"recorded": True}, ident),
+    )
+    assert recorded.status_code == 200, recorded.text
+    await settle(app, receiver)
     token = (await credentials(client, ident, org.staff, provider)).json()["access-token"]
+    new_room = await engine.fetch_room(engine.check_token(token)["room_sid"])
+    assert new_room is not None and new_room.record is True
+    assert new_room.vendor_id != old_room
+    gone = await engine.fetch_room(old_room)
+    assert gone is not None and gone.status.value == "completed"
+    assert (await visit_of(client, org, ident))["channel-state"] == "scheduled"
     await control(client, org, "join", token=token)
     await settle(app, receiver)
     provider_token = bearer(await individual_token(client, org, provider))

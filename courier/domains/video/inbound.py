@@ -78,6 +78,9 @@ async def _apply(job: JobContext, inbound: ProviderInbound) -> None:
     visit = await repo.visit_of_room(session, str(raw.get("RoomName") or ""), inbound.vendor_id)
     if visit is None or visit.organization_id != job.organization_id:
         return
+    if inbound.vendor_id != visit.room_sid:
+        inbound.applied_at = utcnow()  # a room the visit no longer uses (or not yet bound)
+        return
     waited = utcnow() - inbound.received_at
     if waited < timedelta(seconds=ORDER_WAIT_SECONDS) and await _earlier_unapplied(
         session, inbound
@@ -95,8 +98,6 @@ async def _apply(job: JobContext, inbound: ProviderInbound) -> None:
     when = inbound.occurred_at or inbound.received_at
     changes: list[Change] = []
     kind = inbound.event_type
-    if visit.room_sid is None and inbound.vendor_id:
-        visit.room_sid = inbound.vendor_id
     if kind == "room-ended":
         visit.room_status = RoomStatus.COMPLETED.value
         if visit.state != VisitState.TERMINATED.value:

@@ -94,6 +94,17 @@ async def create_room(job: JobContext) -> dict[str, Any] | None:
             return {"error": str(exc)[:255] or exc.code or "refused"}
         return {"sid": room.vendor_id, "status": room.status.value}
 
+    replaced = job.payload.get("replace")
+    if replaced:
+
+        async def end_replaced() -> dict[str, Any]:
+            try:
+                await adapter.end_room(str(replaced))
+            except Permanent as exc:
+                return {"error": str(exc)[:255]}
+            return {"ended": str(replaced)}
+
+        await job.step("end-replaced-room", end_replaced)
     made = await job.step("create-room", create) or {}
     visit = await _visit(job)  # the step committed: read it again
     assert visit is not None

@@ -523,6 +523,19 @@ class VisitService(CrudService[VideoChannel]):
                 raise conflict("recording is decided before the visit opens", "visit-already-open")
             obj.recorded = given["recorded"]
             changed.append("recorded")
+            if obj.room_sid is not None:
+                # An engine records a room or not from its creation: the room not yet joined
+                # is replaced by one that does (or does not) record.
+                await enqueue(
+                    ctx.session,
+                    CREATE_ROOM_JOB,
+                    {"visit_id": obj.id, "replace": obj.room_sid},
+                    organization_id=obj.organization_id,
+                    dedupe_key=f"{CREATE_ROOM_JOB}:{obj.id}:{uuid.uuid4().hex}",
+                    new_key=True,
+                )
+                obj.room_sid = None
+                obj.room_status = None
         if not changed:
             return Changed(obj)
         obj.last_modified_at = utcnow()
