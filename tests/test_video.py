@@ -8,6 +8,7 @@ of a video_call appointment; purge; bad input and permissions."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from collections.abc import AsyncIterator
@@ -715,3 +716,53 @@ async def test_the_sandbox_composes_and_engines_without_compositions_still_quali
     await sandbox.end_room(room.vendor_id)
     with pytest.raises(Permanent, match="not recorded"):
         await sandbox.create_composition(room.vendor_id)
+
+
+async def test_concurrent_finalizes_make_one_encounter_and_participants_show_preferences(
+    app: Any, client: httpx.AsyncClient, org: Org, receiver: Receiver
+) -> None:
+    provider, patient, _ = await people(client, org)
+    user = await client.post(
+        "/v1/users/",
+        headers=org.admin,
+        json=doc(
+            "users",
+            {
+                "username": f"pat{uuid.uuid4().hex[:8]}",
+                "primary-individual-id": patient,
+                "email-verified": True,
+                "communication-preferences": {"sms": {"enabled": False}},
+            },
+        ),
+    )
+    assert user.status_code == 201, user.text
+    ident = (await create(client, org, participants=[provider, patient]))["id"]
+    shown = {p["individual-id"]: p for p in (await visit_of(client, org, ident))["participants"]}
+    assert shown[patient]["user"]["id"] == user.json()["data"]["id"]
+    assert shown[patient]["user"]["email-verified"] is True
+    assert shown[patient]["user"]["communication-preferences"] == {"sms": {"enabled": False}}
+    assert shown[provider]["user"] is None
+    await settle(app, receiver)
+    token = (await credentials(client, ident, org.staff, patient)).json()["access-token"]
+    await control(client, org, "join", token=token)
+    await settle(app, receiver)
+
+    async def finalize(version: str) -> int:
+        response = await client.post(
+            f"/{version}/video-channels/{ident}/finalize-encounter/",
+            headers=org.staff,
+            json={"individual-id": provider},
+        )
+        return response.status_code
+
+    statuses = await asyncio.gather(finalize("v1"), finalize("v2"), finalize("v1"))
+    assert sorted(statuses) == [201, 409, 409]
+    async with app.state.database.sessionmaker() as session:
+        stmt = unscoped(
+            select(Event).where(
+                Event.resource_id == uuid.UUID(ident),
+                Event.type == "video-channels.encounter-finalized",
+            ),
+            "test",
+        )
+        assert len((await session.execute(stmt)).scalars().all()) == 1
