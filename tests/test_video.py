@@ -766,3 +766,65 @@ async def test_concurrent_finalizes_make_one_encounter_and_participants_show_pre
             "test",
         )
         assert len((await session.execute(stmt)).scalars().all()) == 1
+
+
+async def test_with_email_invitations_and_appless_join_links(
+    app: Any, client: httpx.AsyncClient, org: Org, receiver: Receiver
+) -> None:
+    from email import policy
+    from email.parser import BytesParser
+
+    from courier.domains.video.links import join_link, signature
+    from tests.test_email import sandbox_raw
+
+    provider = await make_individual_id(client, org, **{"account-type": "provider"})
+    address = f"guest-{uuid.uuid4().hex[:8]}@example.org"
+    guest = await make_individual_id(client, org, email=address)
+    visit = await create(
+        client,
+        org,
+        participants=[provider, guest],
+        appointment={"start": soon(5)},
+        appless=True,
+        **{"with-email": True},
+    )
+    ident = visit["id"]
+    assert visit["attributes"]["appless"] is True and visit["attributes"]["with-email"] is True
+    await settle(app, receiver, horizon=2.0)
+    [raw] = await sandbox_raw(client, org, address)
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert message["Subject"] == "Your video visit"
+    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    [link] = [line for line in text.splitlines() if "/video/join/" in line]
+    assert link.startswith(receiver.base + f"/video/join/{ident}/{guest}?")
+
+    async with raw_client(app) as http:
+        parts = urlsplit(link)
+        joined = await http.get(f"{parts.path}?{parts.query}")
+        assert joined.status_code == 200, joined.text
+        assert joined.json()["identity"] == guest
+        claims = SandboxVideo(app.state.settings).check_token(joined.json()["access-token"])
+        assert claims["room"] == ident
+        # The link is the guest's alone: not another participant's, not altered, not expired.
+        other = await http.get(parts.path.replace(guest, provider) + "?" + parts.query)
+        assert other.status_code == 401
+        forged = await http.get(f"{parts.path}?{parts.query[:-4]}beef")
+        assert forged.status_code == 401
+        past = int((utcnow() - timedelta(minutes=1)).timestamp())
+        sig = signature(app.state.settings, uuid.UUID(ident), uuid.UUID(guest), past)
+        expired = await http.get(f"{parts.path}?expires={past}&sig={sig}")
+        assert expired.status_code == 401
+        assert (await http.get(f"/video/join/{ident}/nope?expires=1&sig=x")).status_code == 404
+
+        # A visit that is not appless has no join links.
+        plain = (await create(client, org, participants=[provider, guest]))["id"]
+        async with app.state.database.sessionmaker() as session:
+            row = (
+                await session.execute(
+                    unscoped(select(VideoChannel).where(VideoChannel.id == uuid.UUID(plain)), "t")
+                )
+            ).scalar_one()
+            made = urlsplit(join_link(app.state.settings, row, uuid.UUID(guest)))
+        assert (await http.get(f"{made.path}?{made.query}")).status_code == 404
+    # The provider has no address: no email for them.
+    assert len(await sandbox_raw(client, org, address)) == 1

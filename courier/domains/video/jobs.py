@@ -31,6 +31,7 @@ from courier.domains.people.schemas import check_email
 from courier.domains.user_notifications.service import NotificationTarget, Notified, notify_many
 from courier.domains.video import inbound as _inbound  # noqa: F401  (the inbound handlers)
 from courier.domains.video import repository as repo
+from courier.domains.video.links import join_link
 from courier.domains.video.service import (
     COMPOSITIONS,
     CREATE_ROOM_JOB,
@@ -431,12 +432,11 @@ async def invite(job: JobContext) -> dict[str, Any] | None:
             text=f"Hello {person.preferred_name or person.first_name},\n\n"
             f"You are invited to a video visit{when} (UTC).\n"
             + (
-                "You can join from a browser, without the app, with the link your clinic "
-                "sends you before the visit.\n"
+                "Join from a browser, without the app, when the visit opens (this link is "
+                f"yours alone; do not share it):\n{join_link(job.settings, visit, person.id)}\n"
                 if visit.appless
-                else "Join from the app when the visit opens.\n"
-            )
-            + f"\nVisit: {link}\n",
+                else f"Join from the app when the visit opens.\n\nVisit: {link}\n"
+            ),
         )
         try:
             await do_queue_rendered(

@@ -556,44 +556,7 @@ class VisitService(CrudService[VideoChannel]):
         individual_id = ctx.acting_individual_id
         if individual_id is None:
             raise invalid_parameter("individual-id", "is required", "missing-parameter")
-        taking_part = await participant_row(ctx.session, visit, individual_id)
-        if taking_part is None:
-            raise forbidden("only the visit's participants get its credentials")
-        now = utcnow()
-        opens, closes = join_window(visit)
-        if visit.state == VisitState.TERMINATED.value:
-            raise conflict("the visit has ended", "visit-terminated")
-        if now < opens:
-            raise conflict(
-                f"the visit opens for joining at {format_timestamp(opens)}", "join-not-open"
-            )
-        if closes is not None and now > closes:
-            raise conflict(f"joining the visit closed at {format_timestamp(closes)}", "join-closed")
-        if visit.room_sid is None:
-            detail = (
-                f"the visit's room could not be created: {visit.room_error}"
-                if visit.room_error
-                else "the visit's room is being prepared: retry in a few seconds"
-            )
-            raise conflict(detail, "room-not-ready")
-        adapter = providers_for(ctx.settings).get(VIDEO)
-        ttl = MAX_TOKEN_TTL if closes is None else min(MAX_TOKEN_TTL, closes - now)
-        room = Room(
-            vendor_id=visit.room_sid,
-            unique_name=str(visit.id),
-            status=RoomStatus(visit.room_status or RoomStatus.CREATED.value),
-            max_participants=visit.max_participants,
-            record=visit.recorded,
-        )
-        grant = await adapter.grant(room, str(individual_id), ttl=max(MIN_TOKEN_TTL, ttl))
-        return Credentials(
-            access_token=grant.token,
-            name=grant.unique_name,
-            identity=grant.identity,
-            provider=adapter.name,
-            expires_at=grant.expires_at,
-            extra=dict(grant.extra),
-        )
+        return await issue_credentials(ctx.session, ctx.settings, visit, individual_id)
 
     async def do_audio_states(
         self, ctx: Context, visit: VideoChannel, body: AudioStatesBody
@@ -785,6 +748,49 @@ class VisitService(CrudService[VideoChannel]):
                 )
             ],
         )
+
+
+async def issue_credentials(
+    session: AsyncSession, settings: Settings, visit: VideoChannel, individual_id: uuid.UUID
+) -> Credentials:
+    """An access token to the visit's room for a participant (403 otherwise), within the join
+    window (409 otherwise), once the room exists (409 otherwise)."""
+    taking_part = await participant_row(session, visit, individual_id)
+    if taking_part is None:
+        raise forbidden("only the visit's participants get its credentials")
+    now = utcnow()
+    opens, closes = join_window(visit)
+    if visit.state == VisitState.TERMINATED.value:
+        raise conflict("the visit has ended", "visit-terminated")
+    if now < opens:
+        raise conflict(f"the visit opens for joining at {format_timestamp(opens)}", "join-not-open")
+    if closes is not None and now > closes:
+        raise conflict(f"joining the visit closed at {format_timestamp(closes)}", "join-closed")
+    if visit.room_sid is None:
+        detail = (
+            f"the visit's room could not be created: {visit.room_error}"
+            if visit.room_error
+            else "the visit's room is being prepared: retry in a few seconds"
+        )
+        raise conflict(detail, "room-not-ready")
+    adapter = providers_for(settings).get(VIDEO)
+    ttl = MAX_TOKEN_TTL if closes is None else min(MAX_TOKEN_TTL, closes - now)
+    room = Room(
+        vendor_id=visit.room_sid,
+        unique_name=str(visit.id),
+        status=RoomStatus(visit.room_status or RoomStatus.CREATED.value),
+        max_participants=visit.max_participants,
+        record=visit.recorded,
+    )
+    grant = await adapter.grant(room, str(individual_id), ttl=max(MIN_TOKEN_TTL, ttl))
+    return Credentials(
+        access_token=grant.token,
+        name=grant.unique_name,
+        identity=grant.identity,
+        provider=adapter.name,
+        expires_at=grant.expires_at,
+        extra=dict(grant.extra),
+    )
 
 
 def invalid_attribute_pointer(path: str, detail: str) -> ApiError:
