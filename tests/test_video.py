@@ -674,6 +674,24 @@ async def test_purge_erases_the_patients_visits(
 ) -> None:
     provider, patient, _ = await people(client, org)
     other = await make_individual_id(client, org)
+    start = utcnow() + timedelta(days=1)
+    booked = await client.post(
+        "/v1/appointments/",
+        headers=org.staff,
+        json=doc(
+            "appointments",
+            {
+                "name": "Video visit",
+                "start-time": format_timestamp(start),
+                "end-time": format_timestamp(start + timedelta(minutes=20)),
+                "host": provider,
+                "attendees": [patient, other],
+                "interaction-type": "video_call",
+            },
+        ),
+    )
+    assert booked.status_code == 201, booked.text
+    booked_visit = booked.json()["data"]["attributes"]["video-call"]["meeting-id"]
     theirs = (await create(client, org, participants=[provider, patient]))["id"]
     kept = (await create(client, org, participants=[provider, other]))["id"]
     await settle(app, receiver)
@@ -681,6 +699,7 @@ async def test_purge_erases_the_patients_visits(
     assert receipt["attributes"]["state"] == "completed", receipt
     assert (await client.get(f"{CHANNELS}{theirs}/", headers=org.readonly)).status_code == 404
     assert (await client.get(f"{CHANNELS}{kept}/", headers=org.readonly)).status_code == 200
+    assert (await client.get(f"{CHANNELS}{booked_visit}/", headers=org.readonly)).status_code == 404
     async with app.state.database.sessionmaker() as session:
         stmt = unscoped(select(VideoChannel).where(VideoChannel.id == uuid.UUID(theirs)), "t")
         assert (await session.execute(stmt)).first() is None

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.tenancy import scoped
 from courier.domains.video.jobs import DELETE_FILES_JOB
 from courier.jobs import enqueue
+from courier.models.appointment import Appointment
 from courier.models.video import VideoChannel, VideoComposition, VideoParticipant
 from courier.purge import ArchiveWriter, delete_rows, purge_hook
 
@@ -71,6 +72,13 @@ async def purge_video(
             DELETE_FILES_JOB,
             {"keys": keys},
             organization_id=organization_id,
+        )
+    if visit_ids:  # an appointment whose visit is gone shows no join-url any more
+        await session.execute(
+            scoped(update(Appointment), Appointment, organization_id)
+            .where(Appointment.video_visit_id.in_(visit_ids))
+            .values(video_visit_id=None)
+            .execution_options(synchronize_session=False)
         )
     counts = {
         "video_compositions": await delete_rows(
