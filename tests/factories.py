@@ -740,3 +740,46 @@ async def make_user_notification(client: httpx.AsyncClient, org: Org) -> str:
     notified = results[uuid.UUID(individual)]
     assert isinstance(notified, Notified)
     return str(notified.notification_id)
+
+
+async def _video_visit(client: httpx.AsyncClient, org: Org) -> dict[str, Any]:
+    provider = await make_individual_id(client, org, **{"account-type": "provider"})
+    patient = await make_individual_id(client, org)
+    response = await client.post(
+        "/v1/video-channels/",
+        headers=org.staff,
+        json=doc("video-channels", {"participants": [provider, patient]}),
+    )
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+@factory("video-channels")
+async def make_video_channel(client: httpx.AsyncClient, org: Org) -> str:
+    return str((await _video_visit(client, org))["id"])
+
+
+@factory("video-participants")
+async def make_video_participant(client: httpx.AsyncClient, org: Org) -> str:
+    visit = await _video_visit(client, org)
+    return str(visit["attributes"]["participants"][0]["id"])
+
+
+@factory("video-compositions")
+async def make_video_composition(client: httpx.AsyncClient, org: Org) -> str:
+    """A composition row as the compose job makes one (no endpoint creates them)."""
+    from courier.core.db import commit
+    from courier.models.video import VideoComposition
+
+    visit = await _video_visit(client, org)
+    async with _database(client).sessionmaker() as session:
+        row = VideoComposition(
+            organization_id=uuid.UUID(org.id),
+            video_channel_id=uuid.UUID(visit["id"]),
+            processing_status="enqueued",
+            processing_pct=0,
+        )
+        session.add(row)
+        await commit(session)
+    return str(row.id)

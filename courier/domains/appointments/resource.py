@@ -102,8 +102,7 @@ appointments_spec = register(
         summaries={
             Op.LIST: "List appointments (filter by host, attendee, status, time window ...)",
             Op.GET: "Get one appointment",
-            Op.CREATE: "Book an appointment (video_call: join-url stays null until video "
-            "visits exist)",
+            Op.CREATE: "Book an appointment (video_call: its video visit and join-url)",
             Op.UPDATE: "Modify an appointment (updated-by required; status history and change "
             "log kept)",
         },

@@ -138,9 +138,10 @@ class RecurringRead(_Part):
 
 class VideoCallRead(_Part):
     join_url: str | None = Field(
-        description="Always null for now: video visits are built by a later change"
+        description="Where participants join the appointment's video visit (its "
+        "get-credentials endpoint)"
     )
-    meeting_id: str | None
+    meeting_id: str | None = Field(description="The video visit's id (video-channels)")
 
 
 class StatusChange(_Part):

@@ -6,8 +6,8 @@
 - ``end-time`` after ``start-time`` (400). ``recurring.rrule`` is an RFC 5545 rule, expanded
   in ``time-zone`` (the organization's by default) so every occurrence keeps its local time.
 - ``actual-start-time``/``actual-end-time`` only on a non-recurring appointment (422);
-  ``location`` only for ``in_person`` (422). A ``video_call`` keeps its interaction type; its
-  ``video-call.join-url`` stays null until video visits exist (a later change).
+  ``location`` only for ``in_person`` (422). A ``video_call`` gets its video visit
+  (``courier.domains.video.appointments``) and shows its ``video-call.join-url``.
 - Every PATCH names ``updated-by``; each change of a value is written to ``change-log`` (who,
   when, from, to) and each change of ``status`` to ``status-history``.
 - Every change is announced (``appointments.created|updated``) to the host and attendees, and
@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from courier.config import Settings
 from courier.core.errors import ApiError, ErrorItem, forbidden, invalid_attribute
 from courier.core.tenancy import unscoped
 from courier.core.time import format_timestamp, utcnow
@@ -37,6 +38,7 @@ from courier.domains.appointments.schemas import (
 )
 from courier.domains.people.repository import require_individual, require_individuals
 from courier.domains.templates.repository import find_template
+from courier.domains.video.appointments import ensure_visit, video_call
 from courier.jsonapi.changes import Change, Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
@@ -63,6 +65,8 @@ NOT_NULL = (
     "status",
     "extended",
 )
+# What a change must change for a video_call's visit to be made or moved.
+VIDEO_FIELDS = {"interaction-type", "start-time", "end-time", "recurring", "host", "attendees"}
 # Attributes PATCH copies as they are (the others have rules of their own below).
 PLAIN = ("name", "description", "visit_note", "extended", "interaction_type", "location")
 
@@ -163,7 +167,7 @@ class AppointmentService(CrudService[Appointment]):
             return []
         attendees = await attendees_of(ctx.session, ctx.organization_id, [r.id for r in rows])
         now = utcnow()
-        return [present_one(row, attendees.get(row.id, []), now) for row in rows]
+        return [present_one(row, attendees.get(row.id, []), now, ctx.settings) for row in rows]
 
     # --- create ---------------------------------------------------------------------------
 
@@ -232,6 +236,9 @@ class AppointmentService(CrudService[Appointment]):
         for position, attendee in enumerate(wanted):
             ctx.session.add(_attendee_row(appointment, attendee, position, now))
         audience = [attrs.host, *(a.id for a in wanted)]
+        await ensure_visit(
+            ctx.session, ctx.settings, appointment, [a.id for a in wanted], ctx.principal.actor_id
+        )
         await refresh_badges(ctx.session, org, [a.id for a in wanted])
         from courier.domains.appointments.jobs import on_booked
 
@@ -366,6 +373,10 @@ class AppointmentService(CrudService[Appointment]):
             row.individual_id for row in (await attendees_of(ctx.session, org, [obj.id]))[obj.id]
         ]
         await refresh_badges(ctx.session, org, [*before_attendees, *after_attendees])
+        if set(changes) & VIDEO_FIELDS:
+            await ensure_visit(
+                ctx.session, ctx.settings, obj, after_attendees, ctx.principal.actor_id
+            )
         from courier.domains.appointments.jobs import on_changed
 
         await on_changed(ctx.session, obj, set(changes))
@@ -534,7 +545,10 @@ async def _organization_zone(ctx: Context) -> str:
 
 
 def present_one(
-    row: Appointment, attendees: Sequence[AppointmentAttendee], now: datetime
+    row: Appointment,
+    attendees: Sequence[AppointmentAttendee],
+    now: datetime,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """The attributes of one appointment as the API shows them."""
     video = row.interaction_type == InteractionType.VIDEO_CALL.value
@@ -573,7 +587,7 @@ def present_one(
             ],
             "reference_patients": row.reference_patients,
             "interaction_type": row.interaction_type,
-            "video_call": {"join_url": None, "meeting_id": None} if video else None,
+            "video_call": video_call(settings, row) if video else None,
             "location": row.location,
             "status": row.status,
             "status_history": row.status_history,

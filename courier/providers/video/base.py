@@ -105,3 +105,47 @@ class VideoProvider(Protocol):
     def verify(self, request: RawRequest) -> bool: ...
 
     def parse(self, request: RawRequest) -> list[InboundEvent]: ...
+
+
+# --- compositions (recordings of a room): an optional capability ----------------------------
+
+
+class CompositionStatus(enum.StrEnum):
+    ENQUEUED = "enqueued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Composition:
+    """One media file an engine composes from a recorded room's tracks."""
+
+    vendor_id: str
+    room_vendor_id: str
+    status: CompositionStatus
+    progress: int = 0  # percent, 0..100
+    size: int | None = None  # bytes, once completed
+    duration: int | None = None  # seconds, once completed
+    content_type: str | None = None  # e.g. video/mp4, once completed
+    error: str | None = None
+
+
+@runtime_checkable
+class VideoCompositions(Protocol):
+    """An engine that composes recorded rooms into one media file (Twilio Compositions; the
+    sandbox). Separate from :class:`VideoProvider` so that engines without recordings (Janus
+    without its recorder) still are video providers: Courier checks
+    ``isinstance(adapter, VideoCompositions)`` before asking. Called from jobs only."""
+
+    async def create_composition(self, room_vendor_id: str) -> Composition:
+        """Start composing the (ended, recorded) room; returns at once (enqueued/processing)."""
+        ...
+
+    async def fetch_composition(self, vendor_id: str) -> Composition | None:
+        """Its progress; None when the engine knows no such composition."""
+        ...
+
+    async def composition_media(self, vendor_id: str) -> bytes:
+        """The completed composition's media file."""
+        ...

@@ -8,12 +8,15 @@ surface. Each change is reported to the room's status callback as Twilio Video r
 
 from __future__ import annotations
 
+import asyncio
+import io
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import jwt
+import numpy as np
 from pydantic import BaseModel, Field
 
 from courier.config import Settings
@@ -31,6 +34,8 @@ from courier.providers.sandbox_store import SandboxStore
 from courier.providers.video.base import (
     MAX_IDENTITY,
     MAX_UNIQUE_NAME,
+    Composition,
+    CompositionStatus,
     Grant,
     Participant,
     Room,
@@ -38,6 +43,12 @@ from courier.providers.video.base import (
 )
 
 TOKEN_ISSUER = "courier-sandbox-video"
+# Compositions: how long the sandbox "processes" one, and the bounds of what it makes (a real
+# MPEG-4 video, small: 160x120 at 10 frames a second, as long as the room was in progress).
+COMPOSE_SECONDS = 1.0
+MIN_MEDIA_SECONDS = 1
+MAX_MEDIA_SECONDS = 10
+MEDIA_TYPE = "video/mp4"
 MAX_TOKEN_TTL = timedelta(hours=24)
 
 # Twilio's StatusCallbackEvent values → Courier's event types.
@@ -212,6 +223,58 @@ class SandboxVideo:
         assert held is not None
         return _participant(held)
 
+    # --- compositions (VideoCompositions) -----------------------------------------------------
+
+    async def create_composition(self, room_vendor_id: str) -> Composition:
+        room = await self._room(room_vendor_id)
+        if not room["record"]:
+            raise Permanent("53120", "the room was not recorded")
+        if room["status"] != RoomStatus.COMPLETED.value:
+            raise Permanent("53121", "the room has not ended yet")
+        for held in await self.store.all("compositions"):
+            if held["room-sid"] == room_vendor_id:  # one composition per room: the same one
+                return _composition(held, self._progress(held))
+        began = [
+            parse_timestamp(p["connected-at"])
+            for p in await self._participants(room_vendor_id)
+            if p["connected-at"]
+        ]
+        ended = _when(room["ended-at"]) or utcnow()
+        seconds = int((ended - min(began)).total_seconds()) if began else 0
+        composition: dict[str, Any] = {
+            "sid": f"CJ{uuid.uuid4().hex}",
+            "room-sid": room_vendor_id,
+            "created-at": utcnow().isoformat(),
+            "seconds": max(MIN_MEDIA_SECONDS, min(MAX_MEDIA_SECONDS, seconds)),
+            "size": None,
+        }
+        await self.store.put("compositions", composition["sid"], composition)
+        return _composition(composition, 0)
+
+    async def fetch_composition(self, vendor_id: str) -> Composition | None:
+        held = await self.store.get("compositions", vendor_id)
+        if held is None:
+            return None
+        progress = self._progress(held)
+        if progress >= 100 and held["size"] is None:
+            media = await self.composition_media(vendor_id)
+            held = {**held, "size": len(media)}
+            await self.store.merge("compositions", vendor_id, {"size": len(media)})
+        return _composition(held, progress)
+
+    async def composition_media(self, vendor_id: str) -> bytes:
+        held = await self.store.get("compositions", vendor_id)
+        if held is None:
+            raise Permanent("20404", f"no composition {vendor_id}")
+        if self._progress(held) < 100:
+            raise Permanent("53122", "the composition is still processing")
+        return await asyncio.to_thread(render_media, int(held["seconds"]), str(held["room-sid"]))
+
+    @staticmethod
+    def _progress(held: dict[str, Any]) -> int:
+        elapsed = (utcnow() - parse_timestamp(held["created-at"])).total_seconds()
+        return max(0, min(100, int(elapsed * 100 / COMPOSE_SECONDS)))
+
     # --- webhooks --------------------------------------------------------------------------
 
     def verify(self, request: RawRequest) -> bool:
@@ -316,6 +379,45 @@ def _room(data: dict[str, Any]) -> Room:
         created_at=_when(data["created-at"]),
         ended_at=_when(data["ended-at"]),
     )
+
+
+def _composition(data: dict[str, Any], progress: int) -> Composition:
+    done = progress >= 100 and data["size"] is not None
+    return Composition(
+        vendor_id=data["sid"],
+        room_vendor_id=data["room-sid"],
+        status=CompositionStatus.COMPLETED
+        if done
+        else (CompositionStatus.PROCESSING if progress > 0 else CompositionStatus.ENQUEUED),
+        progress=100 if done else min(progress, 99),
+        size=data["size"] if done else None,
+        duration=int(data["seconds"]) if done else None,
+        content_type=MEDIA_TYPE if done else None,
+    )
+
+
+def render_media(seconds: int, seed: str) -> bytes:
+    """A real, small MPEG-4 video of ``seconds`` (a coloured frame with a moving bar), made
+    with PyAV (FFmpeg): what a player or ``av.open`` decodes."""
+    import av  # FFmpeg's libraries: loaded when the sandbox composes, not at import
+
+    width, height, rate = 160, 120, 10
+    shade = int(seed.encode().hex()[-2:] or "0", 16) if seed else 0
+    output = io.BytesIO()
+    with av.open(output, mode="w", format="mp4") as container:
+        stream = container.add_stream("mpeg4", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(seconds * rate):
+            image = np.zeros((height, width, 3), dtype=np.uint8)
+            image[:, :, 2] = shade
+            left = (index * 4) % (width - 12)
+            image[:, left : left + 12, 1] = 255
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return output.getvalue()
 
 
 def _participant(data: dict[str, Any]) -> Participant:
