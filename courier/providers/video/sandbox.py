@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jwt
-import numpy as np
 from pydantic import BaseModel, Field
 
 from courier.config import Settings
@@ -399,7 +398,8 @@ def _composition(data: dict[str, Any], progress: int) -> Composition:
 def render_media(seconds: int, seed: str) -> bytes:
     """A real, small MPEG-4 video of ``seconds`` (a coloured frame with a moving bar), made
     with PyAV (FFmpeg): what a player or ``av.open`` decodes."""
-    import av  # FFmpeg's libraries: loaded when the sandbox composes, not at import
+    import av  # FFmpeg's libraries (and numpy): loaded when the sandbox composes, not at import
+    import numpy as np
 
     width, height, rate = 160, 120, 10
     shade = int(seed.encode().hex()[-2:] or "0", 16) if seed else 0
