@@ -122,6 +122,7 @@ async def test_a_conference_dials_both_and_follows_its_legs(
     ]
     leg_events = await events(client, org, str(provider_leg.id))
     assert leg_events == [
+        "voice-dial-logs.created",
         "voice-dial-logs.ringing",
         "voice-dial-logs.in-progress",
         "voice-dial-logs.completed",

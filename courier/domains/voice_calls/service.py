@@ -21,10 +21,15 @@ from courier.core.time import utcnow
 from courier.domains.people.repository import require_individual
 from courier.domains.text_accounts import repository as accounts
 from courier.domains.voice_calls.calls import place_leg
-from courier.domains.voice_calls.schemas import ConferenceCreate, CredentialsRead, SurveyCreate
+from courier.domains.voice_calls.schemas import (
+    DIAL_LOG_TYPE,
+    ConferenceCreate,
+    CredentialsRead,
+    SurveyCreate,
+)
 from courier.domains.voice_calls.survey_spec import check_spec
 from courier.jsonapi.actions import EmptyBody
-from courier.jsonapi.changes import Changed
+from courier.jsonapi.changes import Change, Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
@@ -34,6 +39,22 @@ from courier.providers.common import KINDS, Permanent, load_provider_kinds, prov
 from courier.providers.voice.base import VoiceProvider
 
 CREDENTIALS_TTL = timedelta(hours=1)
+
+
+def leg_created(leg: VoiceDialLog) -> Change:
+    return change(
+        DIAL_LOG_TYPE,
+        leg.id,
+        "created",
+        fields=["status"],
+        audience=(leg.individual_id,),
+        organization_id=leg.organization_id,
+        data={
+            "status": leg.status,
+            "conference-id": str(leg.conference_id) if leg.conference_id else None,
+            "survey-id": str(leg.survey_id) if leg.survey_id else None,
+        },
+    )
 
 
 def conference_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
@@ -130,9 +151,10 @@ class ConferenceService(CrudService[VoiceConference]):
         conference.name = f"courier-{conference.id.hex}"
         ctx.session.add(conference)
         await ctx.session.flush()
+        placed = []
         for who, role in ((individual, "individual"), (provider, "provider")):
             if who is not None and who.phone:
-                await place_leg(
+                leg = await place_leg(
                     ctx.session,
                     ctx.settings,
                     organization_id=ctx.organization_id,
@@ -142,7 +164,9 @@ class ConferenceService(CrudService[VoiceConference]):
                     extended=conference.extended,
                     conference_id=conference.id,
                 )
-        return self.changed(ctx, "created", conference, sorted(attrs.model_fields_set))
+                placed.append(leg_created(leg))
+        result = self.changed(ctx, "created", conference, sorted(attrs.model_fields_set))
+        return result.also(*placed)
 
     async def do_get_credentials(
         self, ctx: Context, conference: VoiceConference, body: EmptyBody | None
@@ -217,7 +241,7 @@ class SurveyService(CrudService[VoiceSurvey]):
         ctx.session.add(survey)
         await ctx.session.flush()
         assert individual.phone is not None
-        await place_leg(
+        leg = await place_leg(
             ctx.session,
             ctx.settings,
             organization_id=ctx.organization_id,
@@ -227,7 +251,8 @@ class SurveyService(CrudService[VoiceSurvey]):
             extended=survey.extended,
             survey_id=survey.id,
         )
-        return self.changed(ctx, "created", survey, sorted(attrs.model_fields_set))
+        result = self.changed(ctx, "created", survey, sorted(attrs.model_fields_set))
+        return result.also(leg_created(leg))
 
 
 conferences = ConferenceService()
