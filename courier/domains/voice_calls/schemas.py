@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from courier.core.types import Extended, Timestamp
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes, kebab, not_nullable
@@ -134,9 +134,51 @@ class SurveyRead(ReadAttributes):
     extended: dict[str, Any] = Field(description="Free-form data, copied onto the call's leg")
 
 
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 1000}
+_WHOLE = {"type": "integer", "minimum": 0, "maximum": 1000000000}
+SPEC_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "The questions asked, in order (docs/VOICE_CALLS.md). Also checked beyond "
+    "this schema, each problem a 422 naming it: min <= max, unique names, choices exclude "
+    "min/max, min/max/digits for dtmf only, every dtmf choice `digits` keys long.",
+    "required": ["questions"],
+    "additionalProperties": False,
+    "properties": {
+        "greeting": _TEXT,
+        "goodbye": _TEXT,
+        "questions": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 20,
+            "items": {
+                "type": "object",
+                "required": ["prompt", "answer"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+                    "prompt": _TEXT,
+                    "answer": {"type": "string", "enum": ["dtmf", "speech"]},
+                    "choices": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 20,
+                        "items": {"type": "string", "minLength": 1, "maxLength": 100},
+                    },
+                    "min": _WHOLE,
+                    "max": _WHOLE,
+                    "digits": {"type": "integer", "minimum": 1, "maximum": 20},
+                    "retries": {"type": "integer", "minimum": 0, "maximum": 5, "default": 1},
+                    "timeout": {"type": "integer", "minimum": 1, "maximum": 60, "default": 5},
+                },
+            },
+        },
+    },
+}
+
+
 class SurveyCreate(WriteAttributes):
     individual_id: uuid.UUID = Field(description="The individual to call (needs a phone)")
-    spec: dict[str, Any] = Field(
+    spec: Annotated[dict[str, Any], WithJsonSchema(SPEC_SCHEMA)] = Field(
         description="The questions: {questions: [{name, prompt, answer: dtmf|speech, choices, "
         "min, max, digits, retries, timeout}], greeting, goodbye} (docs/VOICE_CALLS.md)"
     )
