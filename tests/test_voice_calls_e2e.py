@@ -1,7 +1,8 @@
 """End to end over HTTP against a real `courier serve` and a real `courier worker`, through the
-voice sandbox: a survey call is answered, the callee presses digits and speaks, and the survey
-completes with its answers; a conference dials two phones, runs once they answer and completes
-once both hang up, with one dial log per leg; a forged call webhook is 401."""
+voice sandbox: a survey call is answered, the callee presses digits, keeps silent and speaks,
+and the survey completes with its answers (another, hung up mid-way, fails keeping its
+answer); a conference dials two phones, runs once they answer and completes once both hang up,
+with one dial log per leg; a forged call webhook is 401."""
 
 from __future__ import annotations
 
@@ -127,6 +128,11 @@ def test_survey_and_conference_calls_through_the_sandbox(
             call = _act(http, headers, "press", call=sid, digits="4")
             assert call["said"][-1] == "Did you sleep well? Say yes or no."
             assert call["waiting-for"] == "speech"
+            call = _act(http, headers, "wait", call=sid, seconds=6)  # silence: asked again
+            assert call["said"][-2:] == [
+                "We did not hear an answer.",
+                "Did you sleep well? Say yes or no.",
+            ]
             call = _act(http, headers, "say", call=sid, text="yes I slept fine")
             assert call["said"][-1] == "Thank you, goodbye." and call["status"] == "completed"
 
@@ -146,6 +152,27 @@ def test_survey_and_conference_calls_through_the_sandbox(
                 return bool(got["data"]["attributes"]["status"] == "completed")
 
             until(leg_completed, "the survey call's leg to complete\n" + courier.logs_text())
+
+            # A hang-up mid-survey: failed, with the answer given.
+            again = http.post(
+                "/v1/voice-surveys/",
+                json=doc("voice-surveys", {"individual-id": ana, "spec": spec}),
+                headers=headers,
+            ).json()["data"]["id"]
+            [leg] = _ringing_legs(courier, http, headers, f"filter[survey-id]={again}", 1)
+            sid = leg["attributes"]["call-sid"]
+            _act(http, headers, "answer", call=sid)
+            _act(http, headers, "press", call=sid, digits="2")
+            assert _act(http, headers, "hang-up", call=sid)["status"] == "completed"
+
+            def survey_failed() -> dict[str, Any] | None:
+                got = http.get(f"/v1/voice-surveys/{again}/", headers=headers).json()
+                attributes: dict[str, Any] = got["data"]["attributes"]
+                return attributes if attributes["state"] == "failed" else None
+
+            failed = until(survey_failed, "the survey to fail\n" + courier.logs_text())
+            assert failed["failure"] == "hung-up"
+            assert [(a["question"], a["answer"]) for a in failed["result"]] == [("pain", 2)]
 
             # --- a conference --------------------------------------------------------------
             started = http.post(
