@@ -257,9 +257,11 @@ async def legs_of(
     return list((await session.execute(stmt)).scalars())
 
 
-async def _locked(
+async def locked(
     session: AsyncSession, model: type[Any], organization_id: uuid.UUID, ident: uuid.UUID
 ) -> Any:
+    """The row ``ident`` of ``model``, locked for this transaction on PostgreSQL (SQLite
+    writers are serialised anyway)."""
     stmt = scoped(select(model).where(model.id == ident), model, organization_id)
     stmt = stmt.execution_options(populate_existing=True)
     if session.get_bind().dialect.name != "sqlite":
@@ -294,13 +296,13 @@ def survey_change(survey: VoiceSurvey, verb: str, fields: Sequence[str] = ("stat
 async def settle(session: AsyncSession, leg: VoiceDialLog) -> list[Change]:
     """Move the leg's conference or survey after the leg's status moved."""
     if leg.conference_id is not None:
-        conference = await _locked(session, VoiceConference, leg.organization_id, leg.conference_id)
+        conference = await locked(session, VoiceConference, leg.organization_id, leg.conference_id)
         if conference is None:
             return []
         legs = await legs_of(session, leg.organization_id, conference.id)
         return settle_conference(conference, legs)
     if leg.survey_id is not None:
-        survey = await _locked(session, VoiceSurvey, leg.organization_id, leg.survey_id)
+        survey = await locked(session, VoiceSurvey, leg.organization_id, leg.survey_id)
         if survey is None:
             return []
         return settle_survey(survey, leg)

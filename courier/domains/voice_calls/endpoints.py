@@ -32,7 +32,7 @@ from courier.core.tenancy import unscoped
 from courier.core.time import utcnow
 from courier.domains.voice_calls.calls import (
     CALL_PATH,
-    _locked,
+    locked,
     on_status,
     survey_change,
 )
@@ -97,7 +97,7 @@ async def leg_script(leg_id: str, request: Request) -> Response:
 
 async def _conference(session: Any, leg: VoiceDialLog) -> Response:
     assert leg.conference_id is not None
-    conference: VoiceConference | None = await _locked(
+    conference: VoiceConference | None = await locked(
         session, VoiceConference, leg.organization_id, leg.conference_id
     )
     if conference is None or conference.state in ("completed", "failed"):
@@ -142,7 +142,7 @@ async def _survey(
     query: dict[str, str],
 ) -> Response:
     assert leg.survey_id is not None
-    survey: VoiceSurvey | None = await _locked(
+    survey: VoiceSurvey | None = await locked(
         session, VoiceSurvey, leg.organization_id, leg.survey_id
     )
     if survey is None or survey.state in ("completed", "failed"):
