@@ -783,3 +783,46 @@ async def make_video_composition(client: httpx.AsyncClient, org: Org) -> str:
         session.add(row)
         await commit(session)
     return str(row.id)
+
+
+async def _voice_callee(client: httpx.AsyncClient, org: Org) -> str:
+    from tests.notify_support import new_phone
+
+    await text_number(client, org)  # the calls' caller id
+    return await make_individual_id(client, org, phone=new_phone())
+
+
+@factory("voice-conferences")
+async def make_voice_conference(client: httpx.AsyncClient, org: Org) -> str:
+    individual = await _voice_callee(client, org)
+    return await created_id(
+        await client.post(
+            "/v1/voice-conferences/",
+            headers=org.staff,
+            json=doc("voice-conferences", {"individual-id": individual}),
+        )
+    )
+
+
+@factory("voice-dial-logs")
+async def make_voice_dial_log(client: httpx.AsyncClient, org: Org) -> str:
+    conference = await make_voice_conference(client, org)
+    got = await client.get(
+        f"/v1/voice-dial-logs/?filter[conference-id]={conference}", headers=org.admin
+    )
+    assert got.status_code == 200, got.text
+    ident: str = got.json()["data"][0]["id"]
+    return ident
+
+
+@factory("voice-surveys")
+async def make_voice_survey(client: httpx.AsyncClient, org: Org) -> str:
+    individual = await _voice_callee(client, org)
+    spec = {"questions": [{"prompt": "Press 1 if you are well", "answer": "dtmf"}]}
+    return await created_id(
+        await client.post(
+            "/v1/voice-surveys/",
+            headers=org.staff,
+            json=doc("voice-surveys", {"individual-id": individual, "spec": spec}),
+        )
+    )

@@ -26,7 +26,8 @@ the provider's ``fetch``, else ``failed`` "outcome-unknown" after ``delivery_gra
 It is never sent again.
 
 Each change publishes ``deliveries.<state>`` (``courier.events``) and calls the hooks that
-domains register with :func:`on_delivery_change`.
+domains register with :func:`on_delivery_change`; each provider report applied (a state change
+or not) calls those registered with :func:`on_delivery_report`.
 """
 
 from __future__ import annotations
@@ -97,8 +98,11 @@ Sender = Callable[[JobContext, Delivery, Any], Awaitable[SendResult]]
 ChangeHook = Callable[[AsyncSession, DeliveryChange], Awaitable[None]]
 Fetcher = Callable[[Any, Delivery], Awaitable[VendorStatus | None]]
 
+ReportHook = Callable[[AsyncSession, Delivery, ProviderInbound], Awaitable[None]]
+
 SENDERS: dict[str, Sender] = {}
 CHANGE_HOOKS: dict[str, list[ChangeHook]] = {}
+REPORT_HOOKS: dict[str, list[ReportHook]] = {}
 
 
 def delivery_sender(resource_type: str) -> Callable[[Sender], Sender]:
@@ -119,6 +123,19 @@ def on_delivery_change(resource_type: str) -> Callable[[ChangeHook], ChangeHook]
 
     def decorate(hook: ChangeHook) -> ChangeHook:
         CHANGE_HOOKS.setdefault(resource_type, []).append(hook)
+        return hook
+
+    return decorate
+
+
+def on_delivery_report(resource_type: str) -> Callable[[ReportHook], ReportHook]:
+    """Register ``async (session, delivery, inbound) -> None``, called in the transaction
+    that applies each provider report on a delivery of ``resource_type``, whether or not it
+    moved the state (a call's ``ringing`` and ``in-progress``; the report's ``raw`` fields,
+    e.g. a call's duration and price)."""
+
+    def decorate(hook: ReportHook) -> ReportHook:
+        REPORT_HOOKS.setdefault(resource_type, []).append(hook)
         return hook
 
     return decorate
@@ -555,6 +572,8 @@ async def apply_status(session: AsyncSession, inbound: ProviderInbound, delivery
             occurred_at=inbound.occurred_at,
         )
     inbound.applied_at = utcnow()
+    for hook in REPORT_HOOKS.get(delivery.resource_type, ()):
+        await hook(session, delivery, inbound)
 
 
 # --- the send job ---------------------------------------------------------------------------
