@@ -409,7 +409,8 @@ class Settings(BaseSettings):
     allowed_hosts: str = Field(
         default="localhost,127.0.0.1,::1",
         description="Comma-separated host names (without port) whose requests may get upload "
-        "and download links built on their own Host header when public_url is unset; "
+        "and download links, and lists absolute links, built on their own Host header when "
+        "public_url is unset (other hosts: upload/download 400, list links relative); "
         "'.example.org' allows that domain and its subdomains, '*' any host (only behind a "
         "proxy that sets Host itself).",
     )

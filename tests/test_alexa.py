@@ -575,6 +575,20 @@ async def test_unlinked_individual_shows_why_not_synced(
         ({"reminder-time-local": "2030-02-30T08:30"}, "reminder-time-local"),
         ({"tz-info": "Mars/Olympus"}, "tz-info"),
         ({"reminder-content": "x" * 251}, "reminder-content"),
+        # Rules whose expansion is unbounded: each list of reminders spent seconds (MINUTELY
+        # from 2020: 25 s) or searched to the year 9999 (a day that never exists).
+        ({"reminder-rrule": "FREQ=MINUTELY"}, "reminder-rrule"),
+        ({"reminder-rrule": "FREQ=SECONDLY;COUNT=99999999999"}, "reminder-rrule"),
+        ({"reminder-rrule": "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"}, "reminder-rrule"),
+        ({"reminder-rrule": "FREQ=DAILY;COUNT=100000"}, "reminder-rrule"),
+        (
+            {"reminder-rrule": "FREQ=YEARLY;BYMONTH=2", "reminder-time-local": "2030-01-30T08:30"},
+            "reminder-rrule",
+        ),
+        (
+            {"reminder-rrule": "FREQ=DAILY", "reminder-time-local": "1960-01-01T08:30"},
+            "reminder-time-local",
+        ),
     ],
 )
 async def test_bad_reminders_are_refused(
@@ -594,6 +608,29 @@ async def test_bad_reminders_are_refused(
     )
     assert refused.status_code == 400, refused.text
     assert refused.json()["errors"][0]["source"]["pointer"] == f"/data/attributes/{pointer}"
+
+
+async def test_a_patch_to_an_unbounded_rule_is_refused_and_changes_nothing(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    person = await make_individual_id(client, org)
+    created = await make_reminder(client, org, person)
+    ident = created["id"]
+    for attrs in (
+        {"reminder-rrule": "FREQ=HOURLY"},
+        {"reminder-time-local": "1969-12-29T08:30"},
+        {"reminder-rrule": "FREQ=MONTHLY;BYMONTHDAY=31;BYMONTH=4"},
+    ):
+        refused = await client.patch(
+            f"/v1/ask-reminders/{ident}/",
+            json=doc("ask-reminders", attrs, ident),
+            headers=org.staff,
+        )
+        assert refused.status_code == 400, refused.text
+    got = (await client.get(f"/v1/ask-reminders/{ident}/", headers=org.staff)).json()["data"]
+    assert got["attributes"]["reminder-rrule"] == "FREQ=WEEKLY;BYDAY=MO"
+    assert got["attributes"]["reminder-time-local"] == "2020-01-06T08:30"
+    assert len(got["attributes"]["next-occurrences"]) == 5
 
 
 async def test_reminders_list_needs_individual_and_stays_in_organization(

@@ -3,6 +3,8 @@ organization-id in bodies, kebab-case attribute names, errors that say what woul
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -169,3 +171,18 @@ async def test_individual_action_rules(client: httpx.AsyncClient, org: Org) -> N
         "repaired-channels": 0,
         "clamped-subscribers": 0,
     }
+
+
+def test_one_of_each_shared_helper() -> None:
+    """Issue 9: one `now_ms`, one `require_individual`, one `paginate` in `courier/`: a
+    domain needing one imports it instead of writing its own."""
+    import courier
+
+    defined: dict[str, list[str]] = {}
+    root = Path(courier.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                defined.setdefault(node.name, []).append(str(path.relative_to(root)))
+    for name in ("now_ms", "require_individual", "paginate"):
+        assert len(defined.get(name, [])) == 1, (name, defined.get(name))

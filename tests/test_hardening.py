@@ -319,3 +319,54 @@ async def test_public_url_wins_over_any_host(
     assert started.status_code == 201, started.text
     link = started.json()["data"]["upload-url"]
     assert link.startswith("https://courier.clinic.test/uploads/")
+
+
+async def test_forged_host_gets_no_list_links(
+    database_url: str, data_dir: Path, client: httpx.AsyncClient, org: Org
+) -> None:
+    """A list's links (self, first, next ...) are links too: a client following `next` would
+    send its credentials to them. A forged Host gets relative links, never its own host."""
+    for name in ("Ada", "Bo"):
+        created = await client.post(
+            "/v1/individuals/",
+            json=doc("individuals", {"first-name": name, "last-name": "Links"}),
+            headers=org.admin,
+        )
+        assert created.status_code == 201, created.text
+    forged = await client.get(
+        "/v1/individuals/?page[limit]=1", headers={**org.admin, "Host": "evil.example"}
+    )
+    assert forged.status_code == 200, forged.text
+    assert "evil.example" not in forged.text
+    links = forged.json()["links"]
+    assert links["next"] == "/v1/individuals/?page[limit]=1&page[offset]=1", links
+    assert all(link is None or link.startswith("/v1/individuals/?") for link in links.values())
+    # Declared sub-collections page through the same document.
+    hook = await client.post(
+        "/v1/webhooks/",
+        json=doc("webhooks", {"url": "https://127.0.0.1:9/", "event-types": ["*"]}),
+        headers=org.admin,
+    )
+    assert hook.status_code == 201, hook.text
+    deliveries = await client.get(
+        f"/v1/webhooks/{hook.json()['data']['id']}/get-deliveries/",
+        headers={**org.admin, "Host": "evil.example"},
+    )
+    assert deliveries.status_code == 200, deliveries.text
+    assert "evil.example" not in deliveries.text
+    await client.delete(f"/v1/webhooks/{hook.json()['data']['id']}/", headers=org.admin)
+    allowed = await client.get("/v1/individuals/?page[limit]=1", headers=org.admin)
+    assert allowed.json()["links"]["next"].startswith("http://courier.test/v1/individuals/?")
+    app = create_app(
+        make_settings(database_url, data_dir, public_url="https://courier.clinic.test/api")
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://courier.test") as http:
+            public = await http.get(
+                "/v1/individuals/?page[limit]=1", headers={**org.admin, "Host": "evil.example"}
+            )
+    assert public.status_code == 200, public.text
+    assert public.json()["links"]["next"] == (
+        "https://courier.clinic.test/api/v1/individuals/?page[limit]=1&page[offset]=1"
+    )

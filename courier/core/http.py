@@ -74,19 +74,37 @@ def unexpected_error(exc: Exception, request_id: str | None) -> ApiError:
     )
 
 
+def host_allowed(allowed_hosts: str, hostname: str | None) -> bool:
+    """Whether ``hostname`` (a request's Host, without port) is one of ``allowed_hosts``."""
+    host = (hostname or "").lower().rstrip(".")
+    allowed = {h.strip().lower().strip("[]") for h in allowed_hosts.split(",") if h.strip()}
+    return (
+        "*" in allowed
+        or host in allowed
+        or any(p.startswith(".") and (host.endswith(p) or host == p[1:]) for p in allowed)
+    )
+
+
+def list_links_base(public_url: str | None, allowed_hosts: str, request_url: str) -> str:
+    """What a list's ``links`` start with: the configured public URL, else the request's own
+    scheme and host if its Host is allowed, else nothing (the links are relative,
+    ``/v1/...?page[offset]=...``). A forged Host (``evil.example``) never becomes a link a
+    client follows with its credentials; the list itself is still served."""
+    if public_url:
+        return public_url.rstrip("/")
+    parts = urlsplit(request_url)
+    if host_allowed(allowed_hosts, parts.hostname):
+        return f"{parts.scheme}://{parts.netloc}"
+    return ""
+
+
 def link_base_url(public_url: str | None, allowed_hosts: str, request_base_url: str) -> str:
     """The base of links given to a client: the configured public URL, else the request's own
     URL if its Host is allowed. A forged Host (``evil.example``) must not turn upload and
     download links into links to another server: 400 naming the settings."""
     if public_url:
         return public_url
-    host = (urlsplit(request_base_url).hostname or "").lower().rstrip(".")
-    allowed = {h.strip().lower().strip("[]") for h in allowed_hosts.split(",") if h.strip()}
-    if (
-        "*" in allowed
-        or host in allowed
-        or any(p.startswith(".") and (host.endswith(p) or host == p[1:]) for p in allowed)
-    ):
+    if host_allowed(allowed_hosts, urlsplit(request_base_url).hostname):
         return request_base_url
     raise json_error_response(
         400,

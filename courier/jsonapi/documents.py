@@ -9,9 +9,10 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
-from starlette.datastructures import URL
+from starlette.requests import Request
 
 from courier.core.errors import ApiError, ErrorItem
+from courier.core.http import list_links_base
 from courier.jsonapi.query import ListQuery
 
 
@@ -260,8 +261,14 @@ def single_document(obj: dict[str, Any], meta: dict[str, Any] | None = None) -> 
 
 
 def list_document(
-    url: URL, query: ListQuery, data: list[dict[str, Any]], total: int
+    request: Request, query: ListQuery, data: list[dict[str, Any]], total: int
 ) -> dict[str, Any]:
+    """A list's document; its ``links`` are built on
+    :func:`courier.core.http.list_links_base` (never on a Host the server does not answer
+    for)."""
+    settings = request.app.state.settings
+    url = request.url
+    base = list_links_base(settings.public_url, settings.allowed_hosts, str(url))
     limit, offset = query.limit, query.offset
     # page[limit]=0 (where a list allows it) asks for the total alone: no page to move to.
     last_offset = max(0, ((total - 1) // limit) * limit) if total and limit else 0
@@ -274,7 +281,7 @@ def list_document(
             params = {"page[limit]": str(limit), "page[offset]": str(at)}
             drop = {"page[limit]", "page[offset]"}
         kept = [(k, v) for k, v in parse_qsl(url.query, keep_blank_values=True) if k not in drop]
-        return str(url.replace(query=_encode(kept + list(params.items()))))
+        return f"{base}{url.path}?{_encode(kept + list(params.items()))}"
 
     return {
         "data": data,

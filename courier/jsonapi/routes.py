@@ -277,7 +277,7 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
                 resource_object(spec.type_name, row.id, attrs)
                 for row, attrs in zip(rows, await service.present(ctx, rows), strict=True)
             ]
-            return JsonResponse(list_document(request.url, query, data, page.total))
+            return JsonResponse(list_document(request, query, data, page.total))
 
         router.add_api_route(
             collection,
@@ -508,7 +508,7 @@ async def _list_action(
         resource_object(listing.type_name, row_id(row), attrs)
         for row, attrs in zip(page.rows, attributes, strict=True)
     ]
-    return list_document(request.url, query, data, page.total)
+    return list_document(request, query, data, page.total)
 
 
 def add_action_route(router: APIRouter, spec: ResourceSpec[Any], action: ActionSpec) -> None:

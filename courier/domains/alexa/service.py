@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.errors import forbidden
+from courier.core.errors import forbidden, invalid_attribute
 from courier.core.time import utcnow
-from courier.domains.alexa.schedule import next_occurrences
+from courier.domains.alexa.schedule import ScheduleError, check_schedule, next_occurrences
 from courier.domains.alexa.schemas import AskEventRead, AskReminderRead, SendBody
 from courier.domains.people.repository import require_individual
 from courier.jobs.outbox import enqueue
@@ -63,6 +63,13 @@ async def schedule_delete(
         )
 
 
+def _check_schedule(time_local: str, tz_info: str, rule: str | None) -> None:
+    try:
+        check_schedule(time_local, tz_info, rule)
+    except ScheduleError as error:
+        raise invalid_attribute(error.attribute, str(error), "invalid-schedule") from None
+
+
 class ReminderService(CrudService[AskReminder]):
     async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[AskReminder]:
         values = attrs.model_dump()
@@ -71,6 +78,7 @@ class ReminderService(CrudService[AskReminder]):
         )
         if ctx.principal.is_individual and values["individual_id"] != ctx.principal.individual_id:
             raise forbidden("an individual token may make reminders only for itself")
+        _check_schedule(values["reminder_time_local"], values["tz_info"], values["reminder_rrule"])
         reminder = AskReminder(
             id=uuid.uuid4(),
             organization_id=ctx.organization_id,
@@ -93,6 +101,7 @@ class ReminderService(CrudService[AskReminder]):
                 setattr(obj, name, value)
                 moved = moved or name in SYNCED_FIELDS
         if moved:
+            _check_schedule(obj.reminder_time_local, obj.tz_info, obj.reminder_rrule)
             obj.sync_version += 1
             obj.synced_to_alexa = False
             obj.sync_attempts = 0

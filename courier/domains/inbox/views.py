@@ -331,4 +331,4 @@ async def list_communication_messages(
         resource_object(CHANNEL_TYPE, channel.id, attributes)
         for channel, attributes in zip(channels, await render_channels(ctx, channels), strict=True)
     ]
-    return JsonResponse(list_document(request.url, query, data, int(total)))
+    return JsonResponse(list_document(request, query, data, int(total)))

@@ -25,7 +25,6 @@ from courier.core.errors import (
 )
 from courier.domains.messaging import repository as repo
 from courier.jsonapi.context import Context
-from courier.models.individual import Individual
 from courier.models.individual_group import IndividualGroup
 from courier.models.messaging import MessagingSubscriber
 
@@ -69,27 +68,6 @@ def require_actor(ctx: Context, given: uuid.UUID | None, pointer: str) -> uuid.U
     actor = resolve_actor(ctx, given, required=True, pointer=pointer)
     assert actor is not None
     return actor
-
-
-async def require_individual(
-    ctx: Context, ident: uuid.UUID, pointer: str | None = None, parameter: str | None = None
-) -> Individual:
-    """An individual of the caller's organization, else 404 naming where the id came from."""
-    found = await repo.find_individual(ctx.session, ctx.organization_id, ident)
-    if found is None:
-        name = (pointer or parameter or "individual-id").rsplit("/", 1)[-1]
-        raise ApiError(
-            404,
-            [
-                ErrorItem(
-                    f"{name} names no individual of this organization: {ident}",
-                    "not-found",
-                    pointer=pointer,
-                    parameter=parameter,
-                )
-            ],
-        )
-    return found
 
 
 async def require_subscriber(

@@ -37,7 +37,6 @@ from courier.domains.messaging import repository as repo
 from courier.domains.messaging.access import (
     refuse_individual_token,
     require_actor,
-    require_individual,
     require_subscriber,
 )
 from courier.domains.messaging.schemas import (
@@ -57,6 +56,7 @@ from courier.domains.messaging.schemas import (
     SubscriptionType,
 )
 from courier.domains.org_preferences.service import get_preference
+from courier.domains.people.repository import require_individual
 from courier.domains.texts.rules import MAX_SEGMENTS, count_segments
 from courier.domains.texts.service import TextRefusedError
 from courier.jsonapi.changes import Change, Changed, change
@@ -528,7 +528,7 @@ async def patch_channel(
         if attribute == "individual_group_id" and value is not None:
             await repo.require_group(session, org, value, pointer)
         if attribute == "owner_id" and value is not None:
-            await require_individual(ctx, value, pointer)
+            await require_individual(ctx, value, pointer=pointer)
         if attribute == "text_number_id" and value is not None:
             await sms.require_text_number(session, org, value, pointer)
         if attribute == "event_settings":

@@ -32,7 +32,6 @@ from courier.domains.messaging import posting, render
 from courier.domains.messaging import repository as repo
 from courier.domains.messaging.access import (
     require_actor,
-    require_individual,
     require_subscriber,
     resolve_actor,
 )
@@ -44,6 +43,7 @@ from courier.domains.messaging.schemas import (
     MessageUpdate,
 )
 from courier.domains.org_preferences.service import get_preference
+from courier.domains.people.repository import require_individual
 from courier.jsonapi.changes import Change, Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
@@ -124,7 +124,7 @@ class MessageService(CrudService[MessagingMessage]):
         assert isinstance(attrs, MessageCreate)
         pointer = "/data/attributes/individual-id"
         author_id = require_actor(ctx, attrs.individual_id, pointer)
-        author = await require_individual(ctx, author_id, pointer)
+        author = await require_individual(ctx, author_id, pointer=pointer)
         org, session = ctx.organization_id, ctx.session
         channel = await repo.load_channel(
             session, org, attrs.channel_id, "/data/attributes/channel-id"
@@ -249,7 +249,7 @@ async def load_message_as(
     organization's, or one the caller may not see), who must subscribe to its channel."""
     actor = require_actor(ctx, actor_given, "/individual-id")
     if not ctx.principal.is_individual:
-        await require_individual(ctx, actor, "/individual-id")
+        await require_individual(ctx, actor, pointer="/individual-id")
         if message.draft and message.individual_id != actor:
             raise not_found(messages.spec.singular)
         await require_subscriber(ctx, message.channel_id, actor, "messaging message")
@@ -274,7 +274,7 @@ async def do_ack(
     now = now_ms()
     providers: list[uuid.UUID] = []
     if await get_preference(session, org, "group-provider-ack"):
-        reader_row = await require_individual(ctx, reader, "/individual-id")
+        reader_row = await require_individual(ctx, reader, pointer="/individual-id")
         if reader_row.account_type == "provider":
             providers = await repo.provider_subscribers(session, org, message.channel_id)
     if providers:

@@ -33,7 +33,7 @@ from courier.core.errors import (
 )
 from courier.core.time import now_ms
 from courier.domains.messaging import repository as messaging
-from courier.domains.messaging.access import require_group, require_individual
+from courier.domains.messaging.access import require_group
 from courier.domains.messaging_bulk import repository as repo
 from courier.domains.messaging_bulk.fanout import BULK_MESSAGES
 from courier.domains.messaging_bulk.planning import has_text
@@ -43,6 +43,7 @@ from courier.domains.messaging_bulk.schemas import (
     BulkMessageRead,
     BulkMessageUpdate,
 )
+from courier.domains.people.repository import require_individual
 from courier.jobs.fanout import fanouts_of, start
 from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
@@ -95,7 +96,9 @@ class BulkMessageService(CrudService[MessagingBulkMessage]):
                 "is required (or individual-id of the call): the provider who sends it",
                 "missing-individual",
             )
-        sender = await require_individual(ctx, sender_id, "/data/attributes/sender-individual-id")
+        sender = await require_individual(
+            ctx, sender_id, pointer="/data/attributes/sender-individual-id"
+        )
         if sender.account_type != "provider":
             raise unprocessable(
                 "the sender of a bulk message must be a provider of the organization",

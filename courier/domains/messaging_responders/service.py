@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courier.core.errors import ApiError, ErrorItem, invalid_attribute, not_found, unprocessable
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import now_ms
-from courier.domains.messaging.access import require_group, require_individual
+from courier.domains.messaging.access import require_group
 from courier.domains.messaging.locales import choose_text_key, reader_locales
 from courier.domains.messaging.posting import (
     AuditActor,
@@ -45,6 +45,7 @@ from courier.domains.messaging_responders.schemas import (
     ResponderCreate,
     ResponderUpdate,
 )
+from courier.domains.people.repository import require_individual
 from courier.jobs import enqueue
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
@@ -198,7 +199,9 @@ async def checked_args(ctx: Context, args: ResponderArgs, group_id: uuid.UUID) -
             True,
         )
     if args.individual_id is not None:
-        await require_individual(ctx, args.individual_id, "/data/attributes/args/individual-id")
+        await require_individual(
+            ctx, args.individual_id, pointer="/data/attributes/args/individual-id"
+        )
         member = await ctx.session.execute(
             scoped(
                 select(IndividualGroupMember.individual_id),

@@ -102,7 +102,7 @@ async def list_org_preferences(
     organization_id = check_organization(ctx, query.values.get("organization-id"))
     states = await list_preferences(ctx, organization_id, query.values.get("filter[name]"))
     page = states[query.offset : query.offset + query.limit]
-    return JsonResponse(list_document(request.url, query, _resources(page), len(states)))
+    return JsonResponse(list_document(request, query, _resources(page), len(states)))
 
 
 @router.post(
