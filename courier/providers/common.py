@@ -41,7 +41,7 @@ import pkgutil
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlencode
 
@@ -418,6 +418,50 @@ def sandbox_signing_key(settings: Settings) -> bytes:
     from courier.core.auth import token_secret
 
     return hmac.new(token_secret(settings).encode(), b"courier-sandbox", hashlib.sha256).digest()
+
+
+def sandbox_token(
+    settings: Settings, *, issuer: str, subject: str, ttl: timedelta, **claims: Any
+) -> tuple[str, datetime]:
+    """An access token a sandbox engine (video, voice) issues: an HS256 JWT signed with the
+    sandbox key, so anyone holding that key can verify it; and when it expires."""
+    import jwt
+
+    from courier.core.time import utcnow
+
+    now = utcnow()
+    expires = now + ttl
+    payload = {
+        "iss": issuer,
+        "sub": subject,
+        "jti": uuid.uuid4().hex,
+        "iat": int(now.timestamp()),
+        "exp": int(expires.timestamp()),
+        **claims,
+    }
+    return jwt.encode(payload, sandbox_signing_key(settings), algorithm="HS256"), expires
+
+
+def check_sandbox_token(
+    settings: Settings, token: str, *, issuer: str, rejected: type[Permanent] = Permanent
+) -> dict[str, Any]:
+    """The claims of a token :func:`sandbox_token` issued for ``issuer`` and still valid;
+    else ``rejected`` with Twilio's codes (20104 expired, 20101 not valid)."""
+    import jwt
+
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            sandbox_signing_key(settings),
+            algorithms=["HS256"],
+            issuer=issuer,
+            options={"require": ["exp", "sub", "iss"]},
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise rejected("20104", "the access token has expired") from error
+    except jwt.InvalidTokenError as error:
+        raise rejected("20101", "the access token is not valid") from error
+    return claims
 
 
 def sandbox_signature(key: bytes, url: str, body: bytes) -> str:

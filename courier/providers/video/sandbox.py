@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-import jwt
 from pydantic import BaseModel, Field
 
 from courier.config import Settings
@@ -25,7 +24,9 @@ from courier.providers.common import (
     Permanent,
     RawRequest,
     SandboxContext,
+    check_sandbox_token,
     sandbox_signing_key,
+    sandbox_token,
     verify_sandbox_signature,
 )
 from courier.providers.sandbox_faults import CONTROL_PARAMS, raise_armed_fault, refused
@@ -40,6 +41,7 @@ from courier.providers.video.base import (
     Room,
     RoomStatus,
 )
+from courier.providers.video.wire import parse_room_callback
 
 TOKEN_ISSUER = "courier-sandbox-video"
 # Compositions: how long the sandbox "processes" one, and the bounds of what it makes (a real
@@ -49,16 +51,6 @@ MIN_MEDIA_SECONDS = 1
 MAX_MEDIA_SECONDS = 10
 MEDIA_TYPE = "video/mp4"
 MAX_TOKEN_TTL = timedelta(hours=24)
-
-# Twilio's StatusCallbackEvent values → Courier's event types.
-EVENT_TYPES: dict[str, str] = {
-    "room-created": "room-created",
-    "room-ended": "room-ended",
-    "participant-connected": "participant-connected",
-    "participant-disconnected": "participant-disconnected",
-    "track-enabled": "participant-audio",
-    "track-disabled": "participant-audio",
-}
 
 
 class TokenRejected(Permanent):
@@ -130,37 +122,23 @@ class SandboxVideo:
             raise Permanent("53300", f"an identity is 1 to {MAX_IDENTITY} characters")
         if not timedelta(seconds=1) <= ttl <= MAX_TOKEN_TTL:
             raise Permanent("53300", "a token lives 1 second to 24 hours")
-        now = utcnow()
-        expires = now + ttl
-        claims = {
-            "iss": TOKEN_ISSUER,
-            "sub": identity,
-            "jti": uuid.uuid4().hex,
-            "iat": int(now.timestamp()),
-            "exp": int(expires.timestamp()),
-            "room": room.unique_name,
-            "room_sid": room.vendor_id,
-        }
-        token = jwt.encode(claims, sandbox_signing_key(self.settings), algorithm="HS256")
+        token, expires = sandbox_token(
+            self.settings,
+            issuer=TOKEN_ISSUER,
+            subject=identity,
+            ttl=ttl,
+            room=room.unique_name,
+            room_sid=room.vendor_id,
+        )
         return Grant(
             token=token, identity=identity, unique_name=room.unique_name, expires_at=expires
         )
 
     def check_token(self, token: str) -> dict[str, Any]:
         """The claims of a token this engine issued and that is still valid."""
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                sandbox_signing_key(self.settings),
-                algorithms=["HS256"],
-                issuer=TOKEN_ISSUER,
-                options={"require": ["exp", "sub", "iss"]},
-            )
-        except jwt.ExpiredSignatureError as error:
-            raise TokenRejected("20104", "the access token has expired") from error
-        except jwt.InvalidTokenError as error:
-            raise TokenRejected("20101", "the access token is not valid") from error
-        return claims
+        return check_sandbox_token(
+            self.settings, token, issuer=TOKEN_ISSUER, rejected=TokenRejected
+        )
 
     async def participants(self, vendor_id: str) -> list[Participant]:
         await self._room(vendor_id)
@@ -280,26 +258,7 @@ class SandboxVideo:
         return verify_sandbox_signature(sandbox_signing_key(self.settings), request)
 
     def parse(self, request: RawRequest) -> list[InboundEvent]:
-        params = {k: v for k, v in request.form}
-        event = params.get("StatusCallbackEvent", "")
-        kind = EVENT_TYPES.get(event)
-        room_sid = params.get("RoomSid", "")
-        if kind is None or not room_sid:
-            return []
-        stamp = params.get("Timestamp")
-        return [
-            InboundEvent(
-                dedupe_key=f"{room_sid}:{params.get('SequenceNumber', '')}:{event}",
-                vendor_id=room_sid,
-                delivery_id=None,
-                status=None,
-                vendor_code=None,
-                occurred_at=parse_timestamp(stamp) if stamp else None,
-                raw=params,
-                type=kind,
-                vendor_status=event,
-            )
-        ]
+        return parse_room_callback(request)
 
     # --- inside ----------------------------------------------------------------------------
 

@@ -33,7 +33,6 @@ from twilio.jwt.access_token.grants import VideoGrant  # type: ignore[import-unt
 from twilio.rest import Client  # type: ignore[import-untyped]
 
 from courier.config import Settings
-from courier.core.time import parse_timestamp
 from courier.providers.common import InboundEvent, Permanent, RawRequest
 from courier.providers.sms.twilio import HttpxTwilioClient, TwilioSms
 from courier.providers.twilio_signature import verify_twilio
@@ -45,6 +44,7 @@ from courier.providers.video.base import (
     Room,
     RoomStatus,
 )
+from courier.providers.video.wire import parse_room_callback
 
 T = TypeVar("T")
 MAX_TOKEN_TTL = timedelta(hours=24)
@@ -55,14 +55,6 @@ STATUSES = {
     "in-progress": RoomStatus.IN_PROGRESS,
     "completed": RoomStatus.COMPLETED,
     "failed": RoomStatus.FAILED,
-}
-EVENT_TYPES: dict[str, str] = {
-    "room-created": "room-created",
-    "room-ended": "room-ended",
-    "participant-connected": "participant-connected",
-    "participant-disconnected": "participant-disconnected",
-    "track-enabled": "participant-audio",
-    "track-disabled": "participant-audio",
 }
 
 
@@ -268,33 +260,6 @@ class TwilioVideo:
 
     async def close(self) -> None:
         await self._rest.close()
-
-
-def parse_room_callback(request: RawRequest) -> list[InboundEvent]:
-    """A Twilio Video room status callback → one event (``participant-audio`` only for an
-    audio track's ``track-enabled``/``track-disabled``)."""
-    params = {k: v for k, v in request.form}
-    event = params.get("StatusCallbackEvent", "")
-    kind = EVENT_TYPES.get(event)
-    room_sid = params.get("RoomSid", "")
-    if kind is None or not room_sid:
-        return []
-    if kind == "participant-audio" and params.get("TrackKind") != "audio":
-        return []
-    stamp = params.get("Timestamp")
-    return [
-        InboundEvent(
-            dedupe_key=f"{room_sid}:{params.get('SequenceNumber', '')}:{event}",
-            vendor_id=room_sid,
-            delivery_id=None,
-            status=None,
-            vendor_code=None,
-            occurred_at=parse_timestamp(stamp) if stamp else None,
-            raw=params,
-            type=kind,
-            vendor_status=event,
-        )
-    ]
 
 
 def _excludes_audio_of(rule: dict[str, Any], participant_sid: str) -> bool:

@@ -28,7 +28,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import jwt
 from pydantic import BaseModel, Field
 
 from courier.config import Settings
@@ -42,8 +41,10 @@ from courier.providers.common import (
     SandboxContext,
     SendResult,
     VendorStatus,
+    check_sandbox_token,
     public_base,
     sandbox_signing_key,
+    sandbox_token,
 )
 from courier.providers.sandbox_faults import CONTROL_PARAMS, raise_armed_fault, refused
 from courier.providers.sandbox_store import SandboxStore
@@ -181,35 +182,21 @@ class SandboxVoice:
             raise Permanent("20101", f"an identity is 1 to {MAX_VOICE_IDENTITY} characters")
         if not timedelta(seconds=1) <= ttl <= MAX_VOICE_TOKEN_TTL:
             raise Permanent("20101", "a token lives 1 second to 24 hours")
-        now = utcnow()
-        expires = now + ttl
         voice: dict[str, Any] = {"incoming": {"allow": True}}
         if room is not None:
             voice["outgoing"] = {"params": {"room": room}}
-        claims = {  # the shape of Twilio's AccessToken (grants.identity, grants.voice)
-            "iss": TOKEN_ISSUER,
-            "sub": ACCOUNT_SID,
-            "jti": uuid.uuid4().hex,
-            "iat": int(now.timestamp()),
-            "exp": int(expires.timestamp()),
-            "grants": {"identity": identity, "voice": voice},
-        }
-        token = jwt.encode(claims, sandbox_signing_key(self.settings), algorithm="HS256")
+        token, expires = sandbox_token(  # the shape of Twilio's AccessToken
+            self.settings,
+            issuer=TOKEN_ISSUER,
+            subject=ACCOUNT_SID,
+            ttl=ttl,
+            grants={"identity": identity, "voice": voice},
+        )
         return VoiceGrant(token=token, identity=identity, expires_at=expires, room=room)
 
     def check_token(self, token: str) -> dict[str, Any]:
         """The claims of a client token this sandbox issued and that is still valid."""
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                sandbox_signing_key(self.settings),
-                algorithms=["HS256"],
-                issuer=TOKEN_ISSUER,
-                options={"require": ["exp", "iss", "sub"]},
-            )
-        except jwt.PyJWTError as exc:
-            raise Permanent("20101", f"invalid access token: {exc}") from exc
-        return claims
+        return check_sandbox_token(self.settings, token, issuer=TOKEN_ISSUER)
 
     def verify(self, request: RawRequest) -> bool:
         return verify_twilio(self.auth_token, request)
