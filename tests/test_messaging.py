@@ -191,7 +191,7 @@ class Clinic:
 async def clinic(client: httpx.AsyncClient, org: Org) -> Clinic:
     provider = await make_individual(client, org, "Grace", "Hopper", **{"account-type": "provider"})
     alice = await make_individual(
-        client, org, "Alice", "Patient", photo="https://img.example.com/alice.png"
+        client, org, "Alice", "Patient", photo="https://img.clinic.test/alice.png"
     )
     bob = await make_individual(client, org, "Bob", "Patient", **{"birth-date": "1980-02-03"})
     group = await make_group(client, org, "Knee clinic", [provider, alice, bob], [provider])
@@ -1120,7 +1120,7 @@ async def test_archive_subscribe_preferences_sms_and_profiles(
     assert profile.json()["data"] == {
         "id": c.alice,
         "type": "individual-profiles",
-        "attributes": {"photo": "https://img.example.com/alice.png"},
+        "attributes": {"photo": "https://img.clinic.test/alice.png"},
     }
     gone = await client.get(
         f"{base}/get-profile/", headers=c.as_bob, params={"profile-individual-id": nurse}

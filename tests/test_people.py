@@ -91,7 +91,7 @@ async def test_individual_crud_and_audit(client: httpx.AsyncClient, org: Org, ap
             "preferred-name": "Ada L",
             "birth-date": "1990-08-24",
             "account-type": "provider",
-            "photo": "https://img.example.com/ada.png",
+            "photo": "https://img.clinic.test/ada.png",
             "email": "ada@example.com",
             "phone": "+442071838750",
             "locale": "en_GB",

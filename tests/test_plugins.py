@@ -96,7 +96,7 @@ async def test_crud_names_types_and_filters(client: httpx.AsyncClient, org: Org)
     assert shown.json()["data"]["attributes"] == attributes
 
     link = await create_plugin(
-        client, org, type_name="link", args={"url": "https://portal.example.org/", "text": "Portal"}
+        client, org, type_name="link", args={"url": "https://portal.clinic.test/", "text": "Portal"}
     )
     by_name = await client.get(f"{PLUGINS}?filter[name]={name}", headers=org.readonly)
     assert [item["id"] for item in by_name.json()["data"]] == [ident]
@@ -358,11 +358,11 @@ async def test_link_plugins_render_a_fixed_line(client: httpx.AsyncClient, org: 
         client,
         org,
         type_name="link",
-        args={"url": "https://portal.example.org/visits", "text": "Portal"},
+        args={"url": "https://portal.clinic.test/visits", "text": "Portal"},
     )
     response = await expand(client, org.staff, plugin["id"], {"channel-id": channel})
     assert response.status_code == 201, response.text
-    assert response.json() == {"message": "Portal: https://portal.example.org/visits"}
+    assert response.json() == {"message": "Portal: https://portal.clinic.test/visits"}
 
 
 async def test_the_sandbox_holds_at_expand_time_too(

@@ -206,10 +206,10 @@ def test_storage_selection(tmp_path: Path) -> None:
     )
     assert isinstance(local, LocalStorage) and local.base_url == "http://here.test"
     public = storage_for(
-        Settings(data_dir=tmp_path, public_url="https://courier.example.org"),
+        Settings(data_dir=tmp_path, public_url="https://courier.clinic.test"),
         base_url="http://internal:8000/",
     )
-    assert isinstance(public, LocalStorage) and public.base_url == "https://courier.example.org"
+    assert isinstance(public, LocalStorage) and public.base_url == "https://courier.clinic.test"
     with pytest.raises(ValueError, match="COURIER_S3_BUCKET"):
         storage_for(Settings(data_dir=tmp_path, storage="s3"))
 

@@ -324,17 +324,23 @@ async def test_unsafe_urls_are_refused(
 
 
 async def test_public_https_urls_are_accepted_and_patches_checked(
-    strict_client: httpx.AsyncClient, org: Org
+    client: httpx.AsyncClient, strict_client: httpx.AsyncClient, org: Org
 ) -> None:
-    # An address literal: no DNS needed, and a public address is fine. The webhook is inactive
-    # so that nothing is ever delivered there (and pytest-socket refuses any connection that
-    # is not to loopback).
-    created = await strict_client.post(
+    # A public address literal passes the production rule. Checked on the rule itself, which
+    # the API applies, so that no public URL is ever registered by the suite.
+    from courier.events.webhooks import parse_url
+
+    assert str(parse_url("https://93.184.215.14/hooks", allow_private=False)).startswith(
+        "https://93.184.215.14/"
+    )
+    # A webhook registered where private addresses are allowed (loopback, inactive) cannot be
+    # patched to one under the production rule.
+    created = await client.post(
         "/v1/webhooks/",
         headers=org.admin,
         json=doc(
             "webhooks",
-            {"url": "https://93.184.215.14/hooks", "event-types": ["*"], "active": False},
+            {"url": "http://127.0.0.1:9/hooks", "event-types": ["*"], "active": False},
         ),
     )
     assert created.status_code == 201, created.text
