@@ -59,6 +59,7 @@ class _Outbox:
     """A session's transaction: events not yet written, every event of it (in publish order),
     and audit rows not yet written."""
 
+    transaction: SessionTransaction
     unwritten: list[Published] = field(default_factory=list)
     events: list[Published] = field(default_factory=list)
     audit_rows: list[dict[str, Any]] = field(default_factory=list)
@@ -103,9 +104,14 @@ def on_publishing(consumer: Consumer) -> None:
 
 def _outbox(session: AsyncSession | Session) -> _Outbox:
     """The session's outbox; the first use in a transaction registers its commit hooks."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    # Begun as adding an ORM object begins it, so a rollback ends it (and this outbox with it).
+    root = sync._autobegin_t()
+    while root.parent is not None:
+        root = root.parent
     outbox: _Outbox | None = session.info.get(_OUTBOX)
-    if outbox is None:
-        outbox = session.info[_OUTBOX] = _Outbox()
+    if outbox is None or outbox.transaction is not root:
+        outbox = session.info[_OUTBOX] = _Outbox(root)
     if isinstance(session, AsyncSession) and not session.info.get(_OUTBOX + ".hooked"):
         session.info[_OUTBOX + ".hooked"] = True
 
