@@ -155,3 +155,26 @@ async def test_a_plain_commit_still_writes_and_a_rollback_forgets(app: Any, org:
         counts = dict((await session.execute(stmt.group_by(AuditEvent.resource_id))).all())
         await commit(session)
     assert counts == {kept: 1}
+
+
+async def test_savepoints_and_a_closed_session(app: Any, org: Org) -> None:
+    kept, dropped, after = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    heard: list[uuid.UUID | None] = []
+
+    async def listener(events: list[Published]) -> None:
+        heard.extend(e.resource_id for e in events if e.resource_id in (kept, dropped, after))
+
+    on_committed(listener)
+    async with app.state.database.sessionmaker() as session:
+        publish_many(session, events_of(org, kept, 1))
+        async with session.begin_nested():  # released: the transaction goes on
+            publish_many(session, events_of(org, kept, 1)[:1])
+        await commit(session)
+        publish_many(session, events_of(org, dropped, 1))
+        await session.close()  # never committed: forgotten
+        publish_many(session, events_of(org, after, 1))
+        await commit(session)
+    assert [kind for _seq, kind in await stored(app, org, kept)] == ["batch-checks.step-0"] * 2
+    assert await stored(app, org, dropped) == []
+    assert len(await stored(app, org, after)) == 1
+    assert heard == [kept, kept, after]

@@ -245,20 +245,21 @@ def _write_before_commit(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_commit")
-def _forget_after_commit(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint released: the transaction goes on
-    outbox = session.info.pop(_OUTBOX, None)
-    if outbox is not None:
+def _keep_for_announce(session: Session) -> None:
+    outbox: _Outbox | None = session.info.get(_OUTBOX)
+    if outbox is None or session.in_nested_transaction():
+        return  # nothing published, or a savepoint released: the transaction goes on
+    if outbox.transaction is session.get_transaction():
         session.info[_OUTBOX + ".committed"] = outbox  # for the announce hook
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_after_rollback(session: Session, previous: SessionTransaction) -> None:
-    if previous.nested or previous.parent is not None:
-        return  # a savepoint's rollback: the transaction's events stand (none publish there)
-    session.info.pop(_OUTBOX, None)
-    session.info.pop(_OUTBOX + ".committed", None)
+@event.listens_for(Session, "after_transaction_end")
+def _forget_when_it_ends(session: Session, transaction: SessionTransaction) -> None:
+    """The outbox ends with its transaction (rolled back, closed, or committed: then the
+    announce hook has it)."""
+    outbox: _Outbox | None = session.info.get(_OUTBOX)
+    if outbox is not None and outbox.transaction is transaction:
+        del session.info[_OUTBOX]
 
 
 async def _prepare(session: AsyncSession) -> None:
