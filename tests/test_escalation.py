@@ -161,7 +161,7 @@ async def test_the_ladder_walks_push_sms_call_then_the_care_team(
                     ),
                     Event,
                     uuid.UUID(org.id),
-                )
+                ).order_by(Event.seq)
             )
         ).scalars()
         assert [e["channel"] for e in escalated] == ["sms", "voice", "care-team"]

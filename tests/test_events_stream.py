@@ -23,7 +23,7 @@ import uvicorn
 
 from courier.app import create_app
 from courier.core.db import commit
-from courier.events import publish
+from courier.events import publish, write_events
 from courier.events.stream import Cursor, EventStream, PostgresListener, StreamHub
 from tests.conftest import MASTER, Org, doc, make_settings
 from tests.factories import individual_token, make_individual_id
@@ -392,7 +392,7 @@ async def test_late_commit_is_sent_once_with_the_resume_point(
             verb="created",
             resource_id=None,
         )
-        await slow.flush()  # takes its seq now, commits later
+        await write_events(slow)  # takes its seq now, commits later
         fast_ids = await publish_events(app, org.id, ("late-checks", "updated", []))
         first, _, _ = await stream.read(cursor)
         await commit(slow)

@@ -7,12 +7,11 @@ Only the *names* of changed fields are kept, never their values, so no patient d
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from courier.models.audit_event import AuditEvent
+from courier.core.time import utcnow
 
 
 class AuditActor(Protocol):
@@ -23,8 +22,7 @@ class AuditActor(Protocol):
     def id(self) -> str: ...
 
 
-def record(
-    session: AsyncSession,
+def row(
     actor: AuditActor,
     *,
     organization_id: uuid.UUID,
@@ -33,16 +31,20 @@ def record(
     resource_id: uuid.UUID | None,
     fields: Iterable[str] = (),
     request_id: str | None = None,
-) -> AuditEvent:
-    event = AuditEvent(
-        organization_id=organization_id,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        action=action,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        request_id=request_id,
-        changed_fields={"fields": sorted(fields)},
-    )
-    session.add(event)
-    return event
+    details: Mapping[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The values of one ``audit_events`` row (every column named: rows are written by one
+    multi-row INSERT per transaction, see :func:`courier.events.add_audit_rows`)."""
+    return {
+        "id": uuid.uuid4(),
+        "organization_id": organization_id,
+        "occurred_at": occurred_at or utcnow(),
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "request_id": request_id,
+        "changed_fields": {"fields": sorted(fields), **(details or {})},
+    }

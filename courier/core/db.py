@@ -168,8 +168,10 @@ async def commit(session: AsyncSession) -> None:
     ``before_commit`` hooks run inside the transaction (their writes land with the change);
     ``after_commit`` hooks run once it has committed.
     """
-    for early in session.info.pop("before_commit", []):
-        await early()
+    # A hook may register another (an event published by one): run until none is left.
+    while early_hooks := session.info.pop("before_commit", None):
+        for early in early_hooks:
+            await early()
     hooks: list[AfterCommit] = session.info.pop("after_commit", [])
     await session.commit()
     for hook in hooks:

@@ -1,12 +1,25 @@
 """Domain events: written with the change (outbox), announced after commit.
 
-A service calls :func:`publish` in the same session as its change. The row lands in the
-``events`` table only if the change commits; listeners registered with :func:`on_committed`
-(the real-time stream of this process) are told once it has. Event types are
-``<resource-type>.<verb>``, e.g. ``messaging-messages.created``.
+A service calls :func:`publish_many` (or :func:`publish` for one event: the same path with
+one item) in the same session as its change. The rows land in the ``events`` table only if the
+change commits; listeners registered with :func:`on_committed` (the real-time stream of this
+process) are told once it has. Event types are ``<resource-type>.<verb>``, e.g.
+``messaging-messages.created``.
+
+Writing. Publishing is cheap and synchronous: the session keeps the transaction's events as
+plain records (:class:`Published`, no ORM objects), and they are written together, in publish
+order, by one multi-row Core INSERT that also hands out their ``seq`` (the table's own
+sequence on PostgreSQL, the rowid on SQLite; ascending in the order of the rows, as the ORM's
+batched flush did): just before the transaction commits, or earlier when the caller needs the
+seqs (:func:`write_events`). Taking the seqs at the end of the transaction rather than when
+each event was published also narrows the window in which a seq can commit late
+(:mod:`courier.events.stream`). A commit that bypasses :func:`courier.core.db.commit` (the CLI)
+still writes them (a ``before_commit`` session event); a rollback forgets them.
 
 Just before the transaction commits (``courier.core.db.before_commit``, so it relies on the one
-commit path, :func:`courier.core.db.commit`), :func:`_prepare` adds two things to it:
+commit path, :func:`courier.core.db.commit`), :func:`_prepare` writes what is still unwritten
+(the audit rows of :func:`courier.jsonapi.changes.write_changes` too, in one INSERT of their
+own) and adds two things to the transaction:
 
 - on PostgreSQL, ``pg_notify('courier_events', '<organization id>:<highest seq>')`` per
   organization: delivered to every replica's listener on commit, never on rollback, so streams
@@ -22,18 +35,39 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import Select, literal, text, union_all
+from sqlalchemy import Select, event, insert, literal, text, union_all
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from courier.core.db import after_commit, before_commit
 from courier.core.tenancy import scoped_parts
+from courier.core.time import utcnow
 from courier.events import webhooks
+from courier.events.published import NewEvent, Published
 from courier.models.event import Event
 
-Listener = Callable[[list[Event]], Awaitable[None]]
+MAX_DATA_KEYS = 32
+NOTIFY_CHANNEL = "courier_events"
+_OUTBOX = "courier_events_outbox"  # session.info: the transaction's events and audit rows
+
+
+@dataclass
+class _Outbox:
+    """A session's transaction: events not yet written, every event of it (in publish order),
+    and audit rows not yet written."""
+
+    transaction: SessionTransaction
+    unwritten: list[Published] = field(default_factory=list)
+    events: list[Published] = field(default_factory=list)
+    audit_rows: list[dict[str, Any]] = field(default_factory=list)
+    consumed: int = 0  # events[:consumed] were handed to the consumers
+
+
+Listener = Callable[[list[Published]], Awaitable[None]]
 _LISTENERS: list[Listener] = []
 
 
@@ -44,18 +78,16 @@ class Consumer:
     ``interest(organization id, events)``: what of the organization may want the events, as a
     SELECT of one text column labelled ``value`` whose tenant tables are filtered with
     :func:`~courier.core.tenancy.in_organization` (None when nothing can: no query). The
-    interests of every consumer are asked in one statement per transaction and organization.
+    interests of every consumer are asked in one statement per transaction and organization,
+    whatever the number of events.
     ``act(session, organization id, events, values)``: given the values found (never empty),
     enqueue the jobs that act on the events."""
 
-    interest: Callable[[uuid.UUID, Sequence[Event]], Select[Any] | None]
-    act: Callable[[AsyncSession, uuid.UUID, Sequence[Event], list[str]], Awaitable[None]]
+    interest: Callable[[uuid.UUID, Sequence[Published]], Select[Any] | None]
+    act: Callable[[AsyncSession, uuid.UUID, Sequence[Published], list[str]], Awaitable[None]]
 
 
 _CONSUMERS: list[Consumer] = [Consumer(webhooks.subscriptions, webhooks.enqueue_fanout)]
-
-MAX_DATA_KEYS = 32
-NOTIFY_CHANNEL = "courier_events"
 
 
 def on_committed(listener: Listener) -> None:
@@ -71,6 +103,65 @@ def on_publishing(consumer: Consumer) -> None:
         _CONSUMERS.append(consumer)
 
 
+def _outbox(session: AsyncSession | Session) -> _Outbox:
+    """The session's outbox; the first use in a transaction registers its commit hooks."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    # Begun as adding an ORM object begins it, so a rollback ends it (and this outbox with it).
+    root = sync._autobegin_t()
+    while root.parent is not None:
+        root = root.parent
+    outbox: _Outbox | None = session.info.get(_OUTBOX)
+    if outbox is None or outbox.transaction is not root:
+        outbox = session.info[_OUTBOX] = _Outbox(root)
+    if isinstance(session, AsyncSession) and not session.info.get(_OUTBOX + ".hooked"):
+        session.info[_OUTBOX + ".hooked"] = True
+
+        async def prepare() -> None:
+            session.info.pop(_OUTBOX + ".hooked", None)
+            await _prepare(session)
+
+        async def announce() -> None:
+            done: _Outbox | None = session.info.pop(_OUTBOX + ".committed", None)
+            if done is None or not done.events:
+                return
+            for listener in list(_LISTENERS):
+                await listener(list(done.events))
+
+        before_commit(session, prepare)
+        after_commit(session, announce)
+    return outbox
+
+
+def publish_many(session: AsyncSession, items: Iterable[NewEvent]) -> list[Published]:
+    """Record each of ``items`` in the session's transaction, in order (see the module's
+    docstring: written by one INSERT with the transaction's other events)."""
+    made: list[Published] = []
+    now = utcnow()
+    for item in items:
+        payload = dict(item.data or {})
+        if len(payload) > MAX_DATA_KEYS or any(
+            not isinstance(v, str | int | bool | None | list) for v in payload.values()
+        ):
+            raise ValueError("event data holds ids and small scalars only")
+        made.append(
+            Published(
+                id=uuid.uuid4(),
+                organization_id=item.organization_id,
+                type=f"{item.resource_type}.{item.verb}",
+                resource_type=item.resource_type,
+                resource_id=item.resource_id,
+                individual_ids=sorted({str(i) for i in item.individual_ids}),
+                data=payload,
+                occurred_at=now,
+            )
+        )
+    if made:
+        outbox = _outbox(session)
+        outbox.unwritten.extend(made)
+        outbox.events.extend(made)
+    return made
+
+
 def publish(
     session: AsyncSession,
     *,
@@ -80,54 +171,117 @@ def publish(
     resource_id: uuid.UUID | None,
     individual_ids: Iterable[uuid.UUID] = (),
     data: dict[str, Any] | None = None,
-) -> Event:
-    """Record ``<resource_type>.<verb>`` for the individuals it concerns (ids only)."""
-    payload = dict(data or {})
-    if len(payload) > MAX_DATA_KEYS or any(
-        not isinstance(v, str | int | bool | None | list) for v in payload.values()
-    ):
-        raise ValueError("event data holds ids and small scalars only")
-    event = Event(
-        id=uuid.uuid4(),
-        organization_id=organization_id,
-        type=f"{resource_type}.{verb}",
-        resource_type=resource_type,
-        resource_id=resource_id,
-        individual_ids=sorted({str(i) for i in individual_ids}),
-        data=payload,
+) -> Published:
+    """Record ``<resource_type>.<verb>`` for the individuals it concerns (ids only):
+    :func:`publish_many` of one event."""
+    item = NewEvent(organization_id, resource_type, verb, resource_id, individual_ids, data)
+    return publish_many(session, [item])[0]
+
+
+def add_audit_rows(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> None:
+    """Audit rows (``audit_events`` values, every column named) written with the
+    transaction's events; for :func:`courier.jsonapi.changes.write_changes` only."""
+    _outbox(session).audit_rows.extend(rows)
+
+
+_EVENTS: Any = Event.__table__
+
+
+def _write(connection: Connection, outbox: _Outbox) -> None:
+    """Write what ``outbox`` holds unwritten: one INSERT for the audit rows, one for the
+    events (their seqs, ascending in publish order, returned with them)."""
+    from courier.models.audit_event import AuditEvent
+
+    if outbox.audit_rows:
+        rows, outbox.audit_rows = outbox.audit_rows, []
+        connection.execute(insert(cast(Any, AuditEvent.__table__)), rows)
+    if not outbox.unwritten:
+        return
+    events, outbox.unwritten = outbox.unwritten, []
+    # The seqs come back by id. Their order follows the rows': on PostgreSQL the INSERT ...
+    # SELECT ... ORDER BY of SQLAlchemy's ordered form (what the ORM's batched flush of the
+    # events used), on SQLite the one writer's rowids, given in the order of the VALUES (its
+    # ordered form would be one statement per row).
+    ordered = connection.dialect.name != "sqlite"
+    stmt = insert(_EVENTS).returning(_EVENTS.c.id, _EVENTS.c.seq, sort_by_parameter_order=ordered)
+    found = connection.execute(
+        stmt,
+        [
+            {
+                "id": e.id,
+                "organization_id": e.organization_id,
+                "type": e.type,
+                "resource_type": e.resource_type,
+                "resource_id": e.resource_id,
+                "individual_ids": e.individual_ids,
+                "data": e.data,
+                "occurred_at": e.occurred_at,
+            }
+            for e in events
+        ],
     )
-    session.add(event)
-    pending: list[Event] = session.info.setdefault("events", [])
-    if not pending:
-
-        async def announce() -> None:
-            events = list(pending)
-            pending.clear()
-            for listener in list(_LISTENERS):
-                await listener(events)
-
-        async def prepare() -> None:
-            await _prepare(session, list(pending))
-
-        before_commit(session, prepare)
-        after_commit(session, announce)
-    pending.append(event)
-    return event
+    seqs = {ident: int(seq) for ident, seq in found}
+    for e in events:
+        e.seq = seqs[e.id]
 
 
-async def _prepare(session: AsyncSession, events: list[Event]) -> None:
-    """Inside the publishing transaction, just before it commits: notify replicas, fan out."""
+async def write_events(session: AsyncSession) -> None:
+    """Write the transaction's events (and audit rows) now rather than just before it
+    commits: they take their seqs (e.g. to name them in a job's payload)."""
+    outbox: _Outbox | None = session.info.get(_OUTBOX)
+    if outbox is None or not (outbox.unwritten or outbox.audit_rows):
+        return
+    await session.flush()  # what the rows refer to (their organization) first
+    connection = await session.connection()
+    await connection.run_sync(lambda sync: _write(sync, outbox))
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    """A commit outside :func:`courier.core.db.commit` (the CLI) still writes the rows."""
+    outbox: _Outbox | None = session.info.get(_OUTBOX)
+    if outbox is not None and (outbox.unwritten or outbox.audit_rows):
+        session.flush()
+        _write(session.connection(), outbox)
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_for_announce(session: Session) -> None:
+    outbox: _Outbox | None = session.info.get(_OUTBOX)
+    if outbox is None or session.in_nested_transaction():
+        return  # nothing published, or a savepoint released: the transaction goes on
+    if outbox.transaction is session.get_transaction():
+        session.info[_OUTBOX + ".committed"] = outbox  # for the announce hook
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_when_it_ends(session: Session, transaction: SessionTransaction) -> None:
+    """The outbox ends with its transaction (rolled back, closed, or committed: then the
+    announce hook has it)."""
+    outbox: _Outbox | None = session.info.get(_OUTBOX)
+    if outbox is not None and outbox.transaction is transaction:
+        del session.info[_OUTBOX]
+
+
+async def _prepare(session: AsyncSession) -> None:
+    """Inside the publishing transaction, just before it commits: write the events, notify
+    replicas, fan out."""
+    outbox: _Outbox | None = session.info.get(_OUTBOX)
+    if outbox is None:
+        return
+    await write_events(session)
+    events = outbox.events[outbox.consumed :]
+    outbox.consumed = len(outbox.events)
     if not events:
         return
-    await session.flush()  # the events get their seq
-    by_organization: dict[uuid.UUID, list[Event]] = {}
-    for event in events:
-        by_organization.setdefault(event.organization_id, []).append(event)
+    by_organization: dict[uuid.UUID, list[Published]] = {}
+    for item in events:
+        by_organization.setdefault(item.organization_id, []).append(item)
     for organization_id, batch in by_organization.items():
         await _consume(session, organization_id, batch)
     if session.get_bind().dialect.name != "postgresql":
         return
-    from courier.jobs import outbox  # (jobs import the events' consumers)
+    from courier.jobs import outbox as jobs  # (jobs import the events' consumers)
 
     # One statement notifies the replicas of every organization's new events and, when this
     # transaction enqueued jobs (its own or its consumers'), the workers too.
@@ -135,8 +289,8 @@ async def _prepare(session: AsyncSession, events: list[Event]) -> None:
         (NOTIFY_CHANNEL, f"{organization_id}:{max(e.seq for e in batch)}")
         for organization_id, batch in by_organization.items()
     ]
-    if outbox.take_notice(session):
-        notices.append((outbox.CHANNEL, ""))
+    if jobs.take_notice(session):
+        notices.append((jobs.CHANNEL, ""))
     calls = ", ".join(f"pg_notify(:c{i}, :p{i})" for i in range(len(notices)))
     params: dict[str, str] = {}
     for index, (channel, payload) in enumerate(notices):
@@ -144,7 +298,9 @@ async def _prepare(session: AsyncSession, events: list[Event]) -> None:
     await session.execute(text(f"SELECT {calls}"), params)
 
 
-async def _consume(session: AsyncSession, organization_id: uuid.UUID, batch: list[Event]) -> None:
+async def _consume(
+    session: AsyncSession, organization_id: uuid.UUID, batch: list[Published]
+) -> None:
     """One statement asks every consumer's interest in ``batch``; each that has any acts."""
     asked = [
         (consumer, stmt)
@@ -163,3 +319,18 @@ async def _consume(session: AsyncSession, organization_id: uuid.UUID, batch: lis
     for index, (consumer, _stmt) in enumerate(asked):
         if index in found:
             await consumer.act(session, organization_id, batch, found[index])
+
+
+__all__ = [
+    "MAX_DATA_KEYS",
+    "NOTIFY_CHANNEL",
+    "Consumer",
+    "NewEvent",
+    "Published",
+    "add_audit_rows",
+    "on_committed",
+    "on_publishing",
+    "publish",
+    "publish_many",
+    "write_events",
+]

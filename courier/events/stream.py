@@ -54,7 +54,7 @@ from courier.core.db import Database
 from courier.core.errors import ApiError
 from courier.core.tenancy import scoped
 from courier.core.time import format_timestamp, utcnow
-from courier.events import NOTIFY_CHANNEL, on_committed
+from courier.events import NOTIFY_CHANNEL, Published, on_committed
 from courier.events.patterns import matches
 from courier.models.event import Event
 
@@ -143,7 +143,7 @@ class StreamHub:
 _HUBS: weakref.WeakSet[StreamHub] = weakref.WeakSet()
 
 
-async def _wake_local(events: list[Event]) -> None:
+async def _wake_local(events: list[Published]) -> None:
     organizations = {event.organization_id for event in events}
     for hub in list(_HUBS):
         for organization_id in organizations:

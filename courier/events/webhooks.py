@@ -49,6 +49,7 @@ from courier import __version__
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import format_timestamp, parse_timestamp, utcnow
 from courier.events.patterns import matches
+from courier.events.published import Published
 from courier.jobs import JobContext, enqueue
 from courier.models.event import Event
 from courier.models.webhook import Webhook, WebhookDelivery
@@ -423,7 +424,7 @@ async def _active_webhooks(session: AsyncSession, organization_id: uuid.UUID) ->
     return list((await session.execute(stmt.order_by(Webhook.id))).scalars())
 
 
-def subscriptions(organization_id: uuid.UUID, events: Sequence[Event]) -> Select[Any]:
+def subscriptions(organization_id: uuid.UUID, events: Sequence[Published]) -> Select[Any]:
     """The event types the organization's active webhooks subscribe to (JSON text, one row
     per webhook): the webhooks' interest in a transaction's events (courier.events.Consumer)."""
     return select(cast(Webhook.event_types, Text).label("value")).where(
@@ -432,7 +433,10 @@ def subscriptions(organization_id: uuid.UUID, events: Sequence[Event]) -> Select
 
 
 async def enqueue_fanout(
-    session: AsyncSession, organization_id: uuid.UUID, events: Sequence[Event], found: list[str]
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    events: Sequence[Published],
+    found: list[str],
 ) -> None:
     """In the publishing transaction: enqueue a fan-out if a webhook wants any of ``events``
     (``found``: the event types of each active webhook, as :func:`subscriptions` reads them)."""

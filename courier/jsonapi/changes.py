@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core import audit
 from courier.core.auth import Principal
-from courier.events import publish
+from courier.core.time import utcnow
+from courier.events import NewEvent, add_audit_rows, publish_many
 from courier.jsonapi.context import Context
 
 M = TypeVar("M")
@@ -124,34 +125,44 @@ def write_changes(
 ) -> None:
     """The one writer of audit rows and domain events, for requests, jobs and the CLI alike:
     one row and one event per change, both landing only if the session's transaction commits.
-    A change without its own organization belongs to ``organization_id``."""
+    A change without its own organization belongs to ``organization_id``. A batch is written
+    as one: its audit rows by one multi-row INSERT, its events by one (in order), with the
+    transaction's others (:mod:`courier.events`)."""
+    rows: list[dict[str, Any]] = []
+    events: list[NewEvent] = []
+    now = utcnow()
     for item in changes:
         org = item.organization_id or organization_id
         if org is None:
             raise ValueError(f"{item.resource_type}.{item.verb}: no organization to record it in")
         if item.audited:
-            row = audit.record(
-                session,
-                actor,
-                organization_id=org,
-                action=item.verb,
-                resource_type=item.resource_type,
-                resource_id=item.resource_id,
-                fields=item.fields,
-                request_id=request_id,
+            rows.append(
+                audit.row(
+                    actor,
+                    organization_id=org,
+                    action=item.verb,
+                    resource_type=item.resource_type,
+                    resource_id=item.resource_id,
+                    fields=item.fields,
+                    request_id=request_id,
+                    details=item.details,
+                    occurred_at=now,
+                )
             )
-            if item.details:
-                row.changed_fields = {**row.changed_fields, **item.details}
         if item.published:
-            publish(
-                session,
-                organization_id=org,
-                resource_type=item.resource_type,
-                verb=item.verb,
-                resource_id=item.resource_id,
-                individual_ids=item.audience,
-                data={"id": str(item.resource_id), **(item.data or {})},
+            events.append(
+                NewEvent(
+                    org,
+                    item.resource_type,
+                    item.verb,
+                    item.resource_id,
+                    item.audience,
+                    {"id": str(item.resource_id), **(item.data or {})},
+                )
             )
+    if rows:
+        add_audit_rows(session, rows)
+    publish_many(session, events)
 
 
 def record_change(

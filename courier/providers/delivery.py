@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courier.config import Settings
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
-from courier.events import publish
+from courier.events import NewEvent, publish_many
 from courier.jobs.context import JobContext
 from courier.jobs.outbox import enqueue
 from courier.jobs.registry import job_handler
@@ -271,9 +271,9 @@ async def create_deliveries(
             for delivery_id, _resource_id, _recipient in items
         ],
     )
-    for delivery_id, resource_id, _recipient in items:
-        await _changed(
-            session,
+    await _changed_many(
+        session,
+        [
             DeliveryChange(
                 organization_id,
                 delivery_id,
@@ -282,8 +282,10 @@ async def create_deliveries(
                 resource_id,
                 S.ACCEPTED,
                 None,
-            ),
-        )
+            )
+            for delivery_id, resource_id, _recipient in items
+        ],
+    )
 
 
 def first_send_key(delivery_id: uuid.UUID) -> str:
@@ -499,22 +501,34 @@ def _change(delivery: Delivery, state: DeliveryStatus, code: str | None) -> Deli
 
 
 async def _changed(session: AsyncSession, change: DeliveryChange) -> None:
-    publish(
+    await _changed_many(session, [change])
+
+
+async def _changed_many(session: AsyncSession, changes: list[DeliveryChange]) -> None:
+    """Publish ``deliveries.<state>`` for each change (one batch, in order), then call the
+    hooks of each change's resource type."""
+    publish_many(
         session,
-        organization_id=change.organization_id,
-        resource_type=RESOURCE_TYPE,
-        verb=change.state.value,
-        resource_id=change.delivery_id,
-        data={
-            "channel": change.channel,
-            "resource-type": change.resource_type,
-            "resource-id": str(change.resource_id),
-            "state": change.state.value,
-            "code": change.code,
-        },
+        [
+            NewEvent(
+                change.organization_id,
+                RESOURCE_TYPE,
+                change.state.value,
+                change.delivery_id,
+                data={
+                    "channel": change.channel,
+                    "resource-type": change.resource_type,
+                    "resource-id": str(change.resource_id),
+                    "state": change.state.value,
+                    "code": change.code,
+                },
+            )
+            for change in changes
+        ],
     )
-    for hook in CHANGE_HOOKS.get(change.resource_type, ()):
-        await hook(session, change)
+    for change in changes:
+        for hook in CHANGE_HOOKS.get(change.resource_type, ()):
+            await hook(session, change)
 
 
 # --- binding the vendor id, and the events that waited for it --------------------------------
@@ -752,10 +766,10 @@ async def transition_many(
             session,
             [_history_row(row.id, organization_id, new, source, now) for row in found],
         )
-        for row in found:
-            moved.append(row.id)
-            await _changed(
-                session,
+        moved.extend(row.id for row in found)
+        await _changed_many(
+            session,
+            [
                 DeliveryChange(
                     organization_id,
                     row.id,
@@ -764,8 +778,10 @@ async def transition_many(
                     row.resource_id,
                     new,
                     None,
-                ),
-            )
+                )
+                for row in found
+            ],
+        )
     return moved
 
 
@@ -929,8 +945,7 @@ async def _mark_sent(
             for row, result in sent
         ],
     )
-    for row, _result in sent:
-        await _changed(session, _change(row, S.SENT, None))
+    await _changed_many(session, [_change(row, S.SENT, None) for row, _result in sent])
     provider = sent[0][0].provider
     vendor_ids = [result.vendor_id for _row, result in sent]
     orphans = list(

@@ -36,14 +36,13 @@ from courier.domains.announcers.triggers import (
     triggers_of,
 )
 from courier.domains.templates.render import check_data
-from courier.events import Consumer, on_publishing
+from courier.events import Consumer, Published, on_publishing
 from courier.jobs import enqueue
 from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
 from courier.models.announcer import Announcer
-from courier.models.event import Event
 from courier.models.individual_group import IndividualGroup
 
 EVALUATE_KIND = "announcers.evaluate"
@@ -217,7 +216,7 @@ class AnnouncerService(CrudService[Announcer]):
 announcers = AnnouncerService()
 
 
-def listening(organization_id: uuid.UUID, events: Sequence[Event]) -> Select[Any] | None:
+def listening(organization_id: uuid.UUID, events: Sequence[Published]) -> Select[Any] | None:
     """The events of the catalogue that the organization's active announcers listen for among
     ``events`` (one row per announcer): the announcers' interest (courier.events.Consumer).
     None, and no query, when none of the events is in the catalogue (most transactions)."""
@@ -232,7 +231,10 @@ def listening(organization_id: uuid.UUID, events: Sequence[Event]) -> Select[Any
 
 
 async def enqueue_evaluation(
-    session: AsyncSession, organization_id: uuid.UUID, events: Sequence[Event], found: list[str]
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    events: Sequence[Published],
+    found: list[str],
 ) -> None:
     """In a publishing transaction whose events an active announcer listens for: one
     ``announcers.evaluate`` job for them."""
