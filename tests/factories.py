@@ -740,3 +740,8 @@ async def make_user_notification(client: httpx.AsyncClient, org: Org) -> str:
     notified = results[uuid.UUID(individual)]
     assert isinstance(notified, Notified)
     return str(notified.notification_id)
+
+
+# --- voice (tests/voice_support.py registers its factories) ---------------------------------
+
+from tests import voice_support as _voice_support  # noqa: E402, F401

@@ -35,6 +35,8 @@ for _name, _path, _method, _params, _handler, _summary in (
      "Simulated silence: a Gather or Record times out."),
     ("hang-up", "hang-up", "POST", sandbox.CallParams, sandbox.hang_up_call,
      "The caller hangs up (a recording in progress is completed)."),
+    ("client-answer", "client-answer", "POST", sandbox.ClientAnswerParams, sandbox.client_answer,
+     "The browser client (or phone) a caller's <Dial> rings picks up (token: its access token)."),
     ("show", "calls", "GET", sandbox.CallParams, sandbox.show_call,
      "A call's state: what it heard, what it waits for."),
     ("recording", "recording", "GET", sandbox.RecordingParams, sandbox.show_recording,
