@@ -39,8 +39,8 @@ from courier.models.voice import (
     VoiceSetting,
     VoiceTask,
 )
-from courier.providers.common import Permanent, ProviderError
-from courier.providers.inbound import InboundEvent, InboundHandler, handler_for, inbound_handler
+from courier.providers.common import InboundEvent, Permanent, ProviderError
+from courier.providers.inbound import InboundHandler, handler_for, inbound_handler
 from courier.providers.voice import VOICE
 from courier.providers.voice.base import FINAL_CALL_STATUSES
 
@@ -465,7 +465,7 @@ async def _apply_status(job: JobContext, inbound: ProviderInbound) -> None:
 
 
 async def _recording(job: JobContext, call: VoiceLineCall, recording_sid: str) -> VoiceRecording:
-    found = (
+    found: VoiceRecording | None = (
         await job.session.execute(
             scoped(
                 select(VoiceRecording).where(VoiceRecording.recording_sid == recording_sid),

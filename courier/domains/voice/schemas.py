@@ -97,14 +97,16 @@ class VoiceSettingUpdate(WriteAttributes):
 
 class RunTaskBody(ActionBody):
     method: Literal["refresh_queue_entries"] = Field(description="The task to run")
-    kwargs: dict[str, Any] = Field(default_factory=dict, description="Its arguments (none yet)")
+    arguments: dict[str, Any] = Field(
+        default_factory=dict, alias="kwargs", description="Its arguments (none yet)"
+    )
 
 
 class VoiceTaskRead(ReadAttributes):
     created_at: Timestamp
     created_by: uuid.UUID | None
     error_message: str | None
-    kwargs: dict[str, Any]
+    arguments: dict[str, Any] = Field(alias="kwargs")
     last_modified_at: Timestamp
     method: str
     result: dict[str, Any] | None

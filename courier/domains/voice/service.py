@@ -13,10 +13,10 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
@@ -165,10 +165,14 @@ async def waiting_order(
     ids = list(dict.fromkeys(setting_ids))
     if not ids:
         return {}
-    stmt = scoped(
+    query = cast(
+        Select[Any],
         select(VoiceQueueEntry.id, VoiceQueueEntry.setting_id)
         .where(VoiceQueueEntry.setting_id.in_(ids), VoiceQueueEntry.state == "waiting")
         .order_by(VoiceQueueEntry.setting_id, VoiceQueueEntry.enqueued_at, VoiceQueueEntry.id),
+    )
+    stmt = scoped(
+        query,
         VoiceQueueEntry,
         org,
     )
@@ -285,7 +289,7 @@ class VoiceSettingService(CrudService[VoiceSetting]):
             organization_id=ctx.organization_id,
             setting_id=setting.id,
             method=body.method,
-            kwargs=body.kwargs,
+            kwargs=body.arguments,
             state="created",
             created_by=ctx.principal.key_id,
             created_at=now_ms(),
@@ -352,7 +356,7 @@ class VoiceTaskService(CrudService[VoiceTask]):
                     "created_at": row.created_at,
                     "created_by": row.created_by,
                     "error_message": row.error_message,
-                    "kwargs": row.kwargs,
+                    "arguments": row.kwargs,
                     "last_modified_at": row.last_modified_at,
                     "method": row.method,
                     "result": row.result,
