@@ -209,7 +209,8 @@ class Settings(BaseSettings):
         "to its service: APNs, FCM, Web Push); or one platform only: 'apns', 'fcm', 'webpush'.",
     )
     voice_provider: str = Field(
-        default="sandbox", description="Adapter of the voice kind: 'sandbox' (default)."
+        default="sandbox",
+        description="Adapter of the voice kind: 'sandbox' (default) or 'twilio' (docs/VOICE.md).",
     )
     video_provider: str = Field(
         default="sandbox", description="Adapter of the video kind: 'sandbox' (default)."
@@ -284,6 +285,18 @@ class Settings(BaseSettings):
     )
     twilio_auth_token: str | None = Field(
         default=None, description="Twilio auth token: API calls and webhook signatures."
+    )
+    twilio_api_key_sid: str | None = Field(
+        default=None,
+        description="Twilio API key SID (SK...) that signs Voice access tokens for browser "
+        "agents (COURIER_VOICE_PROVIDER=twilio).",
+    )
+    twilio_api_key_secret: str | None = Field(
+        default=None, description="The secret of COURIER_TWILIO_API_KEY_SID."
+    )
+    twilio_twiml_app_sid: str | None = Field(
+        default=None,
+        description="TwiML app (AP...) that browser agents' outgoing calls use; optional.",
     )
     twilio_api_base_url: str | None = Field(
         default=None,

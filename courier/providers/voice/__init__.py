@@ -1,7 +1,7 @@
 """Telephone calls: the ``voice`` provider kind.
 
-``COURIER_VOICE_PROVIDER=sandbox`` (default). The ``twilio`` adapter comes with the voice
-domain; both speak Twilio's call webhooks (``wire.py``).
+``COURIER_VOICE_PROVIDER=sandbox`` (default) or ``twilio`` (``twilio.py``); both speak
+Twilio's call webhooks (``wire.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,13 @@ VOICE: ProviderKind[VoiceProvider] = ProviderKind("voice", setting="voice_provid
 @VOICE.adapter("sandbox")
 def _sandbox(settings: Settings) -> VoiceProvider:
     return sandbox.SandboxVoice(settings)
+
+
+@VOICE.adapter("twilio")
+def _twilio(settings: Settings) -> VoiceProvider:
+    from courier.providers.voice.twilio import TwilioVoice
+
+    return TwilioVoice(settings)
 
 
 for _name, _path, _method, _params, _handler, _summary in (
