@@ -476,3 +476,50 @@ async def test_readonly_keys_cannot_change_lines(
         json=doc("voice-settings", {"phone-number": "+13035550100"}),
     )
     assert refused.status_code == 403
+
+
+async def test_purging_an_individual_erases_their_recordings_and_queue_entries(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    from tests.factories import make_individual_id
+    from tests.test_purge import purge
+
+    caller = "+14155550177"
+    patient = await make_individual_id(client, org, phone=caller)
+    line = await make_line(client, org)
+    settings = settings_of(client)
+    sid = new_sid()
+    await queued_call(client, line["id"], sid, caller)
+    [entry] = await entries(client, org, line["id"])
+    assert entry["individual-id"] == patient
+    adapter: Any = providers_for(settings).get(VOICE)
+    recording_sid = f"RE{uuid.uuid4().hex}"
+    from courier.providers.voice.sandbox import _wav
+
+    audio = _wav(b"\0\0" * 22050)
+    await adapter.store.put(
+        "recordings", recording_sid,
+        {"sid": recording_sid, "call-sid": sid, "duration": 1.0, "transcription": None,
+         "audio": __import__("base64").b64encode(audio).decode()},
+    )  # fmt: skip
+    await webhook(
+        client,
+        callback_url(settings, "recording"),
+        call_form(sid, caller, RecordingSid=recording_sid, RecordingStatus="completed"),
+    )
+    await run_jobs(client, "providers.apply-inbound", "voice.fetch-recording")
+    listed = await client.get(
+        "/v1/voice-recordings/",
+        params={"organization-id": org.id, "filter[individual-id]": patient},
+        headers=org.readonly,
+    )
+    [recording] = listed.json()["data"]
+    assert recording["attributes"]["state"] == "completed"
+
+    receipt = await purge(client, app_of(client), org, patient)
+    assert receipt["attributes"]["state"] == "completed", receipt
+    await run_jobs(client, "voice.delete-recording")
+    gone = await client.get(f"/v1/voice-recordings/{recording['id']}/", headers=org.readonly)
+    assert gone.status_code == 404
+    assert await entries(client, org, line["id"]) == []
+    assert await adapter.store.get("recordings", recording_sid) is None  # the service's copy
