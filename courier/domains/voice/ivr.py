@@ -25,27 +25,26 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse  # type: ignore[import-untyped]
 
 from courier.config import Settings
-from courier.core.tenancy import unscoped
+from courier.core.tenancy import scoped
 from courier.core.time import now_ms
 from courier.domains.voice.service import (
     callback_url,
     enqueue_dispatch,
     fetch_row,
-    individual_by_phone,
     is_open,
     twiml_url,
 )
 from courier.events import publish
+from courier.models.individual import Individual
 from courier.models.organization import Organization
 from courier.models.voice import VoiceLineCall, VoiceQueueAgent, VoiceQueueEntry, VoiceSetting
 
 log = logging.getLogger("courier.domains.voice.ivr")
-WHY = "a call webhook signed by the voice service names its line by id"
 DEFAULT_GREETING = "Thank you for calling."
 DEFAULT_WAIT = "Please stay on the line. The next available member of our team will be with you."
 DEFAULT_RECORDING = "This call will be recorded."
@@ -79,88 +78,100 @@ def _choice(digits: str, speech: str, forward: bool) -> str | None:
     return None
 
 
-async def _line_call(
-    session: AsyncSession, setting: VoiceSetting, form: dict[str, str], step: str
-) -> None:
-    """The line's record of the call (made on its first webhook), and its step."""
+def _insert(session: AsyncSession, model: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+async def _inserted(session: AsyncSession, stmt: Any) -> uuid.UUID | None:
+    """Run an insert marked for a row of the line's organization; its id, None on conflict."""
+    marked = stmt.execution_options(courier_tenant="insert: a row of the line's organization")
+    found: uuid.UUID | None = (await session.execute(marked)).scalar_one_or_none()
+    return found
+
+
+async def _line_call(session: AsyncSession, setting: VoiceSetting, form: dict[str, str]) -> None:
+    """The line's record of the call (how its callbacks find the organization), made by the
+    call's first webhook: one ``INSERT ... ON CONFLICT DO NOTHING``."""
     sid = form.get("CallSid", "")
     if not sid:
         return
-    found = (
-        await session.execute(
-            unscoped(select(VoiceLineCall).where(VoiceLineCall.call_sid == sid), WHY)
+    status = (form.get("CallStatus") or "in-progress")[:16]
+    stmt = (
+        _insert(session, VoiceLineCall)
+        .values(
+            id=uuid.uuid4(),
+            organization_id=setting.organization_id,
+            setting_id=setting.id,
+            call_sid=sid[:64],
+            caller=(form.get("From") or "unknown")[:32],
+            status=status,
+            step="greeting",
+            created_at=now_ms(),
         )
-    ).scalar_one_or_none()
-    if found is not None:
-        found.step = step[:16]
-        return
-    call = VoiceLineCall(
-        id=uuid.uuid4(),
-        organization_id=setting.organization_id,
-        setting_id=setting.id,
-        call_sid=sid[:64],
-        caller=(form.get("From") or "unknown")[:32],
-        status=(form.get("CallStatus") or "in-progress")[:16],
-        step=step[:16],
-        created_at=now_ms(),
+        .on_conflict_do_nothing(index_elements=["call_sid"])
+        .returning(VoiceLineCall.id)
     )
-    try:
-        async with session.begin_nested():
-            session.add(call)
-    except IntegrityError:
-        return  # the same webhook twice at once: the other made it
+    made = await _inserted(session, stmt)
+    if made is None:
+        return  # a later webhook of the call, or the same one again
     publish(
         session,
         organization_id=setting.organization_id,
         resource_type="voice-calls",
         verb="started",
-        resource_id=call.id,
-        data={"setting-id": str(setting.id), "call-sid": call.call_sid, "status": call.status},
+        resource_id=made,
+        data={"setting-id": str(setting.id), "call-sid": sid[:64], "status": status},
     )
 
 
 async def _join_queue(
     session: AsyncSession, setting: VoiceSetting, form: dict[str, str]
-) -> VoiceQueueEntry | None:
+) -> uuid.UUID | None:
+    """The caller's queue entry (one per call: ``INSERT ... ON CONFLICT DO NOTHING``, the
+    individual with the caller's phone found in the same statement)."""
     sid = form.get("CallSid", "")
     if not sid:
         return None
-    found: VoiceQueueEntry | None = (
-        await session.execute(
-            unscoped(select(VoiceQueueEntry).where(VoiceQueueEntry.call_sid == sid), WHY)
-        )
-    ).scalar_one_or_none()
-    if found is not None:
-        return found
     caller = (form.get("From") or "unknown")[:32]
-    entry = VoiceQueueEntry(
-        id=uuid.uuid4(),
-        organization_id=setting.organization_id,
-        setting_id=setting.id,
-        call_sid=sid[:64],
-        phone_number=caller,
-        individual_id=await individual_by_phone(session, setting.organization_id, caller),
-        state="waiting",
-        enqueued_at=now_ms(),
-        created_at=now_ms(),
-        last_modified_at=now_ms(),
+    org = setting.organization_id
+    individual = scoped(
+        select(Individual.id).where(Individual.phone == caller).order_by(Individual.id).limit(1),
+        Individual,
+        org,
+    ).scalar_subquery()
+    now = now_ms()
+    stmt = (
+        _insert(session, VoiceQueueEntry)
+        .values(
+            id=uuid.uuid4(),
+            organization_id=org,
+            setting_id=setting.id,
+            call_sid=sid[:64],
+            phone_number=caller,
+            individual_id=individual,
+            state="waiting",
+            enqueued_at=now,
+            created_at=now,
+            last_modified_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["call_sid"])
+        .returning(VoiceQueueEntry.id)
     )
-    try:
-        async with session.begin_nested():
-            session.add(entry)
-    except IntegrityError:
+    made = await _inserted(session, stmt)
+    if made is None:
         return None
     publish(
         session,
-        organization_id=setting.organization_id,
+        organization_id=org,
         resource_type="voice-queue-entries",
         verb="created",
-        resource_id=entry.id,
-        individual_ids=[entry.individual_id] if entry.individual_id else [],
+        resource_id=made,
         data={"setting-id": str(setting.id), "state": "waiting"},
     )
-    await enqueue_dispatch(session, setting.organization_id, setting.id)
-    return entry
+    await enqueue_dispatch(session, org, setting.id)
+    return made
 
 
 def _voicemail(settings: Settings, setting: VoiceSetting, answer: VoiceResponse) -> None:
@@ -251,10 +262,13 @@ async def answer_call(
     """The TwiML for ``step`` of a call on ``setting``'s line (writes rows; no commit)."""
     answer = VoiceResponse()
     step = step or "greeting"
-    await _line_call(session, setting, form, step)
+    if step in ("greeting", "queue", "voicemail"):  # where a call may begin
+        await _line_call(session, setting, form)
     if step == "greeting":
-        organization = await session.get(Organization, setting.organization_id)
-        timezone = organization.timezone if organization is not None else "UTC"
+        timezone = "UTC"
+        if setting.business_hours:
+            organization = await session.get(Organization, setting.organization_id)
+            timezone = organization.timezone if organization is not None else "UTC"
         if not is_open(setting, timezone):
             answer.say(setting.after_hours_message or DEFAULT_AFTER_HOURS)
             _voicemail(settings, setting, answer)
