@@ -119,26 +119,6 @@ async def dispatch(job: JobContext) -> dict[str, Any] | None:
     so concurrent dispatches never give one caller two agents or one agent two callers."""
     session, org = job.session, job.organization_id
     setting_id = uuid.UUID(str(job.payload["setting_id"]))
-    entries = (
-        (
-            await session.execute(
-                scoped(
-                    select(VoiceQueueEntry)
-                    .where(
-                        VoiceQueueEntry.setting_id == setting_id,
-                        VoiceQueueEntry.state == "waiting",
-                    )
-                    .order_by(VoiceQueueEntry.enqueued_at, VoiceQueueEntry.id),
-                    VoiceQueueEntry,
-                    org,
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    if not entries:
-        return {"paired": 0}
     agents = list(
         (
             await session.execute(
@@ -150,6 +130,27 @@ async def dispatch(job: JobContext) -> dict[str, Any] | None:
                     )
                     .order_by(VoiceQueueAgent.free_since, VoiceQueueAgent.id),
                     VoiceQueueAgent,
+                    org,
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not agents:
+        return {"paired": 0}  # nobody free: the next agent to join or be freed dispatches
+    entries = (
+        (
+            await session.execute(
+                scoped(
+                    select(VoiceQueueEntry)
+                    .where(
+                        VoiceQueueEntry.setting_id == setting_id,
+                        VoiceQueueEntry.state == "waiting",
+                    )
+                    .order_by(VoiceQueueEntry.enqueued_at, VoiceQueueEntry.id)
+                    .limit(len(agents)),
+                    VoiceQueueEntry,
                     org,
                 )
             )
