@@ -2,8 +2,8 @@
 voice sandbox: a line on a provisioned number; a caller walks the IVR into the queue; an agent
 joins by browser and, with its access token, picks up; what the caller says is recorded and
 transcribed (spoken by the TTS engine into the recording, found again by the recogniser); the
-recording downloads through its counted link; the queue and the agent settle; a forged call
-webhook is 401."""
+recording downloads through its counted link; the queue and the agent settle; a second caller
+leaves a transcribed voicemail; a forged call webhook is 401."""
 
 from __future__ import annotations
 
@@ -163,6 +163,29 @@ def flow(courier: Courier, http: httpx.Client) -> None:
     until(settled, "the agent to be free again\n" + courier.logs_text())
     entry = http.get(f"/v1/voice-queue-entries/{entry['id']}/", headers=headers).json()["data"]
     assert entry["attributes"]["ended-at"] is not None
+
+    # A second caller leaves a voicemail: the consent announcement, the recording, the voice
+    # service's own transcription callback.
+    second = sandbox("call", **{"from": "+14155550151", "to": number})
+    message = sandbox("press", call=second["call-sid"], digits="2")
+    assert message["waiting-for"] == "recording"
+    assert message["said"].index("This call is recorded for your care") < len(message["said"])
+    sandbox("say", call=second["call-sid"], text="please call me back tomorrow morning")
+    sandbox("wait", call=second["call-sid"], seconds=6)  # the <Record> times out
+    assert show(second["call-sid"])["said"][-1].startswith("Thank you. Your message")
+
+    def voicemail() -> dict[str, Any] | None:
+        listed = http.get(
+            "/v1/voice-recordings/",
+            params={"organization-id": admin["org"], "filter[states]": "completed"},
+            headers=headers,
+        ).json()["data"]
+        found = [r for r in listed if r["attributes"]["phone-number"] == "+14155550151"]
+        return found[0] if found and found[0]["attributes"]["transcription"] else None
+
+    left = until(voicemail, "the voicemail\n" + courier.logs_text())
+    assert left["attributes"]["kind"] == "voicemail"
+    assert {"tomorrow", "morning"} <= set(left["attributes"]["transcription"].split()), left
 
     # A forged call webhook is refused.
     forged = http.post(
