@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
 from courier.core.auth import token_secret
-from courier.core.errors import invalid_attribute, not_found, unprocessable
+from courier.core.errors import invalid_attribute, unprocessable
 from courier.core.tenancy import scoped, unscoped
 from courier.core.time import now_ms, utcnow
 from courier.domains.voice.schemas import (
@@ -544,7 +544,3 @@ class VoiceRecordingService(CrudService[VoiceRecording]):
                 ).model_dump(mode="json", by_alias=True)
             )
         return out
-
-
-def not_found_setting() -> Exception:
-    return not_found("voice setting")
