@@ -48,8 +48,9 @@ SWAGGER_UI_DIR = Path(__file__).resolve().parent / "static" / "swagger-ui"
 # Paths whose request bodies are not JSON documents (e.g. raw uploads).
 # The Alexa skill endpoint verifies its signature over the body exactly as sent.
 RAW_BODY_PREFIXES: tuple[str, ...] = ("/uploads/", "/providers/", "/v1/ask-entries/")
-# Carrier webhooks under /v1 (texts' status callbacks, numbers' inbound texts): raw form bodies.
-RAW_BODY_SUFFIXES: tuple[str, ...] = ("/callback", "/inbound")
+# Carrier webhooks under /v1 (texts' status callbacks, numbers' inbound texts, the voice IVR's
+# call webhook): raw form bodies.
+RAW_BODY_SUFFIXES: tuple[str, ...] = ("/callback", "/inbound", "/twiml")
 
 
 def load_domains() -> list[Any]:

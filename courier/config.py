@@ -209,7 +209,8 @@ class Settings(BaseSettings):
         "to its service: APNs, FCM, Web Push); or one platform only: 'apns', 'fcm', 'webpush'.",
     )
     voice_provider: str = Field(
-        default="sandbox", description="Adapter of the voice kind: 'sandbox' (default)."
+        default="sandbox",
+        description="Adapter of the voice kind: 'sandbox' (default) or 'twilio' (docs/VOICE.md).",
     )
     video_provider: str = Field(
         default="sandbox",
@@ -287,6 +288,20 @@ class Settings(BaseSettings):
     twilio_auth_token: str | None = Field(
         default=None, description="Twilio auth token: API calls and webhook signatures."
     )
+    twilio_api_key_sid: str | None = Field(
+        default=None,
+        description="Twilio API key SID (SK...) that signs access tokens: Voice tokens for "
+        "browser agents (COURIER_VOICE_PROVIDER=twilio) and video tokens "
+        "(COURIER_VIDEO_PROVIDER=twilio).",
+    )
+    twilio_api_key_secret: str | None = Field(
+        default=None,
+        description="The secret of COURIER_TWILIO_API_KEY_SID (the access tokens' HS256 key).",
+    )
+    twilio_twiml_app_sid: str | None = Field(
+        default=None,
+        description="TwiML app (AP...) that browser agents' outgoing calls use; optional.",
+    )
     twilio_api_base_url: str | None = Field(
         default=None,
         description="Send Twilio API requests here instead of https://<product>.twilio.com "
@@ -300,14 +315,6 @@ class Settings(BaseSettings):
     )
 
     # --- video engines (courier.providers.video; docs/VIDEO_ENGINES.md) ---
-    twilio_api_key_sid: str | None = Field(
-        default=None,
-        description="Twilio API key SID (SK...): signs video access tokens "
-        "(COURIER_VIDEO_PROVIDER=twilio).",
-    )
-    twilio_api_key_secret: str | None = Field(
-        default=None, description="The secret of that API key (the access tokens' HS256 key)."
-    )
     janus_url: str = Field(
         default="http://127.0.0.1:8088/janus",
         description="The Janus WebRTC server's HTTP API (COURIER_VIDEO_PROVIDER=janus).",

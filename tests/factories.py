@@ -826,3 +826,8 @@ async def make_voice_survey(client: httpx.AsyncClient, org: Org) -> str:
             json=doc("voice-surveys", {"individual-id": individual, "spec": spec}),
         )
     )
+
+
+# --- voice (tests/voice_support.py registers its factories) ---------------------------------
+
+from tests import voice_support as _voice_support  # noqa: E402, F401

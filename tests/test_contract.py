@@ -33,6 +33,7 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("POST", "/v1/ask-entries/"),
     ("POST", "/v1/texts/{id}/callback/"),
     ("POST", "/v1/text-account-numbers/{id}/inbound/"),
+    ("POST", "/v1/voice-ivrs/{id}/twiml/"),
 }
 
 

@@ -1,6 +1,7 @@
 """A local HTTP server on 127.0.0.1 that answers as Twilio's REST API does, for the twilio
 adapter's tests: messages (create, fetch, list), incoming phone numbers (buy, list, update,
-release), available local numbers, Lookup v2, Twilio's error bodies and HTTP Basic
+release, voice URLs), available local numbers, Lookup v2, calls (create, fetch, update) and
+recordings (metadata, .wav media, delete), Twilio's error bodies and HTTP Basic
 authentication, and signed status callbacks and inbound texts in Twilio's form encoding
 (``X-Twilio-Signature``, computed with the twilio library's own validator).
 
@@ -48,6 +49,8 @@ class FakeTwilio:
     numbers: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     callbacks: list[tuple[str, dict[str, str], int]] = field(default_factory=list)
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recordings: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail_next: list[tuple[int, int]] = field(default_factory=list)  # (status, code)
     send_callbacks: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -117,7 +120,7 @@ class FakeTwilio:
 
     def handle(
         self, method: str, path: str, query: dict[str, str], form: dict[str, str], authorized: bool
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, Any]:
         with self.lock:
             self.requests.append((method, path))
         if not authorized:
@@ -160,6 +163,9 @@ class FakeTwilio:
                 return _error(404, 20404, f"The requested resource {path} was not found")
             if "SmsUrl" in form:
                 number["sms_url"] = form["SmsUrl"]
+            for name in ("VoiceUrl", "VoiceMethod", "StatusCallback", "StatusCallbackMethod"):
+                if name in form:  # Twilio's snake_case keys in answers
+                    number[re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()] = form[name]
             return 200, number
         if match and method == "DELETE":
             with self.lock:
@@ -167,10 +173,87 @@ class FakeTwilio:
             if released is None:
                 return _error(404, 20404, f"The requested resource {path} was not found")
             return 204, {}
+        voice = self._voice(method, path, base, form)
+        if voice is not None:
+            return voice
         match = re.fullmatch(r"/lookups/v2/PhoneNumbers/([^/]+)", path)
         if match and method == "GET":
             return self._lookup(match.group(1))
         return _error(404, 20404, f"The requested resource {path} was not found")
+
+    # --- voice: calls and recordings ----------------------------------------------------------
+
+    def _voice(
+        self, method: str, path: str, base: str, form: dict[str, str]
+    ) -> tuple[int, Any] | None:
+        missing = _error(404, 20404, f"The requested resource {path} was not found")
+        if path == f"{base}/Calls.json" and method == "POST":
+            for name in ("To", "From", "Url"):
+                if not form.get(name):
+                    return _error(400, 21205 if name == "Url" else 21201, f"{name} is required")
+            sid = "CA" + secrets.token_hex(16)
+            now = _rfc2822()
+            call = {
+                "sid": sid,
+                "account_sid": self.account_sid,
+                "to": form["To"],
+                "from": form["From"],
+                "status": "queued",
+                "direction": "outbound-api",
+                "url": form["Url"],
+                "status_callback": form.get("StatusCallback"),
+                "record": form.get("Record") == "true",
+                "date_created": now,
+                "date_updated": now,
+                "api_version": API_VERSION,
+            }
+            with self.lock:
+                self.calls[sid] = call
+            return 201, call
+        match = re.fullmatch(rf"{base}/Calls/(CA[0-9a-f]{{32}})\.json", path)
+        if match:
+            call = self.calls.get(match.group(1))
+            if call is None:
+                return missing
+            if method == "POST":
+                if call["status"] in ("completed", "canceled", "failed", "busy", "no-answer"):
+                    return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
+                with self.lock:
+                    if "Url" in form:
+                        call["url"] = form["Url"]
+                        call.setdefault("redirects", []).append(form["Url"])
+                    if form.get("Status") in ("completed", "canceled"):
+                        call["status"] = form["Status"]
+                    call["date_updated"] = _rfc2822()
+            return 200, call
+        match = re.fullmatch(rf"{base}/Recordings/(RE[0-9a-f]{{32}})\.(json|wav)", path)
+        if match:
+            recording = self.recordings.get(match.group(1))
+            if recording is None:
+                return missing
+            if method == "DELETE":
+                with self.lock:
+                    self.recordings.pop(match.group(1), None)
+                return 204, {}
+            if match.group(2) == "wav":
+                return 200, recording["audio"]
+            return 200, {k: v for k, v in recording.items() if k != "audio"}
+        return None
+
+    def add_recording(self, call_sid: str, audio: bytes, duration: int) -> str:
+        """A recording of a call, as Twilio keeps it (metadata, and its audio as .wav)."""
+        sid = "RE" + secrets.token_hex(16)
+        self.recordings[sid] = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "call_sid": call_sid,
+            "duration": str(duration),
+            "status": "completed",
+            "date_created": _rfc2822(),
+            "api_version": API_VERSION,
+            "audio": audio,
+        }
+        return sid
 
     def add_owned_number(self, phone: str) -> dict[str, Any]:
         """A number bought earlier in the Twilio console (for claim-number)."""
@@ -384,6 +467,12 @@ def start_fake_twilio() -> Iterator[FakeTwilio]:
             if status == 204:  # Twilio's answer to a DELETE: no body
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                return
+            if isinstance(body, bytes):  # a recording's media
+                self.send_header("Content-Type", "audio/x-wav")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
                 return
             payload = orjson.dumps(body)
             self.send_header("Content-Type", "application/json")

@@ -1,7 +1,7 @@
 """Telephone calls: the ``voice`` provider kind.
 
-``COURIER_VOICE_PROVIDER=sandbox`` (default). The ``twilio`` adapter comes with the voice
-domain; both speak Twilio's call webhooks (``wire.py``).
+``COURIER_VOICE_PROVIDER=sandbox`` (default) or ``twilio`` (``twilio.py``); both speak
+Twilio's call webhooks (``wire.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,13 @@ def _sandbox(settings: Settings) -> VoiceProvider:
     return sandbox.SandboxVoice(settings)
 
 
+@VOICE.adapter("twilio")
+def _twilio(settings: Settings) -> VoiceProvider:
+    from courier.providers.voice.twilio import TwilioVoice
+
+    return TwilioVoice(settings)
+
+
 for _name, _path, _method, _params, _handler, _summary in (
     ("call", "call", "POST", sandbox.DialInParams, sandbox.call_line,
      "A phone calls one of Courier's lines (from, to); the line's TwiML is followed."),
@@ -35,6 +42,8 @@ for _name, _path, _method, _params, _handler, _summary in (
      "Simulated silence: a Gather or Record times out."),
     ("hang-up", "hang-up", "POST", sandbox.CallParams, sandbox.hang_up_call,
      "The caller hangs up (a recording in progress is completed)."),
+    ("client-answer", "client-answer", "POST", sandbox.ClientAnswerParams, sandbox.client_answer,
+     "The browser client (or phone) a caller's <Dial> rings picks up (token: its access token)."),
     ("show", "calls", "GET", sandbox.CallParams, sandbox.show_call,
      "A call's state: what it heard, what it waits for."),
     ("recording", "recording", "GET", sandbox.RecordingParams, sandbox.show_recording,

@@ -275,9 +275,13 @@ class SandboxVoice:
             await self._fetch_twiml(
                 call, pending["action"], {"SpeechResult": text, "Confidence": "0.92"}
             )
-        elif pending.get("verb") == "Record":
+        elif pending.get("verb") in ("Record", "Dial") and (
+            pending["verb"] == "Record" or pending.get("answered")
+        ):
             audio = await self._speak(text)
-            pending["audio"] = base64.b64encode(base64.b64decode(pending["audio"]) + audio).decode()
+            if pending["verb"] == "Record" or pending.get("record"):
+                held = base64.b64decode(pending["audio"])
+                pending["audio"] = base64.b64encode(held + audio).decode()
             seconds = len(audio) / 2 / SAMPLE_RATE
             await self.store.merge(
                 "calls", sid, {"pending": pending, "elapsed": call["elapsed"] + seconds}
@@ -290,7 +294,7 @@ class SandboxVoice:
         call = await self._live(sid)
         pending = call["pending"] or {}
         elapsed = call["elapsed"] + seconds
-        if pending.get("verb") == "Record":
+        if pending.get("verb") == "Record" or (pending.get("answered") and pending.get("record")):
             pending["audio"] = base64.b64encode(
                 base64.b64decode(pending["audio"]) + _silence(seconds)
             ).decode()
@@ -327,6 +331,58 @@ class SandboxVoice:
                 r["sid"] for r in await self.store.all("recordings") if r["call-sid"] == sid
             ],
         }
+
+    async def client_answer(self, sid: str, token: str | None = None) -> dict[str, Any]:
+        """The party a caller's ``<Dial>`` rings picks up: the browser client named in
+        ``<Client>`` (with ``token``, only a valid access token of that identity may), or the
+        phone of ``<Number>``. From then on what the caller says is recorded when the
+        ``<Dial>`` records."""
+        call = await self._live(sid)
+        pending = call["pending"] or {}
+        if pending.get("verb") != "Dial" or pending.get("answered"):
+            raise Permanent("21220", "the call is not ringing anyone now")
+        if token is not None:
+            claims = self.check_token(token)
+            identity = claims.get("grants", {}).get("identity")
+            if pending.get("client") != identity:
+                raise Permanent("20101", f"the token is for {identity!r}, not the dialled client")
+        pending.update({"answered": True, "started": call["elapsed"]})
+        party = f"client:{pending['client']}" if pending.get("client") else pending.get("number")
+        await self.store.merge("calls", sid, {"pending": pending})
+        await self._note(sid, f"[connected to {party}]")
+        return await self.describe(sid)
+
+    async def _finish_dial_recording(self, call: dict[str, Any]) -> None:
+        """The end of a recorded ``<Dial>``: the recording and its status callback."""
+        pending = call["pending"] or {}
+        audio = base64.b64decode(pending.get("audio", ""))
+        duration = len(audio) / 2 / SAMPLE_RATE
+        recording_sid = f"RE{uuid.uuid4().hex}"
+        await self.store.put(
+            "recordings",
+            recording_sid,
+            {
+                "sid": recording_sid,
+                "call-sid": call["sid"],
+                "audio": base64.b64encode(_wav(audio)).decode(),
+                "duration": duration,
+                "transcription": None,
+            },
+        )
+        await self.store.merge("calls", call["sid"], {"pending": None})
+        if pending.get("recording-status-callback"):
+            await self._post(
+                pending["recording-status-callback"],
+                {
+                    **self._params(call),
+                    "RecordingSid": recording_sid,
+                    "RecordingUrl": f"{public_base(self.settings)}/sandbox/voice/recording"
+                    f"?sid={recording_sid}",
+                    "RecordingDuration": str(round(duration)),
+                    "RecordingStatus": "completed",
+                    "RecordingSource": "DialVerb",
+                },
+            )
 
     # --- inside -----------------------------------------------------------------------------
 
@@ -388,6 +444,9 @@ class SandboxVoice:
         pending = call["pending"] or {}
         if pending.get("verb") == "Record" and status == "completed":
             await self._finish_recording(call, hung_up=True)
+            call = await self._call(call["sid"])
+        elif pending.get("verb") == "Dial" and pending.get("answered") and pending.get("record"):
+            await self._finish_dial_recording(call)
             call = await self._call(call["sid"])
         answered = call["answered-at"]
         duration = int(call["elapsed"] - answered) if answered is not None else 0
@@ -472,7 +531,10 @@ class SandboxVoice:
                     (child.text or "").strip() for child in verb
                 )
                 await self._note(sid, f"[{verb.tag.lower()} {target}]")
-                await self.store.merge("calls", sid, {"pending": {"verb": verb.tag}})
+                pending = {"verb": verb.tag}
+                if verb.tag == "Dial":
+                    pending = _dial_pending(verb, action)
+                await self.store.merge("calls", sid, {"pending": pending})
                 return
             elif verb.tag == "Reject":
                 fate = "busy" if verb.get("reason") == "busy" else "no-answer"
@@ -557,13 +619,32 @@ class SandboxVoice:
         )
 
 
+def _dial_pending(verb: ET.Element, action: str) -> dict[str, Any]:
+    clients = [(c.text or "").strip() for c in verb if c.tag == "Client"]
+    numbers = [(c.text or "").strip() for c in verb if c.tag == "Number"]
+    if not clients and not numbers and (verb.text or "").strip():
+        numbers = [(verb.text or "").strip()]
+    return {
+        "verb": "Dial",
+        "client": clients[0] if clients else None,
+        "number": numbers[0] if numbers else None,
+        "answered": False,
+        "record": verb.get("record", "do-not-record") != "do-not-record",
+        "recording-status-callback": verb.get("recordingStatusCallback"),
+        "action": verb.get("action") or None,
+        "audio": "",
+    }
+
+
 def _waiting_for(pending: dict[str, Any]) -> str | None:
     match pending.get("verb"):
         case "Gather":
             return " or ".join("digits" if i == "dtmf" else i for i in pending["input"])
         case "Record":
             return "recording"
-        case "Dial" | "Enqueue":
+        case "Dial":
+            return "talking" if pending.get("answered") else "connected"
+        case "Enqueue":
             return "connected"
     return None
 
@@ -621,6 +702,14 @@ class RejectParams(CallParams):
     status: str = Field(pattern="^(busy|no-answer|failed)$", description="busy, no-answer, failed.")
 
 
+class ClientAnswerParams(CallParams):
+    token: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="The browser client's access token (checked against the dialled identity).",
+    )
+
+
 class RecordingParams(BaseModel):
     model_config = CONTROL_PARAMS
     sid: str = Field(min_length=34, max_length=34, description="The recording's sid (RE…).")
@@ -657,6 +746,10 @@ async def wait_silently(ctx: SandboxContext, params: WaitParams) -> dict[str, An
 
 async def hang_up_call(ctx: SandboxContext, params: CallParams) -> dict[str, Any]:
     return await refused(_adapter(ctx).hang_up_phone(params.call))
+
+
+async def client_answer(ctx: SandboxContext, params: ClientAnswerParams) -> dict[str, Any]:
+    return await refused(_adapter(ctx).client_answer(params.call, params.token))
 
 
 async def show_call(ctx: SandboxContext, params: CallParams) -> dict[str, Any]:
