@@ -67,17 +67,38 @@ class InboundHandler:
     apply: Applier
 
 
-HANDLERS: dict[tuple[str, str], InboundHandler] = {}
+HANDLERS: dict[tuple[str, str], list[InboundHandler]] = {}
 ANY_KIND = "*"
 
 
 def inbound_handler(kind: str, event_type: str, handler: InboundHandler) -> None:
-    """Declare what events of ``event_type`` from providers of ``kind`` (``*``: every kind) do."""
-    HANDLERS[(kind, event_type)] = handler
+    """Declare what events of ``event_type`` from providers of ``kind`` (``*``: every kind) do.
+    Several domains may declare one (a call's status is a delivery's, a voice line's, ...):
+    each ignores the events that are not its own (its ``resolve`` answers None)."""
+    HANDLERS.setdefault((kind, event_type), []).append(handler)
 
 
 def handler_for(kind: str, event_type: str) -> InboundHandler | None:
-    return HANDLERS.get((kind, event_type)) or HANDLERS.get((ANY_KIND, event_type))
+    """Every handler of ``kind``'s ``event_type`` (those of every kind first) as one: the first
+    organization one of them resolves, and each applying in turn."""
+    handlers = HANDLERS.get((ANY_KIND, event_type), []) + HANDLERS.get((kind, event_type), [])
+    if len(handlers) <= 1:
+        return handlers[0] if handlers else None
+
+    async def resolve(
+        session: AsyncSession, provider: str, event: InboundEvent
+    ) -> uuid.UUID | None:
+        for handler in handlers:
+            found = await handler.resolve(session, provider, event)
+            if found is not None:
+                return found
+        return None
+
+    async def apply(job: JobContext, inbound: ProviderInbound) -> None:
+        for handler in handlers:
+            await handler.apply(job, inbound)
+
+    return InboundHandler(resolve, apply)
 
 
 # --- delivery receipts: the handler every kind shares ----------------------------------------

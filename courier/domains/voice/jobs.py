@@ -40,7 +40,7 @@ from courier.models.voice import (
     VoiceTask,
 )
 from courier.providers.common import InboundEvent, Permanent, ProviderError
-from courier.providers.inbound import InboundHandler, handler_for, inbound_handler
+from courier.providers.inbound import InboundHandler, inbound_handler
 from courier.providers.voice import VOICE
 from courier.providers.voice.base import FINAL_CALL_STATUSES
 
@@ -547,31 +547,7 @@ async def _apply_transcription(job: JobContext, inbound: ProviderInbound) -> Non
     inbound.applied_at = utcnow()
 
 
-def _chained(event_type: str, resolve: Any, apply: Any) -> InboundHandler:
-    """Ours after whatever already handles the voice kind's ``event_type`` (the deliveries'
-    status handler, another voice domain's): each ignores what is not its own."""
-    before = handler_for(VOICE.name, event_type)
-
-    async def resolve_both(
-        session: AsyncSession, provider: str, event: InboundEvent
-    ) -> uuid.UUID | None:
-        if before is not None:
-            found = await before.resolve(session, provider, event)
-            if found is not None:
-                return found
-        result: uuid.UUID | None = await resolve(session, provider, event)
-        return result
-
-    async def apply_both(job: JobContext, inbound: ProviderInbound) -> None:
-        if before is not None:
-            await before.apply(job, inbound)
-        await apply(job, inbound)
-
-    return InboundHandler(resolve_both, apply_both)
-
-
-inbound_handler(VOICE.name, "status", _chained("status", _resolve, _apply_status))
-inbound_handler(VOICE.name, "recording", _chained("recording", _resolve, _apply_recording))
-inbound_handler(
-    VOICE.name, "transcription", _chained("transcription", _resolve, _apply_transcription)
-)
+# Beside the deliveries' status handler (calls placed as deliveries are theirs, not ours).
+inbound_handler(VOICE.name, "status", InboundHandler(_resolve, _apply_status))
+inbound_handler(VOICE.name, "recording", InboundHandler(_resolve, _apply_recording))
+inbound_handler(VOICE.name, "transcription", InboundHandler(_resolve, _apply_transcription))
