@@ -157,7 +157,7 @@ def _operational_routes(app: FastAPI, database: Database) -> None:
             swagger_favicon_url="/docs/static/favicon-32x32.png",
         )
 
-    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    @app.get("/healthz", tags=["operations"], summary="The process is up", operation_id="healthz")
     async def healthz() -> JsonResponse:
         return JsonResponse({"status": "ok"})
 
@@ -165,6 +165,7 @@ def _operational_routes(app: FastAPI, database: Database) -> None:
         "/readyz",
         tags=["operations"],
         summary="The database is reachable",
+        operation_id="readyz",
         responses={503: {"description": "Shutting down, or the database is unreachable"}},
     )
     async def readyz(request: Request) -> JsonResponse:
@@ -180,6 +181,7 @@ def _operational_routes(app: FastAPI, database: Database) -> None:
         "/metrics",
         tags=["operations"],
         summary="Prometheus metrics",
+        operation_id="metrics",
         response_class=PlainTextResponse,
         responses={
             200: {

@@ -3,6 +3,7 @@ test runs through (``tests/openapi_check.py``) does catch what it should."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -36,6 +37,15 @@ async def test_every_operation_documents_the_error_body_and_credentials(
         body = operation.get("requestBody", {}).get("content", {}).get("application/json")
         if body is not None:
             assert {"type": "null"} not in body["schema"].get("anyOf", []), (method, path)
+
+
+async def test_operation_ids_are_unique_names(client: httpx.AsyncClient) -> None:
+    """Client generators and the fuzz configuration address operations by id: each is a
+    verb-and-resource name (an action on the resource's own path is named by its method)."""
+    document = (await client.get("/openapi.json")).json()
+    ids = [operation["operationId"] for _m, _p, operation in _operations(document)]
+    assert len(ids) == len(set(ids))
+    assert [i for i in ids if not re.fullmatch(r"[a-z][a-z0-9-]*", i)] == []
 
 
 async def test_metrics_are_documented_as_text(client: httpx.AsyncClient) -> None:

@@ -438,6 +438,10 @@ def _parse_parameters(request: Request, filters: Any) -> dict[str, Any]:
     return query.values
 
 
+# The operation of an action on the resource's own path (no name of its own), by method.
+_VERBS = {"POST": "create", "GET": "get", "PATCH": "update", "DELETE": "delete"}
+
+
 def _action_responses(spec: ResourceSpec[Any], action: ActionSpec) -> dict[int | str, Any]:
     status = action.status_code
     response = action.resolved_response(spec)
@@ -591,6 +595,7 @@ def add_action_route(router: APIRouter, spec: ResourceSpec[Any], action: ActionS
         description=description,
         responses=_action_responses(spec, action),
         openapi_extra={"parameters": query_parameters} if query_parameters else None,
-        operation_id=action.operation_id or f"{action.name}-{spec.version}-{spec.segment}",
+        operation_id=action.operation_id
+        or f"{action.name or _VERBS[action.method]}-{spec.version}-{spec.segment}",
         tags=list(action.tags) or None,
     )
