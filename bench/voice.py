@@ -9,6 +9,8 @@ call four webhooks as the voice service sends them, signed with ``X-Twilio-Signa
 the greeting (``<Gather>``), the menu choice 1, the queue (a queue entry is written,
 ``<Enqueue>``) and the hold music. ``TwiML/s``: responses divided by the wall time; ``p50`` /
 ``p99``: latency of one webhook, client side; ``errors``: answers other than 200 TwiML.
+``--think S``: a call waits about S seconds between its webhooks, as a caller listening to
+each prompt does (default 0: back to back, the worst case).
 
     python bench/voice.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import secrets
 import socket
 import statistics
@@ -176,7 +179,9 @@ async def one_round(url: str, data_dir: Path, name: str, args: argparse.Namespac
                         "From": f"+1415555{index % 10000:04d}",
                         "To": "+14155550100",
                     }
-                    for step in STEPS:
+                    for number, step in enumerate(STEPS):
+                        if number and args.think:  # the caller listens to the prompt, presses
+                            await asyncio.sleep(args.think * random.uniform(0.5, 1.5))
                         query = f"?{urlencode({'step': step})}" if step else ""
                         path = f"/v1/voice-ivrs/{line}/twiml/{query}"
                         body = dict(form, Digits="1") if step == "menu" else form
@@ -251,6 +256,13 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, default=1000, help="simulated calls")
     parser.add_argument("--clients", type=int, default=100, help="concurrent calls")
     parser.add_argument("--workers", type=int, default=2, help="courier serve workers")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="seconds between one call's webhooks (each wait 0.5-1.5x this: the caller hears "
+        "the prompt, then presses); 0: back to back, every call always has a webhook in flight",
+    )
     args = parser.parse_args()
     print("| database | concurrent calls | calls | webhooks | TwiML/s | p50 ms | p99 ms | errors |")
     print("|---|---|---|---|---|---|---|---|")
