@@ -1,0 +1,209 @@
+"""The console in a real browser: Playwright for Python drives Debian's Chromium against a real
+``courier serve`` on 127.0.0.1 (a SQLite file of its own), refusing every request that would
+leave the machine. Sign in, the Today screen, the inbox, a message posted through the API
+appearing without a reload, a reply from the keyboard; axe-core (vendored in
+``tests/vendor/axe-core``) finds no WCAG 2.x A/AA violation on each screen. Skipped, saying why,
+where Chromium or Playwright is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.conftest import MASTER_KEY, doc
+from tests.support import process_env
+from tests.test_docs_viewer import _chromium
+from tests.test_server_process import _free_port, _wait_ready
+
+AXE_DIR = Path(__file__).resolve().parent / "vendor" / "axe-core"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+MASTER = {"Authorization": f"Bearer {MASTER_KEY}"}
+
+
+def test_vendored_axe_matches_its_checksums() -> None:
+    note = (AXE_DIR / "SOURCE.md").read_text(encoding="utf-8")
+    sums = re.findall(r"^([0-9a-f]{64})  (\S+)$", note, flags=re.MULTILINE)
+    assert {name for _, name in sums} == {"axe.min.js", "LICENSE", "LICENSE-3RD-PARTY.txt"}
+    for digest, name in sums:
+        assert hashlib.sha256((AXE_DIR / name).read_bytes()).hexdigest() == digest, name
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {
+        **process_env(),
+        "COURIER_DATA_DIR": str(tmp_path / "data"),
+        "COURIER_MASTER_KEY": MASTER_KEY,
+        "COURIER_RUN_WORKER": "false",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "courier.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, process)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def _created(http: httpx.AsyncClient, path: str, kind: str, attrs: Any, auth: Any) -> str:
+    response = await http.post(path, json=doc(kind, attrs), headers=auth)
+    assert response.status_code == 201, response.text
+    return str(response.json()["data"]["id"])
+
+
+async def _no_violations(page: Any, axe: str, where: str) -> None:
+    if not await page.evaluate("() => typeof window.axe !== 'undefined'"):
+        await page.evaluate(axe)  # through the DevTools protocol: the page's CSP stays on
+    violations = await page.evaluate(
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
+        ".violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))",
+        AXE_TAGS,
+    )
+    assert violations == [], f"{where}: {violations}"
+
+
+async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(server: str) -> None:
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install -e '.[test]')")
+
+    async with httpx.AsyncClient(base_url=server, timeout=60) as http:
+        org = await _created(
+            http, "/v1/organizations/", "organizations", {"name": "Harbor Clinic"}, MASTER
+        )
+        key = await http.post(
+            "/v1/api-keys/",
+            json=doc("api-keys", {"name": "desk", "role": "staff", "organization-id": org}),
+            headers=MASTER,
+        )
+        assert key.status_code == 201, key.text
+        secret = key.json()["data"]["attributes"]["secret"]
+        staff = {"Authorization": f"Bearer {secret}"}
+        admin_key = await http.post(
+            "/v1/api-keys/",
+            json=doc("api-keys", {"name": "admin", "role": "admin", "organization-id": org}),
+            headers=MASTER,
+        )
+        admin = {"Authorization": f"Bearer {admin_key.json()['data']['attributes']['secret']}"}
+
+        async def person(first: str, last: str, kind: str) -> str:
+            attrs = {"first-name": first, "last-name": last, "account-type": kind}
+            return await _created(http, "/v1/individuals/", "individuals", attrs, admin)
+
+        async def channel(members: list[str]) -> str:
+            attrs = {"individual-ids": members}
+            return await _created(
+                http, "/v1/messaging-channels/", "messaging-channels", attrs, staff
+            )
+
+        async def post(channel_id: str, author: str, text: str) -> None:
+            attrs = {"channel-id": channel_id, "individual-id": author, "message": text}
+            await _created(http, "/v1/messaging-messages/", "messaging-messages", attrs, staff)
+
+        nurse = await person("Nora", "Nurse", "provider")
+        petra = await person("Petra", "Quill", "participant")
+        first = await channel([nurse, petra])
+        await post(first, petra, "My knee hurts")
+
+        axe = (AXE_DIR / "axe.min.js").read_text(encoding="utf-8")
+        left_the_machine: list[str] = []
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=chromium, headless=True, args=["--no-sandbox"]
+            )
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 800})
+                errors: list[str] = []
+                page.on(
+                    "console",
+                    lambda message: (
+                        errors.append(message.text) if message.type == "error" else None
+                    ),
+                )
+
+                async def only_loopback(route: Any) -> None:
+                    if urlsplit(route.request.url).hostname not in {"127.0.0.1", "localhost"}:
+                        left_the_machine.append(route.request.url)
+                        await route.abort()
+                    else:
+                        await route.continue_()
+
+                await page.route("**/*", only_loopback)
+
+                # Sign in.
+                await page.goto(server + "/console/")
+                await _no_violations(page, axe, "sign-in")
+                await page.get_by_label("API key").fill(secret)
+                await page.get_by_role("button", name="Sign in").click()
+                await page.get_by_role("heading", name="Today").wait_for()
+                assert await page.title() == "Today · Courier console"
+                assert "Harbor Clinic" in await page.locator("header").inner_text()
+                assert await page.locator("[data-tile=unread]").inner_text() == "1"
+                await page.locator("#live-status", has_text="Live").wait_for(timeout=15_000)
+                await _no_violations(page, axe, "today")
+
+                # The inbox; a patient writes in through the API: the row appears live.
+                await page.get_by_role("link", name="Inbox", exact=True).click()
+                await page.get_by_role("heading", name="Inbox").wait_for()
+                await page.locator("#live-status", has_text="Live").wait_for(timeout=15_000)
+                assert await page.locator("[data-count=all]").inner_text() == "1"
+                await _no_violations(page, axe, "inbox")
+                await page.evaluate("() => { window.notReloaded = true; }")
+                rui = await person("Rui", "Stone", "participant")
+                second = await channel([nurse, rui])
+                await post(second, rui, "Can I move my visit?")
+                await page.get_by_role("link", name="Rui Stone").wait_for(timeout=10_000)
+                assert await page.locator("[data-count=all]").inner_text() == "2"
+                assert await page.locator("[data-count=unread]").inner_text() == "2"
+                assert await page.evaluate("() => window.notReloaded === true")
+                assert "Rui" not in await page.title()
+                await _no_violations(page, axe, "inbox after a live update")
+
+                # Open the conversation and reply from the keyboard.
+                await page.get_by_role("link", name="Rui Stone").click()
+                await page.get_by_role("heading", name="Messages").wait_for()
+                assert await page.title() == "Conversation · Courier console"
+                await _no_violations(page, axe, "conversation")
+                await page.get_by_role("textbox", name="Message").fill(
+                    "Yes: call us to pick a time"
+                )
+                await page.get_by_role("textbox", name="Message").press("Tab")
+                await page.keyboard.press("Enter")
+                await page.locator(".messages", has_text="Yes: call us to pick a time").wait_for()
+                assert await page.get_by_role("textbox", name="Message").input_value() == ""
+            finally:
+                await browser.close()
+        listed = await http.get(
+            "/v1/messaging-messages/", params={"channel-id": second}, headers=staff
+        )
+        assert "Yes: call us to pick a time" in {
+            m["attributes"]["message"] for m in listed.json()["data"]
+        }
+    assert left_the_machine == []
+    assert [e for e in errors if "Content Security Policy" in e] == []
