@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from courier.console.models import ConsoleSession
 from courier.console.stream import as_hints
@@ -116,9 +116,14 @@ async def clinic(client: httpx.AsyncClient, org: Org) -> tuple[str, str, str]:
     return nurse, patient, channel
 
 
-async def expire(app: Any, **values: Any) -> None:
+async def expire(app: Any, org: Org, **values: Any) -> None:
+    """Set the columns of the organization's console sessions (as time passing would)."""
     async with app.state.database.sessionmaker() as session:
-        await session.execute(update(ConsoleSession).values(**values))
+        await session.execute(
+            update(ConsoleSession)
+            .where(ConsoleSession.organization_id == uuid.UUID(org.id))
+            .values(**values)
+        )
         await session.commit()
 
 
@@ -229,15 +234,28 @@ async def test_idle_and_absolute_expiry_and_key_revocation_end_the_session(
 ) -> None:
     await sign_in(browser, secret_of(org.staff))
     idle = app.state.settings.console_idle_timeout_seconds
-    await expire(app, last_seen_at=utcnow() - timedelta(seconds=idle - 30))
+    await expire(app, org, last_seen_at=utcnow() - timedelta(seconds=idle - 30))
+    # A live refresh is not activity: the session stays as idle as it was.
+    assert (await browser.get("/console/today/tiles", params={"live": "1"})).status_code == 200
+    await expire(app, org, last_seen_at=utcnow() - timedelta(seconds=idle - 30))
+    assert (await browser.get("/console/ping")).status_code == 204  # "Stay signed in"
+    await expire(app, org, last_seen_at=utcnow() - timedelta(seconds=idle - 30))
     assert (await browser.get("/console/today")).status_code == 200  # activity: still in
-    await expire(app, last_seen_at=utcnow() - timedelta(seconds=idle + 1))
+    async with app.state.database.sessionmaker() as session:
+        row = (
+            await session.execute(
+                select(ConsoleSession).where(ConsoleSession.organization_id == uuid.UUID(org.id))
+            )
+        ).scalars()
+        assert all(utcnow() - r.last_seen_at < timedelta(seconds=60) for r in row)
+    await expire(app, org, last_seen_at=utcnow() - timedelta(seconds=idle + 1))
     assert (await browser.get("/console/today")).status_code == 303  # idle: signed out
-    # Live fragments (hints) are not activity, and an idle session cannot come back.
+    assert (await browser.get("/console/ping")).status_code == 401
+    # An idle session cannot come back.
     assert (await browser.get("/console/today")).status_code == 303
 
     await sign_in(browser, secret_of(org.staff))
-    await expire(app, expires_at=utcnow() - timedelta(seconds=1))
+    await expire(app, org, expires_at=utcnow() - timedelta(seconds=1))
     assert (await browser.get("/console/inbox")).status_code == 303  # 12 h are over
 
     await sign_in(browser, secret_of(org.admin))

@@ -197,6 +197,29 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(server: str
                 await page.keyboard.press("Enter")
                 await page.locator(".messages", has_text="Yes: call us to pick a time").wait_for()
                 assert await page.get_by_role("textbox", name="Message").input_value() == ""
+
+                # Idle: a warning 30 s ahead, "Stay signed in" with one key, then the lock
+                # (on a fake clock; the server's own expiry is tested in test_console.py).
+                idle = 600_000  # COURIER_CONSOLE_IDLE_TIMEOUT_SECONDS, default
+                conversation = page.url
+                await page.clock.install()
+                await page.goto(conversation)
+                await page.get_by_role("heading", name="Messages").wait_for()
+                warning = page.get_by_role("alertdialog", name="Still there?")
+                assert not await warning.is_visible()
+                await page.clock.run_for(idle - 15_000 - 30_000 + 2_000)
+                await warning.wait_for()
+                await _no_violations(page, axe, "conversation with the lock warning")
+                stay = page.get_by_role("button", name="Stay signed in")
+                assert await stay.evaluate("b => b === document.activeElement")
+                await page.keyboard.press("Enter")
+                await warning.wait_for(state="hidden")
+                await page.clock.run_for(idle - 15_000 - 30_000 + 2_000)
+                await warning.wait_for()
+                await page.clock.run_for(31_000)
+                await page.wait_for_url("**/console/sign-in?locked=1")
+                assert "Rui Stone" not in await page.content()
+                assert "locked after a period without activity" in await page.content()
             finally:
                 await browser.close()
         listed = await http.get(

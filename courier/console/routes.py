@@ -109,6 +109,7 @@ async def _shell(
         "role": principal.role.value if principal.role else "",
         "csrf_token": signed.csrf_token,
         "idle_minutes": settings.console_idle_timeout_seconds // 60,
+        "idle_seconds": settings.console_idle_timeout_seconds,
         **values,
     }
 
@@ -125,10 +126,16 @@ def _forbidden(request: Request, message: str) -> HTMLResponse:
 
 
 async def _signed(request: Request, session: AsyncSession) -> Signed | None:
+    """The request's live session (None: sign in again). Like an API request, it spends the
+    key's rate-limit budget (429 past it)."""
     live = request.query_params.get("live") == "1"
-    return await find_session(
+    signed = await find_session(
         session, _settings(request), request.cookies.get(COOKIE), touch=not live
     )
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if signed is not None and limiter is not None:
+        await limiter.hook(request, signed.principal)
+    return signed
 
 
 async def _checked_post(
@@ -165,7 +172,12 @@ def _sign_in_page(request: Request, error: str | None, status: int) -> Response:
     response = templates.TemplateResponse(
         request,
         "sign_in.html",
-        {"request": request, "error": error, "signin_token": token},
+        {
+            "request": request,
+            "error": error,
+            "signin_token": token,
+            "locked": request.query_params.get("locked") == "1",
+        },
         status_code=status,
     )
     set_cookie(response, request, PRE_COOKIE, token, PRE_COOKIE_SECONDS)
@@ -211,6 +223,17 @@ async def sign_out(request: Request) -> Response:
         response = Response(status_code=204, headers={"HX-Redirect": SIGN_IN})
     clear_cookie(response, request)
     return response
+
+
+@router.get("/console/ping")
+async def ping(request: Request) -> Response:
+    """The person is here ("Stay signed in", or typing): counts as activity. 204, or 401 with
+    ``HX-Redirect`` once the session has ended."""
+    async with unit(request) as session:
+        signed = await _signed(request, session)
+        if signed is None:
+            return _to_sign_in(request) if _is_htmx(request) else Response(status_code=401)
+    return Response(status_code=204)
 
 
 # --- Today -------------------------------------------------------------------------------------

@@ -16,4 +16,81 @@
       if (text) { text.value = ""; }
     }
   });
+
+  // Inactivity lock. The server ends an idle session by itself; this page follows it: it
+  // reports the person's activity (at most every 15 s), warns 30 s ahead with a one-key
+  // "Stay signed in", and at the limit removes the patient content from the DOM before
+  // going to the sign-in page.
+  function start() {
+    var body = document.body;
+    var idle = parseInt((body && body.getAttribute("data-idle-seconds")) || "0", 10) * 1000;
+    if (!idle) { return; }
+    var WARN = 30000;
+    var TOUCH = 15000;
+    var lastTouch = Date.now();
+    var warning = document.getElementById("idle-warning");
+    var left = document.getElementById("idle-left");
+    var stay = document.getElementById("stay-signed-in");
+    var before = null;
+    var locked = false;
+
+    function lock() {
+      if (locked) { return; }
+      locked = true;
+      ["main", "live", "idle-warning"].forEach(function (id) {
+        var el = document.getElementById(id);
+        if (el) { el.replaceChildren(); }
+      });
+      window.location.replace("/console/sign-in?locked=1");
+    }
+    function touch() {
+      lastTouch = Date.now();
+      fetch("/console/ping", { credentials: "same-origin", cache: "no-store" })
+        .then(function (response) { if (response.status === 401) { lock(); } })
+        .catch(function () { /* offline: the next check decides */ });
+    }
+    function hideWarning() {
+      if (warning && !warning.hidden) {
+        warning.hidden = true;
+        if (before && before.focus) { before.focus(); }
+        before = null;
+      }
+    }
+    function activity() {
+      if (Date.now() - lastTouch >= TOUCH) { touch(); }
+      hideWarning();
+    }
+    ["keydown", "pointerdown", "input"].forEach(function (name) {
+      document.addEventListener(name, function (event) {
+        if (warning && !warning.hidden && warning.contains(event.target)) { return; }
+        activity();
+      }, true);
+    });
+    // A request of the page's own (not a live refresh) is activity on the server too.
+    document.addEventListener("htmx:beforeRequest", function (event) {
+      var path = (event.detail && event.detail.pathInfo && event.detail.pathInfo.requestPath) || "";
+      if (path.indexOf("live=1") === -1) { lastTouch = Date.now(); }
+    });
+    if (stay) {
+      stay.addEventListener("click", function () { touch(); hideWarning(); });
+    }
+    setInterval(function () {
+      // The server counts activity to 15 s: lock that much early rather than late.
+      var remaining = lastTouch + idle - TOUCH - Date.now();
+      if (remaining <= 1000) { lock(); return; }
+      if (remaining <= WARN && warning) {
+        if (left) { left.textContent = String(Math.ceil(remaining / 1000)); }
+        if (warning.hidden) {
+          before = document.activeElement;
+          warning.hidden = false;
+          if (stay) { stay.focus(); }
+        }
+      }
+    }, 1000);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
 })();
