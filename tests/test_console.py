@@ -512,6 +512,24 @@ async def test_the_stream_authenticates_by_cookie_and_hints_after_a_post(
         await asyncio.sleep(0.5)
         await post(client, org, channel, nurse, "Secret clinical words")
         body = await asyncio.wait_for(reader, timeout=15)
+        # Signing out ends the open stream (the session is checked at every read).
+        async with http.stream(
+            "GET", "/console/events", headers={"Cookie": f"courier_console={cookie}"}
+        ) as response:
+            assert response.status_code == 200
+            csrf = CSRF.search((await browser.get("/console/today")).text)
+            assert csrf is not None
+            out = await browser.post("/console/sign-out", data={"csrf-token": csrf.group(1)})
+            assert out.status_code == 303
+
+            async def drain() -> str:
+                return "".join([text async for text in response.aiter_text()])
+
+            ended = await asyncio.wait_for(drain(), timeout=15)
+        assert "no longer valid" in ended
+        assert (
+            await http.get("/console/events", headers={"Cookie": f"courier_console={cookie}"})
+        ).status_code == 401
     assert "event: messaging\ndata: messaging-messages" in body
     assert "Secret clinical words" not in body and nurse not in body  # hints, no payloads
     assert re.search(r"^id: \d+$", body, re.M)

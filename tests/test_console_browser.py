@@ -175,6 +175,7 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(server: str
                 assert await page.locator("[data-count=all]").inner_text() == "1"
                 await _no_violations(page, axe, "inbox")
                 await page.evaluate("() => { window.notReloaded = true; }")
+                await page.get_by_role("link", name="Petra Quill").focus()
                 rui = await person("Rui", "Stone", "participant")
                 second = await channel([nurse, rui])
                 await post(second, rui, "Can I move my visit?")
@@ -182,6 +183,10 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(server: str
                 assert await page.locator("[data-count=all]").inner_text() == "2"
                 assert await page.locator("[data-count=unread]").inner_text() == "2"
                 assert await page.evaluate("() => window.notReloaded === true")
+                # Focus stayed where it was; the news went to the polite live region.
+                focused = await page.evaluate("() => document.activeElement.id")
+                assert focused == f"conversation-{first}"
+                assert await page.locator("#live-news").inner_text() == "2 unread conversations"
                 assert "Rui" not in await page.title()
                 await _no_violations(page, axe, "inbox after a live update")
 

@@ -5,9 +5,9 @@ EventSource cannot send an ``Authorization`` header, so the console has its own 
 waking, ordering and ``Last-Event-ID`` resumption, for the session's principal (an API key sees
 its organization's events). Two things differ:
 
-- the stream re-checks the *session* (not a header): signing out, the absolute lifetime, the
-  inactivity timeout and a revoked key all end it (at once when an API key changes, else within
-  a minute, as for ``/v1/events/``). The stream itself is not activity;
+- the stream re-checks the *session* (not a header) at every read: signing out, the absolute
+  lifetime, the inactivity timeout and a revoked key end it within a poll (one indexed
+  lookup per read). The stream itself is not activity;
 - it sends hints, never payloads: each event becomes ``event: messaging`` (messaging
   resources) or ``event: change`` (anything else) with the resource type as its data, and keeps
   its ``id:`` so that a reconnecting browser resumes without gaps or duplicates. Pages re-fetch
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import orjson
 
 from courier.console.sessions import find_session
-from courier.events.stream import EventStream
+from courier.events.stream import Cursor, EventStream
 
 MESSAGING_PREFIX = "messaging-"
 
@@ -36,6 +36,13 @@ class ConsoleStream(EventStream):
             signed = await find_session(session, self.settings, self.cookie, touch=False)
             await session.commit()
         return signed is not None
+
+    async def read(self, cursor: Cursor) -> tuple[list[bytes], bool, bool]:
+        """As the API stream reads, and the session is re-checked at every read (every poll
+        or wake): signing out, the idle limit and a revoked key end the stream within a
+        poll (a second on SQLite), not a minute."""
+        messages, more, _keys_changed = await super().read(cursor)
+        return messages, more, True
 
     async def hints(self) -> AsyncIterator[bytes]:
         async for chunk in self.messages():

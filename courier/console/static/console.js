@@ -17,6 +17,38 @@
     }
   });
 
+  // Live refreshes never move focus (htmx keeps the focused element by its id) and announce
+  // what is new in a polite live region, never the patient's words.
+  function count(selector) {
+    var el = document.querySelector(selector);
+    return el ? parseInt(el.textContent, 10) || 0 : null;
+  }
+  var seen = {};
+  function remember() {
+    seen.unread = count("[data-count=unread]");
+    seen.messages = document.querySelectorAll(".messages > li").length;
+  }
+  function announce(text) {
+    var news = document.getElementById("live-news");
+    if (news) { news.textContent = text; }
+  }
+  document.addEventListener("DOMContentLoaded", remember);
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var id = event.detail && event.detail.target && event.detail.target.id;
+    if (id === "inbox-list") {
+      var unread = count("[data-count=unread]");
+      if (seen.unread !== null && unread !== null && unread > seen.unread) {
+        announce(unread + " unread conversations");
+      }
+    } else if (id === "messages") {
+      var messages = document.querySelectorAll(".messages > li").length;
+      if (messages > seen.messages) {
+        announce(messages - seen.messages === 1 ? "1 new message" : (messages - seen.messages) + " new messages");
+      }
+    }
+    remember();
+  });
+
   // Inactivity lock. The server ends an idle session by itself; this page follows it: it
   // reports the person's activity (at most every 15 s), warns 30 s ahead with a one-key
   // "Stay signed in", and at the limit removes the patient content from the DOM before
