@@ -190,8 +190,15 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(server: str
                 assert "Rui" not in await page.title()
                 await _no_violations(page, axe, "inbox after a live update")
 
-                # Open the conversation and reply from the keyboard.
-                await page.get_by_role("link", name="Rui Stone").click()
+                # Open the conversation and reply, from the keyboard: the newest row is first.
+                await page.keyboard.press("ArrowUp")
+                focused = await page.evaluate("() => document.activeElement.id")
+                assert focused == f"conversation-{second}"
+                await page.keyboard.press("End")
+                focused = await page.evaluate("() => document.activeElement.id")
+                assert focused == f"conversation-{first}"
+                await page.keyboard.press("Home")
+                await page.keyboard.press("Enter")
                 await page.get_by_role("heading", name="Messages").wait_for()
                 assert await page.title() == "Conversation · Courier console"
                 await _no_violations(page, axe, "conversation")

@@ -49,6 +49,22 @@
     remember();
   });
 
+  // Arrow keys move between the inbox's conversations (Home and End: the first and last).
+  document.addEventListener("keydown", function (event) {
+    var keys = { ArrowDown: 1, ArrowUp: -1, Home: "first", End: "last" };
+    if (!(event.key in keys) || !event.target.closest) { return; }
+    var current = event.target.closest("table.inbox tbody a");
+    if (!current) { return; }
+    var links = Array.prototype.slice.call(document.querySelectorAll("table.inbox tbody a"));
+    var step = keys[event.key];
+    var index = links.indexOf(current);
+    var next = step === "first" ? links[0] : step === "last" ? links[links.length - 1] : links[index + step];
+    if (next) {
+      next.focus();
+      event.preventDefault();
+    }
+  });
+
   // Inactivity lock. The server ends an idle session by itself; this page follows it: it
   // reports the person's activity (at most every 15 s), warns 30 s ahead with a one-key
   // "Stay signed in", and at the limit removes the patient content from the DOM before
