@@ -169,6 +169,21 @@ async def test_sign_in_sets_a_strict_httponly_cookie_and_signs_out(
     assert again.status_code == 303 and again.headers["location"] == "/console/sign-in"
 
 
+async def test_sessions_past_their_lifetime_are_forgotten_a_day_later(
+    browser: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    await sign_in(browser, secret_of(org.staff))
+    await expire(app, org, expires_at=utcnow() - timedelta(days=1, minutes=1))
+    await sign_in(browser, secret_of(org.staff))  # any sign-in deletes them
+    async with app.state.database.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(ConsoleSession).where(ConsoleSession.organization_id == uuid.UUID(org.id))
+            )
+        ).scalars()
+        assert [row.expires_at > utcnow() for row in rows] == [True]
+
+
 async def test_cookie_is_secure_off_loopback(app: Any, org: Org) -> None:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="https://courier.test"

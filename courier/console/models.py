@@ -27,8 +27,10 @@ class ConsoleSession(IdMixin, Base):
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
-    acting_individual_id: Mapped[uuid.UUID | None]
+    acting_individual_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("individuals.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,6 +41,7 @@ CSRF_FIELD = "csrf-token"
 ABSOLUTE_LIFETIME = timedelta(hours=12)
 # Activity is written at most this often (one write per page burst, not per fragment).
 TOUCH_RESOLUTION = timedelta(seconds=15)
+FORGET_AFTER = timedelta(days=1)
 
 
 def _digest(token: str) -> str:
@@ -104,6 +105,10 @@ async def open_session(
 ) -> tuple[str, ConsoleSession]:
     """A new session for ``key``; the browser's previous one (if any) is revoked."""
     now = utcnow()
+    # Sessions past their 12 hours are kept a day (for support questions), then deleted.
+    await session.execute(
+        delete(ConsoleSession).where(ConsoleSession.expires_at < now - FORGET_AFTER)
+    )
     if previous_token:
         await session.execute(
             update(ConsoleSession)

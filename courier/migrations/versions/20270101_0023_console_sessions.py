@@ -1,7 +1,7 @@
 """console: server-side sessions of the web console
 
 Revision ID: 0023_console_sessions
-Revises: 0001
+Revises: 0002
 Create Date: 2027-01-01 00:00:00.000000
 
 A console session is what an API key becomes when it signs in to ``/console/``: the browser
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023_console_sessions"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0002"  # api_keys (0001), individuals (0002)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -47,14 +47,24 @@ def upgrade() -> None:
             name=op.f("fk_console_sessions_key_id_api_keys"),
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(
+            ["acting_individual_id"],
+            ["individuals.id"],
+            name=op.f("fk_console_sessions_acting_individual_id_individuals"),
+            ondelete="SET NULL",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_console_sessions")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_console_sessions_token_hash")),
     )
     with op.batch_alter_table("console_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_console_sessions_key_id"), ["key_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_console_sessions_expires_at"), ["expires_at"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("console_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_console_sessions_expires_at"))
         batch_op.drop_index(batch_op.f("ix_console_sessions_key_id"))
     op.drop_table("console_sessions")
