@@ -9,6 +9,7 @@ where Chromium or Playwright is missing.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import signal
 import subprocess
@@ -71,6 +72,23 @@ async def _created(http: httpx.AsyncClient, path: str, kind: str, attrs: Any, au
     response = await http.post(path, json=doc(kind, attrs), headers=auth)
     assert response.status_code == 201, response.text
     return str(response.json()["data"]["id"])
+
+
+SHOTS = os.environ.get("COURIER_CONSOLE_SCREENSHOTS")  # a folder: docs/console/ is made so
+
+
+async def _at_both_widths(page: Any, axe: str, where: str) -> None:
+    """No violations at 1280×800 and at 320 px (WCAG reflow: no horizontal page scroll), and
+    the screenshots for docs/console/ when asked for."""
+    for width, height in ((1280, 800), (320, 640)):
+        await page.set_viewport_size({"width": width, "height": height})
+        await _no_violations(page, axe, f"{where} at {width} px")
+        scroll = await page.evaluate("() => document.documentElement.scrollWidth")
+        assert scroll <= width, f"{where} at {width} px scrolls sideways ({scroll} px)"
+        if SHOTS:
+            name = where.replace(" ", "-")
+            await page.screenshot(path=str(Path(SHOTS) / f"{name}-{width}.png"), full_page=True)
+    await page.set_viewport_size({"width": 1280, "height": 800})
 
 
 async def _no_violations(page: Any, axe: str, where: str) -> None:
@@ -158,7 +176,7 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(server: str
 
                 # Sign in.
                 await page.goto(server + "/console/")
-                await _no_violations(page, axe, "sign-in")
+                await _at_both_widths(page, axe, "sign-in")
                 await page.get_by_label("API key").fill(secret)
                 await page.get_by_role("button", name="Sign in").click()
                 await page.get_by_role("heading", name="Today").wait_for()
@@ -166,7 +184,11 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(server: str
                 assert "Harbor Clinic" in await page.locator("header").inner_text()
                 assert await page.locator("[data-tile=unread]").inner_text() == "1"
                 await page.locator("#live-status", has_text="Live").wait_for(timeout=15_000)
-                await _no_violations(page, axe, "today")
+                await _at_both_widths(page, axe, "today")
+                for screen in ("Visits", "Escalations", "Delivery log"):
+                    await page.get_by_role("link", name=screen, exact=True).click()
+                    await page.locator("h1").wait_for()
+                    await _at_both_widths(page, axe, screen.lower())
 
                 # The inbox; a patient writes in through the API: the row appears live.
                 await page.get_by_role("link", name="Inbox", exact=True).click()
@@ -188,7 +210,7 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(server: str
                 assert focused == f"conversation-{first}"
                 assert await page.locator("#live-news").inner_text() == "2 unread conversations"
                 assert "Rui" not in await page.title()
-                await _no_violations(page, axe, "inbox after a live update")
+                await _at_both_widths(page, axe, "inbox")
 
                 # Open the conversation and reply, from the keyboard: the newest row is first.
                 await page.keyboard.press("ArrowUp")
@@ -201,7 +223,7 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(server: str
                 await page.keyboard.press("Enter")
                 await page.get_by_role("heading", name="Messages").wait_for()
                 assert await page.title() == "Conversation · Courier console"
-                await _no_violations(page, axe, "conversation")
+                await _at_both_widths(page, axe, "conversation")
                 await page.get_by_role("textbox", name="Message").fill(
                     "Yes: call us to pick a time"
                 )
