@@ -78,7 +78,7 @@ SHOTS = os.environ.get("COURIER_CONSOLE_SCREENSHOTS")  # a folder: docs/console/
 
 
 async def _at_both_widths(page: Any, axe: str, where: str) -> None:
-    """No violations at 1280×800 and at 320 px (WCAG reflow: no horizontal page scroll), and
+    """No violations at 1280 by 800 and at 320 px (WCAG reflow: no horizontal page scroll), and
     the screenshots for docs/console/ when asked for."""
     for width, height in ((1280, 800), (320, 640)):
         await page.set_viewport_size({"width": width, "height": height})
