@@ -8,6 +8,7 @@ where Chromium or Playwright is missing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -40,32 +41,51 @@ def test_vendored_axe_matches_its_checksums() -> None:
         assert hashlib.sha256((AXE_DIR / name).read_bytes()).hexdigest() == digest, name
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **process_env(),
-        "COURIER_DATA_DIR": str(tmp_path / "data"),
-        "COURIER_MASTER_KEY": MASTER_KEY,
-        "COURIER_RUN_WORKER": "false",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "courier.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base, process)
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
+class Server:
+    """A real ``courier serve`` on a fixed loopback port and a SQLite file of its own; it can
+    be stopped and started again on the same port and data (a restart)."""
+
+    def __init__(self, data: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **process_env(),
+            "COURIER_DATA_DIR": str(data),
+            "COURIER_MASTER_KEY": MASTER_KEY,
+            "COURIER_RUN_WORKER": "false",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        argv = [sys.executable, "-m", "courier.cli", "serve", "--host", "127.0.0.1"]
+        self.process = subprocess.Popen(
+            [*argv, "--port", str(self.port)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_ready(self.base, self.process)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Server]:
+    running = Server(tmp_path / "data")
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 async def _created(http: httpx.AsyncClient, path: str, kind: str, attrs: Any, auth: Any) -> str:
@@ -102,7 +122,10 @@ async def _no_violations(page: Any, axe: str, where: str) -> None:
     assert violations == [], f"{where}: {violations}"
 
 
-async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(server: str) -> None:
+async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(
+    running: Server,
+) -> None:
+    server = running.base
     chromium = _chromium()
     if chromium is None:
         pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
@@ -212,14 +235,29 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(server: str
                 assert "Rui" not in await page.title()
                 await _at_both_widths(page, axe, "inbox")
 
-                # Open the conversation and reply, from the keyboard: the newest row is first.
-                await page.keyboard.press("ArrowUp")
-                focused = await page.evaluate("() => document.activeElement.id")
-                assert focused == f"conversation-{second}"
-                await page.keyboard.press("End")
+                # The server restarts: the stream says so, resumes, and the next message
+                # updates the same row (no duplicate).
+                running.stop()
+                await page.locator("#live-status", has_text="Reconnecting").wait_for()
+                await asyncio.to_thread(running.start)
+                await page.locator("#live-status", has_text="Live").wait_for(timeout=20_000)
+                await post(first, petra, "Also my ankle")
+                row = page.locator(f"tr[data-channel='{first}']")
+                await row.get_by_text("2 unread").wait_for(timeout=10_000)
+                assert await page.locator("table.inbox tbody tr").count() == 2
+                assert await page.evaluate("() => window.notReloaded === true")
+
+                # Open the conversation and reply, from the keyboard. Petra wrote last: her
+                # row is first now, and still has the focus.
                 focused = await page.evaluate("() => document.activeElement.id")
                 assert focused == f"conversation-{first}"
+                await page.keyboard.press("ArrowDown")
+                focused = await page.evaluate("() => document.activeElement.id")
+                assert focused == f"conversation-{second}"
                 await page.keyboard.press("Home")
+                focused = await page.evaluate("() => document.activeElement.id")
+                assert focused == f"conversation-{first}"
+                await page.keyboard.press("End")
                 await page.keyboard.press("Enter")
                 await page.get_by_role("heading", name="Messages").wait_for()
                 assert await page.title() == "Conversation · Courier console"

@@ -119,6 +119,12 @@
       var path = (event.detail && event.detail.pathInfo && event.detail.pathInfo.requestPath) || "";
       if (path.indexOf("live=1") === -1) { lastTouch = Date.now(); }
     });
+    // A stream the server refused (the session has ended elsewhere: signed out, key
+    // revoked) is not retried blindly: if the session is gone, lock now.
+    document.addEventListener("htmx:sseError", function (event) {
+      var source = event.detail && event.detail.source;
+      if (source && source.readyState === 2) { touch(); }
+    });
     if (stay) {
       stay.addEventListener("click", function () { touch(); hideWarning(); });
     }
@@ -131,7 +137,13 @@
         if (warning.hidden) {
           before = document.activeElement;
           warning.hidden = false;
-          if (stay) { stay.focus(); }
+          // A stream the server refused (the session has ended elsewhere: signed out, key
+    // revoked) is not retried blindly: if the session is gone, lock now.
+    document.addEventListener("htmx:sseError", function (event) {
+      var source = event.detail && event.detail.source;
+      if (source && source.readyState === 2) { touch(); }
+    });
+    if (stay) { stay.focus(); }
         }
       }
     }, 1000);
