@@ -16,9 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from courier.console.models import ConsoleSession
 from courier.console.stream import as_hints
 from courier.core.time import utcnow
+from courier.models.console_session import ConsoleSession
 from courier.models.delivery import Delivery
 from courier.models.user_notification import UserNotification
 from tests.conftest import Org, doc

@@ -28,11 +28,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from courier.config import Settings
-from courier.console.models import ConsoleSession
 from courier.core.auth import Principal, PrincipalKind, Role, hash_secret
 from courier.core.tenancy import unscoped
 from courier.core.time import utcnow
 from courier.models.api_key import ApiKey
+from courier.models.console_session import ConsoleSession
 
 COOKIE = "courier_console"
 PRE_COOKIE = "courier_console_signin"  # double-submit token of the sign-in form

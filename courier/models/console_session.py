@@ -1,4 +1,5 @@
-"""The console's one table: server-side sessions (migration ``0023_console_sessions``)."""
+"""Server-side sessions of the web console (``courier.console``; migration
+``0023_console_sessions``)."""
 
 from __future__ import annotations
 
