@@ -17,9 +17,11 @@ import pytest
 from sqlalchemy import select, update
 
 from courier.console.stream import as_hints
+from courier.core.tenancy import scoped
 from courier.core.time import utcnow
 from courier.models.console_session import ConsoleSession
 from courier.models.delivery import Delivery
+from courier.models.messaging import MessagingChannel
 from courier.models.user_notification import UserNotification
 from tests.conftest import Org, doc
 from tests.test_events_stream import serving
@@ -433,7 +435,7 @@ async def test_today_tiles_count_the_seeded_data(
 
 
 async def test_inbox_tabs_count_and_a_reply_lands_through_the_api(
-    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org, app: Any
 ) -> None:
     nurse, patient, channel = await clinic(client, org)
     other_nurse = await make_person(client, org, "Olga", "Other", "provider")
@@ -449,6 +451,15 @@ async def test_inbox_tabs_count_and_a_reply_lands_through_the_api(
     page = await browser.get("/console/inbox")
     assert counts(page.text) == {"mine": "0", "unread": "1", "all": "2"}
     assert "SMS bridge" not in page.text and ">app<" in page.text
+    async with app.state.database.sessionmaker() as session:  # as set-sms leaves it
+        await session.execute(
+            scoped(update(MessagingChannel), MessagingChannel, uuid.UUID(org.id))
+            .where(MessagingChannel.id == uuid.UUID(quiet))
+            .values(with_sms=True)
+        )
+        await session.commit()
+    kinds = re.findall(r"<td>(app|SMS bridge)</td>", (await browser.get("/console/inbox")).text)
+    assert sorted(kinds) == ["SMS bridge", "app"]
     unread = await browser.get("/console/inbox/list", params={"tab": "unread"})
     assert "Petra Quill" in unread.text and "Rui Stone" not in unread.text
     assert "1 unread" in unread.text
