@@ -505,6 +505,14 @@ async def test_inbox_tabs_count_and_a_reply_lands_through_the_api(
         headers={"X-CSRF-Token": csrf},
     )
     assert empty.status_code == 400
+    # From htmx, the reason goes into the form's alert, with the same status.
+    refused = await browser.post(
+        f"/console/conversations/{channel}/reply",
+        data={"individual-id": nurse, "message": "  "},
+        headers={"X-CSRF-Token": csrf, "HX-Request": "true"},
+    )
+    assert refused.status_code == 400 and refused.headers["hx-retarget"] == "#reply-error"
+    assert "must not be empty" in refused.text and "<html" not in refused.text
 
 
 async def test_the_stream_authenticates_by_cookie_and_hints_after_a_post(

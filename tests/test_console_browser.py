@@ -208,9 +208,11 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(
                 assert await page.locator("[data-tile=unread]").inner_text() == "1"
                 await page.locator("#live-status", has_text="Live").wait_for(timeout=15_000)
                 await _at_both_widths(page, axe, "today")
-                for screen in ("Visits", "Escalations", "Delivery log"):
+                screens = {"Visits": "visits", "Escalations": "escalations"}
+                for screen, path in {**screens, "Delivery log": "deliveries"}.items():
                     await page.get_by_role("link", name=screen, exact=True).click()
-                    await page.locator("h1").wait_for()
+                    await page.wait_for_url(f"**/console/{path}")
+                    await page.wait_for_load_state("load")
                     await _at_both_widths(page, axe, screen.lower())
 
                 # The inbox; a patient writes in through the API: the row appears live.
@@ -262,6 +264,11 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(
                 await page.get_by_role("heading", name="Messages").wait_for()
                 assert await page.title() == "Conversation · Courier console"
                 await _at_both_widths(page, axe, "conversation")
+                # A refusal of the API shows in the form, the draft kept.
+                await page.get_by_role("textbox", name="Message").fill("   ")
+                await page.get_by_role("button", name="Send").click()
+                await page.get_by_role("alert").filter(has_text="must not be empty").wait_for()
+                assert await page.get_by_role("textbox", name="Message").input_value() == "   "
                 await page.get_by_role("textbox", name="Message").fill(
                     "Yes: call us to pick a time"
                 )

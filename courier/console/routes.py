@@ -370,6 +370,20 @@ async def _conversation_values(
     }
 
 
+def _reply_error(request: Request, message: str, status: int) -> HTMLResponse:
+    """The API's refusal, with its status: a page, or for htmx the reason in the form's alert
+    (``HX-Retarget``), the draft left as it was."""
+    if not _is_htmx(request):
+        return _error(request, message, status)
+    return templates.TemplateResponse(
+        request,
+        "_error_fragment.html",
+        {"request": request, "message": message},
+        status_code=status,
+        headers={"HX-Retarget": "#reply-error", "HX-Reswap": "innerHTML"},
+    )
+
+
 @router.get("/console/conversations/{channel_id}")
 async def conversation_page(request: Request, channel_id: str) -> Response:
     ident = _uuid(channel_id)
@@ -410,16 +424,16 @@ async def reply(request: Request, channel_id: str) -> Response:
             return _error(request, "No such conversation.", 404)
         author = _uuid(form.get("individual-id")) or signed.row.acting_individual_id
         if author is None:
-            return _error(request, "Choose who replies.", 422)
+            return _reply_error(request, "Choose who replies.", 422)
         ctx = _context(request, session, signed)
         try:
             await post_message(ctx, ident, author, form.get("message", ""))
         except ApiError as error:
             await session.rollback()
-            return _error(request, str(error), error.status)
+            return _reply_error(request, str(error), error.status)
         except ValidationError:
             await session.rollback()
-            return _error(request, "The reply is not valid.", 400)
+            return _reply_error(request, "The reply is not valid.", 400)
     if _is_htmx(request):
         async with unit(request) as session:
             signed = await _signed(request, session)

@@ -14,6 +14,8 @@
     if (form && form.classList && form.classList.contains("reply") && event.detail.successful) {
       var text = form.querySelector("textarea");
       if (text) { text.value = ""; }
+      var problem = document.getElementById("reply-error");
+      if (problem) { problem.textContent = ""; }
     }
   });
 
