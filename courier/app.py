@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 import courier.domains
 from courier import __version__
 from courier.config import Settings
+from courier.console import install as install_console
 from courier.core.db import Database
 from courier.core.errors import service_unavailable
 from courier.core.handlers import JsonResponse, install_handlers
@@ -47,7 +48,13 @@ SWAGGER_UI_DIR = Path(__file__).resolve().parent / "static" / "swagger-ui"
 
 # Paths whose request bodies are not JSON documents (e.g. raw uploads).
 # The Alexa skill endpoint verifies its signature over the body exactly as sent.
-RAW_BODY_PREFIXES: tuple[str, ...] = ("/uploads/", "/providers/", "/v1/ask-entries/")
+# The console's forms are its own (courier/console), not JSON documents.
+RAW_BODY_PREFIXES: tuple[str, ...] = (
+    "/uploads/",
+    "/providers/",
+    "/v1/ask-entries/",
+    "/console/",
+)
 # Carrier webhooks under /v1 (texts' status callbacks, numbers' inbound texts, the voice IVR's
 # call webhook): raw form bodies.
 RAW_BODY_SUFFIXES: tuple[str, ...] = ("/callback", "/inbound", "/twiml")
@@ -137,6 +144,7 @@ EXTENSIONS: list[Any] = [
     install_embedded_worker,
     install_event_stream,
     install_sandbox,  # /sandbox/<kind>/... for the kinds configured as sandboxes
+    install_console,  # /console/: the web console (pages, fragments, live hints)
     install_sniffers,  # outermost of these: records what they answer too (e.g. 429s)
     install_openapi,  # the shared answers (errors, 304, security) on every operation
 ]

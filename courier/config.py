@@ -196,6 +196,15 @@ class Settings(BaseSettings):
         description="Idle time after which GET /v1/events/ sends a keep-alive comment.",
     )
 
+    # --- web console (courier.console; docs/CONSOLE.md) ---
+    console_idle_timeout_seconds: int = Field(
+        default=600,
+        ge=60,
+        le=43200,
+        description="A console session without activity for this long is locked (signed out "
+        "server-side); the absolute lifetime is 12 hours.",
+    )
+
     # --- providers (courier.providers.<kind>; docs/PROVIDERS.md) ---
     sms_provider: str = Field(
         default="sandbox", description="Adapter of the sms kind: 'sandbox' (default)."

@@ -1,0 +1,48 @@
+"""What the console changes, through the API's own services and permission checks.
+
+A console action is the API operation it stands for: the resource's declared permission is
+required of the session's principal (403 otherwise, whatever the page rendered), the
+resource's service does the work with its rules, and the result is recorded through the
+route factory's ``settle`` (audit row, events), exactly as the HTTP route would.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from courier.jsonapi.context import Context
+from courier.jsonapi.resource import REGISTRY, Op, ResourceSpec
+from courier.jsonapi.routes import settle
+from courier.models.messaging import MessagingMessage
+
+MESSAGES = "messaging-messages"
+
+
+def spec_named(type_name: str) -> ResourceSpec[Any]:
+    for spec in REGISTRY:
+        if spec.type_name == type_name:
+            return spec
+    raise LookupError(type_name)
+
+
+def may(ctx: Context, type_name: str, op: Op) -> bool:
+    """Whether the principal holds the permission the API asks for this operation."""
+    return ctx.principal.can(spec_named(type_name).permission(op))
+
+
+async def post_message(
+    ctx: Context, channel_id: uuid.UUID, author_id: uuid.UUID, text: str
+) -> MessagingMessage:
+    """``POST /v1/messaging-messages/`` with ``individual-id``: a staff or admin key posts on
+    behalf of a care-team member subscribed to the channel (the API's rule: 422 otherwise)."""
+    spec = spec_named(MESSAGES)
+    ctx.principal.require(spec.permission(Op.CREATE))
+    assert spec.create_schema is not None
+    attrs = spec.create_schema.model_validate(
+        {"channel-id": str(channel_id), "individual-id": str(author_id), "message": text}
+    )
+    result = await spec.service.create(ctx, attrs)
+    await ctx.session.flush()
+    message: MessagingMessage = settle(ctx, spec, result, "created", sorted(attrs.model_fields_set))
+    return message

@@ -1,0 +1,513 @@
+"""The console's pages, fragments and actions, mounted at ``/console/`` (docs/CONSOLE.md).
+
+Pages render whole documents; fragments (``.../list``, ``.../tiles``, ``.../messages``) render
+the part a live hint re-fetches. A fragment fetched because of a live hint carries ``live=1``
+and is not counted as the person's activity (the inactivity timeout keeps running).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.templating import Jinja2Templates
+
+from courier.config import Settings
+from courier.console import queries
+from courier.console.actions import MESSAGES, may, post_message
+from courier.console.sessions import (
+    COOKIE,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    PRE_COOKIE,
+    Signed,
+    clear_cookie,
+    csrf_ok,
+    find_session,
+    key_by_secret,
+    new_pre_token,
+    open_session,
+    revoke,
+    set_cookie,
+)
+from courier.console.stream import ConsoleStream
+from courier.core.db import Database, commit
+from courier.core.errors import ApiError
+from courier.core.time import utcnow
+from courier.jsonapi.context import Context
+from courier.jsonapi.resource import Op
+from courier.providers.common import load_provider_kinds
+
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(include_in_schema=False)
+
+TABS = ("mine", "unread", "all")
+SIGN_IN = "/console/sign-in"
+PRE_COOKIE_SECONDS = 600
+
+
+@asynccontextmanager
+async def unit(request: Request) -> AsyncIterator[AsyncSession]:
+    """One database session for a console request, committed once at the end."""
+    database: Database = request.app.state.database
+    async with database.request_turn(), database.sessionmaker() as session:
+        try:
+            yield session
+            await commit(session)
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def _to_sign_in(request: Request) -> Response:
+    """Not signed in (or no longer): htmx is told to load the sign-in page, a browser is
+    redirected there."""
+    if _is_htmx(request):
+        response: Response = Response(status_code=401, headers={"HX-Redirect": SIGN_IN})
+    else:
+        response = RedirectResponse(SIGN_IN, status_code=303)
+    clear_cookie(response, request)
+    return response
+
+
+def _context(request: Request, session: AsyncSession, signed: Signed) -> Context:
+    ctx = Context(session, signed.principal, _settings(request), request, request.state.request_id)
+    ctx.acting_individual_id = None  # the key acts on behalf of whom each action names
+    return ctx
+
+
+def _sandboxed(settings: Settings) -> list[str]:
+    return sorted(kind.name for kind in load_provider_kinds() if kind.is_sandbox(settings))
+
+
+async def _shell(
+    request: Request, session: AsyncSession, signed: Signed, **values: Any
+) -> dict[str, Any]:
+    settings = _settings(request)
+    principal = signed.principal
+    return {
+        "request": request,
+        "organization": await queries.organization_name(session, principal.require_organization()),
+        "sandboxed": _sandboxed(settings),
+        "role": principal.role.value if principal.role else "",
+        "csrf_token": signed.csrf_token,
+        "idle_minutes": settings.console_idle_timeout_seconds // 60,
+        "idle_seconds": settings.console_idle_timeout_seconds,
+        **values,
+    }
+
+
+def _page(name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    request: Request = context["request"]
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _forbidden(request: Request, message: str) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "error.html", {"request": request, "message": message}, status_code=403
+    )
+
+
+async def _signed(request: Request, session: AsyncSession) -> Signed | None:
+    """The request's live session (None: sign in again). Like an API request, it spends the
+    key's rate-limit budget (429 past it)."""
+    live = request.query_params.get("live") == "1"
+    signed = await find_session(
+        session, _settings(request), request.cookies.get(COOKIE), touch=not live
+    )
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if signed is not None and limiter is not None:
+        await limiter.hook(request, signed.principal)
+    return signed
+
+
+async def _checked_post(
+    request: Request, session: AsyncSession
+) -> tuple[Signed | None, dict[str, str], Response | None]:
+    """A state-changing request: the session (else sign-in), then its CSRF token (else 403)."""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    signed = await _signed(request, session)
+    if signed is None:
+        return None, form, _to_sign_in(request)
+    given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
+    if not csrf_ok(signed, given):
+        return signed, form, _forbidden(request, "The request's CSRF token is missing or wrong.")
+    return signed, form, None
+
+
+# --- sign in and out ---------------------------------------------------------------------------
+
+
+@router.get("/console")
+async def console_bare() -> Response:
+    return RedirectResponse("/console/", status_code=308)
+
+
+@router.get("/console/")
+async def console_home(request: Request) -> Response:
+    async with unit(request) as session:
+        signed = await _signed(request, session)
+    return RedirectResponse("/console/today" if signed else SIGN_IN, status_code=303)
+
+
+def _sign_in_page(request: Request, error: str | None, status: int) -> Response:
+    token = new_pre_token()
+    response = templates.TemplateResponse(
+        request,
+        "sign_in.html",
+        {
+            "request": request,
+            "error": error,
+            "signin_token": token,
+            "locked": request.query_params.get("locked") == "1",
+        },
+        status_code=status,
+    )
+    set_cookie(response, request, PRE_COOKIE, token, PRE_COOKIE_SECONDS)
+    return response
+
+
+@router.get("/console/sign-in")
+async def sign_in_form(request: Request) -> Response:
+    return _sign_in_page(request, None, 200)
+
+
+@router.post("/console/sign-in")
+async def sign_in(request: Request) -> Response:
+    form = await request.form()
+    secret = form.get("api-key")
+    given = form.get("signin-token")
+    expected = request.cookies.get(PRE_COOKIE)
+    if not isinstance(given, str) or not expected or given != expected:
+        return _forbidden(request, "The sign-in form has expired; reload it and try again.")
+    if not isinstance(secret, str) or not secret.strip():
+        return _sign_in_page(request, "Enter an API key.", 400)
+    async with unit(request) as session:
+        key = await key_by_secret(session, secret)
+        if key is None:
+            return _sign_in_page(request, "This API key is unknown, revoked or expired.", 401)
+        token, _row = await open_session(session, key, request.cookies.get(COOKIE))
+    response = RedirectResponse("/console/today", status_code=303)
+    set_cookie(response, request, COOKIE, token, 12 * 3600)
+    clear_cookie(response, request, PRE_COOKIE)
+    return response
+
+
+@router.post("/console/sign-out")
+async def sign_out(request: Request) -> Response:
+    async with unit(request) as session:
+        signed, _form, refused = await _checked_post(request, session)
+        if refused is not None:
+            return refused
+        assert signed is not None
+        revoke(signed.row)
+    response: Response = RedirectResponse(SIGN_IN, status_code=303)
+    if _is_htmx(request):
+        response = Response(status_code=204, headers={"HX-Redirect": SIGN_IN})
+    clear_cookie(response, request)
+    return response
+
+
+@router.get("/console/ping")
+async def ping(request: Request) -> Response:
+    """The person is here ("Stay signed in", or typing): counts as activity. 204, or 401 with
+    ``HX-Redirect`` once the session has ended."""
+    async with unit(request) as session:
+        signed = await _signed(request, session)
+        if signed is None:
+            return _to_sign_in(request) if _is_htmx(request) else Response(status_code=401)
+    return Response(status_code=204)
+
+
+# --- Today -------------------------------------------------------------------------------------
+
+
+@router.get("/console/today")
+async def today(request: Request) -> Response:
+    async with unit(request) as session:
+        signed = await _signed(request, session)
+        if signed is None:
+            return _to_sign_in(request)
+        org = signed.principal.require_organization()
+        values = await _shell(
+            request, session, signed, tiles=await queries.tiles(session, org), nav="today"
+        )
+    return _page("today.html", values)
+
+
+@router.get("/console/today/tiles")
+async def today_tiles(request: Request) -> Response:
+    async with unit(request) as session:
+        signed = await _signed(request, session)
+        if signed is None:
+            return _to_sign_in(request)
+        tiles = await queries.tiles(session, signed.principal.require_organization())
+    return _page("_tiles.html", {"request": request, "tiles": tiles})
+
+
+# --- Inbox -------------------------------------------------------------------------------------
+
+
+def _tab(request: Request) -> str:
+    tab = request.query_params.get("tab", "all")
+    return tab if tab in TABS else "all"
+
+
+def _inbox_values(rows: list[queries.InboxRow], tab: str) -> dict[str, Any]:
+    counts = {
+        "mine": sum(1 for r in rows if r.mine),
+        "unread": sum(1 for r in rows if r.unread > 0),
+        "all": len(rows),
+    }
+    shown = {
+        "mine": [r for r in rows if r.mine],
+        "unread": [r for r in rows if r.unread > 0],
+        "all": rows,
+    }[tab]
+    return {"tab": tab, "counts": counts, "rows": shown, "tabs": TABS}
+
+
+@router.get("/console/inbox")
+async def inbox(request: Request) -> Response:
+    tab = _tab(request)
+    async with unit(request) as session:
+        signed = await _signed(request, session)
+        if signed is None:
+            return _to_sign_in(request)
+        org = signed.principal.require_organization()
+        rows = await queries.inbox_rows(session, org, signed.row.acting_individual_id)
+        team = await queries.provider_individuals(session, org)
+        values = await _shell(
+            request,
+            session,
+            signed,
+            nav="inbox",
+            team=team,
+            acting=signed.row.acting_individual_id,
+            **_inbox_values(rows, tab),
+        )
+    return _page("inbox.html", values)
+
+
+@router.get("/console/inbox/list")
+async def inbox_list(request: Request) -> Response:
+    tab = _tab(request)
+    async with unit(request) as session:
+        signed = await _signed(request, session)
+        if signed is None:
+            return _to_sign_in(request)
+        org = signed.principal.require_organization()
+        rows = await queries.inbox_rows(session, org, signed.row.acting_individual_id)
+    return _page("_inbox_list.html", {"request": request, **_inbox_values(rows, tab)})
+
+
+@router.post("/console/acting-as")
+async def acting_as(request: Request) -> Response:
+    """Who "Mine" means, and the default author of replies: a care-team member (a provider
+    individual of the organization), kept in the session. Empty: nobody."""
+    async with unit(request) as session:
+        signed, form, refused = await _checked_post(request, session)
+        if refused is not None:
+            return refused
+        assert signed is not None
+        org = signed.principal.require_organization()
+        chosen = _uuid(form.get("individual-id"))
+        team = {p.id for p in await queries.provider_individuals(session, org)}
+        if chosen is not None and chosen not in team:
+            return _error(request, "Choose a member of the care team.", 422)
+        signed.row.acting_individual_id = chosen
+    return RedirectResponse("/console/inbox?tab=mine", status_code=303)
+
+
+# --- a conversation ----------------------------------------------------------------------------
+
+
+def _uuid(raw: str | None) -> uuid.UUID | None:
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+def _error(request: Request, message: str, status: int) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "error.html", {"request": request, "message": message}, status_code=status
+    )
+
+
+async def _conversation_values(
+    request: Request, session: AsyncSession, signed: Signed, channel_id: uuid.UUID
+) -> dict[str, Any] | None:
+    org = signed.principal.require_organization()
+    found = await queries.conversation(session, org, channel_id)
+    if found is None or found.patient is None:
+        return None
+    ctx = _context(request, session, signed)
+    return {
+        "conversation": found,
+        "patient_name": queries.display_name(found.patient),
+        "can_send": may(ctx, MESSAGES, Op.CREATE) and not found.channel.archived,
+        "acting": signed.row.acting_individual_id,
+    }
+
+
+def _reply_error(request: Request, message: str, status: int) -> HTMLResponse:
+    """The API's refusal, with its status: a page, or for htmx the reason in the form's alert
+    (``HX-Retarget``), the draft left as it was."""
+    if not _is_htmx(request):
+        return _error(request, message, status)
+    return templates.TemplateResponse(
+        request,
+        "_error_fragment.html",
+        {"request": request, "message": message},
+        status_code=status,
+        headers={"HX-Retarget": "#reply-error", "HX-Reswap": "innerHTML"},
+    )
+
+
+@router.get("/console/conversations/{channel_id}")
+async def conversation_page(request: Request, channel_id: str) -> Response:
+    ident = _uuid(channel_id)
+    async with unit(request) as session:
+        signed = await _signed(request, session)
+        if signed is None:
+            return _to_sign_in(request)
+        values = await _conversation_values(request, session, signed, ident) if ident else None
+        if values is None:
+            return _error(request, "No such conversation.", 404)
+        page = await _shell(request, session, signed, nav="inbox", **values)
+    return _page("conversation.html", page)
+
+
+@router.get("/console/conversations/{channel_id}/messages")
+async def conversation_messages(request: Request, channel_id: str) -> Response:
+    ident = _uuid(channel_id)
+    async with unit(request) as session:
+        signed = await _signed(request, session)
+        if signed is None:
+            return _to_sign_in(request)
+        values = await _conversation_values(request, session, signed, ident) if ident else None
+        if values is None:
+            return _error(request, "No such conversation.", 404)
+    return _page("_messages.html", {"request": request, **values})
+
+
+@router.post("/console/conversations/{channel_id}/reply")
+async def reply(request: Request, channel_id: str) -> Response:
+    """``POST /v1/messaging-messages/`` on behalf of the chosen care-team member."""
+    ident = _uuid(channel_id)
+    async with unit(request) as session:
+        signed, form, refused = await _checked_post(request, session)
+        if refused is not None:
+            return refused
+        assert signed is not None
+        if ident is None:
+            return _error(request, "No such conversation.", 404)
+        author = _uuid(form.get("individual-id")) or signed.row.acting_individual_id
+        if author is None:
+            return _reply_error(request, "Choose who replies.", 422)
+        ctx = _context(request, session, signed)
+        try:
+            await post_message(ctx, ident, author, form.get("message", ""))
+        except ApiError as error:
+            await session.rollback()
+            return _reply_error(request, str(error), error.status)
+        except ValidationError:
+            await session.rollback()
+            return _reply_error(request, "The reply is not valid.", 400)
+    if _is_htmx(request):
+        async with unit(request) as session:
+            signed = await _signed(request, session)
+            if signed is None:
+                return _to_sign_in(request)
+            values = await _conversation_values(request, session, signed, ident)
+        return _page("_messages.html", {"request": request, **(values or {})})
+    return RedirectResponse(f"/console/conversations/{ident}", status_code=303)
+
+
+# --- simple filtered lists behind the tiles ----------------------------------------------------
+
+
+@router.get("/console/deliveries")
+async def deliveries(request: Request) -> Response:
+    async with unit(request) as session:
+        signed = await _signed(request, session)
+        if signed is None:
+            return _to_sign_in(request)
+        org = signed.principal.require_organization()
+        total, rows = await queries.failed_sends(session, org, utcnow())
+        values = await _shell(
+            request, session, signed, nav="deliveries", total=total, deliveries=rows
+        )
+    return _page("deliveries.html", values)
+
+
+@router.get("/console/visits")
+async def visits(request: Request) -> Response:
+    async with unit(request) as session:
+        signed = await _signed(request, session)
+        if signed is None:
+            return _to_sign_in(request)
+        org = signed.principal.require_organization()
+        rows = await queries.visits_soon(session, org, utcnow())
+        values = await _shell(request, session, signed, nav="visits", visits=rows)
+    return _page("visits.html", values)
+
+
+@router.get("/console/escalations")
+async def escalations(request: Request) -> Response:
+    async with unit(request) as session:
+        signed = await _signed(request, session)
+        if signed is None:
+            return _to_sign_in(request)
+        org = signed.principal.require_organization()
+        rows = await queries.open_escalations(session, org)
+        values = await _shell(request, session, signed, nav="escalations", escalations=rows)
+    return _page("escalations.html", values)
+
+
+# --- live hints --------------------------------------------------------------------------------
+
+
+@router.get("/console/events")
+async def events(request: Request) -> Response:
+    cookie = request.cookies.get(COOKIE, "")
+    async with unit(request) as session:
+        signed = await find_session(session, _settings(request), cookie, touch=False)
+        if signed is None:
+            return Response(status_code=401)
+        org = signed.principal.require_organization()
+    last = request.headers.get("last-event-id", "").strip()
+    stream = ConsoleStream(
+        database=request.app.state.database,
+        settings=_settings(request),
+        hub=request.app.state.event_hub,
+        organization_id=org,
+        authorization="",
+        last_event_id=int(last) if last.isdigit() and len(last) < 19 else None,
+        cookie=cookie,
+    )
+    return StreamingResponse(
+        stream.hints(),
+        media_type="text/event-stream",
+        headers={"X-Accel-Buffering": "no"},
+    )

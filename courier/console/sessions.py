@@ -1,0 +1,183 @@
+"""Console sessions: an API key signs in once; the browser then holds a random cookie only.
+
+- The cookie (``courier_console``) is 256 random bits; the table keeps its SHA-256. It is
+  ``HttpOnly``, ``SameSite=Strict``, ``Secure`` unless the console is reached on loopback, and
+  a new one is issued at every sign-in (the session the browser had before is revoked).
+- Every session has its own CSRF token, required on every state-changing request (the
+  ``X-CSRF-Token`` header that htmx sends, or a ``csrf-token`` form field): missing or wrong,
+  403.
+- A session ends when it is signed out (revoked server-side), 12 hours after sign-in, after
+  ``COURIER_CONSOLE_IDLE_TIMEOUT_SECONDS`` without activity, or as soon as its API key is
+  revoked or expires (checked on every request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Select, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from courier.config import Settings
+from courier.core.auth import Principal, PrincipalKind, Role, hash_secret
+from courier.core.tenancy import unscoped
+from courier.core.time import utcnow
+from courier.models.api_key import ApiKey
+from courier.models.console_session import ConsoleSession
+
+COOKIE = "courier_console"
+PRE_COOKIE = "courier_console_signin"  # double-submit token of the sign-in form
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf-token"
+ABSOLUTE_LIFETIME = timedelta(hours=12)
+# Activity is written at most this often (one write per page burst, not per fragment).
+TOUCH_RESOLUTION = timedelta(seconds=15)
+FORGET_AFTER = timedelta(days=1)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A live session and what it may do."""
+
+    row: ConsoleSession
+    key: ApiKey
+    principal: Principal
+
+    @property
+    def csrf_token(self) -> str:
+        return self.row.csrf_token
+
+
+def is_loopback(request: Request) -> bool:
+    host = (request.url.hostname or "").strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/console/",
+        httponly=True,
+        secure=not is_loopback(request),
+        samesite="strict",
+    )
+
+
+def clear_cookie(response: Response, request: Request, name: str = COOKIE) -> None:
+    response.delete_cookie(
+        name, path="/console/", httponly=True, secure=not is_loopback(request), samesite="strict"
+    )
+
+
+async def key_by_secret(session: AsyncSession, secret: str) -> ApiKey | None:
+    """The usable API key with this secret (Bearer form), else None."""
+    stmt = select(ApiKey).where(ApiKey.secret_hash == hash_secret(secret.strip()))
+    key = (await session.execute(unscoped(stmt, "console sign-in"))).scalar_one_or_none()
+    return key if key is not None and usable(key, utcnow()) else None
+
+
+def usable(key: ApiKey, now: datetime) -> bool:
+    return key.revoked_at is None and (key.expires_at is None or key.expires_at > now)
+
+
+async def open_session(
+    session: AsyncSession, key: ApiKey, previous_token: str | None
+) -> tuple[str, ConsoleSession]:
+    """A new session for ``key``; the browser's previous one (if any) is revoked."""
+    now = utcnow()
+    # Sessions past their 12 hours are kept a day (for support questions), then deleted.
+    await session.execute(
+        delete(ConsoleSession).where(ConsoleSession.expires_at < now - FORGET_AFTER)
+    )
+    if previous_token:
+        await session.execute(
+            update(ConsoleSession)
+            .where(ConsoleSession.token_hash == _digest(previous_token))
+            .where(ConsoleSession.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+    token = secrets.token_urlsafe(32)
+    row = ConsoleSession(
+        organization_id=key.organization_id,
+        key_id=key.id,
+        token_hash=_digest(token),
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + ABSOLUTE_LIFETIME,
+    )
+    session.add(row)
+    await session.flush()
+    return token, row
+
+
+async def find_session(
+    session: AsyncSession, settings: Settings, token: str | None, *, touch: bool
+) -> Signed | None:
+    """The live session of this cookie, or None (unknown, revoked, expired, idle, or its key
+    no longer usable). ``touch``: this request is the person's activity."""
+    if not token:
+        return None
+    pair = cast("Select[Any]", select(ConsoleSession, ApiKey))
+    stmt = pair.join(ApiKey, ApiKey.id == ConsoleSession.key_id).where(
+        ConsoleSession.token_hash == _digest(token)
+    )
+    found = (await session.execute(unscoped(stmt, "console session"))).first()
+    if found is None:
+        return None
+    row, key = found
+    now = utcnow()
+    idle = timedelta(seconds=settings.console_idle_timeout_seconds)
+    if (
+        row.revoked_at is not None
+        or row.expires_at <= now
+        or row.last_seen_at + idle <= now
+        or not usable(key, now)
+        or key.organization_id != row.organization_id
+    ):
+        if row.revoked_at is None:
+            row.revoked_at = now
+        return None
+    if touch and now - row.last_seen_at >= TOUCH_RESOLUTION:
+        row.last_seen_at = now
+    principal = Principal(
+        PrincipalKind.API_KEY, key.organization_id, role=Role(key.role), key_id=key.id
+    )
+    return Signed(row, key, principal)
+
+
+def csrf_ok(signed: Signed, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(signed.csrf_token.encode(), (given or "").encode())
+
+
+def revoke(row: ConsoleSession) -> None:
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+
+
+def new_pre_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def session_id(signed: Signed) -> uuid.UUID:
+    return signed.row.id

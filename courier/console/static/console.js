@@ -1,0 +1,158 @@
+// Courier console: the few behaviours htmx does not declare. No inline script anywhere.
+(function () {
+  "use strict";
+  function status(text) {
+    var el = document.getElementById("live-status");
+    if (el && el.textContent !== text) { el.textContent = text; }
+  }
+  document.addEventListener("htmx:sseOpen", function () { status("Live"); });
+  document.addEventListener("htmx:sseError", function () { status("Reconnecting"); });
+  document.addEventListener("htmx:sseClose", function () { status("Offline"); });
+  // A sent reply empties its form; focus stays where it was.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (form && form.classList && form.classList.contains("reply") && event.detail.successful) {
+      var text = form.querySelector("textarea");
+      if (text) { text.value = ""; }
+      var problem = document.getElementById("reply-error");
+      if (problem) { problem.textContent = ""; }
+    }
+  });
+
+  // Live refreshes never move focus (htmx keeps the focused element by its id) and announce
+  // what is new in a polite live region, never the patient's words.
+  function count(selector) {
+    var el = document.querySelector(selector);
+    return el ? parseInt(el.textContent, 10) || 0 : null;
+  }
+  var seen = {};
+  function remember() {
+    seen.unread = count("[data-count=unread]");
+    seen.messages = document.querySelectorAll(".messages > li").length;
+  }
+  function announce(text) {
+    var news = document.getElementById("live-news");
+    if (news) { news.textContent = text; }
+  }
+  document.addEventListener("DOMContentLoaded", remember);
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var id = event.detail && event.detail.target && event.detail.target.id;
+    if (id === "inbox-list") {
+      var unread = count("[data-count=unread]");
+      if (seen.unread !== null && unread !== null && unread > seen.unread) {
+        announce(unread + " unread conversations");
+      }
+    } else if (id === "messages") {
+      var messages = document.querySelectorAll(".messages > li").length;
+      if (messages > seen.messages) {
+        announce(messages - seen.messages === 1 ? "1 new message" : (messages - seen.messages) + " new messages");
+      }
+    }
+    remember();
+  });
+
+  // Arrow keys move between the inbox's conversations (Home and End: the first and last).
+  document.addEventListener("keydown", function (event) {
+    var keys = { ArrowDown: 1, ArrowUp: -1, Home: "first", End: "last" };
+    if (!(event.key in keys) || !event.target.closest) { return; }
+    var current = event.target.closest("table.inbox tbody a");
+    if (!current) { return; }
+    var links = Array.prototype.slice.call(document.querySelectorAll("table.inbox tbody a"));
+    var step = keys[event.key];
+    var index = links.indexOf(current);
+    var next = step === "first" ? links[0] : step === "last" ? links[links.length - 1] : links[index + step];
+    if (next) {
+      next.focus();
+      event.preventDefault();
+    }
+  });
+
+  // Inactivity lock. The server ends an idle session by itself; this page follows it: it
+  // reports the person's activity (at most every 15 s), warns 30 s ahead with a one-key
+  // "Stay signed in", and at the limit removes the patient content from the DOM before
+  // going to the sign-in page.
+  function start() {
+    var body = document.body;
+    var idle = parseInt((body && body.getAttribute("data-idle-seconds")) || "0", 10) * 1000;
+    if (!idle) { return; }
+    var WARN = 30000;
+    var TOUCH = 15000;
+    var lastTouch = Date.now();
+    var warning = document.getElementById("idle-warning");
+    var left = document.getElementById("idle-left");
+    var stay = document.getElementById("stay-signed-in");
+    var before = null;
+    var locked = false;
+
+    function lock() {
+      if (locked) { return; }
+      locked = true;
+      ["main", "live", "idle-warning"].forEach(function (id) {
+        var el = document.getElementById(id);
+        if (el) { el.replaceChildren(); }
+      });
+      window.location.replace("/console/sign-in?locked=1");
+    }
+    function touch() {
+      lastTouch = Date.now();
+      fetch("/console/ping", { credentials: "same-origin", cache: "no-store" })
+        .then(function (response) { if (response.status === 401) { lock(); } })
+        .catch(function () { /* offline: the next check decides */ });
+    }
+    function hideWarning() {
+      if (warning && !warning.hidden) {
+        warning.hidden = true;
+        if (before && before.focus) { before.focus(); }
+        before = null;
+      }
+    }
+    function activity() {
+      if (Date.now() - lastTouch >= TOUCH) { touch(); }
+      hideWarning();
+    }
+    ["keydown", "pointerdown", "input"].forEach(function (name) {
+      document.addEventListener(name, function (event) {
+        if (warning && !warning.hidden && warning.contains(event.target)) { return; }
+        activity();
+      }, true);
+    });
+    // A request of the page's own (not a live refresh) is activity on the server too.
+    document.addEventListener("htmx:beforeRequest", function (event) {
+      var path = (event.detail && event.detail.pathInfo && event.detail.pathInfo.requestPath) || "";
+      if (path.indexOf("live=1") === -1) { lastTouch = Date.now(); }
+    });
+    // A stream the server refused (the session has ended elsewhere: signed out, key
+    // revoked) is not retried blindly: if the session is gone, lock now.
+    document.addEventListener("htmx:sseError", function (event) {
+      var source = event.detail && event.detail.source;
+      if (source && source.readyState === 2) { touch(); }
+    });
+    if (stay) {
+      stay.addEventListener("click", function () { touch(); hideWarning(); });
+    }
+    setInterval(function () {
+      // The server counts activity to 15 s: lock that much early rather than late.
+      var remaining = lastTouch + idle - TOUCH - Date.now();
+      if (remaining <= 1000) { lock(); return; }
+      if (remaining <= WARN && warning) {
+        if (left) { left.textContent = String(Math.ceil(remaining / 1000)); }
+        if (warning.hidden) {
+          before = document.activeElement;
+          warning.hidden = false;
+          // A stream the server refused (the session has ended elsewhere: signed out, key
+    // revoked) is not retried blindly: if the session is gone, lock now.
+    document.addEventListener("htmx:sseError", function (event) {
+      var source = event.detail && event.detail.source;
+      if (source && source.readyState === 2) { touch(); }
+    });
+    if (stay) { stay.focus(); }
+        }
+      }
+    }, 1000);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

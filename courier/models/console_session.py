@@ -1,0 +1,37 @@
+"""Server-side sessions of the web console (``courier.console``; migration
+``0023_console_sessions``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from courier.core.time import utcnow
+from courier.models.base import Base, IdMixin
+
+
+class ConsoleSession(IdMixin, Base):
+    """What an API key becomes when it signs in to the console; the browser holds only a
+    random cookie whose SHA-256 is ``token_hash``. Read by that hash (no tenant scope: the
+    cookie names the organization), so the model is not a tenant table."""
+
+    __tablename__ = "console_sessions"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    key_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    acting_individual_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("individuals.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,591 @@
+"""The web console (issue 18, first slice): sign-in sessions, CSRF, roles, Today, Inbox and
+the live stream, over the real app on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from courier.console.stream import as_hints
+from courier.core.tenancy import scoped
+from courier.core.time import utcnow
+from courier.models.console_session import ConsoleSession
+from courier.models.delivery import Delivery
+from courier.models.messaging import MessagingChannel
+from courier.models.user_notification import UserNotification
+from tests.conftest import Org, doc
+from tests.test_events_stream import serving
+
+STATIC = Path(__file__).resolve().parent.parent / "courier" / "console" / "static"
+CSRF = re.compile(r'name="csrf-token" value="([^"]+)"')
+SIGNIN = re.compile(r'name="signin-token" value="([^"]+)"')
+TITLE = re.compile(r"<title>(.*?)</title>", re.S)
+
+VENDORED = {
+    "vendor/htmx.min.js": "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717",
+    "vendor/htmx.LICENSE": "d3d2456f76414f2456104660ebd65aff1c04cd7966b942bdabd63f3cdb316a38",
+    "vendor/htmx-ext-sse.min.js": (
+        "98a46496de0c3605fbffdce9167ba427bdd9553184f83f149c261891a92c0136"
+    ),
+    "vendor/htmx-ext-sse.LICENSE": (
+        "a17d224ce9afdc21ec9491b76a2f5d036d19aa641ac4f85ca29c21f9f7e54fdf"
+    ),
+}
+
+
+def secret_of(headers: dict[str, str]) -> str:
+    return headers["Authorization"].removeprefix("Bearer ")
+
+
+@pytest.fixture
+async def browser(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A cookie-keeping client on loopback (where the cookie is not Secure)."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+    ) as http:
+        yield http
+
+
+async def sign_in(http: httpx.AsyncClient, secret: str) -> str:
+    """Sign in with ``secret``; the CSRF token of the new session."""
+    form = await http.get("/console/sign-in")
+    assert form.status_code == 200
+    token = SIGNIN.search(form.text)
+    assert token is not None
+    response = await http.post(
+        "/console/sign-in", data={"api-key": secret, "signin-token": token.group(1)}
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/console/today"
+    today = await http.get("/console/today")
+    assert today.status_code == 200, today.text
+    found = CSRF.search(today.text)
+    assert found is not None
+    return found.group(1)
+
+
+async def make_person(client: httpx.AsyncClient, org: Org, first: str, last: str, kind: str) -> str:
+    response = await client.post(
+        "/v1/individuals/",
+        json=doc("individuals", {"first-name": first, "last-name": last, "account-type": kind}),
+        headers=org.admin,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["data"]["id"])
+
+
+async def make_channel(client: httpx.AsyncClient, org: Org, members: list[str]) -> str:
+    response = await client.post(
+        "/v1/messaging-channels/",
+        json=doc("messaging-channels", {"individual-ids": members}),
+        headers=org.staff,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["data"]["id"])
+
+
+async def post(
+    client: httpx.AsyncClient, org: Org, channel: str, author: str, text: str
+) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/messaging-messages/",
+        json=doc(
+            "messaging-messages", {"channel-id": channel, "individual-id": author, "message": text}
+        ),
+        headers=org.staff,
+    )
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+async def clinic(client: httpx.AsyncClient, org: Org) -> tuple[str, str, str]:
+    """A nurse and a patient in one channel, the patient's message unanswered."""
+    nurse = await make_person(client, org, "Nora", "Nurse", "provider")
+    patient = await make_person(client, org, "Petra", "Quill", "participant")
+    channel = await make_channel(client, org, [nurse, patient])
+    await post(client, org, channel, patient, "My knee hurts")
+    return nurse, patient, channel
+
+
+async def expire(app: Any, org: Org, **values: Any) -> None:
+    """Set the columns of the organization's console sessions (as time passing would)."""
+    async with app.state.database.sessionmaker() as session:
+        await session.execute(
+            update(ConsoleSession)
+            .where(ConsoleSession.organization_id == uuid.UUID(org.id))
+            .values(**values)
+        )
+        await session.commit()
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+async def test_sign_in_sets_a_strict_httponly_cookie_and_signs_out(
+    browser: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    form = await browser.get("/console/sign-in")
+    token = SIGNIN.search(form.text)
+    assert token is not None
+    response = await browser.post(
+        "/console/sign-in", data={"api-key": secret_of(org.staff), "signin-token": token.group(1)}
+    )
+    assert response.status_code == 303
+    cookie = next(
+        v for k, v in response.headers.multi_items() if k == "set-cookie" and "console=" in v
+    )
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console/" in cookie
+    assert "Secure" not in cookie  # loopback
+    value = cookie.split(";")[0].split("=", 1)[1]
+    assert secret_of(org.staff) not in response.text + cookie
+    assert value != secret_of(org.staff)
+    csrf = CSRF.search((await browser.get("/console/today")).text)
+    assert csrf is not None
+
+    # A new sign-in rotates the cookie and revokes the old session.
+    old_cookie = browser.cookies.get("courier_console")
+    await sign_in(browser, secret_of(org.staff))
+    assert browser.cookies.get("courier_console") != old_cookie
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+    ) as stale:
+        stale.cookies.set("courier_console", old_cookie or "", path="/console/")
+        assert (await stale.get("/console/today")).status_code == 303
+
+    csrf_now = CSRF.search((await browser.get("/console/today")).text)
+    assert csrf_now is not None
+    out = await browser.post("/console/sign-out", data={"csrf-token": csrf_now.group(1)})
+    assert out.status_code == 303 and out.headers["location"] == "/console/sign-in"
+    again = await browser.get("/console/today")
+    assert again.status_code == 303 and again.headers["location"] == "/console/sign-in"
+
+
+async def test_sessions_past_their_lifetime_are_forgotten_a_day_later(
+    browser: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    await sign_in(browser, secret_of(org.staff))
+    await expire(app, org, expires_at=utcnow() - timedelta(days=1, minutes=1))
+    await sign_in(browser, secret_of(org.staff))  # any sign-in deletes them
+    async with app.state.database.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(ConsoleSession).where(ConsoleSession.organization_id == uuid.UUID(org.id))
+            )
+        ).scalars()
+        assert [row.expires_at > utcnow() for row in rows] == [True]
+
+
+async def test_cookie_is_secure_off_loopback(app: Any, org: Org) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://courier.test"
+    ) as http:
+        form = await http.get("/console/sign-in")
+        token = SIGNIN.search(form.text)
+        assert token is not None
+        response = await http.post(
+            "/console/sign-in",
+            data={"api-key": secret_of(org.readonly), "signin-token": token.group(1)},
+        )
+    assert response.status_code == 303
+    cookies = [v for k, v in response.headers.multi_items() if k == "set-cookie"]
+    assert any("courier_console=" in c and "Secure" in c for c in cookies)
+
+
+async def test_a_wrong_key_or_a_forged_sign_in_is_refused(
+    browser: httpx.AsyncClient, org: Org
+) -> None:
+    form = await browser.get("/console/sign-in")
+    token = SIGNIN.search(form.text)
+    assert token is not None
+    wrong = await browser.post(
+        "/console/sign-in", data={"api-key": "ck_nope", "signin-token": token.group(1)}
+    )
+    assert wrong.status_code == 401 and "unknown, revoked or expired" in wrong.text
+    assert "courier_console=" not in wrong.headers.get("set-cookie", "").split(";")[0]
+    # Without the sign-in form's token (a cross-site form): 403, no session.
+    forged = await browser.post(
+        "/console/sign-in", data={"api-key": secret_of(org.admin), "signin-token": "x"}
+    )
+    assert forged.status_code == 403
+    assert (await browser.get("/console/today")).status_code == 303
+
+
+async def test_state_changes_need_the_csrf_token(browser: httpx.AsyncClient, org: Org) -> None:
+    csrf = await sign_in(browser, secret_of(org.staff))
+    assert (await browser.post("/console/sign-out")).status_code == 403
+    wrong = await browser.post("/console/sign-out", headers={"X-CSRF-Token": "not-it"})
+    assert wrong.status_code == 403
+    assert (await browser.get("/console/today")).status_code == 200  # still signed in
+    done = await browser.post("/console/sign-out", headers={"X-CSRF-Token": csrf})
+    assert done.status_code == 303
+
+
+async def test_every_console_response_is_no_store(browser: httpx.AsyncClient, org: Org) -> None:
+    responses = [
+        await browser.get("/console/sign-in"),
+        await browser.get("/console/today"),  # a redirect to sign in
+        await browser.get("/console/static/console.css"),
+    ]
+    await sign_in(browser, secret_of(org.readonly))
+    for path in ("/console/today", "/console/inbox", "/console/today/tiles", "/console/visits"):
+        responses.append(await browser.get(path))
+    responses.append(await browser.post("/console/sign-out"))  # 403
+    for response in responses:
+        assert response.headers["cache-control"] == "no-store", response.url
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+async def test_idle_and_absolute_expiry_and_key_revocation_end_the_session(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    await sign_in(browser, secret_of(org.staff))
+    idle = app.state.settings.console_idle_timeout_seconds
+    await expire(app, org, last_seen_at=utcnow() - timedelta(seconds=idle - 30))
+    # A live refresh is not activity: the session stays as idle as it was.
+    assert (await browser.get("/console/today/tiles", params={"live": "1"})).status_code == 200
+    await expire(app, org, last_seen_at=utcnow() - timedelta(seconds=idle - 30))
+    assert (await browser.get("/console/ping")).status_code == 204  # "Stay signed in"
+    await expire(app, org, last_seen_at=utcnow() - timedelta(seconds=idle - 30))
+    assert (await browser.get("/console/today")).status_code == 200  # activity: still in
+    async with app.state.database.sessionmaker() as session:
+        row = (
+            await session.execute(
+                select(ConsoleSession).where(ConsoleSession.organization_id == uuid.UUID(org.id))
+            )
+        ).scalars()
+        assert all(utcnow() - r.last_seen_at < timedelta(seconds=60) for r in row)
+    await expire(app, org, last_seen_at=utcnow() - timedelta(seconds=idle + 1))
+    assert (await browser.get("/console/today")).status_code == 303  # idle: signed out
+    assert (await browser.get("/console/ping")).status_code == 401
+    # An idle session cannot come back.
+    assert (await browser.get("/console/today")).status_code == 303
+
+    await sign_in(browser, secret_of(org.staff))
+    await expire(app, org, expires_at=utcnow() - timedelta(seconds=1))
+    assert (await browser.get("/console/inbox")).status_code == 303  # 12 h are over
+
+    await sign_in(browser, secret_of(org.admin))
+    htmx = await browser.get("/console/inbox/list", headers={"HX-Request": "true"})
+    assert htmx.status_code == 200
+    revoked = await client.delete(f"/v1/api-keys/{org.admin_key_id}/", headers=org.staff)
+    assert revoked.status_code in (403, 404)  # staff may not; the admin key revokes itself
+    other = await client.post(
+        "/v1/api-keys/",
+        json=doc("api-keys", {"name": "second admin", "role": "admin"}),
+        headers=org.admin,
+    )
+    assert other.status_code == 201, other.text
+    second = {"Authorization": f"Bearer {other.json()['data']['attributes']['secret']}"}
+    gone = await client.delete(f"/v1/api-keys/{org.admin_key_id}/", headers=second)
+    assert gone.status_code in (200, 204), gone.text
+    after = await browser.get("/console/inbox/list", headers={"HX-Request": "true"})
+    assert after.status_code == 401 and after.headers["hx-redirect"] == "/console/sign-in"
+
+
+# --- shell, roles ---------------------------------------------------------------------------
+
+
+async def test_shell_names_the_organization_and_the_sandboxes_and_never_a_patient(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org
+) -> None:
+    _nurse, _patient, channel = await clinic(client, org)
+    await sign_in(browser, secret_of(org.readonly))
+    org_name = (await client.get(f"/v1/organizations/{org.id}/", headers=org.admin)).json()["data"][
+        "attributes"
+    ]["name"]
+    pages = [
+        await browser.get("/console/today"),
+        await browser.get("/console/inbox"),
+        await browser.get(f"/console/conversations/{channel}"),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        assert org_name in page.text
+        assert "Sandbox providers:" in page.text  # the test settings use every sandbox
+        title = TITLE.search(page.text)
+        assert title is not None and "Petra" not in title.group(1) and "Quill" not in title.group(1)
+    assert "Petra Quill" in pages[1].text  # the inbox row shows the display name
+    assert "Petra Quill" in pages[2].text and "My knee hurts" in pages[2].text
+
+
+async def test_readonly_sees_no_send_and_its_forged_post_is_403(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org
+) -> None:
+    nurse, _patient, channel = await clinic(client, org)
+    csrf = await sign_in(browser, secret_of(org.readonly))
+    page = await browser.get(f"/console/conversations/{channel}")
+    assert page.status_code == 200
+    assert ">Send<" not in page.text and "/reply" not in page.text
+    forged = await browser.post(
+        f"/console/conversations/{channel}/reply",
+        data={"individual-id": nurse, "message": "forged"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert forged.status_code == 403
+    assert "communicate permission" in forged.text
+    listed = await client.get(
+        "/v1/messaging-messages/", params={"channel-id": channel}, headers=org.staff
+    )
+    assert all(m["attributes"]["message"] != "forged" for m in listed.json()["data"])
+
+
+# --- Today ----------------------------------------------------------------------------------
+
+
+async def test_today_tiles_count_the_seeded_data(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    nurse, patient, _channel = await clinic(client, org)
+    answered = await make_channel(client, org, [nurse, patient])
+    await post(client, org, answered, patient, "thanks")
+    await post(client, org, answered, nurse, "you're welcome")
+    now = utcnow()
+    for minutes, status in ((30, "scheduled"), (90, "confirmed"), (150, "scheduled")):
+        start = now + timedelta(minutes=minutes)
+        response = await client.post(
+            "/v1/appointments/",
+            json=doc(
+                "appointments",
+                {
+                    "name": f"Visit {minutes}",
+                    "start-time": start.isoformat().replace("+00:00", "Z"),
+                    "end-time": (start + timedelta(minutes=20)).isoformat().replace("+00:00", "Z"),
+                    "host": nurse,
+                    "attendees": [patient],
+                    "status": status,
+                },
+            ),
+            headers=org.staff,
+        )
+        assert response.status_code == 201, response.text
+    org_id = uuid.UUID(org.id)
+    async with app.state.database.sessionmaker() as session:
+        for state, age in (("failed", 1), ("undelivered", 5), ("failed", 30), ("delivered", 1)):
+            at = now - timedelta(hours=age)
+            session.add(
+                Delivery(
+                    organization_id=org_id,
+                    channel="sms",
+                    resource_type="texts",
+                    resource_id=uuid.uuid4(),
+                    recipient="+15550100",
+                    provider="sms:sandbox",
+                    state=state,
+                    rank=9,
+                    error_code="30003" if state != "delivered" else None,
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+        for acknowledged, escalation in (
+            (False, {"state": "waiting", "steps": [{}]}),
+            (True, {"state": "waiting", "steps": []}),
+            (False, None),
+        ):
+            session.add(
+                UserNotification(
+                    organization_id=org_id,
+                    individual_id=uuid.UUID(nurse),
+                    source="test",
+                    batch_id=uuid.uuid4(),
+                    acknowledged=acknowledged,
+                    escalation=escalation,
+                )
+            )
+        await session.commit()
+
+    await sign_in(browser, secret_of(org.readonly))
+    tiles = await browser.get("/console/today/tiles")
+    counts = dict(re.findall(r'data-tile="(\w+)">([^<]+)<', tiles.text))
+    assert counts == {
+        "unread": "1",
+        "voice": "—",
+        "visits": "2",
+        "escalations": "1",
+        "failed": "2",
+    }
+    assert "no voice lines" in tiles.text
+    for link in (
+        "/console/inbox?tab=unread",
+        "/console/visits",
+        "/console/escalations",
+        "/console/deliveries",
+    ):
+        assert f'href="{link}"' in tiles.text
+        assert (await browser.get(link)).status_code == 200
+    log = await browser.get("/console/deliveries")
+    assert "30003" in log.text and log.text.count("<tr>") == 3  # header + 2 failures
+    visits = await browser.get("/console/visits")
+    assert "Visit 30" in visits.text and "Visit 90" in visits.text
+    assert "Visit 150" not in visits.text
+
+
+# --- Inbox ----------------------------------------------------------------------------------
+
+
+async def test_inbox_tabs_count_and_a_reply_lands_through_the_api(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    nurse, patient, channel = await clinic(client, org)
+    other_nurse = await make_person(client, org, "Olga", "Other", "provider")
+    patient2 = await make_person(client, org, "Rui", "Stone", "participant")
+    quiet = await make_channel(client, org, [other_nurse, patient2])
+    await post(client, org, quiet, patient2, "hello")
+    await post(client, org, quiet, other_nurse, "hi Rui")
+    csrf = await sign_in(browser, secret_of(org.staff))
+
+    def counts(html: str) -> dict[str, str]:
+        return dict(re.findall(r'data-count="(\w+)">(\d+)<', html))
+
+    page = await browser.get("/console/inbox")
+    assert counts(page.text) == {"mine": "0", "unread": "1", "all": "2"}
+    assert "SMS bridge" not in page.text and ">app<" in page.text
+    async with app.state.database.sessionmaker() as session:  # as set-sms leaves it
+        await session.execute(
+            scoped(update(MessagingChannel), MessagingChannel, uuid.UUID(org.id))
+            .where(MessagingChannel.id == uuid.UUID(quiet))
+            .values(with_sms=True)
+        )
+        await session.commit()
+    kinds = re.findall(r"<td>(app|SMS bridge)</td>", (await browser.get("/console/inbox")).text)
+    assert sorted(kinds) == ["SMS bridge", "app"]
+    unread = await browser.get("/console/inbox/list", params={"tab": "unread"})
+    assert "Petra Quill" in unread.text and "Rui Stone" not in unread.text
+    assert "1 unread" in unread.text
+
+    chosen = await browser.post(
+        "/console/acting-as", data={"individual-id": nurse}, headers={"X-CSRF-Token": csrf}
+    )
+    assert chosen.status_code == 303
+    mine = await browser.get("/console/inbox/list", params={"tab": "mine"})
+    assert counts(mine.text)["mine"] == "1" and "Petra Quill" in mine.text
+    refused = await browser.post(
+        "/console/acting-as", data={"individual-id": patient}, headers={"X-CSRF-Token": csrf}
+    )
+    assert refused.status_code == 422
+
+    page = await browser.get(f"/console/conversations/{channel}")
+    assert ">Send<" in page.text
+    sent = await browser.post(
+        f"/console/conversations/{channel}/reply",
+        data={"individual-id": nurse, "message": "Rest it and ice it"},
+        headers={"X-CSRF-Token": csrf, "HX-Request": "true"},
+    )
+    assert sent.status_code == 200, sent.text
+    assert "Rest it and ice it" in sent.text
+    listed = await client.get(
+        "/v1/messaging-messages/", params={"channel-id": channel}, headers=org.staff
+    )
+    assert listed.status_code == 200
+    texts = {m["attributes"]["message"]: m["attributes"] for m in listed.json()["data"]}
+    assert "Rest it and ice it" in texts
+    assert counts((await browser.get("/console/inbox")).text)["unread"] == "0"
+
+    # The API's rules hold: someone not in the channel cannot reply (422), nor empty text.
+    outsider = await browser.post(
+        f"/console/conversations/{channel}/reply",
+        data={"individual-id": other_nurse, "message": "hi"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert outsider.status_code == 422
+    empty = await browser.post(
+        f"/console/conversations/{channel}/reply",
+        data={"individual-id": nurse, "message": "  "},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert empty.status_code == 400
+    # From htmx, the reason goes into the form's alert, with the same status.
+    refused = await browser.post(
+        f"/console/conversations/{channel}/reply",
+        data={"individual-id": nurse, "message": "  "},
+        headers={"X-CSRF-Token": csrf, "HX-Request": "true"},
+    )
+    assert refused.status_code == 400 and refused.headers["hx-retarget"] == "#reply-error"
+    assert "must not be empty" in refused.text and "<html" not in refused.text
+
+
+async def test_the_stream_authenticates_by_cookie_and_hints_after_a_post(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    """Over a real socket (the ASGI test transport buffers whole responses)."""
+    nurse, _patient, channel = await clinic(client, org)
+    await sign_in(browser, secret_of(org.readonly))
+    cookie = browser.cookies.get("courier_console")
+    assert cookie
+    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=20) as http:
+        assert (await http.get("/console/events")).status_code == 401  # no cookie
+        refused = await http.get("/console/events", headers={"Cookie": "courier_console=x"})
+        assert refused.status_code == 401
+
+        async def read_until_hint() -> str:
+            async with http.stream(
+                "GET", "/console/events", headers={"Cookie": f"courier_console={cookie}"}
+            ) as response:
+                assert response.status_code == 200
+                assert response.headers["content-type"].startswith("text/event-stream")
+                assert response.headers["cache-control"] == "no-store"
+                buffer = ""
+                async for text in response.aiter_text():
+                    buffer += text
+                    if "event: messaging" in buffer and buffer.endswith("\n\n"):
+                        return buffer
+            return buffer
+
+        reader = asyncio.create_task(read_until_hint())
+        await asyncio.sleep(0.5)
+        await post(client, org, channel, nurse, "Secret clinical words")
+        body = await asyncio.wait_for(reader, timeout=15)
+        # Signing out ends the open stream (the session is checked at every read).
+        async with http.stream(
+            "GET", "/console/events", headers={"Cookie": f"courier_console={cookie}"}
+        ) as response:
+            assert response.status_code == 200
+            csrf = CSRF.search((await browser.get("/console/today")).text)
+            assert csrf is not None
+            out = await browser.post("/console/sign-out", data={"csrf-token": csrf.group(1)})
+            assert out.status_code == 303
+
+            async def drain() -> str:
+                return "".join([text async for text in response.aiter_text()])
+
+            ended = await asyncio.wait_for(drain(), timeout=15)
+        assert "no longer valid" in ended
+        assert (
+            await http.get("/console/events", headers={"Cookie": f"courier_console={cookie}"})
+        ).status_code == 401
+    assert "event: messaging\ndata: messaging-messages" in body
+    assert "Secret clinical words" not in body and nurse not in body  # hints, no payloads
+    assert re.search(r"^id: \d+$", body, re.M)
+
+
+def test_hints_keep_the_resume_id_and_drop_the_payload() -> None:
+    chunk = (
+        b"retry: 3000\n: connected\n\n"
+        b'id: 7\nevent: messaging-messages.created\ndata: {"resource-type": "messaging-messages",'
+        b' "data": {"x": 1}}\n\n'
+        b'id: 9\nevent: appointments.created\ndata: {"resource-type": "appointments"}\n\n'
+    )
+    assert as_hints(chunk) == (
+        b"retry: 3000\n: connected\n\n"
+        b"id: 7\nevent: messaging\ndata: messaging-messages\n\n"
+        b"id: 9\nevent: change\ndata: appointments\n\n"
+    )
+
+
+def test_vendored_htmx_is_the_pinned_release() -> None:
+    for name, digest in VENDORED.items():
+        assert hashlib.sha256((STATIC / name).read_bytes()).hexdigest() == digest, name
+    source = (STATIC / "SOURCE.md").read_text(encoding="utf-8")
+    for name, digest in VENDORED.items():
+        assert f"{digest}  {name}" in source
