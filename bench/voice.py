@@ -179,6 +179,8 @@ async def one_round(url: str, data_dir: Path, name: str, args: argparse.Namespac
                         "From": f"+1415555{index % 10000:04d}",
                         "To": "+14155550100",
                     }
+                    if args.think:  # calls come in over time, not all in the same instant
+                        await asyncio.sleep(args.think * random.uniform(0.0, 1.0))
                     for number, step in enumerate(STEPS):
                         if number and args.think:  # the caller listens to the prompt, presses
                             await asyncio.sleep(args.think * random.uniform(0.5, 1.5))
