@@ -174,8 +174,8 @@ async def test_individual_action_rules(client: httpx.AsyncClient, org: Org) -> N
 
 
 def test_one_of_each_shared_helper() -> None:
-    """Issue 9: one `now_ms`, one `require_individual`, one `paginate` in `courier/`: a
-    domain needing one imports it instead of writing its own."""
+    """Issue 9: one `now_ms`, one `require_individual` (and `require_individuals`), one
+    `paginate` in `courier/`: a domain needing one imports it instead of writing its own."""
     import courier
 
     defined: dict[str, list[str]] = {}
@@ -184,5 +184,5 @@ def test_one_of_each_shared_helper() -> None:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 defined.setdefault(node.name, []).append(str(path.relative_to(root)))
-    for name in ("now_ms", "require_individual", "paginate"):
+    for name in ("now_ms", "require_individual", "require_individuals", "paginate"):
         assert len(defined.get(name, [])) == 1, (name, defined.get(name))

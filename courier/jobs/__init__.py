@@ -19,7 +19,14 @@ jobs are claimed, retried and recovered.
 """
 
 from courier.jobs.context import JobContext, LeaseLostError, PermanentJobError
-from courier.jobs.outbox import InvalidJobPayloadError, cancel, check_payload, enqueue, requeue
+from courier.jobs.outbox import (
+    InvalidJobPayloadError,
+    cancel,
+    check_payload,
+    enqueue,
+    jobs_by_id,
+    requeue,
+)
 from courier.jobs.registry import job_handler, load_job_modules
 from courier.jobs.worker import Worker, run_until_idle
 from courier.models.job import Job, JobState, JobStep
@@ -37,6 +44,7 @@ __all__ = [
     "check_payload",
     "enqueue",
     "job_handler",
+    "jobs_by_id",
     "load_job_modules",
     "requeue",
     "run_until_idle",

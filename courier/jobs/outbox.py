@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -195,6 +195,18 @@ async def _find_by_dedupe_key(
     stmt = scoped(select(Job).where(Job.dedupe_key == dedupe_key), Job, organization_id)
     found: Job | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
+
+
+async def jobs_by_id(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Job]:
+    """The organization's jobs among ``ids`` (e.g. to show a request whose job failed as
+    failed), by id; no query when ``ids`` is empty."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    stmt = scoped(select(Job).where(Job.id.in_(wanted)), Job, organization_id)
+    return {job.id: job for job in (await session.execute(stmt)).scalars()}
 
 
 async def cancel(session: AsyncSession, job_id: uuid.UUID, *, organization_id: uuid.UUID) -> bool:

@@ -12,16 +12,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from courier.core.auth import mint_individual_token
 from courier.core.errors import forbidden, invalid_attribute
-from courier.core.tenancy import scoped
 from courier.domains.access_tokens.schemas import AccessTokenCreate
-from courier.domains.people.service import unknown_reference
+from courier.domains.people.repository import require_individual
 from courier.jsonapi.changes import change, record_changes
 from courier.jsonapi.context import Context
-from courier.models.individual import Individual
 
 TYPE_NAME = "access-tokens"
 
@@ -48,11 +44,7 @@ async def mint_token(ctx: Context, attrs: AccessTokenCreate) -> MintedToken:
     ttl = maximum if attrs.ttl_seconds is None else attrs.ttl_seconds
     if not 1 <= ttl <= maximum:
         raise invalid_attribute("ttl-seconds", f"must be between 1 and {maximum}")
-    stmt = scoped(select(Individual.id), Individual, ctx.organization_id).where(
-        Individual.id == attrs.individual_id
-    )
-    if (await ctx.session.execute(stmt)).scalar_one_or_none() is None:
-        raise unknown_reference("individual-id", "individual", attrs.individual_id)
+    await require_individual(ctx, attrs.individual_id, pointer="/data/attributes/individual-id")
     token_id = uuid.uuid4()
     token, expires_at, _ = mint_individual_token(
         ctx.settings,

@@ -8,26 +8,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-
-from courier.core.tenancy import scoped
 from courier.core.time import utcnow
+from courier.domains.aggregations import repository as repo
 from courier.domains.aggregations.columns import compute
 from courier.domains.aggregations.service import AGGREGATION_JOB
 from courier.jobs import JobContext, PermanentJobError, job_handler
 from courier.jsonapi.changes import SYSTEM, change, write_changes
-from courier.models.aggregation_request import AggregationRequest
 
 
 @job_handler(AGGREGATION_JOB)
 async def run_aggregation(job: JobContext) -> dict[str, Any] | None:
     ident = uuid.UUID(str(job.payload["aggregation_request_id"]))
-    stmt = scoped(
-        select(AggregationRequest).where(AggregationRequest.id == ident),
-        AggregationRequest,
-        job.organization_id,
-    )
-    request: AggregationRequest | None = (await job.session.execute(stmt)).scalar_one_or_none()
+    request = await repo.request(job.session, job.organization_id, ident)
     if request is None:
         raise PermanentJobError("the aggregation request no longer exists")
     if request.state == "completed":

@@ -6,18 +6,15 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
-
 from courier.core.errors import ApiError, ErrorItem
-from courier.core.tenancy import scoped
 from courier.domains.aggregations.schemas import COLUMNS, AggregationCreate, AggregationRead
-from courier.domains.people.repository import individuals_repository
-from courier.jobs import enqueue
+from courier.domains.people.repository import require_individuals
+from courier.jobs import enqueue, jobs_by_id
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
 from courier.models.aggregation_request import AggregationRequest
-from courier.models.job import Job, JobState
+from courier.models.job import JobState
 
 AGGREGATION_JOB = "aggregation-requests.run"
 _JOB_STATES = {
@@ -42,7 +39,11 @@ class AggregationService(CrudService[AggregationRequest]):
         ]
         if unknown:
             raise ApiError(400, unknown, {}, True)
-        await self._require_individuals(ctx, [e.individual_id for e in attrs.entries])
+        await require_individuals(
+            ctx,
+            [entry.individual_id for entry in attrs.entries],
+            lambda index: f"/data/attributes/entries/{index}/individual-id",
+        )
         entries: list[dict[str, Any]] = []
         seen: set[tuple[str, uuid.UUID]] = set()
         for entry in attrs.entries:
@@ -67,28 +68,11 @@ class AggregationService(CrudService[AggregationRequest]):
         request.job_id = job.id
         return request
 
-    async def _require_individuals(self, ctx: Context, ids: list[uuid.UUID]) -> None:
-        found = await individuals_repository.existing_ids(ctx, ids)
-        missing = [
-            ErrorItem(
-                f"entries[{index}].individual-id names no individual of this organization",
-                "not-found",
-                pointer=f"/data/attributes/entries/{index}/individual-id",
-            )
-            for index, ident in enumerate(ids)
-            if ident not in found
-        ]
-        if missing:
-            raise ApiError(404, missing, {}, True)
-
     async def present(
         self, ctx: Context, rows: Sequence[AggregationRequest]
     ) -> list[dict[str, Any]]:
         job_ids = [r.job_id for r in rows if r.job_id is not None and r.state != "completed"]
-        jobs: dict[uuid.UUID, Job] = {}
-        if job_ids:
-            stmt = scoped(select(Job).where(Job.id.in_(job_ids)), Job, ctx.organization_id)
-            jobs = {job.id: job for job in (await ctx.session.execute(stmt)).scalars()}
+        jobs = await jobs_by_id(ctx.session, ctx.organization_id, job_ids)
         out = []
         for row in rows:
             state, error = row.state, row.error

@@ -17,15 +17,14 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
 from courier.core.errors import conflict, invalid_attribute, not_found
 from courier.core.sealed import seal, unseal
-from courier.core.tenancy import scoped
 from courier.core.time import format_timestamp, now_ms
+from courier.domains.app_credentials import repository as repo
 from courier.domains.app_credentials.schemas import AppCredentialCreate, AppCredentialUpdate
 from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
@@ -159,13 +158,7 @@ class AppCredentialService(CrudService[AppCredential]):
     async def _check_live(
         self, ctx: Context, platform: str, app_name: str, ident: uuid.UUID
     ) -> None:
-        stmt = self.repository.statement(ctx, AppCredential.id).where(
-            AppCredential.type == platform,
-            AppCredential.app_name == app_name,
-            AppCredential.archived.is_(False),
-            AppCredential.id != ident,
-        )
-        if (await ctx.session.execute(stmt)).first() is not None:
+        if await repo.other_live(ctx.session, ctx.organization_id, platform, app_name, ident):
             raise self._duplicate(platform)
 
     @staticmethod
@@ -213,16 +206,7 @@ async def credentials_for(
     platform: Platform,
 ) -> PushCredentials | None:
     """The live credentials of an app for a platform, decrypted, for a send (jobs only)."""
-    stmt = scoped(
-        select(AppCredential).where(
-            AppCredential.app_name == app_name,
-            AppCredential.type == platform,
-            AppCredential.archived.is_(False),
-        ),
-        AppCredential,
-        organization_id,
-    )
-    row = (await session.execute(stmt)).scalar_one_or_none()
+    row = await repo.live(session, organization_id, app_name, platform)
     if row is None:
         return None
     data: Mapping[str, Any] = orjson.loads(unseal(settings, row.data_sealed))

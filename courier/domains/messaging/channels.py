@@ -56,7 +56,7 @@ from courier.domains.messaging.schemas import (
     SubscriptionType,
 )
 from courier.domains.org_preferences.service import get_preference
-from courier.domains.people.repository import require_individual
+from courier.domains.people.repository import require_individual, require_individuals
 from courier.domains.texts.rules import MAX_SEGMENTS, count_segments
 from courier.domains.texts.service import TextRefusedError
 from courier.jsonapi.changes import Change, Changed, change
@@ -240,8 +240,8 @@ class ChannelService(CrudService[MessagingChannel]):
             pointer = "/data/attributes/individual-group-id"
             await repo.require_group(session, org, attrs.individual_group_id, pointer)
             members, leaders = await repo.group_members(session, org, attrs.individual_group_id)
-        await repo.require_individuals(
-            session, org, attrs.individual_ids, "/data/attributes/individual-ids"
+        await require_individuals(
+            ctx, attrs.individual_ids, "/data/attributes/individual-ids", count_more=True
         )
         if attrs.text_number_id is not None:
             pointer = "/data/attributes/text-number-id"
@@ -607,7 +607,7 @@ async def do_subscribe(
     An id that is no individual of the organization: 404 naming ``individual-ids``."""
     refuse_individual_token(ctx)
     ids = body.individual_ids
-    await repo.require_individuals(ctx.session, ctx.organization_id, ids, "/individual-ids")
+    await require_individuals(ctx, ids, "/individual-ids", count_more=True)
     added = await add_subscribers(ctx, channel, ids)
     if not added:
         return Changed(channel)
@@ -627,7 +627,7 @@ async def do_unsubscribe(
     refuse_individual_token(ctx)
     ids = body.individual_ids
     org = ctx.organization_id
-    await repo.require_individuals(ctx.session, org, ids, "/individual-ids")
+    await require_individuals(ctx, ids, "/individual-ids", count_more=True)
     before = await repo.subscriber_ids(ctx.session, org, channel.id)
     members = set(before)
     removed = [ident for ident in ids if ident in members]

@@ -126,29 +126,6 @@ async def existing_individuals(
     return found
 
 
-async def require_individuals(
-    session: AsyncSession, organization_id: uuid.UUID, ids: Iterable[uuid.UUID], pointer: str
-) -> None:
-    """Every id names an individual of the organization, else 404 pointing at the list (the
-    first unknown one named, with how many more)."""
-    wanted = list(dict.fromkeys(ids))
-    found = await existing_individuals(session, organization_id, wanted)
-    unknown = [ident for ident in wanted if ident not in found]
-    if unknown:
-        name = pointer.rsplit("/", 1)[-1]
-        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
-        raise ApiError(
-            404,
-            [
-                ErrorItem(
-                    f"{name} names no individual of this organization: {unknown[0]}{more}",
-                    "not-found",
-                    pointer=pointer,
-                )
-            ],
-        )
-
-
 async def user_of(
     session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
 ) -> uuid.UUID | None:

@@ -43,7 +43,7 @@ from courier.domains.messaging_bulk.schemas import (
     BulkMessageRead,
     BulkMessageUpdate,
 )
-from courier.domains.people.repository import require_individual
+from courier.domains.people.repository import require_individual, require_individuals
 from courier.jobs.fanout import fanouts_of, start
 from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
@@ -117,11 +117,8 @@ class BulkMessageService(CrudService[MessagingBulkMessage]):
             raise invalid_attribute(
                 "individual-ids", "or individual-group-ids is required: who receives it"
             )
-        await messaging.require_individuals(
-            ctx.session,
-            ctx.organization_id,
-            attrs.individual_ids,
-            "/data/attributes/individual-ids",
+        await require_individuals(
+            ctx, attrs.individual_ids, "/data/attributes/individual-ids", count_more=True
         )
         for group_id in attrs.individual_group_ids:
             await require_group(ctx, group_id, "/data/attributes/individual-group-ids")

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.db import commit
+from courier.domains.messaging_operations import repository as repo
 from courier.domains.messaging_operations import service
 from courier.domains.messaging_operations.service import FINISHED, OPERATION_JOB, MoveFailedError
 from courier.jobs import JobContext, LeaseLostError, PermanentJobError, job_handler
@@ -27,7 +28,7 @@ log = logging.getLogger("courier.messaging_operations")
 @job_handler(OPERATION_JOB)
 async def run_operation(job: JobContext) -> dict[str, Any] | None:
     ident = uuid.UUID(str(job.payload["operation_id"]))
-    operation = await service.load_operation(job.session, job.organization_id, ident)
+    operation = await repo.load_operation(job.session, job.organization_id, ident)
     if operation is None:
         raise PermanentJobError("the operation no longer exists")
     if operation.status in FINISHED:
@@ -75,7 +76,7 @@ async def _record_crash(job: JobContext, ident: uuid.UUID) -> None:
     try:
         await job.session.rollback()
         async with AsyncSession(job.session.bind, expire_on_commit=False) as session:
-            operation = await service.load_operation(session, job.organization_id, ident)
+            operation = await repo.load_operation(session, job.organization_id, ident)
             if operation is not None and operation.status not in FINISHED:
                 service.fail(
                     session,

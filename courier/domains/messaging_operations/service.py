@@ -30,16 +30,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.errors import ApiError, ErrorItem, invalid_attribute, invalid_parameter, not_found
 from courier.core.handlers import validation_items
-from courier.core.tenancy import scoped
 from courier.core.time import format_timestamp, now_ms
+from courier.domains.messaging import repository as messaging
+from courier.domains.messaging_operations import repository as repo
 from courier.domains.messaging_operations.schemas import (
     MOVE_GROUP,
     OPERATION_TYPE,
@@ -48,18 +48,13 @@ from courier.domains.messaging_operations.schemas import (
     OperationRead,
 )
 from courier.events import publish
-from courier.jobs import enqueue
+from courier.jobs import enqueue, jobs_by_id
 from courier.jsonapi.changes import Actor, change, write_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.query import parse_bool
 from courier.jsonapi.resource import CrudService
-from courier.models.individual_group import (
-    IndividualGroup,
-    IndividualGroupLeader,
-    IndividualGroupMember,
-)
-from courier.models.job import Job, JobState
+from courier.models.job import JobState
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
 from courier.models.messaging_operation import MessagingOperation
 
@@ -97,13 +92,6 @@ def parse_move_group(raw: dict[str, Any]) -> MoveGroupArgs:
     return args
 
 
-async def group_exists(session: AsyncSession, organization_id: uuid.UUID, ident: uuid.UUID) -> bool:
-    stmt = scoped(select(IndividualGroup.id), IndividualGroup, organization_id).where(
-        IndividualGroup.id == ident
-    )
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
-
-
 async def _check_move_group(ctx: Context, args: MoveGroupArgs) -> None:
     org = ctx.organization_id
     missing = [
@@ -116,21 +104,13 @@ async def _check_move_group(ctx: Context, args: MoveGroupArgs) -> None:
             ("from-individual-group-id", args.from_individual_group_id),
             ("to-individual-group-id", args.to_individual_group_id),
         )
-        if not await group_exists(ctx.session, org, ident)
+        if not await repo.group_exists(ctx.session, org, ident)
     ]
     if missing:
         raise ApiError(404, missing, {}, True)
     if args.channel_ids is None:
         return
-    groups: dict[uuid.UUID, uuid.UUID | None] = {}
-    columns = cast("Select[Any]", select(MessagingChannel.id, MessagingChannel.individual_group_id))
-    stmt = scoped(columns, MessagingChannel, org)
-    for start in range(0, len(args.channel_ids), 500):
-        chunk = args.channel_ids[start : start + 500]
-        for ident, group_id in (
-            await ctx.session.execute(stmt.where(MessagingChannel.id.in_(chunk)))
-        ).all():
-            groups[ident] = group_id
+    groups = await repo.channel_groups(ctx.session, org, args.channel_ids)
     unknown: list[ErrorItem] = []
     outside: list[ErrorItem] = []
     for index, ident in enumerate(args.channel_ids):
@@ -209,10 +189,7 @@ class OperationService(CrudService[MessagingOperation]):
     ) -> list[dict[str, Any]]:
         with_args = include_args(ctx)
         job_ids = [r.job_id for r in rows if r.job_id is not None and r.status not in FINISHED]
-        jobs: dict[uuid.UUID, Job] = {}
-        if job_ids:
-            stmt = scoped(select(Job).where(Job.id.in_(job_ids)), Job, ctx.organization_id)
-            jobs = {job.id: job for job in (await ctx.session.execute(stmt)).scalars()}
+        jobs = await jobs_by_id(ctx.session, ctx.organization_id, job_ids)
         out = []
         for row in rows:
             status, logs = row.status, dict(row.logs or {})
@@ -297,36 +274,16 @@ async def plan_channels(session: AsyncSession, operation: MessagingOperation) ->
     if listed is not None:
         return [str(ident) for ident in listed]
     source, _target = _group_ids(operation)
-    stmt = (
-        scoped(select(MessagingChannel.id), MessagingChannel, operation.organization_id)
-        .where(MessagingChannel.individual_group_id == source)
-        .order_by(MessagingChannel.id)
-    )
-    return [str(ident) for ident in (await session.execute(stmt)).scalars()]
+    channels = await repo.group_channels(session, operation.organization_id, source)
+    return [str(ident) for ident in channels]
 
 
 async def check_target(session: AsyncSession, operation: MessagingOperation) -> None:
     _source, target = _group_ids(operation)
-    if not await group_exists(session, operation.organization_id, target):
+    if not await repo.group_exists(session, operation.organization_id, target):
         raise MoveFailedError(
             "to-individual-group-id no longer names an individual group of this organization"
         )
-
-
-async def _members(
-    session: AsyncSession, organization_id: uuid.UUID, group_id: uuid.UUID
-) -> tuple[list[uuid.UUID], set[uuid.UUID]]:
-    members = await session.execute(
-        scoped(select(IndividualGroupMember.individual_id), IndividualGroupMember, organization_id)
-        .where(IndividualGroupMember.group_id == group_id)
-        .order_by(IndividualGroupMember.individual_id)
-    )
-    leaders = await session.execute(
-        scoped(
-            select(IndividualGroupLeader.individual_id), IndividualGroupLeader, organization_id
-        ).where(IndividualGroupLeader.group_id == group_id)
-    )
-    return list(members.scalars()), set(leaders.scalars())
 
 
 async def move_channel(
@@ -340,15 +297,7 @@ async def move_channel(
     org = operation.organization_id
     source, target = _group_ids(operation)
     await check_target(session, operation)
-    postgres = session.get_bind().dialect.name == "postgresql"
-    stmt = scoped(select(MessagingChannel), MessagingChannel, org).where(
-        MessagingChannel.id == channel_id
-    )
-    if postgres:
-        stmt = stmt.with_for_update()  # the channel row first, as every channel writer does
-    channel: MessagingChannel | None = (
-        await session.execute(stmt.execution_options(populate_existing=True))
-    ).scalar_one_or_none()
+    channel = await repo.lock_channel(session, org, channel_id)
     now = now_ms()
     entry: dict[str, Any] = {"at": format_timestamp(now), "channel-id": str(channel_id)}
     if channel is None:
@@ -374,28 +323,16 @@ async def _move(
     now: datetime,
 ) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
     org = operation.organization_id
-    old_members, _old_leaders = await _members(session, org, source)
-    new_members, new_leaders = await _members(session, org, target)
-    subscribed = scoped(select(MessagingSubscriber.individual_id), MessagingSubscriber, org).where(
-        MessagingSubscriber.channel_id == channel.id
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        # Subscriber rows in individual-id order, after the channel row: the lock order of
-        # every messaging writer, so nothing deadlocks with this move.
-        subscribed = subscribed.order_by(MessagingSubscriber.individual_id).with_for_update()
-    before = list((await session.execute(subscribed)).scalars())
+    old_members, _old_leaders = await messaging.group_members(session, org, source)
+    new_members, new_leaders = await messaging.group_members(session, org, target)
+    before = await repo.lock_subscriber_ids(session, org, channel.id)
     current = set(before)
     staying = set(new_members)
     leaving = set(old_members) - staying
     removed = sorted(ident for ident in before if ident in leaving)
     added = [ident for ident in new_members if ident not in current]
-    for start in range(0, len(removed), 500):
-        await session.execute(
-            scoped(delete(MessagingSubscriber), MessagingSubscriber, org).where(
-                MessagingSubscriber.channel_id == channel.id,
-                MessagingSubscriber.individual_id.in_(removed[start : start + 500]),
-            )
-        )
+    for chunk in messaging.chunks(removed):
+        await messaging.delete_subscribers(session, org, channel.id, chunk)
     for ident in added:
         session.add(
             MessagingSubscriber(
@@ -455,15 +392,3 @@ async def _move(
             data={**common, "individual-ids": [str(ident) for ident in removed]},
         )
     return added, removed
-
-
-async def load_operation(
-    session: AsyncSession, organization_id: uuid.UUID, ident: uuid.UUID
-) -> MessagingOperation | None:
-    stmt = scoped(select(MessagingOperation), MessagingOperation, organization_id).where(
-        MessagingOperation.id == ident
-    )
-    found: MessagingOperation | None = (
-        await session.execute(stmt.execution_options(populate_existing=True))
-    ).scalar_one_or_none()
-    return found

@@ -17,8 +17,6 @@ import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-
 from courier.core.errors import (
     ApiError,
     ErrorItem,
@@ -28,8 +26,9 @@ from courier.core.errors import (
     not_found,
     unprocessable,
 )
-from courier.core.tenancy import scoped, unscoped
 from courier.core.time import now_ms, utcnow
+from courier.domains.messaging import repository as messaging
+from courier.domains.messaging_plugins import repository as repo
 from courier.domains.messaging_plugins.schemas import (
     ExpandBody,
     ExpandRead,
@@ -49,10 +48,8 @@ from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import SwitchableService, touch
 from courier.models.individual import Individual
-from courier.models.individual_group import IndividualGroup, IndividualGroupMember
-from courier.models.messaging import MessagingChannel, MessagingSubscriber
+from courier.models.messaging import MessagingChannel
 from courier.models.messaging_plugin import MessagingPlugin
-from courier.models.organization import Organization
 
 
 def require_type(name: str) -> PluginType:
@@ -142,10 +139,7 @@ class PluginService(SwitchableService[MessagingPlugin]):
     ) -> MessagingPlugin:
         """The organization's plugin, whoever asks (individual tokens cannot list plugins, but
         may expand one they were given). Expanding changes nothing: never locked."""
-        stmt = scoped(select(MessagingPlugin), MessagingPlugin, ctx.organization_id).where(
-            MessagingPlugin.id == ident
-        )
-        found: MessagingPlugin | None = (await ctx.session.execute(stmt)).scalar_one_or_none()
+        found = await repo.plugin(ctx.session, ctx.organization_id, ident)
         if found is None:
             raise not_found("messaging plugin")
         return found
@@ -195,31 +189,13 @@ def _no_channel(channel_id: uuid.UUID) -> ApiError:
     )
 
 
-async def _subscribes(ctx: Context, channel_id: uuid.UUID, individual_id: uuid.UUID) -> bool:
-    stmt = scoped(
-        select(MessagingSubscriber.individual_id), MessagingSubscriber, ctx.organization_id
-    ).where(
-        MessagingSubscriber.channel_id == channel_id,
-        MessagingSubscriber.individual_id == individual_id,
-    )
-    return (await ctx.session.execute(stmt)).scalar_one_or_none() is not None
-
-
 async def expand(ctx: Context, plugin: MessagingPlugin, body: ExpandBody) -> str:
     caller = _caller(ctx, body.individual_id)
     org = ctx.organization_id
-    stmt = scoped(select(MessagingChannel), MessagingChannel, org).where(
-        MessagingChannel.id == body.channel_id
-    )
-    channel: MessagingChannel | None = (await ctx.session.execute(stmt)).scalar_one_or_none()
-    if channel is None:
-        raise _no_channel(body.channel_id)
+    channel = await messaging.load_channel(ctx.session, org, body.channel_id, "/channel-id")
     individual: Individual | None = None
     if caller is not None:
-        found = await ctx.session.execute(
-            scoped(select(Individual), Individual, org).where(Individual.id == caller)
-        )
-        individual = found.scalar_one_or_none()
+        individual = await messaging.find_individual(ctx.session, org, caller)
         if individual is None:
             raise ApiError(
                 404,
@@ -231,7 +207,7 @@ async def expand(ctx: Context, plugin: MessagingPlugin, body: ExpandBody) -> str
                     )
                 ],
             )
-        if not await _subscribes(ctx, channel.id, caller):
+        if await messaging.find_subscriber(ctx.session, org, channel.id, caller) is None:
             if ctx.principal.is_individual:
                 raise _no_channel(body.channel_id)  # a channel it cannot see does not exist
             raise unprocessable(
@@ -260,43 +236,14 @@ async def expand_context(
     """Plain values of what a plugin may show (no ORM object reaches a template)."""
     org = ctx.organization_id
     session = ctx.session
-    organization = (
-        await session.execute(
-            unscoped(
-                select(Organization).where(Organization.id == org),
-                "organizations is not a tenant table",
-            )
-        )
-    ).scalar_one()
-    subscriber_count = (
-        await session.execute(
-            scoped(
-                select(func.count()).select_from(MessagingSubscriber),
-                MessagingSubscriber,
-                org,
-            ).where(MessagingSubscriber.channel_id == channel.id)
-        )
-    ).scalar_one()
+    organization = await repo.organization(session, org)
+    subscriber_count = await repo.subscriber_count(session, org, channel.id)
     group: dict[str, Any] | None = None
     if channel.individual_group_id is not None:
-        row = (
-            await session.execute(
-                scoped(select(IndividualGroup), IndividualGroup, org).where(
-                    IndividualGroup.id == channel.individual_group_id
-                )
-            )
-        ).scalar_one_or_none()
-        if row is not None:
-            members = (
-                await session.execute(
-                    scoped(
-                        select(func.count()).select_from(IndividualGroupMember),
-                        IndividualGroupMember,
-                        org,
-                    ).where(IndividualGroupMember.group_id == row.id)
-                )
-            ).scalar_one()
-            group = {"id": str(row.id), "name": row.name, "member_count": int(members)}
+        found = await repo.group_with_size(session, org, channel.individual_group_id)
+        if found is not None:
+            row, members = found
+            group = {"id": str(row.id), "name": row.name, "member_count": members}
     # The name the channel shows by default: its group's, else its own, else the default title.
     name = group["name"] if group else channel.name
     if not name:

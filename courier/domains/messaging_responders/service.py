@@ -19,16 +19,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.errors import ApiError, ErrorItem, invalid_attribute, not_found, unprocessable
-from courier.core.tenancy import in_organization, scoped
 from courier.core.time import now_ms
+from courier.domains.messaging import repository as messaging
 from courier.domains.messaging.access import require_group
 from courier.domains.messaging.locales import choose_text_key, reader_locales
 from courier.domains.messaging.posting import (
@@ -38,6 +36,7 @@ from courier.domains.messaging.posting import (
     on_posted,
     post_messages,
 )
+from courier.domains.messaging_responders import repository as repo
 from courier.domains.messaging_responders.calendar import Schedule, is_active
 from courier.domains.messaging_responders.schemas import (
     CalendarArgs,
@@ -50,11 +49,7 @@ from courier.jobs import enqueue
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import SwitchableService, touch
-from courier.models.individual import Individual
-from courier.models.individual_group import IndividualGroupLeader, IndividualGroupMember
-from courier.models.messaging import MessagingChannel, MessagingMessage, MessagingSubscriber
-from courier.models.messaging_responder import MessagingResponder, MessagingResponderReply
-from courier.models.organization import Organization
+from courier.models.messaging_responder import MessagingResponder
 
 log = logging.getLogger("courier.messaging_responders")
 
@@ -202,17 +197,9 @@ async def checked_args(ctx: Context, args: ResponderArgs, group_id: uuid.UUID) -
         await require_individual(
             ctx, args.individual_id, pointer="/data/attributes/args/individual-id"
         )
-        member = await ctx.session.execute(
-            scoped(
-                select(IndividualGroupMember.individual_id),
-                IndividualGroupMember,
-                ctx.organization_id,
-            ).where(
-                IndividualGroupMember.group_id == group_id,
-                IndividualGroupMember.individual_id == args.individual_id,
-            )
-        )
-        if member.scalar_one_or_none() is None:
+        if not await messaging.is_group_member(
+            ctx.session, ctx.organization_id, group_id, args.individual_id
+        ):
             raise unprocessable(
                 "args.individual-id must be a member of the responder's group", "not-a-member"
             )
@@ -223,8 +210,7 @@ async def checked_calendar(ctx: Context, calendar: CalendarArgs) -> dict[str, An
     """The calendar as stored, with the organization's zone when it names none."""
     timezone = calendar.timezone
     if timezone is None:
-        stmt = select(Organization.timezone).where(Organization.id == ctx.organization_id)
-        timezone = (await ctx.session.execute(stmt)).scalar_one_or_none() or "UTC"
+        timezone = await repo.organization_timezone(ctx.session, ctx.organization_id) or "UTC"
     return {
         "rules": [rule.model_dump(by_alias=True) for rule in calendar.rules],
         "timezone": timezone,
@@ -251,27 +237,11 @@ async def enqueue_replies(
     if not candidates:
         return
     groups = {p.individual_group_id for p in candidates}
-    stmt = scoped(
-        select(MessagingResponder).where(
-            MessagingResponder.individual_group_id.in_(groups),
-            MessagingResponder.enabled.is_(True),
-        ),
-        MessagingResponder,
-        organization_id,
-    )
-    found = list((await session.execute(stmt)).scalars())
+    found = await repo.enabled_responders(session, organization_id, groups)
     if not found:
         return
     authors = {p.message.individual_id for p in candidates}
-    participants = set(
-        (
-            await session.execute(
-                scoped(select(Individual.id), Individual, organization_id).where(
-                    Individual.id.in_(authors), Individual.account_type == "participant"
-                )
-            )
-        ).scalars()
-    )
+    participants = await repo.participants(session, organization_id, authors)
     for item in candidates:
         message = item.message
         if message.individual_id not in participants or message.posted_time is None:
@@ -297,77 +267,6 @@ async def enqueue_replies(
 # --- replying (the reply job) ------------------------------------------------------------------
 
 
-async def _one(session: AsyncSession, model: Any, organization_id: uuid.UUID, ident: Any) -> Any:
-    stmt = scoped(select(model).where(model.id == ident), model, organization_id)
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def reply_author(
-    session: AsyncSession, responder: MessagingResponder, channel_id: uuid.UUID
-) -> uuid.UUID | None:
-    """The configured individual, else the group's first leader (oldest individual first);
-    either must subscribe to the channel."""
-    org = responder.organization_id
-    subscribed = scoped(select(MessagingSubscriber.individual_id), MessagingSubscriber, org).where(
-        MessagingSubscriber.channel_id == channel_id
-    )
-    if responder.individual_id is not None:
-        stmt = subscribed.where(MessagingSubscriber.individual_id == responder.individual_id)
-        found: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
-        return found
-    leaders = (
-        scoped(select(IndividualGroupLeader.individual_id), IndividualGroupLeader, org)
-        .join(Individual, Individual.id == IndividualGroupLeader.individual_id)
-        .where(
-            in_organization(Individual, org),
-            IndividualGroupLeader.group_id == responder.individual_group_id,
-            IndividualGroupLeader.individual_id.in_(subscribed),
-        )
-        .order_by(Individual.created_at, Individual.id)
-        .limit(1)
-    )
-    leader: uuid.UUID | None = (await session.execute(leaders)).scalar_one_or_none()
-    return leader
-
-
-async def claim_quiet_period(
-    session: AsyncSession,
-    responder: MessagingResponder,
-    channel_id: uuid.UUID,
-    trigger: MessagingMessage,
-    quiet_seconds: float,
-) -> bool:
-    """Take this channel's reply slot: true unless the responder replied here within the
-    quiet period before ``trigger``. One atomic upsert: of two concurrent claims (PostgreSQL
-    makes the second wait for the first's row and re-check), exactly one wins."""
-    assert trigger.posted_time is not None
-    at = trigger.posted_time
-    table: Any = MessagingResponderReply.__table__
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(
-        organization_id=responder.organization_id,
-        responder_id=responder.id,
-        channel_id=channel_id,
-        last_reply_at=at,
-        trigger_message_id=trigger.id,
-        reply_message_id=None,
-    )
-    upsert = stmt.on_conflict_do_update(
-        index_elements=["responder_id", "channel_id"],
-        set_={
-            "last_reply_at": stmt.excluded.last_reply_at,
-            "trigger_message_id": stmt.excluded.trigger_message_id,
-            "reply_message_id": None,
-        },
-        where=table.c.last_reply_at <= at - timedelta(seconds=quiet_seconds),
-    ).returning(table.c.responder_id)
-    # Through the connection: a Core upsert that names its organization (not a query the
-    # tenancy guard reasons about), like the jobs outbox's.
-    connection = await session.connection()
-    return (await connection.execute(upsert)).first() is not None
-
-
 async def reply(
     session: AsyncSession,
     organization_id: uuid.UUID,
@@ -377,19 +276,13 @@ async def reply(
     quiet_seconds: float,
 ) -> dict[str, Any]:
     """Post the responder's reply to ``message`` if it still applies. Never commits."""
-    responder: MessagingResponder | None = await _one(
-        session, MessagingResponder, organization_id, responder_id
-    )
+    responder = await repo.responder(session, organization_id, responder_id)
     if responder is None or not responder.enabled:
         return {"replied": False, "reason": "responder-disabled"}
-    trigger: MessagingMessage | None = await _one(
-        session, MessagingMessage, organization_id, message_id
-    )
+    trigger = await repo.message(session, organization_id, message_id)
     if trigger is None or trigger.posted_time is None or trigger.individual_id is None:
         return {"replied": False, "reason": "message-gone"}
-    channel: MessagingChannel | None = await _one(
-        session, MessagingChannel, organization_id, trigger.channel_id
-    )
+    channel = await repo.channel(session, organization_id, trigger.channel_id)
     if (
         channel is None
         or channel.archived
@@ -398,14 +291,14 @@ async def reply(
         return {"replied": False, "reason": "channel-changed"}
     if not is_active(schedule_of(responder), trigger.posted_time):
         return {"replied": False, "reason": "inactive"}
-    author = await reply_author(session, responder, channel.id)
+    author = await repo.reply_author(session, responder, channel.id)
     if author is None:
         log.warning(
             "auto-responder has nobody to reply as in this channel",
             extra={"responder_id": str(responder.id), "channel_id": str(channel.id)},
         )
         return {"replied": False, "reason": "no-author"}
-    if not await claim_quiet_period(session, responder, channel.id, trigger, quiet_seconds):
+    if not await repo.claim_quiet_period(session, responder, channel.id, trigger, quiet_seconds):
         return {"replied": False, "reason": "quiet-period"}
     texts = {k: v for k, v in (responder.args.get("message-js") or {}).items() if v.strip()}
     locale = (await reader_locales(session, organization_id, [trigger.individual_id])).get(
@@ -422,14 +315,6 @@ async def reply(
         [NewPost(channel_id=channel.id, author_id=author, text=text, source=SOURCE)],
         actor=actor,
     )
-    stmt = scoped(
-        select(MessagingResponderReply).where(
-            MessagingResponderReply.responder_id == responder.id,
-            MessagingResponderReply.channel_id == channel.id,
-        ),
-        MessagingResponderReply,
-        organization_id,
-    )
-    row = (await session.execute(stmt)).scalar_one()
+    row = await repo.reply_slot(session, organization_id, responder.id, channel.id)
     row.reply_message_id = posted.id
     return {"replied": True, "message-id": str(posted.id)}

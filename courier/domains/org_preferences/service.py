@@ -11,18 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.errors import invalid_attribute, not_found
-from courier.core.tenancy import scoped, unscoped
 from courier.core.time import utcnow
+from courier.domains.org_preferences import repository as repo
 from courier.jsonapi.changes import change, record_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.query import parse_bool
 from courier.models.org_preference import OrgPreference
-from courier.models.organization import Organization
 
 if TYPE_CHECKING:
     from courier.domains.org_preferences.schemas import OrgPreferenceSet
@@ -212,12 +210,7 @@ async def get_preference(
     preference = PREFERENCES.get(name)
     if preference is None:
         raise ValueError(f"unknown preference {name!r}")
-    stmt = scoped(
-        select(OrgPreference.value).where(OrgPreference.name == name),
-        OrgPreference,
-        organization_id,
-    )
-    stored = (await session.execute(stmt)).scalar_one_or_none()
+    stored = await repo.stored_value(session, organization_id, name)
     value = _stored_value(preference, stored)
     return preference.default if value is None else value
 
@@ -234,11 +227,8 @@ async def list_preferences(
     ctx: Context, organization_id: uuid.UUID, name: str | None = None
 ) -> list[PreferenceState]:
     """Every known preference of the organization (or the named one), defaults included."""
-    stmt = scoped(select(OrgPreference), OrgPreference, organization_id)
-    if name is not None:
-        stmt = stmt.where(OrgPreference.name == name)
-    stored = {row.name: row for row in (await ctx.session.execute(stmt)).scalars()}
-    founded = await _organization_created_at(ctx.session, organization_id)
+    stored = await repo.stored(ctx.session, organization_id, name)
+    founded = await repo.organization_created_at(ctx.session, organization_id)
     states: list[PreferenceState] = []
     for preference in sorted(PREFERENCES.values(), key=lambda p: p.name):
         if name is not None and preference.name != name:
@@ -250,15 +240,6 @@ async def list_preferences(
         else:
             states.append(_state(organization_id, preference, preference.default, founded, False))
     return states
-
-
-async def _organization_created_at(session: AsyncSession, organization_id: uuid.UUID) -> datetime:
-    stmt = unscoped(
-        select(Organization.created_at).where(Organization.id == organization_id),
-        "organizations are the tenants themselves",
-    )
-    created: datetime = (await session.execute(stmt)).scalar_one()
-    return created
 
 
 def _requested_value(preference: Preference, attrs: OrgPreferenceSet) -> PreferenceValue:
@@ -308,10 +289,7 @@ async def check_set_preference(ctx: Context, attrs: OrgPreferenceSet) -> Prefere
 async def _upsert(
     session: AsyncSession, organization_id: uuid.UUID, name: str, value: PreferenceValue
 ) -> tuple[OrgPreference, bool]:
-    stmt = scoped(
-        select(OrgPreference).where(OrgPreference.name == name), OrgPreference, organization_id
-    ).with_for_update()
-    row = (await session.execute(stmt)).scalar_one_or_none()
+    row = await repo.locked(session, organization_id, name)
     now = utcnow()
     if row is None:
         row = OrgPreference(
@@ -329,7 +307,7 @@ async def _upsert(
                 session.add(row)
             return row, True
         except IntegrityError:
-            row = (await session.execute(stmt)).scalar_one()
+            row = await repo.locked_existing(session, organization_id, name)
     # Replacing a preference makes a new value: created-at says when the current one was set.
     row.value = value
     row.created_at = now

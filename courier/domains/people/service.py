@@ -73,11 +73,6 @@ def check_self_edit(ctx: Context, attrs: WriteAttributes, allowed: frozenset[str
         raise forbidden("an individual access token may not change " + ", ".join(refused))
 
 
-async def require_individuals(ctx: Context, ids: Iterable[uuid.UUID], attribute: str) -> None:
-    """Every id names an individual of the organization, else 404 naming ``attribute``."""
-    await people_repository.require_individuals(ctx, ids, f"/data/attributes/{attribute}")
-
-
 async def require_user(ctx: Context, ident: uuid.UUID, attribute: str) -> None:
     stmt = scoped(select(User.id), User, ctx.organization_id).where(User.id == ident)
     if (await ctx.session.execute(stmt)).scalar_one_or_none() is None:
@@ -165,8 +160,9 @@ class UserService(CrudService[User]):
         if values["email_key"] is not None:
             await self._require_unique(ctx, User.email_key, values["email_key"], "email", None)
         if values["primary_individual_id"] is not None:
-            await require_individuals(
-                ctx, [values["primary_individual_id"]], "primary-individual-id"
+            pointer = "/data/attributes/primary-individual-id"
+            await people_repository.require_individual(
+                ctx, values["primary_individual_id"], pointer=pointer
             )
         user = User(organization_id=ctx.organization_id, **values)
         ctx.session.add(user)
@@ -191,8 +187,9 @@ class UserService(CrudService[User]):
             given.setdefault("phone_verified", False)
             given.setdefault("phone_unsubscribed", False)
         if given.get("primary_individual_id") is not None:
-            await require_individuals(
-                ctx, [given["primary_individual_id"]], "primary-individual-id"
+            pointer = "/data/attributes/primary-individual-id"
+            await people_repository.require_individual(
+                ctx, given["primary_individual_id"], pointer=pointer
             )
         for name, value in given.items():
             setattr(obj, name, value)
@@ -314,7 +311,7 @@ class IndividualGroupService(CrudService[IndividualGroup]):
         self._check_leaders(members, leaders)
         if values["parent_id"] is not None:
             await self._check_parent(ctx, None, values["parent_id"])
-        await require_individuals(ctx, members, "individual-ids")
+        await people_repository.require_individuals(ctx, members, "/data/attributes/individual-ids")
         group = IndividualGroup(id=uuid.uuid4(), organization_id=ctx.organization_id, **values)
         ctx.session.add(group)
         # The group row must exist before rows that refer to it (PostgreSQL checks at once).
@@ -341,7 +338,9 @@ class IndividualGroupService(CrudService[IndividualGroup]):
             self._check_leaders(members, leaders)
             known = set(current_members)
             added = [i for i in members if i not in known]
-            await require_individuals(ctx, added, "individual-ids")
+            await people_repository.require_individuals(
+                ctx, added, "/data/attributes/individual-ids"
+            )
             # Leaders go first so no moment has a leader outside the members.
             changed |= await self._replace(
                 ctx, IndividualGroupLeader, obj, current_leaders, leaders

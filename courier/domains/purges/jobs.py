@@ -18,10 +18,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from courier.core.tenancy import scoped
 from courier.core.time import utcnow
+from courier.domains.purges import repository as repo
 from courier.domains.purges.service import PURGE_JOB, TYPE_NAME, parse_entity_id
 from courier.jobs import JobContext, PermanentJobError, job_handler
 from courier.jsonapi.changes import Actor, change, write_changes
@@ -51,10 +49,7 @@ def _step_name(registration: Registration) -> str:
 async def run_purge(job: JobContext) -> dict[str, Any] | None:
     load_purge_hooks()
     purge_id = uuid.UUID(str(job.payload["purge_id"]))
-    stmt = scoped(select(SystemPurge), SystemPurge, job.organization_id).where(
-        SystemPurge.id == purge_id
-    )
-    purge: SystemPurge | None = (await job.session.execute(stmt)).scalar_one_or_none()
+    purge = await repo.purge(job.session, job.organization_id, purge_id)
     if purge is None:
         raise PermanentJobError("the purge no longer exists")
     if purge.state == "completed":

@@ -11,17 +11,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
-
 from courier.core.errors import invalid_attribute
-from courier.core.tenancy import scoped
 from courier.domains.purges.schemas import PurgeCreate, PurgeRead
-from courier.jobs import enqueue
+from courier.jobs import enqueue, jobs_by_id
 from courier.jsonapi.changes import Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
-from courier.models.job import Job, JobState
+from courier.models.job import JobState
 from courier.models.system_purge import SystemPurge
 from courier.purge import hooks_for, load_purge_hooks
 
@@ -114,10 +111,7 @@ class PurgeService(CrudService[SystemPurge]):
 async def present(ctx: Context, purges: Sequence[SystemPurge]) -> list[dict[str, Any]]:
     """The receipts; a purge whose job failed for good (or was cancelled) shows as failed."""
     job_ids = [p.job_id for p in purges if p.job_id is not None and p.state != "completed"]
-    jobs: dict[uuid.UUID, Job] = {}
-    if job_ids:
-        stmt = scoped(select(Job).where(Job.id.in_(job_ids)), Job, ctx.organization_id)
-        jobs = {job.id: job for job in (await ctx.session.execute(stmt)).scalars()}
+    jobs = await jobs_by_id(ctx.session, ctx.organization_id, job_ids)
     out = []
     for purge in purges:
         state, error = purge.state, purge.error

@@ -5,28 +5,21 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-
-from courier.core.tenancy import scoped
 from courier.core.time import utcnow
 from courier.domains.text_accounts import repository as accounts
+from courier.domains.text_number_info import repository as repo
 from courier.domains.text_number_info.service import LOOKUP_JOB
 from courier.domains.texts.jobs import account_adapter
 from courier.events import publish
 from courier.jobs import JobContext, job_handler
-from courier.models.text_number_info import TextNumberInfo
 from courier.providers.common import Permanent
 from courier.providers.sms.kind import SMS
 
 
 @job_handler(LOOKUP_JOB, max_attempts=6)
 async def resolve(job: JobContext) -> dict[str, Any] | None:
-    stmt = scoped(
-        select(TextNumberInfo).where(TextNumberInfo.id == uuid.UUID(job.payload["info_id"])),
-        TextNumberInfo,
-        job.organization_id,
-    )
-    row = (await job.session.execute(stmt)).scalar_one_or_none()
+    ident = uuid.UUID(job.payload["info_id"])
+    row = await repo.by_id(job.session, job.organization_id, ident)
     if row is None or row.status != "pending":
         return {"skipped": True}
     adapter = job.providers.get(SMS)

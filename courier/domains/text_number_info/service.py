@@ -7,9 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
-
-from courier.core.tenancy import scoped
+from courier.domains.text_number_info import repository as repo
 from courier.domains.text_number_info.schemas import NumberInfoCreate
 from courier.jobs import enqueue
 from courier.jsonapi.context import Context
@@ -23,12 +21,7 @@ LOOKUP_JOB = "text-number-info.resolve"
 class NumberInfoService(CrudService[TextNumberInfo]):
     async def create(self, ctx: Context, attrs: WriteAttributes) -> TextNumberInfo:
         assert isinstance(attrs, NumberInfoCreate)
-        stmt = scoped(
-            select(TextNumberInfo).where(TextNumberInfo.number == attrs.number),
-            TextNumberInfo,
-            ctx.organization_id,
-        )
-        row: TextNumberInfo | None = (await ctx.session.execute(stmt)).scalar_one_or_none()
+        row = await repo.by_number(ctx.session, ctx.organization_id, attrs.number)
         if row is not None and row.status != "failed" and not attrs.reresolve:
             return row  # cached (or already being resolved)
         if row is None:

@@ -11,20 +11,17 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from courier.core.errors import forbidden, invalid_attribute, not_found, unprocessable
-from courier.core.tenancy import scoped
 from courier.core.time import format_timestamp, utcnow
 from courier.domains.text_accounts import repository as accounts
 from courier.domains.texts.inbound import consent_changed
 from courier.domains.texts.service import TextRefusedError, choose_number, queue_text
+from courier.domains.user_consents import repository as repo
 from courier.domains.user_consents.schemas import UserConsentCreate
 from courier.jobs import enqueue
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
-from courier.models.user import User
 from courier.models.user_consent import UserConsent, UserConsentEvent
 
 EXPIRE_JOB = "user-consents.expire"
@@ -35,8 +32,7 @@ class UserConsentService(CrudService[UserConsent]):
         assert isinstance(attrs, UserConsentCreate)
         if attrs.organization_id is not None and attrs.organization_id != ctx.organization_id:
             raise not_found("organization")
-        stmt = scoped(select(User).where(User.id == attrs.user_id), User, ctx.organization_id)
-        user = (await ctx.session.execute(stmt)).scalar_one_or_none()
+        user = await repo.user(ctx.session, ctx.organization_id, attrs.user_id)
         if user is None:
             raise invalid_attribute("user-id", "no such user in this organization")
         phone = getattr(user, "phone", None)
@@ -94,12 +90,7 @@ class UserConsentService(CrudService[UserConsent]):
         ids = [row.id for row in rows]
         history: dict[uuid.UUID, list[dict[str, str]]] = {i: [] for i in ids}
         if ids:
-            stmt = scoped(
-                select(UserConsentEvent).where(UserConsentEvent.consent_id.in_(ids)),
-                UserConsentEvent,
-                ctx.organization_id,
-            ).order_by(UserConsentEvent.created_at, UserConsentEvent.id)
-            for event in (await ctx.session.execute(stmt)).scalars():
+            for event in await repo.history(ctx.session, ctx.organization_id, ids):
                 history[event.consent_id].append(
                     {
                         "state": event.state,

@@ -1,0 +1,69 @@
+"""All SQL of organization preferences (tenant-scoped): only the preferences an organization
+set are stored."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from courier.core.tenancy import scoped, unscoped
+from courier.models.org_preference import OrgPreference
+from courier.models.organization import Organization
+
+
+async def stored_value(session: AsyncSession, organization_id: uuid.UUID, name: str) -> Any:
+    """The stored value of preference ``name``, or None when the organization never set it."""
+    stmt = scoped(
+        select(OrgPreference.value).where(OrgPreference.name == name),
+        OrgPreference,
+        organization_id,
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def stored(
+    session: AsyncSession, organization_id: uuid.UUID, name: str | None = None
+) -> dict[str, OrgPreference]:
+    """The preferences the organization set (or only ``name``), by name."""
+    stmt = scoped(select(OrgPreference), OrgPreference, organization_id)
+    if name is not None:
+        stmt = stmt.where(OrgPreference.name == name)
+    return {row.name: row for row in (await session.execute(stmt)).scalars()}
+
+
+def for_update(organization_id: uuid.UUID, name: str) -> Select[Any]:
+    """The stored preference ``name``, locked until the transaction ends."""
+    return scoped(
+        select(OrgPreference).where(OrgPreference.name == name), OrgPreference, organization_id
+    ).with_for_update()
+
+
+async def locked(
+    session: AsyncSession, organization_id: uuid.UUID, name: str
+) -> OrgPreference | None:
+    found: OrgPreference | None = (
+        await session.execute(for_update(organization_id, name))
+    ).scalar_one_or_none()
+    return found
+
+
+async def locked_existing(
+    session: AsyncSession, organization_id: uuid.UUID, name: str
+) -> OrgPreference:
+    """The stored preference ``name`` (e.g. the one a concurrent first setting just wrote)."""
+    found: OrgPreference = (await session.execute(for_update(organization_id, name))).scalar_one()
+    return found
+
+
+async def organization_created_at(session: AsyncSession, organization_id: uuid.UUID) -> datetime:
+    """When the organization was founded: the set-time of the preferences it never set."""
+    stmt = unscoped(
+        select(Organization.created_at).where(Organization.id == organization_id),
+        "organizations are the tenants themselves",
+    )
+    created: datetime = (await session.execute(stmt)).scalar_one()
+    return created
