@@ -39,7 +39,6 @@ import random
 import resource
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,6 +56,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.messaging_data import CORPUS, Manifest, load  # noqa: E402
 from bench.pg import pg_admin  # noqa: E402
+from bench.processes import free_port  # noqa: E402
 
 SCENARIOS = ("newest", "channels", "summary", "post")
 # Targets on a 2-core machine with PostgreSQL: (clients, minimum req/s, maximum p99 ms).
@@ -214,13 +214,6 @@ def _own_cpu() -> float:
 
 
 # --- the server -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def process_tree(pid: int) -> list[int]:

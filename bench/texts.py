@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,38 +38,26 @@ from courier.models.delivery import Delivery
 # Run as a script: the repository root on the path, for ``bench.*``.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.pg import pg_admin
+from bench.processes import free_port, spawn_courier
 
 REPO = Path(__file__).resolve().parent.parent
 MASTER = "bench-master-" + secrets.token_hex(8)
 NUMBERS = 10
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def spawn(args: list[str], url: str, data_dir: Path, public: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
-    env.update(
-        COURIER_DATABASE_URL=url,
-        COURIER_DATA_DIR=str(data_dir),
-        COURIER_MASTER_KEY=MASTER,
-        COURIER_RATE_LIMIT="1000000/second",
-        COURIER_RUN_WORKER="false",
-        COURIER_LOG_LEVEL="WARNING",
-        COURIER_PUBLIC_URL=public,
-        COURIER_SANDBOX_DELAY_SECONDS="0.2",
-        PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "courier.cli", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    return spawn_courier(
+        args,
+        dict(
+            COURIER_DATABASE_URL=url,
+            COURIER_DATA_DIR=str(data_dir),
+            COURIER_MASTER_KEY=MASTER,
+            COURIER_RATE_LIMIT="1000000/second",
+            COURIER_RUN_WORKER="false",
+            COURIER_LOG_LEVEL="WARNING",
+            COURIER_PUBLIC_URL=public,
+            COURIER_SANDBOX_DELAY_SECONDS="0.2",
+        ),
     )
 
 

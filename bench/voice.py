@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +38,7 @@ from courier.config import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.pg import pg_admin
+from bench.processes import free_port, spawn_courier
 
 REPO = Path(__file__).resolve().parent.parent
 MASTER = "bench-master-" + secrets.token_hex(8)
@@ -47,34 +46,21 @@ TOKEN_SECRET = "bench-token-" + secrets.token_hex(16)
 STEPS = ("", "menu", "queue", "hold")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def spawn(args: list[str], url: str, data_dir: Path, public: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
-    env.update(
-        COURIER_DATABASE_URL=url,
-        COURIER_DATA_DIR=str(data_dir),
-        COURIER_MASTER_KEY=MASTER,
-        COURIER_TOKEN_SECRET=TOKEN_SECRET,
-        COURIER_RATE_LIMIT="1000000/second",
-        COURIER_RUN_WORKER="false",
-        COURIER_LOG_LEVEL="WARNING",
-        COURIER_PUBLIC_URL=public,
-        COURIER_DATABASE_POOL_SIZE="10",
-        COURIER_DATABASE_MAX_OVERFLOW="10",
-        PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "courier.cli", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    return spawn_courier(
+        args,
+        dict(
+            COURIER_DATABASE_URL=url,
+            COURIER_DATA_DIR=str(data_dir),
+            COURIER_MASTER_KEY=MASTER,
+            COURIER_TOKEN_SECRET=TOKEN_SECRET,
+            COURIER_RATE_LIMIT="1000000/second",
+            COURIER_RUN_WORKER="false",
+            COURIER_LOG_LEVEL="WARNING",
+            COURIER_PUBLIC_URL=public,
+            COURIER_DATABASE_POOL_SIZE="10",
+            COURIER_DATABASE_MAX_OVERFLOW="10",
+        ),
     )
 
 

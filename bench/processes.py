@@ -1,0 +1,35 @@
+"""Courier's processes for the benchmarks: a free loopback port, and ``courier <args>`` started
+with the benchmark's settings only (none of the caller's ``COURIER_`` environment)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def spawn_courier(args: list[str], settings: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """``python -m courier.cli <args>`` from this checkout, quiet, with ``settings`` (names
+    such as ``COURIER_DATABASE_URL``) as its only Courier settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
+    env.update(settings)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    return subprocess.Popen(
+        [sys.executable, "-m", "courier.cli", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
