@@ -384,8 +384,8 @@ def _reply_error(request: Request, message: str, status: int) -> HTMLResponse:
     )
 
 
-@router.get("/console/conversations/{channel_id}")
-async def conversation_page(request: Request, channel_id: str) -> Response:
+async def _conversation(request: Request, channel_id: str, *, whole_page: bool) -> Response:
+    """A conversation: the whole page, or only its messages (the fragment live updates fetch)."""
     ident = _uuid(channel_id)
     async with unit(request) as session:
         signed = await _signed(request, session)
@@ -394,21 +394,20 @@ async def conversation_page(request: Request, channel_id: str) -> Response:
         values = await _conversation_values(request, session, signed, ident) if ident else None
         if values is None:
             return _error(request, "No such conversation.", 404)
-        page = await _shell(request, session, signed, nav="inbox", **values)
-    return _page("conversation.html", page)
+        if whole_page:
+            page = await _shell(request, session, signed, nav="inbox", **values)
+            return _page("conversation.html", page)
+    return _page("_messages.html", {"request": request, **values})
+
+
+@router.get("/console/conversations/{channel_id}")
+async def conversation_page(request: Request, channel_id: str) -> Response:
+    return await _conversation(request, channel_id, whole_page=True)
 
 
 @router.get("/console/conversations/{channel_id}/messages")
 async def conversation_messages(request: Request, channel_id: str) -> Response:
-    ident = _uuid(channel_id)
-    async with unit(request) as session:
-        signed = await _signed(request, session)
-        if signed is None:
-            return _to_sign_in(request)
-        values = await _conversation_values(request, session, signed, ident) if ident else None
-        if values is None:
-            return _error(request, "No such conversation.", 404)
-    return _page("_messages.html", {"request": request, **values})
+    return await _conversation(request, channel_id, whole_page=False)
 
 
 @router.post("/console/conversations/{channel_id}/reply")
