@@ -154,6 +154,33 @@ def eq(
     )
 
 
+def one_of(param: str, column: Any, values: Sequence[str], description: str = "") -> Filter:
+    """Rows whose ``column`` is one of the given values: ``?param=a,b`` or ``?param=a&param=b``
+    (each a member of ``values``; anything else, an empty value included, is a 400)."""
+    allowed = list(values)
+    choice = "|".join(re.escape(v) for v in allowed)
+
+    def parse(given: Sequence[str]) -> list[str]:
+        found: list[str] = []
+        for value in given:
+            for part in value.split(","):
+                if part.strip() not in allowed:
+                    raise ValueError(
+                        f"must be one or more of {', '.join(allowed)} (comma-separated or repeated)"
+                    )
+                found.append(part.strip())
+        return found
+
+    return Filter(
+        param,
+        parse,
+        lambda stmt, chosen, _ctx: stmt.where(column.in_(chosen)),
+        description or f"Only these (comma-separated or repeated): {', '.join(allowed)}",
+        repeatable=True,
+        schema={"type": "string", "pattern": f"^({choice})(,({choice}))*$"},
+    )
+
+
 def uuid_eq(param: str, column: Any, description: str = "", required: bool = False) -> Filter:
     return Filter(
         param,

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select
@@ -42,17 +41,6 @@ from courier.models.video import VideoChannel, VideoComposition, VideoParticipan
 STATES = [s.value for s in VisitState]
 
 
-def _parse_states(values: Sequence[str]) -> list[str]:
-    states: list[str] = []
-    for value in values:
-        for part in value.split(","):
-            state = part.strip()
-            if state not in STATES:
-                raise ValueError("must be open, scheduled or terminated (comma-separated)")
-            states.append(state)
-    return states
-
-
 def _takes_part(stmt: Select[Any], value: Any, _ctx: Context) -> Select[Any]:
     return stmt.where(repo.takes_part(value))
 
@@ -80,17 +68,11 @@ video_channels = register(
                 required=True,
                 schema={"type": "string", "format": "uuid"},
             ),
-            q.Filter(
+            q.one_of(
                 "filter[states]",
-                _parse_states,
-                lambda stmt, states, _ctx: stmt.where(VideoChannel.state.in_(states)),
+                VideoChannel.state,
+                STATES,
                 "Visits in these states: open, scheduled, terminated (comma-separated or repeated)",
-                repeatable=True,
-                schema={
-                    "type": "string",
-                    "pattern": r"^(open|scheduled|terminated)"
-                    r"(,(open|scheduled|terminated))*$",
-                },
             ),
         ],
         sorts={

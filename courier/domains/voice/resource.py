@@ -5,10 +5,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Select
-
 from courier.core.auth import Permission
 from courier.domains.voice.schemas import (
     RunTaskBody,
@@ -30,7 +26,6 @@ from courier.domains.voice.service import (
 )
 from courier.jsonapi import query as q
 from courier.jsonapi.actions import ActionSpec
-from courier.jsonapi.context import Context
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.voice import (
     VoiceQueueAgent,
@@ -42,17 +37,6 @@ from courier.models.voice import (
 
 TAG = "voice"
 RECORDING_STATES = ("inprogress", "completed", "failed")
-
-
-def _states(text: str) -> list[str]:
-    values = [v.strip() for v in text.split(",") if v.strip()]
-    if not values or any(v not in RECORDING_STATES for v in values):
-        raise ValueError("a comma-separated list of " + ", ".join(RECORDING_STATES))
-    return values
-
-
-def _in_states(stmt: Select[Any], value: list[str], _ctx: Context) -> Select[Any]:
-    return stmt.where(VoiceRecording.state.in_(value))
 
 
 voice_tasks = register(
@@ -182,12 +166,7 @@ voice_recordings = register(
                 "filter[individual-id]", VoiceRecording.individual_id, "The caller's recordings"
             ),
             q.uuid_eq("filter[setting-id]", VoiceRecording.setting_id, "Recordings of a line"),
-            q.Filter(
-                "filter[states]",
-                _states,
-                _in_states,
-                "Comma-separated states: inprogress, completed, failed",
-            ),
+            q.one_of("filter[states]", VoiceRecording.state, RECORDING_STATES),
         ],
         sorts={"created-at": VoiceRecording.created_at},
         default_sort=[("created-at", True)],

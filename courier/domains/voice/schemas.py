@@ -13,7 +13,8 @@ from courier.jsonapi.actions import ActionBody
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes, kebab
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
+_CLOCK = re.compile(CLOCK_PATTERN)
 Message = str
 
 
@@ -27,8 +28,16 @@ class BusinessHours(BaseModel):
     model_config = ConfigDict(alias_generator=kebab, populate_by_name=True, extra="forbid")
 
     day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-    open: str = Field(description="HH:MM, 24-hour clock", examples=["08:00"])
-    close: str = Field(description="HH:MM, 24-hour clock (24:00 = midnight)", examples=["17:30"])
+    open: str = Field(
+        description="HH:MM, 24-hour clock",
+        examples=["08:00"],
+        json_schema_extra={"pattern": CLOCK_PATTERN},  # checked by _clock, with its message
+    )
+    close: str = Field(
+        description="HH:MM, 24-hour clock (24:00 = midnight)",
+        examples=["17:30"],
+        json_schema_extra={"pattern": CLOCK_PATTERN},
+    )
 
     @field_validator("open", "close")
     @classmethod

@@ -4,10 +4,7 @@ docs/VOICE_CALLS.md."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
-
-from sqlalchemy import Select
 
 from courier.core.auth import Permission
 from courier.domains.voice_calls import endpoints as _endpoints  # the TwiML webhook
@@ -34,35 +31,12 @@ from courier.domains.voice_calls.service import (
 )
 from courier.jsonapi import query as q
 from courier.jsonapi.actions import ActionSpec
-from courier.jsonapi.context import Context
 from courier.jsonapi.resource import Op, ResourceSpec, register
 from courier.models.voice_call import VoiceConference, VoiceDialLog, VoiceSurvey
 
-STATES_PATTERN = f"^({'|'.join(STATES)})(,({'|'.join(STATES)}))*$"
-
-
-def _parse_states(values: Sequence[str]) -> list[str]:
-    found: list[str] = []
-    for value in values:
-        for part in value.split(","):
-            if part not in STATES:
-                raise ValueError(f"must be one or more of {', '.join(STATES)} (comma-separated)")
-            found.append(part)
-    return found
-
 
 def states_filter(column: Any) -> q.Filter:
-    def apply(stmt: Select[Any], value: list[str], _ctx: Context) -> Select[Any]:
-        return stmt.where(column.in_(value))
-
-    return q.Filter(
-        "filter[states]",
-        _parse_states,
-        apply,
-        "Only these states (comma-separated or repeated): " + ", ".join(STATES),
-        repeatable=True,
-        schema={"type": "string", "pattern": STATES_PATTERN},
-    )
+    return q.one_of("filter[states]", column, STATES)
 
 
 conferences_spec = register(
