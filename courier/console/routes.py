@@ -8,7 +8,7 @@ and is not counted as the person's activity (the inactivity timeout keeps runnin
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -239,27 +239,34 @@ async def ping(request: Request) -> Response:
 # --- Today -------------------------------------------------------------------------------------
 
 
-@router.get("/console/today")
-async def today(request: Request) -> Response:
+Loader = Callable[[AsyncSession, Signed], Awaitable[dict[str, Any]]]
+
+
+async def _screen(request: Request, load: Loader, template: str, nav: str | None) -> Response:
+    """A signed-in screen: the whole page in the shell (under ``nav``) or, with no ``nav``,
+    the fragment that a live update re-fetches."""
     async with unit(request) as session:
         signed = await _signed(request, session)
         if signed is None:
             return _to_sign_in(request)
-        org = signed.principal.require_organization()
-        values = await _shell(
-            request, session, signed, tiles=await queries.tiles(session, org), nav="today"
-        )
-    return _page("today.html", values)
+        values = await load(session, signed)
+        if nav is not None:
+            return _page(template, await _shell(request, session, signed, nav=nav, **values))
+    return _page(template, {"request": request, **values})
+
+
+async def _tiles(session: AsyncSession, signed: Signed) -> dict[str, Any]:
+    return {"tiles": await queries.tiles(session, signed.principal.require_organization())}
+
+
+@router.get("/console/today")
+async def today(request: Request) -> Response:
+    return await _screen(request, _tiles, "today.html", nav="today")
 
 
 @router.get("/console/today/tiles")
 async def today_tiles(request: Request) -> Response:
-    async with unit(request) as session:
-        signed = await _signed(request, session)
-        if signed is None:
-            return _to_sign_in(request)
-        tiles = await queries.tiles(session, signed.principal.require_organization())
-    return _page("_tiles.html", {"request": request, "tiles": tiles})
+    return await _screen(request, _tiles, "_tiles.html", nav=None)
 
 
 # --- Inbox -------------------------------------------------------------------------------------
@@ -284,38 +291,27 @@ def _inbox_values(rows: list[queries.InboxRow], tab: str) -> dict[str, Any]:
     return {"tab": tab, "counts": counts, "rows": shown, "tabs": TABS}
 
 
-@router.get("/console/inbox")
-async def inbox(request: Request) -> Response:
-    tab = _tab(request)
-    async with unit(request) as session:
-        signed = await _signed(request, session)
-        if signed is None:
-            return _to_sign_in(request)
+def _inbox(tab: str, *, with_team: bool) -> Loader:
+    async def load(session: AsyncSession, signed: Signed) -> dict[str, Any]:
         org = signed.principal.require_organization()
         rows = await queries.inbox_rows(session, org, signed.row.acting_individual_id)
-        team = await queries.provider_individuals(session, org)
-        values = await _shell(
-            request,
-            session,
-            signed,
-            nav="inbox",
-            team=team,
-            acting=signed.row.acting_individual_id,
-            **_inbox_values(rows, tab),
-        )
-    return _page("inbox.html", values)
+        values = _inbox_values(rows, tab)
+        if with_team:
+            values["team"] = await queries.provider_individuals(session, org)
+            values["acting"] = signed.row.acting_individual_id
+        return values
+
+    return load
+
+
+@router.get("/console/inbox")
+async def inbox(request: Request) -> Response:
+    return await _screen(request, _inbox(_tab(request), with_team=True), "inbox.html", "inbox")
 
 
 @router.get("/console/inbox/list")
 async def inbox_list(request: Request) -> Response:
-    tab = _tab(request)
-    async with unit(request) as session:
-        signed = await _signed(request, session)
-        if signed is None:
-            return _to_sign_in(request)
-        org = signed.principal.require_organization()
-        rows = await queries.inbox_rows(session, org, signed.row.acting_individual_id)
-    return _page("_inbox_list.html", {"request": request, **_inbox_values(rows, tab)})
+    return await _screen(request, _inbox(_tab(request), with_team=False), "_inbox_list.html", None)
 
 
 @router.post("/console/acting-as")
@@ -446,42 +442,35 @@ async def reply(request: Request, channel_id: str) -> Response:
 # --- simple filtered lists behind the tiles ----------------------------------------------------
 
 
+async def _failed_sends(session: AsyncSession, signed: Signed) -> dict[str, Any]:
+    org = signed.principal.require_organization()
+    total, rows = await queries.failed_sends(session, org, utcnow())
+    return {"total": total, "deliveries": rows}
+
+
+async def _visits(session: AsyncSession, signed: Signed) -> dict[str, Any]:
+    org = signed.principal.require_organization()
+    return {"visits": await queries.visits_soon(session, org, utcnow())}
+
+
+async def _escalations(session: AsyncSession, signed: Signed) -> dict[str, Any]:
+    org = signed.principal.require_organization()
+    return {"escalations": await queries.open_escalations(session, org)}
+
+
 @router.get("/console/deliveries")
 async def deliveries(request: Request) -> Response:
-    async with unit(request) as session:
-        signed = await _signed(request, session)
-        if signed is None:
-            return _to_sign_in(request)
-        org = signed.principal.require_organization()
-        total, rows = await queries.failed_sends(session, org, utcnow())
-        values = await _shell(
-            request, session, signed, nav="deliveries", total=total, deliveries=rows
-        )
-    return _page("deliveries.html", values)
+    return await _screen(request, _failed_sends, "deliveries.html", "deliveries")
 
 
 @router.get("/console/visits")
 async def visits(request: Request) -> Response:
-    async with unit(request) as session:
-        signed = await _signed(request, session)
-        if signed is None:
-            return _to_sign_in(request)
-        org = signed.principal.require_organization()
-        rows = await queries.visits_soon(session, org, utcnow())
-        values = await _shell(request, session, signed, nav="visits", visits=rows)
-    return _page("visits.html", values)
+    return await _screen(request, _visits, "visits.html", "visits")
 
 
 @router.get("/console/escalations")
 async def escalations(request: Request) -> Response:
-    async with unit(request) as session:
-        signed = await _signed(request, session)
-        if signed is None:
-            return _to_sign_in(request)
-        org = signed.principal.require_organization()
-        rows = await queries.open_escalations(session, org)
-        values = await _shell(request, session, signed, nav="escalations", escalations=rows)
-    return _page("escalations.html", values)
+    return await _screen(request, _escalations, "escalations.html", "escalations")
 
 
 # --- live hints --------------------------------------------------------------------------------
