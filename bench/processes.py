@@ -33,3 +33,18 @@ def spawn_courier(args: list[str], settings: Mapping[str, str]) -> subprocess.Po
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def serve_args(port: int, workers: int) -> list[str]:
+    """``courier serve`` on loopback ``port`` with ``workers`` processes (migrated already)."""
+    return ["serve", "--host=127.0.0.1", f"--port={port}", f"--workers={workers}", "--no-migrate"]
+
+
+def stop(*processes: subprocess.Popen[bytes]) -> None:
+    """SIGTERM each, then SIGKILL what has not ended within 30 s."""
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -38,7 +38,7 @@ from courier.models.delivery import Delivery
 # Run as a script: the repository root on the path, for ``bench.*``.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.pg import pg_admin
-from bench.processes import free_port, spawn_courier
+from bench.processes import free_port, serve_args, spawn_courier, stop
 
 REPO = Path(__file__).resolve().parent.parent
 MASTER = "bench-master-" + secrets.token_hex(8)
@@ -135,18 +135,7 @@ async def one_round(
 ) -> Row:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = spawn(
-        [
-            "serve",
-            "--host=127.0.0.1",
-            f"--port={port}",
-            f"--workers={args.workers}",
-            "--no-migrate",
-        ],
-        url,
-        data_dir,
-        base,
-    )
+    server = spawn(serve_args(port, args.workers), url, data_dir, base)
     worker = spawn(["worker", f"--concurrency={args.concurrency}"], url, data_dir, base)
     engine = create_async_engine(url)
     try:
@@ -215,12 +204,7 @@ async def one_round(
         )
     finally:
         await engine.dispose()
-        for process in (worker, server):
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(worker, server)
 
 
 async def bench_database(raw: str, args: argparse.Namespace) -> list[Row]:

@@ -38,7 +38,7 @@ from courier.config import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.pg import pg_admin
-from bench.processes import free_port, spawn_courier
+from bench.processes import free_port, serve_args, spawn_courier, stop
 
 REPO = Path(__file__).resolve().parent.parent
 MASTER = "bench-master-" + secrets.token_hex(8)
@@ -122,18 +122,7 @@ async def one_round(url: str, data_dir: Path, name: str, args: argparse.Namespac
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = spawn(
-        [
-            "serve",
-            "--host=127.0.0.1",
-            f"--port={port}",
-            f"--workers={args.workers}",
-            "--no-migrate",
-        ],
-        url,
-        data_dir,
-        base,
-    )
+    server = spawn(serve_args(port, args.workers), url, data_dir, base)
     worker = spawn(["worker", "--concurrency=4"], url, data_dir, base)
     auth_token = sandbox_auth_token(Settings(token_secret=TOKEN_SECRET, data_dir=data_dir))
     latencies: list[float] = []
@@ -192,12 +181,7 @@ async def one_round(url: str, data_dir: Path, name: str, args: argparse.Namespac
             await asyncio.gather(*(caller() for _ in range(args.clients)))
             wall = time.perf_counter() - started
     finally:
-        for process in (worker, server):
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(worker, server)
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return [
