@@ -37,22 +37,28 @@ def process_env() -> dict[str, str]:
 @contextmanager
 def count_queries(app: Any, only: str | None = None) -> Iterator[list[str]]:
     """Collect the SQL statements the app runs inside the block (bookkeeping excluded);
-    with ``only``, just the statements that mention it (e.g. a table-name prefix)."""
+    with ``only``, just the statements that mention it (e.g. a table-name prefix).
+
+    Statements are grouped by connection: a connection that ran nothing but bookkeeping (a
+    background job claim: its ``BEGIN IMMEDIATE`` on SQLite and its ``jobs`` query) is not
+    the request's, and none of its statements count. The list fills when the block ends."""
     statements: list[str] = []
+    by_connection: dict[int, list[str]] = {}
     engine = app.state.database.engine.sync_engine
 
     def record(*args: Any) -> None:
-        statement = str(args[2])
-        if BOOKKEEPING.search(statement):
-            return
-        if only is None or only in statement:
-            statements.append(statement)
+        by_connection.setdefault(id(args[0]), []).append(str(args[2]))
 
     event.listen(engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        for ran in by_connection.values():
+            counted = [s for s in ran if not BOOKKEEPING.search(s)]
+            if all(s.startswith("BEGIN") for s in counted):
+                continue
+            statements.extend(s for s in counted if only is None or only in s)
 
 
 REPO = Path(__file__).resolve().parent.parent
