@@ -46,6 +46,7 @@ from sqlalchemy import Select, Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier import __version__
+from courier.core import outbound
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import format_timestamp, parse_timestamp, utcnow
 from courier.events.patterns import matches
@@ -376,7 +377,7 @@ async def attempt_delivery(
         # the address that was checked. Redirects are not followed: a 3xx is a failure.
         async with (
             asyncio.timeout(DELIVERY_TIMEOUT_SECONDS),
-            httpx.AsyncClient(
+            outbound.client(
                 timeout=DELIVERY_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False
             ) as client,
             client.stream(

@@ -18,6 +18,7 @@ import httpx
 from sqlalchemy import and_, delete, or_, select
 
 from courier.config import Settings
+from courier.core import outbound
 from courier.core.db import Database
 from courier.core.time import utcnow
 from courier.models.delivery import SandboxRecord
@@ -190,7 +191,7 @@ class SandboxStore:
             **(extra or {}),
         }
         try:
-            async with httpx.AsyncClient(timeout=10.0) as client:
+            async with outbound.client(timeout=10.0) as client:
                 response = await client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             log.warning("sandbox webhook not delivered", extra={"error": type(exc).__name__})

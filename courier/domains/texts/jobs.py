@@ -8,11 +8,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from courier.core import outbound
 from courier.core.sealed import unseal
 from courier.core.tenancy import scoped, unscoped
 from courier.core.time import utcnow
@@ -145,7 +145,7 @@ async def post_callback(job: JobContext) -> dict[str, Any] | None:
             "Courier-Timestamp": str(stamp),
             "Courier-Signature": sign(secret, stamp, body),
         }
-        async with httpx.AsyncClient(
+        async with outbound.client(
             timeout=CALLBACK_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False
         ) as client:
             response = await client.post(target.url, content=body, headers=headers)

@@ -48,6 +48,7 @@ import httpx
 import orjson
 
 from courier.config import Settings
+from courier.core import outbound
 from courier.core.time import utcnow
 from courier.providers.common import (
     Ambiguous,
@@ -376,7 +377,7 @@ class JanusVideo:
 
     @asynccontextmanager
     async def _handle(self) -> AsyncIterator[_Handle]:
-        async with httpx.AsyncClient(
+        async with outbound.client(
             trust_env=False, timeout=REQUEST_TIMEOUT_SECONDS, follow_redirects=False
         ) as http:
             handle = _Handle(http, self.url, self.settings.janus_api_secret)

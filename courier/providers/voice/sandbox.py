@@ -31,6 +31,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from courier.config import Settings
+from courier.core import outbound
 from courier.core.phone import check_e164
 from courier.core.time import utcnow
 from courier.providers.common import (
@@ -429,7 +430,7 @@ class SandboxVoice:
             "User-Agent": "TwilioProxy/1.1 (courier-sandbox-voice)",
         }
         try:
-            async with httpx.AsyncClient(timeout=10.0) as client:
+            async with outbound.client(timeout=10.0) as client:
                 return await client.post(url, content=urlencode(pairs).encode(), headers=headers)
         except httpx.HTTPError as exc:
             log.warning("sandbox call webhook not delivered", extra={"error": type(exc).__name__})
