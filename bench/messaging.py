@@ -25,6 +25,12 @@ Scenarios:
 - ``healthz`` (not run by default): ``GET /healthz``, no credentials and no database: the
   ceiling of the server and of the load generator on this machine.
 
+``--reference`` (PostgreSQL): ``bench/reference.py``, the same post and newest-100 read written
+by hand with Starlette + asyncpg + orjson on the same database, is started beside Courier with
+as many processes, and measured right after Courier at each scenario and client count (same
+load generator, same data, same window); a second table gives Courier's rate as a fraction of
+the reference's.
+
 Prints a markdown table. Talks only to 127.0.0.1 and stops by itself.
 """
 
@@ -342,19 +348,47 @@ def spawn_server(url: str, data_dir: Path, workers: int, port: int) -> subproces
     return subprocess.Popen(command, cwd=REPO, env=env)
 
 
-async def start_server(url: str, data_dir: Path, workers: int) -> Server:
+def spawn_reference(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
+    """``bench/reference.py`` under uvicorn (as ``courier serve`` runs: uvloop, httptools)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    env.update(
+        COURIER_REFERENCE_DSN=dsn,
+        PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.reference:app",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        f"--workers={workers}",
+        "--log-level=warning",
+        "--no-access-log",
+    ]
+    return subprocess.Popen(command, cwd=REPO, env=env)
+
+
+REFERENCE_SCENARIOS = ("post", "newest")
+
+
+async def start_server(url: str, data_dir: Path, workers: int, reference: bool = False) -> Server:
     port = free_port()
-    process = spawn_server(url, data_dir, workers, port)
+    if reference:
+        process = spawn_reference(url, workers, port)
+    else:
+        process = spawn_server(url, data_dir, workers, port)
     server = Server(process, f"http://127.0.0.1:{port}", workers)
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient(base_url=server.base_url, timeout=2.0) as client:
         ready = 0
         while ready < 3 * workers:  # several answers: every worker has had time to start
             if process.poll() is not None:
-                raise RuntimeError(f"courier serve exited with {process.returncode}")
+                raise RuntimeError(f"the server exited with {process.returncode}")
             if time.monotonic() > deadline:
                 server.stop()
-                raise TimeoutError("courier serve did not become ready in 60 s")
+                raise TimeoutError("the server did not become ready in 60 s")
             try:
                 ready += (await client.get("/readyz")).status_code == 200
             except httpx.HTTPError:
@@ -561,28 +595,37 @@ async def bench_database(raw: str, args: argparse.Namespace) -> list[Row]:
             label = f"{name} ({manifest.big_messages:,})"
             workers = args.workers if postgres else args.sqlite_workers
             server = await start_server(url, data_dir, workers)
+            reference = None
+            if args.reference and postgres:
+                reference = await start_server(url, data_dir, workers, reference=True)
             rows: list[Row] = []
             context = multiprocessing.get_context("spawn")
             try:
                 with ProcessPoolExecutor(args.load_processes, mp_context=context) as pool:
                     for scenario in args.scenarios.split(","):
                         for clients in (int(c) for c in args.clients.split(",")):
-                            row = await measure(
-                                server,
-                                make_url(url).database if postgres else None,
-                                label,
-                                scenario,
-                                manifest_path,
-                                clients,
-                                args,
-                                pool,
-                            )
-                            print("| " + " | ".join(row.cells()) + " |", file=sys.stderr)
-                            if row.sample_error:
-                                print(f"  first error: {row.sample_error}", file=sys.stderr)
-                            rows.append(row)
+                            targets = [(server, label)]
+                            if reference is not None and scenario in REFERENCE_SCENARIOS:
+                                targets.append((reference, REFERENCE_PREFIX + label))
+                            for target, name in targets:
+                                row = await measure(
+                                    target,
+                                    make_url(url).database if postgres else None,
+                                    name,
+                                    scenario,
+                                    manifest_path,
+                                    clients,
+                                    args,
+                                    pool,
+                                )
+                                print("| " + " | ".join(row.cells()) + " |", file=sys.stderr)
+                                if row.sample_error:
+                                    print(f"  first error: {row.sample_error}", file=sys.stderr)
+                                rows.append(row)
             finally:
                 server.stop()
+                if reference is not None:
+                    reference.stop()
             return rows
         finally:
             if created is not None and not args.keep:
@@ -593,6 +636,35 @@ def table(rows: list[Row]) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
     lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
     return "\n".join(lines)
+
+
+REFERENCE_PREFIX = "reference: "
+# Issue 17: the post at ≥ 0.6x the reference, the newest-100 read at ≥ 0.5x.
+REFERENCE_TARGETS = {"post": 0.6, "newest": 0.5}
+
+
+def ratios(rows: list[Row]) -> str:
+    """Courier's rate as a fraction of the reference's, per scenario and client count."""
+    measured = {(row.database, row.scenario, row.clients): row for row in rows}
+    lines = [
+        "| database | scenario | clients | Courier req/s | reference req/s | ratio "
+        "| CPU ms per request (Courier / reference server) | target |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (database, scenario, clients), ours in measured.items():
+        theirs = measured.get((REFERENCE_PREFIX + database, scenario, clients))
+        if theirs is None:
+            continue
+        ratio = ours.rate / theirs.rate if theirs.rate else float("nan")
+        wanted = REFERENCE_TARGETS.get(scenario)
+        verdict = ""
+        if wanted is not None:
+            verdict = ("met" if ratio >= wanted else "missed") + f" (≥ {wanted:.1f}x)"
+        lines.append(
+            f"| {database} | {scenario} | {clients} | {ours.rate:,.0f} | {theirs.rate:,.0f} "
+            f"| {ratio:.2f} | {ours.server_cpu_ms:.1f} / {theirs.server_cpu_ms:.1f} | {verdict} |"
+        )
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 async def main() -> None:
@@ -625,11 +697,19 @@ async def main() -> None:
     parser.add_argument(
         "--reuse", help="a manifest of data loaded before; --database-url is then its database"
     )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also measure bench/reference.py (hand-written, PostgreSQL) and print the ratios",
+    )
     args = parser.parse_args()
     rows: list[Row] = []
     for raw in args.database_url or ["sqlite"]:
         rows += await bench_database(raw, args)
     print(table(rows))
+    if compared := ratios(rows):
+        print()
+        print(compared)
 
 
 if __name__ == "__main__":
