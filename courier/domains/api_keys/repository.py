@@ -12,6 +12,7 @@ from courier.core.tenancy import scoped, unscoped
 from courier.jsonapi.context import Context
 from courier.jsonapi.repository import Repository
 from courier.models.api_key import ApiKey
+from courier.models.organization import Organization
 
 
 class ApiKeyRepository(Repository[ApiKey]):
@@ -29,3 +30,19 @@ class ApiKeyRepository(Repository[ApiKey]):
         if but is not None:
             stmt = stmt.where(ApiKey.id != but)
         return stmt
+
+    async def live_keys(
+        self, ctx: Context, organization_id: uuid.UUID, *, but: uuid.UUID | None
+    ) -> list[ApiKey]:
+        return await self.all(ctx, self.live_keys_of(organization_id, but=but))
+
+    async def organization_exists(self, ctx: Context, organization_id: uuid.UUID) -> bool:
+        """Whether ``organization_id`` names an organization (the master key may name any)."""
+        stmt = unscoped(
+            select(Organization.id).where(Organization.id == organization_id),
+            "the master key may name any organization",
+        )
+        return (await ctx.session.execute(stmt)).scalar_one_or_none() is not None
+
+
+api_keys_repository = ApiKeyRepository()
