@@ -30,7 +30,6 @@ EXCEPTIONS: dict[str, str] = {
     "messaging_attachments/service.py": STILL_TO_MOVE,
     "multicasts/service.py": STILL_TO_MOVE,
     "people/service.py": STILL_TO_MOVE,
-    "templates/service.py": STILL_TO_MOVE,
     "texts/endpoints.py": STILL_TO_MOVE,
     "texts/service.py": STILL_TO_MOVE,
     "video/endpoints.py": STILL_TO_MOVE,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import PrincipalKind
+from courier.core.tenancy import unscoped
 from courier.jsonapi.context import Context
 from courier.jsonapi.repository import Repository
 from courier.models.organization import Organization
@@ -21,3 +24,13 @@ class OrganizationRepository(Repository[Organization]):
         if ctx.principal.kind is PrincipalKind.MASTER:
             return stmt
         return stmt.where(Organization.id == ctx.principal.organization_id)
+
+
+async def organization(session: AsyncSession, organization_id: uuid.UUID) -> Organization:
+    """The organization row ``organization_id`` (a job's or request's own tenant)."""
+    stmt = unscoped(
+        select(Organization).where(Organization.id == organization_id),
+        "an organization row is the tenant itself",
+    )
+    found: Organization = (await session.execute(stmt)).scalar_one()
+    return found
