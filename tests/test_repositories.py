@@ -28,7 +28,6 @@ EXCEPTIONS: dict[str, str] = {
     "appointments/service.py": STILL_TO_MOVE,
     "inbox/service.py": STILL_TO_MOVE,
     "multicasts/service.py": STILL_TO_MOVE,
-    "people/service.py": STILL_TO_MOVE,
     "texts/endpoints.py": STILL_TO_MOVE,
     "texts/service.py": STILL_TO_MOVE,
     "video/endpoints.py": STILL_TO_MOVE,
