@@ -34,3 +34,13 @@ async def organization(session: AsyncSession, organization_id: uuid.UUID) -> Org
     )
     found: Organization = (await session.execute(stmt)).scalar_one()
     return found
+
+
+async def organization_timezone(session: AsyncSession, organization_id: uuid.UUID) -> str | None:
+    """The organization's own ``timezone`` (None when it has none)."""
+    stmt = unscoped(
+        select(Organization.timezone).where(Organization.id == organization_id),
+        "an organization row is the tenant itself",
+    )
+    timezone: str | None = (await session.execute(stmt)).scalar_one_or_none()
+    return timezone
