@@ -12,7 +12,6 @@ from courier.core.tenancy import scoped, unscoped
 from courier.jsonapi.context import Context
 from courier.jsonapi.repository import Repository
 from courier.models.api_key import ApiKey
-from courier.models.organization import Organization
 
 
 class ApiKeyRepository(Repository[ApiKey]):
@@ -35,14 +34,6 @@ class ApiKeyRepository(Repository[ApiKey]):
         self, ctx: Context, organization_id: uuid.UUID, *, but: uuid.UUID | None
     ) -> list[ApiKey]:
         return await self.all(ctx, self.live_keys_of(organization_id, but=but))
-
-    async def organization_exists(self, ctx: Context, organization_id: uuid.UUID) -> bool:
-        """Whether ``organization_id`` names an organization (the master key may name any)."""
-        stmt = unscoped(
-            select(Organization.id).where(Organization.id == organization_id),
-            "the master key may name any organization",
-        )
-        return (await ctx.session.execute(stmt)).scalar_one_or_none() is not None
 
 
 api_keys_repository = ApiKeyRepository()

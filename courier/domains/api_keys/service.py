@@ -10,6 +10,7 @@ from courier.core.auth import Principal, PrincipalKind, Role, hash_secret, new_k
 from courier.core.errors import invalid_attribute, invalid_parameter, not_found
 from courier.core.time import utcnow
 from courier.domains.api_keys.repository import api_keys_repository
+from courier.domains.organizations.repository import organization_exists
 from courier.jsonapi.changes import Changed, record_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
@@ -43,7 +44,7 @@ class ApiKeyService(CrudService[ApiKey]):
         if ctx.principal.kind is PrincipalKind.MASTER:
             if requested is None:
                 raise invalid_attribute("organization-id", "is required with the master key")
-            if not await api_keys_repository.organization_exists(ctx, requested):
+            if not await organization_exists(ctx.session, requested):
                 raise not_found("organization")
             return requested
         own = ctx.organization_id

@@ -1,4 +1,7 @@
-"""Organizations are the tenants themselves: the master key sees every one, a key its own."""
+"""Organizations are the tenants themselves: the master key sees every one, a key its own.
+
+Also the one place that reads an organization's own row for other domains (does it exist, the
+row, its timezone)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,15 @@ class OrganizationRepository(Repository[Organization]):
         if ctx.principal.kind is PrincipalKind.MASTER:
             return stmt
         return stmt.where(Organization.id == ctx.principal.organization_id)
+
+
+async def organization_exists(session: AsyncSession, organization_id: uuid.UUID) -> bool:
+    """Whether ``organization_id`` names an organization (the master key may name any)."""
+    stmt = unscoped(
+        select(Organization.id).where(Organization.id == organization_id),
+        "the master key may name any organization",
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
 async def organization(session: AsyncSession, organization_id: uuid.UUID) -> Organization:
