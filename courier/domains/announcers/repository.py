@@ -8,11 +8,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, Text, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
+from courier.core.tenancy import in_organization, scoped
 from courier.core.time import utcnow
 from courier.jsonapi.repository import Repository
 from courier.models.announcer import Announcer, AnnouncerFiring
@@ -47,6 +48,17 @@ async def active_announcers(
         organization_id,
     )
     return list((await session.execute(stmt.order_by(Announcer.id))).scalars())
+
+
+def listening_to(organization_id: uuid.UUID, names: Iterable[str]) -> Select[Any]:
+    """The events among ``names`` that the organization's active announcers listen for (one
+    row per announcer, column ``value``): a part of the publishing transaction's interest
+    query, which marks the whole (hence a condition, not :func:`scoped`)."""
+    return select(sql_cast(Announcer.event, Text).label("value")).where(
+        Announcer.active.is_(True),
+        Announcer.event.in_(sorted(names)),
+        in_organization(Announcer, organization_id),
+    )
 
 
 async def all_announcers(session: AsyncSession, organization_id: uuid.UUID) -> list[Announcer]:

@@ -21,11 +21,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, select
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.errors import ApiError, ErrorItem
-from courier.core.tenancy import in_organization
 from courier.core.time import now_ms
 from courier.domains.announcers import repository as repo
 from courier.domains.announcers.schemas import AnnouncerArgs, AnnouncerCreate, AnnouncerUpdate
@@ -223,11 +222,7 @@ def listening(organization_id: uuid.UUID, events: Sequence[Published]) -> Select
     names = {trigger.name for e in events for trigger in triggers_of(e.type)}
     if not names:
         return None
-    return select(cast(Announcer.event, Text).label("value")).where(
-        Announcer.active.is_(True),
-        Announcer.event.in_(sorted(names)),
-        in_organization(Announcer, organization_id),
-    )
+    return repo.listening_to(organization_id, names)
 
 
 async def enqueue_evaluation(

@@ -29,3 +29,11 @@ class ApiKeyRepository(Repository[ApiKey]):
         if but is not None:
             stmt = stmt.where(ApiKey.id != but)
         return stmt
+
+    async def live_keys(
+        self, ctx: Context, organization_id: uuid.UUID, *, but: uuid.UUID | None
+    ) -> list[ApiKey]:
+        return await self.all(ctx, self.live_keys_of(organization_id, but=but))
+
+
+api_keys_repository = ApiKeyRepository()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from courier.core.auth import Permission
-from courier.domains.api_keys.repository import ApiKeyRepository
+from courier.domains.api_keys.repository import api_keys_repository
 from courier.domains.api_keys.schemas import ApiKeyCreate, ApiKeyRead
 from courier.domains.api_keys.service import ApiKeyService
 from courier.jsonapi import query as q
@@ -15,7 +15,7 @@ api_keys = register(
         read_schema=ApiKeyRead,
         create_schema=ApiKeyCreate,
         service=ApiKeyService(),
-        repository=ApiKeyRepository(),
+        repository=api_keys_repository,
         ops=frozenset({Op.LIST, Op.GET, Op.CREATE, Op.DELETE, Op.DELETE_ALL}),
         filters=[
             q.enum(

@@ -6,20 +6,17 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
-
 from courier.core.auth import Principal, PrincipalKind, Role, hash_secret, new_key_secret
 from courier.core.errors import invalid_attribute, invalid_parameter, not_found
-from courier.core.tenancy import unscoped
 from courier.core.time import utcnow
-from courier.domains.api_keys.repository import ApiKeyRepository
+from courier.domains.api_keys.repository import api_keys_repository
+from courier.domains.organizations.repository import organization_exists
 from courier.jsonapi.changes import Changed, record_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.query import parse_uuid
 from courier.jsonapi.resource import CrudService
 from courier.models.api_key import ApiKey
-from courier.models.organization import Organization
 
 SECRET_PREFIX_LENGTH = 10
 
@@ -47,11 +44,7 @@ class ApiKeyService(CrudService[ApiKey]):
         if ctx.principal.kind is PrincipalKind.MASTER:
             if requested is None:
                 raise invalid_attribute("organization-id", "is required with the master key")
-            stmt = unscoped(
-                select(Organization.id).where(Organization.id == requested),
-                "the master key may name any organization",
-            )
-            if (await ctx.session.execute(stmt)).scalar_one_or_none() is None:
+            if not await organization_exists(ctx.session, requested):
                 raise not_found("organization")
             return requested
         own = ctx.organization_id
@@ -82,9 +75,7 @@ class ApiKeyService(CrudService[ApiKey]):
             organization_id = await self._named_organization(ctx)
         else:
             organization_id = ctx.organization_id
-        repository: ApiKeyRepository = self.repository  # type: ignore[assignment]
-        stmt = repository.live_keys_of(organization_id, but=ctx.principal.key_id)
-        rows = (await ctx.session.execute(stmt)).scalars().all()
+        rows = await api_keys_repository.live_keys(ctx, organization_id, but=ctx.principal.key_id)
         for row in rows:
             await self.delete(ctx, row)
         record_changes(ctx, [self.change(ctx, "deleted", row) for row in rows])

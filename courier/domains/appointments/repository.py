@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courier.core.auth import Principal
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
+from courier.domains.inbox.repository import badge_count
 from courier.jsonapi.repository import CHUNK, Repository
 from courier.models.appointment import Appointment, AppointmentAttendee, AppointmentStatus
 from courier.models.messaging import BadgeCount
@@ -126,10 +127,7 @@ async def refresh_badges(
                 async with session.begin_nested():
                     session.add(row)
             except IntegrityError:
-                again = scoped(select(BadgeCount), BadgeCount, organization_id).where(
-                    BadgeCount.individual_id == individual_id, BadgeCount.type == BADGE_TYPE
-                )
-                row = (await session.execute(again)).scalar_one()
+                row = await badge_count(session, organization_id, individual_id, BADGE_TYPE)
         if row.count != count:
             row.count = count
             row.timestamp = now

@@ -21,11 +21,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from courier.config import Settings
 from courier.core.errors import ApiError, ErrorItem, forbidden, invalid_attribute
-from courier.core.tenancy import unscoped
 from courier.core.time import format_timestamp, utcnow
 from courier.domains.appointments import recurrence
 from courier.domains.appointments.repository import attendees_of, refresh_badges
@@ -36,6 +33,7 @@ from courier.domains.appointments.schemas import (
     AttendeeIn,
     RecurringIn,
 )
+from courier.domains.organizations.repository import organization_timezone
 from courier.domains.people.repository import require_individual, require_individuals
 from courier.domains.templates.repository import find_template
 from courier.domains.video.appointments import ensure_visit, video_call
@@ -50,7 +48,6 @@ from courier.models.appointment import (
     InteractionType,
     PaymentStatus,
 )
-from courier.models.organization import Organization
 
 NOT_NULL = (
     "name",
@@ -536,12 +533,7 @@ def _attendee_shown(row: AppointmentAttendee) -> dict[str, Any]:
 
 
 async def _organization_zone(ctx: Context) -> str:
-    stmt = unscoped(
-        select(Organization.timezone).where(Organization.id == ctx.organization_id),
-        "an organization row is the tenant itself",
-    )
-    zone: str | None = (await ctx.session.execute(stmt)).scalar_one_or_none()
-    return zone or "UTC"
+    return await organization_timezone(ctx.session, ctx.organization_id) or "UTC"
 
 
 def present_one(

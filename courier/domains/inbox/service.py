@@ -19,13 +19,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal_column, or_, select, true, update
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from courier.core.errors import (
     ApiError,
@@ -35,12 +33,11 @@ from courier.core.errors import (
     invalid_parameter,
     unprocessable,
 )
-from courier.core.tenancy import in_organization, scoped
 from courier.core.time import utcnow
+from courier.domains.inbox import repository as repo
 from courier.domains.inbox.counters import count_others
-from courier.domains.inbox.repository import owned_by
 from courier.domains.inbox.schemas import BadgeCountSet, BookmarkCreate
-from courier.domains.people.repository import require_individual
+from courier.domains.people.repository import individuals_repository, require_individual
 from courier.domains.people.service import unknown_reference
 from courier.jsonapi.actions import EmptyBody
 from courier.jsonapi.changes import Change, Changed, change
@@ -48,19 +45,7 @@ from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
 from courier.models.individual import Individual
-from courier.models.messaging import (
-    BadgeCount,
-    MessagingBookmark,
-    MessagingChannel,
-    MessagingMessage,
-    MessagingSubscriber,
-)
-
-CHUNK = 500  # ids per IN (...) list: under every database's bound-parameter limit
-
-
-def _is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name != "sqlite"
+from courier.models.messaging import BadgeCount, MessagingBookmark
 
 
 def required_individual(ctx: Context) -> uuid.UUID:
@@ -99,47 +84,20 @@ class BookmarkService(CrudService[MessagingBookmark]):
         owner = self._owner(ctx, attrs)
         if owner is not None and not ctx.principal.is_individual:
             await require_individual(ctx, owner, pointer="/data/attributes/individual-id")
-        postgres = _is_postgres(ctx.session)
-        channel_stmt = scoped(select(MessagingChannel.id), MessagingChannel, org).where(
-            MessagingChannel.id == attrs.channel_id
-        )
-        if owner is None and postgres:
-            # The organization has no membership row: its channel's row serialises its
-            # bookmark changes there instead.
-            channel_stmt = channel_stmt.with_for_update()
-        channel = (await ctx.session.execute(channel_stmt)).scalar_one_or_none()
-        if channel is None:
+        # Without an owner, the organization has no membership row: its channel's row
+        # serialises its bookmark changes there instead.
+        if not await repo.channel_exists(ctx, attrs.channel_id, lock=owner is None):
             raise unknown_reference("channel-id", "messaging channel", attrs.channel_id)
-        if owner is not None:
-            # Locking the membership row serialises one individual's bookmark changes in a
-            # channel, so two concurrent replacing bookmarks cannot both survive.
-            membership = scoped(
-                select(MessagingSubscriber.individual_id), MessagingSubscriber, org
-            ).where(
-                MessagingSubscriber.channel_id == attrs.channel_id,
-                MessagingSubscriber.individual_id == owner,
+        # Locking the membership row serialises one individual's bookmark changes in a
+        # channel, so two concurrent replacing bookmarks cannot both survive.
+        if owner is not None and not await repo.lock_membership(ctx, attrs.channel_id, owner):
+            if ctx.principal.is_individual:  # a channel it is not in is one it cannot see
+                raise unknown_reference("channel-id", "messaging channel", attrs.channel_id)
+            raise unprocessable(
+                "individual-id is not a subscriber of the channel; subscribe it first",
+                "not-a-subscriber",
             )
-            if postgres:
-                membership = membership.with_for_update()
-            if (await ctx.session.execute(membership)).scalar_one_or_none() is None:
-                if ctx.principal.is_individual:  # a channel it is not in is one it cannot see
-                    raise unknown_reference("channel-id", "messaging channel", attrs.channel_id)
-                raise unprocessable(
-                    "individual-id is not a subscriber of the channel; subscribe it first",
-                    "not-a-subscriber",
-                )
-        message = (
-            await ctx.session.execute(
-                scoped(select(MessagingMessage.id), MessagingMessage, org).where(
-                    MessagingMessage.id == attrs.message_id,
-                    MessagingMessage.channel_id == attrs.channel_id,
-                    MessagingMessage.seq.is_not(None),
-                    MessagingMessage.draft.is_(False),
-                    MessagingMessage.removed.is_(False),
-                )
-            )
-        ).scalar_one_or_none()
-        if message is None:
+        if not await repo.is_posted_in(ctx, attrs.message_id, attrs.channel_id):
             raise ApiError(
                 404,
                 [
@@ -150,20 +108,7 @@ class BookmarkService(CrudService[MessagingBookmark]):
                     )
                 ],
             )
-        existing: Sequence[MessagingBookmark] = (
-            (
-                await ctx.session.execute(
-                    scoped(select(MessagingBookmark), MessagingBookmark, org)
-                    .where(
-                        owned_by(owner),
-                        MessagingBookmark.channel_id == attrs.channel_id,
-                    )
-                    .order_by(MessagingBookmark.created_at, MessagingBookmark.id)
-                )
-            )
-            .scalars()
-            .all()
-        )
+        existing = await repo.bookmarks_in(ctx, owner, attrs.channel_id)
         kept = next((b for b in existing if b.message_id == attrs.message_id), None)
         replaced: list[Change] = []
         if not attrs.allow_multi_message:
@@ -253,19 +198,8 @@ async def set_badge_counts(
             )
         seen[key] = i
     individual_ids = list(dict.fromkeys(v.individual_id for v in values))
-    found: set[uuid.UUID] = set()
-    rows: dict[tuple[uuid.UUID, str], BadgeCount] = {}
-    for start in range(0, len(individual_ids), CHUNK):
-        chunk = individual_ids[start : start + CHUNK]
-        known = scoped(select(Individual.id), Individual, org).where(Individual.id.in_(chunk))
-        found.update((await ctx.session.execute(known)).scalars().all())
-        current = scoped(select(BadgeCount), BadgeCount, org).where(
-            BadgeCount.individual_id.in_(chunk)
-        )
-        if _is_postgres(ctx.session):
-            current = current.with_for_update()
-        for row in (await ctx.session.execute(current)).scalars():
-            rows[(row.individual_id, row.type)] = row
+    found = await individuals_repository.existing_ids(ctx, individual_ids)
+    rows = await repo.badge_counts_of(ctx, individual_ids, lock=True)
     for i, value in enumerate(values):
         if value.individual_id not in found:
             raise _value_error(
@@ -296,11 +230,7 @@ async def set_badge_counts(
                 async with ctx.session.begin_nested():
                     ctx.session.add(row)
             except IntegrityError:
-                again = scoped(select(BadgeCount), BadgeCount, org).where(
-                    BadgeCount.individual_id == value.individual_id,
-                    BadgeCount.type == value.type,
-                )
-                row = (await ctx.session.execute(again)).scalar_one()
+                row = await repo.badge_count(ctx.session, org, value.individual_id, value.type)
                 created = False
         if not created:
             row.count = value.count
@@ -376,72 +306,6 @@ class CommunicationSummary:
         return {"summary": summary}
 
 
-def _unread_channels(organization_id: uuid.UUID, individual_id: uuid.UUID) -> Any:
-    """The individual's memberships of unarchived channels that have unread messages (for a
-    statement that joins the channel to the membership)."""
-    sub, channel = MessagingSubscriber, MessagingChannel
-    return and_(
-        sub.individual_id == individual_id,
-        in_organization(channel, organization_id),
-        channel.archived.is_(False),
-        channel.last_seq > sub.ack_seq,
-    )
-
-
-# The channel's subscribers, counted beside the individual's own membership row. Built once:
-# an alias costs more to build than the whole summary statement.
-_OTHER_SUBSCRIBERS = aliased(MessagingSubscriber)
-
-
-def _unread_by_author(
-    organization_id: uuid.UUID, individual_id: uuid.UUID, *, lateral: bool, per_author: bool
-) -> Select[Any]:
-    """The individual's unread messages by author: rows of (author individual id, its account
-    type, unread messages) when ``per_author``, else one row: those written by providers.
-
-    On PostgreSQL the unread range of each channel is counted in a LATERAL subquery: the
-    planner then has to probe the ``(channel_id, seq)`` index once per channel with unread
-    messages. Written as a plain join, it estimates the ranges from the organization's average
-    channel and, next to one very large channel, prefers to scan every message of the
-    organization (0.4 s instead of 20 ms for 5,000 channels beside a 1,000,000-message one).
-    SQLite has no LATERAL; its planner walks the same index through the plain join.
-    """
-    sub, channel, message = MessagingSubscriber, MessagingChannel, MessagingMessage
-    in_range = and_(
-        in_organization(message, organization_id),
-        message.channel_id == sub.channel_id,
-        message.seq > sub.ack_seq,
-        message.seq <= channel.last_seq,
-    )
-    author_id: Any
-    unread: Any
-    stmt = select().select_from(sub).join(channel, channel.id == sub.channel_id)
-    if lateral:
-        per_channel = (
-            select(message.individual_id.label("author_id"), func.count().label("unread"))
-            .where(in_range)
-            .group_by(message.individual_id)  # also keeps the planner from flattening it
-            .lateral("unread_of_channel")
-        )
-        author_id, unread = per_channel.c.author_id, per_channel.c.unread
-        stmt = stmt.join(per_channel, true())
-    else:
-        author_id, unread = message.individual_id, literal_column("1")
-        stmt = stmt.join(message, in_range)
-    stmt = stmt.outerjoin(
-        Individual,
-        and_(Individual.id == author_id, in_organization(Individual, organization_id)),
-    ).where(_unread_channels(organization_id, individual_id))
-    if per_author:
-        stmt = stmt.add_columns(author_id, Individual.account_type, func.sum(unread)).group_by(
-            author_id, Individual.account_type
-        )
-    else:
-        by_provider = case((Individual.account_type == "provider", unread), else_=0)
-        stmt = stmt.add_columns(func.coalesce(func.sum(by_provider), 0))
-    return scoped(cast("Select[Any]", stmt), sub, organization_id)
-
-
 async def communication_summary(
     session: AsyncSession,
     organization_id: uuid.UUID,
@@ -459,47 +323,22 @@ async def communication_summary(
        (channel_id, seq) index: counts per author, and those written by providers. Without
        ``include_senders`` only the providers' count is computed (``senders`` stays empty).
     """
-    sub, channel, others = MessagingSubscriber, MessagingChannel, _OTHER_SUBSCRIBERS
-    unread = channel.last_seq - sub.ack_seq
-    members = (
-        select(func.count())
-        .select_from(others)
-        .where(others.channel_id == sub.channel_id)
-        .correlate(sub)
-        .scalar_subquery()
-    )
-    is_group = or_(channel.individual_group_id.is_not(None), members > 2)
-    totals = scoped(
-        select(
-            func.coalesce(func.sum(unread), 0),
-            func.coalesce(func.sum(case((is_group, unread), else_=0)), 0),
-        )
-        .select_from(sub)
-        .join(channel, channel.id == sub.channel_id)
-        .where(_unread_channels(organization_id, individual_id)),
-        sub,
-        organization_id,
-    )
-    total, in_groups = (await session.execute(totals)).one()
-
-    authors = _unread_by_author(
-        organization_id,
-        individual_id,
-        lateral=_is_postgres(session),
-        per_author=include_senders,
-    )
+    total, in_groups = await repo.unread_totals(session, organization_id, individual_id)
     provider_messages = 0
     senders: list[SenderCount] = []
     if include_senders:
-        for author_id, account_type, count in (await session.execute(authors)).all():
+        for author_id, account_type, count in await repo.unread_by_author(
+            session, organization_id, individual_id
+        ):
             if account_type == "provider":
-                provider_messages += int(count)
+                provider_messages += count
             if author_id is not None:  # messages with no author individual (e.g. system notes)
-                senders.append(SenderCount(author_id, int(count)))
+                senders.append(SenderCount(author_id, count))
         senders.sort(key=lambda s: (-s.count, str(s.individual_id)))
     else:
-        provider_messages = int((await session.execute(authors)).scalar_one())
-    total, in_groups = int(total), int(in_groups)
+        provider_messages = await repo.unread_from_providers(
+            session, organization_id, individual_id
+        )
     return CommunicationSummary(
         messages=total,
         group_messages=in_groups,
@@ -534,55 +373,8 @@ async def do_recalculate_communication_summary(
     """
     org = ctx.organization_id
     individual_id = individual.id
-    sub, channel, message = MessagingSubscriber, MessagingChannel, MessagingMessage
-    mine = aliased(MessagingSubscriber)
-    channel_ids = select(mine.channel_id).where(
-        mine.individual_id == individual_id, in_organization(mine, org)
-    )
-    channels_stmt = (
-        scoped(select(channel), channel, org)
-        .where(channel.id.in_(channel_ids))
-        .order_by(channel.id)
-    )
-    if _is_postgres(ctx.session):
-        # Posting takes the channel row lock to draw the next seq: hold it while recounting.
-        channels_stmt = channels_stmt.with_for_update()
-    channels = list((await ctx.session.execute(channels_stmt)).scalars().all())
-
-    newest = (
-        select(message.channel_id.label("channel_id"), func.max(message.seq).label("max_seq"))
-        .where(
-            in_organization(message, org),
-            message.seq.is_not(None),
-            message.channel_id.in_(channel_ids),
-        )
-        .group_by(message.channel_id)
-        .subquery()
-    )
-    last_messages = scoped(
-        cast(
-            "Select[Any]",
-            select(
-                message.channel_id,
-                message.seq,
-                message.id,
-                message.posted_time,
-                message.created_at,
-            ),
-        )
-        .join(
-            newest, and_(newest.c.channel_id == message.channel_id, newest.c.max_seq == message.seq)
-        )
-        .order_by(message.channel_id, message.id),
-        message,
-        org,
-    )
-    truth: dict[uuid.UUID, tuple[int, uuid.UUID | None, datetime | None]] = {}
-    for channel_id, seq, message_id, posted_time, created_at in (
-        await ctx.session.execute(last_messages)
-    ).all():
-        truth.setdefault(channel_id, (int(seq), message_id, posted_time or created_at))
-
+    channels = await repo.lock_channels_of(ctx, individual_id)
+    truth = await repo.last_posted_of(ctx, individual_id)
     repaired = 0
     for row in channels:
         seq, message_id, at = truth.get(row.id, (0, None, None))
@@ -590,27 +382,7 @@ async def do_recalculate_communication_summary(
             row.last_seq, row.last_message_id, row.last_message_at = seq, message_id, at
             repaired += 1
     await ctx.session.flush()
-
-    last_seq = select(channel.last_seq).where(channel.id == sub.channel_id).scalar_subquery()
-    last_id = select(channel.last_message_id).where(channel.id == sub.channel_id).scalar_subquery()
-    beyond = scoped(
-        update(sub)
-        .where(sub.channel_id.in_(channel_ids), sub.ack_seq > last_seq)
-        .values(ack_seq=last_seq, ack_message_id=last_id),
-        sub,
-        org,
-    ).execution_options(synchronize_session=False)
-    below = scoped(
-        update(sub)
-        .where(sub.channel_id.in_(channel_ids), sub.ack_seq < 0)
-        .values(ack_seq=0, ack_message_id=None),
-        sub,
-        org,
-    ).execution_options(synchronize_session=False)
-    clamped = 0
-    for stmt in (beyond, below):
-        result: Any = await ctx.session.execute(stmt)
-        clamped += int(result.rowcount or 0)
+    clamped = await repo.clamp_horizons(ctx, individual_id)
 
     changed = bool(repaired or clamped)
     recalculated = change(

@@ -14,21 +14,18 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
 from courier.core.errors import conflict, forbidden
-from courier.core.tenancy import scoped
 from courier.core.time import utcnow
+from courier.domains.messaging_attachments import repository as repo
 from courier.domains.messaging_attachments.render import describe
-from courier.domains.messaging_attachments.repository import visible_message, visible_messages
 from courier.domains.messaging_attachments.schemas import AttachmentUpdate
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
-from courier.models.messaging import MessagingMessage
 from courier.models.messaging_attachment import MessagingAttachment
-from courier.models.upload import UploadStatus
 from courier.providers.storage import storage_for
 from courier.uploads.service import UploadService
 
@@ -37,12 +34,7 @@ class AttachmentService(UploadService[MessagingAttachment]):
     def query(self, ctx: Context) -> Select[Any]:
         """Attachments of the messages the caller may see (for a key acting with individual-id,
         what that person may see)."""
-        visible = visible_messages(ctx).with_only_columns(MessagingMessage.id)
-        return scoped(
-            select(MessagingAttachment).where(MessagingAttachment.message_id.in_(visible)),
-            MessagingAttachment,
-            ctx.organization_id,
-        )
+        return repo.visible_attachments(ctx)
 
     async def present(
         self, ctx: Context, rows: Sequence[MessagingAttachment]
@@ -73,7 +65,7 @@ class AttachmentService(UploadService[MessagingAttachment]):
         me = ctx.principal.individual_id
         if obj.individual_id == me:
             return True
-        message = await visible_message(ctx, obj.message_id)
+        message = await repo.visible_message(ctx, obj.message_id)
         return message is not None and message.individual_id == me
 
 
@@ -98,19 +90,7 @@ async def attachments_for_messages(
     if not result:
         return result
     storage = storage_for(settings, base_url=base_url)
-    ids = list(result)
-    for start in range(0, len(ids), 500):
-        stmt = scoped(
-            select(MessagingAttachment)
-            .where(
-                MessagingAttachment.message_id.in_(ids[start : start + 500]),
-                MessagingAttachment.status == UploadStatus.READY.value,
-            )
-            .order_by(MessagingAttachment.created_at, MessagingAttachment.id),
-            MessagingAttachment,
-            organization_id,
-        )
-        for row in (await session.execute(stmt)).scalars():
-            described = await describe(storage, settings, row, thumbnails=thumbnails)
-            result[row.message_id].append({"id": str(row.id), **described})
+    for row in await repo.ready_attachments(session, organization_id, list(result)):
+        described = await describe(storage, settings, row, thumbnails=thumbnails)
+        result[row.message_id].append({"id": str(row.id), **described})
     return result

@@ -9,11 +9,10 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped, unscoped
+from courier.core.tenancy import scoped
 from courier.models.individual_group import IndividualGroup, IndividualGroupMember
 from courier.models.messaging import MessagingSubscriber
 from courier.models.messaging_plugin import MessagingPlugin
-from courier.models.organization import Organization
 
 
 async def plugin(
@@ -24,15 +23,6 @@ async def plugin(
         MessagingPlugin.id == ident
     )
     found: MessagingPlugin | None = (await session.execute(stmt)).scalar_one_or_none()
-    return found
-
-
-async def organization(session: AsyncSession, organization_id: uuid.UUID) -> Organization:
-    stmt = unscoped(
-        select(Organization).where(Organization.id == organization_id),
-        "organizations is not a tenant table",
-    )
-    found: Organization = (await session.execute(stmt)).scalar_one()
     return found
 
 

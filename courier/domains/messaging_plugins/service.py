@@ -44,6 +44,7 @@ from courier.domains.messaging_plugins.types import (
     type_names,
 )
 from courier.domains.org_preferences.service import get_preference
+from courier.domains.organizations.repository import organization as organization_row
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import SwitchableService, touch
@@ -236,7 +237,7 @@ async def expand_context(
     """Plain values of what a plugin may show (no ORM object reaches a template)."""
     org = ctx.organization_id
     session = ctx.session
-    organization = await repo.organization(session, org)
+    organization = await organization_row(session, org)
     subscriber_count = await repo.subscriber_count(session, org, channel.id)
     group: dict[str, Any] | None = None
     if channel.individual_group_id is not None:

@@ -18,13 +18,6 @@ from courier.models.individual import Individual
 from courier.models.individual_group import IndividualGroupLeader
 from courier.models.messaging import MessagingChannel, MessagingMessage, MessagingSubscriber
 from courier.models.messaging_responder import MessagingResponder, MessagingResponderReply
-from courier.models.organization import Organization
-
-
-async def organization_timezone(session: AsyncSession, organization_id: uuid.UUID) -> str | None:
-    stmt = select(Organization.timezone).where(Organization.id == organization_id)
-    timezone: str | None = (await session.execute(stmt)).scalar_one_or_none()
-    return timezone
 
 
 async def enabled_responders(

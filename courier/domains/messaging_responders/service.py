@@ -44,6 +44,7 @@ from courier.domains.messaging_responders.schemas import (
     ResponderCreate,
     ResponderUpdate,
 )
+from courier.domains.organizations.repository import organization_timezone
 from courier.domains.people.repository import require_individual
 from courier.jobs import enqueue
 from courier.jsonapi.context import Context
@@ -210,7 +211,7 @@ async def checked_calendar(ctx: Context, calendar: CalendarArgs) -> dict[str, An
     """The calendar as stored, with the organization's zone when it names none."""
     timezone = calendar.timezone
     if timezone is None:
-        timezone = await repo.organization_timezone(ctx.session, ctx.organization_id) or "UTC"
+        timezone = await organization_timezone(ctx.session, ctx.organization_id) or "UTC"
     return {
         "rules": [rule.model_dump(by_alias=True) for rule in calendar.rules],
         "timezone": timezone,

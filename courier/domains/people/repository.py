@@ -1,19 +1,26 @@
-"""The SQL of the people domain that other domains share: is this id an individual of the
-organization?"""
+"""The SQL of the people domain: individuals, users and individual groups; and what other
+domains share: is this id an individual of the organization?"""
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select
+from sqlalchemy import Row, Select, delete, select
 
 from courier.core.auth import Principal
 from courier.core.errors import ApiError, ErrorItem, not_found
+from courier.core.tenancy import scoped
 from courier.jsonapi.context import Context
 from courier.jsonapi.repository import Repository
 from courier.models.individual import Individual
+from courier.models.individual_group import (
+    IndividualGroup,
+    IndividualGroupLeader,
+    IndividualGroupMember,
+)
 from courier.models.user import User
 
 
@@ -111,3 +118,70 @@ def attribute_path(pointer: str) -> str:
     for part in parts[1:]:
         path += f"[{part}]" if part.isdigit() else f".{part}"
     return path
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+async def user_key_taken(ctx: Context, column: Any, key: str, *, exclude: uuid.UUID | None) -> bool:
+    """Whether another user of the organization (not ``exclude``) has ``key`` in ``column``
+    (a folded username or email)."""
+    stmt = users_repository.statement(ctx, User.id).where(column == key)
+    if exclude is not None:
+        stmt = stmt.where(User.id != exclude)
+    return (await ctx.session.execute(stmt.limit(1))).first() is not None
+
+
+# --- individual groups -----------------------------------------------------------------------
+
+# Members and leaders: the two link tables of a group, one row per (group, individual).
+GroupLink = type[IndividualGroupMember] | type[IndividualGroupLeader]
+
+
+def groups_with_member(ctx: Context, individual_id: uuid.UUID) -> Select[Any]:
+    """The ids of the groups that have ``individual_id`` among their members."""
+    return scoped(
+        select(IndividualGroupMember.group_id), IndividualGroupMember, ctx.organization_id
+    ).where(IndividualGroupMember.individual_id == individual_id)
+
+
+async def group_links(
+    ctx: Context, model: GroupLink, group_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The members (or leaders, by ``model``) of each group, in id order: one query."""
+    by_group: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    if not group_ids:
+        return by_group
+    stmt = (
+        scoped(
+            cast("Select[Any]", select(model.group_id, model.individual_id)),
+            model,
+            ctx.organization_id,
+        )
+        .where(model.group_id.in_(group_ids))
+        .order_by(model.group_id, model.individual_id)
+    )
+    for group_id, individual_id in (await ctx.session.execute(stmt)).all():
+        by_group[group_id].append(individual_id)
+    return by_group
+
+
+async def remove_group_links(
+    ctx: Context, model: GroupLink, group_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
+) -> None:
+    """Remove these individuals from the group's members (or leaders, by ``model``)."""
+    await ctx.session.execute(
+        scoped(delete(model), model, ctx.organization_id).where(
+            model.group_id == group_id, model.individual_id.in_(individual_ids)
+        )
+    )
+
+
+async def group_parent(ctx: Context, group_id: uuid.UUID) -> Row[Any] | None:
+    """The organization's group ``group_id`` as ``(id, parent_id)``, or None."""
+    chain = cast("Select[Any]", select(IndividualGroup.id, IndividualGroup.parent_id))
+    stmt = scoped(chain, IndividualGroup, ctx.organization_id)
+    found: Row[Any] | None = (
+        await ctx.session.execute(stmt.where(IndividualGroup.id == group_id))
+    ).first()
+    return found

@@ -10,14 +10,12 @@ nothing. A malformed UUID in those attributes is a 400 (schema validation).
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, func, or_
 
 from courier.core.errors import ApiError, ErrorItem, bad_request, conflict, forbidden
-from courier.core.tenancy import scoped
 from courier.core.time import utcnow
 from courier.domains.people import repository as people_repository
 from courier.domains.people.schemas import check_email
@@ -74,8 +72,7 @@ def check_self_edit(ctx: Context, attrs: WriteAttributes, allowed: frozenset[str
 
 
 async def require_user(ctx: Context, ident: uuid.UUID, attribute: str) -> None:
-    stmt = scoped(select(User.id), User, ctx.organization_id).where(User.id == ident)
-    if (await ctx.session.execute(stmt)).scalar_one_or_none() is None:
+    if not await people_repository.users_repository.existing_ids(ctx, [ident]):
         raise unknown_reference(attribute, "user", ident)
 
 
@@ -142,10 +139,7 @@ class UserService(CrudService[User]):
     async def _require_unique(
         self, ctx: Context, column: Any, key: str, attribute: str, exclude: uuid.UUID | None
     ) -> None:
-        stmt = scoped(select(User.id), User, ctx.organization_id).where(column == key)
-        if exclude is not None:
-            stmt = stmt.where(User.id != exclude)
-        if (await ctx.session.execute(stmt.limit(1))).first() is not None:
+        if await people_repository.user_key_taken(ctx, column, key, exclude=exclude):
             raise conflict(
                 f"{attribute} is already taken in this organization",
                 f"duplicate-{attribute}",
@@ -201,10 +195,7 @@ class UserService(CrudService[User]):
 
 def group_member_filter(stmt: Select[Any], value: uuid.UUID, ctx: Context) -> Select[Any]:
     """Groups that have this individual among their members (leaders are members too)."""
-    members = scoped(
-        select(IndividualGroupMember.group_id), IndividualGroupMember, ctx.organization_id
-    ).where(IndividualGroupMember.individual_id == value)
-    return stmt.where(IndividualGroup.id.in_(members))
+    return stmt.where(IndividualGroup.id.in_(people_repository.groups_with_member(ctx, value)))
 
 
 class IndividualGroupService(CrudService[IndividualGroup]):
@@ -216,26 +207,9 @@ class IndividualGroupService(CrudService[IndividualGroup]):
     A group's ``parent-id`` may not make it its own ancestor (400).
     """
 
-    async def _members(
-        self, ctx: Context, model: Any, group_ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, list[uuid.UUID]]:
-        by_group: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-        if not group_ids:
-            return by_group
-        stmt = (
-            scoped(select(model.group_id, model.individual_id), model, ctx.organization_id)
-            .where(model.group_id.in_(group_ids))
-            .order_by(model.group_id, model.individual_id)
-        )
-        for group_id, individual_id in (await ctx.session.execute(stmt)).all():
-            by_group[group_id].append(individual_id)
-        return by_group
-
     async def _check_parent(
         self, ctx: Context, group: IndividualGroup | None, parent_id: uuid.UUID
     ) -> None:
-        chain = cast("Select[Any]", select(IndividualGroup.id, IndividualGroup.parent_id))
-        base = scoped(chain, IndividualGroup, ctx.organization_id)
         seen: set[uuid.UUID] = set()
         current: uuid.UUID | None = parent_id
         while current is not None:
@@ -248,7 +222,7 @@ class IndividualGroupService(CrudService[IndividualGroup]):
             if current in seen:  # an existing loop above us: never extend it
                 break
             seen.add(current)
-            row = (await ctx.session.execute(base.where(IndividualGroup.id == current))).first()
+            row = await people_repository.group_parent(ctx, current)
             if row is None:
                 raise unknown_reference("parent-id", "individual group", parent_id)
             if group is None:  # a new group has no descendants: any existing parent will do
@@ -270,7 +244,7 @@ class IndividualGroupService(CrudService[IndividualGroup]):
     async def _replace(
         self,
         ctx: Context,
-        model: Any,
+        model: people_repository.GroupLink,
         group: IndividualGroup,
         current: Sequence[uuid.UUID],
         wanted: Sequence[uuid.UUID],
@@ -279,11 +253,7 @@ class IndividualGroupService(CrudService[IndividualGroup]):
         removed = [ident for ident in current if ident not in wanted_set]
         added = [ident for ident in wanted if ident not in current_set]
         if removed:
-            await ctx.session.execute(
-                scoped(delete(model), model, ctx.organization_id).where(
-                    model.group_id == group.id, model.individual_id.in_(removed)
-                )
-            )
+            await people_repository.remove_group_links(ctx, model, group.id, removed)
         for ident in added:
             ctx.session.add(
                 model(organization_id=ctx.organization_id, group_id=group.id, individual_id=ident)
@@ -331,8 +301,12 @@ class IndividualGroupService(CrudService[IndividualGroup]):
             await self._check_parent(ctx, obj, given["parent_id"])
         changed = False
         if members_given is not None or leaders_given is not None:
-            current_members = (await self._members(ctx, IndividualGroupMember, [obj.id]))[obj.id]
-            current_leaders = (await self._members(ctx, IndividualGroupLeader, [obj.id]))[obj.id]
+            current_members = (
+                await people_repository.group_links(ctx, IndividualGroupMember, [obj.id])
+            )[obj.id]
+            current_leaders = (
+                await people_repository.group_links(ctx, IndividualGroupLeader, [obj.id])
+            )[obj.id]
             members = current_members if members_given is None else members_given
             leaders = current_leaders if leaders_given is None else leaders_given
             self._check_leaders(members, leaders)
@@ -357,8 +331,8 @@ class IndividualGroupService(CrudService[IndividualGroup]):
     async def present(self, ctx: Context, rows: Sequence[IndividualGroup]) -> list[dict[str, Any]]:
         """Two queries for any number of groups: members, then leaders."""
         ids = [row.id for row in rows]
-        members = await self._members(ctx, IndividualGroupMember, ids)
-        leaders = await self._members(ctx, IndividualGroupLeader, ids)
+        members = await people_repository.group_links(ctx, IndividualGroupMember, ids)
+        leaders = await people_repository.group_links(ctx, IndividualGroupLeader, ids)
         read = self.spec.read_schema
         out = []
         for row in rows:

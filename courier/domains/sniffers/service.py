@@ -7,20 +7,19 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 
 from courier.core.db import after_commit
 from courier.core.errors import ApiError, ErrorItem, invalid_attribute
-from courier.core.tenancy import scoped
 from courier.core.time import utcnow
+from courier.domains.api_keys.repository import api_keys_repository
+from courier.domains.people.repository import users_repository
 from courier.domains.sniffers.repository import logs_of
 from courier.domains.sniffers.schemas import MAX_DAYS, SnifferLogRead, SnifferRead
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
-from courier.models.api_key import ApiKey
 from courier.models.sniffer import Sniffer, SnifferLog
-from courier.models.user import User
 
 
 def unknown_reference(attribute: str, what: str) -> ApiError:
@@ -62,14 +61,10 @@ class SnifferService(CrudService[Sniffer]):
         if valid_until > now + timedelta(days=MAX_DAYS):
             raise invalid_attribute("valid-until", f"must be at most {MAX_DAYS} days ahead")
         org = ctx.organization_id
-        if user_id is not None:
-            stmt = scoped(select(User.id).where(User.id == user_id), User, org)
-            if (await ctx.session.execute(stmt)).scalar_one_or_none() is None:
-                raise unknown_reference("user-id", "user")
-        if api_key_id is not None:
-            stmt = scoped(select(ApiKey.id).where(ApiKey.id == api_key_id), ApiKey, org)
-            if (await ctx.session.execute(stmt)).scalar_one_or_none() is None:
-                raise unknown_reference("api-key-id", "API key")
+        if user_id is not None and not await users_repository.existing_ids(ctx, [user_id]):
+            raise unknown_reference("user-id", "user")
+        if api_key_id is not None and not await api_keys_repository.existing_ids(ctx, [api_key_id]):
+            raise unknown_reference("api-key-id", "API key")
         sniffer = Sniffer(
             id=uuid.uuid4(),
             organization_id=org,

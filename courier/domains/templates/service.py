@@ -19,13 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.errors import ApiError, ErrorItem, not_found
-from courier.core.tenancy import unscoped
 from courier.core.time import now_ms
 from courier.domains.org_preferences.service import get_preference
+from courier.domains.organizations.repository import organization as organization_row
 from courier.domains.people.repository import require_individual
 from courier.domains.templates.render import (
     CHANNELS,
@@ -49,7 +48,6 @@ from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
 from courier.models.individual import Individual
-from courier.models.organization import Organization
 from courier.models.template import Template
 from courier.models.user import User
 
@@ -320,14 +318,7 @@ async def recipients_of(
     session: AsyncSession, organization_id: uuid.UUID
 ) -> OrganizationRecipients:
     """The organization's part of every :class:`Recipient` (see :func:`recipient_for`)."""
-    organization = (
-        await session.execute(
-            unscoped(
-                select(Organization).where(Organization.id == organization_id),
-                "an organization row is the tenant itself",
-            )
-        )
-    ).scalar_one()
+    organization = await organization_row(session, organization_id)
     return OrganizationRecipients(
         organization={
             "id": str(organization.id),
