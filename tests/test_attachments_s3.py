@@ -27,7 +27,8 @@ from courier.core.tenancy import scoped
 from courier.domains.messaging_attachments.uploads import messaging_uploads
 from courier.jobs import enqueue, run_until_idle
 from courier.models.messaging_attachment import MessagingAttachment
-from courier.providers.storage import S3Storage, storage_for
+from courier.providers.storage import storage_for
+from courier.providers.storage.s3 import S3Storage
 from courier.uploads.jobs import cleanup_grace
 from tests.conftest import Org, create_org, doc, make_settings
 from tests.factories import message_row

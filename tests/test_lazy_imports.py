@@ -22,6 +22,12 @@ HEAVY = (
     "google.auth",  # the FCM adapter (~30 MB)
     "twilio.rest",  # the Twilio SMS adapter's REST client (~16 MB)
     "icalendar",  # appointment invitations
+    "boto3",  # S3 storage (COURIER_STORAGE=s3)
+    "botocore",
+    "aiosmtplib",  # the SMTP email adapter
+    "dkim",  # DKIM signing of emails (with dnspython)
+    "dns",
+    "redis",  # the rate limiter's shared storage (COURIER_REDIS_URL)
 )
 
 PROBE = """

@@ -26,13 +26,13 @@ from courier.config import Settings
 from courier.providers.storage import (
     InvalidKeyError,
     LocalStorage,
-    S3Storage,
     Storage,
     check_key,
     content_disposition,
     storage_for,
 )
 from courier.providers.storage.local import LinkRefusedError, derive_signing_key
+from courier.providers.storage.s3 import S3Storage
 
 BUCKET = "courier-test-attachments"
 _moto: dict[str, str] = {}

@@ -18,15 +18,17 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 from courier.config import Settings
 from courier.core.auth import Principal
@@ -77,6 +79,10 @@ class RateLimiter:
         self.storage: Storage
         self.pool: aioredis.ConnectionPool | None = None
         if settings.redis_url:
+            # Imported here: a process without Redis never loads its client (~20 MB).
+            import redis.asyncio as aioredis
+            from limits.aio.storage import RedisStorage
+
             uri, prefix = redis_storage_uri(settings.redis_url)
             # A pool of our own, so that shutdown can close its connections.
             self.pool = aioredis.ConnectionPool.from_url(uri.removeprefix("async+"))

@@ -26,7 +26,6 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-import dkim
 import nh3
 
 # Tags kept in an email's HTML: nh3's safe defaults (no script, style, iframe, form, event
@@ -130,6 +129,8 @@ def render_document(message: EmailMessage, dkim_key: DkimKey | None = None) -> b
     document = message.as_bytes(policy=policy.SMTP)
     if dkim_key is None:
         return document
+    import dkim  # dkimpy (and dnspython): only a process that signs loads them
+
     signature: bytes = dkim.sign(
         document,
         dkim_key.selector.encode(),

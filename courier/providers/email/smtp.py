@@ -37,7 +37,6 @@ from courier.providers.common import (
     VendorStatus,
 )
 from courier.providers.email.base import message_id_for
-from courier.providers.email.kind import EMAIL
 from courier.providers.email.message import DkimKey, envelope_sender, render_document
 from courier.providers.email.sandbox import parse_dsn, recipients_of
 from courier.providers.email.signing import verify_report_signature
@@ -273,11 +272,6 @@ class SmtpEmail:
 
 class _StaleConnectionError(Exception):
     """A reused connection turned out closed before anything was sent."""
-
-
-@EMAIL.adapter("smtp")
-def _build(settings: Settings) -> SmtpEmail:
-    return SmtpEmail(settings)
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:

@@ -28,7 +28,6 @@ from courier.providers.storage.base import (
     content_disposition,
 )
 from courier.providers.storage.local import LocalStorage, derive_signing_key
-from courier.providers.storage.s3 import S3Storage, make_client
 
 __all__ = [
     "STORAGE",
@@ -36,7 +35,6 @@ __all__ = [
     "LocalStorage",
     "ObjectInfo",
     "PresignedUpload",
-    "S3Storage",
     "Storage",
     "StorageError",
     "check_key",
@@ -65,6 +63,9 @@ def _signing_key(settings: Settings) -> bytes:
 @functools.lru_cache(maxsize=8)
 def _s3_client(endpoint_url: str | None, region: str | None, path_style: bool) -> Any:
     # boto3 clients are thread-safe and costly to build: one per configuration, per process.
+    # Imported here: a process on local storage never loads boto3.
+    from courier.providers.storage.s3 import make_client
+
     return make_client(endpoint_url=endpoint_url, region=region, path_style=path_style)
 
 
@@ -73,6 +74,8 @@ def storage_for(settings: Settings, *, base_url: str | None = None) -> Storage:
     if settings.storage == "s3":
         if not settings.s3_bucket:
             raise ValueError("COURIER_S3_BUCKET is required when COURIER_STORAGE=s3")
+        from courier.providers.storage.s3 import S3Storage
+
         client = _s3_client(settings.s3_endpoint_url, settings.s3_region, settings.s3_path_style)
         return S3Storage(client, settings.s3_bucket, settings.s3_key_prefix)
     public = (
