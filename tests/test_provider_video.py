@@ -66,7 +66,7 @@ async def engine(
         clients = TwilioClients(world.receiver, fake=fake, rooms=rooms)
     else:
         server: JanusServer = request.getfixturevalue("janus_server")
-        local_ice(monkeypatch)
+        local_ice(monkeypatch, server)
         update.update(
             janus_url=server.url,
             janus_admin_key=server.admin_key,

@@ -78,7 +78,7 @@ async def events_about(
 async def test_two_webrtc_peers_in_a_visit(
     video: JanusVideo, receiver: Receiver, janus: JanusServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    local_ice(monkeypatch)
+    local_ice(monkeypatch, janus)
     name = f"visit-{uuid.uuid4()}"
     room = await video.create_room(name, max_participants=2)
     assert room.status is RoomStatus.CREATED and room.unique_name == name
