@@ -352,10 +352,16 @@ class Peer:
         answer = await self._message({"request": "publish", "audio": True}, offer)
         data: dict[str, Any] = answer["plugindata"]["data"]
         if "jsep" in answer:
+            sdp = answer["jsep"]["sdp"]
+            # Janus offers only host candidates on loopback: media never leaves 127.0.0.1.
+            addresses = {
+                line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:")
+            }
+            assert addresses == {MEDIA_ADDRESS}, sdp
             await self.pc.setRemoteDescription(
-                RTCSessionDescription(sdp=answer["jsep"]["sdp"], type=answer["jsep"]["type"])
+                RTCSessionDescription(sdp=sdp, type=answer["jsep"]["type"])
             )
-            for _ in range(100):
+            for _ in range(300):
                 if self.pc.connectionState == "connected":
                     break
                 await asyncio.sleep(0.1)
