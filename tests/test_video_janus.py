@@ -1,7 +1,8 @@
 """The janus video adapter against a real, private Janus WebRTC server (tests/janus_support.py),
-with real WebRTC peers (aiortc) joining its rooms with the credentials the adapter granted.
-Janus' event handler posts the plugin's events to a local receiver standing in for Courier's
-/providers/video/janus. Skips, saying why, without the janus binary or aiortc."""
+with real WebRTC peers (aiortc) joining its rooms with the credentials the adapter granted,
+their media on 127.0.0.1. Janus' event handler posts the plugin's events to a local receiver
+standing in for Courier's /providers/video/janus. Skips, saying why, without the janus
+binary; the media tests also without aiortc or a C compiler (for Janus' loopback shim)."""
 
 from __future__ import annotations
 
