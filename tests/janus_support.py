@@ -2,11 +2,14 @@
 
 :func:`start_janus` writes a configuration of its own to a temporary directory (janus.jcfg,
 the HTTP transport, the VideoRoom plugin with ``string_ids``, the ``sampleevh`` event handler
-posting to a URL of the test's) and runs ``janus -F <dir>`` on free loopback ports; ICE has
-no STUN server and no 1:1 NAT mapping; media tests run only where a person names a local
-address for them (:func:`media_address`), since Janus never uses loopback for media.
-Without the ``janus`` binary (.ci/run's ``ensure_janus`` installs Debian's) or aiortc, the
-tests skip, saying so.
+posting to a URL of the test's) and runs ``janus -F <dir>`` on free loopback ports. Its WebRTC
+media stays on 127.0.0.1 too: Janus 1.1 never gathers ICE candidates on an interface flagged
+loopback, so it runs with :data:`LOOPBACK_SHIM` preloaded (compiled with the system's C
+compiler), which shows it the loopback interface as an ordinary one, and
+``ice_enforce_list`` keeps it to 127.0.0.1; aiortc gathers on 127.0.0.1 only
+(:func:`local_ice`). No STUN or TURN server, no 1:1 NAT mapping. Without the ``janus``
+binary (.ci/run's ``ensure_janus`` installs Debian's) the Janus tests skip; without aiortc or
+a C compiler the media tests skip; each says so.
 
 :class:`Peer` is what a patient's app does with the credentials Courier granted: a Janus
 session, the VideoRoom ``join`` as a publisher with the token, pin and participant id, and an
@@ -39,6 +42,27 @@ JANUS_MISSING = (
     "ensure_janus does it in CI)"
 )
 EVENTS_USER = "janus"
+MEDIA_ADDRESS = "127.0.0.1"
+
+LOOPBACK_SHIM = r"""
+/* Preloaded into the tests' Janus: every interface getifaddrs() reports loses IFF_LOOPBACK, so
+   Janus (src/ice.c skips loopback interfaces) gathers ICE candidates on 127.0.0.1, which the
+   configuration's ice_enforce_list names as the only address to use. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <stddef.h>
+
+int getifaddrs(struct ifaddrs **list) {
+    int (*real)(struct ifaddrs **) = (int (*)(struct ifaddrs **))dlsym(RTLD_NEXT, "getifaddrs");
+    int result = real(list);
+    if (result == 0)
+        for (struct ifaddrs *entry = *list; entry != NULL; entry = entry->ifa_next)
+            entry->ifa_flags &= ~IFF_LOOPBACK;
+    return result;
+}
+"""
 
 
 @dataclass
@@ -48,6 +72,7 @@ class JanusServer:
     events_secret: str
     directory: Path
     process: subprocess.Popen[bytes]
+    no_media: str | None = None  # why WebRTC media cannot run here (None: it can)
 
     def log(self) -> str:
         path = self.directory / "janus.log"
@@ -98,7 +123,7 @@ media: {{
     rtp_port_range = "{rtp}-{rtp + 200}"
 }}
 nat: {{
-    ice_enforce_list = "{media_address() or "lo"}"
+    ice_enforce_list = "{MEDIA_ADDRESS}"
     ignore_mdns = true
     full_trickle = false
 }}
@@ -159,6 +184,26 @@ general: {{
     )
 
 
+def loopback_shim(directory: Path) -> Path | str:
+    """:data:`LOOPBACK_SHIM` compiled into ``directory``; or, without a C compiler, why not."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return (
+            "no C compiler (cc) to build the shim that lets Janus use loopback for media "
+            "(Debian: apt-get install gcc; .ci/run's ensure_janus does it in CI)"
+        )
+    source, library = directory / "loopback.c", directory / "loopback.so"
+    source.write_text(LOOPBACK_SHIM)
+    built = subprocess.run(
+        [compiler, "-shared", "-fPIC", "-Wall", "-Werror", "-o", str(library), str(source), "-ldl"],
+        capture_output=True,
+        text=True,
+    )
+    if built.returncode != 0:
+        raise RuntimeError(f"the loopback shim did not compile:\n{built.stderr}")
+    return library
+
+
 def start_janus(directory: Path, events_url: str) -> Iterator[JanusServer]:
     """Run a private Janus (a generator for pytest fixtures); skip when it is not installed."""
     binary = shutil.which("janus")
@@ -180,11 +225,18 @@ def start_janus(directory: Path, events_url: str) -> Iterator[JanusServer]:
         events_secret=server.events_secret,
         admin_key=server.admin_key,
     )
+    environment = dict(os.environ)
+    shim = loopback_shim(directory)
+    if isinstance(shim, Path):
+        environment["LD_PRELOAD"] = str(shim)
+    else:
+        server.no_media = shim
     server.process = subprocess.Popen(
         [binary, "-F", str(directory), "-C", str(directory / "janus.jcfg"), "-N"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=directory,
+        env=environment,
     )
     try:
         deadline = time.monotonic() + 20
@@ -208,33 +260,18 @@ def start_janus(directory: Path, events_url: str) -> Iterator[JanusServer]:
             server.process.wait()
 
 
-MEDIA_ADDRESS_VARIABLE = "JANUS_TEST_MEDIA_ADDRESS"
-
-
-def media_address() -> str | None:
-    """The address both ends of the test's WebRTC media use, when a person running the suite
-    names one in ``JANUS_TEST_MEDIA_ADDRESS`` (an address of this machine). Janus 1.1 never
-    gathers ICE candidates on a loopback interface (src/ice.c skips IFF_LOOPBACK), so its
-    media cannot use 127.0.0.1, and this suite sends traffic only to loopback unless told
-    otherwise: without the variable, the tests that need media skip, and the rest (Janus' HTTP
-    API, its events, tokens and pins) still run against the real Janus on 127.0.0.1."""
-    return os.environ.get(MEDIA_ADDRESS_VARIABLE) or None
-
-
-def local_ice(monkeypatch: pytest.MonkeyPatch) -> None:
-    """aiortc's ICE gathers a host candidate on :func:`media_address` only; no STUN or TURN
-    server is configured, so no other candidate exists."""
+def local_ice(monkeypatch: pytest.MonkeyPatch, janus: JanusServer) -> None:
+    """aiortc's ICE gathers a host candidate on 127.0.0.1 only (it skips loopback otherwise);
+    no STUN or TURN server is configured, so no other candidate exists. Skips where Janus
+    cannot use loopback for media (no C compiler for its shim) or aiortc is missing."""
+    if janus.no_media is not None:
+        pytest.skip(janus.no_media)
     pytest.importorskip("aiortc", reason="aiortc is not installed (pip install aiortc)")
     import aioice.ice
 
-    address = media_address()
-    if address is None:
-        pytest.skip(
-            "WebRTC media needs an address Janus gathers ICE candidates on, and Janus 1.1 never "
-            "uses loopback, while this suite sends traffic only to loopback: set "
-            f"{MEDIA_ADDRESS_VARIABLE} to an address of this machine to run it"
-        )
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: [address])
+    monkeypatch.setattr(
+        aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: [MEDIA_ADDRESS]
+    )
 
 
 @dataclass
@@ -315,10 +352,16 @@ class Peer:
         answer = await self._message({"request": "publish", "audio": True}, offer)
         data: dict[str, Any] = answer["plugindata"]["data"]
         if "jsep" in answer:
+            sdp = answer["jsep"]["sdp"]
+            # Janus offers only host candidates on loopback: media never leaves 127.0.0.1.
+            addresses = {
+                line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:")
+            }
+            assert addresses == {MEDIA_ADDRESS}, sdp
             await self.pc.setRemoteDescription(
-                RTCSessionDescription(sdp=answer["jsep"]["sdp"], type=answer["jsep"]["type"])
+                RTCSessionDescription(sdp=sdp, type=answer["jsep"]["type"])
             )
-            for _ in range(100):
+            for _ in range(300):
                 if self.pc.connectionState == "connected":
                     break
                 await asyncio.sleep(0.1)

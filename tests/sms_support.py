@@ -148,8 +148,10 @@ class Courier:
         self.processes.append((process, log))
         return process
 
-    def serve(self) -> None:
-        port = free_port()
+    def serve(self, port: int | None = None) -> None:
+        """Start `courier serve` on ``port`` (a free one by default: a test that must tell
+        another server where Courier will be picks it first)."""
+        port = port or free_port()
         self.base = f"http://127.0.0.1:{port}"
         process = self._spawn("serve", ["serve", "--port", str(port)])
         stop = time.monotonic() + DEADLINE

@@ -3,8 +3,8 @@ let exactly their holder into exactly their room, and participant events (connec
 disconnected, audio) reported to Courier, authenticated. Every engine passes it: the
 sandbox (its participants act through its control surface, over HTTP), twilio (through the
 twilio client against the local fake Twilio) and janus (a private Janus server with real
-WebRTC peers; skipped without the janus binary or aiortc). tests/video_clients.py is each
-engine's outside world."""
+WebRTC peers on 127.0.0.1; skipped without the janus binary, aiortc or a C compiler).
+tests/video_clients.py is each engine's outside world."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ async def engine(
         clients = TwilioClients(world.receiver, fake=fake, rooms=rooms)
     else:
         server: JanusServer = request.getfixturevalue("janus_server")
-        local_ice(monkeypatch)
+        local_ice(monkeypatch, server)
         update.update(
             janus_url=server.url,
             janus_admin_key=server.admin_key,

@@ -1,17 +1,19 @@
 """The janus video adapter against a real, private Janus WebRTC server (tests/janus_support.py),
-with real WebRTC peers (aiortc) joining its rooms with the credentials the adapter granted.
-Janus' event handler posts the plugin's events to a local receiver standing in for Courier's
-/providers/video/janus. Skips, saying why, without the janus binary or aiortc."""
+with real WebRTC peers (aiortc) joining its rooms with the credentials the adapter granted,
+their media on 127.0.0.1. Janus' event handler posts the plugin's events to a local receiver
+standing in for Courier's /providers/video/janus. Skips, saying why, without the janus
+binary; the media tests also without aiortc or a C compiler (for Janus' loopback shim)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -20,14 +22,17 @@ from sqlalchemy import select
 
 from courier.app import create_app
 from courier.config import Settings
+from courier.core.time import parse_timestamp, utcnow
 from courier.models.delivery import ProviderInbound
 from courier.providers.common import NotSent, Permanent, RawRequest, providers_for
 from courier.providers.video import VIDEO, RoomStatus, VideoProvider
+from courier.providers.video.base import Grant
 from courier.providers.video.janus import JanusVideo
 from tests import provider_kinds_support as support
 from tests.conftest import make_settings
 from tests.janus_support import JanusServer, Peer, local_ice, start_janus
 from tests.provider_kinds_support import Receiver
+from tests.sms_support import Courier, doc, free_port, new_org
 
 receiver = support.receiver  # the module's fixture
 HOOK = "/providers/video/janus"
@@ -70,7 +75,7 @@ async def events_about(
                         (event.occurred_at, event.type, event.raw.get("ParticipantIdentity", ""))
                     )
         if len(found) >= until:
-            return [(kind, who) for _, kind, who in sorted(found, key=lambda e: e[0])]
+            return [(kind, who) for _, kind, who in sorted(found, key=lambda e: e[0] or utcnow())]
         await asyncio.sleep(0.1)
     return [(kind, who) for _, kind, who in found]
 
@@ -78,7 +83,7 @@ async def events_about(
 async def test_two_webrtc_peers_in_a_visit(
     video: JanusVideo, receiver: Receiver, janus: JanusServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    local_ice(monkeypatch)
+    local_ice(monkeypatch, janus)
     name = f"visit-{uuid.uuid4()}"
     room = await video.create_room(name, max_participants=2)
     assert room.status is RoomStatus.CREATED and room.unique_name == name
@@ -280,3 +285,122 @@ async def test_janus_events_reach_courier(
             ("room-created", ""),
         ]
         await video.end_room(room.vendor_id)
+
+
+async def test_two_webrtc_peers_in_a_visit_over_http(
+    database_url: str, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real `courier serve` and worker configured for a real Janus, whose event handler
+    posts to Courier: a visit's two participants join its room with the credentials Courier
+    issued, as real WebRTC peers; Courier's participant list shows both connected, then the
+    one who left disconnected."""
+    port = free_port()
+    servers = start_janus(tmp_path / "janus", f"http://127.0.0.1:{port}{HOOK}")
+    janus = next(servers)
+    courier = Courier(
+        database_url,
+        data_dir,
+        tmp_path,
+        {
+            "video_provider": "janus",
+            "janus_url": janus.url,
+            "janus_admin_key": janus.admin_key,
+            "janus_events_secret": janus.events_secret,
+        },
+    )
+    try:
+        local_ice(monkeypatch, janus)
+        courier.serve(port)
+        courier.worker()
+        await visit_over_http(courier, janus)
+    finally:
+        courier.stop()
+        next(servers, None)
+
+
+async def visit_over_http(courier: Courier, janus: JanusServer) -> None:
+    with httpx.Client(base_url=courier.base, timeout=30, trust_env=False) as setup:
+        admin = new_org(setup)
+    async with httpx.AsyncClient(base_url=courier.base, timeout=30, trust_env=False) as http:
+        headers = {"Authorization": admin["Authorization"]}
+
+        async def individual(**attributes: str) -> str:
+            created = await http.post(
+                "/v1/individuals/",
+                headers=headers,
+                json=doc("individuals", {"first-name": "Sam", "last-name": "Janus", **attributes}),
+            )
+            assert created.status_code == 201, created.text
+            return str(created.json()["data"]["id"])
+
+        provider = await individual(**{"account-type": "provider"})
+        patient = await individual()
+        created = await http.post(
+            "/v1/video-channels/",
+            headers=headers,
+            json=doc("video-channels", {"participants": [provider, patient]}),
+        )
+        assert created.status_code == 201, created.text
+        path = f"/v1/video-channels/{created.json()['data']['id']}/"
+
+        async def until(check: Callable[[], Awaitable[Any]], what: str) -> Any:
+            for _ in range(600):
+                value = await check()
+                if value:
+                    return value
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"timed out waiting for {what}\n{courier.logs_text()}")
+
+        async def peer(who: str) -> Peer | None:
+            got = await http.get(
+                path + "get-credentials/", headers=headers, params={"individual-id": who}
+            )
+            if got.status_code == 409 and "room-not-ready" in got.text:
+                return None
+            assert got.status_code == 200, got.text
+            held = got.json()
+            assert held["provider"] == "janus" and held["identity"] == who
+            grant = Grant(
+                token=held["access-token"],
+                identity=held["identity"],
+                unique_name=held["name"],
+                expires_at=parse_timestamp(held["expires-at"]),
+                extra=held["extra"],
+            )
+            return Peer(janus.url, grant)
+
+        async def participants() -> dict[str, dict[str, Any]]:
+            got = await http.get(path, headers=headers)
+            assert got.status_code == 200, got.text
+            listed = got.json()["data"]["attributes"]["participants"]
+            return {p["individual-id"]: p for p in listed}
+
+        doctor = await until(lambda: peer(provider), "the room")
+        patient_app = await peer(patient)
+        assert patient_app is not None
+        try:
+            for app in (doctor, patient_app):
+                assert (await app.join())["videoroom"] == "joined"
+                assert (await app.publish_audio()).get("configured") == "ok"
+
+            async def both_connected() -> bool:
+                people = await participants()
+                return all(people[p]["status"] == "connected" for p in (provider, patient))
+
+            await until(both_connected, "both participants connected")
+            shown = await http.get(path, headers=headers)
+            assert shown.json()["data"]["attributes"]["channel-state"] == "open"
+
+            await doctor.leave()
+
+            async def doctor_left() -> bool:
+                people = await participants()
+                return bool(people[provider]["disconnected"])
+
+            await until(doctor_left, "the provider disconnected")
+            people = await participants()
+            assert people[patient]["status"] == "connected" and not people[patient]["disconnected"]
+        finally:
+            for app in (doctor, patient_app):
+                if app.session is not None:
+                    await app.leave()
