@@ -321,17 +321,17 @@ def _log_filter(request: Request) -> tuple[ops.LogFilter, list[str]]:
     chosen = ops.LogFilter()
     channel = params.get("channel") or None
     if channel is not None and channel not in ops.CHANNELS:
-        problems.append(f"unknown channel {channel!r}")
+        problems.append(f"unknown channel: {channel}")
     else:
         chosen.channel = channel
     status = params.get("status") or None
     if status is not None and status not in (*ops.STATUSES, "failures"):
-        problems.append(f"unknown status {status!r}")
+        problems.append(f"unknown status: {status}")
     else:
         chosen.status = status
     period = params.get("period") or "7d"
     if period not in (*ops.PERIODS, "all"):
-        problems.append(f"unknown period {period!r}")
+        problems.append(f"unknown period: {period}")
     else:
         chosen.period = period
     for name in ("template", "patient"):
