@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from courier.console import operations_queries as ops
 from courier.console.actions import action_named, create_resource, run_action, spec_named
@@ -100,9 +101,21 @@ def _refusal(request: Request, message: str, status: int) -> Response:
 Action = Callable[[Context, dict[str, str]], Awaitable[dict[str, Any]]]
 
 
-async def _act(request: Request, act: Action, back: str, screen: Loader, fragment: str) -> Response:
+@dataclass(frozen=True)
+class Screen:
+    """Where an action's result shows: the screen's loader, its page (under ``nav``) and
+    the fragment htmx swaps in."""
+
+    load: Loader
+    page: str
+    fragment: str
+    nav: str
+
+
+async def _act(request: Request, act: Action, screen: Screen) -> Response:
     """A console action: session, CSRF, the API operation (its refusal shown with its
-    status), then the screen's fragment again (htmx) or the screen (a plain form)."""
+    status), then the screen again with what the action has to show: its fragment (htmx;
+    the notice goes out of band, outside what live updates refresh) or the whole page."""
     async with unit(request) as session:
         signed, form, refused = await _checked_post(request, session)
         if refused is not None:
@@ -117,15 +130,15 @@ async def _act(request: Request, act: Action, back: str, screen: Loader, fragmen
         except ValidationError as error:
             await session.rollback()
             return _refusal(request, _validation_message(error), 400)
-    if not _is_htmx(request):
-        return RedirectResponse(back, status_code=303)
     async with unit(request) as session:
         signed = await _signed(request, session)
         if signed is None:
             return _to_sign_in(request)
-        values = await screen(session, signed)
-        values.update(shown)
-    return _page(fragment, {"request": request, **values})
+        values = {**await screen.load(session, signed), **shown}
+        if not _is_htmx(request):
+            page = await _shell(request, session, signed, nav=screen.nav, **values)
+            return _page(screen.page, page)
+    return _page(screen.fragment, {"request": request, "oob": True, **values})
 
 
 def _validation_message(error: ValidationError) -> str:
@@ -187,7 +200,7 @@ async def join_queue(request: Request) -> Response:
             "token": revealed.get("access-token"),
         }
 
-    return await _act(request, act, "/console/calls", _calls(request), "_calls.html")
+    return await _act(request, act, Screen(_calls(request), "calls.html", "_calls.html", "calls"))
 
 
 @router.post("/console/calls/agents/{agent_id}/leave")
@@ -201,7 +214,7 @@ async def leave_queue(request: Request, agent_id: str) -> Response:
         await run_action(ctx, AGENTS, "", ident, method="DELETE")
         return {"notice": "The agent left the queue."}
 
-    return await _act(request, act, "/console/calls", _calls(request), "_calls.html")
+    return await _act(request, act, Screen(_calls(request), "calls.html", "_calls.html", "calls"))
 
 
 # --- Today's visits ----------------------------------------------------------------------------
@@ -307,8 +320,8 @@ async def acknowledge(request: Request, notification_id: str) -> Response:
         await run_action(ctx, NOTIFICATIONS, "ack", ident)
         return {"notice": "Acknowledged: the escalation stopped."}
 
-    back = "/console/escalations"
-    return await _act(request, act, back, _escalations(request), "_escalations.html")
+    screen = Screen(_escalations(request), "escalations.html", "_escalations.html", "escalations")
+    return await _act(request, act, screen)
 
 
 # --- Delivery log ------------------------------------------------------------------------------
@@ -439,6 +452,6 @@ async def retry(request: Request, delivery_id: str) -> Response:
         await run_action(ctx, JOBS, "retry", detail.failed_job.id)
         return {"notice": "The send was queued again."}
 
-    back = f"/console/deliveries/{ident}"
     loader = _detail(request, ident or uuid.UUID(int=0))
-    return await _act(request, act, back, loader, "_delivery_detail.html")
+    screen = Screen(loader, "delivery.html", "_delivery_detail.html", "deliveries")
+    return await _act(request, act, screen)
