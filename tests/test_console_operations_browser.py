@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from courier.core.time import utcnow
 from tests.conftest import doc
 from tests.test_console_browser import (
     AXE_DIR,
@@ -62,9 +63,9 @@ def running(tmp_path: Path) -> Iterator[Server]:
         running.stop()
 
 
-async def until(check: Any, what: str, timeout: float = 30.0) -> Any:
+async def until(check: Any, what: str, within: float = 30.0) -> Any:
     """Poll ``check`` (an async callable) until it answers something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         found = await check()
         if found:
@@ -72,6 +73,56 @@ async def until(check: Any, what: str, timeout: float = 30.0) -> Any:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.2)
+
+
+async def escalating(server: Server, org: str, individual: str) -> None:
+    """An unacknowledged notification whose ladder has run its first step, in the server's
+    own database."""
+    import uuid
+
+    from sqlalchemy import insert
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from courier.models.user_notification import UserNotification
+
+    now = utcnow()
+    ladder = {
+        "state": "escalated",
+        "level": 1,
+        "steps": [
+            {"channel": "sms", "after-seconds": 60, "due-at": iso(now), "state": "done"},
+            {
+                "channel": "care-team",
+                "after-seconds": 900,
+                "due-at": iso(now + timedelta(minutes=14)),
+                "state": "scheduled",
+            },
+        ],
+    }
+    path = Path(server.env["COURIER_DATA_DIR"]) / "courier.db"
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert(UserNotification).values(
+                    id=uuid.uuid4(),
+                    organization_id=uuid.UUID(org),
+                    individual_id=uuid.UUID(individual),
+                    source="lab-results",
+                    category="lab-result",
+                    batch_id=uuid.uuid4(),
+                    escalation=ladder,
+                    data={},
+                    channels=[],
+                    acknowledged=False,
+                    active=True,
+                    sensitive=False,
+                    created_at=now,
+                    last_modified_at=now,
+                )
+            )
+    finally:
+        await engine.dispose()
 
 
 async def test_call_queue_visit_join_and_a_failed_send_in_chromium(running: Server) -> None:
@@ -84,7 +135,7 @@ async def test_call_queue_visit_join_and_a_failed_send_in_chromium(running: Serv
     except ImportError:
         pytest.skip("playwright is not installed (pip install -e '.[test]')")
 
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     async with httpx.AsyncClient(base_url=server, timeout=60) as http:
         org = await _created(
             http,
@@ -281,10 +332,18 @@ async def test_call_queue_visit_join_and_a_failed_send_in_chromium(running: Serv
                 assert await page.locator("[data-state]").inner_text() == "failed"
                 await _at_both_widths(page, axe, "delivery")
 
-                # Escalations (none open here): the screen itself passes axe.
+                # An escalation ladder (no API call starts one: written as the notify path
+                # writes it); Acknowledge from the keyboard stops it.
+                await escalating(running, org, nurse)
                 await page.get_by_role("link", name="Escalations", exact=True).click()
                 await page.get_by_role("heading", name="Unacknowledged escalations").wait_for()
+                await page.locator("tr[data-escalation]", has_text="1 of 2 (sms)").wait_for()
                 await _at_both_widths(page, axe, "escalations")
+                await page.get_by_role("button", name="Acknowledge").focus()
+                await page.keyboard.press("Enter")
+                await page.get_by_text("Acknowledged: the escalation stopped.").wait_for()
+                assert await page.locator("tr[data-escalation]").count() == 0
+                await _no_violations(page, axe, "escalations after Acknowledge")
             finally:
                 await browser.close()
         agents = await http.get(
