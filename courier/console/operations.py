@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from courier.console import operations_queries as ops
-from courier.console.actions import action_named, create_resource, run_action, spec_named
+from courier.console.actions import action_named, create_resource, may, run_action
 from courier.console.error_codes import plain_words
 from courier.console.queries import provider_individuals
 from courier.console.routes import (
@@ -80,10 +80,6 @@ def may_act(ctx: Context, type_name: str, name: str, method: str = "POST") -> bo
     return ctx.principal.can(action_named(type_name, name, method).permission)
 
 
-def _ctx(request: Request, session: AsyncSession, signed: Signed) -> Context:
-    return _context(request, session, signed)
-
-
 def _refusal(request: Request, message: str, status: int) -> Response:
     """The API's refusal: a page, or for htmx the reason in the screen's alert."""
     if not _is_htmx(request):
@@ -121,7 +117,7 @@ async def _act(request: Request, act: Action, screen: Screen) -> Response:
         if refused is not None:
             return refused
         assert signed is not None
-        ctx = _ctx(request, session, signed)
+        ctx = _context(request, session, signed)
         try:
             shown = await act(ctx, form)
         except ApiError as error:
@@ -156,10 +152,10 @@ def _validation_message(error: ValidationError) -> str:
 def _calls(request: Request) -> Loader:
     async def load(session: AsyncSession, signed: Signed) -> dict[str, Any]:
         org = signed.principal.require_organization()
-        ctx = _ctx(request, session, signed)
+        ctx = _context(request, session, signed)
         return {
             "lines": await ops.call_queues(session, org),
-            "can_join": ctx.principal.can(spec_named(AGENTS).permission(Op.CREATE)),
+            "can_join": may(ctx, AGENTS, Op.CREATE),
             "can_leave": may_act(ctx, AGENTS, "", "DELETE"),
             "team": await provider_individuals(session, org),
             "acting": signed.row.acting_individual_id,
@@ -224,7 +220,7 @@ def _visits(request: Request) -> Loader:
     async def load(session: AsyncSession, signed: Signed) -> dict[str, Any]:
         org = signed.principal.require_organization()
         visits, zone = await ops.todays_visits(session, org, utcnow())
-        ctx = _ctx(request, session, signed)
+        ctx = _context(request, session, signed)
         return {
             "visits": visits,
             "zone": zone,
@@ -259,7 +255,7 @@ async def join_visit(request: Request, visit_id: str) -> Response:
         if ident is None:
             return _error(request, "No such visit.", 404)
         org = signed.principal.require_organization()
-        ctx = _ctx(request, session, signed)
+        ctx = _context(request, session, signed)
         who = await ops.visit_participant(session, org, ident, signed.row.acting_individual_id)
         try:
             ctx.principal.require(action_named(VISITS, "get-credentials", "GET").permission)
@@ -288,7 +284,7 @@ def _escalations(request: Request) -> Loader:
     async def load(session: AsyncSession, signed: Signed) -> dict[str, Any]:
         org = signed.principal.require_organization()
         zone = await ops.organization_zone(session, org)
-        ctx = _ctx(request, session, signed)
+        ctx = _context(request, session, signed)
         return {
             "escalations": await ops.escalations(session, org),
             "zone": zone,
@@ -358,8 +354,7 @@ def _log_filter(request: Request) -> tuple[ops.LogFilter, list[str]]:
     return chosen, problems
 
 
-def _log(request: Request) -> Loader:
-    chosen, problems = _log_filter(request)
+def _log(chosen: ops.LogFilter, problems: list[str]) -> Loader:
 
     async def load(session: AsyncSession, signed: Signed) -> dict[str, Any]:
         org = signed.principal.require_organization()
@@ -382,21 +377,22 @@ def _log(request: Request) -> Loader:
 
 @router.get("/console/deliveries")
 async def deliveries(request: Request) -> Response:
-    response = await _screen(request, _log(request), "deliveries.html", "deliveries")
-    if _log_filter(request)[1] and response.status_code == 200:
-        response.status_code = 400
+    chosen, problems = _log_filter(request)
+    response = await _screen(request, _log(chosen, problems), "deliveries.html", "deliveries")
+    if problems and response.status_code == 200:
+        response.status_code = 400  # the page still renders, naming what was not understood
     return response
 
 
 @router.get("/console/deliveries/list")
 async def deliveries_list(request: Request) -> Response:
-    return await _screen(request, _log(request), "_deliveries.html", None)
+    return await _screen(request, _log(*_log_filter(request)), "_deliveries.html", None)
 
 
 def _detail(request: Request, ident: uuid.UUID) -> Loader:
     async def load(session: AsyncSession, signed: Signed) -> dict[str, Any]:
         org = signed.principal.require_organization()
-        ctx = _ctx(request, session, signed)
+        ctx = _context(request, session, signed)
         return {
             "detail": await ops.delivery_detail(session, org, ident),
             "zone": await ops.organization_zone(session, org),
