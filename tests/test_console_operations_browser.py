@@ -311,15 +311,22 @@ async def test_call_queue_visit_join_and_a_failed_send_in_chromium(running: Serv
 
                 # Done-when 4: a forced failure appears in the log with its code, and in Today.
                 await sandbox("sms/failures", code="30007")
-                await _created(
+                text = await _created(
                     http,
                     "/v1/texts/",
                     "texts",
                     {"target": PATIENT_PHONE, "message": "Your results are ready"},
                     staff,
                 )
+
+                async def failed() -> bool:
+                    got = await http.get(f"/v1/texts/{text}/", headers=staff)
+                    return bool(got.json()["data"]["attributes"]["status"] == "failed")
+
+                await until(failed, "the text to fail")
                 await page.get_by_role("link", name="Today", exact=True).click()
-                await page.locator("[data-tile=failed]", has_text="1").wait_for(timeout=20_000)
+                await page.get_by_role("heading", name="Today").wait_for()
+                assert await page.locator("[data-tile=failed]").inner_text() == "1"
                 await page.get_by_role("link", name="failed sends in 24 hours").click()
                 await page.get_by_role("heading", name="Delivery log").wait_for()
                 failed = page.locator("tr[data-delivery]", has_text="30007")
