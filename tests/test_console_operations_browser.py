@@ -319,11 +319,11 @@ async def test_call_queue_visit_join_and_a_failed_send_in_chromium(running: Serv
                     staff,
                 )
 
-                async def failed() -> bool:
+                async def text_failed() -> bool:
                     got = await http.get(f"/v1/texts/{text}/", headers=staff)
                     return bool(got.json()["data"]["attributes"]["status"] == "failed")
 
-                await until(failed, "the text to fail")
+                await until(text_failed, "the text to fail")
                 await page.get_by_role("link", name="Today", exact=True).click()
                 await page.get_by_role("heading", name="Today").wait_for()
                 assert await page.locator("[data-tile=failed]").inner_text() == "1"
