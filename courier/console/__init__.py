@@ -57,8 +57,10 @@ class ConsoleHeadersMiddleware:
 
 def install(app: Any) -> None:
     """Mount the console's routes and static files, and its response headers."""
+    from courier.console.operations import router as operations
     from courier.console.routes import router
 
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.include_router(router)
+    app.include_router(operations)
     app.add_middleware(ConsoleHeadersMiddleware)

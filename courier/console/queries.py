@@ -8,18 +8,16 @@ here: every change goes through the API's services (:mod:`courier.console.action
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import utcnow
 from courier.models.appointment import Appointment, AppointmentStatus
-from courier.models.delivery import Delivery
 from courier.models.individual import Individual
 from courier.models.messaging import MessagingChannel, MessagingMessage, MessagingSubscriber
 from courier.models.organization import Organization
@@ -27,9 +25,7 @@ from courier.models.user_notification import UserNotification
 
 PATIENT = "participant"
 INBOX_LIMIT = 200  # channels the inbox reads at most (the most recently active)
-FAILED_STATES = ("failed", "undelivered")
 VISIT_WINDOW = timedelta(hours=2)
-FAILED_WINDOW = timedelta(hours=24)
 
 
 def _pair() -> Select[Any]:
@@ -158,7 +154,9 @@ class Tiles:
     visits_soon: int
     escalations: int
     failed_sends: int
-    voice: None = None  # no voice queue model in Courier yet
+    voice_lines: int
+    callers_waiting: int
+    longest_wait_since: datetime | None  # when the longest-waiting caller joined a queue
 
 
 async def visits_soon(
@@ -187,44 +185,20 @@ async def open_escalations(
     return [row for row in rows if row.escalation]  # a JSON null is no ladder
 
 
-async def failed_sends(
-    session: AsyncSession,
-    organization_id: uuid.UUID,
-    now: datetime,
-    *,
-    states: Sequence[str] = FAILED_STATES,
-    limit: int = 200,
-) -> tuple[int, list[Delivery]]:
-    since = now - FAILED_WINDOW
-    base = scoped(select(Delivery), Delivery, organization_id).where(
-        Delivery.state.in_(list(states)), Delivery.updated_at >= since
-    )
-    total = (
-        await session.execute(
-            scoped(select(func.count()).select_from(Delivery), Delivery, organization_id).where(
-                Delivery.state.in_(list(states)), Delivery.updated_at >= since
-            )
-        )
-    ).scalar_one()
-    rows = list(
-        (
-            await session.execute(
-                base.order_by(Delivery.updated_at.desc(), Delivery.id).limit(limit)
-            )
-        ).scalars()
-    )
-    return int(total), rows
-
-
 async def tiles(session: AsyncSession, organization_id: uuid.UUID) -> Tiles:
+    from courier.console import operations_queries as ops  # it builds on this module
+
     now = utcnow()
     rows = await inbox_rows(session, organization_id, None)
-    failed, _ = await failed_sends(session, organization_id, now, limit=0)
+    queue = await ops.queue_summary(session, organization_id)
     return Tiles(
         unread_channels=sum(1 for r in rows if r.unread > 0),
         visits_soon=len(await visits_soon(session, organization_id, now)),
         escalations=len(await open_escalations(session, organization_id)),
-        failed_sends=failed,
+        failed_sends=await ops.failed_sends_count(session, organization_id, now),
+        voice_lines=queue.lines,
+        callers_waiting=queue.waiting,
+        longest_wait_since=queue.longest_since,
     )
 
 

@@ -40,7 +40,6 @@ from courier.console.sessions import (
 from courier.console.stream import ConsoleStream
 from courier.core.db import Database, commit
 from courier.core.errors import ApiError
-from courier.core.time import utcnow
 from courier.jsonapi.context import Context
 from courier.jsonapi.resource import Op
 from courier.providers.common import load_provider_kinds
@@ -437,40 +436,6 @@ async def reply(request: Request, channel_id: str) -> Response:
             values = await _conversation_values(request, session, signed, ident)
         return _page("_messages.html", {"request": request, **(values or {})})
     return RedirectResponse(f"/console/conversations/{ident}", status_code=303)
-
-
-# --- simple filtered lists behind the tiles ----------------------------------------------------
-
-
-async def _failed_sends(session: AsyncSession, signed: Signed) -> dict[str, Any]:
-    org = signed.principal.require_organization()
-    total, rows = await queries.failed_sends(session, org, utcnow())
-    return {"total": total, "deliveries": rows}
-
-
-async def _visits(session: AsyncSession, signed: Signed) -> dict[str, Any]:
-    org = signed.principal.require_organization()
-    return {"visits": await queries.visits_soon(session, org, utcnow())}
-
-
-async def _escalations(session: AsyncSession, signed: Signed) -> dict[str, Any]:
-    org = signed.principal.require_organization()
-    return {"escalations": await queries.open_escalations(session, org)}
-
-
-@router.get("/console/deliveries")
-async def deliveries(request: Request) -> Response:
-    return await _screen(request, _failed_sends, "deliveries.html", "deliveries")
-
-
-@router.get("/console/visits")
-async def visits(request: Request) -> Response:
-    return await _screen(request, _visits, "visits.html", "visits")
-
-
-@router.get("/console/escalations")
-async def escalations(request: Request) -> Response:
-    return await _screen(request, _escalations, "escalations.html", "escalations")
 
 
 # --- live hints --------------------------------------------------------------------------------
