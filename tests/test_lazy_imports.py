@@ -12,6 +12,7 @@ from tests.support import process_env
 # Each of these costs 10-100 MB of a process's memory, measured one by one at import.
 HEAVY = (
     "phonenumbers.geodata",  # libphonenumber's place names (~100 MB): sandbox number regions
+    "phonenumbers.carrierdata",  # its carrier names (~9 MB): the sandbox's number lookups
     "yake",  # key phrases (with networkx, ~40 MB): message analysis
     "networkx",
     "vaderSentiment",

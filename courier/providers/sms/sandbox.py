@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, carrier
+from phonenumbers import PhoneNumberType
 from pydantic import BaseModel, ConfigDict, Field
 
 from courier.config import Settings
@@ -277,6 +277,9 @@ class SandboxSms:
             line_type = "landline"
         country = phonenumbers.region_code_for_number(parsed)
         mobile = line_type == "mobile" and country in SANDBOX_MCC
+        # libphonenumber's carrier names (~9 MB) are loaded by the first lookup, not at start.
+        from phonenumbers import carrier
+
         return NumberLookup(
             phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
             valid,
