@@ -72,6 +72,19 @@ async def _key(conn: asyncpg.Connection, request: Request) -> asyncpg.Record | N
     return key
 
 
+async def _subscribes(
+    conn: asyncpg.Connection, org: uuid.UUID, channel: uuid.UUID, individual: uuid.UUID
+) -> bool:
+    found = await conn.fetchval(
+        "SELECT 1 FROM messaging_subscribers WHERE organization_id = $1"
+        " AND channel_id = $2 AND individual_id = $3",
+        org,
+        channel,
+        individual,
+    )
+    return found is not None
+
+
 def _message(row: dict[str, Any], reactions: list[Any], attachments: list[Any]) -> dict[str, Any]:
     return {
         "type": MESSAGES,
@@ -111,14 +124,7 @@ async def post_message(request: Request) -> Response:
         if key is None:
             return _error(401, "unknown API key")
         org = key["organization_id"]
-        member = await conn.fetchval(
-            "SELECT 1 FROM messaging_subscribers WHERE organization_id = $1"
-            " AND channel_id = $2 AND individual_id = $3",
-            org,
-            channel,
-            author,
-        )
-        if member is None:
+        if not await _subscribes(conn, org, channel, author):
             return _error(422, "the individual does not subscribe to the channel")
         user = await conn.fetchval(
             "SELECT id FROM users WHERE organization_id = $1 AND primary_individual_id = $2"
@@ -222,14 +228,7 @@ async def newest_messages(request: Request) -> Response:
         if key is None:
             return _error(401, "unknown API key")
         org = key["organization_id"]
-        member = await conn.fetchval(
-            "SELECT 1 FROM messaging_subscribers WHERE organization_id = $1"
-            " AND channel_id = $2 AND individual_id = $3",
-            org,
-            channel,
-            reader,
-        )
-        if member is None:
+        if not await _subscribes(conn, org, channel, reader):
             return _error(404, "no such channel")
         rows = await conn.fetch(
             "SELECT id, channel_id, seq, individual_id, user_id, message, draft, removed,"
