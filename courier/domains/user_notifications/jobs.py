@@ -19,13 +19,12 @@ from courier.config import Settings
 from courier.core.tenancy import scoped
 from courier.core.time import now_ms, utcnow
 from courier.domains.user_notifications import sending
+from courier.domains.user_notifications.repository import notifiable_devices, sms_consented
 from courier.domains.user_notifications.service import (
     DISPATCH_JOB,
     ESCALATE_JOB,
     PUSH_JOB,
     TYPE,
-    _devices,
-    sms_consented,
 )
 from courier.jobs import JobContext, job_handler
 from courier.jsonapi.changes import SYSTEM, change, write_changes
@@ -107,7 +106,7 @@ async def _step_work(
     )
     user = users.get(row.user_id) if row.user_id else None
     if channel == "push":
-        devices = (await _devices(session, row.organization_id, [row.individual_id])).get(
+        devices = (await notifiable_devices(session, row.organization_id, [row.individual_id])).get(
             row.individual_id, []
         )
         for device in devices:
