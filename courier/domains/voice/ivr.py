@@ -32,10 +32,10 @@ from twilio.twiml.voice_response import Dial, Gather, VoiceResponse  # type: ign
 from courier.config import Settings
 from courier.core.tenancy import scoped
 from courier.core.time import now_ms
+from courier.domains.voice.repository import fetch_row
 from courier.domains.voice.service import (
     callback_url,
     enqueue_dispatch,
-    fetch_row,
     is_open,
     twiml_url,
 )

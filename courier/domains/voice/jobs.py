@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.tenancy import scoped, unscoped
 from courier.core.time import now_ms, utcnow
+from courier.domains.voice.repository import fetch_row, individual_by_phone
 from courier.domains.voice.service import (
     CONNECT_JOB,
     DELETE_RECORDING_JOB,
@@ -23,8 +24,6 @@ from courier.domains.voice.service import (
     TASK_JOB,
     callback_url,
     enqueue_dispatch,
-    fetch_row,
-    individual_by_phone,
     twiml_url,
 )
 from courier.events import publish

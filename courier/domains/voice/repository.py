@@ -1,0 +1,123 @@
+"""The SQL of voice lines (tenant-scoped): a row by id, the account's voice-capable number, the
+caller an incoming number names, the order of a line's queue, a number's one line across the
+installation, and the rows a signed call webhook or download link names. The text account a
+line takes its number from is read through :mod:`courier.domains.text_accounts.repository`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from courier.core.tenancy import scoped, unscoped
+from courier.models.individual import Individual
+from courier.models.text_account import TextAccountNumber
+from courier.models.voice import VoiceQueueEntry, VoiceRecording, VoiceSetting
+
+M = TypeVar("M")
+SIGNED = "a signed link or a signed call webhook names its row by id"
+
+
+async def fetch_row(session: AsyncSession, model: type[M], org: uuid.UUID, ident: Any) -> M | None:
+    """The organization's row ``ident`` of ``model`` (None when absent or another's)."""
+    if ident is None:
+        return None
+    stmt = scoped(select(model).where(model.id == ident), model, org)  # type: ignore[attr-defined]
+    found: M | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def voice_number(
+    session: AsyncSession, org: uuid.UUID, account_id: uuid.UUID, phone: str
+) -> TextAccountNumber | None:
+    """The account's active number ``phone`` with voice capability, else None."""
+    stmt = scoped(
+        select(TextAccountNumber).where(
+            TextAccountNumber.account_id == account_id,
+            TextAccountNumber.phone_number == phone,
+            TextAccountNumber.status == "active",
+            TextAccountNumber.capability_voice.is_(True),
+        ),
+        TextAccountNumber,
+        org,
+    )
+    found: TextAccountNumber | None = (await session.execute(stmt)).scalars().first()
+    return found
+
+
+async def line_of_number(session: AsyncSession, phone: str) -> uuid.UUID | None:
+    """The line that ``phone`` serves, in whichever organization (a number serves one line
+    across the installation)."""
+    stmt = unscoped(
+        select(VoiceSetting.id).where(VoiceSetting.phone_number == phone).limit(1),
+        "a number serves one line across the installation",
+    )
+    found: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def individual_by_phone(
+    session: AsyncSession, org: uuid.UUID, phone: str
+) -> uuid.UUID | None:
+    stmt = scoped(
+        select(Individual.id).where(Individual.phone == phone).order_by(Individual.id).limit(1),
+        Individual,
+        org,
+    )
+    found: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def waiting_order(
+    session: AsyncSession, org: uuid.UUID, setting_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Each waiting entry's position (1 = next served) on its line, from the order now."""
+    ids = list(dict.fromkeys(setting_ids))
+    if not ids:
+        return {}
+    query = cast(
+        Select[Any],
+        select(VoiceQueueEntry.id, VoiceQueueEntry.setting_id)
+        .where(VoiceQueueEntry.setting_id.in_(ids), VoiceQueueEntry.state == "waiting")
+        .order_by(VoiceQueueEntry.setting_id, VoiceQueueEntry.enqueued_at, VoiceQueueEntry.id),
+    )
+    stmt = scoped(query, VoiceQueueEntry, org)
+    positions: dict[uuid.UUID, int] = {}
+    counts: dict[uuid.UUID, int] = {}
+    for entry_id, setting_id in (await session.execute(stmt)).all():
+        counts[setting_id] = counts.get(setting_id, 0) + 1
+        positions[entry_id] = counts[setting_id]
+    return positions
+
+
+# --- what a signed webhook or link names (no organization yet) ---------------------------------
+
+
+async def line_of_webhook(session: AsyncSession, ident: uuid.UUID) -> VoiceSetting | None:
+    """The line a (verified) call webhook names."""
+    stmt = unscoped(select(VoiceSetting).where(VoiceSetting.id == ident), SIGNED)
+    found: VoiceSetting | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def recording_of_link(session: AsyncSession, ident: uuid.UUID) -> VoiceRecording | None:
+    """The recording a (verified) download link names."""
+    stmt = unscoped(select(VoiceRecording).where(VoiceRecording.id == ident), SIGNED)
+    found: VoiceRecording | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def count_download(session: AsyncSession, ident: uuid.UUID) -> None:
+    """One more download of the recording (counted in the database: downloads at the same
+    moment each count)."""
+    await session.execute(
+        unscoped(
+            update(VoiceRecording)
+            .where(VoiceRecording.id == ident)
+            .values(download_count=VoiceRecording.download_count + 1),
+            SIGNED,
+        )
+    )
