@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courier.core.auth import Principal
 from courier.core.tenancy import scoped, unscoped
 from courier.jsonapi.repository import CHUNK, Repository
+from courier.models.delivery import ProviderInbound
 from courier.models.individual import Individual
 from courier.models.messaging import MessagingChannel
 from courier.models.organization import Organization
@@ -137,6 +138,25 @@ async def load_visit_of_link(session: AsyncSession, ident: uuid.UUID) -> VideoCh
     )
     found: VideoChannel | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
+
+
+async def earlier_unapplied(
+    session: AsyncSession, inbound: ProviderInbound, event_types: Sequence[str]
+) -> bool:
+    """Whether an event of the same room (of ``event_types``) received before ``inbound`` is
+    still to be applied."""
+    stmt = unscoped(
+        select(ProviderInbound.id).where(
+            ProviderInbound.organization_id == inbound.organization_id,  # tenancy-ok: see below
+            ProviderInbound.provider == inbound.provider,
+            ProviderInbound.vendor_id == inbound.vendor_id,
+            ProviderInbound.applied_at.is_(None),
+            ProviderInbound.received_at < inbound.received_at,
+            ProviderInbound.event_type.in_(event_types),
+        ),
+        "provider_inbound is not a tenant table; the statement names its organization",
+    )
+    return (await session.execute(stmt.limit(1))).first() is not None
 
 
 async def find_participant(
