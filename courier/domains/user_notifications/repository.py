@@ -1,8 +1,9 @@
 """The SQL of user notifications (tenant-scoped): what an individual may see, the look-ups
 ``notify_many`` makes a page of targets at a time (dedupe keys, individuals, users, devices,
 consents, badge totals, one IN list per 500), the notifications' multi-row INSERT, withdrawing
-and acknowledging, the queued ladder steps an acknowledgement cancels, and the notification a
-ladder's phone call names."""
+and acknowledging, the queued ladder steps an acknowledgement cancels, what the sending jobs
+read (a batch's notifications and push deliveries, the devices pushed to), and the
+notification a ladder's phone call names."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.tenancy import scoped, unscoped
 from courier.jsonapi.repository import CHUNK
+from courier.models.delivery import Delivery
 from courier.models.job import Job, JobState
 from courier.models.messaging import BadgeCount
 from courier.models.push_device import UserDevice
@@ -262,6 +264,88 @@ async def cancel_queued_jobs(
         .values(state=JobState.CANCELLED.value, finished_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+# --- sending (the jobs) ------------------------------------------------------------------------
+
+
+async def load_notification(
+    session: AsyncSession, organization_id: uuid.UUID, ident: uuid.UUID, *, for_update: bool = False
+) -> UserNotification | None:
+    """The notification, fresh from the database (``for_update``: locked on PostgreSQL)."""
+    stmt = scoped(
+        select(UserNotification).where(UserNotification.id == ident),
+        UserNotification,
+        organization_id,
+    ).execution_options(populate_existing=True)
+    if for_update and session.get_bind().dialect.name != "sqlite":
+        stmt = stmt.with_for_update()
+    found: UserNotification | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def notifications_by_id(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, UserNotification]:
+    """The notifications ``ids`` (one IN list: a batch of deliveries, a page of logs)."""
+    stmt = scoped(
+        select(UserNotification).where(UserNotification.id.in_(list(ids))),
+        UserNotification,
+        organization_id,
+    )
+    return {row.id: row for row in (await session.execute(stmt)).scalars()}
+
+
+async def devices_by_id(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, UserDevice]:
+    """The devices ``ids`` (whatever their state: the sender decides)."""
+    stmt = scoped(
+        select(UserDevice).where(UserDevice.id.in_(list(ids))), UserDevice, organization_id
+    )
+    return {row.id: row for row in (await session.execute(stmt)).scalars()}
+
+
+async def pending_pushes(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    batch_id: uuid.UUID,
+    *,
+    resource_type: str,
+    channel: str,
+) -> list[uuid.UUID]:
+    """The push deliveries (``resource_type``, ``channel``) of a ``notify_many`` call not yet
+    sent."""
+    notifications = scoped(
+        select(UserNotification.id).where(UserNotification.batch_id == batch_id),
+        UserNotification,
+        organization_id,
+    )
+    stmt = scoped(
+        select(Delivery.id).where(
+            Delivery.resource_type == resource_type,
+            Delivery.channel == channel,
+            Delivery.resource_id.in_(notifications.scalar_subquery()),
+            Delivery.state.in_(["accepted", "queued", "sending"]),
+        ),
+        Delivery,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def undispatched(
+    session: AsyncSession, organization_id: uuid.UUID, batch_id: uuid.UUID
+) -> list[UserNotification]:
+    """The notifications of a ``notify_many`` call whose SMS and emails are not queued yet."""
+    stmt = scoped(
+        select(UserNotification).where(
+            UserNotification.batch_id == batch_id, UserNotification.dispatched_at.is_(None)
+        ),
+        UserNotification,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 async def notification_of_call(session: AsyncSession, ident: uuid.UUID) -> UserNotification | None:
