@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Select, select, update
@@ -15,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courier.core.tenancy import scoped, unscoped
 from courier.models.individual import Individual
 from courier.models.text_account import TextAccountNumber
-from courier.models.voice import VoiceQueueEntry, VoiceRecording, VoiceSetting
+from courier.models.voice import (
+    VoiceLineCall,
+    VoiceQueueAgent,
+    VoiceQueueEntry,
+    VoiceRecording,
+    VoiceSetting,
+)
 
 M = TypeVar("M")
 SIGNED = "a signed link or a signed call webhook names its row by id"
@@ -121,3 +128,146 @@ async def count_download(session: AsyncSession, ident: uuid.UUID) -> None:
             SIGNED,
         )
     )
+
+
+# --- the queue (the dispatch job: conditional updates, so concurrent dispatches never pair one
+# caller with two agents or one agent with two callers) -----------------------------------------
+
+
+async def available_agents(
+    session: AsyncSession, org: uuid.UUID, setting_id: uuid.UUID
+) -> list[VoiceQueueAgent]:
+    """The line's free agents, longest-free first."""
+    stmt = scoped(
+        select(VoiceQueueAgent)
+        .where(VoiceQueueAgent.setting_id == setting_id, VoiceQueueAgent.state == "available")
+        .order_by(VoiceQueueAgent.free_since, VoiceQueueAgent.id),
+        VoiceQueueAgent,
+        org,
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def waiting_entries(
+    session: AsyncSession, org: uuid.UUID, setting_id: uuid.UUID, limit: int
+) -> list[VoiceQueueEntry]:
+    """The line's first ``limit`` waiting callers, longest-waiting first."""
+    stmt = scoped(
+        select(VoiceQueueEntry)
+        .where(VoiceQueueEntry.setting_id == setting_id, VoiceQueueEntry.state == "waiting")
+        .order_by(VoiceQueueEntry.enqueued_at, VoiceQueueEntry.id)
+        .limit(limit),
+        VoiceQueueEntry,
+        org,
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def take_agent(
+    session: AsyncSession, org: uuid.UUID, agent_id: uuid.UUID, entry_id: uuid.UUID, now: datetime
+) -> bool:
+    """The agent, if still available, becomes busy with the entry (False: another dispatch
+    took it)."""
+    took = await session.execute(
+        scoped(
+            update(VoiceQueueAgent)
+            .where(VoiceQueueAgent.id == agent_id, VoiceQueueAgent.state == "available")
+            .values(state="busy", entry_id=entry_id, last_modified_at=now)
+            .execution_options(synchronize_session=False),
+            VoiceQueueAgent,
+            org,
+        )
+    )
+    return bool(took.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def connect_entry(
+    session: AsyncSession, org: uuid.UUID, entry_id: uuid.UUID, agent_id: uuid.UUID, now: datetime
+) -> bool:
+    """The caller, if still waiting, is connected to the agent (False: taken, or left)."""
+    moved = await session.execute(
+        scoped(
+            update(VoiceQueueEntry)
+            .where(VoiceQueueEntry.id == entry_id, VoiceQueueEntry.state == "waiting")
+            .values(state="connected", agent_id=agent_id, connected_at=now, last_modified_at=now)
+            .execution_options(synchronize_session=False),
+            VoiceQueueEntry,
+            org,
+        )
+    )
+    return bool(moved.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def free_agent(session: AsyncSession, org: uuid.UUID, agent_id: uuid.UUID) -> None:
+    """The agent is available again, with no caller."""
+    await session.execute(
+        scoped(
+            update(VoiceQueueAgent)
+            .where(VoiceQueueAgent.id == agent_id)
+            .values(state="available", entry_id=None)
+            .execution_options(synchronize_session=False),
+            VoiceQueueAgent,
+            org,
+        )
+    )
+
+
+async def open_call_sids(session: AsyncSession, org: uuid.UUID, setting_id: uuid.UUID) -> list[str]:
+    """The calls still waiting or connected on the line, by the voice service's id."""
+    stmt = scoped(
+        select(VoiceQueueEntry.call_sid).where(
+            VoiceQueueEntry.setting_id == setting_id,
+            VoiceQueueEntry.ended_at.is_(None),
+            VoiceQueueEntry.state.in_(["waiting", "connected"]),
+        ),
+        VoiceQueueEntry,
+        org,
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def entry_of_call(
+    session: AsyncSession, org: uuid.UUID, call_sid: str
+) -> VoiceQueueEntry | None:
+    """The queue entry of a call (one per call)."""
+    stmt = scoped(
+        select(VoiceQueueEntry).where(VoiceQueueEntry.call_sid == call_sid), VoiceQueueEntry, org
+    )
+    found: VoiceQueueEntry | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def entry_state_of_call(session: AsyncSession, org: uuid.UUID, call_sid: str) -> str | None:
+    """The state of a call's queue entry (None: it never queued)."""
+    stmt = scoped(
+        select(VoiceQueueEntry.state).where(VoiceQueueEntry.call_sid == call_sid),
+        VoiceQueueEntry,
+        org,
+    )
+    found: str | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def recording_by_sid(
+    session: AsyncSession, org: uuid.UUID, recording_sid: str
+) -> VoiceRecording | None:
+    stmt = scoped(
+        select(VoiceRecording).where(VoiceRecording.recording_sid == recording_sid),
+        VoiceRecording,
+        org,
+    )
+    found: VoiceRecording | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def line_call(session: AsyncSession, call_sid: str) -> VoiceLineCall | None:
+    """The call to a line a voice service's callback names (any organization: a callback names
+    only the call)."""
+    if not call_sid:
+        return None
+    stmt = unscoped(
+        select(VoiceLineCall).where(VoiceLineCall.call_sid == call_sid),
+        "a voice callback names its call by the voice service's id",
+    )
+    found: VoiceLineCall | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
