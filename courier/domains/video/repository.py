@@ -18,6 +18,7 @@ from courier.models.delivery import ProviderInbound
 from courier.models.individual import Individual
 from courier.models.messaging import MessagingChannel
 from courier.models.organization import Organization
+from courier.models.template import Template
 from courier.models.user import User
 from courier.models.video import VideoChannel, VideoComposition, VideoParticipant
 
@@ -127,6 +128,34 @@ async def visit_of_room(
     stmt = unscoped(select(VideoChannel).where(VideoChannel.room_sid == room_sid), reason)
     by_sid: VideoChannel | None = (await session.execute(stmt.limit(1))).scalars().first()
     return by_sid
+
+
+async def has_composition(
+    session: AsyncSession, organization_id: uuid.UUID, visit_id: uuid.UUID
+) -> bool:
+    stmt = scoped(select(VideoComposition.id), VideoComposition, organization_id).where(
+        VideoComposition.video_channel_id == visit_id
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def load_composition(
+    session: AsyncSession, organization_id: uuid.UUID, ident: uuid.UUID
+) -> VideoComposition | None:
+    stmt = scoped(select(VideoComposition), VideoComposition, organization_id).where(
+        VideoComposition.id == ident
+    )
+    found: VideoComposition | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def reminder_template(
+    session: AsyncSession, organization_id: uuid.UUID, template_id: uuid.UUID | None
+) -> Template | None:
+    """The template a visit's reminders use (None: it was deleted)."""
+    stmt = scoped(select(Template), Template, organization_id).where(Template.id == template_id)
+    found: Template | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
 
 
 async def load_visit_of_link(session: AsyncSession, ident: uuid.UUID) -> VideoChannel | None:
