@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Select, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.tenancy import scoped, unscoped
@@ -66,16 +67,93 @@ async def line_of_number(session: AsyncSession, phone: str) -> uuid.UUID | None:
     return found
 
 
-async def individual_by_phone(
-    session: AsyncSession, org: uuid.UUID, phone: str
-) -> uuid.UUID | None:
-    stmt = scoped(
+def _individual_with_phone(org: uuid.UUID, phone: str) -> Select[Any]:
+    """The organization's individual with the phone ``phone`` (the first by id)."""
+    return scoped(
         select(Individual.id).where(Individual.phone == phone).order_by(Individual.id).limit(1),
         Individual,
         org,
     )
+
+
+async def individual_by_phone(
+    session: AsyncSession, org: uuid.UUID, phone: str
+) -> uuid.UUID | None:
+    stmt = _individual_with_phone(org, phone)
     found: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
+
+
+# --- the IVR's rows: one ``INSERT ... ON CONFLICT DO NOTHING`` each, so a webhook repeated (or
+# two at once) makes one row ----------------------------------------------------------------------
+
+
+def _insert(session: AsyncSession, model: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+async def _inserted(session: AsyncSession, stmt: Any) -> uuid.UUID | None:
+    """Run an insert marked for a row of the line's organization; its id, None on conflict."""
+    marked = stmt.execution_options(courier_tenant="insert: a row of the line's organization")
+    found: uuid.UUID | None = (await session.execute(marked)).scalar_one_or_none()
+    return found
+
+
+async def record_line_call(
+    session: AsyncSession,
+    setting: VoiceSetting,
+    *,
+    call_sid: str,
+    caller: str,
+    status: str,
+    now: datetime,
+) -> uuid.UUID | None:
+    """The line's record of the call (how its callbacks find the organization); None: the
+    call has one already."""
+    stmt = (
+        _insert(session, VoiceLineCall)
+        .values(
+            id=uuid.uuid4(),
+            organization_id=setting.organization_id,
+            setting_id=setting.id,
+            call_sid=call_sid,
+            caller=caller,
+            status=status,
+            step="greeting",
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["call_sid"])
+        .returning(VoiceLineCall.id)
+    )
+    return await _inserted(session, stmt)
+
+
+async def join_queue(
+    session: AsyncSession, setting: VoiceSetting, *, call_sid: str, caller: str, now: datetime
+) -> uuid.UUID | None:
+    """The caller's queue entry, the individual with the caller's phone found in the same
+    statement; None: the call has one already."""
+    org = setting.organization_id
+    stmt = (
+        _insert(session, VoiceQueueEntry)
+        .values(
+            id=uuid.uuid4(),
+            organization_id=org,
+            setting_id=setting.id,
+            call_sid=call_sid,
+            phone_number=caller,
+            individual_id=_individual_with_phone(org, caller).scalar_subquery(),
+            state="waiting",
+            enqueued_at=now,
+            created_at=now,
+            last_modified_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["call_sid"])
+        .returning(VoiceQueueEntry.id)
+    )
+    return await _inserted(session, stmt)
 
 
 async def waiting_order(
