@@ -28,13 +28,6 @@ EXCEPTIONS: dict[str, str] = {
     "multicasts/service.py": STILL_TO_MOVE,
     "texts/endpoints.py": STILL_TO_MOVE,
     "texts/service.py": STILL_TO_MOVE,
-    "video/endpoints.py": STILL_TO_MOVE,
-    "video/service.py": STILL_TO_MOVE,
-    "user_notifications/endpoints.py": "no repository.py yet: not part of the repository pass",
-    "user_notifications/service.py": "no repository.py yet: not part of the repository pass",
-    "voice/endpoints.py": "no repository.py yet: voice is being built in its own branch",
-    "voice/service.py": "no repository.py yet: voice is being built in its own branch",
-    "voice_calls/endpoints.py": "no repository.py yet: part of the voice work",
 }
 
 

@@ -10,15 +10,14 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
 from twilio.twiml.voice_response import Gather, VoiceResponse  # type: ignore[import-untyped]
 
 from courier.config import Settings
 from courier.core.db import commit
 from courier.core.errors import not_found
-from courier.core.tenancy import unscoped
 from courier.core.time import now_ms
 from courier.domains.user_notifications.reading import _acked, _cancel_ladder
+from courier.domains.user_notifications.repository import notification_of_call
 from courier.domains.user_notifications.service import push_rendering
 from courier.jsonapi.changes import SYSTEM, write_changes
 from courier.models.user_notification import UserNotification
@@ -66,14 +65,7 @@ async def call_script(notification_id: str, request: Request) -> Response:
     digits = raw.form_dict().get("Digits", [""])[0]
     answer = VoiceResponse()
     async with request.app.state.database.sessionmaker() as session:
-        notification = (
-            await session.execute(
-                unscoped(
-                    select(UserNotification).where(UserNotification.id == ident),
-                    "a call webhook signed by the voice service names its notification",
-                )
-            )
-        ).scalar_one_or_none()
+        notification = await notification_of_call(session, ident)
         if notification is None:
             raise not_found("notification")
         if digits == CONFIRM_DIGIT:

@@ -12,24 +12,22 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
-from courier.core.tenancy import scoped
 from courier.core.time import now_ms, utcnow
+from courier.domains.user_notifications import repository as repo
 from courier.domains.user_notifications import sending
+from courier.domains.user_notifications.repository import notifiable_devices, sms_consented
 from courier.domains.user_notifications.service import (
     DISPATCH_JOB,
     ESCALATE_JOB,
     PUSH_JOB,
     TYPE,
-    _devices,
-    sms_consented,
 )
 from courier.jobs import JobContext, job_handler
 from courier.jsonapi.changes import SYSTEM, change, write_changes
-from courier.models.delivery import Delivery
+from courier.models.user import User
 from courier.models.user_notification import UserNotification
 from courier.providers import delivery as deliveries
 from courier.providers.push.kind import PUSH
@@ -40,22 +38,7 @@ async def push(job: JobContext) -> dict[str, Any] | None:
     """Send the pushes of one ``notify_many`` call (each its own delivery, at most once)."""
     session, org = job.session, job.organization_id
     batch_id = uuid.UUID(str(job.payload["batch_id"]))
-    notifications = scoped(
-        select(UserNotification.id).where(UserNotification.batch_id == batch_id),
-        UserNotification,
-        org,
-    )
-    stmt = scoped(
-        select(Delivery.id).where(
-            Delivery.resource_type == TYPE,
-            Delivery.channel == PUSH.name,
-            Delivery.resource_id.in_(notifications.scalar_subquery()),
-            Delivery.state.in_(["accepted", "queued", "sending"]),
-        ),
-        Delivery,
-        org,
-    )
-    ids = list((await session.execute(stmt)).scalars())
+    ids = await repo.pending_pushes(session, org, batch_id, resource_type=TYPE, channel=PUSH.name)
     return await deliveries.send_deliveries(job, ids)
 
 
@@ -64,16 +47,9 @@ async def dispatch(job: JobContext) -> dict[str, Any] | None:
     """Queue the SMS and emails of one ``notify_many`` call's notifications."""
     session, org = job.session, job.organization_id
     batch_id = uuid.UUID(str(job.payload["batch_id"]))
-    stmt = scoped(
-        select(UserNotification).where(
-            UserNotification.batch_id == batch_id, UserNotification.dispatched_at.is_(None)
-        ),
-        UserNotification,
-        org,
-    )
-    rows = list((await session.execute(stmt)).scalars())
-    users = await sending.users_by_id(
-        session, org, list({row.user_id for row in rows if row.user_id is not None})
+    rows = await repo.undispatched(session, org, batch_id)
+    users = await repo.rows_by_id(
+        session, org, User, list({row.user_id for row in rows if row.user_id is not None})
     )
     outcomes: dict[str, int] = {}
     now = now_ms()
@@ -102,12 +78,12 @@ async def _step_work(
 ) -> str:
     """Do one step; what happened, in a few words (ids only, no content)."""
     channel = step["channel"]
-    users = await sending.users_by_id(
-        session, row.organization_id, [row.user_id] if row.user_id else []
+    users = await repo.rows_by_id(
+        session, row.organization_id, User, [row.user_id] if row.user_id else []
     )
     user = users.get(row.user_id) if row.user_id else None
     if channel == "push":
-        devices = (await _devices(session, row.organization_id, [row.individual_id])).get(
+        devices = (await notifiable_devices(session, row.organization_id, [row.individual_id])).get(
             row.individual_id, []
         )
         for device in devices:
@@ -149,7 +125,7 @@ async def escalate(job: JobContext) -> dict[str, Any] | None:
     session, org = job.session, job.organization_id
     ident = uuid.UUID(str(job.payload["notification_id"]))
     index = int(job.payload["step"])
-    row = await sending.load_notification(session, org, ident, for_update=True)
+    row = await repo.load_notification(session, org, ident, for_update=True)
     if row is None or not row.escalation:
         return {"skipped": "no such notification"}
     ladder = dict(row.escalation)

@@ -16,27 +16,20 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.errors import forbidden
-from courier.core.tenancy import scoped
 from courier.core.time import format_timestamp, now_ms
+from courier.domains.user_notifications import repository as repo
 from courier.domains.user_notifications.schemas import AckBody
-from courier.domains.user_notifications.service import ESCALATE_JOB, TYPE, scoped_rows
+from courier.domains.user_notifications.service import ESCALATE_JOB, TYPE
 from courier.jsonapi.changes import Change, Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.resource import CrudService
-from courier.models.job import Job, JobState
-from courier.models.user import User
 from courier.models.user_notification import UserNotification
 
 COUNTS_NAMESPACE = uuid.UUID("5b0c7a52-3f0e-4c53-9d55-7b3c1c6f2a10")
-
-
-def own_notifications(stmt: Select[Any], principal: Any) -> Select[Any]:
-    """An individual token sees the notifications addressed to it."""
-    return stmt.where(UserNotification.individual_id == principal.individual_id)
 
 
 def individual_filter(stmt: Select[Any], value: uuid.UUID, ctx: Context) -> Select[Any]:
@@ -61,16 +54,7 @@ async def _cancel_ladder(session: AsyncSession, row: UserNotification) -> None:
             keys.append(f"{ESCALATE_JOB}:{row.id}:{index}")
     row.escalation = {**row.escalation, "state": "stopped", "steps": steps}
     if keys:
-        now = now_ms()
-        await session.execute(
-            scoped(
-                update(Job).where(Job.dedupe_key.in_(keys), Job.state == JobState.QUEUED.value),
-                Job,
-                row.organization_id,
-            )
-            .values(state=JobState.CANCELLED.value, finished_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        await repo.cancel_queued_jobs(session, row.organization_id, keys, now_ms())
 
 
 def _acked(row: UserNotification, now: Any, organization_id: uuid.UUID) -> Change:
@@ -93,14 +77,7 @@ class UserNotificationService(CrudService[UserNotification]):
 
     async def present(self, ctx: Context, rows: Sequence[UserNotification]) -> list[dict[str, Any]]:
         user_ids = list({row.user_id for row in rows if row.user_id is not None})
-        names: dict[uuid.UUID, tuple[str | None, str | None]] = {}
-        if user_ids:
-            stmt = scoped_rows(
-                select(User.id, User.first_name, User.last_name).where(User.id.in_(user_ids)),
-                User,
-                ctx.organization_id,
-            )
-            names = {r.id: (r.first_name, r.last_name) for r in await ctx.session.execute(stmt)}
+        names = await repo.user_names(ctx.session, ctx.organization_id, user_ids)
         out = []
         for row in rows:
             first, last = names.get(row.user_id, (None, None)) if row.user_id else (None, None)
@@ -141,19 +118,8 @@ class UserNotificationService(CrudService[UserNotification]):
             changes.append(_acked(row, now, ctx.organization_id))
             await _cancel_ladder(ctx.session, row)
         if body is not None and body.ack_previous:
-            stmt = scoped(
-                select(UserNotification).where(
-                    UserNotification.individual_id == row.individual_id,
-                    UserNotification.acknowledged.is_(False),
-                    UserNotification.id != row.id,
-                    UserNotification.created_at <= row.created_at,
-                ),
-                UserNotification,
-                ctx.organization_id,
-            )
-            if ctx.session.get_bind().dialect.name != "sqlite":
-                stmt = stmt.with_for_update()
-            for earlier in (await ctx.session.execute(stmt)).scalars():
+            earlier_ones = await repo.unacknowledged_before(ctx.session, ctx.organization_id, row)
+            for earlier in earlier_ones:
                 changes.append(_acked(earlier, now, ctx.organization_id))
                 await _cancel_ladder(ctx.session, earlier)
         return Changed(row, changes)

@@ -15,10 +15,10 @@ from courier.domains.user_notifications.reading import (
     count_id,
     inactive_filter,
     individual_filter,
-    own_notifications,
     present_counts,
     service,
 )
+from courier.domains.user_notifications.repository import own_notifications
 from courier.domains.user_notifications.schemas import (
     COUNTS_TYPE,
     AckBody,

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
 from courier.core.errors import ApiError
-from courier.core.tenancy import scoped
 from courier.domains.app_credentials.service import credentials_for
 from courier.domains.email.service import do_queue_rendered
 from courier.domains.text_accounts import repository as accounts
@@ -27,6 +25,7 @@ from courier.domains.user_devices.service import (
     push_content,
     push_device,
 )
+from courier.domains.user_notifications import repository as repo
 from courier.domains.user_notifications.endpoints import call_url
 from courier.domains.user_notifications.service import TYPE, notify_copy, push_rendering
 from courier.jobs.context import JobContext
@@ -37,7 +36,13 @@ from courier.models.user_notification import UserNotification
 from courier.providers import delivery as deliveries
 from courier.providers.common import Permanent, RecipientGone, SendResult
 from courier.providers.email.message import EmailContent
-from courier.providers.push.base import PushCredentials, PushDevice, PushMessage, PushProvider
+from courier.providers.push.base import (
+    Platform,
+    PushCredentials,
+    PushDevice,
+    PushMessage,
+    PushProvider,
+)
 from courier.providers.voice import VOICE
 from courier.providers.voice.base import OutboundCall, VoiceProvider
 
@@ -45,18 +50,9 @@ CALL_TYPE = "user-notification-calls"  # a call placed by a ladder: its delivery
 SMS_PURPOSE = "notification"
 
 
-async def load_notification(
-    session: AsyncSession, organization_id: uuid.UUID, ident: uuid.UUID, *, for_update: bool = False
-) -> UserNotification | None:
-    stmt = scoped(
-        select(UserNotification).where(UserNotification.id == ident),
-        UserNotification,
-        organization_id,
-    ).execution_options(populate_existing=True)
-    if for_update and session.get_bind().dialect.name != "sqlite":
-        stmt = stmt.with_for_update()
-    found: UserNotification | None = (await session.execute(stmt)).scalar_one_or_none()
-    return found
+def platform_of(device: UserDevice) -> Platform:
+    """The device's push platform (its ``type``, one of them by the devices' schema)."""
+    return cast(Platform, device.type)
 
 
 def push_message(notification: UserNotification, platform: str) -> PushMessage | None:
@@ -78,18 +74,11 @@ def push_message(notification: UserNotification, platform: str) -> PushMessage |
 @deliveries.delivery_sender(TYPE)
 async def send_push(job: JobContext, delivery: Delivery, adapter: PushProvider) -> SendResult:
     session, org = job.session, job.organization_id
-    notification = await load_notification(session, org, delivery.resource_id)
+    notification = await repo.load_notification(session, org, delivery.resource_id)
     if notification is None:
         raise Permanent("deleted", "the notification was deleted before it was sent")
-    device = (
-        await session.execute(
-            scoped(
-                select(UserDevice).where(UserDevice.id == uuid.UUID(delivery.recipient)),
-                UserDevice,
-                org,
-            )
-        )
-    ).scalar_one_or_none()
+    device_id = uuid.UUID(delivery.recipient)
+    device = (await repo.devices_by_id(session, org, [device_id])).get(device_id)
     if device is None or not device.active:
         raise Permanent("device-inactive", "the device was removed or its token is gone")
     if not device.allow_notification:
@@ -102,10 +91,9 @@ async def send_push(job: JobContext, delivery: Delivery, adapter: PushProvider) 
         job.settings,
         org,
         device.app_name,
-        device.type,
+        platform_of(device),
     )
     target = push_device(device)
-    device_id = device.id
     await job.checkpoint()  # no transaction (SQLite: no write lock) during the service's call
     try:
         return await adapter.send(target, message, delivery_id=delivery.id, credentials=credentials)
@@ -124,26 +112,8 @@ async def prepare_pushes(
     session, org = job.session, job.organization_id
     notification_ids = list({row.resource_id for row in batch})
     device_ids = list({uuid.UUID(row.recipient) for row in batch})
-    notifications = {
-        row.id: row
-        for row in (
-            await session.execute(
-                scoped(
-                    select(UserNotification).where(UserNotification.id.in_(notification_ids)),
-                    UserNotification,
-                    org,
-                )
-            )
-        ).scalars()
-    }
-    devices = {
-        row.id: row
-        for row in (
-            await session.execute(
-                scoped(select(UserDevice).where(UserDevice.id.in_(device_ids)), UserDevice, org)
-            )
-        ).scalars()
-    }
+    notifications = await repo.notifications_by_id(session, org, notification_ids)
+    devices = await repo.devices_by_id(session, org, device_ids)
     credentials: dict[tuple[str, str], PushCredentials | None] = {}
     actions: dict[uuid.UUID, deliveries.SendAction | Permanent] = {}
     for row in batch:
@@ -171,7 +141,7 @@ async def prepare_pushes(
                 job.settings,
                 org,
                 device.app_name,
-                device.type,
+                platform_of(device),
             )
         actions[row.id] = _push_call(
             adapter, push_device(device), message, row.id, credentials[key]
@@ -206,13 +176,8 @@ async def pushed_content(
     session: AsyncSession, organization_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> Mapping[uuid.UUID, Mapping[str, Any]]:
     """What each notification's pushes showed (for the devices' ``get-logs``)."""
-    stmt = scoped(
-        select(UserNotification).where(UserNotification.id.in_(list(ids))),
-        UserNotification,
-        organization_id,
-    )
     shown: dict[uuid.UUID, Mapping[str, Any]] = {}
-    for row in (await session.execute(stmt)).scalars():
+    for row in (await repo.notifications_by_id(session, organization_id, ids)).values():
         message = push_message(row, "apn")
         if message is not None:
             shown[row.id] = message.shown()
@@ -274,15 +239,6 @@ async def queue_mail(
     return "queued"
 
 
-async def users_by_id(
-    session: AsyncSession, organization_id: uuid.UUID, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, User]:
-    if not ids:
-        return {}
-    stmt = scoped(select(User).where(User.id.in_(list(ids))), User, organization_id)
-    return {row.id: row for row in (await session.execute(stmt)).scalars()}
-
-
 # --- calls (escalation) -------------------------------------------------------------------------
 
 
@@ -304,7 +260,7 @@ async def place_call(
 @deliveries.delivery_sender(CALL_TYPE)
 async def send_call(job: JobContext, delivery: Delivery, adapter: VoiceProvider) -> SendResult:
     session, org = job.session, job.organization_id
-    notification = await load_notification(session, org, delivery.resource_id)
+    notification = await repo.load_notification(session, org, delivery.resource_id)
     if notification is None:
         raise Permanent("deleted", "the notification was deleted before the call")
     account = await accounts.account_of(session, org)

@@ -22,27 +22,24 @@ consents, badge totals) and one multi-row INSERT per table.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
-from courier.core.tenancy import scoped
 from courier.core.time import now_ms
 from courier.domains.templates.render import PUSH_CHANNELS, DataError, RenderError, render
 from courier.domains.templates.service import recipients_of
+from courier.domains.user_notifications import repository as repo
 from courier.jobs import enqueue
 from courier.jsonapi.changes import SYSTEM, change, write_changes
 from courier.models.individual import Individual
-from courier.models.messaging import BadgeCount
 from courier.models.push_device import UserDevice
 from courier.models.template import Template
 from courier.models.user import User
-from courier.models.user_consent import UserConsent
 from courier.models.user_notification import UserNotification
 from courier.providers import delivery as deliveries
 from courier.providers.push.kind import PUSH
@@ -51,7 +48,6 @@ TYPE = "user-notifications"
 DISPATCH_JOB = "user-notifications.dispatch"
 PUSH_JOB = "user-notifications.push"
 ESCALATE_JOB = "user-notifications.escalate"
-CHUNK = 500  # ids per IN (...) list
 MAX_SOURCE = 255
 MAX_DEDUPE_KEY = 255
 MAX_CATEGORY = 32
@@ -163,139 +159,6 @@ def _is_number(value: Any) -> bool:
 # --- notify ------------------------------------------------------------------------------------
 
 
-def scoped_rows(stmt: Any, model: Any, organization_id: uuid.UUID) -> Select[Any]:
-    """:func:`scoped` for a statement of several columns (typed as any select)."""
-    return scoped(cast("Select[Any]", stmt), model, organization_id)
-
-
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
-
-
-async def _existing(
-    session: AsyncSession, organization_id: uuid.UUID, keys: Sequence[str]
-) -> dict[str, UserNotification]:
-    found: dict[str, UserNotification] = {}
-    for chunk in _chunks(keys):
-        stmt = scoped(
-            select(UserNotification).where(UserNotification.dedupe_key.in_(chunk)),
-            UserNotification,
-            organization_id,
-        )
-        for row in (await session.execute(stmt)).scalars():
-            assert row.dedupe_key is not None
-            found[row.dedupe_key] = row
-    return found
-
-
-async def _rows_by_id(
-    session: AsyncSession, organization_id: uuid.UUID, model: Any, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Any]:
-    found: dict[uuid.UUID, Any] = {}
-    for chunk in _chunks(ids):
-        stmt = scoped(select(model).where(model.id.in_(chunk)), model, organization_id)
-        for row in (await session.execute(stmt)).scalars():
-            found[row.id] = row
-    return found
-
-
-async def _own_users(
-    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, User]:
-    """Each individual's own login account (its primary individual), the oldest if several."""
-    found: dict[uuid.UUID, User] = {}
-    for chunk in _chunks(individual_ids):
-        stmt = scoped(
-            select(User)
-            .where(User.primary_individual_id.in_(chunk), User.state == "active")
-            .order_by(User.created_at, User.id),
-            User,
-            organization_id,
-        )
-        for row in (await session.execute(stmt)).scalars():
-            assert row.primary_individual_id is not None
-            found.setdefault(row.primary_individual_id, row)
-    return found
-
-
-async def _devices(
-    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[UserDevice]]:
-    """The active devices that allow notifications, by individual."""
-    found: dict[uuid.UUID, list[UserDevice]] = {}
-    for chunk in _chunks(individual_ids):
-        stmt = scoped(
-            select(UserDevice)
-            .where(
-                UserDevice.individual_id.in_(chunk),
-                UserDevice.active.is_(True),
-                UserDevice.allow_notification.is_(True),
-            )
-            .order_by(UserDevice.created_at, UserDevice.id),
-            UserDevice,
-            organization_id,
-        )
-        for row in (await session.execute(stmt)).scalars():
-            found.setdefault(row.individual_id, []).append(row)
-    return found
-
-
-async def sms_consented(
-    session: AsyncSession, organization_id: uuid.UUID, users: Sequence[User]
-) -> set[uuid.UUID]:
-    """The users with an accepted SMS consent for the phone they have now."""
-    wanted = [user for user in users if user.phone]
-    allowed: set[uuid.UUID] = set()
-    for chunk in _chunks(wanted):
-        stmt = scoped_rows(
-            select(UserConsent.user_id, UserConsent.target_id).where(
-                UserConsent.user_id.in_([user.id for user in chunk]),
-                UserConsent.type == "sms",
-                UserConsent.state == "accepted",
-            ),
-            UserConsent,
-            organization_id,
-        )
-        phones = {user.id: user.phone for user in chunk}
-        for user_id, target in (await session.execute(stmt)).all():
-            if phones.get(user_id) == target:
-                allowed.add(user_id)
-    return allowed
-
-
-async def _badge_totals(
-    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, int]:
-    """What the app's badge shows for each individual: the messaging badge counts plus the
-    notifications not yet acknowledged."""
-    totals: dict[uuid.UUID, int] = {}
-    for chunk in _chunks(individual_ids):
-        badges = scoped_rows(
-            select(BadgeCount.individual_id, func.sum(BadgeCount.count))
-            .where(BadgeCount.individual_id.in_(chunk))
-            .group_by(BadgeCount.individual_id),
-            BadgeCount,
-            organization_id,
-        )
-        for ident, total in (await session.execute(badges)).all():
-            totals[ident] = totals.get(ident, 0) + int(total or 0)
-        unread = scoped_rows(
-            select(UserNotification.individual_id, func.count())
-            .where(
-                UserNotification.individual_id.in_(chunk),
-                UserNotification.acknowledged.is_(False),
-                UserNotification.active.is_(True),
-            )
-            .group_by(UserNotification.individual_id),
-            UserNotification,
-            organization_id,
-        )
-        for ident, count in (await session.execute(unread)).all():
-            totals[ident] = totals.get(ident, 0) + int(count or 0)
-    return totals
-
-
 def wants(user: User | None, channel: str) -> bool:
     """The user's ``notifications`` preferences: an empty list means the default (push and
     web push only); SMS, email and calls only when the user asked for them."""
@@ -394,7 +257,9 @@ async def notify_many(
     if not wanted:
         return results
 
-    earlier = await _existing(session, organization_id, [k for _, k in wanted if k is not None])
+    earlier = await repo.by_dedupe_keys(
+        session, organization_id, [k for _, k in wanted if k is not None]
+    )
     fresh: list[tuple[NotificationTarget, str | None]] = []
     for target, key in wanted:
         found = earlier.get(key) if key is not None else None
@@ -406,19 +271,17 @@ async def notify_many(
         return results
 
     individual_ids = [target.individual_id for target, _ in fresh]
-    individuals: dict[uuid.UUID, Individual] = await _rows_by_id(
-        session, organization_id, Individual, individual_ids
-    )
+    individuals = await repo.rows_by_id(session, organization_id, Individual, individual_ids)
     named_users = [t.user_id for t, _ in fresh if t.user_id is not None]
-    users: dict[uuid.UUID, User] = await _rows_by_id(session, organization_id, User, named_users)
-    own = await _own_users(
+    users = await repo.rows_by_id(session, organization_id, User, named_users)
+    own = await repo.own_users(
         session, organization_id, [t.individual_id for t, _ in fresh if t.user_id is None]
     )
     present = [ident for ident in individual_ids if ident in individuals]
-    devices = await _devices(session, organization_id, present)
-    badges = await _badge_totals(session, organization_id, present)
+    devices = await repo.notifiable_devices(session, organization_id, present)
+    badges = await repo.badge_totals(session, organization_id, present)
     everyone = {**{u.id: u for u in own.values()}, **users}
-    consented = await sms_consented(session, organization_id, list(everyone.values()))
+    consented = await repo.sms_consented(session, organization_id, list(everyone.values()))
     shared = await recipients_of(session, organization_id)
 
     now = now_ms()
@@ -495,10 +358,7 @@ async def notify_many(
         results[target.individual_id] = Notified(notification["id"], tuple(channels), True)
     if not rows:
         return results
-    # Through the connection: a Core insert names its organization in every row, so it cannot
-    # leak across tenants, and it is not a query the tenancy guard reasons about.
-    connection = await session.connection()
-    await connection.execute(insert(cast(Any, UserNotification.__table__)), rows)
+    await repo.insert_notifications(session, rows)
     await deliveries.create_deliveries(
         session,
         settings,
@@ -609,31 +469,31 @@ async def notify_copy(
     devices (a ladder's care-team alert). None when the individual (or user) is not of the
     organization. The same ``dedupe_key`` again returns the earlier one."""
     organization_id = source_row.organization_id
-    earlier = await _existing(session, organization_id, [dedupe_key])
+    earlier = await repo.by_dedupe_keys(session, organization_id, [dedupe_key])
     if dedupe_key in earlier:
         return earlier[dedupe_key].id
-    individual = (await _rows_by_id(session, organization_id, Individual, [individual_id])).get(
+    individual = (await repo.rows_by_id(session, organization_id, Individual, [individual_id])).get(
         individual_id
     )
     if individual is None:
         return None
     user: User | None
     if user_id is not None:
-        user = (await _rows_by_id(session, organization_id, User, [user_id])).get(user_id)
+        user = (await repo.rows_by_id(session, organization_id, User, [user_id])).get(user_id)
         if user is None:
             return None
     else:
-        user = (await _own_users(session, organization_id, [individual_id])).get(individual_id)
+        user = (await repo.own_users(session, organization_id, [individual_id])).get(individual_id)
     data = {k: v for k, v in (source_row.data or {}).items() if k not in ("sms", "email")}
     devices = [
         device
-        for device in (await _devices(session, organization_id, [individual_id])).get(
-            individual_id, []
-        )
+        for device in (
+            await repo.notifiable_devices(session, organization_id, [individual_id])
+        ).get(individual_id, [])
         if wants(user, _device_channel(device)) and push_rendering(data, device.type)
     ]
     now = now_ms()
-    badges = await _badge_totals(session, organization_id, [individual_id])
+    badges = await repo.badge_totals(session, organization_id, [individual_id])
     row = UserNotification(
         id=uuid.uuid4(),
         organization_id=organization_id,
@@ -694,27 +554,10 @@ async def withdraw(session: AsyncSession, organization_id: uuid.UUID, source: st
     """Make the notifications of ``source`` inactive (a cancelled multicast's, an announcer
     removed): they leave the default list (``include[inactive]`` shows them) and their
     ladders stop. Returns how many changed."""
-    stmt = scoped_rows(
-        select(UserNotification.id, UserNotification.individual_id).where(
-            UserNotification.source == source, UserNotification.active.is_(True)
-        ),
-        UserNotification,
-        organization_id,
-    )
-    rows = (await session.execute(stmt)).all()
+    rows = await repo.active_of_source(session, organization_id, source)
     if not rows:
         return 0
-    now = now_ms()
-    for chunk in _chunks([row.id for row in rows]):
-        await session.execute(
-            scoped(
-                update(UserNotification).where(UserNotification.id.in_(chunk)),
-                UserNotification,
-                organization_id,
-            )
-            .values(active=False, last_modified_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    await repo.deactivate(session, organization_id, [row.id for row in rows], now_ms())
     write_changes(
         session,
         [
@@ -732,11 +575,6 @@ async def withdraw(session: AsyncSession, organization_id: uuid.UUID, source: st
         request_id=None,
     )
     return len(rows)
-
-
-def visible_to(stmt: Select[Any], individual_id: uuid.UUID) -> Select[Any]:
-    """An individual's notifications (those addressed to them)."""
-    return stmt.where(UserNotification.individual_id == individual_id)
 
 
 __all__ = [

@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
-from courier.core.tenancy import scoped
 from courier.core.time import utcnow
 from courier.domains.video import repository as repo
 from courier.domains.video.schemas import MAX_DURATION_MINUTES
 from courier.domains.video.service import create_visit, join_url, participant_row
 from courier.models.appointment import Appointment, InteractionType
-from courier.models.individual import Individual
 from courier.models.video import AudioState, VideoParticipant, VisitState
 
 
@@ -73,16 +69,7 @@ async def ensure_visit(
         visit.appointment_duration = _minutes(appointment)
         visit.last_modified_at = utcnow()
     now = utcnow()
-    columns: Any = select(Individual.id, Individual.account_type)
-    stmt: Select[Any] = columns
-    kinds = {
-        ident: kind
-        for ident, kind in (
-            await session.execute(
-                scoped(stmt, Individual, visit.organization_id).where(Individual.id.in_(people))
-            )
-        ).all()
-    }
+    kinds = await repo.account_types(session, visit.organization_id, people)
     for position, individual_id in enumerate(people):
         if await participant_row(session, visit, individual_id) is None:
             session.add(

@@ -7,17 +7,15 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from starlette.responses import JSONResponse
 
 from courier.config import Settings
 from courier.core.db import commit
 from courier.core.errors import ApiError, ErrorItem, not_found
-from courier.core.tenancy import unscoped
 from courier.core.time import utcnow
 from courier.domains.video.links import JOIN_PREFIX, valid
+from courier.domains.video.repository import load_visit_of_link
 from courier.domains.video.service import issue_credentials
-from courier.models.video import VideoChannel
 
 router = APIRouter()
 
@@ -42,11 +40,7 @@ async def join(visit_id: str, individual_id: str, request: Request) -> JSONRespo
     if not valid(settings, visit_ident, individual, expires, given, utcnow()):
         raise _refused()
     async with request.app.state.database.sessionmaker() as session:
-        stmt = unscoped(
-            select(VideoChannel).where(VideoChannel.id == visit_ident),
-            "a signed join link names its visit (and so its organization)",
-        )
-        visit = (await session.execute(stmt)).scalar_one_or_none()
+        visit = await load_visit_of_link(session, visit_ident)
         if visit is None or not visit.appless:
             raise not_found("video channel")
         credentials = await issue_credentials(session, settings, visit, individual)

@@ -12,10 +12,8 @@ import contextlib
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import unscoped
 from courier.core.time import utcnow
 from courier.domains.video import repository as repo
 from courier.domains.video.service import (
@@ -50,21 +48,6 @@ async def _resolve(session: AsyncSession, provider: str, event: InboundEvent) ->
     return visit.organization_id if visit is not None else None
 
 
-async def _earlier_unapplied(session: AsyncSession, inbound: ProviderInbound) -> bool:
-    stmt = unscoped(
-        select(ProviderInbound.id).where(
-            ProviderInbound.organization_id == inbound.organization_id,  # tenancy-ok: see below
-            ProviderInbound.provider == inbound.provider,
-            ProviderInbound.vendor_id == inbound.vendor_id,
-            ProviderInbound.applied_at.is_(None),
-            ProviderInbound.received_at < inbound.received_at,
-            ProviderInbound.event_type.in_(EVENT_TYPES),
-        ),
-        "provider_inbound is not a tenant table; the statement names its organization",
-    )
-    return (await session.execute(stmt.limit(1))).first() is not None
-
-
 def _sequence(inbound: ProviderInbound) -> int:
     try:
         return int(str(inbound.raw.get("SequenceNumber") or "0"))
@@ -82,8 +65,8 @@ async def _apply(job: JobContext, inbound: ProviderInbound) -> None:
         inbound.applied_at = utcnow()  # a room the visit no longer uses (or not yet bound)
         return
     waited = utcnow() - inbound.received_at
-    if waited < timedelta(seconds=ORDER_WAIT_SECONDS) and await _earlier_unapplied(
-        session, inbound
+    if waited < timedelta(seconds=ORDER_WAIT_SECONDS) and await repo.earlier_unapplied(
+        session, inbound, EVENT_TYPES
     ):
         rerun = int(job.payload.get("rerun", 0)) + 1
         await enqueue(

@@ -21,10 +21,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from courier.core.errors import ApiError
-from courier.core.tenancy import scoped
 from courier.core.time import format_timestamp, parse_timestamp, utcnow
 from courier.domains.email.service import do_queue_rendered
 from courier.domains.people.schemas import check_email
@@ -45,8 +42,6 @@ from courier.domains.video.service import (
 )
 from courier.jobs import JobContext, PermanentJobError, enqueue, job_handler
 from courier.jsonapi.changes import SYSTEM, Change, change, write_changes
-from courier.models.individual import Individual
-from courier.models.template import Template
 from courier.models.video import VideoChannel, VideoComposition, VisitState
 from courier.providers.common import Permanent, callback_url
 from courier.providers.email.message import EmailContent
@@ -151,14 +146,7 @@ async def end_room(job: JobContext) -> dict[str, Any] | None:
         visit.room_status = str(ended["status"])
     if not visit.recorded:
         return ended
-    existing = (
-        await job.session.execute(
-            scoped(select(VideoComposition.id), VideoComposition, visit.organization_id).where(
-                VideoComposition.video_channel_id == visit.id
-            )
-        )
-    ).first()
-    if existing is not None:
+    if await repo.has_composition(job.session, visit.organization_id, visit.id):
         return ended
     now = utcnow()
     composition = VideoComposition(
@@ -211,11 +199,8 @@ def _composition_change(
 
 
 async def _composition(job: JobContext) -> VideoComposition | None:
-    stmt = scoped(select(VideoComposition), VideoComposition, job.organization_id).where(
-        VideoComposition.id == uuid.UUID(str(job.payload["composition_id"]))
-    )
-    found: VideoComposition | None = (await job.session.execute(stmt)).scalar_one_or_none()
-    return found
+    ident = uuid.UUID(str(job.payload["composition_id"]))
+    return await repo.load_composition(job.session, job.organization_id, ident)
 
 
 @job_handler(COMPOSE_JOB, max_attempts=10)
@@ -374,13 +359,9 @@ async def remind(job: JobContext) -> dict[str, Any] | None:
     individual_id = uuid.UUID(str(job.payload["individual_id"]))
     if individual_id not in await audience_of(job.session, visit):
         return {"skipped": "no longer a participant"}
-    template = (
-        await job.session.execute(
-            scoped(select(Template), Template, job.organization_id).where(
-                Template.id == visit.reminder_template_id
-            )
-        )
-    ).scalar_one_or_none()
+    template = await repo.reminder_template(
+        job.session, job.organization_id, visit.reminder_template_id
+    )
     if template is None:
         return {"skipped": "the reminder template is gone"}
     stamp = format_timestamp(start)
@@ -410,13 +391,7 @@ async def invite(job: JobContext) -> dict[str, Any] | None:
     if visit is None:
         return {"skipped": "the visit is gone"}
     audience = await audience_of(job.session, visit)
-    people = (
-        await job.session.execute(
-            scoped(select(Individual), Individual, job.organization_id).where(
-                Individual.id.in_(audience)
-            )
-        )
-    ).scalars()
+    people = (await repo.individuals_by_id(job.session, job.organization_id, audience)).values()
     when = f" at {format_timestamp(visit.appointment_start)}" if visit.appointment_start else ""
     link = join_url(job.settings, visit.id)
     sent = skipped = 0

@@ -23,13 +23,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
 from courier.core.errors import ApiError, ErrorItem, conflict, forbidden, invalid_parameter
-from courier.core.tenancy import scoped, unscoped
 from courier.core.time import format_timestamp, utcnow
+from courier.domains.appointments.repository import appointments_repository
 from courier.domains.people.repository import require_individual, require_individuals
 from courier.domains.templates.repository import find_template
 from courier.domains.video import repository as repo
@@ -54,11 +53,8 @@ from courier.jsonapi.actions import EmptyBody
 from courier.jsonapi.changes import Change, Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.repository import Repository
 from courier.jsonapi.resource import CrudService
-from courier.models.appointment import Appointment
-from courier.models.individual import Individual
-from courier.models.messaging import MessagingChannel
-from courier.models.organization import Organization
 from courier.models.template import Template
 from courier.models.user import User
 from courier.models.video import (
@@ -108,12 +104,6 @@ def join_window(visit: VideoChannel) -> tuple[datetime, datetime | None]:
 def join_url(settings: Settings, visit_id: uuid.UUID) -> str:
     """Where a participant's app gets the credentials to join (an individual token's GET)."""
     return f"{public_base(settings)}/v1/video-channels/{visit_id}/get-credentials/"
-
-
-def _columns(*columns: Any) -> Select[Any]:
-    """``SELECT columns`` typed as the tenancy helpers take it."""
-    stmt: Select[Any] = select(*columns)
-    return stmt
 
 
 def _unprocessable(attribute: str, detail: str, code: str) -> ApiError:
@@ -193,16 +183,7 @@ async def create_visit(
     )
     session.add(visit)
     wanted = list(dict.fromkeys(participants))
-    types = {
-        ident: kind
-        for ident, kind in (
-            await session.execute(
-                scoped(
-                    _columns(Individual.id, Individual.account_type), Individual, organization_id
-                ).where(Individual.id.in_(wanted))
-            )
-        ).all()
-    }
+    types = await repo.account_types(session, organization_id, wanted)
     await session.flush()
     rows = []
     for position, ident in enumerate(wanted):
@@ -254,9 +235,10 @@ async def _acting(ctx: Context, given: uuid.UUID | None, name: str) -> uuid.UUID
     return given
 
 
-async def _require_exists(ctx: Context, model: Any, ident: uuid.UUID, name: str) -> None:
-    stmt = scoped(select(model.id), model, ctx.organization_id).where(model.id == ident)
-    if (await ctx.session.execute(stmt)).scalar_one_or_none() is None:
+async def _require_exists(
+    ctx: Context, repository: Repository[Any], ident: uuid.UUID, name: str
+) -> None:
+    if not await repository.existing_ids(ctx, [ident]):
         raise ApiError(
             404,
             [
@@ -270,21 +252,6 @@ async def _require_exists(ctx: Context, model: Any, ident: uuid.UUID, name: str)
 
 
 # --- presenting ---------------------------------------------------------------------------------
-
-
-async def _users_of(
-    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, User]:
-    if not individual_ids:
-        return {}
-    stmt = scoped(select(User), User, organization_id).where(
-        User.primary_individual_id.in_(list(dict.fromkeys(individual_ids)))
-    )
-    return {
-        row.primary_individual_id: row
-        for row in (await session.execute(stmt)).scalars()
-        if row.primary_individual_id is not None
-    }
 
 
 def _user(user: User | None) -> UserRead | None:
@@ -315,23 +282,9 @@ class VisitService(CrudService[VideoChannel]):
         people = await repo.participants_of(ctx.session, org, ids)
         made = await repo.compositions_of(ctx.session, org, ids)
         individual_ids = [p.individual_id for rows_of in people.values() for p in rows_of]
-        individuals: dict[uuid.UUID, Individual] = {}
-        if individual_ids:
-            stmt = scoped(select(Individual), Individual, org).where(
-                Individual.id.in_(list(dict.fromkeys(individual_ids)))
-            )
-            individuals = {row.id: row for row in (await ctx.session.execute(stmt)).scalars()}
-        users = await _users_of(ctx.session, org, individual_ids)
-        display = (
-            await ctx.session.execute(
-                unscoped(
-                    _columns(Organization.display_name, Organization.name).where(
-                        Organization.id == org
-                    ),
-                    "an organization row is the tenant itself",
-                )
-            )
-        ).first()
+        individuals = await repo.individuals_by_id(ctx.session, org, individual_ids)
+        users = await repo.users_of(ctx.session, org, individual_ids)
+        display_name = await repo.organization_display_name(ctx.session, org)
         shown = []
         for row in rows:
             opens, closes = join_window(row)
@@ -397,7 +350,7 @@ class VisitService(CrudService[VideoChannel]):
                 provider=row.provider,
                 reminders=list(row.reminders or []),
                 organization_id=row.organization_id,
-                organization_display_name=(display[0] or display[1]) if display else None,
+                organization_display_name=display_name,
                 created_at=row.created_at,
                 opened_at=row.opened_at,
                 terminated_at=row.terminated_at,
@@ -436,13 +389,13 @@ class VisitService(CrudService[VideoChannel]):
             await require_individual(ctx, attrs.subject_id, pointer="/data/attributes/subject-id")
         if attrs.messaging_channel_id is not None:
             await _require_exists(
-                ctx, MessagingChannel, attrs.messaging_channel_id, "messaging-channel-id"
+                ctx, repo.messaging_channels, attrs.messaging_channel_id, "messaging-channel-id"
             )
         created_by = await _acting(ctx, attrs.created_by, "created-by")
         appointment = attrs.appointment
         if appointment is not None:
             if appointment.id is not None:
-                await _require_exists(ctx, Appointment, appointment.id, "appointment")
+                await _require_exists(ctx, appointments_repository, appointment.id, "appointment")
             if appointment.join_start is not None and appointment.join_start > appointment.start:
                 raise invalid_attribute_pointer(
                     "appointment/join-start", "must not be after appointment.start"
@@ -715,15 +668,8 @@ class VisitService(CrudService[VideoChannel]):
             "duration": visit.duration,
             "finalized-at": format_timestamp(now),
         }
-        # Exactly once, even when two finalize at the same moment: only the UPDATE that finds
-        # no encounter yet changes the row.
-        done = await ctx.session.execute(
-            scoped(update(VideoChannel), VideoChannel, visit.organization_id)
-            .where(VideoChannel.id == visit.id, VideoChannel.encounter_id.is_(None))
-            .values(encounter_id=encounter_id, encounter=encounter, last_modified_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+        # Exactly once, even when two finalize at the same moment.
+        if not await repo.finalize_encounter(ctx.session, visit, encounter_id, encounter, now):
             raise conflict("the encounter of this visit is already finalized", "already-finalized")
         await ctx.session.refresh(visit)
         audience = [p.individual_id for p in people]
@@ -805,12 +751,7 @@ def invalid_attribute_pointer(path: str, detail: str) -> ApiError:
 async def participant_row(
     session: AsyncSession, visit: VideoChannel, individual_id: uuid.UUID
 ) -> VideoParticipant | None:
-    stmt = scoped(select(VideoParticipant), VideoParticipant, visit.organization_id).where(
-        VideoParticipant.video_channel_id == visit.id,
-        VideoParticipant.individual_id == individual_id,
-    )
-    found: VideoParticipant | None = (await session.execute(stmt)).scalar_one_or_none()
-    return found
+    return await repo.find_participant(session, visit.organization_id, visit.id, individual_id)
 
 
 async def audience_of(session: AsyncSession, visit: VideoChannel) -> list[uuid.UUID]:
@@ -854,12 +795,10 @@ async def terminate(session: AsyncSession, visit: VideoChannel) -> None:
 async def default_reminder_template(session: AsyncSession, organization_id: uuid.UUID) -> Template:
     """The organization's ``video-visit-reminder`` template, made on first use (an admin may
     reword it through the templates API)."""
-    stmt = scoped(select(Template), Template, organization_id).where(
-        Template.name == REMINDER_TEMPLATE
-    )
-    found: Template | None = (await session.execute(stmt)).scalar_one_or_none()
-    if found is not None:
-        return found
+    try:
+        return await find_template(session, organization_id, REMINDER_TEMPLATE)
+    except ApiError:
+        pass  # none yet: made now
     now = utcnow()
     text = "Your video visit starts at {{ visit_start.strftime('%H:%M') }}."
     template = Template(
@@ -931,13 +870,10 @@ class ParticipantService(CrudService[VideoParticipant]):
     async def present(self, ctx: Context, rows: Sequence[VideoParticipant]) -> list[dict[str, Any]]:
         if not rows:
             return []
-        users = await _users_of(ctx.session, ctx.organization_id, [r.individual_id for r in rows])
-        encounters: dict[uuid.UUID, uuid.UUID | None] = {}
+        org = ctx.organization_id
+        users = await repo.users_of(ctx.session, org, [r.individual_id for r in rows])
         visit_ids = list({r.video_channel_id for r in rows})
-        stmt = scoped(
-            _columns(VideoChannel.id, VideoChannel.encounter_id), VideoChannel, ctx.organization_id
-        ).where(VideoChannel.id.in_(visit_ids))
-        encounters = {ident: enc for ident, enc in (await ctx.session.execute(stmt)).all()}
+        encounters = await repo.encounters_of(ctx.session, org, visit_ids)
         return [
             VideoParticipantRead(
                 video_channel_id=row.video_channel_id,

@@ -7,21 +7,19 @@ import logging
 import uuid
 
 from fastapi import APIRouter, Body, Depends, Request
-from sqlalchemy import select, update
 from starlette.responses import Response, StreamingResponse
 
 from courier.config import Settings
 from courier.core.auth import Permission
 from courier.core.db import commit
 from courier.core.errors import ApiError, ErrorItem, conflict, not_found, unauthorized
-from courier.core.tenancy import unscoped
 from courier.domains.voice import jobs as _jobs  # noqa: F401  (inbound handlers)
+from courier.domains.voice import repository as repo
 from courier.domains.voice.ivr import answer_call, safe_twiml
 from courier.domains.voice.schemas import TtsDocument
 from courier.domains.voice.service import DOWNLOAD_PATH, download_allowed
 from courier.jsonapi.context import Context, context_dependency
 from courier.jsonapi.routes import ERROR_RESPONSES, path_uuid
-from courier.models.voice import VoiceRecording, VoiceSetting
 from courier.providers.common import Permanent, providers_for
 from courier.providers.inbound import raw_request
 from courier.providers.storage import storage_for
@@ -31,7 +29,6 @@ log = logging.getLogger("courier.domains.voice")
 router = APIRouter(tags=["voice"])
 TWIML = "application/xml"
 _communicate = context_dependency(Permission.COMMUNICATE, individual_allowed=False)
-WHY = "a signed link or a signed call webhook names its row by id"
 
 
 @router.post(
@@ -63,11 +60,7 @@ async def ivr_twiml(id: str, request: Request) -> Response:
         query = {k: v for k, v in request.query_params.items()}
         try:
             async with request.app.state.database.sessionmaker() as session:
-                setting = (
-                    await session.execute(
-                        unscoped(select(VoiceSetting).where(VoiceSetting.id == ident), WHY)
-                    )
-                ).scalar_one_or_none()
+                setting = await repo.line_of_webhook(session, ident)
                 if setting is not None:
                     body = safe_twiml(settings, setting.id)
                     body = await answer_call(
@@ -94,22 +87,11 @@ async def download_recording(id: str, request: Request) -> Response:
             [ErrorItem("the download link is not valid or has expired", "invalid-signature")],
         )
     async with request.app.state.database.sessionmaker() as session:
-        recording = (
-            await session.execute(
-                unscoped(select(VoiceRecording).where(VoiceRecording.id == ident), WHY)
-            )
-        ).scalar_one_or_none()
+        recording = await repo.recording_of_link(session, ident)
         if recording is None or recording.storage_key is None:
             raise not_found("voice recording")
         key = recording.storage_key
-        await session.execute(
-            unscoped(
-                update(VoiceRecording)
-                .where(VoiceRecording.id == ident)
-                .values(download_count=VoiceRecording.download_count + 1),
-                WHY,
-            )
-        )
+        await repo.count_download(session, ident)
         await commit(session)
     storage = storage_for(settings, base_url=str(request.base_url))
     try:

@@ -24,25 +24,22 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse  # type: ignore[import-untyped]
 
 from courier.config import Settings
-from courier.core.tenancy import scoped
 from courier.core.time import now_ms
+from courier.domains.voice import repository as repo
+from courier.domains.voice.repository import fetch_row
 from courier.domains.voice.service import (
     callback_url,
     enqueue_dispatch,
-    fetch_row,
     is_open,
     twiml_url,
 )
 from courier.events import publish
-from courier.models.individual import Individual
 from courier.models.organization import Organization
-from courier.models.voice import VoiceLineCall, VoiceQueueAgent, VoiceQueueEntry, VoiceSetting
+from courier.models.voice import VoiceQueueAgent, VoiceQueueEntry, VoiceSetting
 
 log = logging.getLogger("courier.domains.voice.ivr")
 DEFAULT_GREETING = "Thank you for calling."
@@ -78,19 +75,6 @@ def _choice(digits: str, speech: str, forward: bool) -> str | None:
     return None
 
 
-def _insert(session: AsyncSession, model: Any) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` of the session's dialect."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
-async def _inserted(session: AsyncSession, stmt: Any) -> uuid.UUID | None:
-    """Run an insert marked for a row of the line's organization; its id, None on conflict."""
-    marked = stmt.execution_options(courier_tenant="insert: a row of the line's organization")
-    found: uuid.UUID | None = (await session.execute(marked)).scalar_one_or_none()
-    return found
-
-
 async def _line_call(session: AsyncSession, setting: VoiceSetting, form: dict[str, str]) -> None:
     """The line's record of the call (how its callbacks find the organization), made by the
     call's first webhook: one ``INSERT ... ON CONFLICT DO NOTHING``."""
@@ -98,22 +82,14 @@ async def _line_call(session: AsyncSession, setting: VoiceSetting, form: dict[st
     if not sid:
         return
     status = (form.get("CallStatus") or "in-progress")[:16]
-    stmt = (
-        _insert(session, VoiceLineCall)
-        .values(
-            id=uuid.uuid4(),
-            organization_id=setting.organization_id,
-            setting_id=setting.id,
-            call_sid=sid[:64],
-            caller=(form.get("From") or "unknown")[:32],
-            status=status,
-            step="greeting",
-            created_at=now_ms(),
-        )
-        .on_conflict_do_nothing(index_elements=["call_sid"])
-        .returning(VoiceLineCall.id)
+    made = await repo.record_line_call(
+        session,
+        setting,
+        call_sid=sid[:64],
+        caller=(form.get("From") or "unknown")[:32],
+        status=status,
+        now=now_ms(),
     )
-    made = await _inserted(session, stmt)
     if made is None:
         return  # a later webhook of the call, or the same one again
     publish(
@@ -136,30 +112,7 @@ async def _join_queue(
         return None
     caller = (form.get("From") or "unknown")[:32]
     org = setting.organization_id
-    individual = scoped(
-        select(Individual.id).where(Individual.phone == caller).order_by(Individual.id).limit(1),
-        Individual,
-        org,
-    ).scalar_subquery()
-    now = now_ms()
-    stmt = (
-        _insert(session, VoiceQueueEntry)
-        .values(
-            id=uuid.uuid4(),
-            organization_id=org,
-            setting_id=setting.id,
-            call_sid=sid[:64],
-            phone_number=caller,
-            individual_id=individual,
-            state="waiting",
-            enqueued_at=now,
-            created_at=now,
-            last_modified_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["call_sid"])
-        .returning(VoiceQueueEntry.id)
-    )
-    made = await _inserted(session, stmt)
+    made = await repo.join_queue(session, setting, call_sid=sid[:64], caller=caller, now=now_ms())
     if made is None:
         return None
     publish(

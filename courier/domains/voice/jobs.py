@@ -9,11 +9,11 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped, unscoped
 from courier.core.time import now_ms, utcnow
+from courier.domains.voice import repository as repo
+from courier.domains.voice.repository import fetch_row, individual_by_phone
 from courier.domains.voice.service import (
     CONNECT_JOB,
     DELETE_RECORDING_JOB,
@@ -23,8 +23,6 @@ from courier.domains.voice.service import (
     TASK_JOB,
     callback_url,
     enqueue_dispatch,
-    fetch_row,
-    individual_by_phone,
     twiml_url,
 )
 from courier.events import publish
@@ -45,7 +43,6 @@ from courier.providers.voice import VOICE
 from courier.providers.voice.base import FINAL_CALL_STATUSES
 
 log = logging.getLogger("courier.domains.voice.jobs")
-WHY = "a voice callback names its call by the voice service's id"
 
 
 def _event(
@@ -119,85 +116,20 @@ async def dispatch(job: JobContext) -> dict[str, Any] | None:
     so concurrent dispatches never give one caller two agents or one agent two callers."""
     session, org = job.session, job.organization_id
     setting_id = uuid.UUID(str(job.payload["setting_id"]))
-    agents = list(
-        (
-            await session.execute(
-                scoped(
-                    select(VoiceQueueAgent)
-                    .where(
-                        VoiceQueueAgent.setting_id == setting_id,
-                        VoiceQueueAgent.state == "available",
-                    )
-                    .order_by(VoiceQueueAgent.free_since, VoiceQueueAgent.id),
-                    VoiceQueueAgent,
-                    org,
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
+    agents = await repo.available_agents(session, org, setting_id)
     if not agents:
         return {"paired": 0}  # nobody free: the next agent to join or be freed dispatches
-    entries = (
-        (
-            await session.execute(
-                scoped(
-                    select(VoiceQueueEntry)
-                    .where(
-                        VoiceQueueEntry.setting_id == setting_id,
-                        VoiceQueueEntry.state == "waiting",
-                    )
-                    .order_by(VoiceQueueEntry.enqueued_at, VoiceQueueEntry.id)
-                    .limit(len(agents)),
-                    VoiceQueueEntry,
-                    org,
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
+    entries = await repo.waiting_entries(session, org, setting_id, len(agents))
     paired = 0
     now = now_ms()
     for entry in entries:
         while agents:
             agent = agents.pop(0)
-            took = await session.execute(
-                scoped(
-                    update(VoiceQueueAgent)
-                    .where(VoiceQueueAgent.id == agent.id, VoiceQueueAgent.state == "available")
-                    .values(state="busy", entry_id=entry.id, last_modified_at=now)
-                    .execution_options(synchronize_session=False),
-                    VoiceQueueAgent,
-                    org,
-                )
-            )
-            if took.rowcount != 1:  # type: ignore[attr-defined]
+            if not await repo.take_agent(session, org, agent.id, entry.id, now):
                 continue  # another dispatch took this agent
-            moved = await session.execute(
-                scoped(
-                    update(VoiceQueueEntry)
-                    .where(VoiceQueueEntry.id == entry.id, VoiceQueueEntry.state == "waiting")
-                    .values(
-                        state="connected", agent_id=agent.id, connected_at=now, last_modified_at=now
-                    )
-                    .execution_options(synchronize_session=False),
-                    VoiceQueueEntry,
-                    org,
-                )
-            )
-            if moved.rowcount != 1:  # type: ignore[attr-defined]
-                await session.execute(  # the caller was taken or left: the agent stays free
-                    scoped(
-                        update(VoiceQueueAgent)
-                        .where(VoiceQueueAgent.id == agent.id)
-                        .values(state="available", entry_id=None)
-                        .execution_options(synchronize_session=False),
-                        VoiceQueueAgent,
-                        org,
-                    )
-                )
+            if not await repo.connect_entry(session, org, entry.id, agent.id, now):
+                # The caller was taken or left: the agent stays free.
+                await repo.free_agent(session, org, agent.id)
                 agents.insert(0, agent)
                 break
             paired += 1
@@ -284,24 +216,7 @@ async def run_task(job: JobContext) -> dict[str, Any] | None:
         return {"skipped": True}
     task.state, task.last_modified_at = "running", now_ms()
     _event(job.session, task.organization_id, "voice-tasks", "running", task.id)
-    entries = (
-        (
-            await job.session.execute(
-                scoped(
-                    select(VoiceQueueEntry.call_sid).where(
-                        VoiceQueueEntry.setting_id == task.setting_id,
-                        VoiceQueueEntry.ended_at.is_(None),
-                        VoiceQueueEntry.state.in_(["waiting", "connected"]),
-                    ),
-                    VoiceQueueEntry,
-                    job.organization_id,
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    sids = list(entries)
+    sids = await repo.open_call_sids(job.session, job.organization_id, task.setting_id)
     adapter = job.providers.get(VOICE)
 
     async def ask() -> dict[str, Any]:
@@ -324,15 +239,7 @@ async def run_task(job: JobContext) -> dict[str, Any] | None:
         if status is not None and status not in FINAL_CALL_STATUSES:
             counts["live"] += 1
             continue
-        entry = (
-            await job.session.execute(
-                scoped(
-                    select(VoiceQueueEntry).where(VoiceQueueEntry.call_sid == sid),
-                    VoiceQueueEntry,
-                    job.organization_id,
-                )
-            )
-        ).scalar_one_or_none()
+        entry = await repo.entry_of_call(job.session, job.organization_id, sid)
         if entry is not None:
             outcome = await _ended(job.session, entry, status or "gone")
             if outcome in counts:
@@ -419,29 +326,18 @@ async def delete_recording(job: JobContext) -> dict[str, Any] | None:
 # --- callbacks through the inbound path ----------------------------------------------------------
 
 
-async def _line_call(session: AsyncSession, sid: str) -> VoiceLineCall | None:
-    if not sid:
-        return None
-    found: VoiceLineCall | None = (
-        await session.execute(
-            unscoped(select(VoiceLineCall).where(VoiceLineCall.call_sid == sid), WHY)
-        )
-    ).scalar_one_or_none()
-    return found
-
-
 def _call_sid(event: InboundEvent | ProviderInbound) -> str:
     raw = event.raw or {}
     return str(raw.get("CallSid") or "")
 
 
 async def _resolve(session: AsyncSession, provider: str, event: InboundEvent) -> uuid.UUID | None:
-    call = await _line_call(session, _call_sid(event))
+    call = await repo.line_call(session, _call_sid(event))
     return call.organization_id if call is not None else None
 
 
 async def _apply_status(job: JobContext, inbound: ProviderInbound) -> None:
-    call = await _line_call(job.session, _call_sid(inbound))
+    call = await repo.line_call(job.session, _call_sid(inbound))
     if call is None or call.organization_id != job.organization_id:
         return
     status = inbound.vendor_status or ""
@@ -451,41 +347,17 @@ async def _apply_status(job: JobContext, inbound: ProviderInbound) -> None:
                setting_id=str(call.setting_id), call_sid=call.call_sid)  # fmt: skip
     if status in FINAL_CALL_STATUSES:
         call.ended_at = call.ended_at or utcnow()
-        entry = (
-            await job.session.execute(
-                scoped(
-                    select(VoiceQueueEntry).where(VoiceQueueEntry.call_sid == call.call_sid),
-                    VoiceQueueEntry,
-                    job.organization_id,
-                )
-            )
-        ).scalar_one_or_none()
+        entry = await repo.entry_of_call(job.session, job.organization_id, call.call_sid)
         if entry is not None:
             await _ended(job.session, entry, status)
     inbound.applied_at = utcnow()
 
 
 async def _recording(job: JobContext, call: VoiceLineCall, recording_sid: str) -> VoiceRecording:
-    found: VoiceRecording | None = (
-        await job.session.execute(
-            scoped(
-                select(VoiceRecording).where(VoiceRecording.recording_sid == recording_sid),
-                VoiceRecording,
-                job.organization_id,
-            )
-        )
-    ).scalar_one_or_none()
+    found = await repo.recording_by_sid(job.session, job.organization_id, recording_sid)
     if found is not None:
         return found
-    entry = (
-        await job.session.execute(
-            scoped(
-                select(VoiceQueueEntry.state).where(VoiceQueueEntry.call_sid == call.call_sid),
-                VoiceQueueEntry,
-                job.organization_id,
-            )
-        )
-    ).scalar_one_or_none()
+    entry = await repo.entry_state_of_call(job.session, job.organization_id, call.call_sid)
     recording = VoiceRecording(
         id=uuid.uuid4(),
         organization_id=call.organization_id,
@@ -507,7 +379,7 @@ async def _recording(job: JobContext, call: VoiceLineCall, recording_sid: str) -
 
 
 async def _apply_recording(job: JobContext, inbound: ProviderInbound) -> None:
-    call = await _line_call(job.session, _call_sid(inbound))
+    call = await repo.line_call(job.session, _call_sid(inbound))
     if call is None or call.organization_id != job.organization_id:
         return
     recording = await _recording(job, call, inbound.vendor_id or "")
@@ -530,7 +402,7 @@ async def _apply_recording(job: JobContext, inbound: ProviderInbound) -> None:
 
 
 async def _apply_transcription(job: JobContext, inbound: ProviderInbound) -> None:
-    call = await _line_call(job.session, _call_sid(inbound))
+    call = await repo.line_call(job.session, _call_sid(inbound))
     if call is None or call.organization_id != job.organization_id:
         return
     recording = await _recording(job, call, inbound.vendor_id or "")

@@ -11,19 +11,19 @@ import hashlib
 import hmac
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
 from courier.core.auth import token_secret
 from courier.core.errors import invalid_attribute, unprocessable
-from courier.core.tenancy import scoped, unscoped
 from courier.core.time import now_ms, utcnow
+from courier.domains.text_accounts import repository as accounts
+from courier.domains.voice.repository import fetch_row, line_of_number, voice_number, waiting_order
 from courier.domains.voice.schemas import (
     RunTaskBody,
     VoiceQueueAgentCreate,
@@ -39,8 +39,7 @@ from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
-from courier.models.individual import Individual
-from courier.models.text_account import TextAccount, TextAccountNumber
+from courier.models.text_account import TextAccount
 from courier.models.user import User
 from courier.models.voice import (
     VoiceQueueAgent,
@@ -51,7 +50,6 @@ from courier.models.voice import (
 )
 from courier.providers.common import public_base
 
-M = TypeVar("M")
 LINE_JOB = "voice.configure-line"
 DISPATCH_JOB = "voice.dispatch"
 CONNECT_JOB = "voice.connect"
@@ -115,73 +113,8 @@ def download_allowed(settings: Settings, recording_id: uuid.UUID, expires: str, 
 # --- shared checks ---------------------------------------------------------------------------
 
 
-async def fetch_row(session: AsyncSession, model: type[M], org: uuid.UUID, ident: Any) -> M | None:
-    """The organization's row ``ident`` of ``model`` (None when absent or another's)."""
-    if ident is None:
-        return None
-    stmt = scoped(select(model).where(model.id == ident), model, org)  # type: ignore[attr-defined]
-    found: M | None = (await session.execute(stmt)).scalar_one_or_none()
-    return found
-
-
-async def voice_number(
-    session: AsyncSession, org: uuid.UUID, account_id: uuid.UUID, phone: str
-) -> TextAccountNumber | None:
-    """The account's active number ``phone`` with voice capability, else None."""
-    stmt = scoped(
-        select(TextAccountNumber).where(
-            TextAccountNumber.account_id == account_id,
-            TextAccountNumber.phone_number == phone,
-            TextAccountNumber.status == "active",
-            TextAccountNumber.capability_voice.is_(True),
-        ),
-        TextAccountNumber,
-        org,
-    )
-    found: TextAccountNumber | None = (await session.execute(stmt)).scalars().first()
-    return found
-
-
-async def individual_by_phone(
-    session: AsyncSession, org: uuid.UUID, phone: str
-) -> uuid.UUID | None:
-    stmt = scoped(
-        select(Individual.id).where(Individual.phone == phone).order_by(Individual.id).limit(1),
-        Individual,
-        org,
-    )
-    found: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
-    return found
-
-
 def seconds_between(start: datetime, end: datetime) -> int:
     return max(0, int((end - start).total_seconds()))
-
-
-async def waiting_order(
-    session: AsyncSession, org: uuid.UUID, setting_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, int]:
-    """Each waiting entry's position (1 = next served) on its line, from the order now."""
-    ids = list(dict.fromkeys(setting_ids))
-    if not ids:
-        return {}
-    query = cast(
-        Select[Any],
-        select(VoiceQueueEntry.id, VoiceQueueEntry.setting_id)
-        .where(VoiceQueueEntry.setting_id.in_(ids), VoiceQueueEntry.state == "waiting")
-        .order_by(VoiceQueueEntry.setting_id, VoiceQueueEntry.enqueued_at, VoiceQueueEntry.id),
-    )
-    stmt = scoped(
-        query,
-        VoiceQueueEntry,
-        org,
-    )
-    positions: dict[uuid.UUID, int] = {}
-    counts: dict[uuid.UUID, int] = {}
-    for entry_id, setting_id in (await session.execute(stmt)).all():
-        counts[setting_id] = counts.get(setting_id, 0) + 1
-        positions[entry_id] = counts[setting_id]
-    return positions
 
 
 async def enqueue_dispatch(session: AsyncSession, org: uuid.UUID, setting_id: uuid.UUID) -> None:
@@ -193,10 +126,11 @@ async def enqueue_dispatch(session: AsyncSession, org: uuid.UUID, setting_id: uu
 
 class VoiceSettingService(CrudService[VoiceSetting]):
     async def _account(self, ctx: Context, account_id: uuid.UUID | None) -> TextAccount:
-        stmt = scoped(select(TextAccount), TextAccount, ctx.organization_id)
+        # One text account per organization (unique): the one named, else the organization's.
         if account_id is not None:
-            stmt = stmt.where(TextAccount.id == account_id)
-        found: TextAccount | None = (await ctx.session.execute(stmt.limit(1))).scalars().first()
+            found = await accounts.account(ctx.session, ctx.organization_id, account_id)
+        else:
+            found = await accounts.account_of(ctx.session, ctx.organization_id)
         if found is None:
             if account_id is None:
                 raise unprocessable(
@@ -213,13 +147,7 @@ class VoiceSettingService(CrudService[VoiceSetting]):
                 f"{phone} is not an active number with voice capability of the text account",
                 "number-not-voice-capable",
             )
-        taken = await ctx.session.execute(
-            unscoped(
-                select(VoiceSetting.id).where(VoiceSetting.phone_number == phone).limit(1),
-                "a number serves one line across the installation",
-            )
-        )
-        if taken.scalar_one_or_none() is not None:
+        if await line_of_number(ctx.session, phone) is not None:
             from courier.core.errors import conflict
 
             raise conflict(
@@ -408,12 +336,7 @@ class VoiceQueueAgentService(CrudService[VoiceQueueAgent]):
         through to ``phone-number``, default the user's phone). A line whose number is no
         longer an active, voice-capable number of its account: 422."""
         assert isinstance(attrs, VoiceQueueAgentCreate)
-        stmt = scoped(
-            select(VoiceSetting).where(VoiceSetting.id == attrs.setting_id),
-            VoiceSetting,
-            ctx.organization_id,
-        )
-        setting = (await ctx.session.execute(stmt)).scalar_one_or_none()
+        setting = await fetch_row(ctx.session, VoiceSetting, ctx.organization_id, attrs.setting_id)
         if setting is None:
             raise invalid_attribute("setting-id", "no such voice setting", "not-found")
         number = await voice_number(
@@ -427,11 +350,7 @@ class VoiceQueueAgentService(CrudService[VoiceQueueAgent]):
             )
         user: User | None = None
         if attrs.user_id is not None:
-            user = (
-                await ctx.session.execute(
-                    scoped(select(User).where(User.id == attrs.user_id), User, ctx.organization_id)
-                )
-            ).scalar_one_or_none()
+            user = await fetch_row(ctx.session, User, ctx.organization_id, attrs.user_id)
             if user is None:
                 raise invalid_attribute("user-id", "no such user", "not-found")
         if attrs.individual_id is not None:

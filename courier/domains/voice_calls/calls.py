@@ -21,15 +21,14 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
 from courier.core.errors import ApiError
-from courier.core.tenancy import scoped
 from courier.core.time import utcnow
 from courier.domains.text_accounts import repository as accounts
 from courier.domains.texts.service import choose_number
+from courier.domains.voice_calls.repository import legs_of, load_leg, locked
 from courier.domains.voice_calls.schemas import CONFERENCE_TYPE, DIAL_LOG_TYPE, SURVEY_TYPE
 from courier.jobs.context import JobContext
 from courier.jsonapi.changes import SYSTEM, Change, change, write_changes
@@ -104,18 +103,6 @@ async def place_leg(
     )
     leg.delivery_id = delivery.id
     return leg
-
-
-async def load_leg(
-    session: AsyncSession, organization_id: uuid.UUID, ident: uuid.UUID, *, for_update: bool = False
-) -> VoiceDialLog | None:
-    stmt = scoped(
-        select(VoiceDialLog).where(VoiceDialLog.id == ident), VoiceDialLog, organization_id
-    ).execution_options(populate_existing=True)
-    if for_update and session.get_bind().dialect.name != "sqlite":
-        stmt = stmt.with_for_update()
-    found: VoiceDialLog | None = (await session.execute(stmt)).scalar_one_or_none()
-    return found
 
 
 @deliveries.delivery_sender(DIAL_LOG_TYPE)
@@ -244,29 +231,6 @@ async def on_change(session: AsyncSession, changed: deliveries.DeliveryChange) -
 
 
 # --- conferences and surveys follow their legs ----------------------------------------------
-
-
-async def legs_of(
-    session: AsyncSession, organization_id: uuid.UUID, conference_id: uuid.UUID
-) -> Sequence[VoiceDialLog]:
-    stmt = scoped(
-        select(VoiceDialLog).where(VoiceDialLog.conference_id == conference_id),
-        VoiceDialLog,
-        organization_id,
-    ).execution_options(populate_existing=True)
-    return list((await session.execute(stmt)).scalars())
-
-
-async def locked(
-    session: AsyncSession, model: type[Any], organization_id: uuid.UUID, ident: uuid.UUID
-) -> Any:
-    """The row ``ident`` of ``model``, locked for this transaction on PostgreSQL (SQLite
-    writers are serialised anyway)."""
-    stmt = scoped(select(model).where(model.id == ident), model, organization_id)
-    stmt = stmt.execution_options(populate_existing=True)
-    if session.get_bind().dialect.name != "sqlite":
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 def conference_change(conference: VoiceConference, verb: str) -> Change:

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
 from twilio.twiml.voice_response import (  # type: ignore[import-untyped]
     Dial,
     Gather,
@@ -28,14 +27,9 @@ from twilio.twiml.voice_response import (  # type: ignore[import-untyped]
 
 from courier.config import Settings
 from courier.core.db import commit
-from courier.core.tenancy import unscoped
 from courier.core.time import utcnow
-from courier.domains.voice_calls.calls import (
-    CALL_PATH,
-    locked,
-    on_status,
-    survey_change,
-)
+from courier.domains.voice_calls.calls import CALL_PATH, on_status, survey_change
+from courier.domains.voice_calls.repository import leg_of_webhook, locked
 from courier.domains.voice_calls.survey_spec import Question, judge, questions_of
 from courier.jsonapi.changes import SYSTEM, Change, write_changes
 from courier.models.voice_call import VoiceConference, VoiceDialLog, VoiceSurvey
@@ -73,14 +67,7 @@ async def leg_script(leg_id: str, request: Request) -> Response:
     form = {key: values[0] for key, values in raw.form_dict().items() if values}
     query = {key: values[0] for key, values in parse_qs(urlsplit(raw.url).query).items()}
     async with request.app.state.database.sessionmaker() as session:
-        leg = (
-            await session.execute(
-                unscoped(
-                    select(VoiceDialLog).where(VoiceDialLog.id == ident),
-                    "a call webhook signed by the voice service names its call leg",
-                )
-            )
-        ).scalar_one_or_none()
+        leg = await leg_of_webhook(session, ident)
         if leg is None:
             return _goodbye()
         # The call is answered (the service fetches TwiML only then).

@@ -9,6 +9,7 @@ from typing import Any
 from courier.core.auth import Permission
 from courier.domains.voice_calls import endpoints as _endpoints  # the TwiML webhook
 from courier.domains.voice_calls import purge as _purge  # the purge hook
+from courier.domains.voice_calls.repository import conference_scope, dial_log_scope, survey_scope
 from courier.domains.voice_calls.schemas import (
     CONFERENCE_TYPE,
     DIAL_LOG_TYPE,
@@ -21,14 +22,7 @@ from courier.domains.voice_calls.schemas import (
     SurveyCreate,
     SurveyRead,
 )
-from courier.domains.voice_calls.service import (
-    conference_scope,
-    conferences,
-    dial_log_scope,
-    dial_logs,
-    survey_scope,
-    surveys,
-)
+from courier.domains.voice_calls.service import conferences, dial_logs, surveys
 from courier.jsonapi import query as q
 from courier.jsonapi.actions import ActionSpec
 from courier.jsonapi.resource import Op, ResourceSpec, register

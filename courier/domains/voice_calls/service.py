@@ -11,11 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import Select, or_
-
-from courier.core.auth import Principal
 from courier.core.errors import ApiError, ErrorItem, bad_request, conflict, forbidden, unprocessable
 from courier.core.time import utcnow
 from courier.domains.people.repository import require_individual
@@ -55,26 +51,6 @@ def leg_created(leg: VoiceDialLog) -> Change:
             "survey-id": str(leg.survey_id) if leg.survey_id else None,
         },
     )
-
-
-def conference_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
-    """An individual token sees the conferences it takes part in."""
-    return stmt.where(
-        or_(
-            VoiceConference.individual_id == principal.individual_id,
-            VoiceConference.provider_id == principal.individual_id,
-        )
-    )
-
-
-def dial_log_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
-    """An individual token sees the calls placed to it."""
-    return stmt.where(VoiceDialLog.individual_id == principal.individual_id)
-
-
-def survey_scope(stmt: Select[Any], principal: Principal) -> Select[Any]:
-    """An individual token sees the surveys it was called for."""
-    return stmt.where(VoiceSurvey.individual_id == principal.individual_id)
 
 
 async def _callee(ctx: Context, ident: uuid.UUID, attribute: str) -> Individual:

@@ -1,0 +1,359 @@
+"""The SQL of user notifications (tenant-scoped): what an individual may see, the look-ups
+``notify_many`` makes a page of targets at a time (dedupe keys, individuals, users, devices,
+consents, badge totals, one IN list per 500), the notifications' multi-row INSERT, withdrawing
+and acknowledging, the queued ladder steps an acknowledgement cancels, what the sending jobs
+read (a batch's notifications and push deliveries, the devices pushed to), and the
+notification a ladder's phone call names."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Row, Select, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from courier.core.tenancy import scoped, unscoped
+from courier.jsonapi.repository import CHUNK
+from courier.models.delivery import Delivery
+from courier.models.job import Job, JobState
+from courier.models.messaging import BadgeCount
+from courier.models.push_device import UserDevice
+from courier.models.user import User
+from courier.models.user_consent import UserConsent
+from courier.models.user_notification import UserNotification
+
+M = TypeVar("M")
+T = TypeVar("T")
+
+
+def own_notifications(stmt: Select[Any], principal: Any) -> Select[Any]:
+    """An individual token sees the notifications addressed to it."""
+    return stmt.where(UserNotification.individual_id == principal.individual_id)
+
+
+def scoped_rows(stmt: Any, model: Any, organization_id: uuid.UUID) -> Select[Any]:
+    """:func:`scoped` for a statement of several columns (typed as any select)."""
+    return scoped(cast("Select[Any]", stmt), model, organization_id)
+
+
+def _chunks(values: Sequence[T]) -> Iterable[Sequence[T]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+# --- what notify_many reads ------------------------------------------------------------------
+
+
+async def by_dedupe_keys(
+    session: AsyncSession, organization_id: uuid.UUID, keys: Sequence[str]
+) -> dict[str, UserNotification]:
+    """The notifications made earlier under any of ``keys``, by key."""
+    found: dict[str, UserNotification] = {}
+    for chunk in _chunks(keys):
+        stmt = scoped(
+            select(UserNotification).where(UserNotification.dedupe_key.in_(chunk)),
+            UserNotification,
+            organization_id,
+        )
+        for row in (await session.execute(stmt)).scalars():
+            assert row.dedupe_key is not None
+            found[row.dedupe_key] = row
+    return found
+
+
+async def rows_by_id(
+    session: AsyncSession, organization_id: uuid.UUID, model: type[M], ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, M]:
+    """The organization's rows of ``model`` (individuals, users) among ``ids``, by id."""
+    table: Any = model
+    found: dict[uuid.UUID, M] = {}
+    for chunk in _chunks(ids):
+        stmt = scoped(select(table).where(table.id.in_(chunk)), table, organization_id)
+        for row in (await session.execute(stmt)).scalars():
+            found[row.id] = row
+    return found
+
+
+async def own_users(
+    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, User]:
+    """Each individual's own login account (its primary individual), the oldest if several."""
+    found: dict[uuid.UUID, User] = {}
+    for chunk in _chunks(individual_ids):
+        stmt = scoped(
+            select(User)
+            .where(User.primary_individual_id.in_(chunk), User.state == "active")
+            .order_by(User.created_at, User.id),
+            User,
+            organization_id,
+        )
+        for row in (await session.execute(stmt)).scalars():
+            assert row.primary_individual_id is not None
+            found.setdefault(row.primary_individual_id, row)
+    return found
+
+
+async def notifiable_devices(
+    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[UserDevice]]:
+    """The active devices that allow notifications, by individual."""
+    found: dict[uuid.UUID, list[UserDevice]] = {}
+    for chunk in _chunks(individual_ids):
+        stmt = scoped(
+            select(UserDevice)
+            .where(
+                UserDevice.individual_id.in_(chunk),
+                UserDevice.active.is_(True),
+                UserDevice.allow_notification.is_(True),
+            )
+            .order_by(UserDevice.created_at, UserDevice.id),
+            UserDevice,
+            organization_id,
+        )
+        for row in (await session.execute(stmt)).scalars():
+            found.setdefault(row.individual_id, []).append(row)
+    return found
+
+
+async def sms_consented(
+    session: AsyncSession, organization_id: uuid.UUID, users: Sequence[User]
+) -> set[uuid.UUID]:
+    """The users with an accepted SMS consent for the phone they have now."""
+    wanted = [user for user in users if user.phone]
+    allowed: set[uuid.UUID] = set()
+    for chunk in _chunks(wanted):
+        stmt = scoped_rows(
+            select(UserConsent.user_id, UserConsent.target_id).where(
+                UserConsent.user_id.in_([user.id for user in chunk]),
+                UserConsent.type == "sms",
+                UserConsent.state == "accepted",
+            ),
+            UserConsent,
+            organization_id,
+        )
+        phones = {user.id: user.phone for user in chunk}
+        for user_id, target in (await session.execute(stmt)).all():
+            if phones.get(user_id) == target:
+                allowed.add(user_id)
+    return allowed
+
+
+async def badge_totals(
+    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """What the app's badge shows for each individual: the messaging badge counts plus the
+    notifications not yet acknowledged."""
+    totals: dict[uuid.UUID, int] = {}
+    for chunk in _chunks(individual_ids):
+        badges = scoped_rows(
+            select(BadgeCount.individual_id, func.sum(BadgeCount.count))
+            .where(BadgeCount.individual_id.in_(chunk))
+            .group_by(BadgeCount.individual_id),
+            BadgeCount,
+            organization_id,
+        )
+        for ident, total in (await session.execute(badges)).all():
+            totals[ident] = totals.get(ident, 0) + int(total or 0)
+        unread = scoped_rows(
+            select(UserNotification.individual_id, func.count())
+            .where(
+                UserNotification.individual_id.in_(chunk),
+                UserNotification.acknowledged.is_(False),
+                UserNotification.active.is_(True),
+            )
+            .group_by(UserNotification.individual_id),
+            UserNotification,
+            organization_id,
+        )
+        for ident, count in (await session.execute(unread)).all():
+            totals[ident] = totals.get(ident, 0) + int(count or 0)
+    return totals
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+async def insert_notifications(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """One multi-row INSERT of plain rows (no ORM objects: a multicast's chunk is hundreds of
+    them). Through the connection: a Core insert names its organization in every row, so it
+    cannot leak across tenants, and it is not a query the tenancy guard reasons about."""
+    connection = await session.connection()
+    await connection.execute(insert(cast(Any, UserNotification.__table__)), rows)
+
+
+async def active_of_source(
+    session: AsyncSession, organization_id: uuid.UUID, source: str
+) -> list[Row[Any]]:
+    """The active notifications of ``source``: (id, individual_id) rows."""
+    stmt = scoped_rows(
+        select(UserNotification.id, UserNotification.individual_id).where(
+            UserNotification.source == source, UserNotification.active.is_(True)
+        ),
+        UserNotification,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def deactivate(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Sequence[uuid.UUID], now: datetime
+) -> None:
+    """Make the notifications ``ids`` inactive (one UPDATE per 500)."""
+    for chunk in _chunks(ids):
+        await session.execute(
+            scoped(
+                update(UserNotification).where(UserNotification.id.in_(chunk)),
+                UserNotification,
+                organization_id,
+            )
+            .values(active=False, last_modified_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+# --- reading and acknowledging ---------------------------------------------------------------
+
+
+async def user_names(
+    session: AsyncSession, organization_id: uuid.UUID, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str | None, str | None]]:
+    """Each user's first and last name."""
+    if not user_ids:
+        return {}
+    stmt = scoped_rows(
+        select(User.id, User.first_name, User.last_name).where(User.id.in_(user_ids)),
+        User,
+        organization_id,
+    )
+    return {r.id: (r.first_name, r.last_name) for r in await session.execute(stmt)}
+
+
+async def unacknowledged_before(
+    session: AsyncSession, organization_id: uuid.UUID, row: UserNotification
+) -> list[UserNotification]:
+    """The individual's other unacknowledged notifications made no later than ``row``
+    (PostgreSQL: locked, as they are about to be acknowledged)."""
+    stmt = scoped(
+        select(UserNotification).where(
+            UserNotification.individual_id == row.individual_id,
+            UserNotification.acknowledged.is_(False),
+            UserNotification.id != row.id,
+            UserNotification.created_at <= row.created_at,
+        ),
+        UserNotification,
+        organization_id,
+    )
+    if session.get_bind().dialect.name != "sqlite":
+        stmt = stmt.with_for_update()
+    return list((await session.execute(stmt)).scalars())
+
+
+async def cancel_queued_jobs(
+    session: AsyncSession, organization_id: uuid.UUID, dedupe_keys: Sequence[str], now: datetime
+) -> None:
+    """Cancel the still-queued jobs of ``dedupe_keys`` (a stopped ladder's steps)."""
+    await session.execute(
+        scoped(
+            update(Job).where(Job.dedupe_key.in_(dedupe_keys), Job.state == JobState.QUEUED.value),
+            Job,
+            organization_id,
+        )
+        .values(state=JobState.CANCELLED.value, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# --- sending (the jobs) ------------------------------------------------------------------------
+
+
+async def load_notification(
+    session: AsyncSession, organization_id: uuid.UUID, ident: uuid.UUID, *, for_update: bool = False
+) -> UserNotification | None:
+    """The notification, fresh from the database (``for_update``: locked on PostgreSQL)."""
+    stmt = scoped(
+        select(UserNotification).where(UserNotification.id == ident),
+        UserNotification,
+        organization_id,
+    ).execution_options(populate_existing=True)
+    if for_update and session.get_bind().dialect.name != "sqlite":
+        stmt = stmt.with_for_update()
+    found: UserNotification | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def notifications_by_id(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, UserNotification]:
+    """The notifications ``ids`` (one IN list: a batch of deliveries, a page of logs)."""
+    stmt = scoped(
+        select(UserNotification).where(UserNotification.id.in_(list(ids))),
+        UserNotification,
+        organization_id,
+    )
+    return {row.id: row for row in (await session.execute(stmt)).scalars()}
+
+
+async def devices_by_id(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, UserDevice]:
+    """The devices ``ids`` (whatever their state: the sender decides)."""
+    stmt = scoped(
+        select(UserDevice).where(UserDevice.id.in_(list(ids))), UserDevice, organization_id
+    )
+    return {row.id: row for row in (await session.execute(stmt)).scalars()}
+
+
+async def pending_pushes(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    batch_id: uuid.UUID,
+    *,
+    resource_type: str,
+    channel: str,
+) -> list[uuid.UUID]:
+    """The push deliveries (``resource_type``, ``channel``) of a ``notify_many`` call not yet
+    sent."""
+    notifications = scoped(
+        select(UserNotification.id).where(UserNotification.batch_id == batch_id),
+        UserNotification,
+        organization_id,
+    )
+    stmt = scoped(
+        select(Delivery.id).where(
+            Delivery.resource_type == resource_type,
+            Delivery.channel == channel,
+            Delivery.resource_id.in_(notifications.scalar_subquery()),
+            Delivery.state.in_(["accepted", "queued", "sending"]),
+        ),
+        Delivery,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def undispatched(
+    session: AsyncSession, organization_id: uuid.UUID, batch_id: uuid.UUID
+) -> list[UserNotification]:
+    """The notifications of a ``notify_many`` call whose SMS and emails are not queued yet."""
+    stmt = scoped(
+        select(UserNotification).where(
+            UserNotification.batch_id == batch_id, UserNotification.dispatched_at.is_(None)
+        ),
+        UserNotification,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def notification_of_call(session: AsyncSession, ident: uuid.UUID) -> UserNotification | None:
+    """The notification a ladder's phone call names (any organization: the voice service's
+    signed webhook names no organization)."""
+    stmt = unscoped(
+        select(UserNotification).where(UserNotification.id == ident),
+        "a call webhook signed by the voice service names its notification",
+    )
+    found: UserNotification | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
