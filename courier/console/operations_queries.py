@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courier.console.queries import PATIENT, display_name, open_escalations
 from courier.core.tenancy import scoped
 from courier.domains.video.service import join_window
-from courier.domains.voice.service import waiting_order
+from courier.domains.voice.repository import waiting_order
 from courier.models.appointment import Appointment, AppointmentAttendee, AppointmentStatus
 from courier.models.delivery import Delivery, DeliveryEvent
 from courier.models.email import UserEmail
