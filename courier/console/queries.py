@@ -317,3 +317,14 @@ async def provider_individuals(
         .limit(limit)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def person_name(session: AsyncSession, principal: Any) -> str:
+    """The display name of the person a personal login is (empty for an API key)."""
+    if principal.individual_id is None or principal.organization_id is None:
+        return ""
+    stmt = scoped(select(Individual), Individual, principal.organization_id).where(
+        Individual.id == principal.individual_id
+    )
+    person = (await session.execute(stmt)).scalar_one_or_none()
+    return display_name(person) if person is not None else ""

@@ -36,6 +36,7 @@ from courier.console.sessions import (
     open_session,
     revoke,
     set_cookie,
+    user_by_password,
 )
 from courier.console.stream import ConsoleStream
 from courier.core.db import Database, commit
@@ -89,8 +90,14 @@ def _to_sign_in(request: Request) -> Response:
 
 def _context(request: Request, session: AsyncSession, signed: Signed) -> Context:
     ctx = Context(session, signed.principal, _settings(request), request, request.state.request_id)
-    ctx.acting_individual_id = None  # the key acts on behalf of whom each action names
+    # A key acts on behalf of whom each action names; a personal login as its own person.
+    ctx.acting_individual_id = signed.principal.individual_id
     return ctx
+
+
+def context_of(request: Request, session: AsyncSession, signed: Signed) -> Context:
+    """The API context of a console request: the session's principal, as the API builds it."""
+    return _context(request, session, signed)
 
 
 def _sandboxed(settings: Settings) -> list[str]:
@@ -107,6 +114,7 @@ async def _shell(
         "organization": await queries.organization_name(session, principal.require_organization()),
         "sandboxed": _sandboxed(settings),
         "role": principal.role.value if principal.role else "",
+        "person": await queries.person_name(session, principal),
         "csrf_token": signed.csrf_token,
         "idle_minutes": settings.console_idle_timeout_seconds // 60,
         "idle_seconds": settings.console_idle_timeout_seconds,
@@ -191,19 +199,34 @@ async def sign_in_form(request: Request) -> Response:
 
 @router.post("/console/sign-in")
 async def sign_in(request: Request) -> Response:
+    """An API key, or a personal login's user name and password, becomes a session."""
     form = await request.form()
     secret = form.get("api-key")
+    username = form.get("username")
+    password = form.get("password")
     given = form.get("signin-token")
     expected = request.cookies.get(PRE_COOKIE)
     if not isinstance(given, str) or not expected or given != expected:
         return _forbidden(request, "The sign-in form has expired; reload it and try again.")
-    if not isinstance(secret, str) or not secret.strip():
-        return _sign_in_page(request, "Enter an API key.", 400)
+    personal = isinstance(username, str) and bool(username.strip())
+    if personal:
+        if not isinstance(password, str) or not password:
+            return _sign_in_page(request, "Enter your password.", 400)
+    elif not isinstance(secret, str) or not secret.strip():
+        return _sign_in_page(request, "Enter your user name and password, or an API key.", 400)
     async with unit(request) as session:
-        key = await key_by_secret(session, secret)
-        if key is None:
-            return _sign_in_page(request, "This API key is unknown, revoked or expired.", 401)
-        token, _row = await open_session(session, key, request.cookies.get(COOKIE))
+        signer: Any
+        if personal:
+            assert isinstance(username, str) and isinstance(password, str)
+            signer = await user_by_password(session, username, password)
+            refusal = "This user name and password do not match an active login."
+        else:
+            assert isinstance(secret, str)
+            signer = await key_by_secret(session, secret)
+            refusal = "This API key is unknown, revoked or expired."
+        if signer is None:
+            return _sign_in_page(request, refusal, 401)
+        token, _row = await open_session(session, signer, request.cookies.get(COOKIE))
     response = RedirectResponse("/console/today", status_code=303)
     set_cookie(response, request, COOKIE, token, 12 * 3600)
     clear_cookie(response, request, PRE_COOKIE)
@@ -299,6 +322,7 @@ def _inbox(tab: str, *, with_team: bool) -> Loader:
         if with_team:
             values["team"] = await queries.provider_individuals(session, org)
             values["acting"] = signed.row.acting_individual_id
+            values["personal"] = signed.user is not None
         return values
 
     return load
@@ -323,6 +347,8 @@ async def acting_as(request: Request) -> Response:
         if refused is not None:
             return refused
         assert signed is not None
+        if signed.user is not None:
+            return _error(request, "A personal login always acts as its own person.", 422)
         org = signed.principal.require_organization()
         chosen = _uuid(form.get("individual-id"))
         team = {p.id for p in await queries.provider_individuals(session, org)}
@@ -363,6 +389,7 @@ async def _conversation_values(
         "patient_name": queries.display_name(found.patient),
         "can_send": may(ctx, MESSAGES, Op.CREATE) and not found.channel.archived,
         "acting": signed.row.acting_individual_id,
+        "personal": signed.user is not None,
     }
 
 
@@ -418,6 +445,8 @@ async def reply(request: Request, channel_id: str) -> Response:
         if ident is None:
             return _error(request, "No such conversation.", 404)
         author = _uuid(form.get("individual-id")) or signed.row.acting_individual_id
+        if signed.user is not None:
+            author = signed.user.individual_id  # a personal login replies as its person
         if author is None:
             return _reply_error(request, "Choose who replies.", 422)
         ctx = _context(request, session, signed)
