@@ -11,6 +11,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from pydantic import ValidationError
+
+from courier.core.handlers import validation_items
+from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.resource import REGISTRY, Op, ResourceSpec
 from courier.jsonapi.routes import settle
@@ -46,3 +50,41 @@ async def post_message(
     await ctx.session.flush()
     message: MessagingMessage = settle(ctx, spec, result, "created", sorted(attrs.model_fields_set))
     return message
+
+
+def refusal_of(error: ValidationError) -> str:
+    """A body the API would refuse with 400, in the API's words (one clause per field)."""
+    errors = [{**e, "loc": ("body", *e.get("loc", ()))} for e in error.errors()]
+    return "; ".join(item.detail for item in validation_items(errors))
+
+
+async def create(ctx: Context, type_name: str, attributes: dict[str, Any]) -> Changed[Any]:
+    """``POST /v1/<type>/``: the declared permission, the service's rules, audit and events.
+    The result keeps what the API shows once (an API key's secret)."""
+    spec = spec_named(type_name)
+    ctx.principal.require(spec.permission(Op.CREATE))
+    assert spec.create_schema is not None
+    attrs = spec.create_schema.model_validate(attributes)
+    result = await spec.service.create(ctx, attrs)
+    await ctx.session.flush()
+    obj = settle(ctx, spec, result, "created", sorted(attrs.model_fields_set))
+    if isinstance(result, Changed):
+        return result
+    return Changed(obj)
+
+
+async def delete(ctx: Context, type_name: str, ident: uuid.UUID) -> None:
+    """``DELETE /v1/<type>/{id}/`` (a revocation, for keys and console users)."""
+    spec = spec_named(type_name)
+    ctx.principal.require(spec.permission(Op.DELETE))
+    obj = await spec.service.load(ctx, ident, for_update=True)
+    result = await spec.service.delete(ctx, obj)
+    settle(ctx, spec, obj if result is None else result, "deleted", ())
+    await ctx.session.flush()
+
+
+def readable(ctx: Context, type_name: str, op: Op = Op.LIST) -> Any:
+    """The rows ``GET /v1/<type>/`` would show this principal (403 without its permission)."""
+    spec = spec_named(type_name)
+    ctx.principal.require(spec.permission(op))
+    return spec.service.query(ctx)

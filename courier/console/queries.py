@@ -328,3 +328,14 @@ async def person_name(session: AsyncSession, principal: Any) -> str:
     )
     person = (await session.execute(stmt)).scalar_one_or_none()
     return display_name(person) if person is not None else ""
+
+
+async def names_of(
+    session: AsyncSession, organization_id: uuid.UUID, ids: set[uuid.UUID | None]
+) -> dict[uuid.UUID, str]:
+    """Display names of the organization's individuals among ``ids``."""
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    stmt = scoped(select(Individual), Individual, organization_id).where(Individual.id.in_(wanted))
+    return {p.id: display_name(p) for p in (await session.execute(stmt)).scalars()}
