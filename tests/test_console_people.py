@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,13 +15,21 @@ import pytest
 from sqlalchemy import select
 
 from courier.core.tenancy import scoped
+from courier.core.time import utcnow
 from courier.models.console_user import ConsoleUser
+from courier.models.delivery import Delivery
+from courier.models.email import UserEmail
+from courier.models.user_notification import UserNotification
+from courier.models.voice_call import VoiceDialLog
 from tests.conftest import Org, doc
 from tests.test_console import (
     CSRF,
     SIGNIN,
+    TITLE,
     clinic,
+    make_channel,
     make_person,
+    post,
     secret_of,
     sign_in,
 )
@@ -321,3 +330,175 @@ async def test_the_sign_in_page_offers_both_ways_and_keys_still_work(
     await sign_in(browser, secret_of(org.staff))
     today = await browser.get("/console/today")
     assert "data-person" not in today.text  # a key names no person
+
+
+# --- inbox extras ---------------------------------------------------------------------------
+
+
+async def test_the_inbox_filters_by_care_team_member_and_searches_patients(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org
+) -> None:
+    nurse, _patient, _channel = await clinic(client, org)  # Nora Nurse with Petra Quill
+    olga = await make_person(client, org, "Olga", "Other", "provider")
+    rui = await make_person(client, org, "Rui", "Stone", "participant")
+    second = await make_channel(client, org, [olga, rui])
+    await post(client, org, second, rui, "hello")
+    await sign_in(browser, secret_of(org.readonly))
+
+    def names(html: str) -> list[str]:
+        return re.findall(r'id="conversation-[^"]+" href="[^"]+">([^<]+)<', html)
+
+    everyone = await browser.get("/console/inbox")
+    assert sorted(names(everyone.text)) == ["Petra Quill", "Rui Stone"]
+    assert 'id="filter-team"' in everyone.text and 'type="search"' in everyone.text
+    olgas = await browser.get("/console/inbox", params={"team": olga})
+    assert names(olgas.text) == ["Rui Stone"] and 'data-count="all">1<' in olgas.text
+    # Tabs and the live refresh keep the filter.
+    assert f"tab=unread&amp;team={olga}" in olgas.text
+    assert f"/console/inbox/list?tab=all&amp;team={olga}&amp;live=1" in olgas.text
+    found = await browser.get("/console/inbox/list", params={"q": "  petra  "})
+    assert names(found.text) == ["Petra Quill"]
+    both = await browser.get("/console/inbox/list", params={"q": "quill", "team": olga})
+    assert names(both.text) == [] and "for this filter" in both.text
+    nurses = await browser.get("/console/inbox/list", params={"team": nurse, "tab": "unread"})
+    assert names(nurses.text) == ["Petra Quill"]
+    junk = await browser.get("/console/inbox/list", params={"team": "not-a-uuid", "tab": "x"})
+    assert junk.status_code == 200 and len(names(junk.text)) == 2
+
+
+async def test_the_conversation_shows_the_patients_consents_next_visit_and_other_channels(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org
+) -> None:
+    nurse, patient, channel = await clinic(client, org)
+    other = await make_channel(client, org, [nurse, patient])
+    start = utcnow() + timedelta(days=2)
+    booked = await client.post(
+        "/v1/appointments/",
+        json=doc(
+            "appointments",
+            {
+                "name": "Knee check",
+                "start-time": start.isoformat().replace("+00:00", "Z"),
+                "end-time": (start + timedelta(minutes=20)).isoformat().replace("+00:00", "Z"),
+                "host": nurse,
+                "attendees": [patient],
+            },
+        ),
+        headers=org.staff,
+    )
+    assert booked.status_code == 201, booked.text
+    await sign_in(browser, secret_of(org.staff))
+    page = await browser.get(f"/console/conversations/{channel}")
+    assert page.status_code == 200
+    assert "About the patient" in page.text
+    assert "No SMS consent on record." in page.text
+    assert "Knee check" in page.text and start.strftime("%Y-%m-%d") in page.text
+    assert f'href="/console/conversations/{other}"' in page.text
+    assert f'href="/console/patients/{patient}/timeline"' in page.text
+    assert "Reply blocked" not in page.text  # an app channel needs no consent
+
+
+# --- the patient timeline ---------------------------------------------------------------------
+
+
+async def test_the_timeline_lists_everything_of_one_patient_and_each_view_is_audited(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    nurse, patient, channel = await clinic(client, org)
+    await post(client, org, channel, nurse, "Rest it")
+    start = utcnow() - timedelta(days=1)
+    booked = await client.post(
+        "/v1/appointments/",
+        json=doc(
+            "appointments",
+            {
+                "name": "Follow-up visit",
+                "start-time": start.isoformat().replace("+00:00", "Z"),
+                "end-time": (start + timedelta(minutes=20)).isoformat().replace("+00:00", "Z"),
+                "host": nurse,
+                "attendees": [patient],
+            },
+        ),
+        headers=org.staff,
+    )
+    assert booked.status_code == 201, booked.text
+    org_id, person = uuid.UUID(org.id), uuid.UUID(patient)
+    async with app.state.database.sessionmaker() as session:
+        session.add(
+            UserEmail(
+                organization_id=org_id,
+                individual_id=person,
+                created_by="test",
+                to=["petra@example.org"],
+                subject="Your results are ready",
+                status="sent",
+            )
+        )
+        note = UserNotification(
+            organization_id=org_id,
+            individual_id=person,
+            source="reminders",
+            category="appointment",
+            batch_id=uuid.uuid4(),
+            channels=["push"],
+        )
+        session.add(note)
+        await session.flush()
+        session.add(
+            Delivery(
+                organization_id=org_id,
+                channel="push",
+                resource_type="user-notifications",
+                resource_id=note.id,
+                recipient="device",
+                provider="push:sandbox",
+                state="failed",
+                rank=9,
+                error_code="unregistered",
+            )
+        )
+        session.add(
+            VoiceDialLog(
+                organization_id=org_id,
+                individual_id=person,
+                role="individual",
+                to_number="+14155550100",
+                status="no-answer",
+            )
+        )
+        await session.commit()
+
+    await sign_in(browser, secret_of(org.readonly))
+    page = await browser.get(f"/console/patients/{patient}/timeline")
+    assert page.status_code == 200, page.text
+    title = TITLE.search(page.text)
+    assert title is not None and "Petra" not in title.group(1)
+    kinds = re.findall(r'<tr data-kind="(\w+)">', page.text)
+    assert sorted(set(kinds)) == ["call", "email", "message", "notification", "visit"]
+    assert kinds.count("message") == 2
+    assert "Your results are ready" in page.text and "push failed (unregistered)" in page.text
+    assert "no-answer" in page.text and "Follow-up visit" in page.text
+    assert "Rest it" in page.text and "My knee hurts" in page.text
+
+    audit = await client.get(
+        "/v1/audit-events/",
+        params={"filter[action]": "viewed-timeline", "filter[resource-id]": patient},
+        headers=org.admin,
+    )
+    assert audit.status_code == 200, audit.text
+    rows = audit.json()["data"]
+    assert [(r["attributes"]["resource-type"], r["attributes"]["actor-type"]) for r in rows] == [
+        ("individuals", "api-key")
+    ]
+    # A personal login's view names its person.
+    login = await make_login(client, org, nurse)
+    assert (await sign_in_personal(browser, login["attributes"]["username"])).status_code == 303
+    assert (await browser.get(f"/console/patients/{patient}/timeline")).status_code == 200
+    audit = await client.get(
+        "/v1/audit-events/",
+        params={"filter[action]": "viewed-timeline", "filter[actor-id]": nurse},
+        headers=org.admin,
+    )
+    assert [r["attributes"]["actor-type"] for r in audit.json()["data"]] == ["console-user"]
+    assert (await browser.get(f"/console/patients/{uuid.uuid4()}/timeline")).status_code == 404
+    assert (await browser.get("/console/patients/nope/timeline")).status_code == 404

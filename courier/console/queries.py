@@ -55,6 +55,7 @@ class InboxRow:
     waiting_since: datetime | None  # the patient's message nobody has answered yet
     last_message_at: datetime | None
     mine: bool
+    team: frozenset[uuid.UUID] = frozenset()  # the channel's care-team subscribers
 
 
 async def organization_name(session: AsyncSession, organization_id: uuid.UUID) -> str:
@@ -121,10 +122,12 @@ async def inbox_rows(
     patients: dict[uuid.UUID, Individual] = {}
     horizon: dict[uuid.UUID, int] = {}
     mine: set[uuid.UUID] = set()
+    teams: dict[uuid.UUID, set[uuid.UUID]] = {}
     for subscriber, person in members:
         if person.account_type == PATIENT:
             patients.setdefault(subscriber.channel_id, person)
         else:
+            teams.setdefault(subscriber.channel_id, set()).add(person.id)
             horizon[subscriber.channel_id] = max(
                 horizon.get(subscriber.channel_id, 0), subscriber.ack_seq
             )
@@ -147,6 +150,7 @@ async def inbox_rows(
                 waiting_since=channel.last_message_at if patient_last else None,
                 last_message_at=channel.last_message_at,
                 mine=channel.id in mine,
+                team=frozenset(teams.get(channel.id, ())),
             )
         )
     return rows
@@ -236,6 +240,7 @@ class ConversationMessage:
     text: str
     posted_at: datetime
     state: str
+    sms: str = ""  # in an SMS bridge channel: the text's delivery state (care-team messages)
 
 
 @dataclass
@@ -246,16 +251,23 @@ class Conversation:
     messages: list[ConversationMessage]
 
 
-async def conversation(
-    session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID, limit: int = 100
-) -> Conversation | None:
-    channel = (
+async def channel_of(
+    session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID
+) -> MessagingChannel | None:
+    found: MessagingChannel | None = (
         await session.execute(
             scoped(select(MessagingChannel), MessagingChannel, organization_id).where(
                 MessagingChannel.id == channel_id
             )
         )
     ).scalar_one_or_none()
+    return found
+
+
+async def conversation(
+    session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID, limit: int = 100
+) -> Conversation | None:
+    channel = await channel_of(session, organization_id, channel_id)
     if channel is None:
         return None
     members = (

@@ -10,8 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
@@ -20,8 +22,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.templating import Jinja2Templates
 
 from courier.config import Settings
-from courier.console import queries
-from courier.console.actions import MESSAGES, may, post_message
+from courier.console import patients, queries
+from courier.console.actions import MESSAGES, may, post_message, spec_named
 from courier.console.sessions import (
     COOKIE,
     CSRF_FIELD,
@@ -300,7 +302,33 @@ def _tab(request: Request) -> str:
     return tab if tab in TABS else "all"
 
 
-def _inbox_values(rows: list[queries.InboxRow], tab: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class InboxFilter:
+    """The inbox's care-team filter (a provider individual's conversations) and search (in
+    the patient's display name, case-insensitive)."""
+
+    tab: str
+    member: uuid.UUID | None
+    search: str
+
+    @classmethod
+    def of(cls, request: Request) -> InboxFilter:
+        search = " ".join(request.query_params.get("q", "").split())[:100]
+        return cls(_tab(request), _uuid(request.query_params.get("team")), search)
+
+    def keeps(self, row: queries.InboxRow) -> bool:
+        if self.member is not None and self.member not in row.team:
+            return False
+        return not self.search or self.search.casefold() in row.patient_name.casefold()
+
+    def query(self, tab: str) -> str:
+        """The query string of this filter on ``tab`` (links and live refreshes keep it)."""
+        values = {"tab": tab, "team": str(self.member or ""), "q": self.search}
+        return urlencode({k: v for k, v in values.items() if v})
+
+
+def _inbox_values(rows: list[queries.InboxRow], chosen: InboxFilter) -> dict[str, Any]:
+    rows = [r for r in rows if chosen.keeps(r)]
     counts = {
         "mine": sum(1 for r in rows if r.mine),
         "unread": sum(1 for r in rows if r.unread > 0),
@@ -310,15 +338,15 @@ def _inbox_values(rows: list[queries.InboxRow], tab: str) -> dict[str, Any]:
         "mine": [r for r in rows if r.mine],
         "unread": [r for r in rows if r.unread > 0],
         "all": rows,
-    }[tab]
-    return {"tab": tab, "counts": counts, "rows": shown, "tabs": TABS}
+    }[chosen.tab]
+    return {"tab": chosen.tab, "counts": counts, "rows": shown, "tabs": TABS, "chosen": chosen}
 
 
-def _inbox(tab: str, *, with_team: bool) -> Loader:
+def _inbox(chosen: InboxFilter, *, with_team: bool) -> Loader:
     async def load(session: AsyncSession, signed: Signed) -> dict[str, Any]:
         org = signed.principal.require_organization()
         rows = await queries.inbox_rows(session, org, signed.row.acting_individual_id)
-        values = _inbox_values(rows, tab)
+        values = _inbox_values(rows, chosen)
         if with_team:
             values["team"] = await queries.provider_individuals(session, org)
             values["acting"] = signed.row.acting_individual_id
@@ -330,12 +358,14 @@ def _inbox(tab: str, *, with_team: bool) -> Loader:
 
 @router.get("/console/inbox")
 async def inbox(request: Request) -> Response:
-    return await _screen(request, _inbox(_tab(request), with_team=True), "inbox.html", "inbox")
+    chosen = InboxFilter.of(request)
+    return await _screen(request, _inbox(chosen, with_team=True), "inbox.html", "inbox")
 
 
 @router.get("/console/inbox/list")
 async def inbox_list(request: Request) -> Response:
-    return await _screen(request, _inbox(_tab(request), with_team=False), "_inbox_list.html", None)
+    chosen = InboxFilter.of(request)
+    return await _screen(request, _inbox(chosen, with_team=False), "_inbox_list.html", None)
 
 
 @router.post("/console/acting-as")
@@ -384,10 +414,19 @@ async def _conversation_values(
     if found is None or found.patient is None:
         return None
     ctx = _context(request, session, signed)
+    blocked = await patients.sms_block(session, org, found.channel)
+    if found.channel.with_sms:
+        texted = await patients.sms_states(
+            session, org, [m.id for m in found.messages if not m.from_patient]
+        )
+        for m in found.messages:
+            m.sms = texted.get(m.id, "")
     return {
         "conversation": found,
         "patient_name": queries.display_name(found.patient),
-        "can_send": may(ctx, MESSAGES, Op.CREATE) and not found.channel.archived,
+        "panel": await patients.panel(session, org, found.patient, found.channel.id),
+        "blocked": blocked,
+        "can_send": may(ctx, MESSAGES, Op.CREATE) and not found.channel.archived and not blocked,
         "acting": signed.row.acting_individual_id,
         "personal": signed.user is not None,
     }
@@ -450,7 +489,13 @@ async def reply(request: Request, channel_id: str) -> Response:
         if author is None:
             return _reply_error(request, "Choose who replies.", 422)
         ctx = _context(request, session, signed)
+        org = signed.principal.require_organization()
         try:
+            ctx.principal.require(spec_named(MESSAGES).permission(Op.CREATE))
+            channel = await queries.channel_of(session, org, ident)
+            blocked = await patients.sms_block(session, org, channel) if channel else None
+            if blocked:
+                return _reply_error(request, blocked, 422)
             await post_message(ctx, ident, author, form.get("message", ""))
         except ApiError as error:
             await session.rollback()
