@@ -502,3 +502,88 @@ async def test_the_timeline_lists_everything_of_one_patient_and_each_view_is_aud
     assert [r["attributes"]["actor-type"] for r in audit.json()["data"]] == ["console-user"]
     assert (await browser.get(f"/console/patients/{uuid.uuid4()}/timeline")).status_code == 404
     assert (await browser.get("/console/patients/nope/timeline")).status_code == 404
+
+
+# --- templates ----------------------------------------------------------------------------------
+
+SENSITIVE = {
+    "sensitive": True,
+    "neutral-text": "You have a new message from your care team.",
+    "deep-link": "courier-app://results/{{ result_id }}",
+    "required-data": {"result_id": "string", "result": "string", "due": "date"},
+    "apn": {"title": "Lab result", "body": "Your test: {{ result }}"},
+    "sms": {"body": "Your test: {{ result }}, by {{ due.strftime('%d/%m') }}"},
+    "email": {"subject": "Lab result", "text": "Hello {{ individual.first_name }}: {{ result }}"},
+}
+
+
+async def test_templates_preview_per_channel_and_send_yourself_a_test(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org
+) -> None:
+    made = await client.post(
+        "/v1/templates/",
+        json=doc("templates", {"name": f"lab-{uuid.uuid4().hex[:6]}", **SENSITIVE}),
+        headers=org.admin,
+    )
+    assert made.status_code == 201, made.text
+    template = made.json()["data"]["id"]
+
+    await sign_in(browser, secret_of(org.readonly))
+    listing = await browser.get("/console/templates")
+    assert f'href="/console/templates/{template}"' in listing.text and "sensitive" in listing.text
+    page = await browser.get(f"/console/templates/{template}")
+    assert page.status_code == 200
+
+    def channel(name: str) -> str:
+        found = re.search(rf'data-channel="{name}".*?</article>', page.text, re.S)
+        assert found is not None, name
+        return found.group(0)
+
+    # The lock screen and the text carry only the neutral line and the link.
+    assert "iOS push: lock screen" in channel("apn")
+    assert "You have a new message from your care team." in channel("apn")
+    assert "Your test" not in channel("apn") + channel("sms")
+    assert "courier-app://results/sample" in channel("sms")
+    # Email and the app carry the full text, for a sample patient.
+    assert "Hello Sam: sample" in channel("email")
+    assert "Your test: sample" in channel("app")
+    # Readonly: no test button, and a forged one is refused.
+    assert "Send me a test" not in page.text
+    csrf = await csrf_of(browser)
+    forged = await browser.post(
+        f"/console/templates/{template}/test", headers={"X-CSRF-Token": csrf}
+    )
+    assert forged.status_code == 403
+    assert (await browser.get(f"/console/templates/{uuid.uuid4()}")).status_code == 404
+
+    # A personal login sends itself a test: a multicast to its own person, with sample data.
+    nurse = await make_person(client, org, "Nora", "Nurse", "provider")
+    login = await make_login(client, org, nurse)
+    assert (await sign_in_personal(browser, login["attributes"]["username"])).status_code == 303
+    page = await browser.get(f"/console/templates/{template}")
+    assert "Send me a test" in page.text
+    sent = await browser.post(
+        f"/console/templates/{template}/test", headers={"X-CSRF-Token": await csrf_of(browser)}
+    )
+    assert sent.status_code == 200, sent.text
+    assert "Test sent to you" in sent.text
+    multicasts = await client.get("/v1/multicasts/", headers=org.admin)
+    [multicast] = multicasts.json()["data"]
+    assert multicast["attributes"]["filter-type"] == "individuals"
+    assert multicast["attributes"]["filter-value"] == {"individual-ids": [nurse]}
+    assert multicast["attributes"]["data"]["result"] == "sample"
+    audit = await client.get(
+        "/v1/audit-events/",
+        params={"filter[resource-type]": "multicasts", "filter[actor-id]": nurse},
+        headers=org.admin,
+    )
+    assert len(audit.json()["data"]) == 1
+
+    # A key with nobody chosen is told to choose who it is.
+    await sign_in(browser, secret_of(org.staff))
+    page = await browser.get(f"/console/templates/{template}")
+    assert "Choose who you are" in page.text
+    unchosen = await browser.post(
+        f"/console/templates/{template}/test", headers={"X-CSRF-Token": await csrf_of(browser)}
+    )
+    assert unchosen.status_code == 422
