@@ -142,7 +142,14 @@ async def test_an_admin_creates_and_revokes_a_console_login(
     assert re.search(
         rf"<td>{name}</td><td>Nora Nurse</td><td>staff</td>.*?revoked", after.text, re.S
     )
-    # The audit log names the admin's key, and later the person of a personal login.
+    # Both changes are the API's: audited under the admin's key.
+    audit = await client.get(
+        "/v1/audit-events/",
+        params={"filter[resource-type]": "console-users", "filter[resource-id]": user["id"]},
+        headers=org.admin,
+    )
+    rows = [(a["attributes"]["action"], a["attributes"]["actor-id"]) for a in audit.json()["data"]]
+    assert sorted(rows) == [("created", org.admin_key_id), ("deleted", org.admin_key_id)]
     assert "console-users" in after.text
 
 
