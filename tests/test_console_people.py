@@ -189,8 +189,8 @@ async def test_bad_console_logins_are_refused_with_clear_errors(
     assert (await attempt({"username": "a b"})).status_code == 400
     assert (await attempt({"role": "owner"})).status_code == 400
     not_provider = await attempt({"individual-id": patient})
-    assert not_provider.status_code == 400 and "provider individual" in not_provider.text
-    assert (await attempt({"individual-id": foreign})).status_code == 400
+    assert not_provider.status_code == 422 and "provider individual" in not_provider.text
+    assert (await attempt({"individual-id": foreign})).status_code == 404
     duplicate = await attempt({"username": taken.upper()})  # case-insensitive
     assert duplicate.status_code == 409 and "taken" in duplicate.text
     other_org_dup = await client.post(

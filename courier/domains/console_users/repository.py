@@ -42,14 +42,12 @@ async def username_taken(session: AsyncSession, username: str) -> bool:
     return taken.first() is not None
 
 
-async def provider(
+async def individual(
     session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
 ) -> Individual | None:
-    """The organization's care-team (non-participant) individual with this id."""
-    stmt = (
-        scoped(select(Individual), Individual, organization_id)
-        .where(Individual.id == individual_id)
-        .where(Individual.account_type != PATIENT)
+    """The organization's individual with this id."""
+    stmt = scoped(select(Individual), Individual, organization_id).where(
+        Individual.id == individual_id
     )
     found: Individual | None = (await session.execute(stmt)).scalar_one_or_none()
     return found

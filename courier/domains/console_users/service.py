@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from courier.core.errors import conflict, invalid_attribute, not_found
+from courier.core.errors import conflict, not_found, unprocessable
 from courier.core.passwords import hash_password
 from courier.core.time import utcnow
 from courier.domains.console_users import repository as repo
@@ -27,9 +27,14 @@ class ConsoleUserService(CrudService[ConsoleUser]):
         assert isinstance(attrs, ConsoleUserCreate)
         if attrs.organization_id is not None and attrs.organization_id != ctx.organization_id:
             raise not_found("organization")
-        if await repo.provider(ctx.session, ctx.organization_id, attrs.individual_id) is None:
-            raise invalid_attribute(
-                "individual-id", "must name a provider individual of this organization"
+        person = await repo.individual(ctx.session, ctx.organization_id, attrs.individual_id)
+        if person is None:
+            raise not_found("individual")
+        if person.account_type == repo.PATIENT:
+            raise unprocessable(
+                "individual-id must name a provider individual (a care-team member), not a "
+                "participant",
+                "not-a-provider",
             )
         if await repo.username_taken(ctx.session, attrs.username):
             raise conflict(
