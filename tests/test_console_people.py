@@ -587,3 +587,34 @@ async def test_templates_preview_per_channel_and_send_yourself_a_test(
         f"/console/templates/{template}/test", headers={"X-CSRF-Token": await csrf_of(browser)}
     )
     assert unchosen.status_code == 422
+
+
+async def test_a_personal_login_marks_a_conversation_read_in_its_own_name(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org
+) -> None:
+    nurse, _patient, channel = await clinic(client, org)
+    login = await make_login(client, org, nurse)
+    assert (await sign_in_personal(browser, login["attributes"]["username"])).status_code == 303
+    page = await browser.get(f"/console/conversations/{channel}")
+    assert (
+        "Mark read" in page.text
+        and 'data-count="unread">1<' in (await browser.get("/console/inbox")).text
+    )
+    done = await browser.post(
+        f"/console/conversations/{channel}/read", headers={"X-CSRF-Token": await csrf_of(browser)}
+    )
+    assert done.status_code == 303
+    assert 'data-count="unread">0<' in (await browser.get("/console/inbox")).text
+    assert "Mark read" not in (await browser.get(f"/console/conversations/{channel}")).text
+    audit = await client.get(
+        "/v1/audit-events/",
+        params={"filter[resource-type]": "messaging-messages", "filter[actor-id]": nurse},
+        headers=org.admin,
+    )
+    assert [a["attributes"]["actor-type"] for a in audit.json()["data"]] == ["console-user"]
+    # Readonly: no button, and the forged POST is 403.
+    await sign_in(browser, secret_of(org.readonly))
+    forged = await browser.post(
+        f"/console/conversations/{channel}/read", headers={"X-CSRF-Token": await csrf_of(browser)}
+    )
+    assert forged.status_code == 403

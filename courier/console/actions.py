@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from courier.core.handlers import validation_items
-from courier.jsonapi.changes import Changed
+from courier.jsonapi.changes import Changed, record_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.resource import REGISTRY, Op, ResourceSpec
 from courier.jsonapi.routes import settle
@@ -88,3 +88,24 @@ def readable(ctx: Context, type_name: str, op: Op = Op.LIST) -> Any:
     spec = spec_named(type_name)
     ctx.principal.require(spec.permission(op))
     return spec.service.query(ctx)
+
+
+async def act(
+    ctx: Context, type_name: str, name: str, ident: uuid.UUID, body: dict[str, Any]
+) -> Any:
+    """``POST /v1/<type>/{id}/<name>/``: a declared item action, with its permission, its
+    body schema, its handler's rules, and its changes recorded as the route records them."""
+    spec = spec_named(type_name)
+    action = next(a for a in spec.actions if a.name == name and a.on == "item")
+    ctx.principal.require(action.permission)
+    if action.loader is not None:
+        target = await action.loader(ctx, ident, for_update=action.changes_state)
+    else:
+        target = await spec.service.load(ctx, ident, for_update=action.changes_state)
+    parsed = action.body.model_validate(body) if action.body is not None else None
+    result = await action.handler(ctx, target, parsed)
+    if isinstance(result, Changed):
+        record_changes(ctx, result.changes)
+        result = result.obj
+    await ctx.session.flush()
+    return result

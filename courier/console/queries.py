@@ -351,3 +351,18 @@ async def names_of(
         return {}
     stmt = scoped(select(Individual), Individual, organization_id).where(Individual.id.in_(wanted))
     return {p.id: display_name(p) for p in (await session.execute(stmt)).scalars()}
+
+
+async def last_message_id(
+    session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The channel's last posted message (what "Mark read" acknowledges)."""
+    stmt = (
+        scoped(select(MessagingMessage.id), MessagingMessage, organization_id)
+        .where(MessagingMessage.channel_id == channel_id)
+        .where(MessagingMessage.draft.is_(False), MessagingMessage.seq.is_not(None))
+        .order_by(MessagingMessage.seq.desc())
+        .limit(1)
+    )
+    found: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found

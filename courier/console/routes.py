@@ -23,7 +23,7 @@ from starlette.templating import Jinja2Templates
 
 from courier.config import Settings
 from courier.console import patients, queries
-from courier.console.actions import MESSAGES, may, post_message, spec_named
+from courier.console.actions import MESSAGES, act, may, post_message, spec_named
 from courier.console.sessions import (
     COOKIE,
     CSRF_FIELD,
@@ -429,6 +429,10 @@ async def _conversation_values(
         "can_send": may(ctx, MESSAGES, Op.CREATE) and not found.channel.archived and not blocked,
         "acting": signed.row.acting_individual_id,
         "personal": signed.user is not None,
+        "can_mark_read": may(ctx, MESSAGES, Op.CREATE)
+        and (signed.principal.individual_id or signed.row.acting_individual_id)
+        in {p.id for p in found.team}
+        and any(m.state == "unread" for m in found.messages),
     }
 
 
@@ -510,6 +514,34 @@ async def reply(request: Request, channel_id: str) -> Response:
                 return _to_sign_in(request)
             values = await _conversation_values(request, session, signed, ident)
         return _page("_messages.html", {"request": request, **(values or {})})
+    return RedirectResponse(f"/console/conversations/{ident}", status_code=303)
+
+
+@router.post("/console/conversations/{channel_id}/read")
+async def mark_read(request: Request, channel_id: str) -> Response:
+    """``POST /v1/messaging-messages/{last}/ack/`` for the person the session acts as: the
+    conversation is read up to its last message, in that person's name."""
+    ident = _uuid(channel_id)
+    async with unit(request) as session:
+        signed, _form, refused = await _checked_post(request, session)
+        if refused is not None:
+            return refused
+        assert signed is not None
+        if ident is None:
+            return _error(request, "No such conversation.", 404)
+        ctx = _context(request, session, signed)
+        reader = signed.principal.individual_id or signed.row.acting_individual_id
+        try:
+            ctx.principal.require(spec_named(MESSAGES).permission(Op.CREATE))
+            if reader is None:
+                return _reply_error(request, "Choose who you are (I am) first.", 422)
+            last = await queries.last_message_id(session, ctx.organization_id, ident)
+            if last is None:
+                return _error(request, "No such conversation.", 404)
+            await act(ctx, MESSAGES, "ack", last, {"individual-id": str(reader)})
+        except ApiError as error:
+            await session.rollback()
+            return _reply_error(request, str(error), error.status)
     return RedirectResponse(f"/console/conversations/{ident}", status_code=303)
 
 
