@@ -48,6 +48,20 @@ async def make_api_key(client: httpx.AsyncClient, org: Org) -> str:
     )
 
 
+@factory("console-users")
+async def make_console_user(client: httpx.AsyncClient, org: Org) -> str:
+    nurse = await make_individual_id(client, org, **{"account-type": "provider"})
+    attrs = {
+        "username": f"nurse-{uuid.uuid4().hex[:10]}",
+        "password": "a long sample password",
+        "role": "staff",
+        "individual-id": nurse,
+    }
+    return await created_id(
+        await client.post("/v1/console-users/", headers=org.admin, json=doc("console-users", attrs))
+    )
+
+
 async def make_individual_id(client: httpx.AsyncClient, org: Org, **attributes: Any) -> str:
     values = {"first-name": "Sam", "last-name": f"Sample {uuid.uuid4().hex[:6]}"}
     values.update(attributes)

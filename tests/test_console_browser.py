@@ -204,7 +204,7 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(
                 await page.goto(server + "/console/")
                 await _at_both_widths(page, axe, "sign-in")
                 await page.get_by_label("API key").fill(secret)
-                await page.get_by_role("button", name="Sign in").click()
+                await page.get_by_role("button", name="Sign in with the key").click()
                 await page.get_by_role("heading", name="Today").wait_for()
                 assert await page.title() == "Today · Courier console"
                 assert "Harbor Clinic" in await page.locator("header").inner_text()

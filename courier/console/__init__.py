@@ -57,10 +57,13 @@ class ConsoleHeadersMiddleware:
 
 def install(app: Any) -> None:
     """Mount the console's routes and static files, and its response headers."""
-    from courier.console.operations import router as operations
+    from courier.console import admin, operations, people, template_previews
     from courier.console.routes import router
 
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.include_router(router)
-    app.include_router(operations)
+    app.include_router(operations.router)
+    app.include_router(people.router)
+    app.include_router(template_previews.router)
+    app.include_router(admin.router)
     app.add_middleware(ConsoleHeadersMiddleware)

@@ -11,6 +11,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from pydantic import ValidationError
+
+from courier.core.handlers import validation_items
 from courier.jsonapi.actions import ActionSpec
 from courier.jsonapi.changes import Changed, record_changes
 from courier.jsonapi.context import Context
@@ -29,10 +32,10 @@ def spec_named(type_name: str) -> ResourceSpec[Any]:
 
 
 def action_named(type_name: str, name: str, method: str = "POST") -> ActionSpec:
-    """The resource's declared action ``name`` (``""``: the action on the item itself, e.g. a
-    DELETE declared as an action)."""
+    """The resource's declared item action ``name`` (``""``: the action on the item itself,
+    e.g. a DELETE declared as an action)."""
     spec = spec_named(type_name)
-    return next(a for a in spec.actions if a.name == name and a.method == method)
+    return next(a for a in spec.actions if a.name == name and a.method == method and a.on == "item")
 
 
 def may(ctx: Context, type_name: str, op: Op) -> bool:
@@ -57,20 +60,42 @@ async def post_message(
     return message
 
 
-async def create_resource(
-    ctx: Context, type_name: str, attributes: dict[str, Any]
-) -> tuple[Any, dict[str, Any]]:
-    """``POST /v1/<type>/``: the resource's create permission, its service, its audit rows
-    and events. The created object and the attributes its answer reveals once (a secret, an
-    access token)."""
+def refusal_of(error: ValidationError) -> str:
+    """A body the API would refuse with 400, in the API's words (one clause per field)."""
+    errors = [{**e, "loc": ("body", *e.get("loc", ()))} for e in error.errors()]
+    return "; ".join(item.detail for item in validation_items(errors))
+
+
+async def create(ctx: Context, type_name: str, attributes: dict[str, Any]) -> Changed[Any]:
+    """``POST /v1/<type>/``: the declared permission, the service's rules, audit and events.
+    The result keeps what the API shows once (an API key's secret)."""
     spec = spec_named(type_name)
     ctx.principal.require(spec.permission(Op.CREATE))
     assert spec.create_schema is not None
     attrs = spec.create_schema.model_validate(attributes)
     result = await spec.service.create(ctx, attrs)
-    revealed = dict(result.revealed) if isinstance(result, Changed) else {}
     await ctx.session.flush()
-    return settle(ctx, spec, result, "created", sorted(attrs.model_fields_set)), revealed
+    obj = settle(ctx, spec, result, "created", sorted(attrs.model_fields_set))
+    if isinstance(result, Changed):
+        return result
+    return Changed(obj)
+
+
+async def delete(ctx: Context, type_name: str, ident: uuid.UUID) -> None:
+    """``DELETE /v1/<type>/{id}/`` (a revocation, for keys and console users)."""
+    spec = spec_named(type_name)
+    ctx.principal.require(spec.permission(Op.DELETE))
+    obj = await spec.service.load(ctx, ident, for_update=True)
+    result = await spec.service.delete(ctx, obj)
+    settle(ctx, spec, obj if result is None else result, "deleted", ())
+    await ctx.session.flush()
+
+
+def readable(ctx: Context, type_name: str, op: Op = Op.LIST) -> Any:
+    """The rows ``GET /v1/<type>/`` would show this principal (403 without its permission)."""
+    spec = spec_named(type_name)
+    ctx.principal.require(spec.permission(op))
+    return spec.service.query(ctx)
 
 
 async def run_action(
@@ -84,13 +109,16 @@ async def run_action(
 ) -> Any:
     """An item action of the API (``/v1/<type>/{id}/<name>/``, or the DELETE declared as an
     action): its permission (403), its target loaded as the route loads it (404 for another
-    organization's), its handler, its changes recorded. What the handler answered."""
+    organization's), its body schema, its handler, its changes recorded as the route records
+    them. What the handler answered."""
     spec = spec_named(type_name)
     action = action_named(type_name, name, method)
     ctx.principal.require(action.permission)
     loader = action.loader or spec.service.load
     target = await loader(ctx, ident, for_update=action.changes_state)
-    parsed = action.body.model_validate(body) if action.body is not None and body else None
+    parsed = (
+        action.body.model_validate(body) if action.body is not None and body is not None else None
+    )
     result = await action.handler(ctx, target, parsed)
     if isinstance(result, Changed):
         record_changes(ctx, result.changes)

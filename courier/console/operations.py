@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from courier.console import operations_queries as ops
-from courier.console.actions import action_named, create_resource, may, run_action
+from courier.console.actions import action_named, create, may, run_action
 from courier.console.error_codes import plain_words
 from courier.console.queries import provider_individuals
 from courier.console.routes import (
@@ -188,7 +188,8 @@ async def join_queue(request: Request) -> Response:
             attributes["individual-id"] = person
         if by_phone and form.get("phone-number", "").strip():
             attributes["phone-number"] = form["phone-number"].strip()
-        agent, revealed = await create_resource(ctx, AGENTS, attributes)
+        created = await create(ctx, AGENTS, attributes)
+        agent, revealed = created.obj, dict(created.revealed)
         if by_phone:
             return {"notice": f"Joined by phone: callers are put through to {agent.phone_number}."}
         return {

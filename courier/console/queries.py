@@ -51,6 +51,7 @@ class InboxRow:
     waiting_since: datetime | None  # the patient's message nobody has answered yet
     last_message_at: datetime | None
     mine: bool
+    team: frozenset[uuid.UUID] = frozenset()  # the channel's care-team subscribers
 
 
 async def organization_name(session: AsyncSession, organization_id: uuid.UUID) -> str:
@@ -117,10 +118,12 @@ async def inbox_rows(
     patients: dict[uuid.UUID, Individual] = {}
     horizon: dict[uuid.UUID, int] = {}
     mine: set[uuid.UUID] = set()
+    teams: dict[uuid.UUID, set[uuid.UUID]] = {}
     for subscriber, person in members:
         if person.account_type == PATIENT:
             patients.setdefault(subscriber.channel_id, person)
         else:
+            teams.setdefault(subscriber.channel_id, set()).add(person.id)
             horizon[subscriber.channel_id] = max(
                 horizon.get(subscriber.channel_id, 0), subscriber.ack_seq
             )
@@ -143,6 +146,7 @@ async def inbox_rows(
                 waiting_since=channel.last_message_at if patient_last else None,
                 last_message_at=channel.last_message_at,
                 mine=channel.id in mine,
+                team=frozenset(teams.get(channel.id, ())),
             )
         )
     return rows
@@ -210,6 +214,7 @@ class ConversationMessage:
     text: str
     posted_at: datetime
     state: str
+    sms: str = ""  # in an SMS bridge channel: the text's delivery state (care-team messages)
 
 
 @dataclass
@@ -220,16 +225,23 @@ class Conversation:
     messages: list[ConversationMessage]
 
 
-async def conversation(
-    session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID, limit: int = 100
-) -> Conversation | None:
-    channel = (
+async def channel_of(
+    session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID
+) -> MessagingChannel | None:
+    found: MessagingChannel | None = (
         await session.execute(
             scoped(select(MessagingChannel), MessagingChannel, organization_id).where(
                 MessagingChannel.id == channel_id
             )
         )
     ).scalar_one_or_none()
+    return found
+
+
+async def conversation(
+    session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID, limit: int = 100
+) -> Conversation | None:
+    channel = await channel_of(session, organization_id, channel_id)
     if channel is None:
         return None
     members = (
@@ -291,3 +303,40 @@ async def provider_individuals(
         .limit(limit)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def person_name(session: AsyncSession, principal: Any) -> str:
+    """The display name of the person a personal login is (empty for an API key)."""
+    if principal.individual_id is None or principal.organization_id is None:
+        return ""
+    stmt = scoped(select(Individual), Individual, principal.organization_id).where(
+        Individual.id == principal.individual_id
+    )
+    person = (await session.execute(stmt)).scalar_one_or_none()
+    return display_name(person) if person is not None else ""
+
+
+async def names_of(
+    session: AsyncSession, organization_id: uuid.UUID, ids: set[uuid.UUID | None]
+) -> dict[uuid.UUID, str]:
+    """Display names of the organization's individuals among ``ids``."""
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    stmt = scoped(select(Individual), Individual, organization_id).where(Individual.id.in_(wanted))
+    return {p.id: display_name(p) for p in (await session.execute(stmt)).scalars()}
+
+
+async def last_message_id(
+    session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The channel's last posted message (what "Mark read" acknowledges)."""
+    stmt = (
+        scoped(select(MessagingMessage.id), MessagingMessage, organization_id)
+        .where(MessagingMessage.channel_id == channel_id)
+        .where(MessagingMessage.draft.is_(False), MessagingMessage.seq.is_not(None))
+        .order_by(MessagingMessage.seq.desc())
+        .limit(1)
+    )
+    found: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found

@@ -10,8 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
@@ -20,8 +22,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.templating import Jinja2Templates
 
 from courier.config import Settings
-from courier.console import queries
-from courier.console.actions import MESSAGES, may, post_message
+from courier.console import patients, queries
+from courier.console.actions import MESSAGES, may, post_message, run_action, spec_named
 from courier.console.sessions import (
     COOKIE,
     CSRF_FIELD,
@@ -36,6 +38,7 @@ from courier.console.sessions import (
     open_session,
     revoke,
     set_cookie,
+    user_by_password,
 )
 from courier.console.stream import ConsoleStream
 from courier.core.db import Database, commit
@@ -88,8 +91,14 @@ def _to_sign_in(request: Request) -> Response:
 
 def _context(request: Request, session: AsyncSession, signed: Signed) -> Context:
     ctx = Context(session, signed.principal, _settings(request), request, request.state.request_id)
-    ctx.acting_individual_id = None  # the key acts on behalf of whom each action names
+    # A key acts on behalf of whom each action names; a personal login as its own person.
+    ctx.acting_individual_id = signed.principal.individual_id
     return ctx
+
+
+def context_of(request: Request, session: AsyncSession, signed: Signed) -> Context:
+    """The API context of a console request: the session's principal, as the API builds it."""
+    return _context(request, session, signed)
 
 
 def _sandboxed(settings: Settings) -> list[str]:
@@ -106,6 +115,7 @@ async def _shell(
         "organization": await queries.organization_name(session, principal.require_organization()),
         "sandboxed": _sandboxed(settings),
         "role": principal.role.value if principal.role else "",
+        "person": await queries.person_name(session, principal),
         "csrf_token": signed.csrf_token,
         "idle_minutes": settings.console_idle_timeout_seconds // 60,
         "idle_seconds": settings.console_idle_timeout_seconds,
@@ -190,19 +200,34 @@ async def sign_in_form(request: Request) -> Response:
 
 @router.post("/console/sign-in")
 async def sign_in(request: Request) -> Response:
+    """An API key, or a personal login's user name and password, becomes a session."""
     form = await request.form()
     secret = form.get("api-key")
+    username = form.get("username")
+    password = form.get("password")
     given = form.get("signin-token")
     expected = request.cookies.get(PRE_COOKIE)
     if not isinstance(given, str) or not expected or given != expected:
         return _forbidden(request, "The sign-in form has expired; reload it and try again.")
-    if not isinstance(secret, str) or not secret.strip():
-        return _sign_in_page(request, "Enter an API key.", 400)
+    personal = isinstance(username, str) and bool(username.strip())
+    if personal:
+        if not isinstance(password, str) or not password:
+            return _sign_in_page(request, "Enter your password.", 400)
+    elif not isinstance(secret, str) or not secret.strip():
+        return _sign_in_page(request, "Enter your user name and password, or an API key.", 400)
     async with unit(request) as session:
-        key = await key_by_secret(session, secret)
-        if key is None:
-            return _sign_in_page(request, "This API key is unknown, revoked or expired.", 401)
-        token, _row = await open_session(session, key, request.cookies.get(COOKIE))
+        signer: Any
+        if personal:
+            assert isinstance(username, str) and isinstance(password, str)
+            signer = await user_by_password(session, username, password)
+            refusal = "This user name and password do not match an active login."
+        else:
+            assert isinstance(secret, str)
+            signer = await key_by_secret(session, secret)
+            refusal = "This API key is unknown, revoked or expired."
+        if signer is None:
+            return _sign_in_page(request, refusal, 401)
+        token, _row = await open_session(session, signer, request.cookies.get(COOKIE))
     response = RedirectResponse("/console/today", status_code=303)
     set_cookie(response, request, COOKIE, token, 12 * 3600)
     clear_cookie(response, request, PRE_COOKIE)
@@ -276,7 +301,33 @@ def _tab(request: Request) -> str:
     return tab if tab in TABS else "all"
 
 
-def _inbox_values(rows: list[queries.InboxRow], tab: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class InboxFilter:
+    """The inbox's care-team filter (a provider individual's conversations) and search (in
+    the patient's display name, case-insensitive)."""
+
+    tab: str
+    member: uuid.UUID | None
+    search: str
+
+    @classmethod
+    def of(cls, request: Request) -> InboxFilter:
+        search = " ".join(request.query_params.get("q", "").split())[:100]
+        return cls(_tab(request), _uuid(request.query_params.get("team")), search)
+
+    def keeps(self, row: queries.InboxRow) -> bool:
+        if self.member is not None and self.member not in row.team:
+            return False
+        return not self.search or self.search.casefold() in row.patient_name.casefold()
+
+    def query(self, tab: str) -> str:
+        """The query string of this filter on ``tab`` (links and live refreshes keep it)."""
+        values = {"tab": tab, "team": str(self.member or ""), "q": self.search}
+        return urlencode({k: v for k, v in values.items() if v})
+
+
+def _inbox_values(rows: list[queries.InboxRow], chosen: InboxFilter) -> dict[str, Any]:
+    rows = [r for r in rows if chosen.keeps(r)]
     counts = {
         "mine": sum(1 for r in rows if r.mine),
         "unread": sum(1 for r in rows if r.unread > 0),
@@ -286,18 +337,19 @@ def _inbox_values(rows: list[queries.InboxRow], tab: str) -> dict[str, Any]:
         "mine": [r for r in rows if r.mine],
         "unread": [r for r in rows if r.unread > 0],
         "all": rows,
-    }[tab]
-    return {"tab": tab, "counts": counts, "rows": shown, "tabs": TABS}
+    }[chosen.tab]
+    return {"tab": chosen.tab, "counts": counts, "rows": shown, "tabs": TABS, "chosen": chosen}
 
 
-def _inbox(tab: str, *, with_team: bool) -> Loader:
+def _inbox(chosen: InboxFilter, *, with_team: bool) -> Loader:
     async def load(session: AsyncSession, signed: Signed) -> dict[str, Any]:
         org = signed.principal.require_organization()
         rows = await queries.inbox_rows(session, org, signed.row.acting_individual_id)
-        values = _inbox_values(rows, tab)
+        values = _inbox_values(rows, chosen)
         if with_team:
             values["team"] = await queries.provider_individuals(session, org)
             values["acting"] = signed.row.acting_individual_id
+            values["personal"] = signed.user is not None
         return values
 
     return load
@@ -305,12 +357,14 @@ def _inbox(tab: str, *, with_team: bool) -> Loader:
 
 @router.get("/console/inbox")
 async def inbox(request: Request) -> Response:
-    return await _screen(request, _inbox(_tab(request), with_team=True), "inbox.html", "inbox")
+    chosen = InboxFilter.of(request)
+    return await _screen(request, _inbox(chosen, with_team=True), "inbox.html", "inbox")
 
 
 @router.get("/console/inbox/list")
 async def inbox_list(request: Request) -> Response:
-    return await _screen(request, _inbox(_tab(request), with_team=False), "_inbox_list.html", None)
+    chosen = InboxFilter.of(request)
+    return await _screen(request, _inbox(chosen, with_team=False), "_inbox_list.html", None)
 
 
 @router.post("/console/acting-as")
@@ -322,6 +376,8 @@ async def acting_as(request: Request) -> Response:
         if refused is not None:
             return refused
         assert signed is not None
+        if signed.user is not None:
+            return _error(request, "A personal login always acts as its own person.", 422)
         org = signed.principal.require_organization()
         chosen = _uuid(form.get("individual-id"))
         team = {p.id for p in await queries.provider_individuals(session, org)}
@@ -357,11 +413,25 @@ async def _conversation_values(
     if found is None or found.patient is None:
         return None
     ctx = _context(request, session, signed)
+    blocked = await patients.sms_block(session, org, found.channel)
+    if found.channel.with_sms:
+        texted = await patients.sms_states(
+            session, org, [m.id for m in found.messages if not m.from_patient]
+        )
+        for m in found.messages:
+            m.sms = texted.get(m.id, "")
     return {
         "conversation": found,
         "patient_name": queries.display_name(found.patient),
-        "can_send": may(ctx, MESSAGES, Op.CREATE) and not found.channel.archived,
+        "panel": await patients.panel(session, org, found.patient, found.channel.id),
+        "blocked": blocked,
+        "can_send": may(ctx, MESSAGES, Op.CREATE) and not found.channel.archived and not blocked,
         "acting": signed.row.acting_individual_id,
+        "personal": signed.user is not None,
+        "can_mark_read": may(ctx, MESSAGES, Op.CREATE)
+        and (signed.principal.individual_id or signed.row.acting_individual_id)
+        in {p.id for p in found.team}
+        and any(m.state == "unread" for m in found.messages),
     }
 
 
@@ -417,10 +487,18 @@ async def reply(request: Request, channel_id: str) -> Response:
         if ident is None:
             return _error(request, "No such conversation.", 404)
         author = _uuid(form.get("individual-id")) or signed.row.acting_individual_id
+        if signed.user is not None:
+            author = signed.user.individual_id  # a personal login replies as its person
         if author is None:
             return _reply_error(request, "Choose who replies.", 422)
         ctx = _context(request, session, signed)
+        org = signed.principal.require_organization()
         try:
+            ctx.principal.require(spec_named(MESSAGES).permission(Op.CREATE))
+            channel = await queries.channel_of(session, org, ident)
+            blocked = await patients.sms_block(session, org, channel) if channel else None
+            if blocked:
+                return _reply_error(request, blocked, 422)
             await post_message(ctx, ident, author, form.get("message", ""))
         except ApiError as error:
             await session.rollback()
@@ -435,6 +513,34 @@ async def reply(request: Request, channel_id: str) -> Response:
                 return _to_sign_in(request)
             values = await _conversation_values(request, session, signed, ident)
         return _page("_messages.html", {"request": request, **(values or {})})
+    return RedirectResponse(f"/console/conversations/{ident}", status_code=303)
+
+
+@router.post("/console/conversations/{channel_id}/read")
+async def mark_read(request: Request, channel_id: str) -> Response:
+    """``POST /v1/messaging-messages/{last}/ack/`` for the person the session acts as: the
+    conversation is read up to its last message, in that person's name."""
+    ident = _uuid(channel_id)
+    async with unit(request) as session:
+        signed, _form, refused = await _checked_post(request, session)
+        if refused is not None:
+            return refused
+        assert signed is not None
+        if ident is None:
+            return _error(request, "No such conversation.", 404)
+        ctx = _context(request, session, signed)
+        reader = signed.principal.individual_id or signed.row.acting_individual_id
+        try:
+            ctx.principal.require(spec_named(MESSAGES).permission(Op.CREATE))
+            if reader is None:
+                return _reply_error(request, "Choose who you are (I am) first.", 422)
+            last = await queries.last_message_id(session, ctx.organization_id, ident)
+            if last is None:
+                return _error(request, "No such conversation.", 404)
+            await run_action(ctx, MESSAGES, "ack", last, {"individual-id": str(reader)})
+        except ApiError as error:
+            await session.rollback()
+            return _reply_error(request, str(error), error.status)
     return RedirectResponse(f"/console/conversations/{ident}", status_code=303)
 
 

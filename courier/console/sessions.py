@@ -1,4 +1,6 @@
-"""Console sessions: an API key signs in once; the browser then holds a random cookie only.
+"""Console sessions: an API key or a personal login (user name and password, see
+:mod:`courier.domains.console_users`) signs in once; the browser then holds a random cookie
+only.
 
 - The cookie (``courier_console``) is 256 random bits; the table keeps its SHA-256. It is
   ``HttpOnly``, ``SameSite=Strict``, ``Secure`` unless the console is reached on loopback, and
@@ -8,11 +10,15 @@
   403.
 - A session ends when it is signed out (revoked server-side), 12 hours after sign-in, after
   ``COURIER_CONSOLE_IDLE_TIMEOUT_SECONDS`` without activity, or as soon as its API key is
-  revoked or expires (checked on every request).
+  revoked or expires, or its personal login is revoked (checked on every request).
+- A personal login's session acts as its person: the principal is a ``console-user`` whose
+  ``individual_id`` is the linked provider individual (audit rows name them), with the
+  login's current role; "Mine" and the author of replies are that person.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -29,10 +35,13 @@ from starlette.responses import Response
 
 from courier.config import Settings
 from courier.core.auth import Principal, PrincipalKind, Role, hash_secret
+from courier.core.passwords import decoy, verify_password
 from courier.core.tenancy import unscoped
 from courier.core.time import utcnow
+from courier.domains.console_users.repository import by_username
 from courier.models.api_key import ApiKey
 from courier.models.console_session import ConsoleSession
+from courier.models.console_user import ConsoleUser
 
 COOKIE = "courier_console"
 PRE_COOKIE = "courier_console_signin"  # double-submit token of the sign-in form
@@ -53,8 +62,8 @@ class Signed:
     """A live session and what it may do."""
 
     row: ConsoleSession
-    key: ApiKey
     principal: Principal
+    user: ConsoleUser | None = None  # a personal login (else an API key signed in)
 
     @property
     def csrf_token(self) -> str:
@@ -100,10 +109,25 @@ def usable(key: ApiKey, now: datetime) -> bool:
     return key.revoked_at is None and (key.expires_at is None or key.expires_at > now)
 
 
+async def user_by_password(
+    session: AsyncSession, username: str, password: str
+) -> ConsoleUser | None:
+    """The unrevoked personal login with this user name and password, else None. An unknown
+    name costs the same scrypt as a wrong password."""
+    user = await by_username(session, username) if username.strip() else None
+    stored = user.password_hash if user is not None else decoy()
+    matches = await asyncio.to_thread(verify_password, password, stored)
+    if user is None or not matches or user.revoked_at is not None:
+        return None
+    user.last_sign_in_at = utcnow()
+    return user
+
+
 async def open_session(
-    session: AsyncSession, key: ApiKey, previous_token: str | None
+    session: AsyncSession, signer: ApiKey | ConsoleUser, previous_token: str | None
 ) -> tuple[str, ConsoleSession]:
-    """A new session for ``key``; the browser's previous one (if any) is revoked."""
+    """A new session for an API key or a personal login; the browser's previous one (if any)
+    is revoked. A personal login acts as its person from the start."""
     now = utcnow()
     # Sessions past their 12 hours are kept a day (for support questions), then deleted.
     await session.execute(
@@ -117,9 +141,12 @@ async def open_session(
             .values(revoked_at=now)
         )
     token = secrets.token_urlsafe(32)
+    personal = isinstance(signer, ConsoleUser)
     row = ConsoleSession(
-        organization_id=key.organization_id,
-        key_id=key.id,
+        organization_id=signer.organization_id,
+        key_id=None if personal else signer.id,
+        console_user_id=signer.id if personal else None,
+        acting_individual_id=signer.individual_id if isinstance(signer, ConsoleUser) else None,
         token_hash=_digest(token),
         csrf_token=secrets.token_urlsafe(32),
         created_at=now,
@@ -138,32 +165,51 @@ async def find_session(
     no longer usable). ``touch``: this request is the person's activity."""
     if not token:
         return None
-    pair = cast("Select[Any]", select(ConsoleSession, ApiKey))
-    stmt = pair.join(ApiKey, ApiKey.id == ConsoleSession.key_id).where(
-        ConsoleSession.token_hash == _digest(token)
+    trio = cast("Select[Any]", select(ConsoleSession, ApiKey, ConsoleUser))
+    stmt = (
+        trio.outerjoin(ApiKey, ApiKey.id == ConsoleSession.key_id)
+        .outerjoin(ConsoleUser, ConsoleUser.id == ConsoleSession.console_user_id)
+        .where(ConsoleSession.token_hash == _digest(token))
     )
     found = (await session.execute(unscoped(stmt, "console session"))).first()
     if found is None:
         return None
-    row, key = found
+    row, key, user = found
     now = utcnow()
     idle = timedelta(seconds=settings.console_idle_timeout_seconds)
+    if key is not None:
+        signer_ok = usable(key, now) and key.organization_id == row.organization_id
+    else:
+        signer_ok = (
+            user is not None
+            and user.revoked_at is None
+            and user.organization_id == row.organization_id
+        )
     if (
         row.revoked_at is not None
         or row.expires_at <= now
         or row.last_seen_at + idle <= now
-        or not usable(key, now)
-        or key.organization_id != row.organization_id
+        or not signer_ok
     ):
         if row.revoked_at is None:
             row.revoked_at = now
         return None
     if touch and now - row.last_seen_at >= TOUCH_RESOLUTION:
         row.last_seen_at = now
+    if user is not None:
+        principal = Principal(
+            PrincipalKind.CONSOLE_USER,
+            user.organization_id,
+            role=Role(user.role),
+            individual_id=user.individual_id,
+            console_user_id=user.id,
+        )
+        return Signed(row, principal, user)
+    assert key is not None
     principal = Principal(
         PrincipalKind.API_KEY, key.organization_id, role=Role(key.role), key_id=key.id
     )
-    return Signed(row, key, principal)
+    return Signed(row, principal)
 
 
 def csrf_ok(signed: Signed, given: str | None) -> bool:

@@ -54,6 +54,9 @@ class PrincipalKind(enum.StrEnum):
     MASTER = "master"
     API_KEY = "api-key"
     INDIVIDUAL = "individual-token"
+    # A care-team member's personal console login (courier.console): a role like a key's,
+    # and the person it is (``individual_id``), whom the audit log names.
+    CONSOLE_USER = "console-user"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Principal:
     key_id: uuid.UUID | None = None
     individual_id: uuid.UUID | None = None
     token_id: str | None = None
+    console_user_id: uuid.UUID | None = None
 
     @property
     def actor_id(self) -> str:
@@ -78,6 +82,8 @@ class Principal:
         """Whose request budget this request spends."""
         if self.kind is PrincipalKind.INDIVIDUAL:
             return f"individual:{self.individual_id}"
+        if self.kind is PrincipalKind.CONSOLE_USER:
+            return f"console-user:{self.console_user_id}"
         return f"{self.kind}:{self.key_id or 'master'}"
 
     @property
@@ -113,6 +119,8 @@ class Principal:
             return "an individual access token (it may read and communicate as its individual)"
         if self.kind is PrincipalKind.API_KEY:
             return f"an API key with role {self.role.value if self.role else 'none'}"
+        if self.kind is PrincipalKind.CONSOLE_USER:
+            return f"a console login with role {self.role.value if self.role else 'none'}"
         return "the master key"
 
     def require_organization(self) -> uuid.UUID:

@@ -1,5 +1,5 @@
 """Server-side sessions of the web console (``courier.console``; migration
-``0023_console_sessions``)."""
+``0023_console_sessions``, ``0024_console_users``)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,21 @@ from courier.models.base import Base, IdMixin
 
 
 class ConsoleSession(IdMixin, Base):
-    """What an API key becomes when it signs in to the console; the browser holds only a
-    random cookie whose SHA-256 is ``token_hash``. Read by that hash (no tenant scope: the
-    cookie names the organization), so the model is not a tenant table."""
+    """What an API key or a personal login becomes when it signs in to the console; the
+    browser holds only a random cookie whose SHA-256 is ``token_hash``. Read by that hash (no
+    tenant scope: the cookie names the organization), so the model is not a tenant table."""
 
     __tablename__ = "console_sessions"
 
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE")
     )
-    key_id: Mapped[uuid.UUID] = mapped_column(
+    # Signed in with an API key, or with a personal login (exactly one of the two).
+    key_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    console_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("console_users.id", ondelete="CASCADE"), index=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     csrf_token: Mapped[str] = mapped_column(String(64))

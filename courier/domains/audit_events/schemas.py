@@ -11,8 +11,14 @@ from courier.jsonapi.documents import ReadAttributes, kebab
 
 class AuditEventRead(ReadAttributes):
     occurred_at: Timestamp
-    actor_type: str = Field(description="master, api-key or individual-token")
-    actor_id: str = Field(description="The API key's id, the individual's id, or 'master'")
+    actor_type: str = Field(
+        description="master, api-key, individual-token, console-user (a personal console "
+        "login) or system"
+    )
+    actor_id: str = Field(
+        description="The API key's id, the individual's id (of an individual token, or the "
+        "care-team member a console login belongs to), or 'master'"
+    )
     action: str = Field(description="What was done, e.g. created, updated, deleted")
     resource_type: str = Field(description="The JSON:API type of the resource changed")
     resource_id: uuid.UUID | None

@@ -198,7 +198,16 @@ def _samples_for(required: Mapping[str, str]) -> dict[str, Any]:
     return {key: _SAMPLE_VALUES[kind] for key, kind in required.items()}
 
 
-_SAMPLE_RECIPIENT = Recipient(
+def sample_data(required: Mapping[str, str]) -> dict[str, Any]:
+    """Sample values of a template's data keys, as a request would send them (dates as ISO
+    times): what a preview or a test send renders with."""
+    return {
+        key: value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+        for key, value in _samples_for(required).items()
+    }
+
+
+_SAMPLE_RECIPIENT = SAMPLE_RECIPIENT = Recipient(
     individual={
         "id": "00000000-0000-4000-8000-000000000002",
         "first_name": "Sam",
