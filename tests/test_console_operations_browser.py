@@ -223,7 +223,7 @@ async def test_call_queue_visit_join_and_a_failed_send_in_chromium(running: Serv
                 await page.route("**/*", only_loopback)
                 await page.goto(server + "/console/")
                 await page.get_by_label("API key").fill(keys["staff"])
-                await page.get_by_role("button", name="Sign in").click()
+                await page.get_by_role("button", name="Sign in with the key").click()
                 await page.get_by_role("heading", name="Today").wait_for()
                 assert await page.locator("[data-tile=voice]").inner_text() == "0"
 

@@ -139,13 +139,7 @@
         if (warning.hidden) {
           before = document.activeElement;
           warning.hidden = false;
-          // A stream the server refused (the session has ended elsewhere: signed out, key
-    // revoked) is not retried blindly: if the session is gone, lock now.
-    document.addEventListener("htmx:sseError", function (event) {
-      var source = event.detail && event.detail.source;
-      if (source && source.readyState === 2) { touch(); }
-    });
-    if (stay) { stay.focus(); }
+          if (stay) { stay.focus(); }
         }
       }
     }, 1000);
