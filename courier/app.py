@@ -25,6 +25,7 @@ from courier.core.errors import service_unavailable
 from courier.core.handlers import JsonResponse, install_handlers
 from courier.core.http import ConventionsMiddleware
 from courier.core.idempotency import install as install_idempotency
+from courier.core.key_cache import KeyCache
 from courier.core.observability import REGISTRY, MetricsMiddleware
 from courier.core.openapi import install as install_openapi
 from courier.core.ratelimit import install as install_rate_limits
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.key_cache = KeyCache()
     app.state.start_background = start_background
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
