@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jwt
 from sqlalchemy import ColumnElement, Select, select, update
@@ -266,16 +266,19 @@ async def authenticate(
     raise unauthorized("unsupported authorization scheme; use Bearer or Basic")
 
 
+_KEY_COLUMNS = (
+    ApiKey.id,
+    ApiKey.organization_id,
+    ApiKey.role,
+    ApiKey.secret_hash,
+    ApiKey.revoked_at,
+    ApiKey.expires_at,
+    ApiKey.last_used_at,
+)
+
+
 async def _read_key(session: AsyncSession, where: ColumnElement[bool]) -> KeyRow | None:
-    stmt: Select[Any] = select(
-        ApiKey.id,
-        ApiKey.organization_id,
-        ApiKey.role,
-        ApiKey.secret_hash,
-        ApiKey.revoked_at,
-        ApiKey.expires_at,
-        ApiKey.last_used_at,
-    ).where(where)
+    stmt = cast("Select[Any]", select(*_KEY_COLUMNS).where(where))
     found = (await session.execute(unscoped(stmt, "authentication"))).first()
     return KeyRow(*found) if found is not None else None
 
