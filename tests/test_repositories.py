@@ -34,8 +34,6 @@ EXCEPTIONS: dict[str, str] = {
     "people/service.py": STILL_TO_MOVE,
     "sniffers/service.py": STILL_TO_MOVE,
     "templates/service.py": STILL_TO_MOVE,
-    "texts/endpoints.py": STILL_TO_MOVE,
-    "texts/service.py": STILL_TO_MOVE,
     "video/endpoints.py": STILL_TO_MOVE,
     "video/service.py": STILL_TO_MOVE,
     "user_notifications/endpoints.py": "no repository.py yet: not part of the repository pass",
