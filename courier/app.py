@@ -21,6 +21,7 @@ from courier import __version__
 from courier.config import Settings
 from courier.console import install as install_console
 from courier.core.db import Database
+from courier.core.dispatch import install as install_route_index
 from courier.core.errors import service_unavailable
 from courier.core.handlers import JsonResponse, install_handlers
 from courier.core.http import ConventionsMiddleware
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         raw_body_suffixes=RAW_BODY_SUFFIXES,
     )
     app.add_middleware(MetricsMiddleware)
+    install_route_index(app)  # last: every route is added
     return app
 
 
