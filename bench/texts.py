@@ -10,7 +10,15 @@ request to the last delivery reported ``delivered`` by the sandbox's signed stat
 ``undelivered``: those still not delivered after ``--stall-seconds`` without progress (a lost
 status callback).
 
+``--accepts-only``: the unlimited scenario on its own, the worker stopped once the numbers are
+provisioned, nothing delivered; also the server's CPU per accept (its processes, from
+``/proc``) and the whole machine's. ``--load wrk``: Debian's ``wrk`` (C, ``apt-get install
+wrk``) sends the texts for ``--seconds`` instead of the Python client, which costs ~2 ms of CPU
+per request on the same 2 cores.
+
     python bench/texts.py --database-url sqlite \
+        --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
+    python bench/texts.py --accepts-only --load wrk \
         --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
 """
 
@@ -18,7 +26,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +49,7 @@ from courier.models.delivery import Delivery
 
 # Run as a script: the repository root on the path, for ``bench.*``.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.messaging import cpu_seconds, machine_busy_seconds, process_tree
 from bench.pg import pg_admin
 from bench.processes import free_port, serve_args, spawn_courier, stop
 
@@ -70,6 +83,18 @@ class Row:
     delivered_per_second: float
     errors: int
     undelivered: int = 0
+    server_ms: float = 0.0  # --accepts-only: server CPU per accept
+    machine_ms: float = 0.0  # --accepts-only: the whole machine's CPU per accept
+
+    def accept_cells(self) -> list[str]:
+        return [
+            self.database,
+            str(self.texts),
+            f"{self.accepted_per_second:,.0f}",
+            f"{self.server_ms:.1f}",
+            f"{self.machine_ms:.1f}",
+            str(self.errors),
+        ]
 
     def cells(self) -> list[str]:
         return [
@@ -124,6 +149,94 @@ async def setup(http: httpx.AsyncClient, rate: float) -> tuple[dict[str, str], l
         await asyncio.sleep(0.5)
 
 
+def text_doc(index: int, numbers: list[str]) -> dict[str, Any]:
+    return doc(
+        "texts",
+        {
+            "target": "+14155552671",
+            "message": f"Reminder {index}",
+            "number-id": numbers[index % NUMBERS],
+        },
+    )
+
+
+async def httpx_accepts(
+    http: httpx.AsyncClient,
+    headers: dict[str, str],
+    numbers: list[str],
+    texts: int,
+    clients: int,
+) -> int:
+    """``texts`` accepts from ``clients`` concurrent httpx clients; the errors."""
+    errors = 0
+    queue = list(range(texts))
+
+    async def client() -> None:
+        nonlocal errors
+        while queue:
+            index = queue.pop()
+            answer = await http.post("/v1/texts/", headers=headers, json=text_doc(index, numbers))
+            errors += answer.status_code != 201
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return errors
+
+
+# wrk: each connection posts the next text of its own rotation over the numbers.
+WRK_SCRIPT = """
+local bodies = {}
+local counter = 0
+function setup(thread) end
+function init(args)
+  for i, body in ipairs(args) do bodies[i] = body end
+end
+function request()
+  counter = counter + 1
+  local body = bodies[(counter % #bodies) + 1]
+  return wrk.format("POST", "/v1/texts/", {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = AUTHORIZATION,
+  }, body)
+end
+"""
+
+
+async def wrk_accepts(
+    base: str, headers: dict[str, str], numbers: list[str], args: argparse.Namespace
+) -> tuple[int, int]:
+    """``wrk`` posting texts for ``--seconds`` from ``--clients`` connections; (requests,
+    errors: answers other than 2xx, and socket errors)."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("--load wrk needs wrk on the PATH (apt-get install wrk)")
+    bodies = [json.dumps(text_doc(index, numbers)) for index in range(NUMBERS)]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(f"AUTHORIZATION = {json.dumps(headers['Authorization'])}\n" + WRK_SCRIPT)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            "wrk",
+            "-t2",
+            f"-c{args.clients}",
+            f"-d{args.seconds}s",
+            "--timeout=30s",
+            "-s",
+            script.name,
+            base,
+            "--",
+            *bodies,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        output = (await process.communicate())[0].decode()
+    finally:
+        os.unlink(script.name)
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    return requests, errors
+
+
 async def one_round(
     url: str,
     data_dir: Path,
@@ -152,30 +265,32 @@ async def one_round(
                     raise TimeoutError("courier serve did not start")
                 await asyncio.sleep(0.2)
             headers, numbers = await setup(http, rate)
-            errors = 0
-            queue = list(range(texts))
-
-            async def client() -> None:
-                nonlocal errors
-                while queue:
-                    index = queue.pop()
-                    answer = await http.post(
-                        "/v1/texts/",
-                        headers=headers,
-                        json=doc(
-                            "texts",
-                            {
-                                "target": "+14155552671",
-                                "message": f"Reminder {index}",
-                                "number-id": numbers[index % NUMBERS],
-                            },
-                        ),
-                    )
-                    errors += answer.status_code != 201
-
+            if args.accepts_only:
+                stop(worker)
+            server_pids = process_tree(server.pid)
+            cpu_before, busy_before = cpu_seconds(server_pids), machine_busy_seconds()
             started = time.perf_counter()
-            await asyncio.gather(*(client() for _ in range(args.clients)))
+            if args.load == "wrk":
+                texts, errors = await wrk_accepts(base, headers, numbers, args)
+            else:
+                errors = await httpx_accepts(http, headers, numbers, texts, args.clients)
             accepted = time.perf_counter() - started
+            cpu_after, busy_after = cpu_seconds(server_pids), machine_busy_seconds()
+            server_cpu = sum(cpu_after.values()) - sum(
+                cpu_before.get(pid, 0.0) for pid in cpu_after
+            )
+            if args.accepts_only:
+                ok = max(texts - errors, 1)
+                return Row(
+                    name,
+                    scenario,
+                    texts,
+                    (texts - errors) / accepted,
+                    0.0,
+                    errors,
+                    server_ms=1000 * server_cpu / ok,
+                    machine_ms=1000 * (busy_after - busy_before) / ok,
+                )
             delivered_stmt = (
                 select(func.count())
                 .select_from(Delivery)
@@ -211,10 +326,11 @@ async def bench_database(raw: str, args: argparse.Namespace) -> list[Row]:
     from courier.core.migrate import upgrade
 
     rows = []
-    for scenario, rate, texts in (
+    scenarios = [
         ("10 numbers at 1/s", 1.0, args.limited_texts),
         ("10 numbers, unlimited", 1000.0, args.texts),
-    ):
+    ]
+    for scenario, rate, texts in scenarios[1:] if args.accepts_only else scenarios:
         with tempfile.TemporaryDirectory(prefix="courier-bench-") as tmp:
             data_dir = Path(tmp)
             created: str | None = None
@@ -228,7 +344,8 @@ async def bench_database(raw: str, args: argparse.Namespace) -> list[Row]:
             try:
                 await asyncio.to_thread(upgrade, Settings(database_url=url, data_dir=data_dir))
                 rows.append(await one_round(url, data_dir, name, scenario, rate, texts, args))
-                print("| " + " | ".join(rows[-1].cells()) + " |", flush=True)
+                cells = rows[-1].accept_cells() if args.accepts_only else rows[-1].cells()
+                print("| " + " | ".join(cells) + " |", flush=True)
             finally:
                 if created is not None:
                     await pg_admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
@@ -258,9 +375,30 @@ async def main() -> None:
         default=120.0,
         help="stop waiting for deliveries after this long without one (default 120)",
     )
+    parser.add_argument(
+        "--accepts-only",
+        action="store_true",
+        help="accepts alone: the worker stopped once the numbers are provisioned",
+    )
+    parser.add_argument(
+        "--load",
+        choices=["httpx", "wrk"],
+        default="httpx",
+        help="load generator: httpx (--texts requests, default) or wrk (--seconds)",
+    )
+    parser.add_argument("--seconds", type=int, default=10, help="--load wrk: how long")
     args = parser.parse_args()
-    print("| database | scenario | texts | accepted/s | delivered/s | errors | undelivered |")
-    print("|---|---|---|---|---|---|---|")
+    if args.load == "wrk" and not args.accepts_only:
+        parser.error("--load wrk measures accepts only: add --accepts-only")
+    if args.accepts_only:
+        print(
+            "| database | texts | accepted/s | server CPU ms/accept | machine CPU ms/accept "
+            "| errors |"
+        )
+        print("|---|---|---|---|---|---|")
+    else:
+        print("| database | scenario | texts | accepted/s | delivered/s | errors | undelivered |")
+        print("|---|---|---|---|---|---|---|")
     for raw in args.database_url or ["sqlite"]:
         await bench_database(raw, args)
 

@@ -21,10 +21,12 @@ from courier import __version__
 from courier.config import Settings
 from courier.console import install as install_console
 from courier.core.db import Database
+from courier.core.dispatch import install as install_route_index
 from courier.core.errors import service_unavailable
 from courier.core.handlers import JsonResponse, install_handlers
 from courier.core.http import ConventionsMiddleware
 from courier.core.idempotency import install as install_idempotency
+from courier.core.key_cache import KeyCache
 from courier.core.observability import REGISTRY, MetricsMiddleware
 from courier.core.openapi import install as install_openapi
 from courier.core.ratelimit import install as install_rate_limits
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.key_cache = KeyCache()
     app.state.start_background = start_background
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
@@ -132,6 +135,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         raw_body_suffixes=RAW_BODY_SUFFIXES,
     )
     app.add_middleware(MetricsMiddleware)
+    install_route_index(app)  # last: every route is added
     return app
 
 

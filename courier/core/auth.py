@@ -15,16 +15,18 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
 from courier.core.errors import forbidden, unauthorized
+from courier.core.key_cache import BOOKKEEPING_OPTION, KeyCache, KeyRow
 from courier.core.tenancy import unscoped
 from courier.core.time import utcnow
 from courier.models.api_key import ApiKey
@@ -213,9 +215,13 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 async def authenticate(
-    session: AsyncSession, settings: Settings, authorization: str | None
+    session: AsyncSession,
+    settings: Settings,
+    authorization: str | None,
+    cache: KeyCache | None = None,
 ) -> Principal:
-    """Turn an ``Authorization`` header into a principal, or raise 401."""
+    """Turn an ``Authorization`` header into a principal, or raise 401. ``cache``: the
+    application's recently authenticated keys (:mod:`courier.core.key_cache`)."""
     if not authorization:
         raise unauthorized("credentials are required: Authorization: Bearer <key>")
     scheme, _, credential = authorization.strip().partition(" ")
@@ -230,9 +236,11 @@ async def authenticate(
             return Principal(PrincipalKind.MASTER, None)
         if credential.count(".") == 2:
             claims = _verify_individual_token(settings, credential)
-            key = await _load_key(session, claims["iss"]) if claims["iss"] != "master" else None
-            if claims["iss"] != "master" and key is None:
-                raise unauthorized("the key that issued this token was revoked")
+            key = None
+            if claims["iss"] != "master":
+                key = await _load_key(session, claims["iss"], cache)
+                if key is None:
+                    raise unauthorized("the key that issued this token was revoked")
             try:
                 return Principal(
                     PrincipalKind.INDIVIDUAL,
@@ -243,9 +251,14 @@ async def authenticate(
                 )
             except ValueError as exc:
                 raise unauthorized("the access token is invalid") from exc
-        stmt = select(ApiKey).where(ApiKey.secret_hash == hash_secret(credential))
-        key = (await session.execute(unscoped(stmt, "authentication"))).scalar_one_or_none()
-        return _key_principal(key)
+        secret_hash = hash_secret(credential)
+        row = cache.by_hash(secret_hash) if cache is not None else None
+        if row is None:
+            generation = cache.generation if cache is not None else 0
+            row = await _read_key(session, ApiKey.secret_hash == secret_hash)
+            if row is not None and cache is not None:
+                cache.put(row, generation)
+        return await _key_principal(session, row, cache)
     if scheme == "basic":
         try:
             decoded = base64.b64decode(credential, validate=True).decode("utf-8")
@@ -254,40 +267,70 @@ async def authenticate(
         key_id, sep, secret = decoded.partition(":")
         if not sep:
             raise unauthorized("malformed Basic credentials")
-        key = await _load_key(session, key_id)
-        if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
+        row = await _load_key(session, key_id, cache)
+        if row is None or not hmac.compare_digest(row.secret_hash, hash_secret(secret)):
             raise unauthorized("unknown API key or wrong secret")
-        return _key_principal(key)
+        return await _key_principal(session, row, cache)
     raise unauthorized("unsupported authorization scheme; use Bearer or Basic")
 
 
-async def _load_key(session: AsyncSession, key_id: str) -> ApiKey | None:
+_KEY_COLUMNS = (
+    ApiKey.id,
+    ApiKey.organization_id,
+    ApiKey.role,
+    ApiKey.secret_hash,
+    ApiKey.revoked_at,
+    ApiKey.expires_at,
+    ApiKey.last_used_at,
+)
+
+
+async def _read_key(session: AsyncSession, where: ColumnElement[bool]) -> KeyRow | None:
+    stmt = cast("Select[Any]", select(*_KEY_COLUMNS).where(where))
+    found = (await session.execute(unscoped(stmt, "authentication"))).first()
+    return KeyRow(*found) if found is not None else None
+
+
+async def _load_key(session: AsyncSession, key_id: str, cache: KeyCache | None) -> KeyRow | None:
+    """The usable key ``key_id`` (not revoked, not expired), else None."""
     try:
         ident = uuid.UUID(key_id)
     except ValueError:
         return None
-    stmt = select(ApiKey).where(ApiKey.id == ident)
-    key = (await session.execute(unscoped(stmt, "authentication"))).scalar_one_or_none()
-    if key is None or not _usable(key):
+    row = cache.by_id(ident) if cache is not None else None
+    if row is None:
+        generation = cache.generation if cache is not None else 0
+        row = await _read_key(session, ApiKey.id == ident)
+        if row is not None and cache is not None:
+            cache.put(row, generation)
+    if row is None or not _usable(row):
         return None
-    found: ApiKey = key
-    return found
+    return row
 
 
-def _usable(key: ApiKey) -> bool:
+def _usable(key: KeyRow) -> bool:
     now = utcnow()
     return key.revoked_at is None and (key.expires_at is None or key.expires_at > now)
 
 
-def _key_principal(key: ApiKey | None) -> Principal:
+async def _key_principal(
+    session: AsyncSession, key: KeyRow | None, cache: KeyCache | None
+) -> Principal:
     if key is None:
         raise unauthorized("unknown API key")
     if key.revoked_at is not None:
         raise unauthorized("this API key has been revoked")
-    if key.expires_at is not None and key.expires_at <= utcnow():
-        raise unauthorized("this API key has expired")
     now = utcnow()
+    if key.expires_at is not None and key.expires_at <= now:
+        raise unauthorized("this API key has expired")
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         # Kept to the minute: one write a minute per key, not one per request.
-        key.last_used_at = now
+        stmt = update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
+        await session.execute(
+            unscoped(stmt, "authentication").execution_options(
+                **{BOOKKEEPING_OPTION: True}, synchronize_session=False
+            )
+        )
+        if cache is not None:
+            cache.put(replace(key, last_used_at=now), cache.generation)
     return Principal(PrincipalKind.API_KEY, key.organization_id, role=Role(key.role), key_id=key.id)

@@ -362,7 +362,10 @@ class IdempotencyMiddleware:
         async with self.store.database.sessionmaker() as session:
             try:
                 principal = await authenticate(
-                    session, settings, request.headers.get("authorization")
+                    session,
+                    settings,
+                    request.headers.get("authorization"),
+                    request.app.state.key_cache,
                 )
             except ApiError:
                 return None

@@ -52,6 +52,7 @@ from courier.config import Settings
 from courier.core.auth import authenticate
 from courier.core.db import Database
 from courier.core.errors import ApiError
+from courier.core.key_cache import KEYS_CHANNEL, KeyCache
 from courier.core.tenancy import scoped
 from courier.core.time import format_timestamp, utcnow
 from courier.events import NOTIFY_CHANNEL, Published, on_committed
@@ -156,10 +157,11 @@ on_committed(_wake_local)
 class PostgresListener:
     """``LISTEN courier_events`` on a dedicated connection; reconnects when it drops."""
 
-    def __init__(self, settings: Settings, hub: StreamHub) -> None:
+    def __init__(self, settings: Settings, hub: StreamHub, keys: KeyCache | None = None) -> None:
         url = make_url(settings.resolved_database_url).set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
         self._hub = hub
+        self._keys = keys  # also told of changes to API keys (courier.core.key_cache)
 
     def notified(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         organization, _, _seq = payload.partition(":")
@@ -182,6 +184,9 @@ class PostgresListener:
             try:
                 connection.add_termination_listener(lambda _c, done=closed: done.set())
                 await connection.add_listener(NOTIFY_CHANNEL, self.notified)
+                if self._keys is not None:
+                    await connection.add_listener(KEYS_CHANNEL, self._keys.notified)
+                    self._keys.set_listening(True)
                 self._hub.listening = True
                 self._hub.wake_all()  # whatever committed while nobody listened
                 while not closed.is_set():
@@ -194,6 +199,8 @@ class PostgresListener:
                 log.warning("event listener failed; reconnecting", exc_info=True)
             finally:
                 self._hub.listening = False
+                if self._keys is not None:
+                    self._keys.set_listening(False)
                 with contextlib.suppress(Exception):
                     await connection.close(timeout=2)
             await asyncio.sleep(LISTENER_RETRY_SECONDS)
@@ -242,7 +249,7 @@ def install(app: Any) -> None:
     async def start(app: Any) -> None:
         app.state.event_signals_restore = _chain_exit_signals(hub)
         if not settings.is_sqlite and app.state.start_background:
-            listener = PostgresListener(settings, hub)
+            listener = PostgresListener(settings, hub, getattr(app.state, "key_cache", None))
             app.state.event_listener_task = asyncio.create_task(
                 listener.run(), name="event-listener"
             )

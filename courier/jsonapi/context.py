@@ -59,7 +59,9 @@ async def request_principal(
     request: Request, session: AsyncSession = Depends(request_session, scope="function")
 ) -> Principal:
     settings: Settings = request.app.state.settings
-    principal = await authenticate(session, settings, request.headers.get("authorization"))
+    principal = await authenticate(
+        session, settings, request.headers.get("authorization"), request.app.state.key_cache
+    )
     request.state.principal = principal
     hook: RateLimitHook | None = getattr(request.app.state, "rate_limit_hook", None)
     if hook is not None:

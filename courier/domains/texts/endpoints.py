@@ -5,36 +5,30 @@ verify (with the text account's own credentials where it has them) is 401."""
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from starlette.responses import Response
 
 from courier.config import Settings
 from courier.core.db import commit
 from courier.core.errors import not_found
 from courier.core.sealed import unseal
-from courier.core.tenancy import unscoped
+from courier.domains.texts import repository as repo
 from courier.domains.texts.jobs import account_adapter
 from courier.jsonapi.routes import path_uuid
-from courier.models.text import OutboundText
-from courier.models.text_account import TextAccount, TextAccountNumber
 from courier.providers.common import providers_for
 from courier.providers.inbound import raw_request, receive
 from courier.providers.sms.kind import SMS
 
 router = APIRouter(tags=["sms"])
-WHY = "a carrier webhook names its text or number by id before its organization is known"
 
 
-async def _receive(request: Request, account_id: object, hook: str) -> Response:
+async def _receive(request: Request, account_id: uuid.UUID, hook: str) -> Response:
     settings: Settings = request.app.state.settings
     raw = await raw_request(settings, request, hook)
     async with request.app.state.database.sessionmaker() as session:
-        account = (
-            await session.execute(
-                unscoped(select(TextAccount).where(TextAccount.id == account_id), WHY)
-            )
-        ).scalar_one_or_none()
+        account = await repo.any_account(session, account_id)
         adapter = providers_for(settings).get(SMS)
         if account is not None:
             adapter = account_adapter(adapter, account, settings)
@@ -55,8 +49,7 @@ async def text_callback(id: str, request: Request) -> Response:
     (``X-Courier-Sandbox-Signature``). 204 once verified, repeats included; 401 otherwise."""
     ident = path_uuid(id, "text")
     async with request.app.state.database.sessionmaker() as session:
-        stmt = unscoped(select(OutboundText.account_id).where(OutboundText.id == ident), WHY)
-        account_id = (await session.execute(stmt)).scalar_one_or_none()
+        account_id = await repo.account_of_text(session, ident)
     if account_id is None:
         raise not_found("text")
     return await _receive(request, account_id, "status")
@@ -73,10 +66,7 @@ async def number_inbound(id: str, request: Request) -> Response:
     """Where the carrier posts texts sent to the number (Twilio's SmsUrl)."""
     ident = path_uuid(id, "text number")
     async with request.app.state.database.sessionmaker() as session:
-        stmt = unscoped(
-            select(TextAccountNumber.account_id).where(TextAccountNumber.id == ident), WHY
-        )
-        account_id = (await session.execute(stmt)).scalar_one_or_none()
+        account_id = await repo.account_of_number(session, ident)
     if account_id is None:
         raise not_found("text number")
     return await _receive(request, account_id, "inbound")

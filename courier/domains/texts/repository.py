@@ -5,16 +5,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, func, inspect, select, update
+from sqlalchemy import Select, and_, delete, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from courier.core.tenancy import scoped
+from courier.core.tenancy import in_organization, scoped, unscoped
 from courier.models.job import Job, JobState
 from courier.models.text import OutboundText, TextCallback, TextOptOut
-from courier.models.text_account import TextReceiveLog
+from courier.models.text_account import TextAccount, TextAccountNumber, TextReceiveLog
+from courier.models.user import User
+
+# Carrier webhooks name their text or number by id before the organization is known.
+WEBHOOK = "a carrier webhook names its text or number by id before its organization is known"
 
 
 async def text(session: AsyncSession, org: uuid.UUID, ident: uuid.UUID) -> OutboundText | None:
@@ -30,6 +35,69 @@ async def text(session: AsyncSession, org: uuid.UUID, ident: uuid.UUID) -> Outbo
         return known
     stmt = scoped(select(OutboundText).where(OutboundText.id == ident), OutboundText, org)
     found: OutboundText | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def sending_from(
+    session: AsyncSession,
+    org: uuid.UUID,
+    account_id: uuid.UUID | None,
+    number_id: uuid.UUID,
+    target: str,
+) -> tuple[TextAccount | None, TextAccountNumber | None, TextOptOut | None]:
+    """In one statement, what accepting a text from a named number reads: the account (the
+    one named, else the organization's), the number (None: not in this organization) and an
+    opt-out of ``target`` from that number or from the whole organization (None: none)."""
+    number = and_(TextAccountNumber.id == number_id, in_organization(TextAccountNumber, org))
+    opt_out = and_(
+        TextOptOut.phone == target,
+        TextOptOut.scope.in_([str(number_id), "*"]),
+        in_organization(TextOptOut, org),
+    )
+    stmt = cast(
+        "Select[Any]",
+        select(TextAccount, TextAccountNumber, TextOptOut)
+        .select_from(TextAccount)
+        .outerjoin(TextAccountNumber, number)
+        .outerjoin(TextOptOut, opt_out, full=False),
+    )
+    if account_id is not None:
+        stmt = stmt.where(TextAccount.id == account_id)
+    found = (await session.execute(scoped(stmt, TextAccount, org).limit(1))).first()
+    if found is None:
+        return None, None, None
+    return found[0], found[1], found[2]
+
+
+async def user_of_individual(
+    session: AsyncSession, org: uuid.UUID, individual_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The user whose primary individual is ``individual_id`` (one, if several)."""
+    stmt = scoped(select(User.id).where(User.primary_individual_id == individual_id), User, org)
+    found: uuid.UUID | None = (await session.execute(stmt.limit(1))).scalar_one_or_none()
+    return found
+
+
+async def account_of_text(session: AsyncSession, text_id: uuid.UUID) -> uuid.UUID | None:
+    """The text account of text ``text_id``, in whichever organization (status callbacks)."""
+    stmt = unscoped(select(OutboundText.account_id).where(OutboundText.id == text_id), WEBHOOK)
+    found: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def account_of_number(session: AsyncSession, number_id: uuid.UUID) -> uuid.UUID | None:
+    """The text account of number ``number_id``, in whichever organization (inbound texts)."""
+    stmt = unscoped(
+        select(TextAccountNumber.account_id).where(TextAccountNumber.id == number_id), WEBHOOK
+    )
+    found: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def any_account(session: AsyncSession, account_id: uuid.UUID) -> TextAccount | None:
+    """Text account ``account_id``, in whichever organization (carrier webhooks)."""
+    stmt = unscoped(select(TextAccount).where(TextAccount.id == account_id), WEBHOOK)
+    found: TextAccount | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
 
 

@@ -42,9 +42,8 @@ from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
 from courier.models.organization import Organization
-from courier.models.text import OutboundText, TextCallback
+from courier.models.text import OutboundText, TextCallback, TextOptOut
 from courier.models.text_account import TextAccount, TextAccountNumber
-from courier.models.user import User
 from courier.providers import delivery as deliveries
 from courier.providers.sms.kind import SMS
 
@@ -64,10 +63,13 @@ async def choose_number(
     account: TextAccount,
     number_id: uuid.UUID | None,
     user_id: uuid.UUID | None,
+    *,
+    named: TextAccountNumber | None = None,
 ) -> TextAccountNumber:
-    """The given number, else the user's mapped number, else the account's default."""
+    """The given number, else the user's mapped number, else the account's default.
+    ``named``: the given number, already read (:func:`repository.sending_from`)."""
     if number_id is not None:
-        num = await accounts.number(session, org, number_id)
+        num = named if named is not None else await accounts.number(session, org, number_id)
         if num is None or num.account_id != account.id:
             raise invalid_attribute("number-id", "no such text number in this account")
         if num.status != "active":
@@ -156,6 +158,16 @@ def _forget_slots(session: Session) -> None:
     session.info.pop(_SLOTS, None)
 
 
+def refuse_opted_out(target: str, opt_out: TextOptOut | None) -> None:
+    """:class:`TextRefusedError` if ``target`` opted out (``opt_out``) of the sending number."""
+    if opt_out is not None:
+        where = "this number" if opt_out.scope != "*" else "every number of the organization"
+        raise TextRefusedError(
+            f"{target} opted out of texts from {where} (replied {opt_out.keyword}); "
+            "they can reply START to opt back in"
+        )
+
+
 async def queue_text(
     session: AsyncSession,
     settings: Settings,
@@ -185,13 +197,7 @@ async def queue_text(
     if refusal is not None:
         raise TextRefusedError(refusal)
     if check_opt_out:
-        opt_out = await repo.opted_out(session, org, target, num.id)
-        if opt_out is not None:
-            where = "this number" if opt_out.scope != "*" else "every number of the organization"
-            raise TextRefusedError(
-                f"{target} opted out of texts from {where} (replied {opt_out.keyword}); "
-                "they can reply START to opt back in"
-            )
+        refuse_opted_out(target, await repo.opted_out(session, org, target, num.id))
     due = await due_time(session, account, urgent=urgent)
     held = due > utcnow()
     delivery_id = uuid.uuid4()
@@ -272,10 +278,6 @@ def _check_callback_url(settings: Settings, name: str, url: str | None) -> None:
 async def _sender_user(ctx: Context, given: uuid.UUID | None) -> uuid.UUID | None:
     """The staff user on whose behalf the text goes: ``user-id``, else the user whose
     primary individual an individual token acts as."""
-    from sqlalchemy import select
-
-    from courier.core.tenancy import scoped
-
     if given is not None:
         if not await accounts.user_exists(ctx.session, ctx.organization_id, given):
             raise invalid_attribute("user-id", "no such user in this organization")
@@ -283,34 +285,36 @@ async def _sender_user(ctx: Context, given: uuid.UUID | None) -> uuid.UUID | Non
     individual = ctx.principal.individual_id
     if individual is None:
         return None
-    stmt = scoped(
-        select(User.id).where(User.primary_individual_id == individual), User, ctx.organization_id
-    )
-    found: uuid.UUID | None = (await ctx.session.execute(stmt.limit(1))).scalar_one_or_none()
-    return found
+    return await repo.user_of_individual(ctx.session, ctx.organization_id, individual)
 
 
 class TextService(CrudService[OutboundText]):
     async def create(self, ctx: Context, attrs: WriteAttributes) -> OutboundText:
         assert isinstance(attrs, TextCreate)
-        if attrs.organization_id is not None and attrs.organization_id != ctx.organization_id:
+        org = ctx.organization_id
+        if attrs.organization_id is not None and attrs.organization_id != org:
             raise not_found("organization")
-        if attrs.account_id is not None:
-            account = await accounts.account(ctx.session, ctx.organization_id, attrs.account_id)
-            if account is None:
-                raise not_found("text account")
+        named: TextAccountNumber | None = None
+        opt_out: TextOptOut | None = None
+        if attrs.number_id is not None:
+            # The common case, a named number: account, number and opt-out in one statement.
+            account, named, opt_out = await repo.sending_from(
+                ctx.session, org, attrs.account_id, attrs.number_id, attrs.target
+            )
+        elif attrs.account_id is not None:
+            account = await accounts.account(ctx.session, org, attrs.account_id)
         else:
-            account = await accounts.account_of(ctx.session, ctx.organization_id)
-            if account is None:
-                raise unprocessable(
-                    "the organization has no text account: create one first", "no-text-account"
-                )
+            account = await accounts.account_of(ctx.session, org)
+        if account is None:
+            if attrs.account_id is not None:
+                raise not_found("text account")
+            raise unprocessable(
+                "the organization has no text account: create one first", "no-text-account"
+            )
         _check_callback_url(ctx.settings, "callback-url", attrs.callback_url)
         _check_callback_url(ctx.settings, "callback-status-url", attrs.callback_status_url)
         user_id = await _sender_user(ctx, attrs.user_id)
-        num = await choose_number(
-            ctx.session, ctx.organization_id, account, attrs.number_id, user_id
-        )
+        num = await choose_number(ctx.session, org, account, attrs.number_id, user_id, named=named)
         counted = count_segments(attrs.message)
         if counted.segments > MAX_SEGMENTS:
             raise invalid_attribute(
@@ -320,6 +324,12 @@ class TextService(CrudService[OutboundText]):
                 "too-many-segments",
             )
         try:
+            refusal = destination_refusal(attrs.target, account.telephony_config or {})
+            if refusal is not None:
+                raise TextRefusedError(refusal)
+            if attrs.number_id is None:
+                opt_out = await repo.opted_out(ctx.session, org, attrs.target, num.id)
+            refuse_opted_out(attrs.target, opt_out)
             return await queue_text(
                 ctx.session,
                 ctx.settings,
@@ -330,6 +340,7 @@ class TextService(CrudService[OutboundText]):
                 purpose="outbound",
                 created_by=user_id,
                 urgent=attrs.urgent,
+                check_opt_out=False,  # just checked
                 values={
                     "callback_url": attrs.callback_url,
                     "callback_status_url": attrs.callback_status_url,

@@ -1,0 +1,69 @@
+"""Authenticated keys are kept briefly (issue 17), yet a revoked key is refused by the very next
+request, by every Courier process sharing the database: the one that revoked it, another
+application in the same process, and another process (PostgreSQL tells it as the revoking
+transaction commits)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from courier.app import create_app
+from courier.config import Settings
+from tests.conftest import Org, bearer
+from tests.sms_support import Courier
+from tests.test_api_keys import PATH, WHO_AM_I, create_key
+
+
+async def status(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    return (await client.get(WHO_AM_I, headers=headers)).status_code
+
+
+async def test_a_key_revoked_on_one_application_is_refused_by_another_at_once(
+    client: httpx.AsyncClient, org: Org, settings: Settings
+) -> None:
+    other = create_app(settings)
+    async with (
+        other.router.lifespan_context(other),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=other), base_url="http://courier.test"
+        ) as second,
+    ):
+        key = await create_key(client, org.admin)
+        headers = bearer(key["attributes"]["secret"])
+        for _ in range(3):  # authenticated, and kept by both applications where they cache
+            assert await status(client, headers) == 200
+            assert await status(second, headers) == 200
+        revoked = await client.delete(f"{PATH}{key['id']}/", headers=org.admin)
+        assert revoked.status_code == 200, revoked.text
+        assert await status(second, headers) == 401
+        assert await status(client, headers) == 401
+
+
+async def test_a_key_revoked_is_refused_at_once_by_another_process(
+    client: httpx.AsyncClient,
+    org: Org,
+    app: Any,
+    database_url: str,
+    data_dir: Path,
+    tmp_path: Path,
+) -> None:
+    if app.state.database.is_sqlite:
+        pytest.skip("the other process works on a copy of the SQLite file (tests/sms_support)")
+    courier = Courier(database_url, data_dir, tmp_path, {})
+    await asyncio.to_thread(courier.serve)
+    try:
+        key = await create_key(client, org.admin)
+        headers = bearer(key["attributes"]["secret"])
+        async with httpx.AsyncClient(base_url=courier.base, timeout=30) as process:
+            for _ in range(3):
+                assert await status(process, headers) == 200
+            revoked = await client.delete(f"{PATH}{key['id']}/", headers=org.admin)
+            assert revoked.status_code == 200, revoked.text
+            assert await status(process, headers) == 401
+    finally:
+        await asyncio.to_thread(courier.stop)
