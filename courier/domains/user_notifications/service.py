@@ -33,8 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courier.config import Settings
 from courier.core.tenancy import scoped
 from courier.core.time import now_ms
-from courier.domains.templates.render import PUSH_CHANNELS, DataError, RenderError, render
+from courier.domains.templates.render import PUSH_CHANNELS, DataError, Renderer, RenderError
 from courier.domains.templates.service import recipients_of
+from courier.domains.user_notifications import recipients as lookups
 from courier.jobs import enqueue
 from courier.jsonapi.changes import SYSTEM, change, write_changes
 from courier.models.individual import Individual
@@ -394,7 +395,9 @@ async def notify_many(
     if not wanted:
         return results
 
-    earlier = await _existing(session, organization_id, [k for _, k in wanted if k is not None])
+    earlier = await lookups.earlier(
+        session, organization_id, [k for _, k in wanted if k is not None]
+    )
     fresh: list[tuple[NotificationTarget, str | None]] = []
     for target, key in wanted:
         found = earlier.get(key) if key is not None else None
@@ -406,20 +409,20 @@ async def notify_many(
         return results
 
     individual_ids = [target.individual_id for target, _ in fresh]
-    individuals: dict[uuid.UUID, Individual] = await _rows_by_id(
-        session, organization_id, Individual, individual_ids
-    )
+    # Column rows, not ORM objects (they answer the attributes read below).
+    individuals = await lookups.individuals(session, organization_id, individual_ids)
     named_users = [t.user_id for t, _ in fresh if t.user_id is not None]
-    users: dict[uuid.UUID, User] = await _rows_by_id(session, organization_id, User, named_users)
-    own = await _own_users(
+    users = await lookups.users(session, organization_id, named_users)
+    own = await lookups.own_users(
         session, organization_id, [t.individual_id for t, _ in fresh if t.user_id is None]
     )
     present = [ident for ident in individual_ids if ident in individuals]
-    devices = await _devices(session, organization_id, present)
+    devices = await lookups.devices(session, organization_id, present)
     badges = await _badge_totals(session, organization_id, present)
     everyone = {**{u.id: u for u in own.values()}, **users}
     consented = await sms_consented(session, organization_id, list(everyone.values()))
     shared = await recipients_of(session, organization_id)
+    renderer = Renderer(template, data)  # once per call: what no recipient changes, once
 
     now = now_ms()
     batch_id = uuid.uuid4()
@@ -431,7 +434,7 @@ async def notify_many(
         if individual is None:
             results[target.individual_id] = NotSent("no-such-individual")
             continue
-        user: User | None
+        user: Any
         if target.user_id is not None:
             user = users.get(target.user_id)
             if user is None:
@@ -441,7 +444,7 @@ async def notify_many(
             user = own.get(individual.id)
         locale = (user.locale if user is not None else None) or individual.locale
         try:
-            rendered = render(template, locale, data, shared.recipient(user, individual))
+            rendered = renderer.render(locale, shared.recipient(user, individual))
         except DataError as exc:
             results[target.individual_id] = NotSent("missing-data: " + "; ".join(exc.problems))
             continue
