@@ -30,7 +30,6 @@ EXCEPTIONS: dict[str, str] = {
     "appointments/service.py": STILL_TO_MOVE,
     "inbox/service.py": STILL_TO_MOVE,
     "messaging_attachments/service.py": STILL_TO_MOVE,
-    "multicasts/service.py": STILL_TO_MOVE,
     "people/service.py": STILL_TO_MOVE,
     "sniffers/service.py": STILL_TO_MOVE,
     "templates/service.py": STILL_TO_MOVE,
