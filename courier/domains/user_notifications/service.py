@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
+from courier.core.bulk import insert_rows
 from courier.core.tenancy import scoped
 from courier.core.time import now_ms
 from courier.domains.templates.render import PUSH_CHANNELS, DataError, Renderer, RenderError
@@ -501,7 +502,7 @@ async def notify_many(
     # Through the connection: a Core insert names its organization in every row, so it cannot
     # leak across tenants, and it is not a query the tenancy guard reasons about.
     connection = await session.connection()
-    await connection.execute(insert(cast(Any, UserNotification.__table__)), rows)
+    await insert_rows(connection, cast(Any, UserNotification.__table__), rows)
     await deliveries.create_deliveries(
         session,
         settings,
