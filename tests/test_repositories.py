@@ -1,8 +1,8 @@
 """Issue 9, point 4: a domain's SQL lives in its ``repository.py``, not in its service or
 endpoints. A static check: ``select(``, ``update(``, ``delete(`` and ``insert(`` (imported from
 SQLAlchemy, its dialects included) are not called in ``courier/domains/*/service.py`` nor
-``endpoints.py``, but for the files listed below, each with its reason. The list only
-shrinks: a listed file that no longer builds a statement must leave it."""
+``endpoints.py`` of any domain (the list of files still to move, kept while the move was under
+way, is empty since every domain moved its statements)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,6 @@ from tests.factories import make_individual_id
 DOMAINS = Path(courier.__file__).resolve().parent / "domains"
 STATEMENTS = frozenset({"select", "update", "delete", "insert"})
 CHECKED = ("service.py", "endpoints.py")
-
-# Files still building statements, with why. Those marked "still to move" are the rest of the
-# work of issue 9 point 4 in domains this pass did not own; their domain has a repository.py
-# (or is named below as having none yet), and a new file may not join them.
-STILL_TO_MOVE = "has a repository.py; its remaining statements are still to move (issue 9.4)"
-EXCEPTIONS: dict[str, str] = {
-    "multicasts/service.py": STILL_TO_MOVE,
-}
 
 
 def statement_calls(path: Path) -> list[int]:
@@ -74,23 +66,10 @@ def building_statements() -> dict[str, list[int]]:
 
 def test_services_and_endpoints_leave_sql_to_the_repository() -> None:
     found = building_statements()
-    unexpected = {name: lines for name, lines in found.items() if name not in EXCEPTIONS}
-    assert not unexpected, (
+    assert not found, (
         "SQL belongs in the domain's repository.py (tenant-scoped named functions the service "
-        f"calls); statements built at: {unexpected}"
+        f"calls); statements built at: {found}"
     )
-    done = sorted(set(EXCEPTIONS) - set(found))
-    assert not done, f"these files build no statement any more: drop them from EXCEPTIONS: {done}"
-
-
-def test_a_domain_whose_service_queries_has_a_repository() -> None:
-    missing = sorted(
-        name
-        for name in building_statements()
-        if not (DOMAINS / name).parent.joinpath("repository.py").exists()
-        and "no repository.py yet" not in EXCEPTIONS.get(name, "")
-    )
-    assert not missing, f"a domain issuing SQL needs a repository.py: {missing}"
 
 
 def test_the_check_sees_statements(tmp_path: Path) -> None:

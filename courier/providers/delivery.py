@@ -44,6 +44,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
+from courier.core.bulk import insert_rows
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
 from courier.events import NewEvent, publish_many
@@ -225,8 +226,9 @@ async def create_deliveries(
 ) -> None:
     """:func:`create_delivery` for many at once, without send jobs (the caller's own job sends
     them through :func:`send_deliveries`): ``items`` are ``(delivery id, resource id,
-    recipient)``. Two multi-row INSERTs (the deliveries and their first history rows), an
-    event and the hooks per delivery, as one by one."""
+    recipient)``. Two INSERTs (the deliveries and their first history rows, each one statement:
+    :func:`courier.core.bulk.insert_rows`), an event and the hooks per delivery, as one by
+    one."""
     if not items:
         return
     now = utcnow()
@@ -234,8 +236,9 @@ async def create_deliveries(
     # Core inserts through the connection: every row names its organization (the tenancy
     # guard reasons about queries, not these).
     connection = await session.connection()
-    await connection.execute(
-        insert(cast(Any, Delivery.__table__)),
+    await insert_rows(
+        connection,
+        cast(Any, Delivery.__table__),
         [
             {
                 "id": delivery_id,
@@ -255,8 +258,9 @@ async def create_deliveries(
             for delivery_id, resource_id, recipient in items
         ],
     )
-    await connection.execute(
-        insert(cast(Any, DeliveryEvent.__table__)),
+    await insert_rows(
+        connection,
+        cast(Any, DeliveryEvent.__table__),
         [
             {
                 "id": uuid.uuid4(),

@@ -19,10 +19,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
 from courier.core.time import now_ms
 from courier.domains.multicasts import repository as repo
 from courier.domains.multicasts.schemas import (
@@ -47,7 +45,6 @@ from courier.jobs.fanout import (
 )
 from courier.jsonapi.changes import SYSTEM, change, write_changes
 from courier.models.multicast import Multicast, MulticastStatus
-from courier.models.template import Template
 
 USER_ID = "user-id"  # a target's data: the user addressed
 MAX_REASON = 64
@@ -120,14 +117,6 @@ async def plan_recipients(run: FanoutRun) -> list[Target]:
     return targets
 
 
-async def _template(session: AsyncSession, multicast: Multicast) -> Template | None:
-    stmt = scoped(select(Template), Template, multicast.organization_id).where(
-        Template.id == multicast.template_id
-    )
-    found: Template | None = (await session.execute(stmt)).scalar_one_or_none()
-    return found
-
-
 async def notify_recipients(
     run: FanoutRun, targets: Sequence[Target]
 ) -> Mapping[uuid.UUID, Outcome]:
@@ -136,7 +125,7 @@ async def notify_recipients(
     multicast = await repo.load_multicast(session, run.organization_id, run.subject_id)
     if multicast is None:
         raise PermanentJobError("the multicast no longer exists")
-    template = await _template(session, multicast)
+    template = await repo.template_of(session, multicast)
     if template is None:
         return {target.id: Skipped("template-deleted") for target in targets}
     addressed = [

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy import String as SqlString
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +17,9 @@ from courier.domains.messaging.repository import chunks
 from courier.models.fanout import Fanout, FanoutTarget
 from courier.models.individual import Individual
 from courier.models.individual_group import IndividualGroupMember
+from courier.models.job import Job, JobState
 from courier.models.multicast import Multicast
+from courier.models.template import Template
 from courier.models.user import User
 
 FANOUT_KIND = "multicasts"
@@ -33,6 +35,36 @@ async def load_multicast(
         await session.execute(stmt.execution_options(populate_existing=True))
     ).scalar_one_or_none()
     return found
+
+
+async def template_of(session: AsyncSession, multicast: Multicast) -> Template | None:
+    """The multicast's template (None: deleted since)."""
+    stmt = scoped(select(Template), Template, multicast.organization_id).where(
+        Template.id == multicast.template_id
+    )
+    found: Template | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def failed_jobs(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    kinds: Sequence[str],
+    dedupe_keys: tuple[str, str],
+) -> list[Job]:
+    """The multicast's jobs that used all their attempts, locked (resume): ``dedupe_keys`` is
+    its plan job's key and a LIKE pattern of its chunk jobs' keys."""
+    exact, pattern = dedupe_keys
+    stmt = (
+        scoped(select(Job), Job, organization_id)
+        .where(
+            Job.kind.in_(list(kinds)),
+            Job.state == JobState.FAILED.value,
+            or_(Job.dedupe_key == exact, Job.dedupe_key.like(pattern)),
+        )
+        .with_for_update()
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 # --- who a filter reaches --------------------------------------------------------------------

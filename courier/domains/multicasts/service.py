@@ -24,10 +24,9 @@ from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select
 
 from courier.core.errors import ApiError, ErrorItem, conflict, not_found
-from courier.core.tenancy import scoped
 from courier.core.time import now_ms
 from courier.domains.messaging import repository as messaging
 from courier.domains.messaging.access import require_group
@@ -67,7 +66,7 @@ from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
 from courier.models.fanout import Fanout, FanoutTarget
 from courier.models.individual import Individual
-from courier.models.job import Job, JobState
+from courier.models.job import Job
 from courier.models.multicast import Multicast, MulticastStatus
 from courier.models.user import User
 
@@ -370,17 +369,12 @@ class MulticastService(CrudService[Multicast]):
         return self.changed(ctx, "resumed", multicast, ["status"])
 
     async def _failed_jobs(self, ctx: Context, multicast: Multicast) -> list[Job]:
-        keys = [f"{PLAN_JOB}:{multicast.id}", f"{MULTICASTS.chunk_kind}:{multicast.id}:%"]
-        stmt = (
-            scoped(select(Job), Job, ctx.organization_id)
-            .where(
-                Job.kind.in_([PLAN_JOB, MULTICASTS.chunk_kind]),
-                Job.state == JobState.FAILED.value,
-                or_(Job.dedupe_key == keys[0], Job.dedupe_key.like(keys[1])),
-            )
-            .with_for_update()
+        return await repo.failed_jobs(
+            ctx.session,
+            ctx.organization_id,
+            [PLAN_JOB, MULTICASTS.chunk_kind],
+            (f"{PLAN_JOB}:{multicast.id}", f"{MULTICASTS.chunk_kind}:{multicast.id}:%"),
         )
-        return list((await ctx.session.execute(stmt)).scalars())
 
     # --- reading -------------------------------------------------------------------------
 

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2 import StrictUndefined, TemplateError, meta, nodes
 
 from courier.domains.messaging_plugins.template import (
     ALLOWED_NODES,
@@ -56,6 +56,7 @@ __all__ = [
     "DataError",
     "Recipient",
     "RenderError",
+    "Renderer",
     "TextError",
     "check_data",
     "check_text",
@@ -354,6 +355,15 @@ def _pick(template: Any, chain: Iterable[str], name: str, default: Any) -> Varia
     return None if default is None else Variant(None, default)
 
 
+@lru_cache(maxsize=1024)
+def _names(source: str) -> frozenset[str] | None:
+    """The names a text reads (None: it does not parse; rendered as it comes, to fail)."""
+    try:
+        return frozenset(meta.find_undeclared_variables(TEXT.parse(source)))
+    except (TemplateError, RecursionError):
+        return None
+
+
 def render(
     template: Template,
     locale: str | None,
@@ -373,49 +383,117 @@ def render(
     ``locale`` in each says which variant was used (None: the default bodies).
     :class:`DataError` when ``data`` misses or
     mistypes a required key; :class:`RenderError` when a text cannot be rendered.
+    A batch of recipients renders through one :class:`Renderer` instead.
     """
-    recipient = recipient or Recipient()
-    required: Mapping[str, str] = template.required_data or {}
-    typed, problems = _checked(required, data)
-    if problems:
-        raise DataError(problems)
-    values = _values(typed, recipient)
-    chain = locale_chain(locale, recipient.organization_locale)
-    channels: Mapping[str, Any] = template.channels or {}
-    full: dict[str, dict[str, Any]] = {}
-    for channel in CHANNELS:
-        picked = _pick(template, chain, channel, channels.get(channel))
-        if picked is not None:
-            full[channel] = _render_body(channel, picked.value, values) | {"locale": picked.locale}
-    rendered = dict(full)
-    rendered["app"] = _app(full)
-    if template.sensitive:
-        neutral = _pick(template, chain, "neutral-text", template.neutral_text)
-        line = neutral.value if neutral is not None else template.neutral_text
-        link = _render_text(template.deep_link, values) if template.deep_link else None
-        for channel in PUSH_CHANNELS:
-            if channel in rendered:
-                rendered[channel] = {
-                    "title": None,
-                    "body": line,
-                    "category": rendered[channel]["category"],
-                    "data": {"deep-link": link} if link else {},
+    return Renderer(template, data).render(locale, recipient)
+
+
+_PER_RECIPIENT = frozenset({"individual", "now"})  # a text naming these renders each time
+
+
+@dataclass(frozen=True)
+class _Picked:
+    """A locale chain's variants: each channel's body, and the neutral line."""
+
+    channels: tuple[tuple[str, Variant], ...]
+    neutral: Variant | None
+
+
+class Renderer:
+    """One template and its data rendered for many recipients (a multicast's chunk), each
+    as :func:`render` renders it: the data is checked once, each locale's variants are picked
+    once, and a text that names neither ``individual`` nor ``now`` is rendered once per time
+    zone its dates are shown in (once, without dates), instead of once per recipient."""
+
+    def __init__(self, template: Template, data: Mapping[str, Any]) -> None:
+        self.template = template
+        required: Mapping[str, str] = template.required_data or {}
+        self._typed, self._problems = _checked(required, data)
+        self._dates = frozenset(key for key, kind in required.items() if kind == "date")
+        self._picked: dict[tuple[str, ...], _Picked] = {}
+        self._texts: dict[tuple[Any, ...], str] = {}
+
+    def _pick_all(self, chain: list[str]) -> _Picked:
+        key = tuple(chain)
+        picked = self._picked.get(key)
+        if picked is None:
+            template = self.template
+            channels: Mapping[str, Any] = template.channels or {}
+            found = []
+            for channel in CHANNELS:
+                variant = _pick(template, chain, channel, channels.get(channel))
+                if variant is not None:
+                    found.append((channel, variant))
+            neutral = (
+                _pick(template, chain, "neutral-text", template.neutral_text)
+                if template.sensitive
+                else None
+            )
+            picked = self._picked[key] = _Picked(tuple(found), neutral)
+        return picked
+
+    def render(self, locale: str | None, recipient: Recipient | None = None) -> dict[str, Any]:
+        """:func:`render` for one recipient."""
+        if self._problems:
+            raise DataError(list(self._problems))
+        recipient = recipient or Recipient()
+        values: dict[str, Any] | None = None
+
+        def text(source: str, *, html: bool = False) -> str:
+            nonlocal values
+            names = _names(source)
+            key: tuple[Any, ...] | None = None
+            if names is not None and not names & _PER_RECIPIENT:
+                key = (
+                    source,
+                    html,
+                    recipient.timezone if names & self._dates else None,
+                    tuple(recipient.organization.items()) if "organization" in names else None,
+                )
+                done = self._texts.get(key)
+                if done is not None:
+                    return done
+            if values is None:
+                values = _values(self._typed, recipient)
+            shown = _render_text(source, values, html=html)
+            if key is not None:
+                self._texts[key] = shown
+            return shown
+
+        picked = self._pick_all(locale_chain(locale, recipient.organization_locale))
+        full: dict[str, dict[str, Any]] = {}
+        for channel, variant in picked.channels:
+            full[channel] = _render_body(channel, variant.value, text) | {"locale": variant.locale}
+        rendered = dict(full)
+        rendered["app"] = _app(full)
+        template = self.template
+        if template.sensitive:
+            neutral = picked.neutral
+            line = neutral.value if neutral is not None else template.neutral_text
+            link = text(template.deep_link) if template.deep_link else None
+            for channel in PUSH_CHANNELS:
+                if channel in rendered:
+                    rendered[channel] = {
+                        "title": None,
+                        "body": line,
+                        "category": rendered[channel]["category"],
+                        "data": {"deep-link": link} if link else {},
+                        "locale": neutral.locale if neutral is not None else None,
+                    }
+            if "sms" in rendered:
+                rendered["sms"] = {
+                    "body": f"{line} {link}" if link else line,
                     "locale": neutral.locale if neutral is not None else None,
                 }
-        if "sms" in rendered:
-            rendered["sms"] = {
-                "body": f"{line} {link}" if link else line,
-                "locale": neutral.locale if neutral is not None else None,
-            }
-    return rendered
+        return rendered
 
 
 def _render_body(
-    channel: str, body: Mapping[str, Any], values: Mapping[str, Any]
+    channel: str, body: Mapping[str, Any], render_text: Callable[..., str]
 ) -> dict[str, Any]:
     def text(name: str, *, html: bool = False) -> str | None:
         source = body.get(name)
-        return None if source is None else _render_text(source, values, html=html)
+        return None if source is None else render_text(source, html=html)
 
     if channel == "sms":
         return {"body": text("body")}
@@ -425,9 +503,7 @@ def _render_body(
         "title": text("title"),
         "body": text("body"),
         "category": body.get("category"),
-        "data": {
-            key: _render_text(source, values) for key, source in (body.get("data") or {}).items()
-        },
+        "data": {key: render_text(source) for key, source in (body.get("data") or {}).items()},
     }
 
 

@@ -12,12 +12,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, Select, func, insert, select, update
+from sqlalchemy import Row, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from courier.core.bulk import insert_rows
 from courier.core.tenancy import scoped, unscoped
 from courier.jsonapi.repository import CHUNK
 from courier.models.delivery import Delivery
+from courier.models.individual import Individual
 from courier.models.job import Job, JobState
 from courier.models.messaging import BadgeCount
 from courier.models.push_device import UserDevice
@@ -173,6 +175,114 @@ async def badge_totals(
     return totals
 
 
+# --- notify_many's hot path: column rows, not ORM objects (a multicast's chunk is hundreds of
+# recipients: no identity map, no instance state, only the columns a notification reads). Each
+# row answers the attributes the service reads of an Individual, a User or a UserDevice.
+
+# What notify_many reads of each (the recipient's names, locale and time zone; the user's
+# channels and preferences; a device's platform).
+INDIVIDUAL_COLUMNS = (
+    Individual.id,
+    Individual.first_name,
+    Individual.last_name,
+    Individual.preferred_name,
+    Individual.locale,
+    Individual.tz,
+)
+USER_COLUMNS = (
+    User.id,
+    User.primary_individual_id,
+    User.first_name,
+    User.last_name,
+    User.locale,
+    User.tz,
+    User.phone,
+    User.email,
+    User.notifications,
+)
+
+
+def _column_rows(columns: Sequence[Any], model: Any, organization_id: uuid.UUID) -> Select[Any]:
+    return scoped(cast("Select[Any]", select(*columns)), model, organization_id)
+
+
+async def earlier_notifications(
+    session: AsyncSession, organization_id: uuid.UUID, keys: Sequence[str]
+) -> dict[str, Any]:
+    """dedupe key -> the notification made with it before (``id``, ``channels``)."""
+    found: dict[str, Any] = {}
+    columns = (UserNotification.dedupe_key, UserNotification.id, UserNotification.channels)
+    for chunk in _chunks(keys):
+        stmt = _column_rows(columns, UserNotification, organization_id).where(
+            UserNotification.dedupe_key.in_(chunk)
+        )
+        for row in await session.execute(stmt):
+            found[row.dedupe_key] = row
+    return found
+
+
+async def recipient_individuals(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    found: dict[uuid.UUID, Any] = {}
+    for chunk in _chunks(ids):
+        stmt = _column_rows(INDIVIDUAL_COLUMNS, Individual, organization_id).where(
+            Individual.id.in_(chunk)
+        )
+        for row in await session.execute(stmt):
+            found[row.id] = row
+    return found
+
+
+async def recipient_users(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    found: dict[uuid.UUID, Any] = {}
+    for chunk in _chunks(ids):
+        stmt = _column_rows(USER_COLUMNS, User, organization_id).where(User.id.in_(chunk))
+        for row in await session.execute(stmt):
+            found[row.id] = row
+    return found
+
+
+async def recipient_own_users(
+    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    """Each individual's own login account (its primary individual), the oldest if several."""
+    found: dict[uuid.UUID, Any] = {}
+    for chunk in _chunks(individual_ids):
+        stmt = (
+            _column_rows(USER_COLUMNS, User, organization_id)
+            .where(User.primary_individual_id.in_(chunk), User.state == "active")
+            .order_by(User.created_at, User.id)
+        )
+        for row in await session.execute(stmt):
+            found.setdefault(row.primary_individual_id, row)
+    return found
+
+
+async def recipient_devices(
+    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Any]]:
+    """The active devices that allow notifications (``id``, ``individual_id``, ``type``), by
+    individual, oldest first."""
+    found: dict[uuid.UUID, list[Any]] = {}
+    columns = (UserDevice.id, UserDevice.individual_id, UserDevice.type)
+    for chunk in _chunks(individual_ids):
+        stmt = (
+            _column_rows(columns, UserDevice, organization_id)
+            .where(
+                UserDevice.individual_id.in_(chunk),
+                UserDevice.active.is_(True),
+                UserDevice.allow_notification.is_(True),
+            )
+            .order_by(UserDevice.created_at, UserDevice.id)
+        )
+        for row in await session.execute(stmt):
+            found.setdefault(row.individual_id, []).append(row)
+    return found
+
+
 # --- writing ---------------------------------------------------------------------------------
 
 
@@ -181,7 +291,7 @@ async def insert_notifications(session: AsyncSession, rows: Sequence[dict[str, A
     them). Through the connection: a Core insert names its organization in every row, so it
     cannot leak across tenants, and it is not a query the tenancy guard reasons about."""
     connection = await session.connection()
-    await connection.execute(insert(cast(Any, UserNotification.__table__)), rows)
+    await insert_rows(connection, cast(Any, UserNotification.__table__), rows)
 
 
 async def active_of_source(

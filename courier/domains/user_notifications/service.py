@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
 from courier.core.time import now_ms
-from courier.domains.templates.render import PUSH_CHANNELS, DataError, RenderError, render
+from courier.domains.templates.render import PUSH_CHANNELS, DataError, Renderer, RenderError
 from courier.domains.templates.service import recipients_of
 from courier.domains.user_notifications import repository as repo
 from courier.jobs import enqueue
@@ -257,7 +257,7 @@ async def notify_many(
     if not wanted:
         return results
 
-    earlier = await repo.by_dedupe_keys(
+    earlier = await repo.earlier_notifications(
         session, organization_id, [k for _, k in wanted if k is not None]
     )
     fresh: list[tuple[NotificationTarget, str | None]] = []
@@ -271,18 +271,20 @@ async def notify_many(
         return results
 
     individual_ids = [target.individual_id for target, _ in fresh]
-    individuals = await repo.rows_by_id(session, organization_id, Individual, individual_ids)
+    # Column rows, not ORM objects (they answer the attributes read below).
+    individuals = await repo.recipient_individuals(session, organization_id, individual_ids)
     named_users = [t.user_id for t, _ in fresh if t.user_id is not None]
-    users = await repo.rows_by_id(session, organization_id, User, named_users)
-    own = await repo.own_users(
+    users = await repo.recipient_users(session, organization_id, named_users)
+    own = await repo.recipient_own_users(
         session, organization_id, [t.individual_id for t, _ in fresh if t.user_id is None]
     )
     present = [ident for ident in individual_ids if ident in individuals]
-    devices = await repo.notifiable_devices(session, organization_id, present)
+    devices = await repo.recipient_devices(session, organization_id, present)
     badges = await repo.badge_totals(session, organization_id, present)
     everyone = {**{u.id: u for u in own.values()}, **users}
     consented = await repo.sms_consented(session, organization_id, list(everyone.values()))
     shared = await recipients_of(session, organization_id)
+    renderer = Renderer(template, data)  # once per call: what no recipient changes, once
 
     now = now_ms()
     batch_id = uuid.uuid4()
@@ -294,7 +296,7 @@ async def notify_many(
         if individual is None:
             results[target.individual_id] = NotSent("no-such-individual")
             continue
-        user: User | None
+        user: Any
         if target.user_id is not None:
             user = users.get(target.user_id)
             if user is None:
@@ -304,7 +306,7 @@ async def notify_many(
             user = own.get(individual.id)
         locale = (user.locale if user is not None else None) or individual.locale
         try:
-            rendered = render(template, locale, data, shared.recipient(user, individual))
+            rendered = renderer.render(locale, shared.recipient(user, individual))
         except DataError as exc:
             results[target.individual_id] = NotSent("missing-data: " + "; ".join(exc.problems))
             continue
