@@ -20,7 +20,7 @@ from courier.models.job import Job
 from courier.models.user_notification import UserNotification
 from courier.providers.delivery import SEND_JOB
 from tests.conftest import Org, doc
-from tests.test_console import browser, make_person, secret_of, sign_in
+from tests.test_console import book, browser, make_person, secret_of, sign_in
 from tests.voice_support import make_line, queued_call
 
 __all__ = ["browser"]  # the cookie-keeping client fixture
@@ -159,21 +159,7 @@ async def test_join_is_offered_only_inside_the_visits_join_window(
     )
     assert made.status_code == 201, made.text
     visit = made.json()["data"]["id"]
-    in_person = await client.post(
-        "/v1/appointments/",
-        json=doc(
-            "appointments",
-            {
-                "name": "Knee check",
-                "start-time": iso(now + timedelta(minutes=30)),
-                "end-time": iso(now + timedelta(minutes=50)),
-                "host": nurse,
-                "attendees": [patient],
-            },
-        ),
-        headers=org.staff,
-    )
-    assert in_person.status_code == 201, in_person.text
+    await book(client, org, "Knee check", now + timedelta(minutes=30), nurse, patient)
     await run_jobs(app, "video.create-room")
 
     csrf = await sign_in(browser, secret_of(org.staff))

@@ -33,6 +33,7 @@ from courier.console.routes import (
     _error,
     _is_htmx,
     _page,
+    _refusal,
     _screen,
     _shell,
     _signed,
@@ -80,17 +81,9 @@ def may_act(ctx: Context, type_name: str, name: str, method: str = "POST") -> bo
     return ctx.principal.can(action_named(type_name, name, method).permission)
 
 
-def _refusal(request: Request, message: str, status: int) -> Response:
+def _action_refusal(request: Request, message: str, status: int) -> Response:
     """The API's refusal: a page, or for htmx the reason in the screen's alert."""
-    if not _is_htmx(request):
-        return _error(request, message, status)
-    return templates.TemplateResponse(
-        request,
-        "_error_fragment.html",
-        {"request": request, "message": message},
-        status_code=status,
-        headers={"HX-Retarget": "#action-error", "HX-Reswap": "innerHTML"},
-    )
+    return _refusal(request, message, status, "action-error")
 
 
 # An action: what to show with the refreshed screen ({"notice": ..., and e.g. "token"}).
@@ -122,10 +115,10 @@ async def _act(request: Request, act: Action, screen: Screen) -> Response:
             shown = await act(ctx, form)
         except ApiError as error:
             await session.rollback()
-            return _refusal(request, str(error), error.status)
+            return _action_refusal(request, str(error), error.status)
         except ValidationError as error:
             await session.rollback()
-            return _refusal(request, _validation_message(error), 400)
+            return _action_refusal(request, _validation_message(error), 400)
     async with unit(request) as session:
         signed = await _signed(request, session)
         if signed is None:

@@ -435,9 +435,9 @@ async def _conversation_values(
     }
 
 
-def _reply_error(request: Request, message: str, status: int) -> HTMLResponse:
-    """The API's refusal, with its status: a page, or for htmx the reason in the form's alert
-    (``HX-Retarget``), the draft left as it was."""
+def _refusal(request: Request, message: str, status: int, alert: str) -> HTMLResponse:
+    """The API's refusal, with its status: a page, or for htmx the reason in the alert whose
+    id is ``alert`` (``HX-Retarget``), the form left as it was."""
     if not _is_htmx(request):
         return _error(request, message, status)
     return templates.TemplateResponse(
@@ -445,8 +445,13 @@ def _reply_error(request: Request, message: str, status: int) -> HTMLResponse:
         "_error_fragment.html",
         {"request": request, "message": message},
         status_code=status,
-        headers={"HX-Retarget": "#reply-error", "HX-Reswap": "innerHTML"},
+        headers={"HX-Retarget": f"#{alert}", "HX-Reswap": "innerHTML"},
     )
+
+
+def _reply_error(request: Request, message: str, status: int) -> HTMLResponse:
+    """A refused reply: the reason in the form's alert, the draft left as it was."""
+    return _refusal(request, message, status, "reply-error")
 
 
 async def _conversation(request: Request, channel_id: str, *, whole_page: bool) -> Response:
