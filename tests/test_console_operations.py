@@ -32,6 +32,24 @@ def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def escalated(now: datetime, care_team_after: int) -> dict[str, Any]:
+    """An escalation ladder (as the notify path writes it) that ran its first step (SMS,
+    after 60 s) at ``now``: the care team is next, ``care_team_after`` seconds in."""
+    return {
+        "state": "escalated",
+        "level": 1,
+        "steps": [
+            {"channel": "sms", "after-seconds": 60, "due-at": iso(now), "state": "done"},
+            {
+                "channel": "care-team",
+                "after-seconds": care_team_after,
+                "due-at": iso(now + timedelta(seconds=care_team_after - 60)),
+                "state": "scheduled",
+            },
+        ],
+    }
+
+
 def midday_zone(now: datetime) -> str:
     """A time zone where it is around noon now: "today" holds the next and the last hours
     whatever the hour of the run."""
@@ -213,19 +231,7 @@ async def test_escalations_show_the_step_reached_and_acknowledge_stops_them(
 ) -> None:
     nurse = await make_person(client, org, "Nora", "Nurse", "provider")
     now = utcnow()
-    ladder = {
-        "state": "escalated",
-        "level": 1,
-        "steps": [
-            {"channel": "sms", "after-seconds": 60, "due-at": iso(now), "state": "done"},
-            {
-                "channel": "care-team",
-                "after-seconds": 600,
-                "due-at": iso(now + timedelta(minutes=9)),
-                "state": "scheduled",
-            },
-        ],
-    }
+    ladder = escalated(now, care_team_after=600)
     org_id = uuid.UUID(org.id)
     async with app.state.database.sessionmaker() as session:
         row = UserNotification(

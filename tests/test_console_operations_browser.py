@@ -38,7 +38,7 @@ from tests.console_browser_support import (
     no_violations,
     sign_in_with_key,
 )
-from tests.test_console_operations import iso, midday_zone
+from tests.test_console_operations import escalated, iso, midday_zone
 
 CALLER = "+14155550150"
 PATIENT_PHONE = "+14155550160"
@@ -87,19 +87,7 @@ async def escalating(server: Server, org: str, individual: str) -> None:
     from courier.models.user_notification import UserNotification
 
     now = utcnow()
-    ladder = {
-        "state": "escalated",
-        "level": 1,
-        "steps": [
-            {"channel": "sms", "after-seconds": 60, "due-at": iso(now), "state": "done"},
-            {
-                "channel": "care-team",
-                "after-seconds": 900,
-                "due-at": iso(now + timedelta(minutes=14)),
-                "state": "scheduled",
-            },
-        ],
-    }
+    ladder = escalated(now, care_team_after=900)
     path = Path(server.env["COURIER_DATA_DIR"]) / "courier.db"
     engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
     try:

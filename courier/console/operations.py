@@ -130,6 +130,22 @@ async def _act(request: Request, act: Action, screen: Screen) -> Response:
     return _page(screen.fragment, {"request": request, "oob": True, **values})
 
 
+def _on_one(
+    raw_id: str, what: str, type_name: str, name: str, notice: str, method: str = "POST"
+) -> Action:
+    """An action of the API on the one resource the path names (404 for an id that is not
+    one), then ``notice``."""
+
+    async def act(ctx: Context, form: dict[str, str]) -> dict[str, Any]:
+        ident = _uuid(raw_id)
+        if ident is None:
+            raise not_found(what)
+        await run_action(ctx, type_name, name, ident, method=method)
+        return {"notice": notice}
+
+    return act
+
+
 def _validation_message(error: ValidationError) -> str:
     problems = error.errors()
     if not problems:
@@ -156,6 +172,10 @@ def _calls(request: Request) -> Loader:
         }
 
     return load
+
+
+def _calls_screen(request: Request) -> Screen:
+    return Screen(_calls(request), "calls.html", "_calls.html", "calls")
 
 
 @router.get("/console/calls")
@@ -190,21 +210,15 @@ async def join_queue(request: Request) -> Response:
             "token": revealed.get("access-token"),
         }
 
-    return await _act(request, act, Screen(_calls(request), "calls.html", "_calls.html", "calls"))
+    return await _act(request, act, _calls_screen(request))
 
 
 @router.post("/console/calls/agents/{agent_id}/leave")
 async def leave_queue(request: Request, agent_id: str) -> Response:
     """``DELETE /v1/voice-queue-agents/{id}/``: the agent leaves the queue."""
 
-    async def act(ctx: Context, form: dict[str, str]) -> dict[str, Any]:
-        ident = _uuid(agent_id)
-        if ident is None:
-            raise not_found("voice queue agent")
-        await run_action(ctx, AGENTS, "", ident, method="DELETE")
-        return {"notice": "The agent left the queue."}
-
-    return await _act(request, act, Screen(_calls(request), "calls.html", "_calls.html", "calls"))
+    act = _on_one(agent_id, "voice queue agent", AGENTS, "", "The agent left the queue.", "DELETE")
+    return await _act(request, act, _calls_screen(request))
 
 
 # --- Today's visits ----------------------------------------------------------------------------
@@ -303,13 +317,8 @@ async def escalations_list(request: Request) -> Response:
 async def acknowledge(request: Request, notification_id: str) -> Response:
     """``POST /v1/user-notifications/{id}/ack/``: the ladder stops."""
 
-    async def act(ctx: Context, form: dict[str, str]) -> dict[str, Any]:
-        ident = _uuid(notification_id)
-        if ident is None:
-            raise not_found("user notification")
-        await run_action(ctx, NOTIFICATIONS, "ack", ident)
-        return {"notice": "Acknowledged: the escalation stopped."}
-
+    notice = "Acknowledged: the escalation stopped."
+    act = _on_one(notification_id, "user notification", NOTIFICATIONS, "ack", notice)
     screen = Screen(_escalations(request), "escalations.html", "_escalations.html", "escalations")
     return await _act(request, act, screen)
 
