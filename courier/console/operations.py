@@ -256,12 +256,11 @@ async def join_visit(request: Request, visit_id: str) -> Response:
     join, within the join window (409 otherwise, with the API's reason)."""
     ident = _uuid(visit_id)
     async with unit(request) as session:
-        signed, _form, refused = await _checked_post(request, session)
+        missing = None if ident else "No such visit."
+        signed, _form, refused = await _checked_post(request, session, unknown=missing)
         if refused is not None:
             return refused
-        assert signed is not None
-        if ident is None:
-            return _error(request, "No such visit.", 404)
+        assert signed is not None and ident is not None
         org = signed.principal.require_organization()
         ctx = _context(request, session, signed)
         who = await ops.visit_participant(session, org, ident, signed.row.acting_individual_id)
