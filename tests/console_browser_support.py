@@ -93,6 +93,14 @@ async def created(http: httpx.AsyncClient, path: str, kind: str, attrs: Any, aut
     return str(response.json()["data"]["id"])
 
 
+async def individual(
+    http: httpx.AsyncClient, auth: Any, first: str, last: str, kind: str, **attrs: str
+) -> str:
+    """A new individual (``account-type`` ``kind``; e.g. ``phone=``) of the key's organization."""
+    names = {"first-name": first, "last-name": last, "account-type": kind, **attrs}
+    return await created(http, "/v1/individuals/", "individuals", names, auth)
+
+
 async def api_key(http: httpx.AsyncClient, org: str, name: str, role: str) -> str:
     """The secret of a new API key of the organization (made with the master key)."""
     made = await http.post(

@@ -24,6 +24,7 @@ from tests.console_browser_support import (
     chromium_or_skip,
     console_page,
     created,
+    individual,
     no_violations,
     running,
     sign_in_with_key,
@@ -55,8 +56,7 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(
         admin = {"Authorization": f"Bearer {await api_key(http, org, 'admin', 'admin')}"}
 
         async def person(first: str, last: str, kind: str) -> str:
-            attrs = {"first-name": first, "last-name": last, "account-type": kind}
-            return await created(http, "/v1/individuals/", "individuals", attrs, admin)
+            return await individual(http, admin, first, last, kind)
 
         async def channel(members: list[str]) -> str:
             attrs = {"individual-ids": members}

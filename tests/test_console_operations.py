@@ -67,6 +67,19 @@ async def set_zone(client: httpx.AsyncClient, org: Org, zone: str) -> None:
     assert response.status_code == 200, response.text
 
 
+async def move_visit(
+    http: httpx.AsyncClient, visit: str, start: datetime, headers: dict[str, str]
+) -> None:
+    """Move a video visit's appointment to ``start`` (``PATCH /v1/video-channels/{id}/``)."""
+    attributes = {"appointment-start": iso(start)}
+    moved = await http.patch(
+        f"/v1/video-channels/{visit}/",
+        json={"data": {"type": "video-channels", "id": visit, "attributes": attributes}},
+        headers=headers,
+    )
+    assert moved.status_code == 200, moved.text
+
+
 async def run_jobs(app: Any, *kinds: str) -> None:
     import courier.domains.video.jobs  # noqa: F401  (handlers)
 
@@ -191,18 +204,7 @@ async def test_join_is_offered_only_inside_the_visits_join_window(
     early = await browser.post(f"/console/visits/{visit}/join", headers={"X-CSRF-Token": csrf})
     assert early.status_code == 409 and "opens for joining" in early.text
 
-    moved = await client.patch(
-        f"/v1/video-channels/{visit}/",
-        json={
-            "data": {
-                "type": "video-channels",
-                "id": visit,
-                "attributes": {"appointment-start": iso(now + timedelta(minutes=5))},
-            }
-        },
-        headers=org.staff,
-    )
-    assert moved.status_code == 200, moved.text
+    await move_visit(client, visit, now + timedelta(minutes=5), org.staff)
     fragment = await browser.get("/console/visits/list", params={"live": "1"})
     button = re.search(rf'<button type="submit" id="join-{visit}"([^>]*)>', fragment.text)
     assert button is not None and "disabled" not in button.group(1), fragment.text

@@ -35,10 +35,11 @@ from tests.console_browser_support import (
     chromium_or_skip,
     console_page,
     created,
+    individual,
     no_violations,
     sign_in_with_key,
 )
-from tests.test_console_operations import escalated, iso, midday_zone
+from tests.test_console_operations import escalated, iso, midday_zone, move_visit
 
 CALLER = "+14155550150"
 PATIENT_PHONE = "+14155550160"
@@ -131,14 +132,8 @@ async def test_call_queue_visit_join_and_a_failed_send_in_chromium(running: Serv
         staff = {"Authorization": f"Bearer {keys['staff']}"}
         admin = {"Authorization": f"Bearer {keys['admin']}"}
 
-        async def person(first: str, last: str, kind: str, phone: str | None = None) -> str:
-            attrs = {"first-name": first, "last-name": last, "account-type": kind}
-            if phone:
-                attrs["phone"] = phone
-            return await created(http, "/v1/individuals/", "individuals", attrs, admin)
-
-        nurse = await person("Nora", "Nurse", "provider")
-        petra = await person("Petra", "Quill", "participant", CALLER)
+        nurse = await individual(http, admin, "Nora", "Nurse", "provider")
+        petra = await individual(http, admin, "Petra", "Quill", "participant", phone=CALLER)
 
         # A voice line on a provisioned sandbox number, configured by the worker.
         await created(http, "/v1/text-accounts/", "text-accounts", {}, admin)
@@ -235,18 +230,7 @@ async def test_call_queue_visit_join_and_a_failed_send_in_chromium(running: Serv
             why = await page.locator(f"#join-why-{visit}").inner_text()
             assert why.startswith("Join opens at") or "room" in why
             await at_both_widths(page, axe, "visits")
-            moved = await http.patch(
-                f"/v1/video-channels/{visit}/",
-                json={
-                    "data": {
-                        "type": "video-channels",
-                        "id": visit,
-                        "attributes": {"appointment-start": iso(now + timedelta(minutes=5))},
-                    }
-                },
-                headers=staff,
-            )
-            assert moved.status_code == 200, moved.text
+            await move_visit(http, visit, now + timedelta(minutes=5), staff)
             await page.wait_for_function(
                 f"() => {{ const b = document.getElementById('join-{visit}');"
                 " return b && !b.disabled; }",

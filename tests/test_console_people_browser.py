@@ -20,6 +20,7 @@ from tests.console_browser_support import (
     chromium_or_skip,
     console_page,
     created,
+    individual,
     no_violations,
     running,
     sign_in_with_key,
@@ -43,8 +44,7 @@ async def test_a_personal_login_replies_and_reads_the_timeline_templates_and_adm
         admin = {"Authorization": f"Bearer {secret}"}
 
         async def person(first: str, last: str, kind: str) -> str:
-            attrs = {"first-name": first, "last-name": last, "account-type": kind}
-            return await created(http, "/v1/individuals/", "individuals", attrs, admin)
+            return await individual(http, admin, first, last, kind)
 
         nurse = await person("Nora", "Nurse", "provider")
         petra = await person("Petra", "Quill", "participant")
