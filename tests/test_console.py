@@ -8,7 +8,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,31 @@ async def post(
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()["data"]
     return data
+
+
+async def book(
+    client: httpx.AsyncClient,
+    org: Org,
+    name: str,
+    start: datetime,
+    host: str,
+    attendee: str,
+    **attributes: Any,
+) -> str:
+    """A 20-minute appointment of ``host`` with ``attendee`` (``POST /v1/appointments/``)."""
+    values = {
+        "name": name,
+        "start-time": start.isoformat().replace("+00:00", "Z"),
+        "end-time": (start + timedelta(minutes=20)).isoformat().replace("+00:00", "Z"),
+        "host": host,
+        "attendees": [attendee],
+        **attributes,
+    }
+    response = await client.post(
+        "/v1/appointments/", json=doc("appointments", values), headers=org.staff
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["data"]["id"])
 
 
 async def clinic(client: httpx.AsyncClient, org: Org) -> tuple[str, str, str]:
@@ -353,22 +378,7 @@ async def test_today_tiles_count_the_seeded_data(
     now = utcnow()
     for minutes, status in ((30, "scheduled"), (90, "confirmed"), (150, "scheduled")):
         start = now + timedelta(minutes=minutes)
-        response = await client.post(
-            "/v1/appointments/",
-            json=doc(
-                "appointments",
-                {
-                    "name": f"Visit {minutes}",
-                    "start-time": start.isoformat().replace("+00:00", "Z"),
-                    "end-time": (start + timedelta(minutes=20)).isoformat().replace("+00:00", "Z"),
-                    "host": nurse,
-                    "attendees": [patient],
-                    "status": status,
-                },
-            ),
-            headers=org.staff,
-        )
-        assert response.status_code == 201, response.text
+        await book(client, org, f"Visit {minutes}", start, nurse, patient, status=status)
     org_id = uuid.UUID(org.id)
     async with app.state.database.sessionmaker() as session:
         for state, age in (("failed", 1), ("undelivered", 5), ("failed", 30), ("delivered", 1)):

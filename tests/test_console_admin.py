@@ -7,26 +7,18 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from courier.core.time import utcnow
 from courier.models.job import Job
 from courier.models.webhook import WebhookDelivery
 from tests.conftest import Org, doc
-from tests.test_console import CSRF, make_person, secret_of, sign_in
+from tests.test_console import CSRF, browser, make_person, secret_of, sign_in
 from tests.test_console_people import PASSWORD, sign_in_personal
 
-
-@pytest.fixture
-async def browser(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
-    ) as http:
-        yield http
+__all__ = ["browser"]  # the cookie-keeping client fixture
 
 
 async def test_only_admins_see_and_use_the_admin_screen(

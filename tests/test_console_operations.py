@@ -20,7 +20,7 @@ from courier.models.job import Job
 from courier.models.user_notification import UserNotification
 from courier.providers.delivery import SEND_JOB
 from tests.conftest import Org, doc
-from tests.test_console import browser, make_person, secret_of, sign_in
+from tests.test_console import book, browser, make_person, secret_of, sign_in
 from tests.voice_support import make_line, queued_call
 
 __all__ = ["browser"]  # the cookie-keeping client fixture
@@ -30,6 +30,24 @@ HX = {"HX-Request": "true"}
 
 def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
+
+
+def escalated(now: datetime, care_team_after: int) -> dict[str, Any]:
+    """An escalation ladder (as the notify path writes it) that ran its first step (SMS,
+    after 60 s) at ``now``: the care team is next, ``care_team_after`` seconds in."""
+    return {
+        "state": "escalated",
+        "level": 1,
+        "steps": [
+            {"channel": "sms", "after-seconds": 60, "due-at": iso(now), "state": "done"},
+            {
+                "channel": "care-team",
+                "after-seconds": care_team_after,
+                "due-at": iso(now + timedelta(seconds=care_team_after - 60)),
+                "state": "scheduled",
+            },
+        ],
+    }
 
 
 def midday_zone(now: datetime) -> str:
@@ -47,6 +65,19 @@ async def set_zone(client: httpx.AsyncClient, org: Org, zone: str) -> None:
         headers=org.admin,
     )
     assert response.status_code == 200, response.text
+
+
+async def move_visit(
+    http: httpx.AsyncClient, visit: str, start: datetime, headers: dict[str, str]
+) -> None:
+    """Move a video visit's appointment to ``start`` (``PATCH /v1/video-channels/{id}/``)."""
+    attributes = {"appointment-start": iso(start)}
+    moved = await http.patch(
+        f"/v1/video-channels/{visit}/",
+        json={"data": {"type": "video-channels", "id": visit, "attributes": attributes}},
+        headers=headers,
+    )
+    assert moved.status_code == 200, moved.text
 
 
 async def run_jobs(app: Any, *kinds: str) -> None:
@@ -159,21 +190,7 @@ async def test_join_is_offered_only_inside_the_visits_join_window(
     )
     assert made.status_code == 201, made.text
     visit = made.json()["data"]["id"]
-    in_person = await client.post(
-        "/v1/appointments/",
-        json=doc(
-            "appointments",
-            {
-                "name": "Knee check",
-                "start-time": iso(now + timedelta(minutes=30)),
-                "end-time": iso(now + timedelta(minutes=50)),
-                "host": nurse,
-                "attendees": [patient],
-            },
-        ),
-        headers=org.staff,
-    )
-    assert in_person.status_code == 201, in_person.text
+    await book(client, org, "Knee check", now + timedelta(minutes=30), nurse, patient)
     await run_jobs(app, "video.create-room")
 
     csrf = await sign_in(browser, secret_of(org.staff))
@@ -187,18 +204,7 @@ async def test_join_is_offered_only_inside_the_visits_join_window(
     early = await browser.post(f"/console/visits/{visit}/join", headers={"X-CSRF-Token": csrf})
     assert early.status_code == 409 and "opens for joining" in early.text
 
-    moved = await client.patch(
-        f"/v1/video-channels/{visit}/",
-        json={
-            "data": {
-                "type": "video-channels",
-                "id": visit,
-                "attributes": {"appointment-start": iso(now + timedelta(minutes=5))},
-            }
-        },
-        headers=org.staff,
-    )
-    assert moved.status_code == 200, moved.text
+    await move_visit(client, visit, now + timedelta(minutes=5), org.staff)
     fragment = await browser.get("/console/visits/list", params={"live": "1"})
     button = re.search(rf'<button type="submit" id="join-{visit}"([^>]*)>', fragment.text)
     assert button is not None and "disabled" not in button.group(1), fragment.text
@@ -227,19 +233,7 @@ async def test_escalations_show_the_step_reached_and_acknowledge_stops_them(
 ) -> None:
     nurse = await make_person(client, org, "Nora", "Nurse", "provider")
     now = utcnow()
-    ladder = {
-        "state": "escalated",
-        "level": 1,
-        "steps": [
-            {"channel": "sms", "after-seconds": 60, "due-at": iso(now), "state": "done"},
-            {
-                "channel": "care-team",
-                "after-seconds": 600,
-                "due-at": iso(now + timedelta(minutes=9)),
-                "state": "scheduled",
-            },
-        ],
-    }
+    ladder = escalated(now, care_team_after=600)
     org_id = uuid.UUID(org.id)
     async with app.state.database.sessionmaker() as session:
         row = UserNotification(

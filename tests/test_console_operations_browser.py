@@ -21,23 +21,25 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from courier.core.time import utcnow
-from tests.conftest import doc
-from tests.test_console_browser import (
-    AXE_DIR,
+from tests.console_browser_support import (
     MASTER,
     Server,
-    _at_both_widths,
-    _created,
-    _no_violations,
+    api_key,
+    at_both_widths,
+    axe_script,
+    chromium_or_skip,
+    console_page,
+    created,
+    individual,
+    no_violations,
+    sign_in_with_key,
 )
-from tests.test_console_operations import iso, midday_zone
-from tests.test_docs_viewer import _chromium
+from tests.test_console_operations import escalated, iso, midday_zone, move_visit
 
 CALLER = "+14155550150"
 PATIENT_PHONE = "+14155550160"
@@ -86,19 +88,7 @@ async def escalating(server: Server, org: str, individual: str) -> None:
     from courier.models.user_notification import UserNotification
 
     now = utcnow()
-    ladder = {
-        "state": "escalated",
-        "level": 1,
-        "steps": [
-            {"channel": "sms", "after-seconds": 60, "due-at": iso(now), "state": "done"},
-            {
-                "channel": "care-team",
-                "after-seconds": 900,
-                "due-at": iso(now + timedelta(minutes=14)),
-                "state": "scheduled",
-            },
-        ],
-    }
+    ladder = escalated(now, care_team_after=900)
     path = Path(server.env["COURIER_DATA_DIR"]) / "courier.db"
     engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
     try:
@@ -127,47 +117,27 @@ async def escalating(server: Server, org: str, individual: str) -> None:
 
 async def test_call_queue_visit_join_and_a_failed_send_in_chromium(running: Server) -> None:
     server = running.base
-    chromium = _chromium()
-    if chromium is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install -e '.[test]')")
+    chromium = chromium_or_skip()
 
     now = utcnow()
     async with httpx.AsyncClient(base_url=server, timeout=60) as http:
-        org = await _created(
+        org = await created(
             http,
             "/v1/organizations/",
             "organizations",
             {"name": "Harbor Clinic", "timezone": midday_zone(now)},
             MASTER,
         )
-        keys = {}
-        for role in ("staff", "admin"):
-            made = await http.post(
-                "/v1/api-keys/",
-                json=doc("api-keys", {"name": role, "role": role, "organization-id": org}),
-                headers=MASTER,
-            )
-            assert made.status_code == 201, made.text
-            keys[role] = made.json()["data"]["attributes"]["secret"]
+        keys = {role: await api_key(http, org, role, role) for role in ("staff", "admin")}
         staff = {"Authorization": f"Bearer {keys['staff']}"}
         admin = {"Authorization": f"Bearer {keys['admin']}"}
 
-        async def person(first: str, last: str, kind: str, phone: str | None = None) -> str:
-            attrs = {"first-name": first, "last-name": last, "account-type": kind}
-            if phone:
-                attrs["phone"] = phone
-            return await _created(http, "/v1/individuals/", "individuals", attrs, admin)
-
-        nurse = await person("Nora", "Nurse", "provider")
-        petra = await person("Petra", "Quill", "participant", CALLER)
+        nurse = await individual(http, admin, "Nora", "Nurse", "provider")
+        petra = await individual(http, admin, "Petra", "Quill", "participant", phone=CALLER)
 
         # A voice line on a provisioned sandbox number, configured by the worker.
-        await _created(http, "/v1/text-accounts/", "text-accounts", {}, admin)
-        number_id = await _created(
+        await created(http, "/v1/text-accounts/", "text-accounts", {}, admin)
+        number_id = await created(
             http, "/v1/text-account-numbers/", "text-account-numbers", {"area-code": "415"}, admin
         )
 
@@ -177,7 +147,7 @@ async def test_call_queue_visit_join_and_a_failed_send_in_chromium(running: Serv
             return str(attrs["phone-number"]) if attrs["status"] == "active" else None
 
         number = await until(provisioned, "the number to be provisioned")
-        line = await _created(
+        line = await created(
             http,
             "/v1/voice-settings/",
             "voice-settings",
@@ -197,166 +167,128 @@ async def test_call_queue_visit_join_and_a_failed_send_in_chromium(running: Serv
             data: dict[str, Any] = answer.json()["data"]
             return data
 
-        axe = (AXE_DIR / "axe.min.js").read_text(encoding="utf-8")
-        left_the_machine: list[str] = []
-        errors: list[str] = []
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=chromium, headless=True, args=["--no-sandbox"]
+        axe = axe_script()
+        async with console_page(chromium) as browsed:
+            page = browsed.page
+            await sign_in_with_key(page, server, keys["staff"])
+            assert await page.locator("[data-tile=voice]").inner_text() == "0"
+
+            # Done-when 2: a sandbox caller queues; position and wait appear; an agent joins.
+            await page.get_by_role("link", name="Calls", exact=True).click()
+            await page.get_by_role("heading", name="Call queue").wait_for()
+            await page.locator("#live-status", has_text="Live").wait_for(timeout=15_000)
+            await page.evaluate("() => { window.notReloaded = true; }")
+            call = await sandbox("voice/call", **{"from": CALLER, "to": number})
+            await sandbox("voice/press", call=call["call-sid"], digits="1")
+            row = page.locator("tr[data-entry]", has_text="Petra Quill")
+            await row.wait_for(timeout=15_000)
+            assert await row.locator("[data-position]").inner_text() == "1"
+            wait = row.locator("time.wait")
+            first = await wait.inner_text()
+            await page.wait_for_function(
+                "(was) => document.querySelector('tr[data-entry] time.wait').textContent !== was",
+                arg=first,
+                timeout=5_000,
+            )  # it ticks, from the page's clock (live refreshes replace the element)
+            assert await page.evaluate("() => window.notReloaded === true")
+            await at_both_widths(page, axe, "calls")
+            await page.get_by_label("Agent", exact=True).select_option(label="Nora Nurse")
+            await page.get_by_label("Agent", exact=True).focus()
+            await page.keyboard.press("Tab")  # to "in this browser", already chosen
+            await page.keyboard.press("Tab")
+            await page.keyboard.press("Tab")
+            await page.keyboard.press("Enter")  # Tab: the way, the phone, "Join queue"
+            await page.get_by_text("Joined by browser as agent-").wait_for(timeout=10_000)
+            assert await page.locator("#agent-token").input_value()
+            agent = page.locator("li[data-agent]", has_text="Nora Nurse")
+            await agent.wait_for()
+            # The worker puts the caller through to the agent: the page follows.
+            await row.get_by_text("with an agent").wait_for(timeout=20_000)
+            await agent.locator(".state", has_text="busy").wait_for(timeout=20_000)
+            await no_violations(page, axe, "calls after the agent joined")
+            await page.get_by_role("link", name="Today", exact=True).click()
+            await page.get_by_role("heading", name="Today").wait_for()
+            assert await page.locator("[data-tile=voice]").inner_text() == "0"
+
+            # Done-when 3: Join is disabled before the window, enabled inside it.
+            start = now + timedelta(minutes=60)
+            visit = await created(
+                http,
+                "/v1/video-channels/",
+                "video-channels",
+                {
+                    "participants": [nurse, petra],
+                    "appointment": {"start": iso(start), "duration": 20},
+                },
+                staff,
             )
-            try:
-                page = await browser.new_page(viewport={"width": 1280, "height": 800})
-                page.on(
-                    "console",
-                    lambda message: (
-                        errors.append(message.text) if message.type == "error" else None
-                    ),
-                )
+            await page.get_by_role("link", name="Visits", exact=True).click()
+            await page.get_by_role("heading", name="Today's visits").wait_for()
+            await page.locator("#live-status", has_text="Live").wait_for(timeout=15_000)
+            join = page.locator(f"#join-{visit}")
+            assert await join.is_disabled()
+            why = await page.locator(f"#join-why-{visit}").inner_text()
+            assert why.startswith("Join opens at") or "room" in why
+            await at_both_widths(page, axe, "visits")
+            await move_visit(http, visit, now + timedelta(minutes=5), staff)
+            await page.wait_for_function(
+                f"() => {{ const b = document.getElementById('join-{visit}');"
+                " return b && !b.disabled; }",
+                timeout=20_000,
+            )  # live, once the room exists
+            await no_violations(page, axe, "visits with Join enabled")
+            await join.click()
+            await page.get_by_role("heading", name="Joining the visit").wait_for()
+            assert await page.locator("#visit-token").input_value()
+            assert nurse in await page.locator("main").inner_text()
+            await at_both_widths(page, axe, "visit-join")
 
-                async def only_loopback(route: Any) -> None:
-                    if urlsplit(route.request.url).hostname not in {"127.0.0.1", "localhost"}:
-                        left_the_machine.append(route.request.url)
-                        await route.abort()
-                    else:
-                        await route.continue_()
+            # Done-when 4: a forced failure appears in the log with its code, and in Today.
+            await sandbox("sms/failures", code="30007")
+            text = await created(
+                http,
+                "/v1/texts/",
+                "texts",
+                {"target": PATIENT_PHONE, "message": "Your results are ready"},
+                staff,
+            )
 
-                await page.route("**/*", only_loopback)
-                await page.goto(server + "/console/")
-                await page.get_by_label("API key").fill(keys["staff"])
-                await page.get_by_role("button", name="Sign in with the key").click()
-                await page.get_by_role("heading", name="Today").wait_for()
-                assert await page.locator("[data-tile=voice]").inner_text() == "0"
+            async def text_failed() -> bool:
+                got = await http.get(f"/v1/texts/{text}/", headers=staff)
+                return bool(got.json()["data"]["attributes"]["status"] == "failed")
 
-                # Done-when 2: a sandbox caller queues; position and wait appear; an agent joins.
-                await page.get_by_role("link", name="Calls", exact=True).click()
-                await page.get_by_role("heading", name="Call queue").wait_for()
-                await page.locator("#live-status", has_text="Live").wait_for(timeout=15_000)
-                await page.evaluate("() => { window.notReloaded = true; }")
-                call = await sandbox("voice/call", **{"from": CALLER, "to": number})
-                await sandbox("voice/press", call=call["call-sid"], digits="1")
-                row = page.locator("tr[data-entry]", has_text="Petra Quill")
-                await row.wait_for(timeout=15_000)
-                assert await row.locator("[data-position]").inner_text() == "1"
-                wait = row.locator("time.wait")
-                first = await wait.inner_text()
-                await page.wait_for_function(
-                    "(was) => document.querySelector('tr[data-entry] time.wait')"
-                    ".textContent !== was",
-                    arg=first,
-                    timeout=5_000,
-                )  # it ticks, from the page's clock (live refreshes replace the element)
-                assert await page.evaluate("() => window.notReloaded === true")
-                await _at_both_widths(page, axe, "calls")
-                await page.get_by_label("Agent", exact=True).select_option(label="Nora Nurse")
-                await page.get_by_label("Agent", exact=True).focus()
-                await page.keyboard.press("Tab")  # to "in this browser", already chosen
-                await page.keyboard.press("Tab")
-                await page.keyboard.press("Tab")
-                await page.keyboard.press("Enter")  # Tab: the way, the phone, "Join queue"
-                await page.get_by_text("Joined by browser as agent-").wait_for(timeout=10_000)
-                assert await page.locator("#agent-token").input_value()
-                agent = page.locator("li[data-agent]", has_text="Nora Nurse")
-                await agent.wait_for()
-                # The worker puts the caller through to the agent: the page follows.
-                await row.get_by_text("with an agent").wait_for(timeout=20_000)
-                await agent.locator(".state", has_text="busy").wait_for(timeout=20_000)
-                await _no_violations(page, axe, "calls after the agent joined")
-                await page.get_by_role("link", name="Today", exact=True).click()
-                await page.get_by_role("heading", name="Today").wait_for()
-                assert await page.locator("[data-tile=voice]").inner_text() == "0"
+            await until(text_failed, "the text to fail")
+            await page.get_by_role("link", name="Today", exact=True).click()
+            await page.get_by_role("heading", name="Today").wait_for()
+            assert await page.locator("[data-tile=failed]").inner_text() == "1"
+            await page.get_by_role("link", name="failed sends in 24 hours").click()
+            await page.get_by_role("heading", name="Delivery log").wait_for()
+            failed = page.locator("tr[data-delivery]", has_text="30007")
+            await failed.wait_for()
+            assert "possible spam" in await failed.inner_text()
+            await at_both_widths(page, axe, "delivery-log")
+            await failed.get_by_role("link").click()
+            await page.get_by_role("heading", name="State history").wait_for()
+            assert await page.locator("[data-code]").inner_text() == "30007"
+            assert await page.locator("[data-state]").inner_text() == "failed"
+            await at_both_widths(page, axe, "delivery")
 
-                # Done-when 3: Join is disabled before the window, enabled inside it.
-                start = now + timedelta(minutes=60)
-                visit = await _created(
-                    http,
-                    "/v1/video-channels/",
-                    "video-channels",
-                    {
-                        "participants": [nurse, petra],
-                        "appointment": {"start": iso(start), "duration": 20},
-                    },
-                    staff,
-                )
-                await page.get_by_role("link", name="Visits", exact=True).click()
-                await page.get_by_role("heading", name="Today's visits").wait_for()
-                await page.locator("#live-status", has_text="Live").wait_for(timeout=15_000)
-                join = page.locator(f"#join-{visit}")
-                assert await join.is_disabled()
-                why = await page.locator(f"#join-why-{visit}").inner_text()
-                assert why.startswith("Join opens at") or "room" in why
-                await _at_both_widths(page, axe, "visits")
-                moved = await http.patch(
-                    f"/v1/video-channels/{visit}/",
-                    json={
-                        "data": {
-                            "type": "video-channels",
-                            "id": visit,
-                            "attributes": {"appointment-start": iso(now + timedelta(minutes=5))},
-                        }
-                    },
-                    headers=staff,
-                )
-                assert moved.status_code == 200, moved.text
-                await page.wait_for_function(
-                    f"() => {{ const b = document.getElementById('join-{visit}');"
-                    " return b && !b.disabled; }",
-                    timeout=20_000,
-                )  # live, once the room exists
-                await _no_violations(page, axe, "visits with Join enabled")
-                await join.click()
-                await page.get_by_role("heading", name="Joining the visit").wait_for()
-                assert await page.locator("#visit-token").input_value()
-                assert nurse in await page.locator("main").inner_text()
-                await _at_both_widths(page, axe, "visit-join")
-
-                # Done-when 4: a forced failure appears in the log with its code, and in Today.
-                await sandbox("sms/failures", code="30007")
-                text = await _created(
-                    http,
-                    "/v1/texts/",
-                    "texts",
-                    {"target": PATIENT_PHONE, "message": "Your results are ready"},
-                    staff,
-                )
-
-                async def text_failed() -> bool:
-                    got = await http.get(f"/v1/texts/{text}/", headers=staff)
-                    return bool(got.json()["data"]["attributes"]["status"] == "failed")
-
-                await until(text_failed, "the text to fail")
-                await page.get_by_role("link", name="Today", exact=True).click()
-                await page.get_by_role("heading", name="Today").wait_for()
-                assert await page.locator("[data-tile=failed]").inner_text() == "1"
-                await page.get_by_role("link", name="failed sends in 24 hours").click()
-                await page.get_by_role("heading", name="Delivery log").wait_for()
-                failed = page.locator("tr[data-delivery]", has_text="30007")
-                await failed.wait_for()
-                assert "possible spam" in await failed.inner_text()
-                await _at_both_widths(page, axe, "delivery-log")
-                await failed.get_by_role("link").click()
-                await page.get_by_role("heading", name="State history").wait_for()
-                assert await page.locator("[data-code]").inner_text() == "30007"
-                assert await page.locator("[data-state]").inner_text() == "failed"
-                await _at_both_widths(page, axe, "delivery")
-
-                # An escalation ladder (no API call starts one: written as the notify path
-                # writes it); Acknowledge from the keyboard stops it.
-                await escalating(running, org, nurse)
-                await page.get_by_role("link", name="Escalations", exact=True).click()
-                await page.get_by_role("heading", name="Unacknowledged escalations").wait_for()
-                await page.locator("tr[data-escalation]", has_text="1 of 2 (sms)").wait_for()
-                await _at_both_widths(page, axe, "escalations")
-                await page.get_by_role("button", name="Acknowledge").focus()
-                await page.keyboard.press("Enter")
-                await page.get_by_text("Acknowledged: the escalation stopped.").wait_for()
-                assert await page.locator("tr[data-escalation]").count() == 0
-                await _no_violations(page, axe, "escalations after Acknowledge")
-            finally:
-                await browser.close()
+            # An escalation ladder (no API call starts one: written as the notify path
+            # writes it); Acknowledge from the keyboard stops it.
+            await escalating(running, org, nurse)
+            await page.get_by_role("link", name="Escalations", exact=True).click()
+            await page.get_by_role("heading", name="Unacknowledged escalations").wait_for()
+            await page.locator("tr[data-escalation]", has_text="1 of 2 (sms)").wait_for()
+            await at_both_widths(page, axe, "escalations")
+            await page.get_by_role("button", name="Acknowledge").focus()
+            await page.keyboard.press("Enter")
+            await page.get_by_text("Acknowledged: the escalation stopped.").wait_for()
+            assert await page.locator("tr[data-escalation]").count() == 0
+            await no_violations(page, axe, "escalations after Acknowledge")
         agents = await http.get(
             "/v1/voice-queue-agents/", params={"setting-id": line}, headers=staff
         )
         [joined] = agents.json()["data"]
         assert joined["attributes"]["individual-id"] == nurse
-    assert left_the_machine == []
-    assert [e for e in errors if "Content Security Policy" in e] == []
+    assert browsed.left_the_machine == []
+    assert [e for e in browsed.errors if "Content Security Policy" in e] == []

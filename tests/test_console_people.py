@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from courier.core.tenancy import scoped
@@ -26,6 +24,8 @@ from tests.test_console import (
     CSRF,
     SIGNIN,
     TITLE,
+    book,
+    browser,
     clinic,
     make_channel,
     make_person,
@@ -34,16 +34,8 @@ from tests.test_console import (
     sign_in,
 )
 
+__all__ = ["browser"]  # the cookie-keeping client fixture
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-async def browser(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """A cookie-keeping client on loopback (as in tests/test_console.py)."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
-    ) as http:
-        yield http
 
 
 async def make_login(
@@ -372,21 +364,7 @@ async def test_the_conversation_shows_the_patients_consents_next_visit_and_other
     nurse, patient, channel = await clinic(client, org)
     other = await make_channel(client, org, [nurse, patient])
     start = utcnow() + timedelta(days=2)
-    booked = await client.post(
-        "/v1/appointments/",
-        json=doc(
-            "appointments",
-            {
-                "name": "Knee check",
-                "start-time": start.isoformat().replace("+00:00", "Z"),
-                "end-time": (start + timedelta(minutes=20)).isoformat().replace("+00:00", "Z"),
-                "host": nurse,
-                "attendees": [patient],
-            },
-        ),
-        headers=org.staff,
-    )
-    assert booked.status_code == 201, booked.text
+    await book(client, org, "Knee check", start, nurse, patient)
     await sign_in(browser, secret_of(org.staff))
     page = await browser.get(f"/console/conversations/{channel}")
     assert page.status_code == 200
@@ -407,21 +385,7 @@ async def test_the_timeline_lists_everything_of_one_patient_and_each_view_is_aud
     nurse, patient, channel = await clinic(client, org)
     await post(client, org, channel, nurse, "Rest it")
     start = utcnow() - timedelta(days=1)
-    booked = await client.post(
-        "/v1/appointments/",
-        json=doc(
-            "appointments",
-            {
-                "name": "Follow-up visit",
-                "start-time": start.isoformat().replace("+00:00", "Z"),
-                "end-time": (start + timedelta(minutes=20)).isoformat().replace("+00:00", "Z"),
-                "host": nurse,
-                "attendees": [patient],
-            },
-        ),
-        headers=org.staff,
-    )
-    assert booked.status_code == 201, booked.text
+    await book(client, org, "Follow-up visit", start, nurse, patient)
     org_id, person = uuid.UUID(org.id), uuid.UUID(patient)
     async with app.state.database.sessionmaker() as session:
         session.add(

@@ -9,61 +9,49 @@ template's preview. axe-core finds no WCAG 2.x A/AA violation on each screen, at
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlsplit
-
 import httpx
-import pytest
 
-from tests.conftest import MASTER_KEY, doc
-from tests.test_console_browser import AXE_DIR, Server, _at_both_widths, _no_violations, running
-from tests.test_docs_viewer import _chromium
+from tests.console_browser_support import (
+    MASTER,
+    Server,
+    api_key,
+    at_both_widths,
+    axe_script,
+    chromium_or_skip,
+    console_page,
+    created,
+    individual,
+    no_violations,
+    running,
+    sign_in_with_key,
+)
 
 __all__ = ["running"]  # the real server fixture
-MASTER = {"Authorization": f"Bearer {MASTER_KEY}"}
 PASSWORD = "a long passphrase for Nora"
-
-
-async def _created(http: httpx.AsyncClient, path: str, kind: str, attrs: Any, auth: Any) -> str:
-    response = await http.post(path, json=doc(kind, attrs), headers=auth)
-    assert response.status_code == 201, response.text
-    return str(response.json()["data"]["id"])
 
 
 async def test_a_personal_login_replies_and_reads_the_timeline_templates_and_admin(
     running: Server,
 ) -> None:
     server = running.base
-    chromium = _chromium()
-    if chromium is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install -e '.[test]')")
+    chromium = chromium_or_skip()
 
     async with httpx.AsyncClient(base_url=server, timeout=60) as http:
-        org = await _created(
+        org = await created(
             http, "/v1/organizations/", "organizations", {"name": "Harbor Clinic"}, MASTER
         )
-        made = await http.post(
-            "/v1/api-keys/",
-            json=doc("api-keys", {"name": "admin", "role": "admin", "organization-id": org}),
-            headers=MASTER,
-        )
-        secret = made.json()["data"]["attributes"]["secret"]
+        secret = await api_key(http, org, "admin", "admin")
         admin = {"Authorization": f"Bearer {secret}"}
 
         async def person(first: str, last: str, kind: str) -> str:
-            attrs = {"first-name": first, "last-name": last, "account-type": kind}
-            return await _created(http, "/v1/individuals/", "individuals", attrs, admin)
+            return await individual(http, admin, first, last, kind)
 
         nurse = await person("Nora", "Nurse", "provider")
         petra = await person("Petra", "Quill", "participant")
         rui = await person("Rui", "Stone", "participant")
         channels = []
         for patient, text in ((petra, "My knee hurts"), (rui, "Can I move my visit?")):
-            channel = await _created(
+            channel = await created(
                 http,
                 "/v1/messaging-channels/",
                 "messaging-channels",
@@ -71,9 +59,9 @@ async def test_a_personal_login_replies_and_reads_the_timeline_templates_and_adm
                 admin,
             )
             attrs = {"channel-id": channel, "individual-id": patient, "message": text}
-            await _created(http, "/v1/messaging-messages/", "messaging-messages", attrs, admin)
+            await created(http, "/v1/messaging-messages/", "messaging-messages", attrs, admin)
             channels.append(channel)
-        template = await _created(
+        template = await created(
             http,
             "/v1/templates/",
             "templates",
@@ -90,96 +78,69 @@ async def test_a_personal_login_replies_and_reads_the_timeline_templates_and_adm
             admin,
         )
 
-        axe = (AXE_DIR / "axe.min.js").read_text(encoding="utf-8")
-        left_the_machine: list[str] = []
-        errors: list[str] = []
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=chromium, headless=True, args=["--no-sandbox"]
-            )
-            try:
-                page = await browser.new_page(viewport={"width": 1280, "height": 800})
-                page.on(
-                    "console",
-                    lambda message: (
-                        errors.append(message.text) if message.type == "error" else None
-                    ),
-                )
+        axe = axe_script()
+        async with console_page(chromium) as browsed:
+            page = browsed.page
+            # The admin signs in with the key and creates Nora's login on the admin screen.
+            await sign_in_with_key(page, server, secret)
+            await page.get_by_role("link", name="Admin", exact=True).click()
+            await page.get_by_role("heading", name="Admin", exact=True).wait_for()
+            await page.get_by_label("Person").select_option(label="Nora Nurse")
+            await page.get_by_label("User name").fill("nora.nurse")
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Create login").click()
+            await page.get_by_role("status").filter(has_text="nora.nurse").wait_for()
+            assert await page.title() == "Admin · Courier console"
+            await at_both_widths(page, axe, "admin")
+            await page.get_by_role("button", name="Sign out").click()
 
-                async def only_loopback(route: Any) -> None:
-                    if urlsplit(route.request.url).hostname not in {"127.0.0.1", "localhost"}:
-                        left_the_machine.append(route.request.url)
-                        await route.abort()
-                    else:
-                        await route.continue_()
+            # Nora signs in with her own login: the shell names her.
+            await page.get_by_label("User name").fill("nora.nurse")
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Sign in", exact=True).click()
+            await page.get_by_role("heading", name="Today").wait_for()
+            assert "Nora Nurse" in await page.locator("header").inner_text()
+            assert await page.get_by_role("link", name="Admin", exact=True).count() == 0
 
-                await page.route("**/*", only_loopback)
+            # The inbox: search finds Rui; the filter stays on the live refresh.
+            await page.get_by_role("link", name="Inbox", exact=True).click()
+            await page.get_by_role("heading", name="Inbox").wait_for()
+            await page.get_by_label("Search patients").fill("stone")
+            await page.get_by_label("Search patients").press("Enter")
+            await page.wait_for_url("**q=stone**")
+            assert await page.locator("table.inbox tbody tr").count() == 1
+            await at_both_widths(page, axe, "inbox filtered")
+            await page.get_by_role("link", name="Rui Stone").focus()
+            await page.keyboard.press("Enter")
+            await page.get_by_role("heading", name="About the patient").wait_for()
+            assert await page.title() == "Conversation · Courier console"
+            assert await page.get_by_label("Reply as").count() == 0  # she is herself
+            await at_both_widths(page, axe, "conversation panel")
+            await page.get_by_role("textbox", name="Message").fill("Yes, call us")
+            await page.get_by_role("textbox", name="Message").press("Tab")
+            await page.keyboard.press("Enter")
+            await page.locator(".messages", has_text="Yes, call us").wait_for()
 
-                # The admin signs in with the key and creates Nora's login on the admin screen.
-                await page.goto(server + "/console/")
-                await page.get_by_label("API key").fill(secret)
-                await page.get_by_role("button", name="Sign in with the key").click()
-                await page.get_by_role("heading", name="Today").wait_for()
-                await page.get_by_role("link", name="Admin", exact=True).click()
-                await page.get_by_role("heading", name="Admin", exact=True).wait_for()
-                await page.get_by_label("Person").select_option(label="Nora Nurse")
-                await page.get_by_label("User name").fill("nora.nurse")
-                await page.get_by_label("Password").fill(PASSWORD)
-                await page.get_by_role("button", name="Create login").click()
-                await page.get_by_role("status").filter(has_text="nora.nurse").wait_for()
-                assert await page.title() == "Admin · Courier console"
-                await _at_both_widths(page, axe, "admin")
-                await page.get_by_role("button", name="Sign out").click()
+            # The timeline of the patient.
+            await page.get_by_role("link", name="Patient timeline").click()
+            await page.get_by_role("heading", name="Timeline of Rui Stone").wait_for()
+            assert await page.title() == "Patient timeline · Courier console"
+            assert await page.locator("tr[data-kind=message]").count() == 2
+            await at_both_widths(page, axe, "timeline")
 
-                # Nora signs in with her own login: the shell names her.
-                await page.get_by_label("User name").fill("nora.nurse")
-                await page.get_by_label("Password").fill(PASSWORD)
-                await page.get_by_role("button", name="Sign in", exact=True).click()
-                await page.get_by_role("heading", name="Today").wait_for()
-                assert "Nora Nurse" in await page.locator("header").inner_text()
-                assert await page.get_by_role("link", name="Admin", exact=True).count() == 0
-
-                # The inbox: search finds Rui; the filter stays on the live refresh.
-                await page.get_by_role("link", name="Inbox", exact=True).click()
-                await page.get_by_role("heading", name="Inbox").wait_for()
-                await page.get_by_label("Search patients").fill("stone")
-                await page.get_by_label("Search patients").press("Enter")
-                await page.wait_for_url("**q=stone**")
-                assert await page.locator("table.inbox tbody tr").count() == 1
-                await _at_both_widths(page, axe, "inbox filtered")
-                await page.get_by_role("link", name="Rui Stone").focus()
-                await page.keyboard.press("Enter")
-                await page.get_by_role("heading", name="About the patient").wait_for()
-                assert await page.title() == "Conversation · Courier console"
-                assert await page.get_by_label("Reply as").count() == 0  # she is herself
-                await _at_both_widths(page, axe, "conversation panel")
-                await page.get_by_role("textbox", name="Message").fill("Yes, call us")
-                await page.get_by_role("textbox", name="Message").press("Tab")
-                await page.keyboard.press("Enter")
-                await page.locator(".messages", has_text="Yes, call us").wait_for()
-
-                # The timeline of the patient.
-                await page.get_by_role("link", name="Patient timeline").click()
-                await page.get_by_role("heading", name="Timeline of Rui Stone").wait_for()
-                assert await page.title() == "Patient timeline · Courier console"
-                assert await page.locator("tr[data-kind=message]").count() == 2
-                await _at_both_widths(page, axe, "timeline")
-
-                # Templates: the sensitive one's lock screen shows only the neutral line.
-                await page.get_by_role("link", name="Templates", exact=True).click()
-                await page.get_by_role("heading", name="Templates").wait_for()
-                await _no_violations(page, axe, "templates")
-                await page.get_by_role("link", name="lab-result").click()
-                await page.get_by_role("heading", name="Preview by channel").wait_for()
-                lock = page.locator("[data-channel=apn]")
-                assert "new message from your care team" in await lock.inner_text()
-                assert "Your test" not in await lock.inner_text()
-                await _at_both_widths(page, axe, "template preview")
-                await page.get_by_role("button", name="Send me a test").click()
-                await page.get_by_role("status").filter(has_text="Test sent").wait_for()
-                await _no_violations(page, axe, "template preview after a test")
-            finally:
-                await browser.close()
+            # Templates: the sensitive one's lock screen shows only the neutral line.
+            await page.get_by_role("link", name="Templates", exact=True).click()
+            await page.get_by_role("heading", name="Templates").wait_for()
+            await no_violations(page, axe, "templates")
+            await page.get_by_role("link", name="lab-result").click()
+            await page.get_by_role("heading", name="Preview by channel").wait_for()
+            lock = page.locator("[data-channel=apn]")
+            assert "new message from your care team" in await lock.inner_text()
+            assert "Your test" not in await lock.inner_text()
+            await at_both_widths(page, axe, "template preview")
+            await page.get_by_role("button", name="Send me a test").click()
+            await page.get_by_role("status").filter(has_text="Test sent").wait_for()
+            await no_violations(page, axe, "template preview after a test")
 
         # The reply is Nora's, and the audit log names her (not a key).
         audit = await http.get(
@@ -195,5 +156,5 @@ async def test_a_personal_login_replies_and_reads_the_timeline_templates_and_adm
         )
         assert [a["attributes"]["actor-id"] for a in viewed.json()["data"]] == [nurse]
         assert template
-    assert left_the_machine == []
-    assert [e for e in errors if "Content Security Policy" in e] == []
+    assert browsed.left_the_machine == []
+    assert [e for e in browsed.errors if "Content Security Policy" in e] == []

@@ -9,32 +9,23 @@ that would leave the machine; it is skipped, saying why, where Chromium or Playw
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
-import pytest
 
 from courier.app import SWAGGER_UI_DIR
-from tests.conftest import MASTER_KEY, doc
-from tests.test_server_process import _free_port, _wait_ready
+from tests.console_browser_support import (
+    MASTER,
+    Server,
+    api_key,
+    browsing,
+    chromium_or_skip,
+    created,
+    running,
+)
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
-
-
-def _chromium() -> str | None:
-    explicit = os.environ.get("COURIER_TEST_CHROMIUM")
-    if explicit:
-        return explicit
-    return next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
+__all__ = ["running"]  # the real server fixture (a SQLite file of its own: the viewer is tested)
 
 
 def test_vendored_files_match_their_checksums() -> None:
@@ -43,35 +34,6 @@ def test_vendored_files_match_their_checksums() -> None:
     assert {name for _, name in sums} >= {"swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"}
     for digest, name in sums:
         assert hashlib.sha256((SWAGGER_UI_DIR / name).read_bytes()).hexdigest() == digest, name
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "COURIER_DATA_DIR": str(tmp_path / "data"),
-        "COURIER_MASTER_KEY": MASTER_KEY,
-        "COURIER_RUN_WORKER": "false",
-    }
-    env.pop("COURIER_DATABASE_URL", None)  # a SQLite file of its own: the viewer is what's tested
-    process = subprocess.Popen(
-        [sys.executable, "-m", "courier.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base, process)
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def _every_operation_rendered(page: Any) -> set[str]:
@@ -106,31 +68,16 @@ async def _scroll_until_present(page: Any, locator: Any) -> None:
     await locator.scroll_into_view_if_needed()
 
 
-async def test_docs_render_and_try_it_out_in_chromium(server: str) -> None:
-    chromium = _chromium()
-    if chromium is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install -e '.[test]')")
+async def test_docs_render_and_try_it_out_in_chromium(running: Server) -> None:
+    server = running.base
+    chromium = chromium_or_skip()
 
     # A fresh server on a busy machine may take a while over its first requests.
     async with httpx.AsyncClient(base_url=server, timeout=60) as http:
-        created = await http.post(
-            "/v1/organizations/",
-            json=doc("organizations", {"name": "Viewer Clinic"}),
-            headers={"Authorization": f"Bearer {MASTER_KEY}"},
+        org_id = await created(
+            http, "/v1/organizations/", "organizations", {"name": "Viewer Clinic"}, MASTER
         )
-        assert created.status_code == 201, created.text
-        org_id = created.json()["data"]["id"]
-        key = await http.post(
-            "/v1/api-keys/",
-            json=doc("api-keys", {"name": "docs", "role": "admin", "organization-id": org_id}),
-            headers={"Authorization": f"Bearer {MASTER_KEY}"},
-        )
-        assert key.status_code == 201, key.text
-        secret = key.json()["data"]["attributes"]["secret"]
+        secret = await api_key(http, org_id, "docs", "admin")
         document = (await http.get("/openapi.json")).json()
     assert document["openapi"].startswith("3.1")
     # Swagger UI shows an operation once under each of its tags.
@@ -141,54 +88,37 @@ async def test_docs_render_and_try_it_out_in_chromium(server: str) -> None:
         if method in {"get", "post", "put", "patch", "delete"}
     )
 
-    left_the_machine: list[str] = []
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=chromium, headless=True, args=["--no-sandbox"]
-        )
-        try:
-            page = await browser.new_page()
+    async with browsing(chromium) as browsed:
+        page = browsed.page
+        await page.goto(server + "/docs")
+        await page.wait_for_selector(".opblock", timeout=30_000)
+        # Swagger UI 5.35 virtualizes the list once it has 150 rows (tags + operations,
+        # a constant in the bundle): only the rows near the viewport are in the DOM. Scroll
+        # down the whole page and collect every operation that was rendered on the way.
+        shown = await _every_operation_rendered(page)
+        assert len(shown) == operations, sorted(shown)
+        assert await page.locator(".errors-wrapper").count() == 0
+        assert await page.get_by_text("Unable to render this definition").count() == 0
+        title = page.locator(".info .title")
+        assert "Courier API" in await title.inner_text()
 
-            async def only_loopback(route: object) -> None:
-                request = route.request  # type: ignore[attr-defined]
-                if urlsplit(request.url).hostname not in {"127.0.0.1", "localhost"}:
-                    left_the_machine.append(request.url)
-                    await route.abort()  # type: ignore[attr-defined]
-                else:
-                    await route.continue_()  # type: ignore[attr-defined]
+        # Authorize with the API key, as a person would.
+        await page.locator(".auth-wrapper .authorize").click()
+        bearer = page.locator(".modal-ux form").filter(has_text="bearer")
+        await bearer.locator("input").first.fill(secret)
+        await bearer.locator("button.authorize").click()
+        await page.locator(".modal-ux .btn-done").first.click()
 
-            await page.route("**/*", only_loopback)
-            await page.goto(server + "/docs")
-            await page.wait_for_selector(".opblock", timeout=30_000)
-            # Swagger UI 5.35 virtualizes the list once it has 150 rows (tags + operations,
-            # a constant in the bundle): only the rows near the viewport are in the DOM. Scroll
-            # down the whole page and collect every operation that was rendered on the way.
-            shown = await _every_operation_rendered(page)
-            assert len(shown) == operations, sorted(shown)
-            assert await page.locator(".errors-wrapper").count() == 0
-            assert await page.get_by_text("Unable to render this definition").count() == 0
-            title = page.locator(".info .title")
-            assert "Courier API" in await title.inner_text()
-
-            # Authorize with the API key, as a person would.
-            await page.locator(".auth-wrapper .authorize").click()
-            bearer = page.locator(".modal-ux form").filter(has_text="bearer")
-            await bearer.locator("input").first.fill(secret)
-            await bearer.locator("button.authorize").click()
-            await page.locator(".modal-ux .btn-done").first.click()
-
-            # Try it out: list organizations.
-            block = page.locator("#operations-organizations-list-v1-organizations")
-            await _scroll_until_present(page, block)
-            await block.locator(".opblock-summary").click()
-            await block.get_by_role("button", name="Try it out").click()
-            await block.get_by_role("button", name="Execute").click()
-            live = block.locator(".live-responses-table")
-            await live.wait_for(timeout=30_000)
-            status = live.locator("tbody .response-col_status").first
-            assert (await status.inner_text()).strip() == "200"
-            body = await live.locator("tbody .response-col_description").first.inner_text()
-            assert "Viewer Clinic" in body and org_id in body
-        finally:
-            await browser.close()
-    assert left_the_machine == []
+        # Try it out: list organizations.
+        block = page.locator("#operations-organizations-list-v1-organizations")
+        await _scroll_until_present(page, block)
+        await block.locator(".opblock-summary").click()
+        await block.get_by_role("button", name="Try it out").click()
+        await block.get_by_role("button", name="Execute").click()
+        live = block.locator(".live-responses-table")
+        await live.wait_for(timeout=30_000)
+        status = live.locator("tbody .response-col_status").first
+        assert (await status.inner_text()).strip() == "200"
+        body = await live.locator("tbody .response-col_description").first.inner_text()
+        assert "Viewer Clinic" in body and org_id in body
+    assert browsed.left_the_machine == []

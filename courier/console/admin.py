@@ -157,11 +157,7 @@ async def create_key(request: Request) -> Response:
 @router.post(ADMIN + "/api-keys/{key_id}/revoke")
 async def revoke_key(request: Request, key_id: str) -> Response:
     """``DELETE /v1/api-keys/{id}/``."""
-
-    async def run(ctx: Context, form: dict[str, str]) -> None:
-        await delete(ctx, "api-keys", _id(key_id, "API key"))
-
-    return await _change(request, run, done="api-keys")
+    return await _revoke(request, "api-keys", key_id, "API key")
 
 
 @router.post(f"{ADMIN}/console-users")
@@ -184,11 +180,16 @@ async def create_user(request: Request) -> Response:
 @router.post(ADMIN + "/console-users/{user_id}/revoke")
 async def revoke_user(request: Request, user_id: str) -> Response:
     """``DELETE /v1/console-users/{id}/``."""
+    return await _revoke(request, "console-users", user_id, "console user")
+
+
+async def _revoke(request: Request, type_name: str, raw_id: str, what: str) -> Response:
+    """A revoke button of the admin screen: the API's delete, shown at its section."""
 
     async def run(ctx: Context, form: dict[str, str]) -> None:
-        await delete(ctx, "console-users", _id(user_id, "console user"))
+        await delete(ctx, type_name, _id(raw_id, what))
 
-    return await _change(request, run, done="console-users")
+    return await _change(request, run, done=type_name)
 
 
 def _id(raw: str, what: str) -> uuid.UUID:

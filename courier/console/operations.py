@@ -33,6 +33,7 @@ from courier.console.routes import (
     _error,
     _is_htmx,
     _page,
+    _refusal,
     _screen,
     _shell,
     _signed,
@@ -80,17 +81,9 @@ def may_act(ctx: Context, type_name: str, name: str, method: str = "POST") -> bo
     return ctx.principal.can(action_named(type_name, name, method).permission)
 
 
-def _refusal(request: Request, message: str, status: int) -> Response:
+def _action_refusal(request: Request, message: str, status: int) -> Response:
     """The API's refusal: a page, or for htmx the reason in the screen's alert."""
-    if not _is_htmx(request):
-        return _error(request, message, status)
-    return templates.TemplateResponse(
-        request,
-        "_error_fragment.html",
-        {"request": request, "message": message},
-        status_code=status,
-        headers={"HX-Retarget": "#action-error", "HX-Reswap": "innerHTML"},
-    )
+    return _refusal(request, message, status, "action-error")
 
 
 # An action: what to show with the refreshed screen ({"notice": ..., and e.g. "token"}).
@@ -122,10 +115,10 @@ async def _act(request: Request, act: Action, screen: Screen) -> Response:
             shown = await act(ctx, form)
         except ApiError as error:
             await session.rollback()
-            return _refusal(request, str(error), error.status)
+            return _action_refusal(request, str(error), error.status)
         except ValidationError as error:
             await session.rollback()
-            return _refusal(request, _validation_message(error), 400)
+            return _action_refusal(request, _validation_message(error), 400)
     async with unit(request) as session:
         signed = await _signed(request, session)
         if signed is None:
@@ -135,6 +128,22 @@ async def _act(request: Request, act: Action, screen: Screen) -> Response:
             page = await _shell(request, session, signed, nav=screen.nav, **values)
             return _page(screen.page, page)
     return _page(screen.fragment, {"request": request, "oob": True, **values})
+
+
+def _on_one(
+    raw_id: str, what: str, type_name: str, name: str, notice: str, method: str = "POST"
+) -> Action:
+    """An action of the API on the one resource the path names (404 for an id that is not
+    one), then ``notice``."""
+
+    async def act(ctx: Context, form: dict[str, str]) -> dict[str, Any]:
+        ident = _uuid(raw_id)
+        if ident is None:
+            raise not_found(what)
+        await run_action(ctx, type_name, name, ident, method=method)
+        return {"notice": notice}
+
+    return act
 
 
 def _validation_message(error: ValidationError) -> str:
@@ -163,6 +172,10 @@ def _calls(request: Request) -> Loader:
         }
 
     return load
+
+
+def _calls_screen(request: Request) -> Screen:
+    return Screen(_calls(request), "calls.html", "_calls.html", "calls")
 
 
 @router.get("/console/calls")
@@ -197,21 +210,15 @@ async def join_queue(request: Request) -> Response:
             "token": revealed.get("access-token"),
         }
 
-    return await _act(request, act, Screen(_calls(request), "calls.html", "_calls.html", "calls"))
+    return await _act(request, act, _calls_screen(request))
 
 
 @router.post("/console/calls/agents/{agent_id}/leave")
 async def leave_queue(request: Request, agent_id: str) -> Response:
     """``DELETE /v1/voice-queue-agents/{id}/``: the agent leaves the queue."""
 
-    async def act(ctx: Context, form: dict[str, str]) -> dict[str, Any]:
-        ident = _uuid(agent_id)
-        if ident is None:
-            raise not_found("voice queue agent")
-        await run_action(ctx, AGENTS, "", ident, method="DELETE")
-        return {"notice": "The agent left the queue."}
-
-    return await _act(request, act, Screen(_calls(request), "calls.html", "_calls.html", "calls"))
+    act = _on_one(agent_id, "voice queue agent", AGENTS, "", "The agent left the queue.", "DELETE")
+    return await _act(request, act, _calls_screen(request))
 
 
 # --- Today's visits ----------------------------------------------------------------------------
@@ -249,12 +256,11 @@ async def join_visit(request: Request, visit_id: str) -> Response:
     join, within the join window (409 otherwise, with the API's reason)."""
     ident = _uuid(visit_id)
     async with unit(request) as session:
-        signed, _form, refused = await _checked_post(request, session)
+        missing = None if ident else "No such visit."
+        signed, _form, refused = await _checked_post(request, session, unknown=missing)
         if refused is not None:
             return refused
-        assert signed is not None
-        if ident is None:
-            return _error(request, "No such visit.", 404)
+        assert signed is not None and ident is not None
         org = signed.principal.require_organization()
         ctx = _context(request, session, signed)
         who = await ops.visit_participant(session, org, ident, signed.row.acting_individual_id)
@@ -310,13 +316,8 @@ async def escalations_list(request: Request) -> Response:
 async def acknowledge(request: Request, notification_id: str) -> Response:
     """``POST /v1/user-notifications/{id}/ack/``: the ladder stops."""
 
-    async def act(ctx: Context, form: dict[str, str]) -> dict[str, Any]:
-        ident = _uuid(notification_id)
-        if ident is None:
-            raise not_found("user notification")
-        await run_action(ctx, NOTIFICATIONS, "ack", ident)
-        return {"notice": "Acknowledged: the escalation stopped."}
-
+    notice = "Acknowledged: the escalation stopped."
+    act = _on_one(notification_id, "user notification", NOTIFICATIONS, "ack", notice)
     screen = Screen(_escalations(request), "escalations.html", "_escalations.html", "escalations")
     return await _act(request, act, screen)
 

@@ -40,6 +40,29 @@ def _columns(*columns: Any) -> Select[Any]:
     return stmt
 
 
+async def _people_of(
+    session: AsyncSession,
+    org: uuid.UUID,
+    model: Any,
+    owner: Any,
+    owners: list[uuid.UUID],
+    *conditions: Any,
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The individuals of each of ``owners`` (an attendee or participant table: ``owner`` its
+    column naming the appointment or visit), in their order."""
+    grouped: dict[uuid.UUID, list[uuid.UUID]] = {}
+    if not owners:
+        return grouped
+    rows = await session.execute(
+        scoped(_columns(owner, model.individual_id), model, org)
+        .where(owner.in_(owners), *conditions)
+        .order_by(model.position, model.id)
+    )
+    for owned_by, individual_id in rows.all():
+        grouped.setdefault(owned_by, []).append(individual_id)
+    return grouped
+
+
 async def people(
     session: AsyncSession, org: uuid.UUID, ids: Sequence[uuid.UUID | None]
 ) -> dict[uuid.UUID, Individual]:
@@ -271,33 +294,21 @@ async def todays_visits(
                 )
             ).scalars()
         }
-    attendees: dict[uuid.UUID, list[uuid.UUID]] = {}
-    if appointments:
-        rows = await session.execute(
-            scoped(
-                _columns(AppointmentAttendee.appointment_id, AppointmentAttendee.individual_id),
-                AppointmentAttendee,
-                org,
-            )
-            .where(AppointmentAttendee.appointment_id.in_([a.id for a in appointments]))
-            .order_by(AppointmentAttendee.position, AppointmentAttendee.id)
-        )
-        for appointment_id, individual_id in rows.all():
-            attendees.setdefault(appointment_id, []).append(individual_id)
-    participants: dict[uuid.UUID, list[uuid.UUID]] = {}
-    if standalone:
-        rows = await session.execute(
-            scoped(
-                _columns(VideoParticipant.video_channel_id, VideoParticipant.individual_id),
-                VideoParticipant,
-                org,
-            )
-            .where(VideoParticipant.video_channel_id.in_([v.id for v in standalone]))
-            .where(VideoParticipant.account_type == PATIENT)
-            .order_by(VideoParticipant.position, VideoParticipant.id)
-        )
-        for visit_id, individual_id in rows.all():
-            participants.setdefault(visit_id, []).append(individual_id)
+    attendees = await _people_of(
+        session,
+        org,
+        AppointmentAttendee,
+        AppointmentAttendee.appointment_id,
+        [a.id for a in appointments],
+    )
+    participants = await _people_of(
+        session,
+        org,
+        VideoParticipant,
+        VideoParticipant.video_channel_id,
+        [v.id for v in standalone],
+        VideoParticipant.account_type == PATIENT,
+    )
     everyone = [i for ids in (*attendees.values(), *participants.values()) for i in ids]
     found = await people(session, org, everyone)
 

@@ -211,6 +211,13 @@ async def _codes(
     return {row[0]: str(row[1]) for row in rows}
 
 
+async def _newest(session: AsyncSession, org: uuid.UUID, model: Any, *conditions: Any) -> list[Any]:
+    """The organization's newest rows of one kind for the timeline (at most ``PER_KIND``)."""
+    statement = scoped(select(model), model, org).where(*conditions)
+    statement = statement.order_by(model.created_at.desc(), model.id).limit(PER_KIND)
+    return list((await session.execute(statement)).scalars())
+
+
 async def timeline(session: AsyncSession, org: uuid.UUID, person: Individual) -> list[Entry]:
     users = await _users(session, org, person)
     phones = _phones(person, users)
@@ -231,15 +238,14 @@ async def timeline(session: AsyncSession, org: uuid.UUID, person: Individual) ->
                 )
             ).scalars()
         }
-        messages = (
-            await session.execute(
-                scoped(select(MessagingMessage), MessagingMessage, org)
-                .where(MessagingMessage.channel_id.in_([c.id for c in channels]))
-                .where(MessagingMessage.draft.is_(False), MessagingMessage.seq.is_not(None))
-                .order_by(MessagingMessage.created_at.desc(), MessagingMessage.id)
-                .limit(PER_KIND)
-            )
-        ).scalars()
+        messages = await _newest(
+            session,
+            org,
+            MessagingMessage,
+            MessagingMessage.channel_id.in_([c.id for c in channels]),
+            MessagingMessage.draft.is_(False),
+            MessagingMessage.seq.is_not(None),
+        )
         for m in messages:
             author = authors.get(m.individual_id) if m.individual_id else None
             who = "patient" if m.individual_id == person.id else "care team"
@@ -254,59 +260,27 @@ async def timeline(session: AsyncSession, org: uuid.UUID, person: Individual) ->
                 )
             )
     if phones:
-        texts = list(
-            (
-                await session.execute(
-                    scoped(select(OutboundText), OutboundText, org)
-                    .where(OutboundText.target.in_(sorted(phones)))
-                    .order_by(OutboundText.created_at.desc(), OutboundText.id)
-                    .limit(PER_KIND)
-                )
-            ).scalars()
-        )
+        texts = await _newest(session, org, OutboundText, OutboundText.target.in_(sorted(phones)))
         codes = await _codes(session, org, "texts", [t.id for t in texts])
         for t in texts:
             entries.append(
                 Entry(t.created_at, "text", _short(t.message), t.status, codes.get(t.id, ""))
             )
-    emails = list(
-        (
-            await session.execute(
-                scoped(select(UserEmail), UserEmail, org)
-                .where(UserEmail.individual_id == person.id)
-                .order_by(UserEmail.created_at.desc(), UserEmail.id)
-                .limit(PER_KIND)
-            )
-        ).scalars()
-    )
+    emails = await _newest(session, org, UserEmail, UserEmail.individual_id == person.id)
     email_codes = await _codes(session, org, "user-emails", [e.id for e in emails])
     for e in emails:
         entries.append(
             Entry(e.created_at, "email", _short(e.subject), e.status, email_codes.get(e.id, ""))
         )
-    notes = list(
-        (
-            await session.execute(
-                scoped(select(UserNotification), UserNotification, org)
-                .where(UserNotification.individual_id == person.id)
-                .order_by(UserNotification.created_at.desc(), UserNotification.id)
-                .limit(PER_KIND)
-            )
-        ).scalars()
+    notes = await _newest(
+        session, org, UserNotification, UserNotification.individual_id == person.id
     )
     sends = await _sends(session, org, [n.id for n in notes])
     for n in notes:
         what = n.category or n.source
         status = ", ".join(sends.get(n.id, [])) or ("acknowledged" if n.acknowledged else "made")
         entries.append(Entry(n.created_at, "notification", what, status, ", ".join(n.channels)))
-    calls = (
-        await session.execute(
-            scoped(select(VoiceDialLog), VoiceDialLog, org)
-            .where(VoiceDialLog.individual_id == person.id)
-            .order_by(VoiceDialLog.created_at.desc(), VoiceDialLog.id)
-            .limit(PER_KIND)
-        )
-    ).scalars()
+    calls = await _newest(session, org, VoiceDialLog, VoiceDialLog.individual_id == person.id)
     for c in calls:
         detail = c.direction + (f", error {c.error_code}" if c.error_code else "")
         entries.append(Entry(c.created_at, "call", f"call to {c.to_number}", c.status, detail))

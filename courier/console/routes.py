@@ -148,9 +148,10 @@ async def _signed(request: Request, session: AsyncSession) -> Signed | None:
 
 
 async def _checked_post(
-    request: Request, session: AsyncSession
+    request: Request, session: AsyncSession, *, unknown: str | None = None
 ) -> tuple[Signed | None, dict[str, str], Response | None]:
-    """A state-changing request: the session (else sign-in), then its CSRF token (else 403)."""
+    """A state-changing request: the session (else sign-in), then its CSRF token (else 403);
+    with ``unknown`` (the path's id is not one), then a 404 saying so."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     signed = await _signed(request, session)
     if signed is None:
@@ -158,6 +159,8 @@ async def _checked_post(
     given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
     if not csrf_ok(signed, given):
         return signed, form, _forbidden(request, "The request's CSRF token is missing or wrong.")
+    if unknown is not None:
+        return signed, form, _error(request, unknown, 404)
     return signed, form, None
 
 
@@ -435,9 +438,9 @@ async def _conversation_values(
     }
 
 
-def _reply_error(request: Request, message: str, status: int) -> HTMLResponse:
-    """The API's refusal, with its status: a page, or for htmx the reason in the form's alert
-    (``HX-Retarget``), the draft left as it was."""
+def _refusal(request: Request, message: str, status: int, alert: str) -> HTMLResponse:
+    """The API's refusal, with its status: a page, or for htmx the reason in the alert whose
+    id is ``alert`` (``HX-Retarget``), the form left as it was."""
     if not _is_htmx(request):
         return _error(request, message, status)
     return templates.TemplateResponse(
@@ -445,8 +448,13 @@ def _reply_error(request: Request, message: str, status: int) -> HTMLResponse:
         "_error_fragment.html",
         {"request": request, "message": message},
         status_code=status,
-        headers={"HX-Retarget": "#reply-error", "HX-Reswap": "innerHTML"},
+        headers={"HX-Retarget": f"#{alert}", "HX-Reswap": "innerHTML"},
     )
+
+
+def _reply_error(request: Request, message: str, status: int) -> HTMLResponse:
+    """A refused reply: the reason in the form's alert, the draft left as it was."""
+    return _refusal(request, message, status, "reply-error")
 
 
 async def _conversation(request: Request, channel_id: str, *, whole_page: bool) -> Response:
@@ -480,12 +488,11 @@ async def reply(request: Request, channel_id: str) -> Response:
     """``POST /v1/messaging-messages/`` on behalf of the chosen care-team member."""
     ident = _uuid(channel_id)
     async with unit(request) as session:
-        signed, form, refused = await _checked_post(request, session)
+        missing = None if ident else "No such conversation."
+        signed, form, refused = await _checked_post(request, session, unknown=missing)
         if refused is not None:
             return refused
-        assert signed is not None
-        if ident is None:
-            return _error(request, "No such conversation.", 404)
+        assert signed is not None and ident is not None
         author = _uuid(form.get("individual-id")) or signed.row.acting_individual_id
         if signed.user is not None:
             author = signed.user.individual_id  # a personal login replies as its person
@@ -522,12 +529,11 @@ async def mark_read(request: Request, channel_id: str) -> Response:
     conversation is read up to its last message, in that person's name."""
     ident = _uuid(channel_id)
     async with unit(request) as session:
-        signed, _form, refused = await _checked_post(request, session)
+        missing = None if ident else "No such conversation."
+        signed, _form, refused = await _checked_post(request, session, unknown=missing)
         if refused is not None:
             return refused
-        assert signed is not None
-        if ident is None:
-            return _error(request, "No such conversation.", 404)
+        assert signed is not None and ident is not None
         ctx = _context(request, session, signed)
         reader = signed.principal.individual_id or signed.row.acting_individual_id
         try:
