@@ -318,6 +318,28 @@ async def test_idle_and_absolute_expiry_and_key_revocation_end_the_session(
     assert after.status_code == 401 and after.headers["hx-redirect"] == "/console/sign-in"
 
 
+async def test_an_organizations_own_idle_limit_locks_its_sessions(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    assert app.state.settings.console_idle_timeout_seconds > 90
+    response = await client.post(
+        "/v1/org-preferences/",
+        json=doc("org-preferences", {"name": "console-idle-timeout-seconds", "value-js": 60}),
+        headers=org.admin,
+    )
+    assert response.status_code == 201, response.text
+    await sign_in(browser, secret_of(org.staff))
+    today = await browser.get("/console/today")
+    # The page's warning timer and its footer follow the organization's limit.
+    assert 'data-idle-seconds="60"' in today.text
+    assert "lock after 1 minutes" in today.text
+    await expire(app, org, last_seen_at=utcnow() - timedelta(seconds=50))
+    assert (await browser.get("/console/today")).status_code == 200
+    await expire(app, org, last_seen_at=utcnow() - timedelta(seconds=61))
+    assert (await browser.get("/console/today")).status_code == 303  # locked after 60 s
+    assert (await browser.get("/console/ping")).status_code == 401
+
+
 # --- shell, roles ---------------------------------------------------------------------------
 
 

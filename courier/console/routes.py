@@ -117,8 +117,8 @@ async def _shell(
         "role": principal.role.value if principal.role else "",
         "person": await queries.person_name(session, principal),
         "csrf_token": signed.csrf_token,
-        "idle_minutes": settings.console_idle_timeout_seconds // 60,
-        "idle_seconds": settings.console_idle_timeout_seconds,
+        "idle_minutes": signed.idle_seconds // 60,
+        "idle_seconds": signed.idle_seconds,
         **values,
     }
 

@@ -9,7 +9,8 @@ only.
   ``X-CSRF-Token`` header that htmx sends, or a ``csrf-token`` form field): missing or wrong,
   403.
 - A session ends when it is signed out (revoked server-side), 12 hours after sign-in, after
-  ``COURIER_CONSOLE_IDLE_TIMEOUT_SECONDS`` without activity, or as soon as its API key is
+  its organization's ``console-idle-timeout-seconds`` preference (else
+  ``COURIER_CONSOLE_IDLE_TIMEOUT_SECONDS``) without activity, or as soon as its API key is
   revoked or expires, or its personal login is revoked (checked on every request).
 - A personal login's session acts as its person: the principal is a ``console-user`` whose
   ``individual_id`` is the linked provider individual (audit rows name them), with the
@@ -39,9 +40,11 @@ from courier.core.passwords import decoy, verify_password
 from courier.core.tenancy import unscoped
 from courier.core.time import utcnow
 from courier.domains.console_users.repository import by_username
+from courier.domains.org_preferences.service import PREFERENCES
 from courier.models.api_key import ApiKey
 from courier.models.console_session import ConsoleSession
 from courier.models.console_user import ConsoleUser
+from courier.models.org_preference import OrgPreference
 
 COOKIE = "courier_console"
 PRE_COOKIE = "courier_console_signin"  # double-submit token of the sign-in form
@@ -51,6 +54,7 @@ ABSOLUTE_LIFETIME = timedelta(hours=12)
 # Activity is written at most this often (one write per page burst, not per fragment).
 TOUCH_RESOLUTION = timedelta(seconds=15)
 FORGET_AFTER = timedelta(days=1)
+IDLE_PREFERENCE = "console-idle-timeout-seconds"
 
 
 def _digest(token: str) -> str:
@@ -64,6 +68,7 @@ class Signed:
     row: ConsoleSession
     principal: Principal
     user: ConsoleUser | None = None  # a personal login (else an API key signed in)
+    idle_seconds: int = 600  # the organization's inactivity limit
 
     @property
     def csrf_token(self) -> str:
@@ -165,18 +170,24 @@ async def find_session(
     no longer usable). ``touch``: this request is the person's activity."""
     if not token:
         return None
-    trio = cast("Select[Any]", select(ConsoleSession, ApiKey, ConsoleUser))
+    four = cast("Select[Any]", select(ConsoleSession, ApiKey, ConsoleUser, OrgPreference.value))
     stmt = (
-        trio.outerjoin(ApiKey, ApiKey.id == ConsoleSession.key_id)
+        four.outerjoin(ApiKey, ApiKey.id == ConsoleSession.key_id)
         .outerjoin(ConsoleUser, ConsoleUser.id == ConsoleSession.console_user_id)
+        .outerjoin(
+            OrgPreference,
+            (OrgPreference.organization_id == ConsoleSession.organization_id)
+            & (OrgPreference.name == IDLE_PREFERENCE),
+        )
         .where(ConsoleSession.token_hash == _digest(token))
     )
     found = (await session.execute(unscoped(stmt, "console session"))).first()
     if found is None:
         return None
-    row, key, user = found
+    row, key, user, stored_idle = found
     now = utcnow()
-    idle = timedelta(seconds=settings.console_idle_timeout_seconds)
+    idle_seconds = idle_limit(settings, stored_idle)
+    idle = timedelta(seconds=idle_seconds)
     if key is not None:
         signer_ok = usable(key, now) and key.organization_id == row.organization_id
     else:
@@ -204,12 +215,21 @@ async def find_session(
             individual_id=user.individual_id,
             console_user_id=user.id,
         )
-        return Signed(row, principal, user)
+        return Signed(row, principal, user, idle_seconds)
     assert key is not None
     principal = Principal(
         PrincipalKind.API_KEY, key.organization_id, role=Role(key.role), key_id=key.id
     )
-    return Signed(row, principal)
+    return Signed(row, principal, None, idle_seconds)
+
+
+def idle_limit(settings: Settings, stored: object) -> int:
+    """The inactivity limit of an organization's sessions: its ``console-idle-timeout-seconds``
+    preference when set (and valid), else the installation's setting."""
+    if PREFERENCES[IDLE_PREFERENCE].accepts(stored):
+        assert isinstance(stored, int)
+        return stored
+    return settings.console_idle_timeout_seconds
 
 
 def csrf_ok(signed: Signed, given: str | None) -> bool:
