@@ -157,6 +157,9 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(
             await page.clock.install()
             await page.goto(conversation)
             await page.get_by_role("heading", name="Messages").wait_for()
+            # An unsent reply, left as the person walks away.
+            draft = "Draft: ice the knee twice a day"
+            await page.get_by_role("textbox", name="Message").fill(draft)
             warning = page.get_by_role("alertdialog", name="Still there?")
             assert not await warning.is_visible()
             await page.clock.run_for(idle - 15_000 - 30_000 + 2_000)
@@ -172,11 +175,17 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(
             await page.wait_for_url("**/console/sign-in?locked=1")
             assert "Rui Stone" not in await page.content()
             assert "locked after a period without activity" in await page.content()
+            assert draft not in await page.content()
+            # Signing in again on this browser reopens the conversation with the draft.
+            await page.get_by_label("API key").fill(secret)
+            await page.get_by_role("button", name="Sign in with the key").click()
+            await page.wait_for_url(conversation)
+            await page.get_by_role("heading", name="Messages").wait_for()
+            assert await page.get_by_role("textbox", name="Message").input_value() == draft
         listed = await http.get(
             "/v1/messaging-messages/", params={"channel-id": second}, headers=staff
         )
-        assert "Yes: call us to pick a time" in {
-            m["attributes"]["message"] for m in listed.json()["data"]
-        }
+        sent = {m["attributes"]["message"] for m in listed.json()["data"]}
+        assert "Yes: call us to pick a time" in sent and draft not in sent
     assert browsed.left_the_machine == []
     assert [e for e in browsed.errors if "Content Security Policy" in e] == []

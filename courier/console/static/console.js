@@ -84,19 +84,35 @@
     var before = null;
     var locked = false;
 
-    function lock() {
+    function csrf() {
+      try { return JSON.parse(body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || ""; }
+      catch (e) { return ""; }
+    }
+    // The page and its unsent reply go to the server (never to browser storage) while the
+    // session still lives, so that signing in again reopens them; then the patient content
+    // leaves the DOM. ``gone``: the server has ended the session already (nothing to keep).
+    function lock(gone) {
       if (locked) { return; }
       locked = true;
+      var reply = document.getElementById("reply-text");
+      var form = new URLSearchParams();
+      form.set("path", window.location.pathname + window.location.search);
+      form.set("draft", reply ? reply.value : "");
       ["main", "live", "idle-warning"].forEach(function (id) {
         var el = document.getElementById(id);
         if (el) { el.replaceChildren(); }
       });
-      window.location.replace("/console/sign-in?locked=1");
+      function away() { window.location.replace("/console/sign-in?locked=1"); }
+      if (gone) { away(); return; }
+      fetch("/console/lock", {
+        method: "POST", credentials: "same-origin", cache: "no-store",
+        headers: { "X-CSRF-Token": csrf() }, body: form
+      }).then(away, away);
     }
     function touch() {
       lastTouch = Date.now();
       fetch("/console/ping", { credentials: "same-origin", cache: "no-store" })
-        .then(function (response) { if (response.status === 401) { lock(); } })
+        .then(function (response) { if (response.status === 401) { lock(true); } })
         .catch(function () { /* offline: the next check decides */ });
     }
     function hideWarning() {
@@ -133,7 +149,7 @@
     setInterval(function () {
       // The server counts activity to 15 s: lock that much early rather than late.
       var remaining = lastTouch + idle - TOUCH - Date.now();
-      if (remaining <= 1000) { lock(); return; }
+      if (remaining <= 1000) { lock(false); return; }
       if (remaining <= WARN && warning) {
         if (left) { left.textContent = String(Math.ceil(remaining / 1000)); }
         if (warning.hidden) {
