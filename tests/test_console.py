@@ -456,6 +456,68 @@ async def test_a_kept_draft_is_forgotten_on_sign_out_and_when_sent(
     assert box is not None and box.group(1) == ""
 
 
+async def make_template(client: httpx.AsyncClient, org: Org, name: str, **body: Any) -> str:
+    made = await client.post(
+        "/v1/templates/", json=doc("templates", {"name": name, **body}), headers=org.admin
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["data"]["id"])
+
+
+OPTION = re.compile(r'role="option" id="template-option-([0-9a-f-]+)"[^>]*>([^<]*)</li>')
+
+
+async def test_the_reply_boxs_template_picker_lists_by_name_and_renders_for_the_patient(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org, other_org: Org
+) -> None:
+    _nurse, _patient, channel = await clinic(client, org)
+    tag = uuid.uuid4().hex[:6]
+    brace = await make_template(
+        client,
+        org,
+        f"Brace ready {tag}",
+        apn={
+            "title": "Brace",
+            "body": "Hello {{ individual.first_name }}, your knee brace is ready.",
+        },
+    )
+    follow = await make_template(
+        client, org, f"Follow-up {tag}", sms={"body": "How is the knee today?"}
+    )
+    lab = await make_template(
+        client,
+        org,
+        f"Lab result {tag}",
+        **{"required-data": {"result": "string"}, "sms": {"body": "Result: {{ result }}"}},
+    )
+    elsewhere = await make_template(
+        client, other_org, f"Brace elsewhere {tag}", sms={"body": "Not yours"}
+    )
+    base = f"/console/conversations/{channel}/templates"
+    assert (await browser.get(base)).status_code == 303  # signed out
+    await sign_in(browser, secret_of(org.staff))
+    page = await browser.get(f"/console/conversations/{channel}")
+    assert f'data-templates="{base}"' in page.text and 'role="listbox"' in page.text
+
+    listed = OPTION.findall((await browser.get(base, params={"q": "BRACE"})).text)
+    assert listed == [(brace, f"Brace ready {tag}")]  # case-insensitive; not another org's
+    every = {ident for ident, _name in OPTION.findall((await browser.get(base)).text)}
+    assert {brace, follow} <= every and lab not in every and elsewhere not in every
+    assert OPTION.findall((await browser.get(base, params={"q": "zzz-none"})).text) == []
+
+    text = await browser.get(f"{base}/{brace}")
+    assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
+    assert text.text == "Hello Petra, your knee brace is ready."
+    assert (await browser.get(f"{base}/{follow}")).text == "How is the knee today?"
+    needs = await browser.get(f"{base}/{lab}")
+    assert needs.status_code == 422 and "needs data (result)" in needs.text
+    assert (await browser.get(f"{base}/{elsewhere}")).status_code == 404
+    assert (await browser.get(f"{base}/not-an-id")).status_code == 404
+    assert (
+        await browser.get(f"/console/conversations/{uuid.uuid4()}/templates")
+    ).status_code == 404
+
+
 # --- shell, roles ---------------------------------------------------------------------------
 
 

@@ -67,6 +67,100 @@
     }
   });
 
+  // "/" at the start of the reply opens the organization's templates by name (a listbox the
+  // reply box controls: arrows move, Enter inserts the template rendered for this patient,
+  // Escape closes). The text stays the reply box's until a template is chosen.
+  function picker() {
+    var box = document.getElementById("reply-text");
+    var list = document.getElementById("template-options");
+    var said = document.getElementById("template-status");
+    if (!box || !list || !box.getAttribute("data-templates")) { return; }
+    var base = box.getAttribute("data-templates");
+    var asked = 0;
+    function options() { return Array.prototype.slice.call(list.querySelectorAll("[role=option]")); }
+    function active() { return list.querySelector("[aria-selected=true]"); }
+    function select(option) {
+      options().forEach(function (o) { o.setAttribute("aria-selected", o === option ? "true" : "false"); });
+      if (option) {
+        box.setAttribute("aria-activedescendant", option.id);
+        option.scrollIntoView({ block: "nearest" });
+      }
+    }
+    function close() {
+      list.hidden = true;
+      list.replaceChildren();
+      box.removeAttribute("aria-activedescendant");
+      asked += 1;  // an answer still on its way is dropped
+    }
+    function open(query) {
+      var turn = ++asked;
+      fetch(base + "?q=" + encodeURIComponent(query), { credentials: "same-origin", cache: "no-store" })
+        .then(function (response) { return response.ok ? response.text() : ""; })
+        .then(function (html) {
+          if (turn !== asked) { return; }
+          list.innerHTML = html;
+          var found = options();
+          list.hidden = found.length === 0;
+          if (said) { said.textContent = found.length ? found.length + " templates" : "No template matches"; }
+          select(found[0] || null);
+        })
+        .catch(function () { /* offline: the list stays as it was */ });
+    }
+    function choose(option) {
+      if (!option) { return; }
+      var id = option.getAttribute("data-template");
+      close();
+      fetch(base + "/" + encodeURIComponent(id), { credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          return response.text().then(function (text) { return { ok: response.ok, text: text }; });
+        })
+        .then(function (answer) {
+          if (answer.ok) {
+            box.value = answer.text;
+            box.setSelectionRange(box.value.length, box.value.length);
+            if (said) { said.textContent = "Template inserted"; }
+          } else {
+            var problem = document.getElementById("reply-error");
+            if (problem) { problem.textContent = answer.text; }
+          }
+          box.focus();
+        });
+    }
+    box.addEventListener("input", function () {
+      var typed = /^\/([^\n]*)$/.exec(box.value);
+      if (typed) { open(typed[1]); } else if (!list.hidden) { close(); }
+    });
+    box.addEventListener("keydown", function (event) {
+      if (list.hidden) { return; }
+      var all = options();
+      var index = all.indexOf(active());
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        var step = event.key === "ArrowDown" ? 1 : -1;
+        select(all[(index + step + all.length) % all.length] || null);
+        event.preventDefault();
+      } else if (event.key === "Enter") {
+        choose(active());
+        event.preventDefault();
+      } else if (event.key === "Escape") {
+        close();
+        event.preventDefault();
+      }
+    });
+    list.addEventListener("click", function (event) {
+      var option = event.target.closest && event.target.closest("[role=option]");
+      if (option) { choose(option); }
+    });
+    box.addEventListener("blur", function () {
+      // A click on an option lands before the blur closes the list.
+      setTimeout(function () { if (document.activeElement !== box && !list.hidden) { close(); } }, 200);
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", picker);
+  } else {
+    picker();
+  }
+
   // Inactivity lock. The server ends an idle session by itself; this page follows it: it
   // reports the person's activity (at most every 15 s), warns 30 s ahead with a one-key
   // "Stay signed in", and at the limit removes the patient content from the DOM before
