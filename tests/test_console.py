@@ -344,7 +344,7 @@ async def test_an_organizations_own_idle_limit_locks_its_sessions(
     today = await browser.get("/console/today")
     # The page's warning timer and its footer follow the organization's limit.
     assert 'data-idle-seconds="60"' in today.text
-    assert "lock after 1 minutes" in today.text
+    assert "lock after 1 minute without activity" in today.text
     await expire(app, org, last_seen_at=utcnow() - timedelta(seconds=50))
     assert (await browser.get("/console/today")).status_code == 200
     await expire(app, org, last_seen_at=utcnow() - timedelta(seconds=61))
