@@ -74,6 +74,18 @@ async def sign_in(http: httpx.AsyncClient, secret: str) -> str:
     return found.group(1)
 
 
+async def sign_in_to(http: httpx.AsyncClient, secret: str) -> str:
+    """Sign in with ``secret``; where the console sends the browser."""
+    form = await http.get("/console/sign-in")
+    token = SIGNIN.search(form.text)
+    assert token is not None
+    response = await http.post(
+        "/console/sign-in", data={"api-key": secret, "signin-token": token.group(1)}
+    )
+    assert response.status_code == 303, response.text
+    return str(response.headers["location"])
+
+
 async def make_person(client: httpx.AsyncClient, org: Org, first: str, last: str, kind: str) -> str:
     response = await client.post(
         "/v1/individuals/",
@@ -316,6 +328,194 @@ async def test_idle_and_absolute_expiry_and_key_revocation_end_the_session(
     assert gone.status_code in (200, 204), gone.text
     after = await browser.get("/console/inbox/list", headers={"HX-Request": "true"})
     assert after.status_code == 401 and after.headers["hx-redirect"] == "/console/sign-in"
+
+
+async def test_an_organizations_own_idle_limit_locks_its_sessions(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    assert app.state.settings.console_idle_timeout_seconds > 90
+    response = await client.post(
+        "/v1/org-preferences/",
+        json=doc("org-preferences", {"name": "console-idle-timeout-seconds", "value-js": 60}),
+        headers=org.admin,
+    )
+    assert response.status_code == 201, response.text
+    await sign_in(browser, secret_of(org.staff))
+    today = await browser.get("/console/today")
+    # The page's warning timer and its footer follow the organization's limit.
+    assert 'data-idle-seconds="60"' in today.text
+    assert "lock after 1 minute without activity" in today.text
+    await expire(app, org, last_seen_at=utcnow() - timedelta(seconds=50))
+    assert (await browser.get("/console/today")).status_code == 200
+    await expire(app, org, last_seen_at=utcnow() - timedelta(seconds=61))
+    assert (await browser.get("/console/today")).status_code == 303  # locked after 60 s
+    assert (await browser.get("/console/ping")).status_code == 401
+
+
+async def session_rows(app: Any, org: Org) -> list[ConsoleSession]:
+    async with app.state.database.sessionmaker() as session:
+        stmt = select(ConsoleSession).where(ConsoleSession.organization_id == uuid.UUID(org.id))
+        return list((await session.execute(stmt)).scalars())
+
+
+REPLY_BOX = re.compile(r'<textarea id="reply-text"[^>]*>(.*?)</textarea>', re.S)
+
+
+async def test_a_lock_keeps_the_page_and_its_draft_for_the_same_signer_only(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    _nurse, _patient, channel = await clinic(client, org)
+    page = f"/console/conversations/{channel}"
+    csrf = await sign_in(browser, secret_of(org.staff))
+    draft = "Take two tablets & <rest> the knee"
+    # CSRF-checked; a path that is no console page, or a draft past the limit, is refused.
+    assert (await browser.post("/console/lock", data={"path": page})).status_code == 403
+    for path in ("https://127.0.0.1/x", "//127.0.0.1/console/", "/console/sign-in", "/v1/x"):
+        bad = await browser.post(
+            "/console/lock", data={"path": path, "draft": draft, "csrf-token": csrf}
+        )
+        assert bad.status_code == 400, path
+    long = await browser.post(
+        "/console/lock", data={"path": page, "draft": "x" * 10_001, "csrf-token": csrf}
+    )
+    assert long.status_code == 400 and "at most 10000" in long.text
+    assert (await browser.get(page)).status_code == 200  # nothing was locked
+
+    locked = await browser.post(
+        "/console/lock", data={"path": page, "draft": draft, "csrf-token": csrf}
+    )
+    assert locked.status_code == 204, locked.text
+    assert "courier_console_resume=" in locked.headers["set-cookie"]
+    assert (await browser.get("/console/today")).status_code == 303  # the session has ended
+    (row,) = [r for r in await session_rows(app, org) if r.locked_path]
+    assert row.draft_sealed and "tablets" not in row.draft_sealed  # stored sealed
+
+    # The same key signs in again: back to the page, the draft in the reply box (once).
+    assert await sign_in_to(browser, secret_of(org.staff)) == page
+    reopened = await browser.get(page)
+    box = REPLY_BOX.search(reopened.text)
+    assert box is not None and box.group(1) == "Take two tablets &amp; &lt;rest&gt; the knee"
+    again = REPLY_BOX.search((await browser.get(page)).text)
+    assert again is not None and again.group(1) == ""
+    assert all(r.draft_sealed is None for r in await session_rows(app, org))
+
+    # Someone else signs in on that browser: the console opens Today, and the draft is gone.
+    token = CSRF.search((await browser.get(page)).text)
+    assert token is not None
+    await browser.post(
+        "/console/lock", data={"path": page, "draft": draft, "csrf-token": token.group(1)}
+    )
+    assert await sign_in_to(browser, secret_of(org.admin)) == "/console/today"
+    assert all(r.draft_sealed is None for r in await session_rows(app, org))
+    box = REPLY_BOX.search((await browser.get(page)).text)
+    assert box is not None and box.group(1) == ""
+
+
+async def test_a_kept_draft_is_forgotten_on_sign_out_and_when_sent(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    nurse, _patient, channel = await clinic(client, org)
+    page = f"/console/conversations/{channel}"
+
+    async def lock_with(text: str) -> str:
+        found = CSRF.search((await browser.get(page)).text)
+        assert found is not None
+        response = await browser.post(
+            "/console/lock", data={"path": page, "draft": text, "csrf-token": found.group(1)}
+        )
+        assert response.status_code == 204, response.text
+        return await sign_in_to(browser, secret_of(org.staff))
+
+    await sign_in(browser, secret_of(org.staff))
+    assert await lock_with("Signed out before reading") == page
+    found = CSRF.search((await browser.get("/console/today")).text)
+    assert found is not None
+    out = await browser.post("/console/sign-out", data={"csrf-token": found.group(1)})
+    assert out.status_code == 303
+    assert all(
+        r.draft_sealed is None and r.locked_path is None for r in await session_rows(app, org)
+    )
+
+    await sign_in(browser, secret_of(org.staff))
+    assert await lock_with("Sent from elsewhere") == page
+    rows = [r for r in await session_rows(app, org) if r.revoked_at is None]
+    assert [r.locked_path for r in rows] == [page]
+    found = CSRF.search((await browser.get("/console/today")).text)
+    assert found is not None
+    sent = await browser.post(
+        f"{page}/reply",
+        data={
+            "individual-id": nurse,
+            "message": "Sent from elsewhere",
+            "csrf-token": found.group(1),
+        },
+    )
+    assert sent.status_code == 303, sent.text
+    assert all(r.draft_sealed is None for r in await session_rows(app, org))
+    box = REPLY_BOX.search((await browser.get(page)).text)
+    assert box is not None and box.group(1) == ""
+
+
+async def make_template(client: httpx.AsyncClient, org: Org, name: str, **body: Any) -> str:
+    made = await client.post(
+        "/v1/templates/", json=doc("templates", {"name": name, **body}), headers=org.admin
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["data"]["id"])
+
+
+OPTION = re.compile(r'role="option" id="template-option-([0-9a-f-]+)"[^>]*>([^<]*)</li>')
+
+
+async def test_the_reply_boxs_template_picker_lists_by_name_and_renders_for_the_patient(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org, other_org: Org
+) -> None:
+    _nurse, _patient, channel = await clinic(client, org)
+    tag = uuid.uuid4().hex[:6]
+    brace = await make_template(
+        client,
+        org,
+        f"Brace ready {tag}",
+        apn={
+            "title": "Brace",
+            "body": "Hello {{ individual.first_name }}, your knee brace is ready.",
+        },
+    )
+    follow = await make_template(
+        client, org, f"Follow-up {tag}", sms={"body": "How is the knee today?"}
+    )
+    lab = await make_template(
+        client,
+        org,
+        f"Lab result {tag}",
+        **{"required-data": {"result": "string"}, "sms": {"body": "Result: {{ result }}"}},
+    )
+    elsewhere = await make_template(
+        client, other_org, f"Brace elsewhere {tag}", sms={"body": "Not yours"}
+    )
+    base = f"/console/conversations/{channel}/templates"
+    assert (await browser.get(base)).status_code == 303  # signed out
+    await sign_in(browser, secret_of(org.staff))
+    page = await browser.get(f"/console/conversations/{channel}")
+    assert f'data-templates="{base}"' in page.text and 'role="listbox"' in page.text
+
+    listed = OPTION.findall((await browser.get(base, params={"q": "BRACE"})).text)
+    assert listed == [(brace, f"Brace ready {tag}")]  # case-insensitive; not another org's
+    every = {ident for ident, _name in OPTION.findall((await browser.get(base)).text)}
+    assert {brace, follow} <= every and lab not in every and elsewhere not in every
+    assert OPTION.findall((await browser.get(base, params={"q": "zzz-none"})).text) == []
+
+    text = await browser.get(f"{base}/{brace}")
+    assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
+    assert text.text == "Hello Petra, your knee brace is ready."
+    assert (await browser.get(f"{base}/{follow}")).text == "How is the knee today?"
+    needs = await browser.get(f"{base}/{lab}")
+    assert needs.status_code == 422 and "needs data (result)" in needs.text
+    assert (await browser.get(f"{base}/{elsewhere}")).status_code == 404
+    assert (await browser.get(f"{base}/not-an-id")).status_code == 404
+    assert (
+        await browser.get(f"/console/conversations/{uuid.uuid4()}/templates")
+    ).status_code == 404
 
 
 # --- shell, roles ---------------------------------------------------------------------------

@@ -150,6 +150,46 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(
             await page.locator(".messages", has_text="Yes: call us to pick a time").wait_for()
             assert await page.get_by_role("textbox", name="Message").input_value() == ""
 
+            # "/" at the start of the reply: the templates by name, from the keyboard.
+            for name, body in (
+                ("Knee brace ready", "Your brace is ready, {{ individual.first_name }}."),
+                ("Knee exercises", "Hello {{ individual.first_name }}: ten squats a day."),
+            ):
+                attrs = {"name": name, "apn": {"title": "Clinic", "body": body}}
+                await created(http, "/v1/templates/", "templates", attrs, admin)
+            box = page.get_by_role("textbox", name="Message")
+            options = page.get_by_role("listbox", name="Templates")
+            await box.focus()
+            await page.keyboard.type("/zz")
+            await page.locator("#template-status", has_text="No template matches").wait_for(
+                state="attached"
+            )
+            assert not await options.is_visible()
+            await page.keyboard.press("Backspace")
+            await page.keyboard.press("Backspace")
+            await page.keyboard.type("kne")
+            await options.get_by_role("option", name="Knee exercises").wait_for()
+            assert await options.get_by_role("option").count() == 2
+            selected = options.locator("[aria-selected=true]")
+            assert await selected.inner_text() == "Knee brace ready"
+            await no_violations(page, axe, "conversation with the template list")
+            await page.keyboard.press("Escape")
+            await options.wait_for(state="hidden")
+            await page.keyboard.type("e")
+            await options.get_by_role("option", name="Knee exercises").wait_for()
+            await page.keyboard.press("ArrowDown")
+            assert await selected.inner_text() == "Knee exercises"
+            active = await box.get_attribute("aria-activedescendant")
+            assert active and active.startswith("template-option-")
+            await page.keyboard.press("Enter")
+            await page.wait_for_function(
+                "() => document.getElementById('reply-text').value.startsWith('Hello')"
+            )
+            assert await box.input_value() == "Hello Rui: ten squats a day."
+            assert await options.is_hidden()
+            assert await box.evaluate("b => b === document.activeElement")
+            await box.fill("")
+
             # Idle: a warning 30 s ahead, "Stay signed in" with one key, then the lock
             # (on a fake clock; the server's own expiry is tested in test_console.py).
             idle = 600_000  # COURIER_CONSOLE_IDLE_TIMEOUT_SECONDS, default
@@ -157,6 +197,9 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(
             await page.clock.install()
             await page.goto(conversation)
             await page.get_by_role("heading", name="Messages").wait_for()
+            # An unsent reply, left as the person walks away.
+            draft = "Draft: ice the knee twice a day"
+            await page.get_by_role("textbox", name="Message").fill(draft)
             warning = page.get_by_role("alertdialog", name="Still there?")
             assert not await warning.is_visible()
             await page.clock.run_for(idle - 15_000 - 30_000 + 2_000)
@@ -172,11 +215,17 @@ async def test_sign_in_today_inbox_live_update_and_reply_in_chromium(
             await page.wait_for_url("**/console/sign-in?locked=1")
             assert "Rui Stone" not in await page.content()
             assert "locked after a period without activity" in await page.content()
+            assert draft not in await page.content()
+            # Signing in again on this browser reopens the conversation with the draft.
+            await page.get_by_label("API key").fill(secret)
+            await page.get_by_role("button", name="Sign in with the key").click()
+            await page.wait_for_url(conversation)
+            await page.get_by_role("heading", name="Messages").wait_for()
+            assert await page.get_by_role("textbox", name="Message").input_value() == draft
         listed = await http.get(
             "/v1/messaging-messages/", params={"channel-id": second}, headers=staff
         )
-        assert "Yes: call us to pick a time" in {
-            m["attributes"]["message"] for m in listed.json()["data"]
-        }
+        sent = {m["attributes"]["message"] for m in listed.json()["data"]}
+        assert "Yes: call us to pick a time" in sent and draft not in sent
     assert browsed.left_the_machine == []
     assert [e for e in browsed.errors if "Content Security Policy" in e] == []

@@ -582,3 +582,31 @@ async def test_a_personal_login_marks_a_conversation_read_in_its_own_name(
         f"/console/conversations/{channel}/read", headers={"X-CSRF-Token": await csrf_of(browser)}
     )
     assert forged.status_code == 403
+
+
+async def test_a_personal_login_gets_its_draft_back_and_another_login_does_not(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org
+) -> None:
+    nurse, _patient, channel = await clinic(client, org)
+    other = await make_person(client, org, "Otto", "Other", "provider")
+    mine = (await make_login(client, org, nurse))["attributes"]["username"]
+    theirs = (await make_login(client, org, other))["attributes"]["username"]
+    page = f"/console/conversations/{channel}"
+
+    async def lock(draft: str) -> None:
+        locked = await browser.post(
+            "/console/lock",
+            data={"path": page, "draft": draft},
+            headers={"X-CSRF-Token": await csrf_of(browser)},
+        )
+        assert locked.status_code == 204, locked.text
+
+    assert (await sign_in_personal(browser, mine)).status_code == 303
+    await lock("Ice it tonight")
+    back = await sign_in_personal(browser, mine)
+    assert back.headers["location"] == page
+    assert ">Ice it tonight</textarea>" in (await browser.get(page)).text
+    await lock("Ice it tonight")
+    elsewhere = await sign_in_personal(browser, theirs)
+    assert elsewhere.headers["location"] == "/console/today"
+    assert "Ice it tonight" not in (await browser.get(page)).text

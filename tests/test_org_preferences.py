@@ -12,6 +12,7 @@ from tests.conftest import MASTER, Org, doc
 PATH = "/v1/org-preferences/"
 NAMES = [
     "alexa-read-message-text",
+    "console-idle-timeout-seconds",
     "default-channel-title",
     "email-unsubscribe-url",
     "group-provider-ack",
@@ -44,7 +45,7 @@ async def test_lists_every_known_preference_with_defaults(
         response = await client.get(PATH, headers=headers)
         assert response.status_code == 200, response.text
     body = response.json()
-    assert body["meta"]["page[total]"] == len(NAMES) == 8
+    assert body["meta"]["page[total]"] == len(NAMES) == 9
     assert [item["attributes"]["name"] for item in body["data"]] == NAMES
     prefs = by_name(body["data"])
     for name, item in prefs.items():
@@ -62,6 +63,8 @@ async def test_lists_every_known_preference_with_defaults(
     assert title["value-js"] == title["value"] == "Care team"
     sms = prefs["initial-sms-message"]["attributes"]
     assert isinstance(sms["value-js"], str) and sms["value-js"] == sms["value"]
+    idle = prefs["console-idle-timeout-seconds"]["attributes"]
+    assert idle["value-js"] == 600 and idle["value"] == "600"
 
 
 async def test_default_ids_are_stable_and_per_organization(
@@ -178,6 +181,20 @@ async def test_value_as_text(client: httpx.AsyncClient, org: Org) -> None:
     )
     assert response.status_code == 201, response.text
 
+    # An integer preference, as text or as JSON.
+    response = await client.post(
+        PATH, json=pref({"name": "console-idle-timeout-seconds", "value": "90"}), headers=org.admin
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["data"]["attributes"]["value-js"] == 90
+    response = await client.post(
+        PATH,
+        json=pref({"name": "console-idle-timeout-seconds", "value-js": 43200}),
+        headers=org.admin,
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["data"]["attributes"]["value"] == "43200"
+
 
 async def assert_bad_attribute(
     client: httpx.AsyncClient, org: Org, attributes: dict[str, Any], attribute: str
@@ -202,6 +219,13 @@ async def test_value_must_match_the_preference_type(client: httpx.AsyncClient, o
         ({"name": "initial-sms-message", "value": "x" * 1601}, "value"),
         ({"name": "initial-sms-message", "value": 42}, "value"),
         ({"name": "group-provider-ack", "value": "true", "value-js": False}, "value"),
+        ({"name": "console-idle-timeout-seconds", "value-js": 59}, "value-js"),
+        ({"name": "console-idle-timeout-seconds", "value-js": 43201}, "value-js"),
+        ({"name": "console-idle-timeout-seconds", "value-js": "600"}, "value-js"),
+        ({"name": "console-idle-timeout-seconds", "value-js": True}, "value-js"),
+        ({"name": "console-idle-timeout-seconds", "value-js": 90.5}, "value-js"),
+        ({"name": "console-idle-timeout-seconds", "value": "ten"}, "value"),
+        ({"name": "console-idle-timeout-seconds", "value": "30"}, "value"),
         ({"name": "group-provider-ack"}, "value-js"),
         ({"name": "favourite-colour", "value-js": "blue"}, "name"),
         ({"value-js": "blue"}, "name"),

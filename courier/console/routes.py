@@ -28,18 +28,25 @@ from courier.console.sessions import (
     COOKIE,
     CSRF_FIELD,
     CSRF_HEADER,
+    DRAFT_MAX,
     PRE_COOKIE,
+    RESUME_COOKIE,
     Signed,
+    carry_over,
     clear_cookie,
     csrf_ok,
     find_session,
+    forget_draft,
     key_by_secret,
+    lock_with_draft,
+    lockable_path,
     new_pre_token,
     open_session,
-    revoke,
     set_cookie,
+    take_draft,
     user_by_password,
 )
+from courier.console.sessions import sign_out as end_session
 from courier.console.stream import ConsoleStream
 from courier.core.db import Database, commit
 from courier.core.errors import ApiError
@@ -117,8 +124,10 @@ async def _shell(
         "role": principal.role.value if principal.role else "",
         "person": await queries.person_name(session, principal),
         "csrf_token": signed.csrf_token,
-        "idle_minutes": settings.console_idle_timeout_seconds // 60,
-        "idle_seconds": settings.console_idle_timeout_seconds,
+        "idle_minutes": signed.idle_seconds // 60,
+        "idle_seconds": signed.idle_seconds,
+        # The unsent reply this page had when it locked (once, after signing in again).
+        "draft": take_draft(signed, settings, request.url.path),
         **values,
     }
 
@@ -134,12 +143,12 @@ def _forbidden(request: Request, message: str) -> HTMLResponse:
     )
 
 
-async def _signed(request: Request, session: AsyncSession) -> Signed | None:
+async def _signed(request: Request, session: AsyncSession, *, touch: bool = True) -> Signed | None:
     """The request's live session (None: sign in again). Like an API request, it spends the
     key's rate-limit budget (429 past it)."""
     live = request.query_params.get("live") == "1"
     signed = await find_session(
-        session, _settings(request), request.cookies.get(COOKIE), touch=not live
+        session, _settings(request), request.cookies.get(COOKIE), touch=touch and not live
     )
     limiter = getattr(request.app.state, "rate_limiter", None)
     if signed is not None and limiter is not None:
@@ -148,12 +157,12 @@ async def _signed(request: Request, session: AsyncSession) -> Signed | None:
 
 
 async def _checked_post(
-    request: Request, session: AsyncSession, *, unknown: str | None = None
+    request: Request, session: AsyncSession, *, unknown: str | None = None, touch: bool = True
 ) -> tuple[Signed | None, dict[str, str], Response | None]:
     """A state-changing request: the session (else sign-in), then its CSRF token (else 403);
     with ``unknown`` (the path's id is not one), then a 404 saying so."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    signed = await _signed(request, session)
+    signed = await _signed(request, session, touch=touch)
     if signed is None:
         return None, form, _to_sign_in(request)
     given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
@@ -230,10 +239,12 @@ async def sign_in(request: Request) -> Response:
             refusal = "This API key is unknown, revoked or expired."
         if signer is None:
             return _sign_in_page(request, refusal, 401)
-        token, _row = await open_session(session, signer, request.cookies.get(COOKIE))
-    response = RedirectResponse("/console/today", status_code=303)
+        token, row = await open_session(session, signer, request.cookies.get(COOKIE))
+        back = await carry_over(session, request.cookies.get(RESUME_COOKIE), signer, row)
+    response = RedirectResponse(back or "/console/today", status_code=303)
     set_cookie(response, request, COOKIE, token, 12 * 3600)
     clear_cookie(response, request, PRE_COOKIE)
+    clear_cookie(response, request, RESUME_COOKIE)
     return response
 
 
@@ -244,10 +255,35 @@ async def sign_out(request: Request) -> Response:
         if refused is not None:
             return refused
         assert signed is not None
-        revoke(signed.row)
+        end_session(signed.row)
     response: Response = RedirectResponse(SIGN_IN, status_code=303)
     if _is_htmx(request):
         response = Response(status_code=204, headers={"HX-Redirect": SIGN_IN})
+    clear_cookie(response, request)
+    return response
+
+
+@router.post("/console/lock")
+async def lock(request: Request) -> Response:
+    """The page locks for inactivity: it sends its ``path`` and unsent reply (``draft``) first.
+    The session ends now (this is not activity); the browser keeps only the session's random
+    token in a second cookie, so that signing in again as the same key or login reopens
+    ``path`` with the draft. 204; 400 for a path that is not a console page or a draft
+    longer than the limit."""
+    async with unit(request) as session:
+        signed, form, refused = await _checked_post(request, session, touch=False)
+        if refused is not None:
+            return refused
+        assert signed is not None
+        path = form.get("path", "")
+        draft = form.get("draft", "")
+        if not lockable_path(path):
+            return _error(request, "path must be a console page (/console/...).", 400)
+        if len(draft) > DRAFT_MAX:
+            return _error(request, f"draft must be at most {DRAFT_MAX} characters.", 400)
+        lock_with_draft(signed, _settings(request), path, draft)
+    response = Response(status_code=204)
+    set_cookie(response, request, RESUME_COOKIE, request.cookies.get(COOKIE, ""), 12 * 3600)
     clear_cookie(response, request)
     return response
 
@@ -507,6 +543,7 @@ async def reply(request: Request, channel_id: str) -> Response:
             if blocked:
                 return _reply_error(request, blocked, 422)
             await post_message(ctx, ident, author, form.get("message", ""))
+            forget_draft(signed.row)  # sent: a kept draft is stale
         except ApiError as error:
             await session.rollback()
             return _reply_error(request, str(error), error.status)

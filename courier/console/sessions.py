@@ -9,8 +9,13 @@ only.
   ``X-CSRF-Token`` header that htmx sends, or a ``csrf-token`` form field): missing or wrong,
   403.
 - A session ends when it is signed out (revoked server-side), 12 hours after sign-in, after
-  ``COURIER_CONSOLE_IDLE_TIMEOUT_SECONDS`` without activity, or as soon as its API key is
+  its organization's ``console-idle-timeout-seconds`` preference (else
+  ``COURIER_CONSOLE_IDLE_TIMEOUT_SECONDS``) without activity, or as soon as its API key is
   revoked or expires, or its personal login is revoked (checked on every request).
+- Just before the page locks for inactivity it hands the session its path and unsent reply
+  (:func:`lock_with_draft`: the draft sealed, the session revoked); signing in again on that
+  browser as the same key or login carries both to the new session (:func:`carry_over`), and
+  the page, when opened, gets its draft back once (:func:`take_draft`).
 - A personal login's session acts as its person: the principal is a ``console-user`` whose
   ``individual_id`` is the linked provider individual (audit rows name them), with the
   login's current role; "Mine" and the author of replies are that person.
@@ -22,6 +27,7 @@ import asyncio
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -36,21 +42,32 @@ from starlette.responses import Response
 from courier.config import Settings
 from courier.core.auth import Principal, PrincipalKind, Role, hash_secret
 from courier.core.passwords import decoy, verify_password
+from courier.core.sealed import seal, unseal
 from courier.core.tenancy import unscoped
 from courier.core.time import utcnow
 from courier.domains.console_users.repository import by_username
+from courier.domains.org_preferences.service import PREFERENCES
 from courier.models.api_key import ApiKey
 from courier.models.console_session import ConsoleSession
 from courier.models.console_user import ConsoleUser
+from courier.models.org_preference import OrgPreference
 
 COOKIE = "courier_console"
 PRE_COOKIE = "courier_console_signin"  # double-submit token of the sign-in form
+RESUME_COOKIE = "courier_console_resume"  # the locked session's token (never its draft)
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf-token"
 ABSOLUTE_LIFETIME = timedelta(hours=12)
 # Activity is written at most this often (one write per page burst, not per fragment).
 TOUCH_RESOLUTION = timedelta(seconds=15)
 FORGET_AFTER = timedelta(days=1)
+IDLE_PREFERENCE = "console-idle-timeout-seconds"
+DRAFT_MAX = 10_000  # characters of an unsent reply kept over a lock
+# A console page the sign-in may send the browser back to: a path under /console/ (an optional
+# plain query), never another origin, nor the sign-in itself.
+LOCKABLE_PATH = re.compile(
+    r"/console/(?!sign-in|lock|static/)[A-Za-z0-9._~/-]*(\?[A-Za-z0-9._~=&%+-]*)?"
+)
 
 
 def _digest(token: str) -> str:
@@ -64,6 +81,7 @@ class Signed:
     row: ConsoleSession
     principal: Principal
     user: ConsoleUser | None = None  # a personal login (else an API key signed in)
+    idle_seconds: int = 600  # the organization's inactivity limit
 
     @property
     def csrf_token(self) -> str:
@@ -165,18 +183,24 @@ async def find_session(
     no longer usable). ``touch``: this request is the person's activity."""
     if not token:
         return None
-    trio = cast("Select[Any]", select(ConsoleSession, ApiKey, ConsoleUser))
+    four = cast("Select[Any]", select(ConsoleSession, ApiKey, ConsoleUser, OrgPreference.value))
     stmt = (
-        trio.outerjoin(ApiKey, ApiKey.id == ConsoleSession.key_id)
+        four.outerjoin(ApiKey, ApiKey.id == ConsoleSession.key_id)
         .outerjoin(ConsoleUser, ConsoleUser.id == ConsoleSession.console_user_id)
+        .outerjoin(
+            OrgPreference,
+            (OrgPreference.organization_id == ConsoleSession.organization_id)
+            & (OrgPreference.name == IDLE_PREFERENCE),
+        )
         .where(ConsoleSession.token_hash == _digest(token))
     )
     found = (await session.execute(unscoped(stmt, "console session"))).first()
     if found is None:
         return None
-    row, key, user = found
+    row, key, user, stored_idle = found
     now = utcnow()
-    idle = timedelta(seconds=settings.console_idle_timeout_seconds)
+    idle_seconds = idle_limit(settings, stored_idle)
+    idle = timedelta(seconds=idle_seconds)
     if key is not None:
         signer_ok = usable(key, now) and key.organization_id == row.organization_id
     else:
@@ -204,12 +228,79 @@ async def find_session(
             individual_id=user.individual_id,
             console_user_id=user.id,
         )
-        return Signed(row, principal, user)
+        return Signed(row, principal, user, idle_seconds)
     assert key is not None
     principal = Principal(
         PrincipalKind.API_KEY, key.organization_id, role=Role(key.role), key_id=key.id
     )
-    return Signed(row, principal)
+    return Signed(row, principal, None, idle_seconds)
+
+
+def idle_limit(settings: Settings, stored: object) -> int:
+    """The inactivity limit of an organization's sessions: its ``console-idle-timeout-seconds``
+    preference when set (and valid), else the installation's setting."""
+    if PREFERENCES[IDLE_PREFERENCE].accepts(stored):
+        assert isinstance(stored, int)
+        return stored
+    return settings.console_idle_timeout_seconds
+
+
+def lockable_path(path: str) -> bool:
+    return len(path) <= 500 and "//" not in path and LOCKABLE_PATH.fullmatch(path) is not None
+
+
+def lock_with_draft(signed: Signed, settings: Settings, path: str, draft: str) -> None:
+    """The page locks: keep where it was and its unsent reply (sealed), and end the session."""
+    signed.row.locked_path = path
+    signed.row.draft_sealed = seal(settings, draft) if draft.strip() else None
+    revoke(signed.row)
+
+
+def forget_draft(row: ConsoleSession) -> None:
+    row.locked_path = None
+    row.draft_sealed = None
+
+
+async def carry_over(
+    session: AsyncSession,
+    locked_token: str | None,
+    signer: ApiKey | ConsoleUser,
+    new: ConsoleSession,
+) -> str | None:
+    """A sign-in on the browser whose page locked: when the same key or login signs in again
+    within the locked session's 12 hours, its page and draft move to the new session; the path
+    to open is returned. Whoever signs in, the locked session keeps neither."""
+    if not locked_token:
+        return None
+    stmt = select(ConsoleSession).where(ConsoleSession.token_hash == _digest(locked_token))
+    old = (await session.execute(unscoped(stmt, "console session"))).scalar_one_or_none()
+    if old is None or old.locked_path is None:
+        return None
+    same = (
+        old.console_user_id == signer.id
+        if isinstance(signer, ConsoleUser)
+        else old.key_id == signer.id
+    )
+    path: str = old.locked_path
+    draft = old.draft_sealed
+    forget_draft(old)
+    if not same or old.expires_at <= utcnow() or old.id == new.id:
+        return None
+    new.locked_path, new.draft_sealed = path, draft
+    return path
+
+
+def take_draft(signed: Signed, settings: Settings, path: str) -> str:
+    """The draft kept for the page at ``path`` (once: it is forgotten as it is handed out)."""
+    row = signed.row
+    if row.locked_path is None or row.locked_path.split("?", 1)[0] != path:
+        return ""
+    sealed = row.draft_sealed
+    forget_draft(row)
+    try:
+        return unseal(settings, sealed) if sealed else ""
+    except ValueError:
+        return ""  # sealed under a token secret that has changed since
 
 
 def csrf_ok(signed: Signed, given: str | None) -> bool:
@@ -219,6 +310,12 @@ def csrf_ok(signed: Signed, given: str | None) -> bool:
 def revoke(row: ConsoleSession) -> None:
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+
+
+def sign_out(row: ConsoleSession) -> None:
+    """Signed out: the session ends and keeps no draft."""
+    forget_draft(row)
+    revoke(row)
 
 
 def new_pre_token() -> str:

@@ -2,6 +2,9 @@
 data, for a sample patient of the organization, including what a sensitive template leaves on
 a lock screen and in a text; and **Send yourself a test**, which is ``POST /v1/multicasts/``
 to the signed-in person (a personal login's person, or whom "I am" names for a key).
+
+The reply box's ``/`` picker uses the same rendering: the organization's templates by name
+(those needing no data) and one of them rendered for the conversation's patient.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
+from courier.console import queries
 from courier.console.actions import create, may, readable, refusal_of, spec_named
 from courier.console.routes import (
     _checked_post,
@@ -46,6 +50,7 @@ TEMPLATES = "templates"
 MULTICASTS = "multicasts"
 SHOWN = 200
 PUSH_NAMES = {"apn": "iOS push", "fcm": "Android push", "web": "Browser push"}
+PICKED = 20  # templates the reply box's picker lists at once
 
 
 async def _template(ctx: Context, ident: uuid.UUID | None) -> Template | None:
@@ -170,3 +175,68 @@ async def send_test(request: Request, template_id: str) -> Response:
         assert template is not None
         page = await _detail(request, session, signed, template, problem=problem)
         return _page("template.html", page, status)
+
+
+# --- the reply box's "/" picker ----------------------------------------------------------------
+
+
+def reply_text(rendered: dict[str, Any]) -> str:
+    """What a template puts in a reply: the full text the app shows (else the text message's,
+    else the email's)."""
+    for channel, part in (("app", "body"), ("sms", "body"), ("email", "text")):
+        text = rendered.get(channel, {}).get(part)
+        if isinstance(text, str) and text:
+            return text
+    return ""
+
+
+@router.get("/console/conversations/{channel_id}/templates")
+async def template_options(request: Request, channel_id: str) -> Response:
+    """The picker's options: the organization's templates that need no data, whose name
+    contains ``q`` (case-insensitive), by name (at most 20)."""
+    async with unit(request) as session:
+        signed = await _signed(request, session)
+        if signed is None:
+            return _to_sign_in(request)
+        ctx = context_of(request, session, signed)
+        ident = _uuid(channel_id)
+        found = await queries.channel_of(session, ctx.organization_id, ident) if ident else None
+        if found is None:
+            return _error(request, "No such conversation.", 404)
+        wanted = " ".join(request.query_params.get("q", "").split())[:100].casefold()
+        stmt = readable(ctx, TEMPLATES).order_by(Template.name, Template.id)
+        rows = [
+            t
+            for t in (await session.execute(stmt)).scalars()
+            if not t.required_data and wanted in t.name.casefold()
+        ][:PICKED]
+        return _page(
+            "_template_options.html", {"request": request, "options": rows, "channel": found}
+        )
+
+
+@router.get("/console/conversations/{channel_id}/templates/{template_id}")
+async def template_for_patient(request: Request, channel_id: str, template_id: str) -> Response:
+    """A template rendered for the conversation's patient (their name, time zone, the
+    organization's locale): the text the picker puts in the reply box (text/plain)."""
+    async with unit(request) as session:
+        signed = await _signed(request, session)
+        if signed is None:
+            return _to_sign_in(request)
+        ctx = context_of(request, session, signed)
+        ident = _uuid(channel_id)
+        found = await queries.conversation(session, ctx.organization_id, ident) if ident else None
+        if found is None or found.patient is None:
+            return PlainTextResponse("No such conversation.", status_code=404)
+        template = await _template(ctx, _uuid(template_id))
+        if template is None:
+            return PlainTextResponse("No such template.", status_code=404)
+        if template.required_data:
+            keys = ", ".join(sorted(template.required_data))
+            return PlainTextResponse(f"This template needs data ({keys}).", status_code=422)
+        recipient = await recipient_for(session, ctx.organization_id, None, found.patient)
+        try:
+            rendered = render(template, found.patient.locale, {}, recipient)
+        except (DataError, RenderError, ValueError) as error:
+            return PlainTextResponse(str(error), status_code=422)
+        return PlainTextResponse(reply_text(rendered))

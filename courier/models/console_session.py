@@ -1,12 +1,13 @@
 """Server-side sessions of the web console (``courier.console``; migration
-``0023_console_sessions``, ``0024_console_users``)."""
+``0023_console_sessions``, ``0024_console_users``,
+``0025_console_drafts``)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from courier.core.time import utcnow
@@ -39,3 +40,8 @@ class ConsoleSession(IdMixin, Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None]
+    # The page this session locked on (the page asks, just before it locks) and its unsent
+    # reply, sealed (courier.core.sealed); carried to the next sign-in of the same signer on
+    # the same browser, and cleared once restored, sent, or signed out.
+    locked_path: Mapped[str | None] = mapped_column(String(500))
+    draft_sealed: Mapped[str | None] = mapped_column(Text)

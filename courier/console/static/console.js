@@ -67,6 +67,100 @@
     }
   });
 
+  // "/" at the start of the reply opens the organization's templates by name (a listbox the
+  // reply box controls: arrows move, Enter inserts the template rendered for this patient,
+  // Escape closes). The text stays the reply box's until a template is chosen.
+  function picker() {
+    var box = document.getElementById("reply-text");
+    var list = document.getElementById("template-options");
+    var said = document.getElementById("template-status");
+    if (!box || !list || !box.getAttribute("data-templates")) { return; }
+    var base = box.getAttribute("data-templates");
+    var asked = 0;
+    function options() { return Array.prototype.slice.call(list.querySelectorAll("[role=option]")); }
+    function active() { return list.querySelector("[aria-selected=true]"); }
+    function select(option) {
+      options().forEach(function (o) { o.setAttribute("aria-selected", o === option ? "true" : "false"); });
+      if (option) {
+        box.setAttribute("aria-activedescendant", option.id);
+        option.scrollIntoView({ block: "nearest" });
+      }
+    }
+    function close() {
+      list.hidden = true;
+      list.replaceChildren();
+      box.removeAttribute("aria-activedescendant");
+      asked += 1;  // an answer still on its way is dropped
+    }
+    function open(query) {
+      var turn = ++asked;
+      fetch(base + "?q=" + encodeURIComponent(query), { credentials: "same-origin", cache: "no-store" })
+        .then(function (response) { return response.ok ? response.text() : ""; })
+        .then(function (html) {
+          if (turn !== asked) { return; }
+          list.innerHTML = html;
+          var found = options();
+          list.hidden = found.length === 0;
+          if (said) { said.textContent = found.length ? found.length + " templates" : "No template matches"; }
+          select(found[0] || null);
+        })
+        .catch(function () { /* offline: the list stays as it was */ });
+    }
+    function choose(option) {
+      if (!option) { return; }
+      var id = option.getAttribute("data-template");
+      close();
+      fetch(base + "/" + encodeURIComponent(id), { credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          return response.text().then(function (text) { return { ok: response.ok, text: text }; });
+        })
+        .then(function (answer) {
+          if (answer.ok) {
+            box.value = answer.text;
+            box.setSelectionRange(box.value.length, box.value.length);
+            if (said) { said.textContent = "Template inserted"; }
+          } else {
+            var problem = document.getElementById("reply-error");
+            if (problem) { problem.textContent = answer.text; }
+          }
+          box.focus();
+        });
+    }
+    box.addEventListener("input", function () {
+      var typed = /^\/([^\n]*)$/.exec(box.value);
+      if (typed) { open(typed[1]); } else if (!list.hidden) { close(); }
+    });
+    box.addEventListener("keydown", function (event) {
+      if (list.hidden) { return; }
+      var all = options();
+      var index = all.indexOf(active());
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        var step = event.key === "ArrowDown" ? 1 : -1;
+        select(all[(index + step + all.length) % all.length] || null);
+        event.preventDefault();
+      } else if (event.key === "Enter") {
+        choose(active());
+        event.preventDefault();
+      } else if (event.key === "Escape") {
+        close();
+        event.preventDefault();
+      }
+    });
+    list.addEventListener("click", function (event) {
+      var option = event.target.closest && event.target.closest("[role=option]");
+      if (option) { choose(option); }
+    });
+    box.addEventListener("blur", function () {
+      // A click on an option lands before the blur closes the list.
+      setTimeout(function () { if (document.activeElement !== box && !list.hidden) { close(); } }, 200);
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", picker);
+  } else {
+    picker();
+  }
+
   // Inactivity lock. The server ends an idle session by itself; this page follows it: it
   // reports the person's activity (at most every 15 s), warns 30 s ahead with a one-key
   // "Stay signed in", and at the limit removes the patient content from the DOM before
@@ -84,19 +178,35 @@
     var before = null;
     var locked = false;
 
-    function lock() {
+    function csrf() {
+      try { return JSON.parse(body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || ""; }
+      catch (e) { return ""; }
+    }
+    // The page and its unsent reply go to the server (never to browser storage) while the
+    // session still lives, so that signing in again reopens them; then the patient content
+    // leaves the DOM. ``gone``: the server has ended the session already (nothing to keep).
+    function lock(gone) {
       if (locked) { return; }
       locked = true;
+      var reply = document.getElementById("reply-text");
+      var form = new URLSearchParams();
+      form.set("path", window.location.pathname + window.location.search);
+      form.set("draft", reply ? reply.value : "");
       ["main", "live", "idle-warning"].forEach(function (id) {
         var el = document.getElementById(id);
         if (el) { el.replaceChildren(); }
       });
-      window.location.replace("/console/sign-in?locked=1");
+      function away() { window.location.replace("/console/sign-in?locked=1"); }
+      if (gone) { away(); return; }
+      fetch("/console/lock", {
+        method: "POST", credentials: "same-origin", cache: "no-store",
+        headers: { "X-CSRF-Token": csrf() }, body: form
+      }).then(away, away);
     }
     function touch() {
       lastTouch = Date.now();
       fetch("/console/ping", { credentials: "same-origin", cache: "no-store" })
-        .then(function (response) { if (response.status === 401) { lock(); } })
+        .then(function (response) { if (response.status === 401) { lock(true); } })
         .catch(function () { /* offline: the next check decides */ });
     }
     function hideWarning() {
@@ -133,7 +243,7 @@
     setInterval(function () {
       // The server counts activity to 15 s: lock that much early rather than late.
       var remaining = lastTouch + idle - TOUCH - Date.now();
-      if (remaining <= 1000) { lock(); return; }
+      if (remaining <= 1000) { lock(false); return; }
       if (remaining <= WARN && warning) {
         if (left) { left.textContent = String(Math.ceil(remaining / 1000)); }
         if (warning.hidden) {

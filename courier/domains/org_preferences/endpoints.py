@@ -84,7 +84,8 @@ def _resources(states: Sequence[PreferenceState]) -> list[dict[str, Any]]:
     response_model=None,
     summary="List preferences of an organization",
     description="Every known preference of the caller's organization, sorted by name: "
-    "alexa-read-message-text (boolean), default-channel-title (string), email-unsubscribe-url "
+    "alexa-read-message-text (boolean), console-idle-timeout-seconds (integer, 60 to 43200), "
+    "default-channel-title (string), email-unsubscribe-url "
     "(string), group-provider-ack (boolean), initial-sms-message (string), locale (string), "
     "sms-message-link (string), sms-phi-safe (boolean). "
     "One the organization never set shows its default with explicit: false. A preference has "
@@ -110,10 +111,11 @@ async def list_org_preferences(
     response_model=None,
     status_code=201,
     summary="Set a preference (creates or replaces the named one)",
-    description="Admin keys only. Give the value as value-js (typed JSON: a string or a "
-    "boolean, as the preference declares) or as value (its text form, 'true'/'false' for a "
-    "boolean); both may be given if they agree. type, if given, must be json. Setting a "
-    "preference again replaces its value; created-at then says when the current value was set.",
+    description="Admin keys only. Give the value as value-js (typed JSON: a string, a "
+    "boolean or an integer, as the preference declares) or as value (its text form, "
+    "'true'/'false' for a boolean, digits for an integer); both may be given if they agree. "
+    "type, if given, must be json. Setting a preference again replaces its value; "
+    "created-at then says when the current value was set.",
     responses={201: {"model": _documents.single}, **ERRORS},
     operation_id=f"set-v1-{TYPE_NAME}",
 )

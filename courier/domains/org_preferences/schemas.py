@@ -16,8 +16,9 @@ _NAME_CHOICES: list[JsonValue] = [*sorted(PREFERENCES)]
 _VALUE_JS_SCHEMA: dict[str, Any] = {
     "description": "The typed value: a string for default-channel-title, "
     "email-unsubscribe-url, initial-sms-message, locale and sms-message-link; a boolean for "
-    "alexa-read-message-text, group-provider-ack and sms-phi-safe",
-    "anyOf": [{"type": "string"}, {"type": "boolean"}],
+    "alexa-read-message-text, group-provider-ack and sms-phi-safe; an integer for "
+    "console-idle-timeout-seconds (60 to 43200)",
+    "anyOf": [{"type": "string"}, {"type": "boolean"}, {"type": "integer"}],
 }
 
 
@@ -28,7 +29,7 @@ class OrgPreferenceRead(ReadAttributes):
         description="How the value is carried: value-js holds it as typed JSON",
     )
     value: str = Field(description="The value as text ('true'/'false' for a boolean)")
-    value_js: str | bool = Field(json_schema_extra=_VALUE_JS_SCHEMA)
+    value_js: bool | int | str = Field(json_schema_extra=_VALUE_JS_SCHEMA)
     organization_id: uuid.UUID
     created_at: Timestamp = Field(
         description="When the current value was set; for a default, when the organization was "

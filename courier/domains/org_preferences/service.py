@@ -25,9 +25,10 @@ from courier.models.org_preference import OrgPreference
 if TYPE_CHECKING:
     from courier.domains.org_preferences.schemas import OrgPreferenceSet
 
-PreferenceValue = str | bool
+PreferenceValue = str | bool | int
 PreferenceName = Literal[
     "alexa-read-message-text",
+    "console-idle-timeout-seconds",
     "default-channel-title",
     "email-unsubscribe-url",
     "group-provider-ack",
@@ -44,6 +45,7 @@ TextPreferenceName = Literal[
     "sms-message-link",
 ]
 BoolPreferenceName = Literal["alexa-read-message-text", "group-provider-ack", "sms-phi-safe"]
+IntPreferenceName = Literal["console-idle-timeout-seconds"]
 
 TYPE_NAME = "org-preferences"
 
@@ -53,32 +55,44 @@ class Preference:
     """One known preference: its value type, default and bounds."""
 
     name: str
-    kind: type[str] | type[bool]
+    kind: type[str] | type[bool] | type[int]
     default: PreferenceValue
     description: str
     max_length: int = 0
+    bounds: tuple[int, int] = (0, 0)  # an integer preference: its least and greatest value
 
     def accepts(self, value: object) -> bool:
-        # bool is checked exactly: a JSON string "true" is not a boolean preference value.
+        # bool is checked exactly: a JSON string "true" is not a boolean preference value (nor
+        # is true an integer one).
         if self.kind is bool:
             return isinstance(value, bool)
+        if self.kind is int:
+            low, high = self.bounds
+            return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
         return isinstance(value, str) and bool(value.strip()) and len(value) <= self.max_length
 
     def problem(self) -> str:
         if self.kind is bool:
             return "must be a boolean"
+        if self.kind is int:
+            return f"must be an integer from {self.bounds[0]} to {self.bounds[1]}"
         return f"must be a non-empty string of at most {self.max_length} characters"
 
     def from_text(self, text: str) -> PreferenceValue:
         if self.kind is bool:
             return parse_bool(text)
+        if self.kind is int:
+            try:
+                return int(text.strip(), 10)
+            except ValueError:
+                raise ValueError(f"is not an integer: {text!r}") from None
         return text
 
     @staticmethod
     def as_text(value: PreferenceValue) -> str:
         if isinstance(value, bool):
             return "true" if value else "false"
-        return value
+        return str(value)
 
 
 PREFERENCES: dict[str, Preference] = {
@@ -90,6 +104,15 @@ PREFERENCES: dict[str, Preference] = {
             "Care team",
             "Title given to a new channel when its creator names none",
             max_length=255,
+        ),
+        Preference(
+            "console-idle-timeout-seconds",
+            int,
+            600,
+            "Seconds without activity after which the organization's web-console sessions lock "
+            "(60 to 43200); while unset, the installation's COURIER_CONSOLE_IDLE_TIMEOUT_SECONDS "
+            "(600 unless configured) applies (docs/CONSOLE.md)",
+            bounds=(60, 43200),
         ),
         Preference(
             "group-provider-ack",
@@ -201,6 +224,12 @@ async def get_preference(
 async def get_preference(
     session: AsyncSession, organization_id: uuid.UUID, name: TextPreferenceName
 ) -> str: ...
+
+
+@overload
+async def get_preference(
+    session: AsyncSession, organization_id: uuid.UUID, name: IntPreferenceName
+) -> int: ...
 
 
 async def get_preference(
