@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, and_, delete, false, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, false, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from courier.core.auth import Principal
 from courier.core.errors import ApiError, ErrorItem, not_found
@@ -603,3 +606,248 @@ async def message_reactions(
         for reaction in rows.scalars():
             reactions[reaction.message_id].append(reaction)
     return reactions
+
+
+# --- posting (the hot path: see posting.py for the lock order) -------------------------------
+
+
+async def author_locales(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, str | None]]:
+    """(id, locale) of these individuals (at most CHUNK ids)."""
+    people = cast("Select[Any]", select(Individual.id, Individual.locale))
+    rows = await session.execute(
+        scoped(people, Individual, organization_id).where(Individual.id.in_(ids))
+    )
+    return [(ident, locale) for ident, locale in rows]
+
+
+async def logins_newest_first(
+    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(primary individual, user) of the logins of these individuals (at most CHUNK ids),
+    newest login first."""
+    logins = cast("Select[Any]", select(User.primary_individual_id, User.id))
+    rows = await session.execute(
+        scoped(logins, User, organization_id)
+        .where(User.primary_individual_id.in_(individual_ids))
+        .order_by(User.created_at.desc(), User.id.desc())
+    )
+    return [(individual_id, user_id) for individual_id, user_id in rows]
+
+
+async def subscriber_pairs(
+    session: AsyncSession, organization_id: uuid.UUID, channel_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(channel, subscriber) of these channels (at most CHUNK ids)."""
+    pairs = cast(
+        "Select[Any]", select(MessagingSubscriber.channel_id, MessagingSubscriber.individual_id)
+    )
+    rows = await session.execute(
+        scoped(pairs, MessagingSubscriber, organization_id).where(
+            MessagingSubscriber.channel_id.in_(channel_ids)
+        )
+    )
+    return [(channel_id, individual_id) for channel_id, individual_id in rows]
+
+
+# channel, its new seq, its group, its SMS path on
+Taken = list[tuple[uuid.UUID, int, "uuid.UUID | None", bool]]
+
+
+async def take_seq(
+    session: AsyncSession, organization_id: uuid.UUID, message: MessagingMessage, now: datetime
+) -> Taken:
+    """Bump ``message``'s channel's seq counter and make it the channel's last message."""
+    # One statement reads and bumps the counter under the row lock; "evaluate" keeps any
+    # loaded channel object of this session in step with the UPDATE.
+    stmt = (
+        scoped(update(MessagingChannel), MessagingChannel, organization_id)
+        .where(MessagingChannel.id == message.channel_id)
+        .values(
+            last_seq=MessagingChannel.last_seq + 1,
+            last_message_id=message.id,
+            last_message_at=now,
+            last_modified_at=now,
+        )
+        .returning(
+            MessagingChannel.id,
+            MessagingChannel.last_seq,
+            MessagingChannel.individual_group_id,
+            MessagingChannel.with_sms,
+        )
+        .execution_options(synchronize_session="evaluate")
+    )
+    return [(c, s, g, bool(w)) for c, s, g, w in await session.execute(stmt)]
+
+
+async def take_seqs_of_channels(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    by_channel: Mapping[uuid.UUID, MessagingMessage],
+    now: datetime,
+) -> Taken:
+    """Many channels in a fixed number of statements, whose compiled forms are cached (an
+    expanding IN list, executemany), whatever the number of channels."""
+    ordered = sorted(by_channel)
+    if is_postgres(session):
+        # Row locks in id order, so two fan-outs sharing channels never deadlock; then one
+        # UPDATE over unnested arrays (two parameters, however many channels).
+        await session.execute(
+            scoped(select(MessagingChannel.id), MessagingChannel, organization_id)
+            .where(MessagingChannel.id.in_(ordered))
+            .order_by(MessagingChannel.id)
+            .with_for_update()
+        )
+        result = await session.execute(
+            _TAKE_MANY_PG,
+            {
+                "org": organization_id,
+                "now": now,
+                "channels": ordered,
+                "messages": [by_channel[c].id for c in ordered],
+            },
+        )
+        rows: Taken = [(c, s, g, bool(w)) for c, s, g, w in result]
+    else:
+        # SQLite: the transaction holds the database's write lock; statements are local calls.
+        stmt = (
+            scoped(update(MessagingChannel), MessagingChannel, organization_id)
+            .where(MessagingChannel.id.in_(ordered))
+            .values(
+                last_seq=MessagingChannel.last_seq + 1, last_message_at=now, last_modified_at=now
+            )
+            .returning(
+                MessagingChannel.id,
+                MessagingChannel.last_seq,
+                MessagingChannel.individual_group_id,
+                MessagingChannel.with_sms,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        rows = [(c, s, g, bool(w)) for c, s, g, w in await session.execute(stmt)]
+        connection = await session.connection()
+        await connection.execute(
+            _SET_LAST_MESSAGE,
+            [{"b_org": organization_id, "b_id": c, "b_message": by_channel[c].id} for c in ordered],
+        )
+    for channel_id, seq, _group, _sms in rows:  # loaded channel objects see the new values
+        channel = session.identity_map.get(identity_key(MessagingChannel, channel_id))
+        if channel is not None:
+            set_committed_value(channel, "last_seq", seq)
+            set_committed_value(channel, "last_message_id", by_channel[channel_id].id)
+            set_committed_value(channel, "last_message_at", now)
+            set_committed_value(channel, "last_modified_at", now)
+    return rows
+
+
+# PostgreSQL: many channels, or many horizons, in one statement over unnested arrays. Each
+# names its organization; the tenancy guard does not see inside text.
+_TAKE_MANY_PG = text(
+    "UPDATE messaging_channels AS c SET last_seq = c.last_seq + 1, "
+    "last_message_id = v.message_id, last_message_at = :now, last_modified_at = :now "
+    "FROM unnest(CAST(:channels AS uuid[]), CAST(:messages AS uuid[])) "
+    "AS v(channel_id, message_id) "
+    "WHERE c.organization_id = :org AND c.id = v.channel_id "
+    "RETURNING c.id, c.last_seq, c.individual_group_id, c.with_sms"
+)
+_MOVE_HORIZONS_PG = text(
+    "UPDATE messaging_subscribers AS s SET ack_seq = v.seq, ack_message_id = v.message_id, "
+    "ack_time = :now, ack_user_time = :now "
+    "FROM unnest(CAST(:channels AS uuid[]), CAST(:authors AS uuid[]), CAST(:seqs AS integer[]), "
+    "CAST(:floors AS integer[]), CAST(:messages AS uuid[])) "
+    "AS v(channel_id, individual_id, seq, floor, message_id) "
+    "WHERE s.organization_id = :org AND s.channel_id = v.channel_id "
+    "AND s.individual_id = v.individual_id AND s.ack_seq < v.seq AND s.ack_seq >= v.floor"
+)
+_CHANNELS: Any = MessagingChannel.__table__
+_SUBSCRIBERS: Any = MessagingSubscriber.__table__
+# Core statements run with many parameter sets (executemany): each names its organization.
+_SET_LAST_MESSAGE = (
+    update(_CHANNELS)
+    .where(
+        _CHANNELS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
+        _CHANNELS.c.id == bindparam("b_id"),
+    )
+    .values(last_message_id=bindparam("b_message"))
+)
+_MOVE_HORIZON = (
+    update(_SUBSCRIBERS)
+    .where(
+        _SUBSCRIBERS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
+        _SUBSCRIBERS.c.channel_id == bindparam("b_channel"),
+        _SUBSCRIBERS.c.individual_id == bindparam("b_author"),
+        _SUBSCRIBERS.c.ack_seq < bindparam("b_seq"),
+        _SUBSCRIBERS.c.ack_seq >= bindparam("b_floor"),
+    )
+    .values(
+        ack_seq=bindparam("b_seq"),
+        ack_message_id=bindparam("b_message"),
+        ack_time=bindparam("b_now"),
+        ack_user_time=bindparam("b_now"),
+    )
+)
+
+
+async def move_author_horizons(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    messages: Sequence[MessagingMessage],
+    acks: Sequence[bool],
+    now: datetime,
+) -> None:
+    """Move each posted message's author's horizon to it: with its ack, any horizon behind
+    it; without, only one exactly at the message before."""
+    if len(messages) == 1:
+        message, auto = messages[0], acks[0]
+        if message.individual_id is None:
+            return
+        seq = message.seq
+        assert seq is not None
+        behind = (
+            MessagingSubscriber.ack_seq < seq if auto else MessagingSubscriber.ack_seq == seq - 1
+        )
+        await session.execute(
+            scoped(update(MessagingSubscriber), MessagingSubscriber, organization_id)
+            .where(
+                MessagingSubscriber.channel_id == message.channel_id,
+                MessagingSubscriber.individual_id == message.individual_id,
+                behind,
+            )
+            .values(ack_seq=seq, ack_message_id=message.id, ack_time=now, ack_user_time=now)
+            .execution_options(synchronize_session="evaluate")
+        )
+        return
+    # auto-ack: any horizon behind the new seq moves (floor 0); without: only one that was
+    # exactly at the message before (floor seq - 1).
+    params = [
+        {
+            "b_org": organization_id,
+            "b_channel": message.channel_id,
+            "b_author": message.individual_id,
+            "b_seq": message.seq,
+            "b_floor": 0 if auto else (message.seq or 1) - 1,
+            "b_message": message.id,
+            "b_now": now,
+        }
+        for message, auto in zip(messages, acks, strict=True)
+        if message.individual_id is not None
+    ]
+    if not params:
+        return
+    if is_postgres(session):
+        await session.execute(
+            _MOVE_HORIZONS_PG,
+            {
+                "org": organization_id,
+                "now": now,
+                "channels": [p["b_channel"] for p in params],
+                "authors": [p["b_author"] for p in params],
+                "seqs": [p["b_seq"] for p in params],
+                "floors": [p["b_floor"] for p in params],
+                "messages": [p["b_message"] for p in params],
+            },
+        )
+        return
+    connection = await session.connection()
+    await connection.execute(_MOVE_HORIZON, params)
