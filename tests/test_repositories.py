@@ -1,8 +1,8 @@
-"""Issue 9, point 4: a domain's SQL lives in its ``repository.py``, not in its service or
-endpoints. A static check: ``select(``, ``update(``, ``delete(`` and ``insert(`` (imported from
-SQLAlchemy, its dialects included) are not called in ``courier/domains/*/service.py`` nor
-``endpoints.py`` of any domain (the list of files still to move, kept while the move was under
-way, is empty since every domain moved its statements)."""
+"""Issue 9, point 4: each domain's SQL lives once, in its ``repository.py``. A static check:
+``select(``, ``update(``, ``delete(`` and ``insert(`` (imported from SQLAlchemy, its dialects
+included) are not called in any module of ``courier/domains/*`` but its ``repository.py`` (and,
+while their move is under way, the purge modules and the ``ALSO_PENDING`` files, which must
+still build statements: a file that no longer does leaves the list)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,20 @@ from tests.factories import make_individual_id
 
 DOMAINS = Path(courier.__file__).resolve().parent / "domains"
 STATEMENTS = frozenset({"select", "update", "delete", "insert"})
-CHECKED = ("service.py", "endpoints.py")
+# Every module of every domain is checked, but these (by file name) ...
+CHECKED_EVERYWHERE_BUT = ("repository.py", "purge.py")
+# ... and these, whose statements move in another branch (relative to courier/domains).
+ALSO_PENDING = frozenset(
+    {
+        "texts/inbound.py",
+        "texts/jobs.py",
+        "alexa/jobs.py",
+        "alexa/tokens.py",
+        "appointments/jobs.py",
+        "appointments/reminders.py",
+        "aggregations/columns.py",
+    }
+)
 
 
 def statement_calls(path: Path) -> list[int]:
@@ -54,22 +67,53 @@ def statement_calls(path: Path) -> list[int]:
     return sorted(lines)
 
 
+def checked_modules() -> list[Path]:
+    return [
+        path
+        for path in sorted(DOMAINS.rglob("*.py"))
+        if path.name not in CHECKED_EVERYWHERE_BUT
+        and path.relative_to(DOMAINS).as_posix() not in ALSO_PENDING
+    ]
+
+
 def building_statements() -> dict[str, list[int]]:
     found: dict[str, list[int]] = {}
-    for name in CHECKED:
-        for path in sorted(DOMAINS.glob(f"*/{name}")):
-            lines = statement_calls(path)
-            if lines:
-                found[str(path.relative_to(DOMAINS))] = lines
+    for path in checked_modules():
+        lines = statement_calls(path)
+        if lines:
+            found[path.relative_to(DOMAINS).as_posix()] = lines
     return found
 
 
-def test_services_and_endpoints_leave_sql_to_the_repository() -> None:
+def test_domains_leave_sql_to_the_repository() -> None:
     found = building_statements()
     assert not found, (
-        "SQL belongs in the domain's repository.py (tenant-scoped named functions the service "
-        f"calls); statements built at: {found}"
+        "SQL belongs in the domain's repository.py (tenant-scoped named functions the other "
+        f"modules call); statements built at: {found}"
     )
+
+
+def test_the_check_covers_every_kind_of_module() -> None:
+    checked = {path.relative_to(DOMAINS).as_posix() for path in checked_modules()}
+    # services and endpoints, and the rest: renderers, jobs, hooks, middleware
+    for module in (
+        "announcers/service.py",
+        "inbox/endpoints.py",
+        "messaging/posting.py",
+        "messaging/sms.py",
+        "inbox/views.py",
+        "announcers/triggers.py",
+        "sniffers/recorder.py",
+    ):
+        assert module in checked
+    assert not any(name.endswith(("/repository.py", "/purge.py")) for name in checked)
+
+
+def test_pending_files_are_still_pending() -> None:
+    """A file listed in ALSO_PENDING whose statements have moved leaves the list (so the check
+    covers it again)."""
+    moved = sorted(name for name in ALSO_PENDING if not statement_calls(DOMAINS / name))
+    assert not moved, f"no statement left in {moved}: remove them from ALSO_PENDING"
 
 
 def test_the_check_sees_statements(tmp_path: Path) -> None:

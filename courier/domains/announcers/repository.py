@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Select, Text, select, update
+from sqlalchemy import Select, Text, and_, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +20,7 @@ from courier.models.announcer import Announcer, AnnouncerFiring
 from courier.models.event import Event
 from courier.models.individual import Individual
 from courier.models.individual_group import IndividualGroupLeader, IndividualGroupMember
-from courier.models.messaging import MessagingChannel, MessagingSubscriber
+from courier.models.messaging import MessagingChannel, MessagingMessage, MessagingSubscriber
 from courier.models.template import Template
 from courier.models.user import User
 
@@ -260,3 +260,34 @@ async def firings_of(
         organization_id,
     ).order_by(AnnouncerFiring.fired_at, AnnouncerFiring.event_id)
     return list((await session.execute(stmt)).scalars())
+
+
+# --- what the triggers read of their events (triggers.py) ------------------------------------
+
+
+async def posted_messages_with_groups(
+    session: AsyncSession, organization_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    """id, individual_id, channel_id and the channel's individual_group_id of those of
+    ``message_ids`` that are posted (not drafts) and not removed."""
+    stmt = scoped(
+        _select(
+            MessagingMessage.id,
+            MessagingMessage.individual_id,
+            MessagingMessage.channel_id,
+            MessagingChannel.individual_group_id,
+        ).join(
+            MessagingChannel,
+            and_(
+                MessagingChannel.id == MessagingMessage.channel_id,
+                in_organization(MessagingChannel, organization_id),
+            ),
+        ),
+        MessagingMessage,
+        organization_id,
+    ).where(
+        MessagingMessage.id.in_(message_ids),
+        MessagingMessage.draft.is_(False),
+        MessagingMessage.removed.is_(False),
+    )
+    return {row.id: row for row in (await session.execute(stmt)).all()}

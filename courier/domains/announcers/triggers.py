@@ -12,15 +12,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
 
-from sqlalchemy import Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import in_organization, scoped
+from courier.domains.announcers import repository as repo
 from courier.models.event import Event
-from courier.models.messaging import MessagingChannel, MessagingMessage
-from courier.models.user import User
 
 SUBJECT = "subject"
 GROUP_MEMBERS = "group-members"
@@ -81,10 +77,6 @@ def triggers_of(event_type: str) -> list[Trigger]:
     return [t for t in TRIGGERS.values() if event_type in t.event_types]
 
 
-def _select(*columns: Any) -> Select[Any]:
-    return cast("Select[Any]", select(*columns))
-
-
 def _ident(value: object) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
@@ -126,27 +118,7 @@ async def _message_posted(
     ids = [e.resource_id for e in events if e.resource_id is not None]
     if not ids:
         return {}
-    stmt = scoped(
-        _select(
-            MessagingMessage.id,
-            MessagingMessage.individual_id,
-            MessagingMessage.channel_id,
-            MessagingChannel.individual_group_id,
-        ).join(
-            MessagingChannel,
-            and_(
-                MessagingChannel.id == MessagingMessage.channel_id,
-                in_organization(MessagingChannel, organization_id),
-            ),
-        ),
-        MessagingMessage,
-        organization_id,
-    ).where(
-        MessagingMessage.id.in_(ids),
-        MessagingMessage.draft.is_(False),
-        MessagingMessage.removed.is_(False),
-    )
-    found = {row.id: row for row in (await session.execute(stmt)).all()}
+    found = await repo.posted_messages_with_groups(session, organization_id, ids)
     facts: dict[uuid.UUID, Facts] = {}
     for e in events:
         row = found.get(e.resource_id) if e.resource_id is not None else None
@@ -165,10 +137,7 @@ async def _user_created(
     ids = [e.resource_id for e in events if e.resource_id is not None]
     if not ids:
         return {}
-    stmt = scoped(_select(User.id, User.primary_individual_id), User, organization_id).where(
-        User.id.in_(ids)
-    )
-    primary = {row.id: row.primary_individual_id for row in (await session.execute(stmt)).all()}
+    primary = await repo.primary_individuals(session, organization_id, ids)
     facts: dict[uuid.UUID, Facts] = {}
     for e in events:
         user_id = e.resource_id

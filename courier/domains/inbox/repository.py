@@ -382,3 +382,36 @@ async def clamp_horizons(ctx: Context, individual_id: uuid.UUID) -> int:
         result: Any = await ctx.session.execute(stmt)
         clamped += int(result.rowcount or 0)
     return clamped
+
+
+# --- the inbox listing (views.py) ------------------------------------------------------------
+
+
+def channel_subscriber_count(organization_id: uuid.UUID) -> Any:
+    """How many subscribe to each listed channel (a subquery correlated to the channel)."""
+    others = aliased(MessagingSubscriber)
+    return (
+        select(func.count())
+        .select_from(others)
+        .where(others.channel_id == MessagingChannel.id, in_organization(others, organization_id))
+        .correlate(MessagingChannel)
+        .scalar_subquery()
+    )
+
+
+def inbox_channels(organization_id: uuid.UUID, individual_id: uuid.UUID) -> Select[Any]:
+    """The individual's channels: its memberships joined to their channels."""
+    org = organization_id
+    stmt = (
+        select(MessagingChannel)
+        .select_from(MessagingSubscriber)
+        .join(
+            MessagingChannel,
+            and_(
+                MessagingChannel.id == MessagingSubscriber.channel_id,
+                in_organization(MessagingChannel, org),
+            ),
+        )
+        .where(MessagingSubscriber.individual_id == individual_id)
+    )
+    return scoped(stmt, MessagingSubscriber, org)

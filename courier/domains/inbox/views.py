@@ -32,12 +32,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import ColumnElement, Select, and_, case, exists, false, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, Select, and_, case, exists, false, func, or_
 
 from courier.core.auth import Permission
 from courier.core.handlers import JsonResponse
-from courier.core.tenancy import in_organization, scoped
+from courier.core.tenancy import in_organization
+from courier.domains.inbox import repository as repo
 from courier.domains.inbox.service import required_individual
 from courier.domains.messaging.render import render_channels
 from courier.domains.messaging.schemas import CHANNEL_TYPE, ChannelRead
@@ -117,14 +117,7 @@ def text_filter(stmt: Select[Any], value: str, ctx: Context) -> Select[Any]:
 
 
 def subscriber_count(ctx: Context) -> Any:
-    others = aliased(MessagingSubscriber)
-    return (
-        select(func.count())
-        .select_from(others)
-        .where(others.channel_id == Channel.id, in_organization(others, ctx.organization_id))
-        .correlate(Channel)
-        .scalar_subquery()
-    )
+    return repo.channel_subscriber_count(ctx.organization_id)
 
 
 def type_filter(stmt: Select[Any], value: str, ctx: Context) -> Select[Any]:
@@ -248,14 +241,7 @@ def order_by(sort: list[tuple[str, bool]]) -> list[Any]:
 
 def inbox_statement(ctx: Context, individual_id: uuid.UUID) -> Select[Any]:
     """The individual's channels: its memberships joined to their channels."""
-    org = ctx.organization_id
-    stmt = (
-        select(Channel)
-        .select_from(Sub)
-        .join(Channel, and_(Channel.id == Sub.channel_id, in_organization(Channel, org)))
-        .where(Sub.individual_id == individual_id)
-    )
-    return scoped(stmt, Sub, org)
+    return repo.inbox_channels(ctx.organization_id, individual_id)
 
 
 def _parameters() -> list[dict[str, Any]]:

@@ -24,17 +24,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
+from courier.domains.messaging import repository as repo
 from courier.domains.messaging.schemas import MESSAGE_TYPE
 from courier.jobs.outbox import enqueue
 from courier.jsonapi.changes import Actor, change, write_changes
-from courier.models.individual import Individual
-from courier.models.messaging import MessagingMessage, MessagingSubscriber
 
 if TYPE_CHECKING:  # the libraries are imported on first use: YAKE pulls in networkx (~40 MB)
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -146,71 +143,27 @@ async def analyse_messages(
     """Compute and store the sentiment and phrases of those of ``message_ids`` that still
     wait for them; each stored result publishes ``messaging-messages.analyzed`` to the
     message's audience. Returns how many were stored. Never commits."""
-    found = (
-        await session.execute(
-            scoped(
-                cast(
-                    "Select[Any]",
-                    select(
-                        MessagingMessage.id,
-                        MessagingMessage.message,
-                        MessagingMessage.channel_id,
-                        MessagingMessage.individual_id,
-                        MessagingMessage.draft,
-                    ),
-                ),
-                MessagingMessage,
-                organization_id,
-            ).where(
-                MessagingMessage.id.in_(list(message_ids)),
-                MessagingMessage.analyzed.is_(False),
-                MessagingMessage.removed.is_(False),
-            )
-        )
-    ).all()
+    found = await repo.unanalysed_messages(session, organization_id, message_ids)
     if not found:
         return 0
     authors = {row.individual_id for row in found if row.individual_id is not None}
     locales: dict[uuid.UUID, str | None] = {}
     if authors:
-        rows = await session.execute(
-            scoped(
-                cast("Select[Any]", select(Individual.id, Individual.locale)),
-                Individual,
-                organization_id,
-            ).where(Individual.id.in_(authors))
-        )
+        rows = await repo.author_locales(session, organization_id, authors)
         locales = {ident: locale for ident, locale in rows}
     texts = [(row.message, locales.get(row.individual_id)) for row in found]
     results = await asyncio.to_thread(_analyse_all, texts)
     stored = []
     for row, (body, locale) in zip(found, texts, strict=True):
         result = results[(body, language_of(locale))]
-        done = await session.execute(
-            scoped(update(MessagingMessage), MessagingMessage, organization_id)
-            .where(
-                MessagingMessage.id == row.id,
-                MessagingMessage.message == body,  # not edited since it was read
-                MessagingMessage.analyzed.is_(False),
-            )
-            .values(sentiment=result.sentiment, phrases=result.phrases, analyzed=True)
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(done, "rowcount", 0) == 1:
+        if await repo.store_analysis(
+            session, organization_id, row.id, body, result.sentiment, result.phrases
+        ):
             stored.append(row)
     channels = {row.channel_id for row in stored if not row.draft}
     audiences: dict[uuid.UUID, list[uuid.UUID]] = {channel: [] for channel in channels}
     if channels:
-        pairs = await session.execute(
-            scoped(
-                cast(
-                    "Select[Any]",
-                    select(MessagingSubscriber.channel_id, MessagingSubscriber.individual_id),
-                ),
-                MessagingSubscriber,
-                organization_id,
-            ).where(MessagingSubscriber.channel_id.in_(channels))
-        )
+        pairs = await repo.subscriber_pairs(session, organization_id, channels)
         for channel_id, individual_id in pairs:
             audiences[channel_id].append(individual_id)
 

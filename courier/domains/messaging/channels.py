@@ -16,7 +16,7 @@ import jsonpatch
 import jsonpointer
 import orjson
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Select, insert
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.errors import (
@@ -63,7 +63,7 @@ from courier.jsonapi.changes import Change, Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes, resource_object, single_document
 from courier.jsonapi.resource import CrudService
-from courier.models.messaging import MessagingChannel, MessagingSubscriber
+from courier.models.messaging import MessagingChannel
 
 # --- creating channels: the one way ----------------------------------------------------------
 
@@ -88,10 +88,6 @@ class NewChannel:
     channel_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
-_CHANNELS: Any = MessagingChannel.__table__
-_SUBSCRIBERS: Any = MessagingSubscriber.__table__
-
-
 async def create_channels(
     session: AsyncSession, organization_id: uuid.UUID, channels: Sequence[NewChannel]
 ) -> dict[uuid.UUID, list[uuid.UUID]]:
@@ -102,9 +98,9 @@ async def create_channels(
     if not channels:
         return {}
     now = now_ms()
-    connection = await session.connection()
-    await connection.execute(
-        insert(_CHANNELS),
+    await repo.insert_channel_rows(
+        session,
+        organization_id,
         [
             {
                 "id": new.channel_id,
@@ -139,7 +135,7 @@ async def create_channels(
         for ident in members[new.channel_id]
     ]
     if rows:
-        await connection.execute(insert(_SUBSCRIBERS), rows)
+        await repo.insert_subscriber_rows(session, organization_id, rows)
     return members
 
 
@@ -178,9 +174,9 @@ async def add_subscribers(
     if added:
         now = now_ms()
         admin_ids = set(admins)
-        connection = await ctx.session.connection()
-        await connection.execute(
-            insert(_SUBSCRIBERS),
+        await repo.insert_subscriber_rows(
+            ctx.session,
+            org,
             [subscriber_row(org, channel.id, i, i in admin_ids, now) for i in added],
         )
     return added

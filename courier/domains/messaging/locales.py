@@ -17,16 +17,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
 
-from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
-from courier.models.individual import Individual
-from courier.models.user import User
+from courier.domains.messaging import repository as repo
+from courier.domains.messaging.repository import CHUNK
 
-CHUNK = 500
 _SEPARATOR = re.compile(r"[-_]")
 
 
@@ -66,29 +62,18 @@ async def reader_locales(
     found: dict[uuid.UUID, str | None] = {}
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
-        people = cast("Select[Any]", select(Individual.id, Individual.locale, Individual.owner_id))
-        rows = list(
-            await session.execute(
-                scoped(people, Individual, organization_id).where(Individual.id.in_(chunk))
-            )
-        )
-        logins = cast("Select[Any]", select(User.primary_individual_id, User.locale))
+        rows = await repo.locales_and_owners(session, organization_id, chunk)
         own: dict[uuid.UUID, str] = {}
-        for individual_id, locale in await session.execute(
-            scoped(logins, User, organization_id)
-            .where(User.primary_individual_id.in_(chunk), User.locale.is_not(None))
-            .order_by(User.created_at.desc(), User.id.desc())
+        for individual_id, login_locale in await repo.login_locales_newest_first(
+            session, organization_id, chunk
         ):
-            own[individual_id] = locale  # the last written is the oldest login
+            own[individual_id] = login_locale  # the last written is the oldest login
         managers = [owner for _i, locale, owner in rows if not locale and owner is not None]
         managed: dict[uuid.UUID, str] = {}
         if managers:
-            manager_locales = cast("Select[Any]", select(User.id, User.locale))
-            for user_id, locale in await session.execute(
-                scoped(manager_locales, User, organization_id).where(User.id.in_(managers))
-            ):
-                if locale:
-                    managed[user_id] = locale
+            for user_id, manager in await repo.user_locales(session, organization_id, managers):
+                if manager:
+                    managed[user_id] = manager
         for ident, locale, owner in rows:
             found[ident] = locale or own.get(ident) or (managed.get(owner) if owner else None)
     return found

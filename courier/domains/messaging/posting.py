@@ -27,25 +27,19 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from courier.core.auth import Principal
 from courier.core.errors import conflict
-from courier.core.tenancy import scoped
 from courier.core.time import now_ms
+from courier.domains.messaging import repository as repo
 from courier.domains.messaging.analysis import enqueue_analysis
+from courier.domains.messaging.repository import CHUNK
 from courier.domains.messaging.schemas import MESSAGE_TYPE
 from courier.jsonapi.changes import Actor, Change, change, write_changes
-from courier.models.individual import Individual
-from courier.models.messaging import MessagingChannel, MessagingMessage, MessagingSubscriber
-from courier.models.user import User
-
-CHUNK = 500  # ids per IN (...): under every database's bound-parameter limit
+from courier.models.messaging import MessagingChannel, MessagingMessage
 
 
 @dataclass(frozen=True)
@@ -123,16 +117,8 @@ async def load_authors(
     authors: dict[uuid.UUID, Author] = {}
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
-        people = cast("Select[Any]", select(Individual.id, Individual.locale))
-        locales = await session.execute(
-            scoped(people, Individual, organization_id).where(Individual.id.in_(chunk))
-        )
-        logins = cast("Select[Any]", select(User.primary_individual_id, User.id))
-        rows = await session.execute(
-            scoped(logins, User, organization_id)
-            .where(User.primary_individual_id.in_(chunk))
-            .order_by(User.created_at.desc(), User.id.desc())
-        )
+        locales = await repo.author_locales(session, organization_id, chunk)
+        rows = await repo.logins_newest_first(session, organization_id, chunk)
         users: dict[uuid.UUID, uuid.UUID] = {}
         for individual_id, user_id in rows:
             users[individual_id] = user_id  # the last written is the oldest
@@ -147,14 +133,7 @@ async def channel_audiences(
     wanted = list(dict.fromkeys(channel_ids))
     audiences: dict[uuid.UUID, list[uuid.UUID]] = {ident: [] for ident in wanted}
     for start in range(0, len(wanted), CHUNK):
-        pairs = cast(
-            "Select[Any]", select(MessagingSubscriber.channel_id, MessagingSubscriber.individual_id)
-        )
-        rows = await session.execute(
-            scoped(pairs, MessagingSubscriber, organization_id).where(
-                MessagingSubscriber.channel_id.in_(wanted[start : start + CHUNK])
-            )
-        )
+        rows = await repo.subscriber_pairs(session, organization_id, wanted[start : start + CHUNK])
         for channel_id, individual_id in rows:
             audiences[channel_id].append(individual_id)
     return audiences
@@ -277,9 +256,9 @@ async def take_seqs(
         raise ValueError("take_seqs posts at most one message per channel at a time")
     now = now or now_ms()
     if len(messages) == 1:
-        rows = await _take_one(session, organization_id, messages[0], now)
+        rows = await repo.take_seq(session, organization_id, messages[0], now)
     else:
-        rows = await _take_many(session, organization_id, by_channel, now)
+        rows = await repo.take_seqs_of_channels(session, organization_id, by_channel, now)
     seqs = {channel_id: seq for channel_id, seq, _group, _sms in rows}
     if len(seqs) != len(by_channel):
         raise LookupError("a channel to post in no longer exists")
@@ -290,208 +269,9 @@ async def take_seqs(
         if message not in session:
             session.add(message)
     await session.flush()
-    await _move_horizons(session, organization_id, messages, acks, now)
+    await repo.move_author_horizons(session, organization_id, messages, acks, now)
     if _HOOKS:
         found = {channel_id: (group, sms) for channel_id, _seq, group, sms in rows}
         posted = [Posted(m, *found[m.channel_id]) for m in messages]
         for hook in list(_HOOKS):
             await hook(session, organization_id, posted)
-
-
-# channel, its new seq, its group, its SMS path on
-Taken = list[tuple[uuid.UUID, int, "uuid.UUID | None", bool]]
-
-
-async def _take_one(
-    session: AsyncSession, organization_id: uuid.UUID, message: MessagingMessage, now: datetime
-) -> Taken:
-    # One statement reads and bumps the counter under the row lock; "evaluate" keeps any
-    # loaded channel object of this session in step with the UPDATE.
-    stmt = (
-        scoped(update(MessagingChannel), MessagingChannel, organization_id)
-        .where(MessagingChannel.id == message.channel_id)
-        .values(
-            last_seq=MessagingChannel.last_seq + 1,
-            last_message_id=message.id,
-            last_message_at=now,
-            last_modified_at=now,
-        )
-        .returning(
-            MessagingChannel.id,
-            MessagingChannel.last_seq,
-            MessagingChannel.individual_group_id,
-            MessagingChannel.with_sms,
-        )
-        .execution_options(synchronize_session="evaluate")
-    )
-    return [(c, s, g, bool(w)) for c, s, g, w in await session.execute(stmt)]
-
-
-async def _take_many(
-    session: AsyncSession,
-    organization_id: uuid.UUID,
-    by_channel: Mapping[uuid.UUID, MessagingMessage],
-    now: datetime,
-) -> Taken:
-    """Many channels in a fixed number of statements, whose compiled forms are cached (an
-    expanding IN list, executemany), whatever the number of channels."""
-    ordered = sorted(by_channel)
-    if session.get_bind().dialect.name == "postgresql":
-        # Row locks in id order, so two fan-outs sharing channels never deadlock; then one
-        # UPDATE over unnested arrays (two parameters, however many channels).
-        await session.execute(
-            scoped(select(MessagingChannel.id), MessagingChannel, organization_id)
-            .where(MessagingChannel.id.in_(ordered))
-            .order_by(MessagingChannel.id)
-            .with_for_update()
-        )
-        result = await session.execute(
-            _TAKE_MANY_PG,
-            {
-                "org": organization_id,
-                "now": now,
-                "channels": ordered,
-                "messages": [by_channel[c].id for c in ordered],
-            },
-        )
-        rows: Taken = [(c, s, g, bool(w)) for c, s, g, w in result]
-    else:
-        # SQLite: the transaction holds the database's write lock; statements are local calls.
-        stmt = (
-            scoped(update(MessagingChannel), MessagingChannel, organization_id)
-            .where(MessagingChannel.id.in_(ordered))
-            .values(
-                last_seq=MessagingChannel.last_seq + 1, last_message_at=now, last_modified_at=now
-            )
-            .returning(
-                MessagingChannel.id,
-                MessagingChannel.last_seq,
-                MessagingChannel.individual_group_id,
-                MessagingChannel.with_sms,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        rows = [(c, s, g, bool(w)) for c, s, g, w in await session.execute(stmt)]
-        connection = await session.connection()
-        await connection.execute(
-            _SET_LAST_MESSAGE,
-            [{"b_org": organization_id, "b_id": c, "b_message": by_channel[c].id} for c in ordered],
-        )
-    for channel_id, seq, _group, _sms in rows:  # loaded channel objects see the new values
-        channel = session.identity_map.get(identity_key(MessagingChannel, channel_id))
-        if channel is not None:
-            set_committed_value(channel, "last_seq", seq)
-            set_committed_value(channel, "last_message_id", by_channel[channel_id].id)
-            set_committed_value(channel, "last_message_at", now)
-            set_committed_value(channel, "last_modified_at", now)
-    return rows
-
-
-# PostgreSQL: many channels, or many horizons, in one statement over unnested arrays. Each
-# names its organization; the tenancy guard does not see inside text.
-_TAKE_MANY_PG = text(
-    "UPDATE messaging_channels AS c SET last_seq = c.last_seq + 1, "
-    "last_message_id = v.message_id, last_message_at = :now, last_modified_at = :now "
-    "FROM unnest(CAST(:channels AS uuid[]), CAST(:messages AS uuid[])) "
-    "AS v(channel_id, message_id) "
-    "WHERE c.organization_id = :org AND c.id = v.channel_id "
-    "RETURNING c.id, c.last_seq, c.individual_group_id, c.with_sms"
-)
-_MOVE_HORIZONS_PG = text(
-    "UPDATE messaging_subscribers AS s SET ack_seq = v.seq, ack_message_id = v.message_id, "
-    "ack_time = :now, ack_user_time = :now "
-    "FROM unnest(CAST(:channels AS uuid[]), CAST(:authors AS uuid[]), CAST(:seqs AS integer[]), "
-    "CAST(:floors AS integer[]), CAST(:messages AS uuid[])) "
-    "AS v(channel_id, individual_id, seq, floor, message_id) "
-    "WHERE s.organization_id = :org AND s.channel_id = v.channel_id "
-    "AND s.individual_id = v.individual_id AND s.ack_seq < v.seq AND s.ack_seq >= v.floor"
-)
-_CHANNELS: Any = MessagingChannel.__table__
-_SUBSCRIBERS: Any = MessagingSubscriber.__table__
-# Core statements run with many parameter sets (executemany): each names its organization.
-_SET_LAST_MESSAGE = (
-    update(_CHANNELS)
-    .where(
-        _CHANNELS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
-        _CHANNELS.c.id == bindparam("b_id"),
-    )
-    .values(last_message_id=bindparam("b_message"))
-)
-_MOVE_HORIZON = (
-    update(_SUBSCRIBERS)
-    .where(
-        _SUBSCRIBERS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
-        _SUBSCRIBERS.c.channel_id == bindparam("b_channel"),
-        _SUBSCRIBERS.c.individual_id == bindparam("b_author"),
-        _SUBSCRIBERS.c.ack_seq < bindparam("b_seq"),
-        _SUBSCRIBERS.c.ack_seq >= bindparam("b_floor"),
-    )
-    .values(
-        ack_seq=bindparam("b_seq"),
-        ack_message_id=bindparam("b_message"),
-        ack_time=bindparam("b_now"),
-        ack_user_time=bindparam("b_now"),
-    )
-)
-
-
-async def _move_horizons(
-    session: AsyncSession,
-    organization_id: uuid.UUID,
-    messages: Sequence[MessagingMessage],
-    acks: Sequence[bool],
-    now: datetime,
-) -> None:
-    if len(messages) == 1:
-        message, auto = messages[0], acks[0]
-        if message.individual_id is None:
-            return
-        seq = message.seq
-        assert seq is not None
-        behind = (
-            MessagingSubscriber.ack_seq < seq if auto else MessagingSubscriber.ack_seq == seq - 1
-        )
-        await session.execute(
-            scoped(update(MessagingSubscriber), MessagingSubscriber, organization_id)
-            .where(
-                MessagingSubscriber.channel_id == message.channel_id,
-                MessagingSubscriber.individual_id == message.individual_id,
-                behind,
-            )
-            .values(ack_seq=seq, ack_message_id=message.id, ack_time=now, ack_user_time=now)
-            .execution_options(synchronize_session="evaluate")
-        )
-        return
-    # auto-ack: any horizon behind the new seq moves (floor 0); without: only one that was
-    # exactly at the message before (floor seq - 1).
-    params = [
-        {
-            "b_org": organization_id,
-            "b_channel": message.channel_id,
-            "b_author": message.individual_id,
-            "b_seq": message.seq,
-            "b_floor": 0 if auto else (message.seq or 1) - 1,
-            "b_message": message.id,
-            "b_now": now,
-        }
-        for message, auto in zip(messages, acks, strict=True)
-        if message.individual_id is not None
-    ]
-    if not params:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            _MOVE_HORIZONS_PG,
-            {
-                "org": organization_id,
-                "now": now,
-                "channels": [p["b_channel"] for p in params],
-                "authors": [p["b_author"] for p in params],
-                "seqs": [p["b_seq"] for p in params],
-                "floors": [p["b_floor"] for p in params],
-                "messages": [p["b_message"] for p in params],
-            },
-        )
-        return
-    connection = await session.connection()
-    await connection.execute(_MOVE_HORIZON, params)

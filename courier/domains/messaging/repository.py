@@ -14,11 +14,26 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, and_, delete, false, func, or_, select, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from courier.core.auth import Principal
 from courier.core.errors import ApiError, ErrorItem, not_found
@@ -38,7 +53,10 @@ from courier.models.messaging import (
     MessagingReaction,
     MessagingSubscriber,
 )
+from courier.models.text import OutboundText
+from courier.models.text_account import TextAccountNumber, UnknownNumberOpening
 from courier.models.user import User
+from courier.models.user_consent import UserConsent
 
 CHUNK = 500  # ids per IN (...): under every database's bound-parameter limit
 
@@ -603,3 +621,556 @@ async def message_reactions(
         for reaction in rows.scalars():
             reactions[reaction.message_id].append(reaction)
     return reactions
+
+
+# --- posting (the hot path: see posting.py for the lock order) -------------------------------
+
+
+async def author_locales(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> list[tuple[uuid.UUID, str | None]]:
+    """(id, locale) of these individuals (at most CHUNK ids)."""
+    people = cast("Select[Any]", select(Individual.id, Individual.locale))
+    rows = await session.execute(
+        scoped(people, Individual, organization_id).where(Individual.id.in_(ids))
+    )
+    return [(ident, locale) for ident, locale in rows]
+
+
+async def logins_newest_first(
+    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(primary individual, user) of the logins of these individuals (at most CHUNK ids),
+    newest login first."""
+    logins = cast("Select[Any]", select(User.primary_individual_id, User.id))
+    rows = await session.execute(
+        scoped(logins, User, organization_id)
+        .where(User.primary_individual_id.in_(individual_ids))
+        .order_by(User.created_at.desc(), User.id.desc())
+    )
+    return [(individual_id, user_id) for individual_id, user_id in rows]
+
+
+async def subscriber_pairs(
+    session: AsyncSession, organization_id: uuid.UUID, channel_ids: Iterable[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(channel, subscriber) of these channels (at most CHUNK ids)."""
+    pairs = cast(
+        "Select[Any]", select(MessagingSubscriber.channel_id, MessagingSubscriber.individual_id)
+    )
+    rows = await session.execute(
+        scoped(pairs, MessagingSubscriber, organization_id).where(
+            MessagingSubscriber.channel_id.in_(channel_ids)
+        )
+    )
+    return [(channel_id, individual_id) for channel_id, individual_id in rows]
+
+
+# channel, its new seq, its group, its SMS path on
+Taken = list[tuple[uuid.UUID, int, "uuid.UUID | None", bool]]
+
+
+async def take_seq(
+    session: AsyncSession, organization_id: uuid.UUID, message: MessagingMessage, now: datetime
+) -> Taken:
+    """Bump ``message``'s channel's seq counter and make it the channel's last message."""
+    # One statement reads and bumps the counter under the row lock; "evaluate" keeps any
+    # loaded channel object of this session in step with the UPDATE.
+    stmt = (
+        scoped(update(MessagingChannel), MessagingChannel, organization_id)
+        .where(MessagingChannel.id == message.channel_id)
+        .values(
+            last_seq=MessagingChannel.last_seq + 1,
+            last_message_id=message.id,
+            last_message_at=now,
+            last_modified_at=now,
+        )
+        .returning(
+            MessagingChannel.id,
+            MessagingChannel.last_seq,
+            MessagingChannel.individual_group_id,
+            MessagingChannel.with_sms,
+        )
+        .execution_options(synchronize_session="evaluate")
+    )
+    return [(c, s, g, bool(w)) for c, s, g, w in await session.execute(stmt)]
+
+
+async def take_seqs_of_channels(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    by_channel: Mapping[uuid.UUID, MessagingMessage],
+    now: datetime,
+) -> Taken:
+    """Many channels in a fixed number of statements, whose compiled forms are cached (an
+    expanding IN list, executemany), whatever the number of channels."""
+    ordered = sorted(by_channel)
+    if is_postgres(session):
+        # Row locks in id order, so two fan-outs sharing channels never deadlock; then one
+        # UPDATE over unnested arrays (two parameters, however many channels).
+        await session.execute(
+            scoped(select(MessagingChannel.id), MessagingChannel, organization_id)
+            .where(MessagingChannel.id.in_(ordered))
+            .order_by(MessagingChannel.id)
+            .with_for_update()
+        )
+        result = await session.execute(
+            _TAKE_MANY_PG,
+            {
+                "org": organization_id,
+                "now": now,
+                "channels": ordered,
+                "messages": [by_channel[c].id for c in ordered],
+            },
+        )
+        rows: Taken = [(c, s, g, bool(w)) for c, s, g, w in result]
+    else:
+        # SQLite: the transaction holds the database's write lock; statements are local calls.
+        stmt = (
+            scoped(update(MessagingChannel), MessagingChannel, organization_id)
+            .where(MessagingChannel.id.in_(ordered))
+            .values(
+                last_seq=MessagingChannel.last_seq + 1, last_message_at=now, last_modified_at=now
+            )
+            .returning(
+                MessagingChannel.id,
+                MessagingChannel.last_seq,
+                MessagingChannel.individual_group_id,
+                MessagingChannel.with_sms,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        rows = [(c, s, g, bool(w)) for c, s, g, w in await session.execute(stmt)]
+        connection = await session.connection()
+        await connection.execute(
+            _SET_LAST_MESSAGE,
+            [{"b_org": organization_id, "b_id": c, "b_message": by_channel[c].id} for c in ordered],
+        )
+    for channel_id, seq, _group, _sms in rows:  # loaded channel objects see the new values
+        channel = session.identity_map.get(identity_key(MessagingChannel, channel_id))
+        if channel is not None:
+            set_committed_value(channel, "last_seq", seq)
+            set_committed_value(channel, "last_message_id", by_channel[channel_id].id)
+            set_committed_value(channel, "last_message_at", now)
+            set_committed_value(channel, "last_modified_at", now)
+    return rows
+
+
+# PostgreSQL: many channels, or many horizons, in one statement over unnested arrays. Each
+# names its organization; the tenancy guard does not see inside text.
+_TAKE_MANY_PG = text(
+    "UPDATE messaging_channels AS c SET last_seq = c.last_seq + 1, "
+    "last_message_id = v.message_id, last_message_at = :now, last_modified_at = :now "
+    "FROM unnest(CAST(:channels AS uuid[]), CAST(:messages AS uuid[])) "
+    "AS v(channel_id, message_id) "
+    "WHERE c.organization_id = :org AND c.id = v.channel_id "
+    "RETURNING c.id, c.last_seq, c.individual_group_id, c.with_sms"
+)
+_MOVE_HORIZONS_PG = text(
+    "UPDATE messaging_subscribers AS s SET ack_seq = v.seq, ack_message_id = v.message_id, "
+    "ack_time = :now, ack_user_time = :now "
+    "FROM unnest(CAST(:channels AS uuid[]), CAST(:authors AS uuid[]), CAST(:seqs AS integer[]), "
+    "CAST(:floors AS integer[]), CAST(:messages AS uuid[])) "
+    "AS v(channel_id, individual_id, seq, floor, message_id) "
+    "WHERE s.organization_id = :org AND s.channel_id = v.channel_id "
+    "AND s.individual_id = v.individual_id AND s.ack_seq < v.seq AND s.ack_seq >= v.floor"
+)
+_CHANNELS: Any = MessagingChannel.__table__
+_SUBSCRIBERS: Any = MessagingSubscriber.__table__
+# Core statements run with many parameter sets (executemany): each names its organization.
+_SET_LAST_MESSAGE = (
+    update(_CHANNELS)
+    .where(
+        _CHANNELS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
+        _CHANNELS.c.id == bindparam("b_id"),
+    )
+    .values(last_message_id=bindparam("b_message"))
+)
+_MOVE_HORIZON = (
+    update(_SUBSCRIBERS)
+    .where(
+        _SUBSCRIBERS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
+        _SUBSCRIBERS.c.channel_id == bindparam("b_channel"),
+        _SUBSCRIBERS.c.individual_id == bindparam("b_author"),
+        _SUBSCRIBERS.c.ack_seq < bindparam("b_seq"),
+        _SUBSCRIBERS.c.ack_seq >= bindparam("b_floor"),
+    )
+    .values(
+        ack_seq=bindparam("b_seq"),
+        ack_message_id=bindparam("b_message"),
+        ack_time=bindparam("b_now"),
+        ack_user_time=bindparam("b_now"),
+    )
+)
+
+
+async def move_author_horizons(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    messages: Sequence[MessagingMessage],
+    acks: Sequence[bool],
+    now: datetime,
+) -> None:
+    """Move each posted message's author's horizon to it: with its ack, any horizon behind
+    it; without, only one exactly at the message before."""
+    if len(messages) == 1:
+        message, auto = messages[0], acks[0]
+        if message.individual_id is None:
+            return
+        seq = message.seq
+        assert seq is not None
+        behind = (
+            MessagingSubscriber.ack_seq < seq if auto else MessagingSubscriber.ack_seq == seq - 1
+        )
+        await session.execute(
+            scoped(update(MessagingSubscriber), MessagingSubscriber, organization_id)
+            .where(
+                MessagingSubscriber.channel_id == message.channel_id,
+                MessagingSubscriber.individual_id == message.individual_id,
+                behind,
+            )
+            .values(ack_seq=seq, ack_message_id=message.id, ack_time=now, ack_user_time=now)
+            .execution_options(synchronize_session="evaluate")
+        )
+        return
+    # auto-ack: any horizon behind the new seq moves (floor 0); without: only one that was
+    # exactly at the message before (floor seq - 1).
+    params = [
+        {
+            "b_org": organization_id,
+            "b_channel": message.channel_id,
+            "b_author": message.individual_id,
+            "b_seq": message.seq,
+            "b_floor": 0 if auto else (message.seq or 1) - 1,
+            "b_message": message.id,
+            "b_now": now,
+        }
+        for message, auto in zip(messages, acks, strict=True)
+        if message.individual_id is not None
+    ]
+    if not params:
+        return
+    if is_postgres(session):
+        await session.execute(
+            _MOVE_HORIZONS_PG,
+            {
+                "org": organization_id,
+                "now": now,
+                "channels": [p["b_channel"] for p in params],
+                "authors": [p["b_author"] for p in params],
+                "seqs": [p["b_seq"] for p in params],
+                "floors": [p["b_floor"] for p in params],
+                "messages": [p["b_message"] for p in params],
+            },
+        )
+        return
+    connection = await session.connection()
+    await connection.execute(_MOVE_HORIZON, params)
+
+
+# --- the SMS path (sms.py) -------------------------------------------------------------------
+
+
+async def find_channel(
+    session: AsyncSession, organization_id: uuid.UUID, ident: uuid.UUID
+) -> MessagingChannel | None:
+    stmt = scoped(select(MessagingChannel), MessagingChannel, organization_id).where(
+        MessagingChannel.id == ident
+    )
+    found: MessagingChannel | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def participant_rows(
+    session: AsyncSession, organization_id: uuid.UUID, channel_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, Individual, User | None]]:
+    """(channel, participant subscriber, a login whose primary individual it is) of these
+    channels (at most CHUNK ids), in individual id order, the oldest login first."""
+    org = organization_id
+    stmt = cast(
+        "Select[Any]",
+        select(MessagingSubscriber.channel_id, Individual, User)
+        .join(
+            MessagingSubscriber,
+            and_(
+                MessagingSubscriber.individual_id == Individual.id,
+                in_organization(MessagingSubscriber, org),
+            ),
+        )
+        .outerjoin(
+            User,
+            and_(User.primary_individual_id == Individual.id, in_organization(User, org)),
+        )
+        .where(
+            MessagingSubscriber.channel_id.in_(channel_ids),
+            Individual.account_type == "participant",
+        )
+        # Two users may name the same primary individual: the oldest one speaks for it.
+        .order_by(Individual.id, User.created_at, User.id),
+    )
+    rows = await session.execute(scoped(stmt, Individual, org))
+    return [(channel_id, individual, user) for channel_id, individual, user in rows]
+
+
+async def accepted_sms_consents(
+    session: AsyncSession, organization_id: uuid.UUID, phones: Sequence[str]
+) -> set[str]:
+    """The phones among ``phones`` (at most CHUNK) with an accepted SMS consent."""
+    stmt = scoped(
+        select(UserConsent.target_id).where(
+            UserConsent.target_id.in_(phones),
+            UserConsent.type == "sms",
+            UserConsent.state == "accepted",
+        ),
+        UserConsent,
+        organization_id,
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def text_numbers(
+    session: AsyncSession, organization_id: uuid.UUID, number_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, TextAccountNumber]:
+    stmt = scoped(
+        select(TextAccountNumber).where(TextAccountNumber.id.in_(number_ids)),
+        TextAccountNumber,
+        organization_id,
+    )
+    return {n.id: n for n in (await session.execute(stmt)).scalars()}
+
+
+async def providers_among(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Iterable[uuid.UUID | None]
+) -> set[uuid.UUID]:
+    """Those of ``ids`` whose account type is ``provider``."""
+    stmt = scoped(
+        select(Individual.id).where(Individual.id.in_(ids), Individual.account_type == "provider"),
+        Individual,
+        organization_id,
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def texted_channels(
+    session: AsyncSession, num: TextAccountNumber, phone: str
+) -> list[uuid.UUID]:
+    """The channels the number texted ``phone`` for, the newest first (an index range)."""
+    newest = func.max(OutboundText.created_at)
+    texted = cast(
+        "Select[Any]",
+        select(OutboundText.channel_id)
+        .where(
+            OutboundText.number_id == num.id,
+            OutboundText.target == phone,
+            OutboundText.channel_id.is_not(None),
+        )
+        .group_by(OutboundText.channel_id)
+        .order_by(newest.desc()),
+    )
+    return list(
+        (await session.execute(scoped(texted, OutboundText, num.organization_id))).scalars()
+    )
+
+
+async def channels_of_phone(
+    session: AsyncSession, num: TextAccountNumber, phone: str
+) -> list[uuid.UUID]:
+    """The channels on the number, path on, of anyone with that phone, the most recently
+    active first (e.g. a path turned on before the channel's number changed)."""
+    org = num.organization_id
+    people = select(Individual.id).where(Individual.phone == phone)
+    logins = select(User.primary_individual_id).where(
+        User.phone == phone, User.primary_individual_id.is_not(None)
+    )
+    ids = set((await session.execute(scoped(people, Individual, org))).scalars())
+    ids |= set((await session.execute(scoped(logins, User, org))).scalars())
+    if not ids:
+        return []
+    stmt = (
+        scoped(select(MessagingChannel.id), MessagingChannel, org)
+        .join(
+            MessagingSubscriber,
+            and_(
+                MessagingSubscriber.channel_id == MessagingChannel.id,
+                in_organization(MessagingSubscriber, org),
+            ),
+        )
+        .where(
+            MessagingSubscriber.individual_id.in_(sorted(ids)),
+            MessagingChannel.text_number_id == num.id,
+            MessagingChannel.with_sms.is_(True),
+        )
+        .order_by(MessagingChannel.last_message_at.desc().nulls_last(), MessagingChannel.id)
+    )
+    return list(dict.fromkeys((await session.execute(stmt)).scalars()))
+
+
+async def open_sms_channels(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    number_id: uuid.UUID,
+    candidates: Sequence[uuid.UUID],
+) -> set[uuid.UUID]:
+    """Those of ``candidates`` whose SMS path is on at this number, not archived."""
+    stmt = scoped(select(MessagingChannel.id), MessagingChannel, organization_id).where(
+        MessagingChannel.id.in_(candidates),
+        MessagingChannel.text_number_id == number_id,
+        MessagingChannel.with_sms.is_(True),
+        MessagingChannel.archived.is_(False),
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+# --- new channels and subscribers (channels.py) ----------------------------------------------
+
+
+async def insert_channel_rows(
+    session: AsyncSession, organization_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+) -> None:
+    """One multi-row INSERT of channels (Core rows, each naming ``organization_id``)."""
+    if any(row["organization_id"] != organization_id for row in rows):
+        raise ValueError("a channel row of another organization")
+    connection = await session.connection()
+    await connection.execute(insert(_CHANNELS), list(rows))
+
+
+async def insert_subscriber_rows(
+    session: AsyncSession, organization_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+) -> None:
+    """One multi-row INSERT of subscriptions (Core rows, each naming ``organization_id``)."""
+    if any(row["organization_id"] != organization_id for row in rows):
+        raise ValueError("a subscriber row of another organization")
+    connection = await session.connection()
+    await connection.execute(insert(_SUBSCRIBERS), list(rows))
+
+
+# --- readers' languages (locales.py) ---------------------------------------------------------
+
+
+async def locales_and_owners(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, str | None, uuid.UUID | None]]:
+    """(id, locale, owner) of these individuals (at most CHUNK ids)."""
+    people = cast("Select[Any]", select(Individual.id, Individual.locale, Individual.owner_id))
+    rows = await session.execute(
+        scoped(people, Individual, organization_id).where(Individual.id.in_(ids))
+    )
+    return [(ident, locale, owner) for ident, locale, owner in rows]
+
+
+async def login_locales_newest_first(
+    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, str]]:
+    """(primary individual, locale) of the logins of these individuals that have a locale
+    (at most CHUNK ids), newest login first."""
+    logins = cast("Select[Any]", select(User.primary_individual_id, User.locale))
+    rows = await session.execute(
+        scoped(logins, User, organization_id)
+        .where(User.primary_individual_id.in_(individual_ids), User.locale.is_not(None))
+        .order_by(User.created_at.desc(), User.id.desc())
+    )
+    return [(individual_id, locale) for individual_id, locale in rows]
+
+
+async def user_locales(
+    session: AsyncSession, organization_id: uuid.UUID, user_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, str | None]]:
+    """(user, locale) of these logins."""
+    manager_locales = cast("Select[Any]", select(User.id, User.locale))
+    rows = await session.execute(
+        scoped(manager_locales, User, organization_id).where(User.id.in_(user_ids))
+    )
+    return [(user_id, locale) for user_id, locale in rows]
+
+
+# --- sentiment and key phrases (analysis.py) -------------------------------------------------
+
+
+async def unanalysed_messages(
+    session: AsyncSession, organization_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
+) -> list[Any]:
+    """id, message, channel_id, individual_id and draft of those of ``message_ids`` that wait
+    for their analysis (not removed)."""
+    stmt = scoped(
+        cast(
+            "Select[Any]",
+            select(
+                MessagingMessage.id,
+                MessagingMessage.message,
+                MessagingMessage.channel_id,
+                MessagingMessage.individual_id,
+                MessagingMessage.draft,
+            ),
+        ),
+        MessagingMessage,
+        organization_id,
+    ).where(
+        MessagingMessage.id.in_(list(message_ids)),
+        MessagingMessage.analyzed.is_(False),
+        MessagingMessage.removed.is_(False),
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def store_analysis(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    message_id: uuid.UUID,
+    body: str,
+    sentiment: Any,
+    phrases: Any,
+) -> bool:
+    """Store a message's analysis unless it was edited (its text is no longer ``body``) or
+    analysed since. True when stored."""
+    done = await session.execute(
+        scoped(update(MessagingMessage), MessagingMessage, organization_id)
+        .where(
+            MessagingMessage.id == message_id,
+            MessagingMessage.message == body,  # not edited since it was read
+            MessagingMessage.analyzed.is_(False),
+        )
+        .values(sentiment=sentiment, phrases=phrases, analyzed=True)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(done, "rowcount", 0) == 1)
+
+
+# --- channels opened for unknown phones (sms_openings.py) ------------------------------------
+
+
+async def opening_of(
+    session: AsyncSession, organization_id: uuid.UUID, phone: str
+) -> UnknownNumberOpening | None:
+    """The channel opened for this unknown phone's first text, if any."""
+    stmt = scoped(
+        select(UnknownNumberOpening).where(UnknownNumberOpening.phone == phone),
+        UnknownNumberOpening,
+        organization_id,
+    )
+    found: UnknownNumberOpening | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def known_phone(session: AsyncSession, organization_id: uuid.UUID, phone: str) -> bool:
+    """Whether an individual or a user of the organization has this phone."""
+    org = organization_id
+    for stmt in (
+        scoped(select(Individual.id).where(Individual.phone == phone), Individual, org),
+        scoped(select(User.id).where(User.phone == phone), User, org),
+    ):
+        if (await session.execute(stmt.limit(1))).first() is not None:
+            return True
+    return False
+
+
+async def existing_group_id(
+    session: AsyncSession, organization_id: uuid.UUID, ident: uuid.UUID
+) -> uuid.UUID | None:
+    """``ident`` while it names a group of the organization, else None."""
+    stmt = scoped(
+        select(IndividualGroup.id).where(IndividualGroup.id == ident),
+        IndividualGroup,
+        organization_id,
+    )
+    found: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found

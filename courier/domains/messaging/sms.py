@@ -29,16 +29,16 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
 from courier.core.errors import ApiError, ErrorItem
-from courier.core.tenancy import in_organization, scoped
+from courier.domains.messaging import repository as repo
 from courier.domains.messaging.locales import choose_text_key
 from courier.domains.messaging.posting import AuditActor, NewPost, Posted, on_posted, post_messages
+from courier.domains.messaging.repository import CHUNK
 from courier.domains.org_preferences.service import get_preference
 from courier.domains.text_accounts import repository as accounts
 from courier.domains.texts.inbound import BRIDGE_HOOKS
@@ -46,17 +46,15 @@ from courier.domains.texts.rules import MAX_SEGMENTS, count_segments
 from courier.domains.texts.service import TextRefusedError, queue_text
 from courier.jobs import enqueue
 from courier.models.individual import Individual
-from courier.models.messaging import MessagingChannel, MessagingMessage, MessagingSubscriber
+from courier.models.messaging import MessagingChannel, MessagingMessage
 from courier.models.text import OutboundText
 from courier.models.text_account import TextAccountNumber, TextReceiveLog
 from courier.models.user import User
-from courier.models.user_consent import UserConsent
 
 SOURCE = "sms"  # the source of a message that arrived as a text
 PURPOSE = "bridge"  # the purpose of a text the bridge sends
 POST_JOB = "messaging.sms-post"
 NEUTRAL_LINE = "You have a new message from your care team."
-CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -137,28 +135,8 @@ async def load_participants(
     people: dict[uuid.UUID, dict[uuid.UUID, tuple[Individual, User | None]]] = defaultdict(dict)
     wanted = list(dict.fromkeys(channel_ids))
     for start in range(0, len(wanted), CHUNK):
-        stmt = cast(
-            "Select[Any]",
-            select(MessagingSubscriber.channel_id, Individual, User)
-            .join(
-                MessagingSubscriber,
-                and_(
-                    MessagingSubscriber.individual_id == Individual.id,
-                    in_organization(MessagingSubscriber, org),
-                ),
-            )
-            .outerjoin(
-                User,
-                and_(User.primary_individual_id == Individual.id, in_organization(User, org)),
-            )
-            .where(
-                MessagingSubscriber.channel_id.in_(wanted[start : start + CHUNK]),
-                Individual.account_type == "participant",
-            )
-            # Two users may name the same primary individual: the oldest one speaks for it.
-            .order_by(Individual.id, User.created_at, User.id),
-        )
-        for channel_id, individual, user in await session.execute(scoped(stmt, Individual, org)):
+        rows = await repo.participant_rows(session, org, wanted[start : start + CHUNK])
+        for channel_id, individual, user in rows:
             people[channel_id].setdefault(individual.id, (individual, user))
     return {ident: pick_participant(people[ident].values()) for ident in wanted}
 
@@ -170,16 +148,7 @@ async def consented_phones(
     wanted = sorted(set(phones))
     found: set[str] = set()
     for start in range(0, len(wanted), CHUNK):
-        stmt = scoped(
-            select(UserConsent.target_id).where(
-                UserConsent.target_id.in_(wanted[start : start + CHUNK]),
-                UserConsent.type == "sms",
-                UserConsent.state == "accepted",
-            ),
-            UserConsent,
-            org,
-        )
-        found.update((await session.execute(stmt)).scalars())
+        found |= await repo.accepted_sms_consents(session, org, wanted[start : start + CHUNK])
     return found
 
 
@@ -195,12 +164,7 @@ async def channel_states(
     numbers: dict[uuid.UUID, TextAccountNumber] = {}
     consented: set[str] = set()
     if number_ids:
-        stmt = scoped(
-            select(TextAccountNumber).where(TextAccountNumber.id.in_(number_ids)),
-            TextAccountNumber,
-            org,
-        )
-        numbers = {n.id: n for n in (await session.execute(stmt)).scalars()}
+        numbers = await repo.text_numbers(session, org, number_ids)
         phones = {
             p.phone
             for c in channels
@@ -336,14 +300,7 @@ async def enqueue_post_texts(
     if not candidates:
         return
     authors = {m.individual_id for m in candidates}
-    stmt = scoped(
-        select(Individual.id).where(
-            Individual.id.in_(authors), Individual.account_type == "provider"
-        ),
-        Individual,
-        organization_id,
-    )
-    providers = set((await session.execute(stmt)).scalars())
+    providers = await repo.providers_among(session, organization_id, authors)
     for message in candidates:
         if message.individual_id in providers:
             await enqueue(
@@ -361,22 +318,10 @@ async def text_post(
     """The job's work: text a provider's post to the channel's participant, if the path is on
     and the participant consents now. Runs in the job's transaction: the text is accepted
     exactly when the job completes, so a repeated job never texts twice."""
-    message = (
-        await session.execute(
-            scoped(select(MessagingMessage), MessagingMessage, org).where(
-                MessagingMessage.id == message_id
-            )
-        )
-    ).scalar_one_or_none()
+    message = await repo.find_message(session, org, message_id)
     if message is None or message.removed or message.draft:
         return {"skipped": "message"}
-    channel = (
-        await session.execute(
-            scoped(select(MessagingChannel), MessagingChannel, org).where(
-                MessagingChannel.id == message.channel_id
-            )
-        )
-    ).scalar_one_or_none()
+    channel = await repo.find_channel(session, org, message.channel_id)
     if channel is None or not channel.with_sms:
         return {"skipped": "sms-off"}
     state = await channel_state(session, org, channel)
@@ -396,60 +341,6 @@ async def text_post(
 # --- replies -------------------------------------------------------------------------------------
 
 
-async def _texted_channels(
-    session: AsyncSession, num: TextAccountNumber, phone: str
-) -> list[uuid.UUID]:
-    """The channels the number texted ``phone`` for, the newest first (an index range)."""
-    newest = func.max(OutboundText.created_at)
-    texted = cast(
-        "Select[Any]",
-        select(OutboundText.channel_id)
-        .where(
-            OutboundText.number_id == num.id,
-            OutboundText.target == phone,
-            OutboundText.channel_id.is_not(None),
-        )
-        .group_by(OutboundText.channel_id)
-        .order_by(newest.desc()),
-    )
-    return list(
-        (await session.execute(scoped(texted, OutboundText, num.organization_id))).scalars()
-    )
-
-
-async def _channels_of_phone(
-    session: AsyncSession, num: TextAccountNumber, phone: str
-) -> list[uuid.UUID]:
-    """The channels on the number, path on, of anyone with that phone, the most recently
-    active first (e.g. a path turned on before the channel's number changed)."""
-    org = num.organization_id
-    people = select(Individual.id).where(Individual.phone == phone)
-    logins = select(User.primary_individual_id).where(
-        User.phone == phone, User.primary_individual_id.is_not(None)
-    )
-    ids = set((await session.execute(scoped(people, Individual, org))).scalars())
-    ids |= set((await session.execute(scoped(logins, User, org))).scalars())
-    if not ids:
-        return []
-    stmt = (
-        scoped(select(MessagingChannel.id), MessagingChannel, org)
-        .join(
-            MessagingSubscriber,
-            and_(
-                MessagingSubscriber.channel_id == MessagingChannel.id,
-                in_organization(MessagingSubscriber, org),
-            ),
-        )
-        .where(
-            MessagingSubscriber.individual_id.in_(sorted(ids)),
-            MessagingChannel.text_number_id == num.id,
-            MessagingChannel.with_sms.is_(True),
-        )
-        .order_by(MessagingChannel.last_message_at.desc().nulls_last(), MessagingChannel.id)
-    )
-    return list(dict.fromkeys((await session.execute(stmt)).scalars()))
-
-
 async def _open_channel(
     session: AsyncSession, num: TextAccountNumber, phone: str, candidates: Sequence[uuid.UUID]
 ) -> tuple[uuid.UUID, Participant] | None:
@@ -458,13 +349,7 @@ async def _open_channel(
     if not candidates:
         return None
     org = num.organization_id
-    stmt = scoped(select(MessagingChannel.id), MessagingChannel, org).where(
-        MessagingChannel.id.in_(candidates),
-        MessagingChannel.text_number_id == num.id,
-        MessagingChannel.with_sms.is_(True),
-        MessagingChannel.archived.is_(False),
-    )
-    found = set((await session.execute(stmt)).scalars())
+    found = await repo.open_sms_channels(session, org, num.id, candidates)
     if not found:
         return None
     participants = await load_participants(session, org, sorted(found))
@@ -489,7 +374,7 @@ async def post_reply(
     if not body.strip():
         return False  # a picture alone: nothing to post
     chosen = None
-    for finder in (_texted_channels, _channels_of_phone):
+    for finder in (repo.texted_channels, repo.channels_of_phone):
         chosen = await _open_channel(session, num, sender, await finder(session, num, sender))
         if chosen is not None:
             break

@@ -30,12 +30,10 @@ from __future__ import annotations
 import contextlib
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
-from courier.core.tenancy import scoped
 from courier.domains.messaging import repository as repo
 from courier.domains.messaging.channels import NewChannel, channel_change, create_channels
 from courier.domains.messaging.posting import AuditActor, NewPost, post_messages
@@ -45,37 +43,12 @@ from courier.domains.texts import repository as texts
 from courier.domains.texts.inbound import UNKNOWN_NUMBER_OPENERS, reply_with
 from courier.jsonapi.changes import Actor, change, write_changes
 from courier.models.individual import Individual
-from courier.models.individual_group import IndividualGroup
 from courier.models.text_account import TextAccountNumber, TextReceiveLog, UnknownNumberOpening
-from courier.models.user import User
 
 FIRST_NAME = "SMS"  # the new individual's placeholder first name; the last is the phone
 ACTOR = Actor("system", "sms-bridge")
 AUDIT = AuditActor(ACTOR.type, ACTOR.id, None, ("message",))
 OUTCOME = "unknown-open-channel"
-
-
-async def opening_of(
-    session: AsyncSession, org: uuid.UUID, phone: str
-) -> UnknownNumberOpening | None:
-    stmt = scoped(
-        select(UnknownNumberOpening).where(UnknownNumberOpening.phone == phone),
-        UnknownNumberOpening,
-        org,
-    )
-    found: UnknownNumberOpening | None = (await session.execute(stmt)).scalar_one_or_none()
-    return found
-
-
-async def known_phone(session: AsyncSession, org: uuid.UUID, phone: str) -> bool:
-    """Whether an individual or a user of the organization has this phone."""
-    for stmt in (
-        scoped(select(Individual.id).where(Individual.phone == phone), Individual, org),
-        scoped(select(User.id).where(User.phone == phone), User, org),
-    ):
-        if (await session.execute(stmt.limit(1))).first() is not None:
-            return True
-    return False
 
 
 async def _group(session: AsyncSession, org: uuid.UUID, num: TextAccountNumber) -> uuid.UUID | None:
@@ -88,11 +61,7 @@ async def _group(session: AsyncSession, org: uuid.UUID, num: TextAccountNumber) 
         ident = uuid.UUID(str(rule.get("individual-group-id")))
     if ident is None:
         return None
-    stmt = scoped(
-        select(IndividualGroup.id).where(IndividualGroup.id == ident), IndividualGroup, org
-    )
-    found: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
-    return found
+    return await repo.existing_group_id(session, org, ident)
 
 
 async def open_channel(
@@ -108,11 +77,11 @@ async def open_channel(
     this phone; False when the phone is not unknown (it talked with the number, or it is a
     known person's), or its opening's channel no longer takes texts."""
     org = num.organization_id
-    if await opening_of(session, org, sender) is not None:
+    if await repo.opening_of(session, org, sender) is not None:
         # Opened by an earlier text (e.g. one applied at the same time, committed since the
         # bridge looked): the bridge posts into its channel if that still takes texts.
         return await _posted_by_bridge(session, settings, num, sender, body, log)
-    if await texts.has_talked(session, org, num.id, sender) or await known_phone(
+    if await texts.has_talked(session, org, num.id, sender) or await repo.known_phone(
         session, org, sender
     ):
         return False
@@ -153,7 +122,7 @@ async def open_channel(
     except IntegrityError:
         # Another text of this phone opened it first (PostgreSQL: our insert waited for its
         # commit). Anything else is no race to settle here.
-        if await opening_of(session, org, sender) is None:
+        if await repo.opening_of(session, org, sender) is None:
             raise
         return await _posted_by_bridge(session, settings, num, sender, body, log)
     channel = await repo.load_channel(session, org, new.channel_id, "/data")

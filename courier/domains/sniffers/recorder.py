@@ -26,27 +26,23 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from fastapi import FastAPI
-from sqlalchemy import Select, select
 
 from courier.core.auth import Principal, PrincipalKind
 from courier.core.db import Database
 from courier.core.http import ASGIApp, Message, Receive, Scope, Send
-from courier.core.tenancy import unscoped
 from courier.core.time import utcnow
 from courier.domains.sniffers.redaction import redact_body, redact_query, truncate
-from courier.models.api_key import ApiKey
-from courier.models.sniffer import Sniffer, SnifferLog
-from courier.models.user import User
+from courier.domains.sniffers.repository import active_sniffers
+from courier.models.sniffer import SnifferLog
 
 log = logging.getLogger("courier.sniffers")
 
 CACHE_SECONDS = 5.0
 CAPTURE_BYTES = 64 * 1024  # parsed for field-by-field redaction; kept: 8 KiB
-CACHE_REASON = "the request recorder matches requests of every organization"
 NOT_RECORDED_PREFIXES = ("/v1/sniffers/", "/v2/sniffers/")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -152,22 +148,8 @@ class SnifferRecorder:
         return self._snapshot
 
     async def _load(self) -> Snapshot:
-        stmt = (
-            select(
-                Sniffer.id,
-                Sniffer.organization_id,
-                Sniffer.valid_until,
-                Sniffer.api_key_id,
-                User.primary_individual_id,
-                ApiKey.secret_hash,
-            )
-            .select_from(Sniffer)
-            .outerjoin(User, User.id == Sniffer.user_id)
-            .outerjoin(ApiKey, ApiKey.id == Sniffer.api_key_id)
-            .where(Sniffer.valid_until > utcnow())
-        )
         async with self.database.sessionmaker() as session:
-            rows = (await session.execute(unscoped(cast("Select[Any]", stmt), CACHE_REASON))).all()
+            rows = await active_sniffers(session)
             await session.rollback()
         by_individual: dict[uuid.UUID, list[Target]] = {}
         by_key: dict[uuid.UUID, list[Target]] = {}
