@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from courier.core.tenancy import in_organization, scoped, unscoped
+from courier.models.individual import Individual
 from courier.models.job import Job, JobState
 from courier.models.text import OutboundText, TextCallback, TextOptOut
 from courier.models.text_account import TextAccount, TextAccountNumber, TextReceiveLog
 from courier.models.user import User
+from courier.models.user_consent import UserConsent
 
 # Carrier webhooks name their text or number by id before the organization is known.
 WEBHOOK = "a carrier webhook names its text or number by id before its organization is known"
@@ -224,3 +226,40 @@ def postpone_job(session: Session, org: uuid.UUID, dedupe_key: str, run_at: date
         .values(run_at=run_at)
         .execution_options(synchronize_session=False)
     )
+
+
+# --- purging an individual (courier.domains.texts.purge, voice's purge too) ------------------
+
+
+async def phones_of_individual(
+    session: AsyncSession, org: uuid.UUID, individual_id: uuid.UUID
+) -> set[str]:
+    """The individual's phone and the phones of the users whose primary individual it is."""
+    own = scoped(select(Individual.phone).where(Individual.id == individual_id), Individual, org)
+    users = scoped(select(User.phone).where(User.primary_individual_id == individual_id), User, org)
+    found = {p for (p,) in (await session.execute(own)).all() if p}
+    return found | {p for (p,) in (await session.execute(users)).all() if p}
+
+
+async def rows_by_phone(
+    session: AsyncSession, org: uuid.UUID, model: Any, column: Any, phones: set[str]
+) -> list[Any]:
+    """The rows of ``model`` whose ``column`` is one of ``phones``."""
+    stmt = scoped(select(model).where(column.in_(phones)), model, org)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def delete_by_phone(
+    session: AsyncSession, org: uuid.UUID, model: Any, column: Any, phones: set[str]
+) -> None:
+    await session.execute(scoped(delete(model).where(column.in_(phones)), model, org))
+
+
+async def delete_consents_of_users(
+    session: AsyncSession, org: uuid.UUID, user_ids: Sequence[uuid.UUID]
+) -> int:
+    """Delete these users' consents (their history goes with them); how many they were."""
+    result = await session.execute(
+        scoped(delete(UserConsent).where(UserConsent.user_id.in_(user_ids)), UserConsent, org)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
