@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.tenancy import scoped
@@ -22,3 +22,18 @@ async def request(
     )
     found: AggregationRequest | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
+
+
+async def requests_naming(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> list[AggregationRequest]:
+    """The requests whose entries mention ``individual_id`` (a text match on the JSON: the
+    caller keeps those that really name them)."""
+    stmt = scoped(
+        select(AggregationRequest).where(
+            cast(AggregationRequest.entries, String).like(f"%{individual_id}%")
+        ),
+        AggregationRequest,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars().all())
