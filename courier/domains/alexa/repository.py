@@ -101,6 +101,18 @@ async def subscription_of(
     return found
 
 
+async def subscription_ids_of_user(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The ids of the subscriptions of ``individual_id`` (an Alexa subscription's user)."""
+    stmt = scoped(
+        select(AskSubscription.id).where(AskSubscription.user_id == individual_id),
+        AskSubscription,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
 # --- unread messages (what "read my new messages" tells) ------------------------------------
 
 
