@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from courier.core.tenancy import in_organization, scoped, unscoped
+from courier.models.delivery import ProviderInbound
 from courier.models.individual import Individual
 from courier.models.job import Job, JobState
 from courier.models.text import OutboundText, TextCallback, TextOptOut
@@ -225,6 +226,55 @@ def postpone_job(session: Session, org: uuid.UUID, dedupe_key: str, run_at: date
         )
         .values(run_at=run_at)
         .execution_options(synchronize_session=False)
+    )
+
+
+# --- consents a text answers (courier.domains.texts.inbound) ---------------------------------
+
+
+async def pending_consent(session: AsyncSession, org: uuid.UUID, phone: str) -> UserConsent | None:
+    """The newest consent asked of ``phone`` still waiting for its answer."""
+    stmt = scoped(
+        select(UserConsent).where(UserConsent.target_id == phone, UserConsent.state == "pending"),
+        UserConsent,
+        org,
+    ).order_by(UserConsent.created_at.desc())
+    found: UserConsent | None = (await session.execute(stmt.limit(1))).scalars().first()
+    return found
+
+
+async def open_consents(session: AsyncSession, org: uuid.UUID, phone: str) -> list[UserConsent]:
+    """The consents of ``phone`` still pending or accepted."""
+    stmt = scoped(
+        select(UserConsent).where(
+            UserConsent.target_id == phone, UserConsent.state.in_(["pending", "accepted"])
+        ),
+        UserConsent,
+        org,
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+# --- texts received (courier.domains.texts.jobs) ----------------------------------------------
+
+
+async def earlier_unapplied(session: AsyncSession, inbound: ProviderInbound) -> bool:
+    """Whether a text that ``inbound``'s sender sent the same number before it is still to
+    be applied (through ``ix_provider_inbound_unapplied``: only what is pending is read)."""
+    stmt = unscoped(
+        select(ProviderInbound.raw).where(
+            ProviderInbound.organization_id == inbound.organization_id,  # tenancy-ok: see below
+            ProviderInbound.applied_at.is_(None),
+            ProviderInbound.received_at < inbound.received_at,
+            ProviderInbound.provider == inbound.provider,
+            ProviderInbound.event_type == "message",
+        ),
+        "provider_inbound is not a tenant table; the statement names its organization",
+    )
+    sender, to = inbound.raw.get("From"), inbound.raw.get("To")
+    return any(
+        raw.get("From") == sender and raw.get("To") == to
+        for raw in (await session.execute(stmt)).scalars()
     )
 
 
