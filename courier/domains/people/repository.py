@@ -196,3 +196,15 @@ async def users_of_individual(
         select(User.id).where(User.primary_individual_id == individual_id), User, organization_id
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def individuals_by_id(
+    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Individual]:
+    """The organization's individuals of ``individual_ids`` (those that exist), by id."""
+    if not individual_ids:
+        return {}
+    stmt = scoped(select(Individual), Individual, organization_id).where(
+        Individual.id.in_(list(dict.fromkeys(individual_ids)))
+    )
+    return {row.id: row for row in (await session.execute(stmt)).scalars()}

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import Principal
 from courier.core.tenancy import scoped, unscoped
+from courier.domains.people.repository import individuals_by_id as individuals_by_id
+from courier.domains.templates.repository import template_by_id
 from courier.jsonapi.repository import CHUNK, Repository
 from courier.models.appointment import Appointment
 from courier.models.delivery import ProviderInbound
@@ -154,9 +156,7 @@ async def reminder_template(
     session: AsyncSession, organization_id: uuid.UUID, template_id: uuid.UUID | None
 ) -> Template | None:
     """The template a visit's reminders use (None: it was deleted)."""
-    stmt = scoped(select(Template), Template, organization_id).where(Template.id == template_id)
-    found: Template | None = (await session.execute(stmt)).scalar_one_or_none()
-    return found
+    return await template_by_id(session, organization_id, template_id)
 
 
 async def load_visit_of_link(session: AsyncSession, ident: uuid.UUID) -> VideoChannel | None:
@@ -241,17 +241,6 @@ async def account_types(
         _columns(Individual.id, Individual.account_type), Individual, organization_id
     ).where(Individual.id.in_(list(individual_ids)))
     return {ident: kind for ident, kind in (await session.execute(stmt)).all()}
-
-
-async def individuals_by_id(
-    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Individual]:
-    if not individual_ids:
-        return {}
-    stmt = scoped(select(Individual), Individual, organization_id).where(
-        Individual.id.in_(list(dict.fromkeys(individual_ids)))
-    )
-    return {row.id: row for row in (await session.execute(stmt)).scalars()}
 
 
 async def users_of(
