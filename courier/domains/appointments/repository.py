@@ -17,6 +17,7 @@ from courier.core.time import utcnow
 from courier.domains.inbox.repository import badge_count
 from courier.jsonapi.repository import CHUNK, Repository
 from courier.models.appointment import Appointment, AppointmentAttendee, AppointmentStatus
+from courier.models.individual import Individual
 from courier.models.messaging import BadgeCount
 
 BADGE_TYPE = "appointment"
@@ -140,6 +141,17 @@ async def load_appointment(
     stmt = scoped(select(Appointment), Appointment, organization_id).where(Appointment.id == ident)
     found: Appointment | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
+
+
+async def time_zones(
+    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str | None]:
+    """The time zone (``tz``) of each of the organization's individuals of ``individual_ids``."""
+    columns: Any = select(Individual.id, Individual.tz)
+    stmt: Select[Any] = scoped(columns, Individual, organization_id).where(
+        Individual.id.in_(individual_ids)
+    )
+    return {ident: tz for ident, tz in (await session.execute(stmt)).all()}
 
 
 # --- purging an individual (courier.domains.appointments.purge) ------------------------------
