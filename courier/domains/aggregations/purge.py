@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
+from courier.domains.aggregations import repository
 from courier.models.aggregation_request import AggregationRequest
 from courier.purge import ArchiveWriter, purge_hook
 
@@ -21,14 +20,7 @@ async def purge_aggregation_requests(
     archive: ArchiveWriter | None,
 ) -> dict[str, int]:
     ident = str(individual_id)
-    stmt = scoped(
-        select(AggregationRequest).where(
-            cast(AggregationRequest.entries, String).like(f"%{ident}%")
-        ),
-        AggregationRequest,
-        organization_id,
-    )
-    requests = list((await session.execute(stmt)).scalars().all())
+    requests = await repository.requests_naming(session, organization_id, individual_id)
     deleted = redacted = 0
     for request in requests:
         if archive is not None:  # only what was this person's

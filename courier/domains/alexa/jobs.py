@@ -18,10 +18,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-
-from courier.core.tenancy import scoped
 from courier.core.time import utcnow
+from courier.domains.alexa import repository
 from courier.domains.alexa.repository import link_of_individual
 from courier.domains.alexa.schedule import parse_local_time
 from courier.domains.alexa.service import DELETE_JOB, EVENT_RESOURCE, SYNC_JOB, schedule_sync
@@ -30,7 +28,7 @@ from courier.jobs.context import JobContext
 from courier.jobs.registry import job_handler
 from courier.jobs.worker import backoff_seconds
 from courier.jsonapi.changes import SYSTEM, change, write_changes
-from courier.models.alexa import AskEvent, AskReminder
+from courier.models.alexa import AskReminder
 from courier.models.delivery import Delivery
 from courier.providers.alexa import (
     ALEXA,
@@ -58,11 +56,7 @@ def as_alexa_reminder(reminder: AskReminder, locale: str) -> AlexaReminder:
 
 
 async def _load(job: JobContext, reminder_id: uuid.UUID) -> AskReminder | None:
-    stmt = scoped(
-        select(AskReminder).where(AskReminder.id == reminder_id), AskReminder, job.organization_id
-    )
-    found: AskReminder | None = (await job.session.execute(stmt)).scalar_one_or_none()
-    return found
+    return await repository.reminder(job.session, job.organization_id, reminder_id)
 
 
 def _record(job: JobContext, reminder: AskReminder, verb: str, **data: Any) -> None:
@@ -202,10 +196,7 @@ async def delete_reminder(job: JobContext) -> dict[str, Any] | None:
 @delivery_sender(EVENT_RESOURCE)
 async def send_event(job: JobContext, delivery: Delivery, adapter: Any) -> SendResult:
     """Announce one proactive event; its id is the reference Amazon de-duplicates on."""
-    stmt = scoped(
-        select(AskEvent).where(AskEvent.id == delivery.resource_id), AskEvent, job.organization_id
-    )
-    event = (await job.session.execute(stmt)).scalar_one_or_none()
+    event = await repository.event(job.session, job.organization_id, delivery.resource_id)
     if event is None:
         raise Permanent("gone", "the event was purged before it was sent")
     if event.expires_at <= utcnow() + timedelta(minutes=5):

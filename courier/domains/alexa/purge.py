@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
+from courier.domains.alexa import repository
 from courier.domains.alexa.service import schedule_delete
 from courier.models.alexa import AlexaLink, AskEvent, AskReminder, AskSubscription
 from courier.purge import ArchiveWriter, delete_rows, purge_hook
@@ -21,27 +20,10 @@ async def purge_alexa(
     individual_id: uuid.UUID,
     archive: ArchiveWriter | None,
 ) -> dict[str, int]:
-    held = (
-        await session.execute(
-            scoped(
-                select(AskReminder).where(AskReminder.individual_id == individual_id),
-                AskReminder,
-                organization_id,
-            )
-        )
-    ).scalars()
-    for reminder in held:
+    for reminder in await repository.reminders_of(session, organization_id, individual_id):
         await schedule_delete(session, organization_id, reminder)
-    subscription_ids = list(
-        (
-            await session.execute(
-                scoped(
-                    select(AskSubscription.id).where(AskSubscription.user_id == individual_id),
-                    AskSubscription,
-                    organization_id,
-                )
-            )
-        ).scalars()
+    subscription_ids = await repository.subscription_ids_of_user(
+        session, organization_id, individual_id
     )
     counts = {
         "ask_events": await delete_rows(

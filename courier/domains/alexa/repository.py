@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
@@ -14,7 +15,7 @@ from courier.core.auth import Principal
 from courier.core.tenancy import in_organization, scoped, unscoped
 from courier.jsonapi.context import Context
 from courier.jsonapi.repository import Repository
-from courier.models.alexa import AlexaLink, AskReminder, AskSubscription
+from courier.models.alexa import AlexaLink, AlexaUserToken, AskEvent, AskReminder, AskSubscription
 from courier.models.individual import Individual
 from courier.models.messaging import MessagingChannel, MessagingMessage, MessagingSubscriber
 
@@ -99,6 +100,56 @@ async def subscription_of(
     )
     found: AskSubscription | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
+
+
+async def subscription_ids_of_user(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The ids of the subscriptions of ``individual_id`` (an Alexa subscription's user)."""
+    stmt = scoped(
+        select(AskSubscription.id).where(AskSubscription.user_id == individual_id),
+        AskSubscription,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def reminder(
+    session: AsyncSession, organization_id: uuid.UUID, reminder_id: uuid.UUID
+) -> AskReminder | None:
+    stmt = scoped(
+        select(AskReminder).where(AskReminder.id == reminder_id), AskReminder, organization_id
+    )
+    found: AskReminder | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def event(
+    session: AsyncSession, organization_id: uuid.UUID, event_id: uuid.UUID
+) -> AskEvent | None:
+    stmt = scoped(select(AskEvent).where(AskEvent.id == event_id), AskEvent, organization_id)
+    found: AskEvent | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+# --- the tokens Alexa gives per user (courier.domains.alexa.tokens) --------------------------
+
+
+async def delete_expired_user_tokens(session: AsyncSession, now: datetime) -> None:
+    """Remove the tokens of every user that expired by ``now`` (an indexed delete)."""
+    await session.execute(
+        delete(AlexaUserToken)
+        .where(AlexaUserToken.expires_at <= now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def delete_user_tokens(session: AsyncSession, alexa_user_id: str) -> None:
+    await session.execute(
+        delete(AlexaUserToken)
+        .where(AlexaUserToken.alexa_user_id == alexa_user_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 # --- unread messages (what "read my new messages" tells) ------------------------------------

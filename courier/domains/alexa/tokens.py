@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
 from courier.core.sealed import seal, unseal
 from courier.core.time import utcnow
+from courier.domains.alexa import repository
 from courier.models.alexa import AlexaUserToken
 from courier.providers.alexa.base import USER_TOKEN_LIFETIME_SECONDS, UserApiAccess
 
@@ -56,11 +56,7 @@ async def remember_access(
     """Keep ``access`` as the user's latest token (replacing an older one). Tokens of every
     user that expired meanwhile are removed on the way (an indexed delete)."""
     now = utcnow()
-    await session.execute(
-        delete(AlexaUserToken)
-        .where(AlexaUserToken.expires_at <= now)
-        .execution_options(synchronize_session=False)
-    )
+    await repository.delete_expired_user_tokens(session, now)
     values = {
         "token_sealed": seal(settings, access.token),
         "api_endpoint": access.endpoint,
@@ -121,8 +117,4 @@ async def forget_access(
 
 async def forget_user(session: AsyncSession, alexa_user_id: str) -> None:
     """Drop whatever token the user's requests left (the skill was disabled)."""
-    await session.execute(
-        delete(AlexaUserToken)
-        .where(AlexaUserToken.alexa_user_id == alexa_user_id)
-        .execution_options(synchronize_session=False)
-    )
+    await repository.delete_user_tokens(session, alexa_user_id)

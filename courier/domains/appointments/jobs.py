@@ -21,11 +21,9 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.errors import ApiError
-from courier.core.tenancy import scoped
 from courier.core.time import format_timestamp, utcnow
 from courier.domains.appointments.invitation import Invitee, invitation
 from courier.domains.appointments.reminders import schedule_reminders
@@ -36,6 +34,7 @@ from courier.domains.appointments.repository import (
 )
 from courier.domains.email.service import do_queue_rendered
 from courier.domains.email.uploads import email_uploads
+from courier.domains.people.repository import individuals_by_id
 from courier.domains.people.schemas import check_email
 from courier.jobs import JobContext, enqueue, job_handler
 from courier.models.appointment import Appointment, AppointmentStatus
@@ -157,14 +156,7 @@ async def send_invitations(job: JobContext) -> dict[str, Any] | None:
     wanted = [a.individual_id for a in attendees]
     if appointment.host_id is not None:
         wanted.append(appointment.host_id)
-    people = {
-        row.id: row
-        for row in (
-            await session.execute(
-                scoped(select(Individual), Individual, org).where(Individual.id.in_(wanted))
-            )
-        ).scalars()
-    }
+    people = await individuals_by_id(session, org, wanted)
     host = people.get(appointment.host_id) if appointment.host_id else None
     organizer = Invitee(_name_of(host), _email_of(host)) if host is not None else None
     invitees = [

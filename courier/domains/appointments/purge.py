@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
-from courier.models.appointment import Appointment, AppointmentAttendee
+from courier.domains.appointments import repository
 from courier.purge import ArchiveWriter, purge_hook
 
 
@@ -24,21 +22,7 @@ async def purge_appointments(
     individual_id: uuid.UUID,
     archive: ArchiveWriter | None,
 ) -> dict[str, int]:
-    attending = (
-        (
-            await session.execute(
-                scoped(
-                    select(AppointmentAttendee).where(
-                        AppointmentAttendee.individual_id == individual_id
-                    ),
-                    AppointmentAttendee,
-                    organization_id,
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
+    attending = await repository.attendance_of(session, organization_id, individual_id)
     if archive is not None:
         archive.write_rows("appointment_attendees", attending)
     for row in attending:
@@ -46,31 +30,9 @@ async def purge_appointments(
     await session.flush()
     # An appointment left without attendees was theirs alone: it goes too.
     theirs = {row.appointment_id for row in attending}
-    still_attended = set(
-        (
-            await session.execute(
-                scoped(
-                    select(AppointmentAttendee.appointment_id).where(
-                        AppointmentAttendee.appointment_id.in_(theirs)
-                    ),
-                    AppointmentAttendee,
-                    organization_id,
-                )
-            )
-        ).scalars()
-    )
+    still_attended = await repository.attended(session, organization_id, theirs)
     alone = (
-        list(
-            (
-                await session.execute(
-                    scoped(
-                        select(Appointment).where(Appointment.id.in_(theirs - still_attended)),
-                        Appointment,
-                        organization_id,
-                    )
-                )
-            ).scalars()
-        )
+        await repository.appointments_by_id(session, organization_id, theirs - still_attended)
         if theirs - still_attended
         else []
     )
@@ -80,47 +42,24 @@ async def purge_appointments(
         await session.delete(appointment)
     await session.flush()
     # Appointments the individual hosts stay (they are their attendees' too), without host.
-    hosted = (
-        await session.execute(
-            scoped(
-                update(Appointment)
-                .where(Appointment.host_id == individual_id)
-                .values(host_id=None),
-                Appointment,
-                organization_id,
-            )
-        )
-    ).rowcount  # type: ignore[attr-defined]
+    hosted = await repository.unlink_host(session, organization_id, individual_id)
     # Internal appointments about this patient forget them; who booked or changed others
     # becomes unknown.
     about = [
-        row
-        for row in (
-            await session.execute(
-                scoped(
-                    select(Appointment).where(Appointment.internal.is_(True)),
-                    Appointment,
-                    organization_id,
-                )
-            )
-        ).scalars()
-        if str(individual_id) in (row.reference_patients or [])
+        appointment
+        for appointment in await repository.internal_appointments(session, organization_id)
+        if str(individual_id) in (appointment.reference_patients or [])
     ]
-    for row in about:
+    for appointment in about:
         if archive is not None:
-            archive.write_rows("appointments", [row])
-        row.reference_patients = [p for p in row.reference_patients if p != str(individual_id)]
-    for column in (Appointment.created_by, Appointment.last_updated_by):
-        await session.execute(
-            scoped(
-                update(Appointment).where(column == individual_id).values({column: None}),
-                Appointment,
-                organization_id,
-            )
-        )
+            archive.write_rows("appointments", [appointment])
+        appointment.reference_patients = [
+            p for p in appointment.reference_patients if p != str(individual_id)
+        ]
+    await repository.forget_editor(session, organization_id, individual_id)
     return {
         "appointment_attendees": len(attending),
         "appointments": len(alone),
-        "appointments.host-unlinked": int(hosted or 0),
+        "appointments.host-unlinked": hosted,
         "appointments.reference-patients": len(about),
     }

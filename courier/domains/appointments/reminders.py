@@ -23,18 +23,20 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
 from courier.core.time import format_timestamp, parse_timestamp, utcnow
 from courier.domains.appointments import recurrence
-from courier.domains.appointments.repository import OPEN_STATUSES, attendees_of, load_appointment
+from courier.domains.appointments.repository import (
+    OPEN_STATUSES,
+    attendees_of,
+    load_appointment,
+    time_zones,
+)
+from courier.domains.templates.repository import template_by_id
 from courier.domains.user_notifications.service import NotificationTarget, Notified, notify_many
 from courier.jobs import JobContext, enqueue, job_handler
 from courier.models.appointment import Appointment
-from courier.models.individual import Individual
-from courier.models.template import Template
 
 REMIND_JOB = "appointments.remind"
 AHEAD = 2  # occurrences whose reminders are queued at any time
@@ -63,11 +65,7 @@ async def _zones_of(
 ) -> dict[uuid.UUID, ZoneInfo]:
     if not individual_ids:
         return {}
-    columns: Any = select(Individual.id, Individual.tz)
-    stmt: Select[Any] = scoped(columns, Individual, appointment.organization_id).where(
-        Individual.id.in_(individual_ids)
-    )
-    zones = {ident: tz for ident, tz in (await session.execute(stmt)).all()}
+    zones = await time_zones(session, appointment.organization_id, individual_ids)
     return {
         ident: _zone(zones.get(ident), appointment.time_zone)
         for ident in individual_ids
@@ -164,13 +162,7 @@ async def remind(job: JobContext) -> dict[str, Any] | None:
     reason = await _stale(session, appointment, individual_id, occurrence, payload)
     if reason is not None:
         return {"skipped": reason}
-    template = (
-        await session.execute(
-            scoped(select(Template), Template, org).where(
-                Template.id == appointment.reminder_template_id
-            )
-        )
-    ).scalar_one_or_none()
+    template = await template_by_id(session, org, appointment.reminder_template_id)
     if template is None:
         return {"skipped": "the reminder template is gone"}
     key = f"appointment:{appointment.id}:{payload['occurrence']}:{individual_id}:"

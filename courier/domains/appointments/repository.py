@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +17,7 @@ from courier.core.time import utcnow
 from courier.domains.inbox.repository import badge_count
 from courier.jsonapi.repository import CHUNK, Repository
 from courier.models.appointment import Appointment, AppointmentAttendee, AppointmentStatus
+from courier.models.individual import Individual
 from courier.models.messaging import BadgeCount
 
 BADGE_TYPE = "appointment"
@@ -140,3 +141,88 @@ async def load_appointment(
     stmt = scoped(select(Appointment), Appointment, organization_id).where(Appointment.id == ident)
     found: Appointment | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
+
+
+async def time_zones(
+    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str | None]:
+    """The time zone (``tz``) of each of the organization's individuals of ``individual_ids``."""
+    columns: Any = select(Individual.id, Individual.tz)
+    stmt: Select[Any] = scoped(columns, Individual, organization_id).where(
+        Individual.id.in_(individual_ids)
+    )
+    return {ident: tz for ident, tz in (await session.execute(stmt)).all()}
+
+
+# --- purging an individual (courier.domains.appointments.purge) ------------------------------
+
+
+async def attendance_of(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> list[AppointmentAttendee]:
+    """The attendee rows of ``individual_id``."""
+    stmt = scoped(
+        select(AppointmentAttendee).where(AppointmentAttendee.individual_id == individual_id),
+        AppointmentAttendee,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def attended(
+    session: AsyncSession, organization_id: uuid.UUID, appointment_ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Those of ``appointment_ids`` that still have an attendee."""
+    stmt = scoped(
+        select(AppointmentAttendee.appointment_id).where(
+            AppointmentAttendee.appointment_id.in_(appointment_ids)
+        ),
+        AppointmentAttendee,
+        organization_id,
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def appointments_by_id(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> list[Appointment]:
+    stmt = scoped(select(Appointment).where(Appointment.id.in_(ids)), Appointment, organization_id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def unlink_host(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> int:
+    """The appointments ``individual_id`` hosts lose their host; how many they were."""
+    result = await session.execute(
+        scoped(
+            update(Appointment).where(Appointment.host_id == individual_id).values(host_id=None),
+            Appointment,
+            organization_id,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def internal_appointments(
+    session: AsyncSession, organization_id: uuid.UUID
+) -> list[Appointment]:
+    stmt = scoped(
+        select(Appointment).where(Appointment.internal.is_(True)), Appointment, organization_id
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def forget_editor(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> None:
+    """``created-by`` and ``last-updated-by`` naming ``individual_id`` become null (one UPDATE
+    per column)."""
+    for column in (Appointment.created_by, Appointment.last_updated_by):
+        await session.execute(
+            scoped(
+                update(Appointment).where(column == individual_id).values({column: None}),
+                Appointment,
+                organization_id,
+            )
+        )

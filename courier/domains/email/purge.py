@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped, unscoped
+from courier.domains.email import repository
 from courier.domains.email.service import RESOURCE_TYPE
 from courier.domains.email.uploads import email_uploads
-from courier.models.delivery import Delivery, ProviderInbound, SandboxRecord
+from courier.models.delivery import Delivery, ProviderInbound
 from courier.models.email import BouncingAddress, UserEmail, UserEmailAttachment
 from courier.purge import ArchiveWriter, delete_rows, purge_hook
 from courier.uploads.purge import purge_uploads
-
-SANDBOX_REASON = "the email sandbox's records belong to no organization"
 
 
 @purge_hook("individual", name="email", order=60)
@@ -33,17 +30,7 @@ async def purge_emails(
     individual_id: uuid.UUID,
     archive: ArchiveWriter | None,
 ) -> dict[str, int]:
-    emails = list(
-        (
-            await session.execute(
-                scoped(
-                    select(UserEmail).where(UserEmail.individual_id == individual_id),
-                    UserEmail,
-                    organization_id,
-                )
-            )
-        ).scalars()
-    )
+    emails = await repository.emails_of(session, organization_id, individual_id)
     email_ids = [e.id for e in emails]
     counts = {
         "user_email_attachments": 0,
@@ -65,40 +52,16 @@ async def purge_emails(
     counts["email_bouncing_addresses"] = await delete_rows(
         session, organization_id, BouncingAddress, BouncingAddress.email_id.in_(email_ids), archive
     )
-    deliveries = list(
-        (
-            await session.execute(
-                scoped(
-                    select(Delivery).where(
-                        Delivery.resource_type == RESOURCE_TYPE,
-                        Delivery.resource_id.in_(email_ids),
-                    ),
-                    Delivery,
-                    organization_id,
-                )
-            )
-        ).scalars()
-    )
+    deliveries = await repository.deliveries_of(session, organization_id, RESOURCE_TYPE, email_ids)
     delivery_ids = [d.id for d in deliveries]
     if delivery_ids:
-        reports = list(
-            (
-                await session.execute(
-                    unscoped(
-                        select(ProviderInbound).where(
-                            ProviderInbound.delivery_id.in_(delivery_ids)
-                        ),
-                        "provider reports of this organization's deliveries (ids scoped above)",
-                    )
-                )
-            ).scalars()
-        )
+        reports = await repository.reports_of(session, delivery_ids)
         if archive is not None:
             archive.write_rows(ProviderInbound.__tablename__, reports)
         for report in reports:
             await session.delete(report)
         counts["provider_inbound"] = len(reports)
-        counts["sandbox_records"] = await _purge_sandbox_copies(
+        counts["sandbox_records"] = await repository.purge_sandbox_copies(
             session, delivery_ids, [a for e in emails for a in e.to]
         )
     counts["deliveries"] = await delete_rows(
@@ -108,51 +71,3 @@ async def purge_emails(
         session, organization_id, UserEmail, UserEmail.id.in_(email_ids), archive
     )
     return counts
-
-
-async def _purge_sandbox_copies(
-    session: AsyncSession, delivery_ids: list[uuid.UUID], addresses: list[str]
-) -> int:
-    """The sandbox's copies of these deliveries' messages and the mailbox entries naming them
-    (a sandbox message's key is its Message-ID, ``<delivery-id@host>``)."""
-    wanted = {str(d) for d in delivery_ids}
-    messages = (
-        await session.execute(
-            unscoped(
-                select(SandboxRecord).where(
-                    SandboxRecord.kind == "email", SandboxRecord.collection == "messages"
-                ),
-                SANDBOX_REASON,
-            )
-        )
-    ).scalars()
-    message_ids = {r.key for r in messages if str((r.data or {}).get("delivery-id", "")) in wanted}
-    if not message_ids:
-        return 0
-    mailbox = (
-        await session.execute(
-            unscoped(
-                select(SandboxRecord).where(
-                    SandboxRecord.kind == "email",
-                    SandboxRecord.collection == "mailbox",
-                    SandboxRecord.key.in_(sorted({a.lower() for a in addresses})),
-                ),
-                SANDBOX_REASON,
-            )
-        )
-    ).scalars()
-    doomed = [r.id for r in mailbox if (r.data or {}).get("message-id") in message_ids]
-    result = await session.execute(
-        unscoped(
-            delete(SandboxRecord).where(
-                SandboxRecord.kind == "email",
-                (SandboxRecord.id.in_(doomed))
-                | (
-                    (SandboxRecord.collection == "messages")
-                    & SandboxRecord.key.in_(sorted(message_ids))
-                ),
-            ),
-            SANDBOX_REASON,
-        ).execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from courier.core.auth import Principal
 from courier.core.tenancy import scoped, unscoped
 from courier.core.time import utcnow
-from courier.models.delivery import Delivery, DeliveryEvent, ProviderInbound
+from courier.models.delivery import Delivery, DeliveryEvent, ProviderInbound, SandboxRecord
 from courier.models.email import BouncingAddress, EmailStatus, UserEmail, UserEmailAttachment
 from courier.models.individual import Individual
 from courier.models.job import Job
@@ -155,21 +155,22 @@ async def mark_bouncing(
     await session.execute(unscoped(stmt, "an insert names its organization in its values"))
 
 
+async def emails_of(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> list[UserEmail]:
+    stmt = scoped(
+        select(UserEmail).where(UserEmail.individual_id == individual_id),
+        UserEmail,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
 async def delete_emails_of(
     session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
 ) -> list[UserEmail]:
     """Remove an individual's emails (attachments go with them); returns them as they were."""
-    rows = list(
-        (
-            await session.execute(
-                scoped(
-                    select(UserEmail).where(UserEmail.individual_id == individual_id),
-                    UserEmail,
-                    organization_id,
-                )
-            )
-        ).scalars()
-    )
+    rows = await emails_of(session, organization_id, individual_id)
     if rows:
         await session.execute(
             scoped(
@@ -221,3 +222,85 @@ async def bounce_report(session: AsyncSession, delivery_id: uuid.UUID) -> Provid
     )
     found: ProviderInbound | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
+
+
+# --- purging an individual (courier.domains.email.purge) -------------------------------------
+
+SANDBOX_REASON = "the email sandbox's records belong to no organization"
+
+
+async def deliveries_of(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    resource_type: str,
+    resource_ids: Sequence[uuid.UUID],
+) -> list[Delivery]:
+    """The deliveries of these resources (emails: ``resource_type`` is the emails' type)."""
+    stmt = scoped(
+        select(Delivery).where(
+            Delivery.resource_type == resource_type, Delivery.resource_id.in_(resource_ids)
+        ),
+        Delivery,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def reports_of(
+    session: AsyncSession, delivery_ids: Sequence[uuid.UUID]
+) -> list[ProviderInbound]:
+    """The provider reports of these deliveries (their ids are the organization's, scoped by
+    the caller)."""
+    stmt = unscoped(
+        select(ProviderInbound).where(ProviderInbound.delivery_id.in_(delivery_ids)),
+        "provider reports of this organization's deliveries (ids scoped above)",
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def purge_sandbox_copies(
+    session: AsyncSession, delivery_ids: Sequence[uuid.UUID], addresses: Sequence[str]
+) -> int:
+    """The sandbox's copies of these deliveries' messages and the mailbox entries naming them
+    (a sandbox message's key is its Message-ID, ``<delivery-id@host>``)."""
+    wanted = {str(d) for d in delivery_ids}
+    messages = (
+        await session.execute(
+            unscoped(
+                select(SandboxRecord).where(
+                    SandboxRecord.kind == "email", SandboxRecord.collection == "messages"
+                ),
+                SANDBOX_REASON,
+            )
+        )
+    ).scalars()
+    message_ids = {r.key for r in messages if str((r.data or {}).get("delivery-id", "")) in wanted}
+    if not message_ids:
+        return 0
+    mailbox = (
+        await session.execute(
+            unscoped(
+                select(SandboxRecord).where(
+                    SandboxRecord.kind == "email",
+                    SandboxRecord.collection == "mailbox",
+                    SandboxRecord.key.in_(sorted({a.lower() for a in addresses})),
+                ),
+                SANDBOX_REASON,
+            )
+        )
+    ).scalars()
+    doomed = [r.id for r in mailbox if (r.data or {}).get("message-id") in message_ids]
+    result = await session.execute(
+        unscoped(
+            delete(SandboxRecord).where(
+                SandboxRecord.kind == "email",
+                (SandboxRecord.id.in_(doomed))
+                | (
+                    (SandboxRecord.collection == "messages")
+                    & SandboxRecord.key.in_(sorted(message_ids))
+                ),
+            ),
+            SANDBOX_REASON,
+        ).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

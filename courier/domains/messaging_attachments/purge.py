@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
+from courier.domains.messaging_attachments.repository import attachments_of_individual
 from courier.domains.messaging_attachments.uploads import messaging_uploads
-from courier.models.messaging import MessagingMessage
-from courier.models.messaging_attachment import MessagingAttachment
 from courier.purge import ArchiveWriter, purge_hook
 from courier.uploads.purge import purge_uploads
 
@@ -27,14 +24,6 @@ async def purge_attachments(
     individual_id: uuid.UUID,
     archive: ArchiveWriter | None,
 ) -> dict[str, int]:
-    authored = scoped(
-        select(MessagingMessage.id).where(MessagingMessage.individual_id == individual_id),
-        MessagingMessage,
-        organization_id,
-    )
-    theirs = or_(
-        MessagingAttachment.individual_id == individual_id,
-        MessagingAttachment.message_id.in_(authored),
-    )
+    theirs = attachments_of_individual(organization_id, individual_id)
     count = await purge_uploads(session, messaging_uploads, organization_id, theirs, archive)
     return {"messaging_attachments": count}

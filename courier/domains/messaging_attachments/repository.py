@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import Principal
@@ -75,3 +75,19 @@ async def ready_attachments(
         )
         found.extend((await session.execute(stmt)).scalars())
     return found
+
+
+def attachments_of_individual(
+    organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> ColumnElement[bool]:
+    """The attachments ``individual_id`` uploaded or that belong to the messages they wrote (a
+    condition on :class:`MessagingAttachment`, for ``courier.uploads.purge``)."""
+    authored = scoped(
+        select(MessagingMessage.id).where(MessagingMessage.individual_id == individual_id),
+        MessagingMessage,
+        organization_id,
+    )
+    return or_(
+        MessagingAttachment.individual_id == individual_id,
+        MessagingAttachment.message_id.in_(authored),
+    )

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Row, Select, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import Principal
 from courier.core.errors import ApiError, ErrorItem, not_found
@@ -185,3 +186,25 @@ async def group_parent(ctx: Context, group_id: uuid.UUID) -> Row[Any] | None:
         await ctx.session.execute(stmt.where(IndividualGroup.id == group_id))
     ).first()
     return found
+
+
+async def users_of_individual(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The ids of the users whose primary individual is ``individual_id`` (all of them)."""
+    stmt = scoped(
+        select(User.id).where(User.primary_individual_id == individual_id), User, organization_id
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def individuals_by_id(
+    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Individual]:
+    """The organization's individuals of ``individual_ids`` (those that exist), by id."""
+    if not individual_ids:
+        return {}
+    stmt = scoped(select(Individual), Individual, organization_id).where(
+        Individual.id.in_(list(dict.fromkeys(individual_ids)))
+    )
+    return {row.id: row for row in (await session.execute(stmt)).scalars()}

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
+from courier.domains.people.repository import users_of_individual
 from courier.models.sniffer import Sniffer, SnifferLog
-from courier.models.user import User
 from courier.purge import ArchiveWriter, delete_rows, purge_hook
 
 
@@ -38,10 +37,7 @@ async def purge_sniffers(
         ),
         archive,
     )
-    users = scoped(
-        select(User.id).where(User.primary_individual_id == individual_id), User, organization_id
-    )
-    user_ids = list((await session.execute(users)).scalars())
+    user_ids = await users_of_individual(session, organization_id, individual_id)
     sniffers = 0
     if user_ids:
         # Their remaining logs (if any) go with them, by the foreign key's cascade.

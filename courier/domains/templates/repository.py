@@ -15,6 +15,15 @@ from courier.models.template import Template
 templates_repository: Repository[Template] = Repository(Template, what="template")
 
 
+async def template_by_id(
+    session: AsyncSession, organization_id: uuid.UUID, template_id: uuid.UUID | None
+) -> Template | None:
+    """The organization's template ``template_id`` (None: there is none, e.g. deleted)."""
+    stmt = scoped(select(Template), Template, organization_id).where(Template.id == template_id)
+    found: Template | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
 async def find_template(session: AsyncSession, organization_id: uuid.UUID, ref: str) -> Template:
     """The organization's template whose id, or else name, is ``ref`` (the seed's
     ``template-id`` is a string of up to 255 characters); 404 naming ``template-id`` otherwise:

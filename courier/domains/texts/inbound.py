@@ -22,12 +22,10 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
-from courier.core.tenancy import scoped
 from courier.domains.text_accounts import repository as accounts
 from courier.domains.texts import repository as repo
 from courier.domains.texts.rules import (
@@ -132,7 +130,7 @@ async def receive_text(
         accounts.add_log(session, num, f"forwarded to {num.forward_to}")
 
     keyword = keyword_of(body)
-    consent = await _pending_consent(session, org, sender)
+    consent = await repo.pending_consent(session, org, sender)
     if keyword is Keyword.STOP:
         scope = None if account.opt_out_scope == "organization" else num.id
         await repo.add_opt_out(session, org, sender, scope, normalize_reply(body))
@@ -252,16 +250,6 @@ UNKNOWN_NUMBER_OPENERS: list[BridgeHook] = []
 # --- consents -----------------------------------------------------------------------------
 
 
-async def _pending_consent(session: AsyncSession, org: uuid.UUID, phone: str) -> UserConsent | None:
-    stmt = scoped(
-        select(UserConsent).where(UserConsent.target_id == phone, UserConsent.state == "pending"),
-        UserConsent,
-        org,
-    ).order_by(UserConsent.created_at.desc())
-    found: UserConsent | None = (await session.execute(stmt.limit(1))).scalars().first()
-    return found
-
-
 def consent_changed(session: AsyncSession, consent: UserConsent, state: str, reason: str) -> None:
     consent.state = state
     from courier.core.time import utcnow
@@ -286,14 +274,7 @@ def consent_changed(session: AsyncSession, consent: UserConsent, state: str, rea
 
 
 async def _end_consents(session: AsyncSession, org: uuid.UUID, phone: str, reason: str) -> None:
-    stmt = scoped(
-        select(UserConsent).where(
-            UserConsent.target_id == phone, UserConsent.state.in_(["pending", "accepted"])
-        ),
-        UserConsent,
-        org,
-    )
-    for consent in (await session.execute(stmt)).scalars().all():
+    for consent in await repo.open_consents(session, org, phone):
         consent_changed(
             session, consent, "declined" if consent.state == "pending" else "revoked", reason
         )

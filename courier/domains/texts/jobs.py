@@ -9,12 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core import outbound
 from courier.core.sealed import unseal
-from courier.core.tenancy import scoped, unscoped
 from courier.core.time import utcnow
 from courier.domains.text_accounts import repository as accounts
 from courier.domains.texts import repository as repo
@@ -30,7 +28,6 @@ from courier.domains.texts.service import (
 from courier.events.webhooks import USER_AGENT, resolve_target, sign
 from courier.jobs import JobContext, enqueue, job_handler
 from courier.models.delivery import Delivery, ProviderInbound
-from courier.models.text import OutboundText
 from courier.models.text_account import TextAccount
 from courier.providers import delivery as deliveries
 from courier.providers.common import DeliveryStatus, SendResult, public_base
@@ -172,26 +169,6 @@ async def _resolve_message(session: AsyncSession, provider: str, event: Any) -> 
     return num.organization_id if num is not None else None
 
 
-async def _earlier_unapplied(session: AsyncSession, inbound: ProviderInbound) -> bool:
-    """Whether a text that ``inbound``'s sender sent the same number before it is still to
-    be applied (through ``ix_provider_inbound_unapplied``: only what is pending is read)."""
-    stmt = unscoped(
-        select(ProviderInbound.raw).where(
-            ProviderInbound.organization_id == inbound.organization_id,  # tenancy-ok: see below
-            ProviderInbound.applied_at.is_(None),
-            ProviderInbound.received_at < inbound.received_at,
-            ProviderInbound.provider == inbound.provider,
-            ProviderInbound.event_type == "message",
-        ),
-        "provider_inbound is not a tenant table; the statement names its organization",
-    )
-    sender, to = inbound.raw.get("From"), inbound.raw.get("To")
-    return any(
-        raw.get("From") == sender and raw.get("To") == to
-        for raw in (await session.execute(stmt)).scalars()
-    )
-
-
 async def _apply_message(job: JobContext, inbound: ProviderInbound) -> None:
     """A text received: applied after the texts the same phone sent the number before it, so
     its replies reach callbacks and channels in the order they were sent (a worker may run the
@@ -202,7 +179,7 @@ async def _apply_message(job: JobContext, inbound: ProviderInbound) -> None:
     if num is None or num.organization_id != job.organization_id:
         return
     waited = utcnow() - inbound.received_at
-    if waited < _seconds(ORDER_WAIT_SECONDS) and await _earlier_unapplied(job.session, inbound):
+    if waited < _seconds(ORDER_WAIT_SECONDS) and await repo.earlier_unapplied(job.session, inbound):
         rerun = int(job.payload.get("rerun", 0)) + 1
         await enqueue(
             job.session,
@@ -225,8 +202,3 @@ async def _apply_message(job: JobContext, inbound: ProviderInbound) -> None:
 
 
 inbound_handler("sms", "message", InboundHandler(_resolve_message, _apply_message))
-
-
-async def texts_of_delivery(session: AsyncSession, org: uuid.UUID, ident: uuid.UUID) -> Any:
-    stmt = scoped(select(OutboundText).where(OutboundText.delivery_id == ident), OutboundText, org)
-    return (await session.execute(stmt)).scalar_one_or_none()

@@ -13,10 +13,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from courier.core.tenancy import in_organization, scoped, unscoped
+from courier.models.delivery import ProviderInbound
+from courier.models.individual import Individual
 from courier.models.job import Job, JobState
 from courier.models.text import OutboundText, TextCallback, TextOptOut
 from courier.models.text_account import TextAccount, TextAccountNumber, TextReceiveLog
 from courier.models.user import User
+from courier.models.user_consent import UserConsent
 
 # Carrier webhooks name their text or number by id before the organization is known.
 WEBHOOK = "a carrier webhook names its text or number by id before its organization is known"
@@ -224,3 +227,89 @@ def postpone_job(session: Session, org: uuid.UUID, dedupe_key: str, run_at: date
         .values(run_at=run_at)
         .execution_options(synchronize_session=False)
     )
+
+
+# --- consents a text answers (courier.domains.texts.inbound) ---------------------------------
+
+
+async def pending_consent(session: AsyncSession, org: uuid.UUID, phone: str) -> UserConsent | None:
+    """The newest consent asked of ``phone`` still waiting for its answer."""
+    stmt = scoped(
+        select(UserConsent).where(UserConsent.target_id == phone, UserConsent.state == "pending"),
+        UserConsent,
+        org,
+    ).order_by(UserConsent.created_at.desc())
+    found: UserConsent | None = (await session.execute(stmt.limit(1))).scalars().first()
+    return found
+
+
+async def open_consents(session: AsyncSession, org: uuid.UUID, phone: str) -> list[UserConsent]:
+    """The consents of ``phone`` still pending or accepted."""
+    stmt = scoped(
+        select(UserConsent).where(
+            UserConsent.target_id == phone, UserConsent.state.in_(["pending", "accepted"])
+        ),
+        UserConsent,
+        org,
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+# --- texts received (courier.domains.texts.jobs) ----------------------------------------------
+
+
+async def earlier_unapplied(session: AsyncSession, inbound: ProviderInbound) -> bool:
+    """Whether a text that ``inbound``'s sender sent the same number before it is still to
+    be applied (through ``ix_provider_inbound_unapplied``: only what is pending is read)."""
+    stmt = unscoped(
+        select(ProviderInbound.raw).where(
+            ProviderInbound.organization_id == inbound.organization_id,  # tenancy-ok: see below
+            ProviderInbound.applied_at.is_(None),
+            ProviderInbound.received_at < inbound.received_at,
+            ProviderInbound.provider == inbound.provider,
+            ProviderInbound.event_type == "message",
+        ),
+        "provider_inbound is not a tenant table; the statement names its organization",
+    )
+    sender, to = inbound.raw.get("From"), inbound.raw.get("To")
+    return any(
+        raw.get("From") == sender and raw.get("To") == to
+        for raw in (await session.execute(stmt)).scalars()
+    )
+
+
+# --- purging an individual (courier.domains.texts.purge, voice's purge too) ------------------
+
+
+async def phones_of_individual(
+    session: AsyncSession, org: uuid.UUID, individual_id: uuid.UUID
+) -> set[str]:
+    """The individual's phone and the phones of the users whose primary individual it is."""
+    own = scoped(select(Individual.phone).where(Individual.id == individual_id), Individual, org)
+    users = scoped(select(User.phone).where(User.primary_individual_id == individual_id), User, org)
+    found = {p for (p,) in (await session.execute(own)).all() if p}
+    return found | {p for (p,) in (await session.execute(users)).all() if p}
+
+
+async def rows_by_phone(
+    session: AsyncSession, org: uuid.UUID, model: Any, column: Any, phones: set[str]
+) -> list[Any]:
+    """The rows of ``model`` whose ``column`` is one of ``phones``."""
+    stmt = scoped(select(model).where(column.in_(phones)), model, org)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def delete_by_phone(
+    session: AsyncSession, org: uuid.UUID, model: Any, column: Any, phones: set[str]
+) -> None:
+    await session.execute(scoped(delete(model).where(column.in_(phones)), model, org))
+
+
+async def delete_consents_of_users(
+    session: AsyncSession, org: uuid.UUID, user_ids: Sequence[uuid.UUID]
+) -> int:
+    """Delete these users' consents (their history goes with them); how many they were."""
+    result = await session.execute(
+        scoped(delete(UserConsent).where(UserConsent.user_id.in_(user_ids)), UserConsent, org)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
-from courier.models.push_device import UserDevice
+from courier.domains.user_devices.repository import devices_of_individual
 from courier.purge import ArchiveWriter, purge_hook
 
 
@@ -21,12 +19,7 @@ async def purge_user_devices(
     individual_id: uuid.UUID,
     archive: ArchiveWriter | None,
 ) -> dict[str, int]:
-    stmt = scoped(
-        select(UserDevice).where(UserDevice.individual_id == individual_id),
-        UserDevice,
-        organization_id,
-    )
-    rows = (await session.execute(stmt)).scalars().all()
+    rows = await devices_of_individual(session, organization_id, individual_id)
     if archive is not None:
         archive.write_rows("user_devices", rows)
     for row in rows:

@@ -64,3 +64,14 @@ async def device_for_update(
 
 
 devices = DeviceRepository()
+
+
+async def devices_of_individual(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> list[UserDevice]:
+    stmt = scoped(
+        select(UserDevice).where(UserDevice.individual_id == individual_id),
+        UserDevice,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars().all())

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped, unscoped
+from courier.domains.user_notifications import repository
 from courier.domains.user_notifications.sending import CALL_TYPE
 from courier.domains.user_notifications.service import TYPE
-from courier.models.delivery import Delivery, SandboxRecord
-from courier.models.push_device import UserDevice
+from courier.models.delivery import Delivery
 from courier.models.user_notification import UserNotification
 from courier.purge import ArchiveWriter, delete_rows, purge_hook
 
@@ -27,19 +25,7 @@ async def purge_user_notifications(
     individual_id: uuid.UUID,
     archive: ArchiveWriter | None,
 ) -> dict[str, int]:
-    ids = list(
-        (
-            await session.execute(
-                scoped(
-                    select(UserNotification.id).where(
-                        UserNotification.individual_id == individual_id
-                    ),
-                    UserNotification,
-                    organization_id,
-                )
-            )
-        ).scalars()
-    )
+    ids = await repository.notification_ids_of(session, organization_id, individual_id)
     counts = {"deliveries": 0, "user_notifications": 0, "sandbox_records": 0}
     counts["sandbox_records"] = await _purge_phone_screens(session, organization_id, individual_id)
     for start in range(0, len(ids), 500):
@@ -63,28 +49,5 @@ async def _purge_phone_screens(
 ) -> int:
     """What the push sandbox kept of the pushes to the individual's devices (titles and bodies
     are the notifications' content). Runs before the devices' own hook deletes the tokens."""
-    tokens = list(
-        (
-            await session.execute(
-                scoped(
-                    select(UserDevice.token).where(UserDevice.individual_id == individual_id),
-                    UserDevice,
-                    organization_id,
-                )
-            )
-        ).scalars()
-    )
-    removed = 0
-    for start in range(0, len(tokens), 500):
-        result = await session.execute(
-            unscoped(
-                delete(SandboxRecord).where(
-                    SandboxRecord.kind == "push",
-                    SandboxRecord.collection == "shown",
-                    SandboxRecord.key.in_(tokens[start : start + 500]),
-                ),
-                "the push sandbox's records belong to no organization; keyed by device token",
-            ).execution_options(synchronize_session=False)
-        )
-        removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
-    return removed
+    tokens = await repository.device_tokens_of(session, organization_id, individual_id)
+    return await repository.delete_phone_screens(session, tokens)

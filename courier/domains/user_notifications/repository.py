@@ -12,13 +12,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, Select, func, select, update
+from sqlalchemy import Row, Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.bulk import insert_rows
 from courier.core.tenancy import scoped, unscoped
 from courier.jsonapi.repository import CHUNK
-from courier.models.delivery import Delivery
+from courier.models.delivery import Delivery, SandboxRecord
 from courier.models.individual import Individual
 from courier.models.job import Job, JobState
 from courier.models.messaging import BadgeCount
@@ -467,3 +467,47 @@ async def notification_of_call(session: AsyncSession, ident: uuid.UUID) -> UserN
     )
     found: UserNotification | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
+
+
+# --- purging an individual (courier.domains.user_notifications.purge) ------------------------
+
+
+async def notification_ids_of(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> list[uuid.UUID]:
+    stmt = scoped(
+        select(UserNotification.id).where(UserNotification.individual_id == individual_id),
+        UserNotification,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def device_tokens_of(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> list[str]:
+    stmt = scoped(
+        select(UserDevice.token).where(UserDevice.individual_id == individual_id),
+        UserDevice,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def delete_phone_screens(session: AsyncSession, tokens: Sequence[str]) -> int:
+    """Delete what the push sandbox kept of the pushes to these device tokens (one DELETE per
+    500 tokens); how many rows went."""
+    removed = 0
+    for start in range(0, len(tokens), 500):
+        result = await session.execute(
+            unscoped(
+                delete(SandboxRecord).where(
+                    SandboxRecord.kind == "push",
+                    SandboxRecord.collection == "shown",
+                    SandboxRecord.key.in_(tokens[start : start + 500]),
+                ),
+                "the push sandbox's records belong to no organization; keyed by device token",
+            ).execution_options(synchronize_session=False)
+        )
+        removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return removed

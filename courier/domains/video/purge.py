@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
+from courier.domains.video import repository
 from courier.domains.video.jobs import DELETE_FILES_JOB
 from courier.jobs import enqueue
-from courier.models.appointment import Appointment
 from courier.models.video import VideoChannel, VideoComposition, VideoParticipant
 from courier.purge import ArchiveWriter, delete_rows, purge_hook
 
@@ -28,44 +27,8 @@ async def purge_video(
     individual_id: uuid.UUID,
     archive: ArchiveWriter | None,
 ) -> dict[str, int]:
-    as_patient = scoped(
-        select(VideoParticipant.video_channel_id).where(
-            VideoParticipant.individual_id == individual_id,
-            VideoParticipant.account_type != "provider",
-        ),
-        VideoParticipant,
-        organization_id,
-    )
-    visit_ids = list(
-        (
-            await session.execute(
-                scoped(
-                    select(VideoChannel.id).where(
-                        or_(
-                            VideoChannel.subject_id == individual_id,
-                            VideoChannel.id.in_(as_patient),
-                        )
-                    ),
-                    VideoChannel,
-                    organization_id,
-                )
-            )
-        ).scalars()
-    )
-    keys = list(
-        (
-            await session.execute(
-                scoped(
-                    select(VideoComposition.storage_key).where(
-                        VideoComposition.video_channel_id.in_(visit_ids),
-                        VideoComposition.storage_key.is_not(None),
-                    ),
-                    VideoComposition,
-                    organization_id,
-                )
-            )
-        ).scalars()
-    )
+    visit_ids = await repository.visits_of_patient(session, organization_id, individual_id)
+    keys = await repository.composition_keys(session, organization_id, visit_ids)
     if keys:
         await enqueue(
             session,
@@ -74,12 +37,7 @@ async def purge_video(
             organization_id=organization_id,
         )
     if visit_ids:  # an appointment whose visit is gone shows no join-url any more
-        await session.execute(
-            scoped(update(Appointment), Appointment, organization_id)
-            .where(Appointment.video_visit_id.in_(visit_ids))
-            .values(video_visit_id=None)
-            .execution_options(synchronize_session=False)
-        )
+        await repository.unlink_appointments(session, organization_id, visit_ids)
     counts = {
         "video_compositions": await delete_rows(
             session,

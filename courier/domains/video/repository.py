@@ -8,12 +8,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, select, update
+from sqlalchemy import Select, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import Principal
 from courier.core.tenancy import scoped, unscoped
+from courier.domains.people.repository import individuals_by_id as individuals_by_id
+from courier.domains.templates.repository import template_by_id
 from courier.jsonapi.repository import CHUNK, Repository
+from courier.models.appointment import Appointment
 from courier.models.delivery import ProviderInbound
 from courier.models.individual import Individual
 from courier.models.messaging import MessagingChannel
@@ -153,9 +156,7 @@ async def reminder_template(
     session: AsyncSession, organization_id: uuid.UUID, template_id: uuid.UUID | None
 ) -> Template | None:
     """The template a visit's reminders use (None: it was deleted)."""
-    stmt = scoped(select(Template), Template, organization_id).where(Template.id == template_id)
-    found: Template | None = (await session.execute(stmt)).scalar_one_or_none()
-    return found
+    return await template_by_id(session, organization_id, template_id)
 
 
 async def load_visit_of_link(session: AsyncSession, ident: uuid.UUID) -> VideoChannel | None:
@@ -242,17 +243,6 @@ async def account_types(
     return {ident: kind for ident, kind in (await session.execute(stmt)).all()}
 
 
-async def individuals_by_id(
-    session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Individual]:
-    if not individual_ids:
-        return {}
-    stmt = scoped(select(Individual), Individual, organization_id).where(
-        Individual.id.in_(list(dict.fromkeys(individual_ids)))
-    )
-    return {row.id: row for row in (await session.execute(stmt)).scalars()}
-
-
 async def users_of(
     session: AsyncSession, organization_id: uuid.UUID, individual_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, User]:
@@ -281,3 +271,56 @@ async def organization_display_name(
     )
     display = (await session.execute(stmt)).first()
     return (display[0] or display[1]) if display else None
+
+
+# --- purging an individual (courier.domains.video.purge) -------------------------------------
+
+
+async def visits_of_patient(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The visits about ``individual_id`` or in which they took part other than as a
+    provider (one query)."""
+    as_patient = scoped(
+        select(VideoParticipant.video_channel_id).where(
+            VideoParticipant.individual_id == individual_id,
+            VideoParticipant.account_type != "provider",
+        ),
+        VideoParticipant,
+        organization_id,
+    )
+    stmt = scoped(
+        select(VideoChannel.id).where(
+            or_(VideoChannel.subject_id == individual_id, VideoChannel.id.in_(as_patient))
+        ),
+        VideoChannel,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def composition_keys(
+    session: AsyncSession, organization_id: uuid.UUID, visit_ids: Sequence[uuid.UUID]
+) -> list[str]:
+    """The storage keys of these visits' stored compositions."""
+    stmt = scoped(
+        select(VideoComposition.storage_key).where(
+            VideoComposition.video_channel_id.in_(visit_ids),
+            VideoComposition.storage_key.is_not(None),
+        ),
+        VideoComposition,
+        organization_id,
+    )
+    return [key for key in (await session.execute(stmt)).scalars() if key is not None]
+
+
+async def unlink_appointments(
+    session: AsyncSession, organization_id: uuid.UUID, visit_ids: Sequence[uuid.UUID]
+) -> None:
+    """The appointments of these visits forget them (they show no join-url any more)."""
+    await session.execute(
+        scoped(update(Appointment), Appointment, organization_id)
+        .where(Appointment.video_visit_id.in_(visit_ids))
+        .values(video_visit_id=None)
+        .execution_options(synchronize_session=False)
+    )

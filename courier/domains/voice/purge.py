@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.tenancy import scoped
-from courier.domains.texts.purge import _phones
+from courier.domains.texts.repository import phones_of_individual
+from courier.domains.voice import repository
 from courier.domains.voice.service import DELETE_RECORDING_JOB
 from courier.jobs.outbox import enqueue
-from courier.models.voice import VoiceLineCall, VoiceQueueEntry, VoiceRecording
+from courier.models.voice import VoiceRecording
 from courier.purge import ArchiveWriter, purge_hook
 
 
@@ -24,20 +23,10 @@ async def purge_voice(
     individual_id: uuid.UUID,
     archive: ArchiveWriter | None,
 ) -> dict[str, int]:
-    phones = await _phones(session, organization_id, individual_id)
+    org = organization_id
+    phones = await phones_of_individual(session, org, individual_id)
     counts: dict[str, int] = {}
-    recordings_of = or_(
-        VoiceRecording.individual_id == individual_id, VoiceRecording.phone_number.in_(phones)
-    )
-    recordings = (
-        (
-            await session.execute(
-                scoped(select(VoiceRecording).where(recordings_of), VoiceRecording, organization_id)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    recordings = await repository.recordings_of_individual(session, org, individual_id, phones)
     for recording in recordings:
         if archive is not None:
             archive.write(
@@ -50,24 +39,11 @@ async def purge_voice(
             {"key": recording.storage_key or "", "sid": recording.recording_sid},
             organization_id=organization_id,
         )
-    await session.execute(
-        scoped(delete(VoiceRecording).where(recordings_of), VoiceRecording, organization_id)
-    )
+    await repository.delete_recordings_of_individual(session, org, individual_id, phones)
     counts["voice_recordings"] = len(recordings)
-    entries_of = or_(
-        VoiceQueueEntry.individual_id == individual_id, VoiceQueueEntry.phone_number.in_(phones)
+    counts["voice_queue_entries"] = await repository.delete_queue_entries_of_individual(
+        session, org, individual_id, phones
     )
-    result = await session.execute(
-        scoped(delete(VoiceQueueEntry).where(entries_of), VoiceQueueEntry, organization_id)
-    )
-    counts["voice_queue_entries"] = int(getattr(result, "rowcount", 0) or 0)
     if phones:
-        result = await session.execute(
-            scoped(
-                delete(VoiceLineCall).where(VoiceLineCall.caller.in_(phones)),
-                VoiceLineCall,
-                organization_id,
-            )
-        )
-        counts["voice_line_calls"] = int(getattr(result, "rowcount", 0) or 0)
+        counts["voice_line_calls"] = await repository.delete_line_calls_from(session, org, phones)
     return counts

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import ColumnElement, Select, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -349,3 +349,54 @@ async def line_call(session: AsyncSession, call_sid: str) -> VoiceLineCall | Non
     )
     found: VoiceLineCall | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
+
+
+# --- purging an individual (courier.domains.voice.purge) -------------------------------------
+
+
+def _recordings_of(individual_id: uuid.UUID, phones: set[str]) -> ColumnElement[bool]:
+    return or_(
+        VoiceRecording.individual_id == individual_id, VoiceRecording.phone_number.in_(phones)
+    )
+
+
+async def recordings_of_individual(
+    session: AsyncSession, org: uuid.UUID, individual_id: uuid.UUID, phones: set[str]
+) -> list[VoiceRecording]:
+    """The recordings of the individual's calls (by id, or by one of their ``phones``)."""
+    stmt = scoped(
+        select(VoiceRecording).where(_recordings_of(individual_id, phones)), VoiceRecording, org
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def delete_recordings_of_individual(
+    session: AsyncSession, org: uuid.UUID, individual_id: uuid.UUID, phones: set[str]
+) -> None:
+    await session.execute(
+        scoped(
+            delete(VoiceRecording).where(_recordings_of(individual_id, phones)),
+            VoiceRecording,
+            org,
+        )
+    )
+
+
+async def delete_queue_entries_of_individual(
+    session: AsyncSession, org: uuid.UUID, individual_id: uuid.UUID, phones: set[str]
+) -> int:
+    entries_of = or_(
+        VoiceQueueEntry.individual_id == individual_id, VoiceQueueEntry.phone_number.in_(phones)
+    )
+    result = await session.execute(
+        scoped(delete(VoiceQueueEntry).where(entries_of), VoiceQueueEntry, org)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete_line_calls_from(session: AsyncSession, org: uuid.UUID, phones: set[str]) -> int:
+    """Delete the lines' records of calls from ``phones``; how many they were."""
+    result = await session.execute(
+        scoped(delete(VoiceLineCall).where(VoiceLineCall.caller.in_(phones)), VoiceLineCall, org)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import Principal
@@ -79,3 +79,66 @@ async def leg_of_webhook(session: AsyncSession, ident: uuid.UUID) -> VoiceDialLo
     )
     found: VoiceDialLog | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
+
+
+# --- purging an individual (courier.domains.voice_calls.purge) -------------------------------
+
+
+async def conferences_of(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The ids of the conferences that dialled ``individual_id`` (as the patient)."""
+    stmt = scoped(
+        select(VoiceConference.id).where(VoiceConference.individual_id == individual_id),
+        VoiceConference,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def surveys_of(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> list[uuid.UUID]:
+    stmt = scoped(
+        select(VoiceSurvey.id).where(VoiceSurvey.individual_id == individual_id),
+        VoiceSurvey,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def leg_ids_of(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    individual_id: uuid.UUID,
+    conference_ids: Sequence[uuid.UUID],
+    survey_ids: Sequence[uuid.UUID],
+) -> list[uuid.UUID]:
+    """The legs placed to ``individual_id`` and every leg of these conferences and surveys."""
+    stmt = scoped(
+        select(VoiceDialLog.id).where(
+            or_(
+                VoiceDialLog.individual_id == individual_id,
+                VoiceDialLog.conference_id.in_(conference_ids),
+                VoiceDialLog.survey_id.in_(survey_ids),
+            )
+        ),
+        VoiceDialLog,
+        organization_id,
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def unlink_provider(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> None:
+    """The conferences ``individual_id`` took part in as the provider forget them."""
+    await session.execute(
+        scoped(
+            update(VoiceConference).where(VoiceConference.provider_id == individual_id),
+            VoiceConference,
+            organization_id,
+        )
+        .values(provider_id=None)
+        .execution_options(synchronize_session=False)
+    )
