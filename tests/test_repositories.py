@@ -1,8 +1,8 @@
 """Issue 9, point 4: each domain's SQL lives once, in its ``repository.py``. A static check:
 ``select(``, ``update(``, ``delete(`` and ``insert(`` (imported from SQLAlchemy, its dialects
-included) are not called in any module of ``courier/domains/*`` but its ``repository.py`` (and,
-while their move is under way, the purge modules and the ``ALSO_PENDING`` files, which must
-still build statements: a file that no longer does leaves the list)."""
+included) are not called in any module of ``courier/domains/*`` but its ``repository.py``:
+services, endpoints, jobs, purge hooks, renderers, middleware all call the repository's
+named, tenant-scoped functions."""
 
 from __future__ import annotations
 
@@ -18,20 +18,8 @@ from tests.factories import make_individual_id
 
 DOMAINS = Path(courier.__file__).resolve().parent / "domains"
 STATEMENTS = frozenset({"select", "update", "delete", "insert"})
-# Every module of every domain is checked, but these (by file name) ...
-CHECKED_EVERYWHERE_BUT = ("repository.py", "purge.py")
-# ... and these, whose statements move in another branch (relative to courier/domains).
-ALSO_PENDING = frozenset(
-    {
-        "texts/inbound.py",
-        "texts/jobs.py",
-        "alexa/jobs.py",
-        "alexa/tokens.py",
-        "appointments/jobs.py",
-        "appointments/reminders.py",
-        "aggregations/columns.py",
-    }
-)
+# Every module of every domain is checked but this one (by file name).
+CHECKED_EVERYWHERE_BUT = ("repository.py",)
 
 
 def statement_calls(path: Path) -> list[int]:
@@ -69,10 +57,7 @@ def statement_calls(path: Path) -> list[int]:
 
 def checked_modules() -> list[Path]:
     return [
-        path
-        for path in sorted(DOMAINS.rglob("*.py"))
-        if path.name not in CHECKED_EVERYWHERE_BUT
-        and path.relative_to(DOMAINS).as_posix() not in ALSO_PENDING
+        path for path in sorted(DOMAINS.rglob("*.py")) if path.name not in CHECKED_EVERYWHERE_BUT
     ]
 
 
@@ -104,16 +89,12 @@ def test_the_check_covers_every_kind_of_module() -> None:
         "inbox/views.py",
         "announcers/triggers.py",
         "sniffers/recorder.py",
+        "texts/purge.py",
+        "alexa/jobs.py",
+        "aggregations/columns.py",
     ):
         assert module in checked
-    assert not any(name.endswith(("/repository.py", "/purge.py")) for name in checked)
-
-
-def test_pending_files_are_still_pending() -> None:
-    """A file listed in ALSO_PENDING whose statements have moved leaves the list (so the check
-    covers it again)."""
-    moved = sorted(name for name in ALSO_PENDING if not statement_calls(DOMAINS / name))
-    assert not moved, f"no statement left in {moved}: remove them from ALSO_PENDING"
+    assert not any(name.endswith("/repository.py") for name in checked)
 
 
 def test_the_check_sees_statements(tmp_path: Path) -> None:
