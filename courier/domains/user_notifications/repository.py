@@ -206,43 +206,44 @@ def _column_rows(columns: Sequence[Any], model: Any, organization_id: uuid.UUID)
     return scoped(cast("Select[Any]", select(*columns)), model, organization_id)
 
 
+async def _column_rows_by(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    model: Any,
+    columns: Sequence[Any],
+    key: Any,
+    values: Sequence[Any],
+) -> dict[Any, Any]:
+    """The organization's rows of ``model`` (``columns``) whose ``key`` is among ``values``,
+    by that key: one statement per 500 values."""
+    found: dict[Any, Any] = {}
+    for chunk in _chunks(values):
+        stmt = _column_rows(columns, model, organization_id).where(key.in_(chunk))
+        for row in await session.execute(stmt):
+            found[getattr(row, key.key)] = row
+    return found
+
+
 async def earlier_notifications(
     session: AsyncSession, organization_id: uuid.UUID, keys: Sequence[str]
 ) -> dict[str, Any]:
     """dedupe key -> the notification made with it before (``id``, ``channels``)."""
-    found: dict[str, Any] = {}
     columns = (UserNotification.dedupe_key, UserNotification.id, UserNotification.channels)
-    for chunk in _chunks(keys):
-        stmt = _column_rows(columns, UserNotification, organization_id).where(
-            UserNotification.dedupe_key.in_(chunk)
-        )
-        for row in await session.execute(stmt):
-            found[row.dedupe_key] = row
-    return found
+    key = UserNotification.dedupe_key
+    return await _column_rows_by(session, organization_id, UserNotification, columns, key, keys)
 
 
 async def recipient_individuals(
     session: AsyncSession, organization_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Any]:
-    found: dict[uuid.UUID, Any] = {}
-    for chunk in _chunks(ids):
-        stmt = _column_rows(INDIVIDUAL_COLUMNS, Individual, organization_id).where(
-            Individual.id.in_(chunk)
-        )
-        for row in await session.execute(stmt):
-            found[row.id] = row
-    return found
+    columns = INDIVIDUAL_COLUMNS
+    return await _column_rows_by(session, organization_id, Individual, columns, Individual.id, ids)
 
 
 async def recipient_users(
     session: AsyncSession, organization_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Any]:
-    found: dict[uuid.UUID, Any] = {}
-    for chunk in _chunks(ids):
-        stmt = _column_rows(USER_COLUMNS, User, organization_id).where(User.id.in_(chunk))
-        for row in await session.execute(stmt):
-            found[row.id] = row
-    return found
+    return await _column_rows_by(session, organization_id, User, USER_COLUMNS, User.id, ids)
 
 
 async def recipient_own_users(
