@@ -189,7 +189,9 @@ async def find_session(
         .outerjoin(ConsoleUser, ConsoleUser.id == ConsoleSession.console_user_id)
         .outerjoin(
             OrgPreference,
-            (OrgPreference.organization_id == ConsoleSession.organization_id)
+            # The preference of the session's own organization (the statement finds a session by
+            # its token across organizations, see unscoped below).
+            (OrgPreference.organization_id == ConsoleSession.organization_id)  # tenancy-ok: its org
             & (OrgPreference.name == IDLE_PREFERENCE),
         )
         .where(ConsoleSession.token_hash == _digest(token))
