@@ -4,7 +4,7 @@ and users they show, and the encounter's one-time write."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -69,36 +69,50 @@ def _columns(*columns: Any) -> Select[Any]:
     return stmt
 
 
-async def participants_of(
-    session: AsyncSession, organization_id: uuid.UUID, visit_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[VideoParticipant]]:
-    found: dict[uuid.UUID, list[VideoParticipant]] = {ident: [] for ident in visit_ids}
+async def _children_of(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    model: Any,
+    visit_ids: Sequence[uuid.UUID],
+    order: Callable[[Any], Any],
+) -> dict[uuid.UUID, list[Any]]:
+    """The organization's rows of ``model`` by their visit (each visit asked, even with none),
+    in ``order``: one statement per CHUNK visits."""
+    found: dict[uuid.UUID, list[Any]] = {ident: [] for ident in visit_ids}
     ids = list(found)
     for start in range(0, len(ids), CHUNK):
-        stmt = scoped(select(VideoParticipant), VideoParticipant, organization_id).where(
-            VideoParticipant.video_channel_id.in_(ids[start : start + CHUNK])
+        stmt = scoped(select(model), model, organization_id).where(
+            model.video_channel_id.in_(ids[start : start + CHUNK])
         )
         for row in (await session.execute(stmt)).scalars():
             found[row.video_channel_id].append(row)
     for rows in found.values():
-        rows.sort(key=lambda row: (row.position, str(row.individual_id)))
+        rows.sort(key=order)
     return found
+
+
+async def participants_of(
+    session: AsyncSession, organization_id: uuid.UUID, visit_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[VideoParticipant]]:
+    return await _children_of(
+        session,
+        organization_id,
+        VideoParticipant,
+        visit_ids,
+        lambda row: (row.position, str(row.individual_id)),
+    )
 
 
 async def compositions_of(
     session: AsyncSession, organization_id: uuid.UUID, visit_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[VideoComposition]]:
-    found: dict[uuid.UUID, list[VideoComposition]] = {ident: [] for ident in visit_ids}
-    ids = list(found)
-    for start in range(0, len(ids), CHUNK):
-        stmt = scoped(select(VideoComposition), VideoComposition, organization_id).where(
-            VideoComposition.video_channel_id.in_(ids[start : start + CHUNK])
-        )
-        for row in (await session.execute(stmt)).scalars():
-            found[row.video_channel_id].append(row)
-    for rows in found.values():
-        rows.sort(key=lambda row: (row.created_at, str(row.id)))
-    return found
+    return await _children_of(
+        session,
+        organization_id,
+        VideoComposition,
+        visit_ids,
+        lambda row: (row.created_at, str(row.id)),
+    )
 
 
 async def load_visit(
