@@ -92,6 +92,8 @@ class Run:
     end_to_end_seconds: float
     pushes_seconds: float
     pushes: int
+    worker_cpu_seconds: float = 0.0  # the workers' CPU from the request to completed
+    server_cpu_seconds: float = 0.0  # the PostgreSQL backends' of the bench database (same)
 
     @property
     def fanout_rate(self) -> float:
@@ -109,6 +111,14 @@ class Run:
     def ratio(self) -> float:
         return self.fanout_rate / self.reference_jobs_per_second
 
+    @property
+    def worker_cpu_ms(self) -> float:
+        return self.worker_cpu_seconds * 1000 / self.recipients
+
+    @property
+    def server_cpu_ms(self) -> float:
+        return self.server_cpu_seconds * 1000 / self.recipients
+
 
 HEADER = [
     "database",
@@ -120,7 +130,35 @@ HEADER = [
     "recipients/s end to end",
     "pushes/s after completion",
     "fan-out ÷ reference",
+    "worker CPU ms per recipient",
+    "PostgreSQL CPU ms per recipient",
 ]
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """Each live process's CPU seconds so far (user + system, from /proc; Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[int, float] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+async def backend_pids(engine: AsyncEngine) -> list[int]:
+    """The PostgreSQL backends serving the bench's database (none on SQLite)."""
+    if engine.dialect.name != "postgresql":
+        return []
+    stmt = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+    async with engine.connect() as connection:
+        return [int(pid) for pid in (await connection.execute(stmt)).scalars()]
+
+
+def spent(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(after[pid] - before.get(pid, 0.0) for pid in after)
 
 
 def cells(database: str, recipients: int, runs: list[Run], *, median: bool) -> list[str]:
@@ -143,6 +181,8 @@ def cells(database: str, recipients: int, runs: list[Run], *, median: bool) -> l
         shown([r.end_to_end_rate for r in runs], ",.0f"),
         shown([r.push_rate for r in runs], ",.0f"),
         shown([r.ratio for r in runs], ".2f"),
+        shown([r.worker_cpu_ms for r in runs], ".2f"),
+        shown([r.server_cpu_ms for r in runs], ".2f"),
     ]
 
 
@@ -339,6 +379,8 @@ async def one_run(url: str, data_dir: Path, name: str, args: argparse.Namespace)
                 },
             }
         }
+        workers_before = cpu_seconds(pids)
+        backends_before = cpu_seconds(await backend_pids(watcher))
         async with application.router.lifespan_context(application):
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
@@ -355,6 +397,8 @@ async def one_run(url: str, data_dir: Path, name: str, args: argparse.Namespace)
         status = select(Multicast.status).where(Multicast.id == multicast)
         await until(watcher, status, "completed")
         completed = time.perf_counter()
+        worker_cpu = spent(workers_before, cpu_seconds(pids))
+        server_cpu = spent(backends_before, cpu_seconds(await backend_pids(watcher)))
         unsettled = (
             select(func.count())
             .select_from(Delivery)
@@ -409,6 +453,8 @@ async def one_run(url: str, data_dir: Path, name: str, args: argparse.Namespace)
         completed - started,
         max(pushed - completed, 1e-6),
         pushes,
+        worker_cpu,
+        server_cpu,
     )
 
 

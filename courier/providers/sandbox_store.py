@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, insert, or_, select
 
 from courier.config import Settings
 from courier.core import outbound
@@ -61,6 +61,29 @@ class SandboxStore:
                     updated_at=now,
                 )
             )
+            await session.commit()
+
+    async def put_many(self, collection: str, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """:meth:`put` for many ``(key, data)`` records in one statement and one transaction:
+        all of them are written, or none."""
+        if not items:
+            return
+        now = utcnow()
+        table: Any = SandboxRecord.__table__
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "kind": self.kind,
+                "collection": collection,
+                "key": key,
+                "data": data,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for key, data in items
+        ]
+        async with self.database.sessionmaker() as session:
+            await session.execute(insert(table), rows)
             await session.commit()
 
     async def get(self, collection: str, key: str) -> dict[str, Any] | None:
@@ -114,6 +137,25 @@ class SandboxStore:
             found = (await session.execute(stmt)).first() is not None
             await session.commit()
         return found
+
+    async def present(self, wanted: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which records ``(collection, key)`` of ``wanted`` exist, in one statement (a batch
+        of sends looks up their armed behaviours at once)."""
+        if not wanted:
+            return set()
+        stmt = (
+            select(SandboxRecord.collection, SandboxRecord.key)
+            .where(
+                SandboxRecord.kind == self.kind,
+                SandboxRecord.collection.in_({collection for collection, _key in wanted}),
+                SandboxRecord.key.in_({key for _collection, key in wanted}),
+            )
+            .distinct()
+        )
+        async with self.database.sessionmaker() as session:
+            found = {(row.collection, row.key) for row in await session.execute(stmt)}
+            await session.commit()
+        return found & set(wanted)
 
     async def merge(self, collection: str, key: str, changes: dict[str, Any]) -> None:
         """Update the fields of the record(s) ``key`` of ``collection``."""

@@ -8,6 +8,7 @@ push service reports gone deactivates the device in the transaction that records
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -39,9 +40,11 @@ from courier.providers.email.message import EmailContent
 from courier.providers.push.base import (
     Platform,
     PushCredentials,
-    PushDevice,
     PushMessage,
+    PushOutcome,
     PushProvider,
+    PushSend,
+    send_batch,
 )
 from courier.providers.voice import VOICE
 from courier.providers.voice.base import OutboundCall, VoiceProvider
@@ -108,7 +111,9 @@ async def prepare_pushes(
     job: JobContext, batch: list[Delivery], adapter: PushProvider
 ) -> Mapping[uuid.UUID, deliveries.SendAction | Permanent]:
     """The pushes of a batch, read in a few statements: each delivery's notification, device
-    and the app's credentials."""
+    and the app's credentials. Their provider calls are one batch (:func:`send_batch`: the
+    sandbox takes it in one transaction), made when the first of them is called, after the
+    claim is committed; each delivery still gets its own outcome."""
     session, org = job.session, job.organization_id
     notification_ids = list({row.resource_id for row in batch})
     device_ids = list({uuid.UUID(row.recipient) for row in batch})
@@ -116,6 +121,7 @@ async def prepare_pushes(
     devices = await repo.devices_by_id(session, org, device_ids)
     credentials: dict[tuple[str, str], PushCredentials | None] = {}
     actions: dict[uuid.UUID, deliveries.SendAction | Permanent] = {}
+    sends: list[PushSend] = []
     for row in batch:
         notification = notifications.get(row.resource_id)
         device = devices.get(uuid.UUID(row.recipient))
@@ -143,23 +149,32 @@ async def prepare_pushes(
                 device.app_name,
                 platform_of(device),
             )
-        actions[row.id] = _push_call(
-            adapter, push_device(device), message, row.id, credentials[key]
-        )
+        sends.append(PushSend(row.id, push_device(device), message, credentials[key]))
+    shared = _SharedBatch(adapter, sends)
+    for index, send in enumerate(sends):
+        actions[send.delivery_id] = shared.action(index)
     return actions
 
 
-def _push_call(
-    adapter: PushProvider,
-    target: PushDevice,
-    message: PushMessage,
-    delivery_id: uuid.UUID,
-    credentials: PushCredentials | None,
-) -> deliveries.SendAction:
-    async def call() -> SendResult:
-        return await adapter.send(target, message, delivery_id=delivery_id, credentials=credentials)
+class _SharedBatch:
+    """One provider call for a batch's pushes, made by whichever of their actions runs first;
+    each action then answers its own push's outcome."""
 
-    return call
+    def __init__(self, adapter: PushProvider, sends: list[PushSend]) -> None:
+        self.adapter = adapter
+        self.sends = sends
+        self._outcomes: asyncio.Task[list[PushOutcome]] | None = None
+
+    def action(self, index: int) -> deliveries.SendAction:
+        async def call() -> SendResult:
+            if self._outcomes is None:
+                self._outcomes = asyncio.ensure_future(send_batch(self.adapter, self.sends))
+            outcome = (await asyncio.shield(self._outcomes))[index]
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+        return call
 
 
 @deliveries.on_permanent_failure(TYPE)

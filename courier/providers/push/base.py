@@ -2,7 +2,10 @@
 
 One call sends one notification to one device: a multicast is many deliveries, each with its
 own outcome, because the services report partial failure of a batch inconsistently. A push
-ends at ``sent``: the services confirm acceptance, never that a person saw it.
+ends at ``sent``: the services confirm acceptance, never that a person saw it. A batch of
+sends (:func:`send_batch`) goes to an adapter's ``send_many`` when it has one (the sandbox
+records a batch in one transaction), else one ``send`` per device, a few at a time; either
+way each send has its own outcome.
 
 Credentials belong to an organization's app (its APNs key, its FCM service account, its VAPID
 key pair), so they travel with each send rather than living in the process's settings.
@@ -16,8 +19,9 @@ request was written), ``Permanent`` (payload refused, credentials refused).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -100,3 +104,51 @@ class PushProvider(Protocol):
         service takes an id of ours (APNs ``apns-id``), so a resend is recognisable.
         Raises ``RecipientGone`` for a dead token, else the errors of the module doc."""
         ...
+
+
+@dataclass(frozen=True)
+class PushSend:
+    """One send of a batch: a message to a device, for a delivery."""
+
+    delivery_id: uuid.UUID
+    device: PushDevice
+    message: PushMessage
+    credentials: PushCredentials | None = None
+
+
+# What a send of a batch came to: the service's acceptance, or the error ``send`` would raise.
+PushOutcome = SendResult | Exception
+
+
+@runtime_checkable
+class BatchPushProvider(PushProvider, Protocol):
+    """A push service that takes many sends in one call (as FCM's multicast did)."""
+
+    async def send_many(self, sends: Sequence[PushSend]) -> list[PushOutcome]:
+        """One outcome per send, in order: never raises for one send's failure."""
+        ...
+
+
+BATCH_CONCURRENCY = 8  # sends in flight at once for an adapter without ``send_many``
+
+
+async def send_batch(adapter: PushProvider, sends: Sequence[PushSend]) -> list[PushOutcome]:
+    """Send a batch: through the adapter's ``send_many`` when it has one, else each device
+    by ``send``, ``BATCH_CONCURRENCY`` at a time. One outcome per send, in order."""
+    if isinstance(adapter, BatchPushProvider):
+        return await adapter.send_many(sends)
+    gate = asyncio.Semaphore(BATCH_CONCURRENCY)
+
+    async def one(send: PushSend) -> PushOutcome:
+        async with gate:
+            try:
+                return await adapter.send(
+                    send.device,
+                    send.message,
+                    delivery_id=send.delivery_id,
+                    credentials=send.credentials,
+                )
+            except Exception as exc:  # the caller classifies each send's outcome
+                return exc
+
+    return list(await asyncio.gather(*(one(send) for send in sends)))
