@@ -20,7 +20,7 @@ import pytest
 
 from courier.providers.common import NotSent, Permanent, RecipientGone, providers_for
 from courier.providers.push import PUSH, PushCredentials, PushDevice, PushMessage, PushProvider
-from courier.providers.push.base import Platform
+from courier.providers.push.base import BatchPushProvider, Platform, PushSend, send_batch
 from tests import provider_kinds_support as support
 from tests.provider_kinds_support import World
 from tests.push_fakes import (
@@ -293,6 +293,47 @@ async def test_credentials_travel_with_the_send(harness: Harness, platform: Plat
     await harness.send(phone, PushMessage(body="prod"))
     shown = await harness.screen(phone)
     assert [(s["body"], s["test-mode"]) for s in shown] == [("dev", True), ("prod", False)]
+
+
+@cases()
+async def test_a_batch_has_one_outcome_per_send(harness: Harness, platform: Platform) -> None:
+    """``send_batch``: the sandbox takes a batch in one call (``send_many``), the vendors'
+    adapters one send per device; either way each send has its own outcome, in order, and
+    a refusal of one takes nothing from the others."""
+    fine, gone, refused, later = (harness.device(platform) for _ in range(4))
+    await harness.uninstall(gone)
+    await harness.arm_not_sent(refused)
+    credentials = harness.credentials(platform)
+    sends = [
+        PushSend(uuid.uuid4(), fine, PushMessage(body="one"), credentials),
+        PushSend(uuid.uuid4(), gone, PushMessage(body="gone"), credentials),
+        PushSend(uuid.uuid4(), refused, PushMessage(body="refused"), credentials),
+        PushSend(uuid.uuid4(), later, PushMessage(body="x" * 5000), credentials),
+        PushSend(uuid.uuid4(), later, PushMessage(body="two"), credentials),
+    ]
+    assert isinstance(harness.adapter, BatchPushProvider) == (harness.name == "sandbox")
+    outcomes = await send_batch(harness.adapter, sends)
+    assert len(outcomes) == len(sends)
+    first, dead, not_sent, too_large, second = outcomes
+    assert not isinstance(first, Exception) and first.vendor_status == "accepted"
+    assert not isinstance(second, Exception) and second.vendor_id != first.vendor_id
+    assert isinstance(dead, RecipientGone) and dead.code == GONE_CODES[platform]
+    assert isinstance(not_sent, NotSent)
+    assert isinstance(too_large, Permanent) and too_large.code == "PayloadTooLarge"
+    assert [s["body"] for s in await harness.screen(fine)] == ["one"]
+    assert [s["body"] for s in await harness.screen(later)] == ["two"]
+    assert await harness.screen(refused) == []
+    # The refusal was armed once: the next batch to that device goes through.
+    [again] = await send_batch(
+        harness.adapter, [PushSend(uuid.uuid4(), refused, PushMessage(body="now"), credentials)]
+    )
+    assert not isinstance(again, Exception)
+    assert [s["body"] for s in await harness.screen(refused)] == ["now"]
+    if harness.name == "sandbox":  # the sandbox finds each push it took by its delivery id
+        status = await harness.adapter.fetch(
+            delivery_id=sends[0].delivery_id, vendor_id=None, recipient=fine.token
+        )  # type: ignore[attr-defined]
+        assert status is not None and status.vendor_id == first.vendor_id
 
 
 async def test_the_controls_need_an_admin_and_valid_input(world: World) -> None:

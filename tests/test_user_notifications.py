@@ -6,9 +6,12 @@ daily counts; a gone token deactivated; a sensitive template neutral on the lock
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from courier.core.db import commit
@@ -18,6 +21,7 @@ from courier.domains.user_notifications.service import Notified, NotSent, withdr
 from courier.models.event import Event
 from courier.models.job import Job
 from courier.models.user_notification import UserNotification
+from courier.providers.push.base import PushDevice, PushOutcome, PushSend
 from tests.conftest import Org, bearer
 from tests.factories import individual_token, text_number
 from tests.notify_support import (
@@ -417,6 +421,54 @@ async def test_purge_removes_the_notifications_and_their_pushes(
     assert await screen(client, org, device["attributes"]["token"]) == []
     gone = await client.get(f"/v1/user-notifications/{ident}/", headers=org.admin)
     assert gone.status_code == 404
+
+
+async def test_the_pushes_of_one_call_go_to_the_service_as_one_batch(
+    client: httpx.AsyncClient, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ``notify_many`` call's pushes are one provider call (the sandbox's ``send_many``,
+    never a ``send`` per device) and each is still its own delivery: sent, in its device's
+    logs, shown on its phone once; a gone token fails alone and deactivates its device."""
+    from courier.providers.push.sandbox import SandboxPush
+
+    template = await make_template(client, org)
+    patients = [(await make_patient(client, org))[0] for _ in range(3)]
+    devices = [await make_device(client, org, ana, type="apn") for ana in patients]
+    pixel = await make_device(client, org, patients[0], type="fcm", token=f"fcm-{uuid.uuid4()}")
+    gone = await client.post(
+        "/sandbox/push/gone", json={"token": pixel["attributes"]["token"]}, headers=org.admin
+    )
+    assert gone.status_code == 200, gone.text
+
+    batches: list[int] = []
+    send_many, send_one = SandboxPush.send_many, SandboxPush.send
+
+    async def counted(self: SandboxPush, sends: Sequence[PushSend]) -> list[PushOutcome]:
+        batches.append(len(sends))
+        return await send_many(self, sends)
+
+    async def alone(self: SandboxPush, device: PushDevice, *args: Any, **kwargs: Any) -> Any:
+        # Only a token with something armed (here: gone) is sent alone, as send() would.
+        assert device.token == pixel["attributes"]["token"], "a push was sent alone"
+        return await send_one(self, device, *args, **kwargs)
+
+    monkeypatch.setattr(SandboxPush, "send_many", counted)
+    monkeypatch.setattr(SandboxPush, "send", alone)
+    await send(client, org, template["id"], [(ana, None) for ana in patients])
+    await run_jobs(client)
+    assert batches == [4]
+    for device in devices:
+        assert len(await screen(client, org, device["attributes"]["token"])) == 1
+        [log] = (
+            await client.get(f"/v1/user-devices/{device['id']}/get-logs/", headers=org.admin)
+        ).json()["data"]
+        assert log["attributes"]["state"] == "sent"
+    [log] = (
+        await client.get(f"/v1/user-devices/{pixel['id']}/get-logs/", headers=org.admin)
+    ).json()["data"]
+    assert log["attributes"]["state"] == "failed"
+    again = await client.get(f"/v1/user-devices/{pixel['id']}/", headers=org.admin)
+    assert again.json()["data"]["attributes"]["active"] is False
 
 
 async def test_each_push_is_sent_once_even_when_its_batch_runs_again(
