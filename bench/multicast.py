@@ -24,9 +24,14 @@ and drops it afterwards. Each run, on a fresh database:
 
 Prints each run, then medians over the runs: the request, the plan job, recipients per second
 over the fan-out (first chunk start to last chunk finish: the notifications and their push
-deliveries and jobs, written), end to end (request to ``completed``), pushes per second (push
-deliveries settled from the moment the multicast completed, over ``--push-seconds`` at most or
-until the last), and the ratio of fan-out recipients/s to the reference jobs/s.
+deliveries and jobs, written), end to end (request to ``completed``), until every push settled
+(request to the last push delivery settled; ``nan`` when some were still unsettled
+``--push-seconds`` after ``completed``), pushes per second (push deliveries settled from the
+moment the multicast completed, over ``--push-seconds`` at most or until the last), the ratio of
+fan-out recipients/s to the reference jobs/s, and the CPU milliseconds per recipient, from the
+request until every push settled (or the window closed), of the worker processes and of the
+PostgreSQL backends serving the bench's database (read from ``/proc``; the backends sampled
+every 0.25 s, so a connection that lived less than that is missed).
 """
 
 from __future__ import annotations
