@@ -19,7 +19,8 @@ of each kind (the lazily imported libraries and caches), peak, and at the end.
 ``--cheap``: the fixed cost of an authenticated cheap request, in server CPU milliseconds per
 request (the worker's user + system time from ``/proc``): ``get`` (one small message by id)
 and ``missing`` (a 404 on an unknown id), ``--seconds`` each with ``--clients`` clients, over
-``--rounds`` rounds; with ``--compare PATH`` a second server from another checkout (e.g. a
+``--rounds`` rounds. ``--serve PATH``: serve from another checkout (e.g. a worktree of main)
+instead of this one; with ``--compare PATH`` a second server from another checkout (e.g. a
 worktree of main) serves the same database and the two are measured in turns; medians printed.
 
 Talks only to 127.0.0.1; drops what it creates.
@@ -346,6 +347,9 @@ async def main() -> None:
         "--cheap", action="store_true", help="measure a cheap request's CPU instead"
     )
     parser.add_argument(
+        "--serve", type=Path, default=REPO, help="the checkout to serve (default this one)"
+    )
+    parser.add_argument(
         "--compare", type=Path, help="--cheap: also serve from this checkout, in turns"
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="--cheap: per measurement")
@@ -373,12 +377,13 @@ async def main() -> None:
             manifest = await load(
                 url, seed=1, big_messages=args.big_messages, heavy_channels=500, posting_channels=50
             )
-            servers = [await start(REPO, url, data_dir)]
+            servers = [await start(args.serve.resolve(), url, data_dir)]
             processes.append(servers[0].process)
             if args.compare:
                 servers.append(await start(args.compare.resolve(), url, data_dir))
                 processes.append(servers[1].process)
-            processes.append(spawn(REPO, ["worker"], url, data_dir, servers[0].base_url))
+            worker = spawn(args.serve.resolve(), ["worker"], url, data_dir, servers[0].base_url)
+            processes.append(worker)
             async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=30.0) as http:
                 texter, numbers, account_id = await text_setup(http)
             staff = {"Authorization": f"Bearer {manifest.staff_key}"}
