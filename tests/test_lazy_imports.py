@@ -29,6 +29,7 @@ HEAVY = (
     "dkim",  # DKIM signing of emails (with dnspython)
     "dns",
     "redis",  # the rate limiter's shared storage (COURIER_REDIS_URL)
+    "jwt",  # individual access tokens (PyJWT, with its algorithms): on the first token
 )
 
 PROBE = """

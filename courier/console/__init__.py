@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from courier.core.http import Headers, Scope, add_header_rewrite
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PREFIX = "/console"
@@ -32,27 +33,17 @@ SECURITY_HEADERS = [
 ]
 
 
-class ConsoleHeadersMiddleware:
+_SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
+
+
+def console_headers(_scope: Scope, path: str, headers: Headers) -> Headers | None:
     """``Cache-Control: no-store`` (and the security headers) on every console response:
-    pages show patient data, which must not stay in a browser's or proxy's cache."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                names = {name for name, _ in SECURITY_HEADERS}
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
-                message = {**message, "headers": headers + SECURITY_HEADERS}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    pages show patient data, which must not stay in a browser's or proxy's cache (a
+    :data:`~courier.core.http.HeaderRewrite`)."""
+    if not (path == PREFIX or path.startswith(PREFIX + "/")):
+        return None
+    kept = [(k, v) for k, v in headers if k.lower() not in _SECURITY_NAMES]
+    return kept + SECURITY_HEADERS
 
 
 def install(app: Any) -> None:
@@ -66,4 +57,4 @@ def install(app: Any) -> None:
     app.include_router(people.router)
     app.include_router(template_previews.router)
     app.include_router(admin.router)
-    app.add_middleware(ConsoleHeadersMiddleware)
+    add_header_rewrite(app, console_headers)

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-import jwt
 from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -190,10 +189,14 @@ def mint_individual_token(
         "exp": int(expires.timestamp()),
         "jti": token_id,
     }
+    import jwt  # and the cryptography it loads (~9 MB): on the first token minted or read
+
     return jwt.encode(claims, token_secret(settings), algorithm=TOKEN_ALGORITHM), expires, token_id
 
 
 def _verify_individual_token(settings: Settings, token: str) -> dict[str, str]:
+    import jwt  # see mint_individual_token
+
     try:
         claims: dict[str, str] = jwt.decode(
             token,

@@ -519,3 +519,55 @@ class _ResponseWriter:
             return
         await self.send({**self.start, "headers": headers})
         await self.send({"type": "http.response.body", "body": body})
+
+
+# --- response headers written by features (one layer for all of them) -------------------------
+
+Headers = list[tuple[bytes, bytes]]
+# A feature's change to a response's headers: given the request's scope, the path it arrived
+# with and the headers so far, the headers to send instead, or None to leave them as they are.
+HeaderRewrite = Callable[[Scope, str, Headers], "Headers | None"]
+REWRITES_STATE = "response_header_rewrites"
+
+
+class ResponseHeadersMiddleware:
+    """Applies every feature's :data:`HeaderRewrite` (rate-limit headers, the console's
+    security headers), in the order they were added, to the response's start message: one
+    layer and one ``send`` wrapper instead of one per feature."""
+
+    def __init__(self, app: ASGIApp, *, rewrites: list[HeaderRewrite]) -> None:
+        self.app = app
+        self.rewrites = rewrites
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        rewrites = self.rewrites
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: Headers = message.get("headers", [])
+                changed = False
+                for rewrite in rewrites:
+                    rewritten = rewrite(scope, path, headers)
+                    if rewritten is not None:
+                        headers = rewritten
+                        changed = True
+                if changed:
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def add_header_rewrite(app: Any, rewrite: HeaderRewrite) -> None:
+    """Have ``rewrite`` applied to every response: the first feature to add one installs the
+    :class:`ResponseHeadersMiddleware` (at its place among the middleware), later ones join it."""
+    rewrites: list[HeaderRewrite] | None = getattr(app.state, REWRITES_STATE, None)
+    if rewrites is None:
+        rewrites = []
+        setattr(app.state, REWRITES_STATE, rewrites)
+        app.add_middleware(ResponseHeadersMiddleware, rewrites=rewrites)
+    rewrites.append(rewrite)

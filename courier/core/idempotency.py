@@ -56,6 +56,7 @@ from courier.models.idempotency_key import IdempotencyKey
 log = logging.getLogger("courier.idempotency")
 
 HEADER = "idempotency-key"
+HEADER_BYTES = HEADER.encode()
 MAX_KEY_LENGTH = 255
 RETENTION = timedelta(hours=24)
 STATE_KEY = "idempotency_claim"
@@ -312,6 +313,15 @@ def _replay_receive(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first value of the request header ``name`` (ASGI names are lower-case), as
+    Starlette's ``Request.headers.get`` gives it."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
 class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp, *, store: IdempotencyStore) -> None:
         self.app = app
@@ -321,11 +331,11 @@ class IdempotencyMiddleware:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
-        key = request.headers.get(HEADER)
-        if key is None:
+        key = _header(scope, HEADER_BYTES)
+        if key is None:  # most posts: nothing to claim, no Request built
             await self.app(scope, receive, send)
             return
+        request = Request(scope)
         body = await _read_body(receive)
         receive = _replay_receive(body, receive)
         principal = await self._principal(request)

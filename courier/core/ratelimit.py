@@ -9,7 +9,7 @@ double the budget.
 Every response to an authenticated request carries ``RateLimit-Limit``, ``RateLimit-Remaining``
 and ``RateLimit-Reset`` (seconds). The hook runs inside a FastAPI dependency, which cannot touch
 the response, so it leaves the headers in the request's ASGI state and
-:class:`RateLimitHeadersMiddleware` writes them onto whatever response leaves.
+:func:`rate_limit_headers` writes them onto whatever response leaves.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 from courier.config import Settings
 from courier.core.auth import Principal
 from courier.core.errors import too_many_requests
-from courier.core.http import ASGIApp, Message, Receive, Scope, Send
+from courier.core.http import Headers, Scope, add_header_rewrite
 
 log = logging.getLogger("courier.ratelimit")
 
@@ -133,31 +133,14 @@ class RateLimiter:
             raise too_many_requests(budget.reset, headers)
 
 
-class RateLimitHeadersMiddleware:
-    """Writes the headers the hook left in the request state onto the response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                found: dict[str, str] | None = scope.get("state", {}).get(STATE_KEY)
-                if found:
-                    headers = [
-                        (k, v)
-                        for k, v in message.get("headers", [])
-                        if k.lower() not in HEADER_NAMES
-                    ]
-                    headers += [(k.lower().encode(), v.encode()) for k, v in found.items()]
-                    message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def rate_limit_headers(scope: Scope, _path: str, headers: Headers) -> Headers | None:
+    """Writes the headers the hook left in the request state onto the response (a
+    :data:`~courier.core.http.HeaderRewrite`)."""
+    found: dict[str, str] | None = scope.get("state", {}).get(STATE_KEY)
+    if not found:
+        return None
+    kept = [(k, v) for k, v in headers if k.lower() not in HEADER_NAMES]
+    return kept + [(k.lower().encode(), v.encode()) for k, v in found.items()]
 
 
 def chain_hook(app: FastAPI, hook: Any) -> None:
@@ -183,7 +166,7 @@ def install(app: FastAPI) -> None:
     chain_hook(app, limiter.hook)
     if previous is not None:
         chain_hook(app, previous)
-    app.add_middleware(RateLimitHeadersMiddleware)
+    add_header_rewrite(app, rate_limit_headers)
 
     async def close(_app: FastAPI) -> None:
         await limiter.close()

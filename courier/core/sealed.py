@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
-
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING
 
 from courier.config import Settings
 from courier.core.auth import token_secret
 
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
+
 
 def _fernet(settings: Settings) -> Fernet:
+    # Imported here: a process that never seals or unseals does not load cryptography (~7 MB).
+    from cryptography.fernet import Fernet
+
     digest = hashlib.sha256(b"courier-sealed:" + token_secret(settings).encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
 
@@ -23,6 +28,8 @@ def seal(settings: Settings, plain: str) -> str:
 
 def unseal(settings: Settings, sealed: str) -> str:
     """The plain text; ValueError when the token secret changed since it was sealed."""
+    from cryptography.fernet import InvalidToken
+
     try:
         return _fernet(settings).decrypt(sealed.encode("ascii")).decode()
     except InvalidToken as exc:

@@ -12,11 +12,9 @@ import base64
 import binascii
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +32,9 @@ from courier.models.push_device import AppCredential
 from courier.providers.common import Permanent
 from courier.providers.push.base import Platform, PushCredentials
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
 MAX_DATA_BYTES = 64 * 1024
 
 
@@ -42,6 +43,8 @@ def _b64url(raw: bytes) -> str:
 
 
 def _public_key(key: ec.EllipticCurvePrivateKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     return _b64url(
         key.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
@@ -50,6 +53,9 @@ def _public_key(key: ec.EllipticCurvePrivateKey) -> str:
 
 
 def _web(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    # Imported here: a process that never stores a Web Push key does not load it (~7 MB).
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     private = data.get("private-key")
     if private is None:
         key = ec.generate_private_key(ec.SECP256R1())

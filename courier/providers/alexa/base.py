@@ -29,6 +29,9 @@ from typing import Any, Protocol, runtime_checkable
 from courier.providers.common import ProviderError, RawRequest, SendResult
 
 TIMESTAMP_TOLERANCE_SECONDS = 150
+# The headers of a skill request signed as Amazon signs (checked by ``signature.py``).
+CERT_URL_HEADER = "signaturecertchainurl"
+SIGNATURE_HEADER = "signature-256"
 REMINDERS_SCOPE = "alexa::alerts:reminders:skill:readwrite"
 PROACTIVE_SCOPE = "alexa::proactive_events"
 SKILL_MESSAGING_SCOPE = "alexa:skill_messaging"

@@ -10,11 +10,12 @@ with the sandbox key (``X-Courier-Sandbox-Signature``) instead of Amazon's certi
 
 from __future__ import annotations
 
+import functools
 import secrets
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from dateutil.rrule import rrulestr  # type: ignore[import-untyped]
@@ -23,20 +24,16 @@ from pydantic import BaseModel, Field
 from courier.config import Settings
 from courier.core.time import check_timezone, parse_timestamp, utcnow
 from courier.providers.alexa.base import (
+    CERT_URL_HEADER,
     PROACTIVE_SCOPE,
     REMINDERS_SCOPE,
+    SIGNATURE_HEADER,
     TIMESTAMP_TOLERANCE_SECONDS,
     AlexaReminder,
     LwaTokenCache,
     ProactiveEvent,
     SkillRequestRejected,
     UserApiAccess,
-)
-from courier.providers.alexa.signature import (
-    CERT_URL_HEADER,
-    SIGNATURE_HEADER,
-    SkillRequestVerifier,
-    load_trusted_roots,
 )
 from courier.providers.common import (
     NotSent,
@@ -49,6 +46,9 @@ from courier.providers.common import (
 )
 from courier.providers.sandbox_faults import CONTROL_PARAMS, raise_armed_fault
 from courier.providers.sandbox_store import SandboxStore
+
+if TYPE_CHECKING:
+    from courier.providers.alexa.signature import SkillRequestVerifier
 
 TOKEN_LIFETIME_SECONDS = 3600.0
 MIN_EVENT_LIFETIME = timedelta(minutes=5)
@@ -63,8 +63,15 @@ class SandboxAlexa:
         self.settings = settings
         self.store = SandboxStore(settings, "alexa")
         self.tokens = LwaTokenCache(self._issue_token)
-        self.skill_requests = SkillRequestVerifier(
-            trusted_roots=load_trusted_roots(settings.alexa_trusted_roots)
+
+    @functools.cached_property
+    def skill_requests(self) -> SkillRequestVerifier:
+        """Amazon's rules for a request signed as Amazon signs, built on first use: a process
+        that never sees one does not load ``cryptography`` and the trusted roots."""
+        from courier.providers.alexa.signature import SkillRequestVerifier, load_trusted_roots
+
+        return SkillRequestVerifier(
+            trusted_roots=load_trusted_roots(self.settings.alexa_trusted_roots)
         )
 
     # --- LWA ---------------------------------------------------------------------------------

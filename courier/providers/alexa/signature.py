@@ -39,11 +39,14 @@ from cryptography.x509 import DNSName
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from courier.core.time import parse_timestamp, utcnow
-from courier.providers.alexa.base import TIMESTAMP_TOLERANCE_SECONDS, SkillRequestRejected
+from courier.providers.alexa.base import CERT_URL_HEADER as CERT_URL_HEADER
+from courier.providers.alexa.base import SIGNATURE_HEADER as SIGNATURE_HEADER
+from courier.providers.alexa.base import (
+    TIMESTAMP_TOLERANCE_SECONDS,
+    SkillRequestRejected,
+)
 from courier.providers.common import RawRequest
 
-CERT_URL_HEADER = "signaturecertchainurl"
-SIGNATURE_HEADER = "signature-256"
 CERT_HOST = "s3.amazonaws.com"
 CERT_PATH_PREFIX = "/echo.api/"
 ECHO_API_NAME = "echo-api.amazon.com"
