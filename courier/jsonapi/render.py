@@ -378,7 +378,9 @@ def renderer(model: type[BaseModel]) -> Render:
         return out
 
     _RENDERERS[model] = compiled
+    inline: list[tuple[type, bool] | None] = []
     for name, info in model.model_fields.items():
+        inline.append(_inline(info))
         # Every caller dumps by alias (the wire's kebab-case names).
         key = info.serialization_alias or info.alias or name
         plan.append(
@@ -390,9 +392,95 @@ def renderer(model: type[BaseModel]) -> Render:
                 info.default_factory,
             )
         )
+    straight = _straight(model, plan, inline, compiled)
+    _RENDERERS[model] = straight
     if VERIFY:
-        return _verified(model, compiled)
-    return compiled
+        return _verified(model, straight)
+    return straight
+
+
+def _inline(info: FieldInfo) -> tuple[type, bool] | None:
+    """(kind, optional) of a plain ``str``/``int``/``bool`` field (or ``… | None``), which the
+    straight-line renderer checks in place; None for any other."""
+    if any(type(m).__name__ not in _CONSTRAINTS for m in info.metadata):
+        return None
+    annotation: Any = info.annotation
+    optional = False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        others = [a for a in args if a is not type(None)]
+        if len(others) != 1 or len(args) != 2:
+            return None
+        annotation, optional = others[0], True
+    kinds: tuple[type, ...] = (str, int, bool)
+    for kind in kinds:
+        if annotation is kind:
+            return kind, optional
+    return None
+
+
+def _straight(
+    model: type[BaseModel],
+    plan: list[tuple[str, tuple[str, ...], Convert, Any, Any]],
+    inline: list[tuple[type, bool] | None],
+    general: Render,
+) -> Render:
+    """The renderer as one straight-line function (generated once): one lookup per field
+    and its conversion in place, no loop. A mapping that carries a wire name (an alias such
+    as ``first-name``) takes the general path, which looks aliases up first as pydantic does;
+    attribute names are identifiers, so objects are read by their identifier names only."""
+    names: dict[str, Any] = {"_M": _MISSING, "_Mapping": Mapping, "_general": general}
+    aliases: set[str] = set()
+    by_key: list[str] = []
+    by_attr: list[str] = []
+    defaults: list[str] = []
+    values: list[str] = []
+    for i, ((key, sources, convert, default, factory), fast) in enumerate(
+        zip(plan, inline, strict=True)
+    ):
+        usable = [s for s in sources if s.isidentifier()]
+        aliases.update(s for s in sources if not s.isidentifier())
+        for n, source in enumerate(usable):
+            test = f"if v{i} is _M: " if n else ""
+            by_key.append(f"        {test}v{i} = _get({source!r}, _M)")
+            by_attr.append(f"        {test}v{i} = getattr(row, {source!r}, _M)")
+        if not usable:
+            by_key.append(f"        v{i} = _M")
+            by_attr.append(f"        v{i} = _M")
+        if factory is not None:
+            names[f"_F{i}"] = factory
+            defaults.append(f"    if v{i} is _M: v{i} = _F{i}()")
+        elif default is PydanticUndefined:
+            defaults.append(f"    if v{i} is _M: return _general(row)")
+        else:
+            names[f"_D{i}"] = default
+            defaults.append(f"    if v{i} is _M: v{i} = _D{i}")
+        names[f"_C{i}"] = convert
+        if fast is None:
+            values.append(f"        {key!r}: _C{i}(v{i}),")
+        else:
+            names[f"_K{i}"] = fast[0]
+            none = f"v{i} is None or " if fast[1] else ""
+            values.append(f"        {key!r}: v{i} if {none}type(v{i}) is _K{i} else _C{i}(v{i}),")
+    names["_ALIASES"] = frozenset(aliases)
+    source = "\n".join(
+        [
+            "def render(row):",
+            "    if isinstance(row, _Mapping):",
+            "        if not _ALIASES.isdisjoint(row): return _general(row)",
+            "        _get = row.get",
+            *by_key,
+            "    else:",
+            *by_attr,
+            *defaults,
+            "    return {",
+            *values,
+            "    }",
+        ]
+    )
+    exec(compile(source, f"<renderer of {model.__name__}>", "exec"), names)
+    render: Render = names["render"]
+    return render
 
 
 def _item(row: Any, key: str, missing: Any) -> Any:

@@ -22,7 +22,6 @@ from courier.domains.messaging_attachments.service import attachments_for_messag
 from courier.domains.org_preferences.service import get_preference
 from courier.jsonapi.context import Context
 from courier.jsonapi.query import parse_bool
-from courier.jsonapi.render import renderer
 from courier.models.individual import Individual
 from courier.models.individual_group import IndividualGroup
 from courier.models.messaging import (
@@ -209,8 +208,6 @@ async def render_channels(
     ):
         default_title = await get_preference(ctx.session, org, "default-channel-title")
 
-    # Attributes straight to JSON-ready values (ChannelRead stays the documented contract).
-    render_channel = renderer(ChannelRead)
     out: list[dict[str, Any]] = []
     for channel in channels:
         subs = subscribers.get(channel.id, [])
@@ -282,7 +279,7 @@ async def render_channels(
             "sms_initial_message_js": dict(channel.sms_initial_message_js or {}),
             "sms_phi_safe": channel.sms_phi_safe,
         }
-        out.append(render_channel(attributes))
+        out.append(ChannelRead.model_validate(attributes).model_dump(mode="json", by_alias=True))
     return out
 
 
