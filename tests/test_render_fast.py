@@ -269,3 +269,67 @@ def test_fields_left_to_pydantic_are_the_known_ones() -> None:
         "QuietHours.end": "validator decorators",
         "BusinessHours": "model validators",
     }
+
+
+# --- the channel list: rendered by hand, checked against ChannelRead ---------------------------
+
+
+async def test_channel_documents_are_fixed_points_of_the_contract(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    """The channel list builds JSON-ready attributes itself; each is exactly what ChannelRead
+    renders of it (same names, order, formats), for a caller that sees everything (an API
+    key acting for a member) and one whose view is redacted (an individual token)."""
+    from courier.domains.messaging.schemas import ChannelRead
+    from courier.jsonapi.render import check_fixed_point
+    from tests.conftest import doc
+    from tests.factories import individual_token, make_group, make_individual_id
+
+    group = await make_group(client, org)
+    member = await make_individual_id(client, org, **{"birth-date": "1990-02-03"})
+    other = await make_individual_id(client, org)
+    created = await client.post(
+        "/v1/messaging-channels/",
+        headers=org.staff,
+        json=doc(
+            "messaging-channels",
+            {"individual-ids": [member, other], "individual-group-id": group, "label": "L"},
+        ),
+    )
+    assert created.status_code == 201, created.text
+    channel = created.json()["data"]["id"]
+    message = await client.post(
+        "/v1/messaging-messages/",
+        headers=org.staff,
+        json=doc(
+            "messaging-messages", {"channel-id": channel, "individual-id": member, "message": "Hi"}
+        ),
+    )
+    assert message.status_code == 201, message.text
+    bookmark = await client.post(
+        "/v1/messaging-bookmarks/",
+        headers=org.staff,
+        json=doc(
+            "messaging-bookmarks",
+            {
+                "channel-id": channel,
+                "message-id": message.json()["data"]["id"],
+                "individual-id": member,
+            },
+        ),
+    )
+    assert bookmark.status_code == 201, bookmark.text
+    token = {"Authorization": f"Bearer {await individual_token(client, org, other)}"}
+    for headers, query in ((org.staff, f"?individual-id={member}"), (token, ""), (org.staff, "")):
+        listed = await client.get("/v1/messaging-channels/" + query, headers=headers)
+        assert listed.status_code == 200, listed.text
+        [item] = [i for i in listed.json()["data"] if i["id"] == channel]
+        attributes = item["attributes"]
+        check_fixed_point(ChannelRead, attributes)
+        assert attributes["individual-group"] is not None
+        assert attributes["last-message"]["message"] == "Hi"
+        single = await client.get(f"/v1/messaging-channels/{channel}/" + query, headers=headers)
+        assert single.json()["data"]["attributes"] == attributes
+    # The member's own contact facts are shown to it; the redacted view withholds the others'.
+    mine = {s["id"]: s for s in attributes["subscribers"]}
+    assert mine[member]["birth-date"] == "1990-02-03"

@@ -511,3 +511,11 @@ def render_rows(model: type[BaseModel], rows: Iterable[Any]) -> list[dict[str, A
     """Each row's attributes, as ``model`` documents them."""
     render = renderer(model)
     return [render(row) for row in rows]
+
+
+def check_fixed_point(model: type[BaseModel], document: dict[str, Any]) -> None:
+    """``document`` (attributes rendered by hand, JSON-ready) is what ``model`` would render
+    of it: validated by its wire names and dumped again, the same bytes. Raises otherwise."""
+    again = model.model_validate(document).model_dump(mode="json", by_alias=True)
+    if orjson.dumps(again) != orjson.dumps(document):
+        raise AssertionError(f"{model.__name__}: rendered {document!r} != contract {again!r}")
