@@ -24,6 +24,7 @@ from courier.jsonapi.documents import ReadAttributes, WriteAttributes
 from courier.jsonapi.paging import count_rows
 from courier.jsonapi.query import Filter, PageBounds, Param
 from courier.jsonapi.query import organization as organization_filter
+from courier.jsonapi.render import render_rows
 from courier.jsonapi.repository import IndividualScope, Repository
 
 M = TypeVar("M")
@@ -104,8 +105,7 @@ class CrudService(Generic[M]):
 
     async def present(self, ctx: Context, rows: Sequence[M]) -> list[dict[str, Any]]:
         """Attributes of each row as the caller sees them (batch: no query per row)."""
-        read = self.spec.read_schema
-        return [read.model_validate(row).model_dump(mode="json", by_alias=True) for row in rows]
+        return render_rows(self.spec.read_schema, rows)
 
     def individuals_of(self, obj: M) -> Iterable[uuid.UUID]:
         """The individuals a change of ``obj`` concerns (whose event streams show it)."""

@@ -42,6 +42,7 @@ from courier.jsonapi.query import (
     parse_list_query,
     sort_pattern,
 )
+from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import Op, ResourceSpec
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -503,10 +504,7 @@ async def _list_action(
     if listing.present is not None:
         attributes = await listing.present(ctx, page.rows)
     else:
-        read = listing.read_schema
-        attributes = [
-            read.model_validate(row).model_dump(mode="json", by_alias=True) for row in page.rows
-        ]
+        attributes = render_rows(listing.read_schema, page.rows)
     row_id = listing.row_id or (lambda row: row.id)
     data = [
         resource_object(listing.type_name, row_id(row), attrs)

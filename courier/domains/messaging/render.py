@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from courier.core.errors import invalid_parameter
+from courier.core.time import format_timestamp
 from courier.domains.messaging import repository as repo
 from courier.domains.messaging import sms
-from courier.domains.messaging.schemas import ChannelRead, MessageRead, ReadReceipt
+from courier.domains.messaging.schemas import ChannelGroup, ChannelRead, MessageRead, ReadReceipt
 from courier.domains.messaging_attachments.service import attachments_for_messages
 from courier.domains.org_preferences.service import get_preference
 from courier.jsonapi.context import Context
 from courier.jsonapi.query import parse_bool
+from courier.jsonapi.render import VERIFY, check_fixed_point
 from courier.models.individual import Individual
 from courier.models.individual_group import IndividualGroup
 from courier.models.messaging import (
@@ -102,17 +104,34 @@ async def load_people(ctx: Context, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID,
 
 
 def _subscriber(sub: MessagingSubscriber, person: Person, own: bool) -> dict[str, Any]:
+    """A channel's subscriber, JSON-ready (ChannelSubscriber's names and order)."""
     individual = person.individual
-    return {
+    out: dict[str, Any] = {
         "admin": sub.admin,
         "pinned": sub.pinned,
-        "id": individual.id,
-        "first_name": individual.first_name,
-        "last_name": individual.last_name,
-        "preferred_name": individual.preferred_name,
-        "account_type": individual.account_type,
-        **(person.contact() if own else WITHHELD_CONTACT),
+        "id": str(individual.id),
+        "first-name": individual.first_name,
+        "last-name": individual.last_name,
+        "preferred-name": individual.preferred_name,
+        "account-type": individual.account_type,
     }
+    if not own:
+        out.update(_WITHHELD_JSON)
+        return out
+    for name, value in person.contact().items():
+        out[_CONTACT_KEYS[name]] = value
+    birth = out["birth-date"]
+    if birth is not None:
+        out["birth-date"] = birth.isoformat()
+    return out
+
+
+_CONTACT_KEYS = {name: name.replace("_", "-") for name in WITHHELD_CONTACT}
+_WITHHELD_JSON = {_CONTACT_KEYS[name]: value for name, value in WITHHELD_CONTACT.items()}
+
+
+def _uuid(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def render_group(
@@ -208,6 +227,8 @@ async def render_channels(
     ):
         default_title = await get_preference(ctx.session, org, "default-channel-title")
 
+    # JSON-ready values in ChannelRead's names and order, built once: ChannelRead stays the
+    # documented contract (tests check each document is its fixed point), not built per row.
     out: list[dict[str, Any]] = []
     for channel in channels:
         subs = subscribers.get(channel.id, [])
@@ -225,62 +246,75 @@ async def render_channels(
         attributes = {
             "archived": channel.archived,
             "bookmark": (
-                {"id": bookmark.id, "message_id": bookmark.message_id} if bookmark else None
+                {"id": str(bookmark.id), "message-id": str(bookmark.message_id)}
+                if bookmark
+                else None
             ),
-            "caller_has_new_message": unread > 0,
-            "caller_new_message_count": unread,
-            "caller_preferences": (
+            "caller-has-new-message": unread > 0,
+            "caller-new-message-count": unread,
+            "caller-preferences": (
                 {"notify": mine.notify, "pinned": mine.pinned, "values": mine.preferences}
                 if mine is not None
                 else None
             ),
-            "can_enable_sms": sms_state.can_enable,
-            "created_at": channel.created_at,
-            "created_by": channel.created_by,
-            "event_settings": {
+            "can-enable-sms": sms_state.can_enable,
+            "created-at": format_timestamp(channel.created_at),
+            "created-by": _uuid(channel.created_by),
+            "event-settings": {
                 "enabled": bool((channel.event_settings or {}).get("enabled", True))
             },
             "floating": channel.floating,
-            "group_provider_ack": provider_ack,
-            "individual_group": (
-                render_group(group, members[group.id], leaders[group.id], people, redact)
+            "group-provider-ack": provider_ack,
+            "individual-group": (
+                render_group_json(
+                    render_group(group, members[group.id], leaders[group.id], people, redact)
+                )
                 if group is not None
                 else None
             ),
-            "individual_group_id": channel.individual_group_id,
+            "individual-group-id": _uuid(channel.individual_group_id),
             "label": channel.label,
-            "last_message": (
+            "last-message": (
                 {
-                    "id": last.id,
+                    "id": str(last.id),
                     "message": "" if last.removed else last.message,
-                    "posted_time": last.posted_time,
+                    "posted-time": (
+                        None if last.posted_time is None else format_timestamp(last.posted_time)
+                    ),
                     "removed": last.removed,
                 }
                 if last is not None
                 else None
             ),
-            "last_modified_time": channel.last_modified_at,
+            "last-modified-time": format_timestamp(channel.last_modified_at),
             "name": name,
-            "observation_id": channel.observation_id,
-            "org_id": channel.organization_id,
-            "owner_first_name": owner.individual.first_name if owner else None,
-            "owner_id": channel.owner_id,
-            "owner_last_name": owner.individual.last_name if owner else None,
+            "observation-id": _uuid(channel.observation_id),
+            "org-id": str(channel.organization_id),
+            "owner-first-name": owner.individual.first_name if owner else None,
+            "owner-id": _uuid(channel.owner_id),
+            "owner-last-name": owner.individual.last_name if owner else None,
             "subscribers": [
                 _subscriber(s, people[s.individual_id], not redact or s.individual_id == viewer)
                 for s in subs
                 if s.individual_id in people
             ],
-            "subscription_type": channel.subscription_type,
-            "text_number": {"id": sms_state.number.id} if sms_state.number else None,
-            "text_number_id": channel.text_number_id,
-            "with_sms": channel.with_sms and sms_state.can_enable,
-            "sms_initial_message": channel.sms_initial_message,
-            "sms_initial_message_js": dict(channel.sms_initial_message_js or {}),
-            "sms_phi_safe": channel.sms_phi_safe,
+            "subscription-type": channel.subscription_type,
+            "text-number": {"id": str(sms_state.number.id)} if sms_state.number else None,
+            "text-number-id": _uuid(channel.text_number_id),
+            "with-sms": channel.with_sms and sms_state.can_enable,
+            "sms-initial-message": channel.sms_initial_message,
+            "sms-initial-message-js": dict(channel.sms_initial_message_js or {}),
+            "sms-phi-safe": channel.sms_phi_safe,
         }
-        out.append(ChannelRead.model_validate(attributes).model_dump(mode="json", by_alias=True))
+        if VERIFY:
+            check_fixed_point(ChannelRead, attributes)
+        out.append(attributes)
     return out
+
+
+def render_group_json(group: dict[str, Any]) -> dict[str, Any]:
+    """A channel's group (``render_group``'s values) as JSON (ChannelGroup)."""
+    return ChannelGroup.model_validate(group).model_dump(mode="json", by_alias=True)
 
 
 # --- messages --------------------------------------------------------------------------------
