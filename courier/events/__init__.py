@@ -21,14 +21,17 @@ commit path, :func:`courier.core.db.commit`), :func:`_prepare` writes what is st
 (the audit rows of :func:`courier.jsonapi.changes.write_changes` too, in one INSERT of their
 own) and adds two things to the transaction:
 
-- on PostgreSQL, ``pg_notify('courier_events', '<organization id>:<highest seq>')`` per
-  organization: delivered to every replica's listener on commit, never on rollback, so streams
-  on other replicas wake at once (:mod:`courier.events.stream`); the workers' notification
-  (``courier_jobs``) rides in the same ``SELECT`` when the transaction enqueued jobs;
+- on PostgreSQL, ``pg_notify('courier_events', '<organization id>:<highest seq>,...')``, one
+  for the transaction's organizations: delivered to every replica's listener on commit,
+  never on rollback, so streams on other replicas wake at once (:mod:`courier.events.stream`);
+  the workers' notification (``courier_jobs``) rides in the same ``SELECT`` when the
+  transaction enqueued jobs;
 - the jobs of the event's consumers (:func:`on_publishing`): a ``webhooks.fanout`` job when an
   active webhook subscribes to one of the events (:mod:`courier.events.webhooks`), an
   ``announcers.evaluate`` job when an active announcer listens for one
   (:mod:`courier.domains.announcers`): what consumes the events is as durable as the events.
+  Which webhooks and announcers an organization has is kept per process on PostgreSQL
+  (:mod:`courier.events.interest`): a write usually asks nothing about them.
 """
 
 from __future__ import annotations
@@ -44,9 +47,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from courier.core.db import after_commit, before_commit
+from courier.core.notified import changed_in
 from courier.core.tenancy import scoped_parts
 from courier.core.time import utcnow
 from courier.events import webhooks
+from courier.events.interest import INTEREST_CHANNEL, interest_cache
 from courier.events.published import NewEvent, Published
 from courier.models.event import Event
 
@@ -75,13 +80,16 @@ _LISTENERS: list[Listener] = []
 class Consumer:
     """What acts on an organization's events as they are published (webhooks, announcers).
 
-    ``interest(organization id, events)``: what of the organization may want the events, as a
+    ``interest(organization id, events)``: what of the organization may want events, as a
     SELECT of one text column labelled ``value`` whose tenant tables are filtered with
-    :func:`~courier.core.tenancy.in_organization` (None when nothing can: no query). The
-    interests of every consumer are asked in one statement per transaction and organization,
-    whatever the number of events.
+    :func:`~courier.core.tenancy.in_organization` (None when none of ``events`` can be wanted:
+    no query). Its rows depend on the organization only, never on ``events``: they are kept
+    per process (:mod:`courier.events.interest`), so the consumer declares what changes them
+    (:func:`courier.core.notified.watch` on :data:`~courier.events.interest.INTEREST_CHANNEL`).
+    What is not kept is asked in one statement per transaction and organization, for every
+    consumer, whatever the number of events.
     ``act(session, organization id, events, values)``: given the values found (never empty),
-    enqueue the jobs that act on the events."""
+    enqueue the jobs that act on those of the events they want (perhaps none)."""
 
     interest: Callable[[uuid.UUID, Sequence[Published]], Select[Any] | None]
     act: Callable[[AsyncSession, uuid.UUID, Sequence[Published], list[str]], Awaitable[None]]
@@ -277,18 +285,17 @@ async def _prepare(session: AsyncSession) -> None:
     by_organization: dict[uuid.UUID, list[Published]] = {}
     for item in events:
         by_organization.setdefault(item.organization_id, []).append(item)
+    await session.flush()  # the transaction's own changes to consumers are known (interest)
     for organization_id, batch in by_organization.items():
         await _consume(session, organization_id, batch)
     if session.get_bind().dialect.name != "postgresql":
         return
     from courier.jobs import outbox as jobs  # (jobs import the events' consumers)
 
-    # One statement notifies the replicas of every organization's new events and, when this
-    # transaction enqueued jobs (its own or its consumers'), the workers too.
-    notices = [
-        (NOTIFY_CHANNEL, f"{organization_id}:{max(e.seq for e in batch)}")
-        for organization_id, batch in by_organization.items()
-    ]
+    # One statement, one notification per channel: the replicas hear of every organization's
+    # new events and, when this transaction enqueued jobs (its own or its consumers'), the
+    # workers too.
+    notices = [(NOTIFY_CHANNEL, payload) for payload in notice_payloads(by_organization)]
     if jobs.take_notice(session):
         notices.append((jobs.CHANNEL, ""))
     calls = ", ".join(f"pg_notify(:c{i}, :p{i})" for i in range(len(notices)))
@@ -298,10 +305,31 @@ async def _prepare(session: AsyncSession) -> None:
     await session.execute(text(f"SELECT {calls}"), params)
 
 
+NOTIFY_PAYLOAD_LIMIT = 7900  # PostgreSQL refuses a payload of 8000 bytes or more
+
+
+def notice_payloads(by_organization: dict[uuid.UUID, list[Published]]) -> list[str]:
+    """The payloads of the events' notification: ``<organization id>:<highest seq>`` per
+    organization, comma-separated; one payload unless they would not fit in one."""
+    payloads: list[str] = []
+    current = ""
+    for organization_id, batch in by_organization.items():
+        part = f"{organization_id}:{max(e.seq for e in batch)}"
+        if current and len(current) + 1 + len(part) > NOTIFY_PAYLOAD_LIMIT:
+            payloads.append(current)
+            current = ""
+        current = f"{current},{part}" if current else part
+    if current:
+        payloads.append(current)
+    return payloads
+
+
 async def _consume(
     session: AsyncSession, organization_id: uuid.UUID, batch: list[Published]
 ) -> None:
-    """One statement asks every consumer's interest in ``batch``; each that has any acts."""
+    """Each consumer with an interest in ``batch`` acts. What the organization's consumers
+    want is kept per process (:mod:`courier.events.interest`); what is not known is asked in
+    one statement for every consumer."""
     asked = [
         (consumer, stmt)
         for consumer in list(_CONSUMERS)
@@ -309,16 +337,28 @@ async def _consume(
     ]
     if not asked:
         return
-    parts = [
-        stmt.add_columns(literal(index).label("consumer")) for index, (_c, stmt) in enumerate(asked)
-    ]
-    query = parts[0] if len(parts) == 1 else union_all(*parts)
-    found: dict[int, list[str]] = {}
-    for value, index in await session.execute(scoped_parts(query, organization_id)):
-        found.setdefault(int(index), []).append(str(value))
-    for index, (consumer, _stmt) in enumerate(asked):
-        if index in found:
-            await consumer.act(session, organization_id, batch, found[index])
+    cache = interest_cache(session.get_bind())
+    # Reads of a transaction that changed the organization's consumers see what others don't.
+    own = changed_in(session.sync_session, INTEREST_CHANNEL, str(organization_id))
+    generation = cache.generation
+    known = {} if own else dict(cache.get(organization_id) or {})
+    unknown = [(consumer, stmt) for consumer, stmt in asked if consumer not in known]
+    if unknown:
+        parts = [
+            stmt.add_columns(literal(index).label("consumer"))
+            for index, (_c, stmt) in enumerate(unknown)
+        ]
+        query = parts[0] if len(parts) == 1 else union_all(*parts)
+        found: dict[int, list[str]] = {}
+        for value, index in await session.execute(scoped_parts(query, organization_id)):
+            found.setdefault(int(index), []).append(str(value))
+        for index, (consumer, _stmt) in enumerate(unknown):
+            known[consumer] = tuple(found.get(index, ()))
+        if not own:
+            cache.keep(organization_id, known, generation)
+    for consumer, _stmt in asked:
+        if values := known[consumer]:
+            await consumer.act(session, organization_id, batch, list(values))
 
 
 __all__ = [
