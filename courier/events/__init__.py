@@ -39,9 +39,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, event, insert, literal, text, union_all
+from sqlalchemy import (
+    Select,
+    Text,
+    bindparam,
+    event,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    true,
+    union_all,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
@@ -195,42 +208,114 @@ def add_audit_rows(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> Non
 _EVENTS: Any = Event.__table__
 
 
-def _write(connection: Connection, outbox: _Outbox) -> None:
+_EVENT_COLUMNS = (
+    "id",
+    "organization_id",
+    "type",
+    "resource_type",
+    "resource_id",
+    "individual_ids",
+    "data",
+    "occurred_at",
+)
+
+
+def _event_row(e: Published) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "organization_id": e.organization_id,
+        "type": e.type,
+        "resource_type": e.resource_type,
+        "resource_id": e.resource_id,
+        "individual_ids": e.individual_ids,
+        "data": e.data,
+        "occurred_at": e.occurred_at,
+    }
+
+
+def _write(connection: Connection, outbox: _Outbox, notify_jobs: bool | None = None) -> None:
     """Write what ``outbox`` holds unwritten: one INSERT for the audit rows, one for the
-    events (their seqs, ascending in publish order, returned with them)."""
+    events (their seqs, ascending in publish order, returned with them). With
+    ``notify_jobs`` (not None; PostgreSQL), one statement instead writes both and sends the
+    events' notification (and the workers', when true): see :func:`_written_and_notified`."""
     from courier.models.audit_event import AuditEvent
 
-    if outbox.audit_rows:
-        rows, outbox.audit_rows = outbox.audit_rows, []
-        connection.execute(insert(cast(Any, AuditEvent.__table__)), rows)
-    if not outbox.unwritten:
-        return
+    audit: Any = AuditEvent.__table__
+    rows, outbox.audit_rows = outbox.audit_rows, []
     events, outbox.unwritten = outbox.unwritten, []
-    # The seqs come back by id. Their order follows the rows': on PostgreSQL the INSERT ...
-    # SELECT ... ORDER BY of SQLAlchemy's ordered form (what the ORM's batched flush of the
-    # events used), on SQLite the one writer's rowids, given in the order of the VALUES (its
-    # ordered form would be one statement per row).
-    ordered = connection.dialect.name != "sqlite"
-    stmt = insert(_EVENTS).returning(_EVENTS.c.id, _EVENTS.c.seq, sort_by_parameter_order=ordered)
-    found = connection.execute(
-        stmt,
-        [
-            {
-                "id": e.id,
-                "organization_id": e.organization_id,
-                "type": e.type,
-                "resource_type": e.resource_type,
-                "resource_id": e.resource_id,
-                "individual_ids": e.individual_ids,
-                "data": e.data,
-                "occurred_at": e.occurred_at,
-            }
-            for e in events
-        ],
-    )
+    if notify_jobs is not None and events:
+        found = connection.execute(_written_and_notified(audit, rows, events, notify_jobs))
+    else:
+        if rows:
+            connection.execute(insert(audit), rows)
+        if not events:
+            return
+        # The seqs come back by id. Their order follows the rows': on PostgreSQL the INSERT
+        # ... SELECT ... ORDER BY of SQLAlchemy's ordered form (what the ORM's batched flush
+        # of the events used), on SQLite the one writer's rowids, given in the order of the
+        # VALUES (its ordered form would be one statement per row).
+        ordered = connection.dialect.name != "sqlite"
+        stmt = insert(_EVENTS).returning(
+            _EVENTS.c.id, _EVENTS.c.seq, sort_by_parameter_order=ordered
+        )
+        found = connection.execute(stmt, [_event_row(e) for e in events])
     seqs = {ident: int(seq) for ident, seq in found}
     for e in events:
         e.seq = seqs[e.id]
+
+
+def _written_and_notified(
+    audit: Any, audit_rows: list[dict[str, Any]], events: list[Published], notify_jobs: bool
+) -> Select[Any]:
+    """PostgreSQL, one statement: INSERT the audit rows, INSERT the events in publish order
+    (``INSERT ... SELECT ... ORDER BY``: their seqs ascend in that order) returning their
+    seqs, and ``pg_notify('courier_events', '<organization id>:<highest seq>,...')`` (and
+    ``pg_notify('courier_jobs', '')`` with ``notify_jobs``), once, from what was inserted."""
+    sources = [
+        select(
+            literal(index).label("courier_order"),
+            *[
+                sql_cast(
+                    bindparam(None, value, type_=_EVENTS.c[name].type), _EVENTS.c[name].type
+                ).label(name)
+                for name, value in _event_row(e).items()
+            ],
+        )
+        for index, e in enumerate(events)
+    ]
+    given = (union_all(*sources) if len(sources) > 1 else sources[0]).subquery("courier_given")
+    written = (
+        insert(_EVENTS)
+        .from_select(
+            list(_EVENT_COLUMNS),
+            select(*[given.c[name] for name in _EVENT_COLUMNS]).order_by(given.c.courier_order),
+        )
+        .returning(_EVENTS.c.id, _EVENTS.c.seq, _EVENTS.c.organization_id)
+        .cte("courier_written")
+    )
+    parts = (
+        select(
+            func.concat(
+                sql_cast(written.c.organization_id, Text), ":", func.max(written.c.seq)
+            ).label("part")
+        )
+        .group_by(written.c.organization_id)
+        .subquery("courier_parts")
+    )
+    calls = [func.pg_notify(NOTIFY_CHANNEL, func.string_agg(parts.c.part, ","))]
+    if notify_jobs:
+        from courier.jobs import outbox as jobs
+
+        calls.append(func.pg_notify(jobs.CHANNEL, ""))
+    notified = (
+        select(*[call.label(f"notified_{i}") for i, call in enumerate(calls)])
+        .select_from(parts)
+        .cte("courier_notified")
+    )
+    stmt = select(written.c.id, written.c.seq).select_from(written.join(notified, true()))
+    if audit_rows:
+        stmt = stmt.add_cte(insert(audit).values(audit_rows).cte("courier_audit"))
+    return stmt
 
 
 async def write_events(session: AsyncSession) -> None:
@@ -277,8 +362,26 @@ async def _prepare(session: AsyncSession) -> None:
     outbox: _Outbox | None = session.info.get(_OUTBOX)
     if outbox is None:
         return
-    await write_events(session)
+    from courier.jobs import outbox as jobs  # (jobs import the events' consumers)
+
     events = outbox.events[outbox.consumed :]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # On PostgreSQL the writes and the notification are one statement when this is the first
+    # write of these events (nothing asked for their seqs earlier) and the organizations'
+    # parts fit in one notification.
+    folded = (
+        postgres
+        and bool(events)
+        and len(outbox.unwritten) == len(events)
+        and len({e.organization_id for e in events}) <= MAX_FOLDED_ORGANIZATIONS
+    )
+    if folded:
+        await session.flush()  # what the rows refer to (their organization) first
+        notify_jobs = jobs.take_notice(session)
+        connection = await session.connection()
+        await connection.run_sync(lambda sync: _write(sync, outbox, notify_jobs))
+    else:
+        await write_events(session)
     outbox.consumed = len(outbox.events)
     if not events:
         return
@@ -288,10 +391,8 @@ async def _prepare(session: AsyncSession) -> None:
     await session.flush()  # the transaction's own changes to consumers are known (interest)
     for organization_id, batch in by_organization.items():
         await _consume(session, organization_id, batch)
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    from courier.jobs import outbox as jobs  # (jobs import the events' consumers)
-
+    if not postgres or folded:
+        return  # (jobs the consumers enqueue notify the workers when the session commits)
     # One statement, one notification per channel: the replicas hear of every organization's
     # new events and, when this transaction enqueued jobs (its own or its consumers'), the
     # workers too.
@@ -305,6 +406,8 @@ async def _prepare(session: AsyncSession) -> None:
     await session.execute(text(f"SELECT {calls}"), params)
 
 
+# A payload of 8000 bytes or more is refused: organizations' parts are 35-55 characters.
+MAX_FOLDED_ORGANIZATIONS = 100
 NOTIFY_PAYLOAD_LIMIT = 7900  # PostgreSQL refuses a payload of 8000 bytes or more
 
 
