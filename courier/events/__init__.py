@@ -41,23 +41,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (
-    Select,
-    Text,
-    bindparam,
-    event,
-    func,
-    insert,
-    literal,
-    select,
-    text,
-    true,
-    union_all,
-)
-from sqlalchemy import cast as sql_cast
-from sqlalchemy.engine import Connection
+from sqlalchemy import Select, bindparam, event, insert, literal, text, union_all
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.sql.elements import BindParameter, TextClause
 
 from courier.core.db import after_commit, before_commit
 from courier.core.notified import changed_in
@@ -244,7 +232,9 @@ def _write(connection: Connection, outbox: _Outbox, notify_jobs: bool | None = N
     rows, outbox.audit_rows = outbox.audit_rows, []
     events, outbox.unwritten = outbox.unwritten, []
     if notify_jobs is not None and events:
-        found = connection.execute(_written_and_notified(audit, rows, events, notify_jobs))
+        found = connection.execute(
+            *_written_and_notified(connection.dialect, audit, rows, events, notify_jobs)
+        )
     else:
         if rows:
             connection.execute(insert(audit), rows)
@@ -264,58 +254,81 @@ def _write(connection: Connection, outbox: _Outbox, notify_jobs: bool | None = N
         e.seq = seqs[e.id]
 
 
+# Folded statements by shape (audit rows, events, whether the workers are notified too):
+# prepared once, so a commit only binds its values.
+_FOLDED: dict[tuple[int, int, bool], TextClause] = {}
+MAX_FOLDED_ROWS = 32  # more audit rows or events: the statements apart
+
+
+def _folded(
+    dialect: Dialect, audit: Any, audit_count: int, event_count: int, notify_jobs: bool
+) -> TextClause:
+    """The statement of :func:`_written_and_notified` for a shape."""
+    shape = (audit_count, event_count, notify_jobs)
+    found = _FOLDED.get(shape)
+    if found is not None:
+        return found
+    from courier.jobs import outbox as jobs
+
+    binds: list[BindParameter[Any]] = []
+
+    def row(table: Any, prefix: str, names: Sequence[str]) -> str:
+        values = []
+        for name in names:
+            column = table.c[name]
+            binds.append(bindparam(f"{prefix}_{name}", type_=column.type))
+            values.append(f"CAST(:{prefix}_{name} AS {column.type.compile(dialect)})")
+        return ", ".join(values)
+
+    audit_names = [c.name for c in audit.columns]
+    ctes = []
+    if audit_count:
+        rows = ", ".join(f"({row(audit, f'a{i}', audit_names)})" for i in range(audit_count))
+        ctes.append(
+            f"courier_audit AS (INSERT INTO audit_events ({', '.join(audit_names)}) VALUES {rows})"
+        )
+    columns = ", ".join(_EVENT_COLUMNS)
+    given = ", ".join(f"({i}, {row(_EVENTS, f'e{i}', _EVENT_COLUMNS)})" for i in range(event_count))
+    ctes.append(
+        f"courier_written AS (INSERT INTO events ({columns}) SELECT {columns} FROM (VALUES "
+        f"{given}) AS courier_given (courier_order, {columns}) ORDER BY courier_order "
+        "RETURNING id, seq, organization_id)"
+    )
+    calls = [f"pg_notify('{NOTIFY_CHANNEL}', string_agg(part, ','))"]
+    if notify_jobs:
+        calls.append(f"pg_notify('{jobs.CHANNEL}', '')")
+    ctes.append(
+        f"courier_notified AS (SELECT {', '.join(calls)} FROM (SELECT "
+        "CAST(organization_id AS TEXT) || ':' || max(seq) AS part FROM courier_written "
+        "GROUP BY organization_id) AS courier_parts)"
+    )
+    statement = text(
+        f"WITH {', '.join(ctes)} SELECT courier_written.id, courier_written.seq "
+        "FROM courier_written, courier_notified"
+    ).bindparams(*binds)
+    _FOLDED[shape] = statement
+    return statement
+
+
 def _written_and_notified(
-    audit: Any, audit_rows: list[dict[str, Any]], events: list[Published], notify_jobs: bool
-) -> Select[Any]:
+    dialect: Dialect,
+    audit: Any,
+    audit_rows: list[dict[str, Any]],
+    events: list[Published],
+    notify_jobs: bool,
+) -> tuple[TextClause, dict[str, Any]]:
     """PostgreSQL, one statement: INSERT the audit rows, INSERT the events in publish order
     (``INSERT ... SELECT ... ORDER BY``: their seqs ascend in that order) returning their
     seqs, and ``pg_notify('courier_events', '<organization id>:<highest seq>,...')`` (and
     ``pg_notify('courier_jobs', '')`` with ``notify_jobs``), once, from what was inserted."""
-    sources = [
-        select(
-            literal(index).label("courier_order"),
-            *[
-                sql_cast(
-                    bindparam(None, value, type_=_EVENTS.c[name].type), _EVENTS.c[name].type
-                ).label(name)
-                for name, value in _event_row(e).items()
-            ],
-        )
-        for index, e in enumerate(events)
-    ]
-    given = (union_all(*sources) if len(sources) > 1 else sources[0]).subquery("courier_given")
-    written = (
-        insert(_EVENTS)
-        .from_select(
-            list(_EVENT_COLUMNS),
-            select(*[given.c[name] for name in _EVENT_COLUMNS]).order_by(given.c.courier_order),
-        )
-        .returning(_EVENTS.c.id, _EVENTS.c.seq, _EVENTS.c.organization_id)
-        .cte("courier_written")
-    )
-    parts = (
-        select(
-            func.concat(
-                sql_cast(written.c.organization_id, Text), ":", func.max(written.c.seq)
-            ).label("part")
-        )
-        .group_by(written.c.organization_id)
-        .subquery("courier_parts")
-    )
-    calls = [func.pg_notify(NOTIFY_CHANNEL, func.string_agg(parts.c.part, ","))]
-    if notify_jobs:
-        from courier.jobs import outbox as jobs
-
-        calls.append(func.pg_notify(jobs.CHANNEL, ""))
-    notified = (
-        select(*[call.label(f"notified_{i}") for i, call in enumerate(calls)])
-        .select_from(parts)
-        .cte("courier_notified")
-    )
-    stmt = select(written.c.id, written.c.seq).select_from(written.join(notified, true()))
-    if audit_rows:
-        stmt = stmt.add_cte(insert(audit).values(audit_rows).cte("courier_audit"))
-    return stmt
+    params: dict[str, Any] = {}
+    for index, values in enumerate(audit_rows):
+        for column in audit.columns:  # every column named (courier.core.audit.row)
+            params[f"a{index}_{column.name}"] = values[column.name]
+    for index, e in enumerate(events):
+        for name, value in _event_row(e).items():
+            params[f"e{index}_{name}"] = value
+    return _folded(dialect, audit, len(audit_rows), len(events), notify_jobs), params
 
 
 async def write_events(session: AsyncSession) -> None:
@@ -372,7 +385,8 @@ async def _prepare(session: AsyncSession) -> None:
     folded = (
         postgres
         and bool(events)
-        and len(outbox.unwritten) == len(events)
+        and len(outbox.unwritten) == len(events) <= MAX_FOLDED_ROWS
+        and len(outbox.audit_rows) <= MAX_FOLDED_ROWS
         and len({e.organization_id for e in events}) <= MAX_FOLDED_ORGANIZATIONS
     )
     if folded:
