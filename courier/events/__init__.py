@@ -24,8 +24,10 @@ own) and adds two things to the transaction:
 - on PostgreSQL, ``pg_notify('courier_events', '<organization id>:<highest seq>,...')``, one
   for the transaction's organizations: delivered to every replica's listener on commit,
   never on rollback, so streams on other replicas wake at once (:mod:`courier.events.stream`);
-  the workers' notification (``courier_jobs``) rides in the same ``SELECT`` when the
-  transaction enqueued jobs;
+  the workers' notification (``courier_jobs``) rides with it when the transaction enqueued
+  jobs. Usually (no seqs asked for earlier, at most :data:`MAX_FOLDED_ROWS` rows) the audit
+  rows, the events and these notifications are one statement (writable CTEs, prepared once per
+  shape); else an INSERT each and one ``SELECT pg_notify(...)``;
 - the jobs of the event's consumers (:func:`on_publishing`): a ``webhooks.fanout`` job when an
   active webhook subscribes to one of the events (:mod:`courier.events.webhooks`), an
   ``announcers.evaluate`` job when an active announcer listens for one
