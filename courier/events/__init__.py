@@ -21,14 +21,19 @@ commit path, :func:`courier.core.db.commit`), :func:`_prepare` writes what is st
 (the audit rows of :func:`courier.jsonapi.changes.write_changes` too, in one INSERT of their
 own) and adds two things to the transaction:
 
-- on PostgreSQL, ``pg_notify('courier_events', '<organization id>:<highest seq>')`` per
-  organization: delivered to every replica's listener on commit, never on rollback, so streams
-  on other replicas wake at once (:mod:`courier.events.stream`); the workers' notification
-  (``courier_jobs``) rides in the same ``SELECT`` when the transaction enqueued jobs;
+- on PostgreSQL, ``pg_notify('courier_events', '<organization id>:<highest seq>,...')``, one
+  for the transaction's organizations: delivered to every replica's listener on commit,
+  never on rollback, so streams on other replicas wake at once (:mod:`courier.events.stream`);
+  the workers' notification (``courier_jobs``) rides with it when the transaction enqueued
+  jobs. Usually (no seqs asked for earlier, at most :data:`MAX_FOLDED_ROWS` rows) the audit
+  rows, the events and these notifications are one statement (writable CTEs, prepared once per
+  shape); else an INSERT each and one ``SELECT pg_notify(...)``;
 - the jobs of the event's consumers (:func:`on_publishing`): a ``webhooks.fanout`` job when an
   active webhook subscribes to one of the events (:mod:`courier.events.webhooks`), an
   ``announcers.evaluate`` job when an active announcer listens for one
   (:mod:`courier.domains.announcers`): what consumes the events is as durable as the events.
+  Which webhooks and announcers an organization has is kept per process on PostgreSQL
+  (:mod:`courier.events.interest`): a write usually asks nothing about them.
 """
 
 from __future__ import annotations
@@ -36,17 +41,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, event, insert, literal, text, union_all
-from sqlalchemy.engine import Connection
+from sqlalchemy import Select, bindparam, event, insert, literal, text, union_all
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.sql.elements import BindParameter, TextClause
 
 from courier.core.db import after_commit, before_commit
+from courier.core.notified import changed_in
 from courier.core.tenancy import scoped_parts
 from courier.core.time import utcnow
 from courier.events import webhooks
+from courier.events.interest import INTEREST_CHANNEL, interest_cache
 from courier.events.published import NewEvent, Published
 from courier.models.event import Event
 
@@ -75,13 +83,16 @@ _LISTENERS: list[Listener] = []
 class Consumer:
     """What acts on an organization's events as they are published (webhooks, announcers).
 
-    ``interest(organization id, events)``: what of the organization may want the events, as a
+    ``interest(organization id, events)``: what of the organization may want events, as a
     SELECT of one text column labelled ``value`` whose tenant tables are filtered with
-    :func:`~courier.core.tenancy.in_organization` (None when nothing can: no query). The
-    interests of every consumer are asked in one statement per transaction and organization,
-    whatever the number of events.
+    :func:`~courier.core.tenancy.in_organization` (None when none of ``events`` can be wanted:
+    no query). Its rows depend on the organization only, never on ``events``: they are kept
+    per process (:mod:`courier.events.interest`), so the consumer declares what changes them
+    (:func:`courier.core.notified.watch` on :data:`~courier.events.interest.INTEREST_CHANNEL`).
+    What is not kept is asked in one statement per transaction and organization, for every
+    consumer, whatever the number of events.
     ``act(session, organization id, events, values)``: given the values found (never empty),
-    enqueue the jobs that act on the events."""
+    enqueue the jobs that act on those of the events they want (perhaps none)."""
 
     interest: Callable[[uuid.UUID, Sequence[Published]], Select[Any] | None]
     act: Callable[[AsyncSession, uuid.UUID, Sequence[Published], list[str]], Awaitable[None]]
@@ -187,42 +198,139 @@ def add_audit_rows(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> Non
 _EVENTS: Any = Event.__table__
 
 
-def _write(connection: Connection, outbox: _Outbox) -> None:
+_EVENT_COLUMNS = (
+    "id",
+    "organization_id",
+    "type",
+    "resource_type",
+    "resource_id",
+    "individual_ids",
+    "data",
+    "occurred_at",
+)
+
+
+def _event_row(e: Published) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "organization_id": e.organization_id,
+        "type": e.type,
+        "resource_type": e.resource_type,
+        "resource_id": e.resource_id,
+        "individual_ids": e.individual_ids,
+        "data": e.data,
+        "occurred_at": e.occurred_at,
+    }
+
+
+def _write(connection: Connection, outbox: _Outbox, notify_jobs: bool | None = None) -> None:
     """Write what ``outbox`` holds unwritten: one INSERT for the audit rows, one for the
-    events (their seqs, ascending in publish order, returned with them)."""
+    events (their seqs, ascending in publish order, returned with them). With
+    ``notify_jobs`` (not None; PostgreSQL), one statement instead writes both and sends the
+    events' notification (and the workers', when true): see :func:`_written_and_notified`."""
     from courier.models.audit_event import AuditEvent
 
-    if outbox.audit_rows:
-        rows, outbox.audit_rows = outbox.audit_rows, []
-        connection.execute(insert(cast(Any, AuditEvent.__table__)), rows)
-    if not outbox.unwritten:
-        return
+    audit: Any = AuditEvent.__table__
+    rows, outbox.audit_rows = outbox.audit_rows, []
     events, outbox.unwritten = outbox.unwritten, []
-    # The seqs come back by id. Their order follows the rows': on PostgreSQL the INSERT ...
-    # SELECT ... ORDER BY of SQLAlchemy's ordered form (what the ORM's batched flush of the
-    # events used), on SQLite the one writer's rowids, given in the order of the VALUES (its
-    # ordered form would be one statement per row).
-    ordered = connection.dialect.name != "sqlite"
-    stmt = insert(_EVENTS).returning(_EVENTS.c.id, _EVENTS.c.seq, sort_by_parameter_order=ordered)
-    found = connection.execute(
-        stmt,
-        [
-            {
-                "id": e.id,
-                "organization_id": e.organization_id,
-                "type": e.type,
-                "resource_type": e.resource_type,
-                "resource_id": e.resource_id,
-                "individual_ids": e.individual_ids,
-                "data": e.data,
-                "occurred_at": e.occurred_at,
-            }
-            for e in events
-        ],
-    )
+    if notify_jobs is not None and events:
+        found = connection.execute(
+            *_written_and_notified(connection.dialect, audit, rows, events, notify_jobs)
+        )
+    else:
+        if rows:
+            connection.execute(insert(audit), rows)
+        if not events:
+            return
+        # The seqs come back by id. Their order follows the rows': on PostgreSQL the INSERT
+        # ... SELECT ... ORDER BY of SQLAlchemy's ordered form (what the ORM's batched flush
+        # of the events used), on SQLite the one writer's rowids, given in the order of the
+        # VALUES (its ordered form would be one statement per row).
+        ordered = connection.dialect.name != "sqlite"
+        stmt = insert(_EVENTS).returning(
+            _EVENTS.c.id, _EVENTS.c.seq, sort_by_parameter_order=ordered
+        )
+        found = connection.execute(stmt, [_event_row(e) for e in events])
     seqs = {ident: int(seq) for ident, seq in found}
     for e in events:
         e.seq = seqs[e.id]
+
+
+# Folded statements by shape (audit rows, events, whether the workers are notified too):
+# prepared once, so a commit only binds its values.
+_FOLDED: dict[tuple[int, int, bool], TextClause] = {}
+MAX_FOLDED_ROWS = 32  # more audit rows or events: the statements apart
+
+
+def _folded(
+    dialect: Dialect, audit: Any, audit_count: int, event_count: int, notify_jobs: bool
+) -> TextClause:
+    """The statement of :func:`_written_and_notified` for a shape."""
+    shape = (audit_count, event_count, notify_jobs)
+    found = _FOLDED.get(shape)
+    if found is not None:
+        return found
+    from courier.jobs import outbox as jobs
+
+    binds: list[BindParameter[Any]] = []
+
+    def row(table: Any, prefix: str, names: Sequence[str]) -> str:
+        values = []
+        for name in names:
+            column = table.c[name]
+            binds.append(bindparam(f"{prefix}_{name}", type_=column.type))
+            values.append(f"CAST(:{prefix}_{name} AS {column.type.compile(dialect)})")
+        return ", ".join(values)
+
+    audit_names = [c.name for c in audit.columns]
+    ctes = []
+    if audit_count:
+        rows = ", ".join(f"({row(audit, f'a{i}', audit_names)})" for i in range(audit_count))
+        ctes.append(
+            f"courier_audit AS (INSERT INTO audit_events ({', '.join(audit_names)}) VALUES {rows})"
+        )
+    columns = ", ".join(_EVENT_COLUMNS)
+    given = ", ".join(f"({i}, {row(_EVENTS, f'e{i}', _EVENT_COLUMNS)})" for i in range(event_count))
+    ctes.append(
+        f"courier_written AS (INSERT INTO events ({columns}) SELECT {columns} FROM (VALUES "
+        f"{given}) AS courier_given (courier_order, {columns}) ORDER BY courier_order "
+        "RETURNING id, seq, organization_id)"
+    )
+    calls = [f"pg_notify('{NOTIFY_CHANNEL}', string_agg(part, ','))"]
+    if notify_jobs:
+        calls.append(f"pg_notify('{jobs.CHANNEL}', '')")
+    ctes.append(
+        f"courier_notified AS (SELECT {', '.join(calls)} FROM (SELECT "
+        "CAST(organization_id AS TEXT) || ':' || max(seq) AS part FROM courier_written "
+        "GROUP BY organization_id) AS courier_parts)"
+    )
+    statement = text(
+        f"WITH {', '.join(ctes)} SELECT courier_written.id, courier_written.seq "
+        "FROM courier_written, courier_notified"
+    ).bindparams(*binds)
+    _FOLDED[shape] = statement
+    return statement
+
+
+def _written_and_notified(
+    dialect: Dialect,
+    audit: Any,
+    audit_rows: list[dict[str, Any]],
+    events: list[Published],
+    notify_jobs: bool,
+) -> tuple[TextClause, dict[str, Any]]:
+    """PostgreSQL, one statement: INSERT the audit rows, INSERT the events in publish order
+    (``INSERT ... SELECT ... ORDER BY``: their seqs ascend in that order) returning their
+    seqs, and ``pg_notify('courier_events', '<organization id>:<highest seq>,...')`` (and
+    ``pg_notify('courier_jobs', '')`` with ``notify_jobs``), once, from what was inserted."""
+    params: dict[str, Any] = {}
+    for index, values in enumerate(audit_rows):
+        for column in audit.columns:  # every column named (courier.core.audit.row)
+            params[f"a{index}_{column.name}"] = values[column.name]
+    for index, e in enumerate(events):
+        for name, value in _event_row(e).items():
+            params[f"e{index}_{name}"] = value
+    return _folded(dialect, audit, len(audit_rows), len(events), notify_jobs), params
 
 
 async def write_events(session: AsyncSession) -> None:
@@ -269,26 +377,42 @@ async def _prepare(session: AsyncSession) -> None:
     outbox: _Outbox | None = session.info.get(_OUTBOX)
     if outbox is None:
         return
-    await write_events(session)
+    from courier.jobs import outbox as jobs  # (jobs import the events' consumers)
+
     events = outbox.events[outbox.consumed :]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # On PostgreSQL the writes and the notification are one statement when this is the first
+    # write of these events (nothing asked for their seqs earlier) and the organizations'
+    # parts fit in one notification.
+    folded = (
+        postgres
+        and bool(events)
+        and len(outbox.unwritten) == len(events) <= MAX_FOLDED_ROWS
+        and len(outbox.audit_rows) <= MAX_FOLDED_ROWS
+        and len({e.organization_id for e in events}) <= MAX_FOLDED_ORGANIZATIONS
+    )
+    if folded:
+        await session.flush()  # what the rows refer to (their organization) first
+        notify_jobs = jobs.take_notice(session)
+        connection = await session.connection()
+        await connection.run_sync(lambda sync: _write(sync, outbox, notify_jobs))
+    else:
+        await write_events(session)
     outbox.consumed = len(outbox.events)
     if not events:
         return
     by_organization: dict[uuid.UUID, list[Published]] = {}
     for item in events:
         by_organization.setdefault(item.organization_id, []).append(item)
+    await session.flush()  # the transaction's own changes to consumers are known (interest)
     for organization_id, batch in by_organization.items():
         await _consume(session, organization_id, batch)
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    from courier.jobs import outbox as jobs  # (jobs import the events' consumers)
-
-    # One statement notifies the replicas of every organization's new events and, when this
-    # transaction enqueued jobs (its own or its consumers'), the workers too.
-    notices = [
-        (NOTIFY_CHANNEL, f"{organization_id}:{max(e.seq for e in batch)}")
-        for organization_id, batch in by_organization.items()
-    ]
+    if not postgres or folded:
+        return  # (jobs the consumers enqueue notify the workers when the session commits)
+    # One statement, one notification per channel: the replicas hear of every organization's
+    # new events and, when this transaction enqueued jobs (its own or its consumers'), the
+    # workers too.
+    notices = [(NOTIFY_CHANNEL, payload) for payload in notice_payloads(by_organization)]
     if jobs.take_notice(session):
         notices.append((jobs.CHANNEL, ""))
     calls = ", ".join(f"pg_notify(:c{i}, :p{i})" for i in range(len(notices)))
@@ -298,10 +422,33 @@ async def _prepare(session: AsyncSession) -> None:
     await session.execute(text(f"SELECT {calls}"), params)
 
 
+# A payload of 8000 bytes or more is refused: organizations' parts are 35-55 characters.
+MAX_FOLDED_ORGANIZATIONS = 100
+NOTIFY_PAYLOAD_LIMIT = 7900  # PostgreSQL refuses a payload of 8000 bytes or more
+
+
+def notice_payloads(by_organization: dict[uuid.UUID, list[Published]]) -> list[str]:
+    """The payloads of the events' notification: ``<organization id>:<highest seq>`` per
+    organization, comma-separated; one payload unless they would not fit in one."""
+    payloads: list[str] = []
+    current = ""
+    for organization_id, batch in by_organization.items():
+        part = f"{organization_id}:{max(e.seq for e in batch)}"
+        if current and len(current) + 1 + len(part) > NOTIFY_PAYLOAD_LIMIT:
+            payloads.append(current)
+            current = ""
+        current = f"{current},{part}" if current else part
+    if current:
+        payloads.append(current)
+    return payloads
+
+
 async def _consume(
     session: AsyncSession, organization_id: uuid.UUID, batch: list[Published]
 ) -> None:
-    """One statement asks every consumer's interest in ``batch``; each that has any acts."""
+    """Each consumer with an interest in ``batch`` acts. What the organization's consumers
+    want is kept per process (:mod:`courier.events.interest`); what is not known is asked in
+    one statement for every consumer."""
     asked = [
         (consumer, stmt)
         for consumer in list(_CONSUMERS)
@@ -309,16 +456,28 @@ async def _consume(
     ]
     if not asked:
         return
-    parts = [
-        stmt.add_columns(literal(index).label("consumer")) for index, (_c, stmt) in enumerate(asked)
-    ]
-    query = parts[0] if len(parts) == 1 else union_all(*parts)
-    found: dict[int, list[str]] = {}
-    for value, index in await session.execute(scoped_parts(query, organization_id)):
-        found.setdefault(int(index), []).append(str(value))
-    for index, (consumer, _stmt) in enumerate(asked):
-        if index in found:
-            await consumer.act(session, organization_id, batch, found[index])
+    cache = interest_cache(session.get_bind())
+    # Reads of a transaction that changed the organization's consumers see what others don't.
+    own = changed_in(session.sync_session, INTEREST_CHANNEL, str(organization_id))
+    generation = cache.generation
+    known = {} if own else dict(cache.get(organization_id) or {})
+    unknown = [(consumer, stmt) for consumer, stmt in asked if consumer not in known]
+    if unknown:
+        parts = [
+            stmt.add_columns(literal(index).label("consumer"))
+            for index, (_c, stmt) in enumerate(unknown)
+        ]
+        query = parts[0] if len(parts) == 1 else union_all(*parts)
+        found: dict[int, list[str]] = {}
+        for value, index in await session.execute(scoped_parts(query, organization_id)):
+            found.setdefault(int(index), []).append(str(value))
+        for index, (consumer, _stmt) in enumerate(unknown):
+            known[consumer] = tuple(found.get(index, ()))
+        if not own:
+            cache.keep(organization_id, known, generation)
+    for consumer, _stmt in asked:
+        if values := known[consumer]:
+            await consumer.act(session, organization_id, batch, list(values))
 
 
 __all__ = [

@@ -52,10 +52,12 @@ from courier.config import Settings
 from courier.core.auth import authenticate
 from courier.core.db import Database
 from courier.core.errors import ApiError
-from courier.core.key_cache import KEYS_CHANNEL, KeyCache
+from courier.core.key_cache import KeyCache
+from courier.core.notified import NotifiedCache
 from courier.core.tenancy import scoped
 from courier.core.time import format_timestamp, utcnow
 from courier.events import NOTIFY_CHANNEL, Published, on_committed
+from courier.events.interest import interest_cache
 from courier.events.patterns import matches
 from courier.models.event import Event
 
@@ -157,18 +159,29 @@ on_committed(_wake_local)
 class PostgresListener:
     """``LISTEN courier_events`` on a dedicated connection; reconnects when it drops."""
 
-    def __init__(self, settings: Settings, hub: StreamHub, keys: KeyCache | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        hub: StreamHub,
+        keys: KeyCache | None = None,
+        caches: Sequence[NotifiedCache[Any, Any]] = (),
+    ) -> None:
         url = make_url(settings.resolved_database_url).set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
         self._hub = hub
-        self._keys = keys  # also told of changes to API keys (courier.core.key_cache)
+        # Also told of the changes to what the process caches: API keys
+        # (courier.core.key_cache), consumers' interest (courier.events.interest), ...
+        self._caches: list[NotifiedCache[Any, Any]] = [keys] if keys is not None else []
+        self._caches.extend(c for c in caches if c not in self._caches)
 
     def notified(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
-        organization, _, _seq = payload.partition(":")
-        try:
-            self._hub.wake(uuid.UUID(organization))
-        except ValueError:
-            log.warning("malformed event notification ignored")
+        """``<organization id>:<seq>``, comma-separated (one notification per transaction)."""
+        for part in payload.split(","):
+            organization, _, _seq = part.partition(":")
+            try:
+                self._hub.wake(uuid.UUID(organization))
+            except ValueError:
+                log.warning("malformed event notification ignored")
 
     async def run(self) -> None:
         import asyncpg  # type: ignore[import-untyped]
@@ -184,9 +197,10 @@ class PostgresListener:
             try:
                 connection.add_termination_listener(lambda _c, done=closed: done.set())
                 await connection.add_listener(NOTIFY_CHANNEL, self.notified)
-                if self._keys is not None:
-                    await connection.add_listener(KEYS_CHANNEL, self._keys.notified)
-                    self._keys.set_listening(True)
+                for cache in self._caches:
+                    await connection.add_listener(cache.channel, cache.notified)
+                for cache in self._caches:
+                    cache.set_listening(True)
                 self._hub.listening = True
                 self._hub.wake_all()  # whatever committed while nobody listened
                 while not closed.is_set():
@@ -199,8 +213,8 @@ class PostgresListener:
                 log.warning("event listener failed; reconnecting", exc_info=True)
             finally:
                 self._hub.listening = False
-                if self._keys is not None:
-                    self._keys.set_listening(False)
+                for cache in self._caches:
+                    cache.set_listening(False)
                 with contextlib.suppress(Exception):
                     await connection.close(timeout=2)
             await asyncio.sleep(LISTENER_RETRY_SECONDS)
@@ -249,7 +263,12 @@ def install(app: Any) -> None:
     async def start(app: Any) -> None:
         app.state.event_signals_restore = _chain_exit_signals(hub)
         if not settings.is_sqlite and app.state.start_background:
-            listener = PostgresListener(settings, hub, getattr(app.state, "key_cache", None))
+            caches: list[NotifiedCache[Any, Any]] = [
+                interest_cache(app.state.database.engine.sync_engine)
+            ]
+            if (keys := getattr(app.state, "key_cache", None)) is not None:
+                caches.append(keys)
+            listener = PostgresListener(settings, hub, caches=caches)
             app.state.event_listener_task = asyncio.create_task(
                 listener.run(), name="event-listener"
             )

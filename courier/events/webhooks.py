@@ -47,8 +47,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier import __version__
 from courier.core import outbound
+from courier.core.notified import watch, watch_statements
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import format_timestamp, parse_timestamp, utcnow
+from courier.events.interest import INTEREST_CHANNEL, organization_entry
 from courier.events.patterns import matches
 from courier.events.published import Published
 from courier.jobs import JobContext, enqueue
@@ -427,10 +429,15 @@ async def _active_webhooks(session: AsyncSession, organization_id: uuid.UUID) ->
 
 def subscriptions(organization_id: uuid.UUID, events: Sequence[Published]) -> Select[Any]:
     """The event types the organization's active webhooks subscribe to (JSON text, one row
-    per webhook): the webhooks' interest in a transaction's events (courier.events.Consumer)."""
+    per webhook): the webhooks' interest in a transaction's events (courier.events.Consumer),
+    kept per process until a webhook is added, deleted, or changes the below."""
     return select(cast(Webhook.event_types, Text).label("value")).where(
         Webhook.active.is_(True), in_organization(Webhook, organization_id)
     )
+
+
+watch(INTEREST_CHANNEL, Webhook, ("active", "event_types"), organization_entry, new=True)
+watch_statements(INTEREST_CHANNEL, ("webhooks",), ("insert", "update", "delete"))
 
 
 async def enqueue_fanout(

@@ -50,14 +50,12 @@ async def active_announcers(
     return list((await session.execute(stmt.order_by(Announcer.id))).scalars())
 
 
-def listening_to(organization_id: uuid.UUID, names: Iterable[str]) -> Select[Any]:
-    """The events among ``names`` that the organization's active announcers listen for (one
-    row per announcer, column ``value``): a part of the publishing transaction's interest
-    query, which marks the whole (hence a condition, not :func:`scoped`)."""
+def listened_for(organization_id: uuid.UUID) -> Select[Any]:
+    """The events the organization's active announcers listen for (one row per announcer,
+    column ``value``): a part of the publishing transaction's interest query, which marks the
+    whole (hence a condition, not :func:`scoped`)."""
     return select(sql_cast(Announcer.event, Text).label("value")).where(
-        Announcer.active.is_(True),
-        Announcer.event.in_(sorted(names)),
-        in_organization(Announcer, organization_id),
+        Announcer.active.is_(True), in_organization(Announcer, organization_id)
     )
 
 

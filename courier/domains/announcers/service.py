@@ -25,6 +25,7 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.errors import ApiError, ErrorItem
+from courier.core.notified import watch, watch_statements
 from courier.core.time import now_ms
 from courier.domains.announcers import repository as repo
 from courier.domains.announcers.schemas import AnnouncerArgs, AnnouncerCreate, AnnouncerUpdate
@@ -36,6 +37,7 @@ from courier.domains.announcers.triggers import (
 )
 from courier.domains.templates.render import check_data
 from courier.events import Consumer, Published, on_publishing
+from courier.events.interest import INTEREST_CHANNEL, organization_entry
 from courier.jobs import enqueue
 from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
@@ -215,14 +217,19 @@ class AnnouncerService(CrudService[Announcer]):
 announcers = AnnouncerService()
 
 
+def _names(events: Sequence[Published]) -> set[str]:
+    """The catalogue's events that ``events`` are."""
+    return {trigger.name for e in events for trigger in triggers_of(e.type)}
+
+
 def listening(organization_id: uuid.UUID, events: Sequence[Published]) -> Select[Any] | None:
-    """The events of the catalogue that the organization's active announcers listen for among
-    ``events`` (one row per announcer): the announcers' interest (courier.events.Consumer).
-    None, and no query, when none of the events is in the catalogue (most transactions)."""
-    names = {trigger.name for e in events for trigger in triggers_of(e.type)}
-    if not names:
+    """The events of the catalogue the organization's active announcers listen for (one row
+    per announcer): the announcers' interest (courier.events.Consumer), kept per process
+    until an announcer is added, deleted, or changes the below. None, and no query, when none
+    of ``events`` is in the catalogue (most transactions)."""
+    if not _names(events):
         return None
-    return repo.listening_to(organization_id, names)
+    return repo.listened_for(organization_id)
 
 
 async def enqueue_evaluation(
@@ -231,8 +238,10 @@ async def enqueue_evaluation(
     events: Sequence[Published],
     found: list[str],
 ) -> None:
-    """In a publishing transaction whose events an active announcer listens for: one
-    ``announcers.evaluate`` job for them."""
+    """In a publishing transaction: one ``announcers.evaluate`` job for its events when an
+    active announcer listens for one of them (``found``: what each listens for)."""
+    if not _names(events).intersection(found):
+        return
     seqs = [e.seq for e in events]
     await enqueue(
         session,
@@ -246,3 +255,5 @@ async def enqueue_evaluation(
 # Registered wherever announcers are loaded: the API (resource.py) and every worker (jobs.py)
 # import this module, so events published by requests and by jobs alike are evaluated.
 on_publishing(Consumer(listening, enqueue_evaluation))
+watch(INTEREST_CHANNEL, Announcer, ("active", "event"), organization_entry, new=True)
+watch_statements(INTEREST_CHANNEL, ("announcers",), ("insert", "update", "delete"))
