@@ -20,8 +20,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Select,
+    Uuid,
     and_,
+    any_,
     bindparam,
     delete,
     false,
@@ -32,6 +35,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -69,6 +73,18 @@ def chunks(ids: Iterable[uuid.UUID]) -> list[list[uuid.UUID]]:
 
 def is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def among(session: AsyncSession, column: Any, ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
+    """``column IN (ids)``; on PostgreSQL ``column = ANY(:ids)``: one array parameter, so a
+    page's 100 ids are not rendered and bound one by one on every call."""
+    if is_postgres(session):
+        condition: ColumnElement[bool] = column == any_(
+            bindparam(None, list(ids), type_=ARRAY(Uuid()))
+        )
+        return condition
+    in_list: ColumnElement[bool] = column.in_(ids)
+    return in_list
 
 
 # --- visibility ------------------------------------------------------------------------------
@@ -618,7 +634,7 @@ async def message_reactions(
         ),
     )
     for chunk in chunks(message_ids):
-        stmt = columns.where(MessagingReaction.message_id.in_(chunk)).order_by(
+        stmt = columns.where(among(session, MessagingReaction.message_id, chunk)).order_by(
             MessagingReaction.created_at, MessagingReaction.id
         )
         for row in await session.execute(scoped(stmt, MessagingReaction, organization_id)):
@@ -647,7 +663,7 @@ async def horizons(
         ),
     )
     for chunk in chunks(channel_ids):
-        stmt = columns.where(MessagingSubscriber.channel_id.in_(chunk)).order_by(
+        stmt = columns.where(among(session, MessagingSubscriber.channel_id, chunk)).order_by(
             MessagingSubscriber.channel_id,
             MessagingSubscriber.subscribed_at,
             MessagingSubscriber.individual_id,
@@ -681,7 +697,7 @@ async def names_with_logins(
         ),
     )
     for chunk in chunks(ids):
-        stmt = columns.where(Individual.id.in_(chunk)).order_by(
+        stmt = columns.where(among(session, Individual.id, chunk)).order_by(
             Individual.id, User.created_at, User.id
         )
         for row in await session.execute(scoped(stmt, Individual, org)):
