@@ -56,6 +56,9 @@ class CrudService(Generic[M]):
     """
 
     spec: ResourceSpec[M]
+    # The list's page holds Core rows of ``list_query`` (columns, each with ``id``) rather
+    # than loaded objects: ``present`` then renders rows.
+    list_rows: bool = False
 
     @property
     def repository(self) -> Repository[M]:
@@ -65,6 +68,11 @@ class CrudService(Generic[M]):
         """Rows the caller may see (the repository's ``readable``); services that narrow
         further (e.g. to the ``individual-id`` parameter) override this."""
         return self.repository.readable(ctx)
+
+    def list_query(self, ctx: Context) -> Select[Any]:
+        """What the list pages through (its filters and sorts applied): ``query``, or with
+        ``list_rows`` a Core select of columns."""
+        return self.query(ctx)
 
     async def load(self, ctx: Context, ident: uuid.UUID, *, for_update: bool = False) -> M:
         found = await self.repository.get(ctx, ident, for_update=for_update, stmt=self.query(ctx))

@@ -77,12 +77,18 @@ async def require_subscriber(
     see the channel at all (404); a key named someone outside it (422)."""
     sub = await repo.find_subscriber(ctx.session, ctx.organization_id, channel_id, individual_id)
     if sub is None:
-        if ctx.principal.is_individual:
-            raise not_found(what)
-        raise unprocessable(
-            f"individual {individual_id} does not subscribe to this channel", "not-a-subscriber"
-        )
+        raise not_a_subscriber(ctx, individual_id, what)
     return sub
+
+
+def not_a_subscriber(ctx: Context, individual_id: uuid.UUID, what: str) -> ApiError:
+    """An individual token cannot see a channel it is not in (404); a key named someone
+    outside it (422)."""
+    if ctx.principal.is_individual:
+        return not_found(what)
+    return unprocessable(
+        f"individual {individual_id} does not subscribe to this channel", "not-a-subscriber"
+    )
 
 
 def refuse_individual_token(ctx: Context) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, and_, false, func
@@ -31,6 +32,7 @@ from courier.core.time import now_ms
 from courier.domains.messaging import posting, render
 from courier.domains.messaging import repository as repo
 from courier.domains.messaging.access import (
+    not_a_subscriber,
     require_actor,
     require_subscriber,
     resolve_actor,
@@ -43,7 +45,7 @@ from courier.domains.messaging.schemas import (
     MessageUpdate,
 )
 from courier.domains.org_preferences.service import get_preference
-from courier.domains.people.repository import require_individual
+from courier.domains.people.repository import require_individual, unknown_individual
 from courier.jsonapi.changes import Change, Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
@@ -77,7 +79,17 @@ def refuse_archived_post(archived: bool) -> None:
         raise conflict("the channel is archived: nothing can be posted in it", "archived")
 
 
+@dataclass(frozen=True)
+class Fresh:
+    """A message just posted, with its attributes as the response shows them."""
+
+    id: uuid.UUID
+    attributes: dict[str, Any]
+
+
 class MessageService(CrudService[MessagingMessage]):
+    list_rows = True
+
     def query(self, ctx: Context) -> Select[Any]:
         """Messages of the caller's channels (drafts: only the caller's own). Without a
         caller (an API key naming no individual): every posted message of the organization."""
@@ -120,22 +132,29 @@ class MessageService(CrudService[MessagingMessage]):
             raise _channel_not_found()
         return await super().count(ctx, stmt, values)
 
-    async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[MessagingMessage]:
+    async def create(self, ctx: Context, attrs: WriteAttributes) -> Changed[Any]:
+        """Post (or save a draft) in Core statements: one SELECT of what the post needs (the
+        author, the channel, its subscribers), then :func:`posting.post_messages`; the
+        response is built from what the request holds (:class:`Fresh`), never read back."""
         assert isinstance(attrs, MessageCreate)
         pointer = "/data/attributes/individual-id"
         author_id = require_actor(ctx, attrs.individual_id, pointer)
-        author = await require_individual(ctx, author_id, pointer=pointer)
         org, session = ctx.organization_id, ctx.session
-        channel = await repo.load_channel(
-            session, org, attrs.channel_id, "/data/attributes/channel-id"
-        )
-        await require_subscriber(ctx, channel.id, author_id, "messaging channel")
+        facts = await repo.post_facts(session, org, attrs.channel_id, author_id)
+        if not facts:
+            raise unknown_individual(author_id, pointer=pointer, parameter=None)
+        first = facts[0]
+        if first.channel_id is None:
+            raise repo.no_such_channel(attrs.channel_id, "/data/attributes/channel-id")
+        audience = [row.subscriber_id for row in facts if row.subscriber_id is not None]
+        if author_id not in audience:
+            raise not_a_subscriber(ctx, author_id, "messaging channel")
         if not attrs.draft:
-            refuse_archived_post(channel.archived)
+            refuse_archived_post(first.archived)
             if not attrs.message.strip():
                 raise invalid_attribute("message", "must not be empty")
         post = posting.NewPost(
-            channel_id=channel.id,
+            channel_id=attrs.channel_id,
             author_id=author_id,
             text=attrs.message,
             draft=attrs.draft,
@@ -145,16 +164,23 @@ class MessageService(CrudService[MessagingMessage]):
                 if attrs.include_destinations
                 else {}
             ),
+            audience=audience,
         )
-        author_info = posting.Author(
-            author_id, author.locale, await repo.user_of(session, org, author_id)
-        )
+        author_info = posting.Author(author_id, first.locale, first.user_id)
         actor = posting.AuditActor.of(ctx.principal, ctx.request_id, attrs.model_fields_set)
         (message,) = await posting.post_messages(
             session, org, [post], actor=actor, authors={author_id: author_info}
         )
         ctx.acting_individual_id = author_id  # the response shows the author's view
-        return Changed(message)  # post_messages recorded it, as every post is recorded
+        author = render.PostedAuthor(
+            first.first_name,
+            first.last_name,
+            first.preferred_name,
+            first.account_type,
+            first.user_name,
+        )
+        # post_messages recorded it, as every post is recorded
+        return Changed(Fresh(message.id, render.render_posted(ctx, message, author)))
 
     async def update(
         self, ctx: Context, obj: MessagingMessage, attrs: WriteAttributes
@@ -219,7 +245,13 @@ class MessageService(CrudService[MessagingMessage]):
         )
         return Changed(obj, [message_change(obj, verb, audience, attrs.model_fields_set)])
 
-    async def present(self, ctx: Context, rows: Sequence[MessagingMessage]) -> list[dict[str, Any]]:
+    def list_query(self, ctx: Context) -> Select[Any]:
+        """The list's page holds Core rows of the message columns, not loaded objects."""
+        return repo.visible_message_rows(ctx.organization_id, ctx.acting_individual_id)
+
+    async def present(self, ctx: Context, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        if len(rows) == 1 and isinstance(rows[0], Fresh):
+            return [rows[0].attributes]
         return await render.render_messages(ctx, rows)
 
 
@@ -308,8 +340,10 @@ async def do_get_receipts(ctx: Context, message: MessagingMessage, _body: object
     if message.draft:
         raise conflict("a draft has not been delivered: it has no receipts", "draft")
     channel = message.channel_id
-    subs = (await repo.channel_subscribers(ctx.session, ctx.organization_id, [channel]))[channel]
-    people = await render.load_people(ctx, [s.individual_id for s in subs])
+    subs = (await repo.horizons(ctx.session, ctx.organization_id, [channel]))[channel]
+    people = await repo.names_with_logins(
+        ctx.session, ctx.organization_id, [s.individual_id for s in subs]
+    )
     read, unread = render.split_receipts(message, subs, people)
     return {"read": read, "unread": unread}
 

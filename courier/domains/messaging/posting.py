@@ -83,11 +83,84 @@ class NewPost:
     message_id: uuid.UUID | None = None  # chosen by the caller, else a new UUID
 
 
+@dataclass(slots=True)
+class NewMessage:
+    """A message as :func:`post_messages` wrote it (a Core row: no ORM object, no flush),
+    with every column; ``author_read``: its author's horizon moved to it as it was posted."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    channel_id: uuid.UUID
+    individual_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    message: str
+    draft: bool
+    source: str | None
+    destination: dict[str, Any]
+    bulk_message_id: uuid.UUID | None
+    created_at: datetime
+    last_modified_at: datetime
+    seq: int | None = None
+    posted_time: datetime | None = None
+    removed: bool = False
+    sentiment: str | None = None
+    phrases: dict[str, Any] = field(default_factory=dict)
+    analyzed: bool = False
+    author_read: bool = False
+
+    def row(self) -> dict[str, Any]:
+        """The ``messaging_messages`` row."""
+        return {
+            "id": self.id,
+            "organization_id": self.organization_id,
+            "channel_id": self.channel_id,
+            "seq": self.seq,
+            "individual_id": self.individual_id,
+            "user_id": self.user_id,
+            "message": self.message,
+            "draft": self.draft,
+            "removed": self.removed,
+            "source": self.source,
+            "destination": self.destination,
+            "posted_time": self.posted_time,
+            "created_at": self.created_at,
+            "last_modified_at": self.last_modified_at,
+            "sentiment": self.sentiment,
+            "phrases": self.phrases,
+            "analyzed": self.analyzed,
+            "bulk_message_id": self.bulk_message_id,
+        }
+
+    @classmethod
+    def of(cls, message: MessagingMessage) -> NewMessage:
+        """A loaded message (a draft being posted) as the hooks see it."""
+        return cls(
+            id=message.id,
+            organization_id=message.organization_id,
+            channel_id=message.channel_id,
+            individual_id=message.individual_id,
+            user_id=message.user_id,
+            message=message.message,
+            draft=message.draft,
+            source=message.source,
+            destination=dict(message.destination or {}),
+            bulk_message_id=message.bulk_message_id,
+            created_at=message.created_at,
+            last_modified_at=message.last_modified_at,
+            seq=message.seq,
+            posted_time=message.posted_time,
+            removed=message.removed,
+            sentiment=message.sentiment,
+            phrases=dict(message.phrases or {}),
+            analyzed=message.analyzed,
+        )
+
+
 @dataclass(frozen=True)
 class Posted:
     """A message that has just taken its seq, as the :func:`on_posted` hooks see it."""
 
-    message: MessagingMessage
+    message: NewMessage
     individual_group_id: uuid.UUID | None  # the channel's group
     with_sms: bool = False  # the channel's SMS path is on (set-sms)
 
@@ -146,12 +219,14 @@ async def post_messages(
     *,
     actor: AuditActor,
     authors: Mapping[uuid.UUID, Author] | None = None,
-) -> list[MessagingMessage]:
+) -> list[NewMessage]:
     """Write ``posts`` (at most one per channel) and return their messages, in order.
 
     The caller has decided that each author may post in each channel (a subscriber, the
     channel not archived); texts of posted messages are not blank. ``authors``: what is known
-    of them already (the rest is read). Never commits.
+    of them already (the rest is read). Core statements only, a fixed number whatever the
+    number of posts: the seqs (one UPDATE), the messages (one INSERT), the authors' horizons
+    (one UPDATE), then the audit rows, events and analysis jobs. Never commits.
     """
     if not posts:
         return []
@@ -160,40 +235,29 @@ async def post_messages(
     if missing:
         known.update(await load_authors(session, organization_id, missing))
     now = now_ms()
-    messages: list[MessagingMessage] = []
+    messages: list[NewMessage] = []
     for post in posts:
         author = known.get(post.author_id)
         messages.append(
-            MessagingMessage(
+            NewMessage(
                 id=post.message_id or uuid.uuid4(),
-                created_at=now,
-                last_modified_at=now,
                 organization_id=organization_id,
                 channel_id=post.channel_id,
                 individual_id=post.author_id,
                 user_id=author.user_id if author else None,
                 message=post.text,
                 draft=post.draft,
-                removed=False,
                 source=post.source,
                 destination=dict(post.destination),
-                sentiment=None,
-                phrases={},
-                analyzed=False,
                 bulk_message_id=post.bulk_message_id,
+                created_at=now,
+                last_modified_at=now,
             )
         )
-    drafts = [m for m, p in zip(messages, posts, strict=True) if p.draft]
-    session.add_all(drafts)
     to_post = [(m, p) for m, p in zip(messages, posts, strict=True) if not p.draft]
-    if to_post:
-        await take_seqs(
-            session,
-            organization_id,
-            [m for m, _ in to_post],
-            auto_ack=[p.auto_ack for _, p in to_post],
-            now=now,
-        )
+    taken = await _take(session, organization_id, [m for m, _ in to_post], now)
+    await repo.insert_messages(session, organization_id, [m.row() for m in messages])
+    await _posted(session, organization_id, [(m, p.auto_ack) for m, p in to_post], taken, now)
     unknown = [p.channel_id for _, p in to_post if p.audience is None]
     audiences = await channel_audiences(session, organization_id, unknown) if unknown else {}
     changes: list[Change] = []
@@ -236,29 +300,40 @@ async def take_seqs(
     organization_id: uuid.UUID,
     messages: Sequence[MessagingMessage],
     *,
-    auto_ack: bool | Sequence[bool] = True,
-    now: datetime | None = None,
+    auto_ack: bool = True,
 ) -> None:
-    """Post ``messages`` (new or drafts; at most one per channel): each takes its channel's
-    next seq, becomes the channel's last message, and moves its author's horizon (they have
-    read what they wrote).
+    """Post drafts (loaded messages; at most one per channel): each takes its channel's next
+    seq, becomes the channel's last message, and moves its author's horizon (they have read
+    what they wrote).
 
-    ``auto_ack`` (per message, or for all): the horizon moves to the new message,
-    acknowledging everything before it; without, it moves only if the author had read
-    everything, so nothing unread is lost. Channel objects loaded in this session are kept in
-    step; subscriber objects too for a single message. Never commits.
+    ``auto_ack``: the horizon moves to the new message, acknowledging everything before it;
+    without, it moves only if the author had read everything, so nothing unread is lost.
+    Channel objects loaded in this session are kept in step; subscriber objects too for a
+    single message. Never commits.
     """
     if not messages:
         return
-    acks = [auto_ack] * len(messages) if isinstance(auto_ack, bool) else list(auto_ack)
-    by_channel = {m.channel_id: m for m in messages}
+    now = now_ms()
+    posted = [NewMessage.of(m) for m in messages]
+    taken = await _take(session, organization_id, posted, now)
+    for message, new in zip(messages, posted, strict=True):
+        message.seq = new.seq
+        message.posted_time = now
+        message.draft = False
+    await session.flush()
+    await _posted(session, organization_id, [(m, auto_ack) for m in posted], taken, now)
+
+
+async def _take(
+    session: AsyncSession, organization_id: uuid.UUID, messages: Sequence[NewMessage], now: datetime
+) -> repo.Taken:
+    """Each message takes its channel's next seq (set on it) and is posted ``now``."""
+    if not messages:
+        return []
+    by_channel = {m.channel_id: m.id for m in messages}
     if len(by_channel) != len(messages):
         raise ValueError("take_seqs posts at most one message per channel at a time")
-    now = now or now_ms()
-    if len(messages) == 1:
-        rows = await repo.take_seq(session, organization_id, messages[0], now)
-    else:
-        rows = await repo.take_seqs_of_channels(session, organization_id, by_channel, now)
+    rows = await repo.take_seqs_of_channels(session, organization_id, by_channel, now)
     seqs = {channel_id: seq for channel_id, seq, _group, _sms in rows}
     if len(seqs) != len(by_channel):
         raise LookupError("a channel to post in no longer exists")
@@ -266,12 +341,30 @@ async def take_seqs(
         message.seq = seqs[message.channel_id]
         message.posted_time = now
         message.draft = False
-        if message not in session:
-            session.add(message)
-    await session.flush()
-    await repo.move_author_horizons(session, organization_id, messages, acks, now)
+    return rows
+
+
+async def _posted(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    messages: Sequence[tuple[NewMessage, bool]],
+    taken: repo.Taken,
+    now: datetime,
+) -> None:
+    """The messages are in their channels: their authors' horizons move (with each one's
+    auto-ack), and the :func:`on_posted` hooks run."""
+    if not messages:
+        return
+    moves = [
+        repo.AuthorHorizon(m.channel_id, m.individual_id, m.seq, m.id, auto)
+        for m, auto in messages
+        if m.individual_id is not None and m.seq is not None
+    ]
+    moved = await repo.move_author_horizons(session, organization_id, moves, now)
+    if len(messages) == 1:
+        messages[0][0].author_read = moved == 1
     if _HOOKS:
-        found = {channel_id: (group, sms) for channel_id, _seq, group, sms in rows}
-        posted = [Posted(m, *found[m.channel_id]) for m in messages]
+        found = {channel_id: (group, sms) for channel_id, _seq, group, sms in taken}
+        posted = [Posted(m, *found[m.channel_id]) for m, _ in messages]
         for hook in list(_HOOKS):
             await hook(session, organization_id, posted)

@@ -9,16 +9,16 @@ shapes documents.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from courier.core.errors import invalid_parameter
 from courier.core.time import format_timestamp
 from courier.domains.messaging import repository as repo
 from courier.domains.messaging import sms
-from courier.domains.messaging.schemas import ChannelGroup, ChannelRead, MessageRead, ReadReceipt
+from courier.domains.messaging.schemas import ChannelGroup, ChannelRead
 from courier.domains.messaging_attachments.service import attachments_for_messages
 from courier.domains.org_preferences.service import get_preference
 from courier.jsonapi.context import Context
@@ -28,7 +28,6 @@ from courier.models.individual import Individual
 from courier.models.individual_group import IndividualGroup
 from courier.models.messaging import (
     MessagingChannel,
-    MessagingMessage,
     MessagingSubscriber,
 )
 from courier.models.user import User
@@ -318,26 +317,38 @@ def render_group_json(group: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- messages --------------------------------------------------------------------------------
+#
+# A message's attributes are built here as the JSON they are sent as (kebab-case keys, ids and
+# times as strings), with exactly the keys and formats of ``MessageRead`` (the documented
+# contract, which the tests validate responses against): no model is built per message. A
+# message may be a loaded object, a Core row of its columns or a :class:`posting.NewMessage`.
 
 
-def receipt(sub: MessagingSubscriber, person: Person | None) -> dict[str, Any]:
-    return ReadReceipt.model_validate(
-        {
-            "ack_time": sub.ack_time,
-            "ack_user_time": sub.ack_user_time,
-            "individual_first_name": person.individual.first_name if person else None,
-            "individual_id": sub.individual_id,
-            "individual_last_name": person.individual.last_name if person else None,
-        }
-    ).model_dump(mode="json", by_alias=True)
+def _id(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else format_timestamp(value)
+
+
+def receipt(sub: Any, person: Any) -> dict[str, Any]:
+    """One reader of a message: a subscriber's horizon row and their names (or None)."""
+    return {
+        "ack-time": _time(sub.ack_time),
+        "ack-user-time": _time(sub.ack_user_time),
+        "individual-first-name": person.first_name if person else None,
+        "individual-id": str(sub.individual_id),
+        "individual-last-name": person.last_name if person else None,
+    }
 
 
 def split_receipts(
-    message: MessagingMessage,
-    subs: Iterable[MessagingSubscriber],
-    people: dict[uuid.UUID, Person],
+    message: Any, subs: Iterable[Any], people: Mapping[uuid.UUID, Any]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(read, unread) among the channel's subscribers other than the author, by horizon."""
+    """(read, unread) among the channel's subscribers other than the author, by horizon.
+    ``subs``: horizon rows (``individual_id``, ``ack_seq``, ``ack_time``, ``ack_user_time``);
+    ``people``: names by id (``first_name``, ``last_name``)."""
     read: list[dict[str, Any]] = []
     unread: list[dict[str, Any]] = []
     if message.seq is None:
@@ -350,90 +361,158 @@ def split_receipts(
     return read, unread
 
 
-async def render_messages(
-    ctx: Context, messages: Sequence[MessagingMessage]
-) -> list[dict[str, Any]]:
-    """Attributes of each message for the caller (``ctx.acting_individual_id``)."""
+def _attachment(described: dict[str, Any]) -> dict[str, Any]:
+    """A message's attachment: the fields of ``Attachment`` of what the attachments domain
+    describes (which says more: its time, message and status)."""
+    return {
+        "content-size": described["content-size"],
+        "content-type": described["content-type"],
+        "filename": described["filename"],
+        "id": described["id"],
+        "removed": described["removed"],
+        "thumbnail": described["thumbnail"],
+        "url": described["url"],
+    }
+
+
+def message_attributes(
+    message: Any,
+    *,
+    author: Any,
+    ack: bool,
+    reactions: list[dict[str, Any]],
+    attachments: list[dict[str, Any]],
+    read: list[dict[str, Any]],
+    include_phrases: bool,
+) -> dict[str, Any]:
+    """The attributes of ``message`` (``MessageRead``'s, as JSON). ``author``: their names,
+    account type and login name (``first_name``, ``last_name``, ``preferred_name``,
+    ``account_type``, ``username``), or None."""
+    removed = message.removed
+    return {
+        "ack": ack,
+        "analyzed": message.analyzed,
+        "attachments": attachments,
+        "channel-id": str(message.channel_id),
+        "destination": dict(message.destination or {}),
+        "draft": message.draft,
+        "first-name": author.first_name if author else None,
+        "individual-id": _id(message.individual_id),
+        "last-modified-time": format_timestamp(message.last_modified_at),
+        "last-name": author.last_name if author else None,
+        "message": "" if removed else message.message,
+        "phrases": dict(message.phrases or {}) if include_phrases and not removed else {},
+        "posted-time": _time(message.posted_time),
+        "preferred-name": author.preferred_name if author else None,
+        "reactions": reactions,
+        "read-receipts": read,
+        "removed": removed,
+        "sentiment": None if removed else message.sentiment,
+        "seq": message.seq,
+        "source": message.source,
+        "user-id": _id(message.user_id),
+        "user-name": author.username if author else None,
+        "user-type": author.account_type if author else None,
+    }
+
+
+@dataclass(frozen=True)
+class PostedAuthor:
+    """What a post knows of its author (from :func:`repository.post_facts`)."""
+
+    first_name: str
+    last_name: str
+    preferred_name: str | None
+    account_type: str
+    username: str | None
+
+
+def render_posted(ctx: Context, message: Any, author: PostedAuthor) -> dict[str, Any]:
+    """The attributes of a message just posted (or saved as a draft) by ``author``, for its
+    author, from what the post holds: a new message has no reactions, no attachments and no
+    other reader yet (no query)."""
+    include_phrases = flag(ctx, "include-phrases")
+    flag(ctx, "include-read-receipts")
+    flag(ctx, "thumbnail")
+    return message_attributes(
+        message,
+        author=author,
+        ack=message.author_read,
+        reactions=[],
+        attachments=[],
+        read=[],
+        include_phrases=include_phrases,
+    )
+
+
+async def render_messages(ctx: Context, messages: Sequence[Any]) -> list[dict[str, Any]]:
+    """Attributes of each message (loaded objects or Core rows) for the caller
+    (``ctx.acting_individual_id``): four queries for a page (reactions, the caller's horizon
+    or every reader's, people, attachments), whatever its size."""
     include_phrases = flag(ctx, "include-phrases")
     include_receipts = flag(ctx, "include-read-receipts")
     thumbnails = flag(ctx, "thumbnail")
     if not messages:
         return []
-    org = ctx.organization_id
+    org, session = ctx.organization_id, ctx.session
     viewer = ctx.acting_individual_id
     ids = [m.id for m in messages]
     channel_ids = list(dict.fromkeys(m.channel_id for m in messages))
 
-    reactions = await repo.message_reactions(ctx.session, org, ids)
-
+    reactions = await repo.message_reactions(session, org, ids)
+    subs: dict[uuid.UUID, list[Any]]
     if include_receipts:
-        subs = await repo.channel_subscribers(ctx.session, org, channel_ids)
+        subs = await repo.horizons(session, org, channel_ids)
     elif viewer is not None:
-        subs = await repo.channel_subscribers(ctx.session, org, channel_ids, viewer)
+        subs = await repo.horizons(session, org, channel_ids, viewer)
     else:
-        subs = defaultdict(list)
+        subs = {}
 
     person_ids = [m.individual_id for m in messages if m.individual_id]
     person_ids += [r.individual_id for rs in reactions.values() for r in rs]
     if include_receipts:
         person_ids += [s.individual_id for ss in subs.values() for s in ss]
-    people = await load_people(ctx, person_ids)
+    people = await repo.names_with_logins(session, org, person_ids)
     attachments = await attachments_for_messages(
-        ctx.session,
+        session,
         org,
         [m.id for m in messages if not m.removed],
         settings=ctx.settings,
         base_url=str(ctx.request.base_url),
         thumbnails=thumbnails,
     )
+    horizon = {
+        channel_id: next((s.ack_seq for s in rows if s.individual_id == viewer), None)
+        for channel_id, rows in subs.items()
+    }
 
     out: list[dict[str, Any]] = []
     for message in messages:
-        author = people.get(message.individual_id) if message.individual_id else None
-        mine = next(
-            (s for s in subs.get(message.channel_id, []) if s.individual_id == viewer), None
+        seq = message.seq
+        mine = horizon.get(message.channel_id)
+        out.append(
+            message_attributes(
+                message,
+                author=people.get(message.individual_id) if message.individual_id else None,
+                ack=mine is not None and seq is not None and mine >= seq,
+                reactions=[
+                    {
+                        "first-name": p.first_name if p else None,
+                        "individual-id": str(r.individual_id),
+                        "last-name": p.last_name if p else None,
+                        "reaction-type": r.reaction_type,
+                        "user-name": p.username if p else None,
+                    }
+                    for r in reactions.get(message.id, ())
+                    for p in [people.get(r.individual_id)]
+                ],
+                attachments=[_attachment(a) for a in attachments.get(message.id, ())],
+                read=(
+                    split_receipts(message, subs.get(message.channel_id, ()), people)[0]
+                    if include_receipts
+                    else []
+                ),
+                include_phrases=include_phrases,
+            )
         )
-        acked = mine is not None and message.seq is not None and mine.ack_seq >= message.seq
-        read = (
-            split_receipts(message, subs.get(message.channel_id, []), people)[0]
-            if include_receipts
-            else []
-        )
-        removed = message.removed
-        attributes = {
-            "ack": acked,
-            "analyzed": message.analyzed,
-            "attachments": attachments.get(message.id, []),
-            "channel_id": message.channel_id,
-            "destination": dict(message.destination or {}),
-            "draft": message.draft,
-            "first_name": author.individual.first_name if author else None,
-            "individual_id": message.individual_id,
-            "last_modified_time": message.last_modified_at,
-            "last_name": author.individual.last_name if author else None,
-            "message": "" if removed else message.message,
-            "phrases": dict(message.phrases or {}) if include_phrases and not removed else {},
-            "posted_time": message.posted_time,
-            "preferred_name": author.individual.preferred_name if author else None,
-            "reactions": [
-                {
-                    "first_name": p.individual.first_name if p else None,
-                    "individual_id": r.individual_id,
-                    "last_name": p.individual.last_name if p else None,
-                    "reaction_type": r.reaction_type,
-                    "user_name": p.user.username if p and p.user else None,
-                }
-                for r in reactions.get(message.id, [])
-                for p in [people.get(r.individual_id)]
-            ],
-            "read_receipts": read,
-            "removed": removed,
-            "sentiment": None if removed else message.sentiment,
-            "seq": message.seq,
-            "source": message.source,
-            "user_id": message.user_id,
-            "user_name": author.user.username if author and author.user else None,
-            "user_type": author.individual.account_type if author else None,
-        }
-        out.append(MessageRead.model_validate(attributes).model_dump(mode="json", by_alias=True))
     return out

@@ -15,12 +15,16 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Select,
+    Uuid,
     and_,
+    any_,
     bindparam,
     delete,
     false,
@@ -31,6 +35,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -70,6 +75,18 @@ def is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def among(session: AsyncSession, column: Any, ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
+    """``column IN (ids)``; on PostgreSQL ``column = ANY(:ids)``: one array parameter, so a
+    page's 100 ids are not rendered and bound one by one on every call."""
+    if is_postgres(session):
+        condition: ColumnElement[bool] = column == any_(
+            bindparam(None, list(ids), type_=ARRAY(Uuid()))
+        )
+        return condition
+    in_list: ColumnElement[bool] = column.in_(ids)
+    return in_list
+
+
 # --- visibility ------------------------------------------------------------------------------
 
 
@@ -92,6 +109,12 @@ def visible_messages(organization_id: uuid.UUID, viewer: uuid.UUID | None) -> Se
     """Messages of the viewer's channels (drafts: only its own); without a viewer, every
     posted message of the organization."""
     stmt = scoped(select(MessagingMessage), MessagingMessage, organization_id)
+    return narrow_messages(stmt, organization_id, viewer)
+
+
+def visible_message_rows(organization_id: uuid.UUID, viewer: uuid.UUID | None) -> Select[Any]:
+    """:func:`visible_messages` as Core rows (the list's page: no ORM entities built)."""
+    stmt = scoped(select(*_MESSAGE_COLUMNS), MessagingMessage, organization_id)
     return narrow_messages(stmt, organization_id, viewer)
 
 
@@ -220,16 +243,7 @@ async def load_channel(
     )
     channel: MessagingChannel | None = (await session.execute(stmt)).scalar_one_or_none()
     if channel is None:
-        raise ApiError(
-            404,
-            [
-                ErrorItem(
-                    f"channel-id names no channel of this organization: {channel_id}",
-                    "not-found",
-                    pointer=pointer,
-                )
-            ],
-        )
+        raise no_such_channel(channel_id, pointer)
     return channel
 
 
@@ -608,19 +622,87 @@ async def latest_bookmarks(
 
 async def message_reactions(
     session: AsyncSession, organization_id: uuid.UUID, message_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, list[MessagingReaction]]:
-    """Each message's reactions, oldest first."""
-    reactions: dict[uuid.UUID, list[MessagingReaction]] = defaultdict(list)
+) -> dict[uuid.UUID, list[Any]]:
+    """Each message's reactions (``individual_id``, ``reaction_type``), oldest first."""
+    reactions: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    columns = cast(
+        "Select[Any]",
+        select(
+            MessagingReaction.message_id,
+            MessagingReaction.individual_id,
+            MessagingReaction.reaction_type,
+        ),
+    )
     for chunk in chunks(message_ids):
-        stmt = (
-            select(MessagingReaction)
-            .where(MessagingReaction.message_id.in_(chunk))
-            .order_by(MessagingReaction.created_at, MessagingReaction.id)
+        stmt = columns.where(among(session, MessagingReaction.message_id, chunk)).order_by(
+            MessagingReaction.created_at, MessagingReaction.id
         )
-        rows = await session.execute(scoped(stmt, MessagingReaction, organization_id))
-        for reaction in rows.scalars():
-            reactions[reaction.message_id].append(reaction)
+        for row in await session.execute(scoped(stmt, MessagingReaction, organization_id)):
+            reactions[row.message_id].append(row)
     return reactions
+
+
+async def horizons(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    channel_ids: Sequence[uuid.UUID],
+    individual_id: uuid.UUID | None = None,
+) -> dict[uuid.UUID, list[Any]]:
+    """Each channel's subscribers' read horizons (``individual_id``, ``ack_seq``,
+    ``ack_time``, ``ack_user_time``: Core rows), in the order they subscribed (only
+    ``individual_id``'s, when given)."""
+    by_channel: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    columns = cast(
+        "Select[Any]",
+        select(
+            MessagingSubscriber.channel_id,
+            MessagingSubscriber.individual_id,
+            MessagingSubscriber.ack_seq,
+            MessagingSubscriber.ack_time,
+            MessagingSubscriber.ack_user_time,
+        ),
+    )
+    for chunk in chunks(channel_ids):
+        stmt = columns.where(among(session, MessagingSubscriber.channel_id, chunk)).order_by(
+            MessagingSubscriber.channel_id,
+            MessagingSubscriber.subscribed_at,
+            MessagingSubscriber.individual_id,
+        )
+        if individual_id is not None:
+            stmt = stmt.where(MessagingSubscriber.individual_id == individual_id)
+        for row in await session.execute(scoped(stmt, MessagingSubscriber, organization_id)):
+            by_channel[row.channel_id].append(row)
+    return by_channel
+
+
+async def names_with_logins(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    """What a message shows of people (authors, reactors, readers): ``first_name``,
+    ``last_name``, ``preferred_name``, ``account_type`` and the ``username`` of the login whose
+    primary individual they are (the oldest), as Core rows by id."""
+    people: dict[uuid.UUID, Any] = {}
+    org = organization_id
+    columns = cast(
+        "Select[Any]",
+        select(
+            Individual.id,
+            Individual.first_name,
+            Individual.last_name,
+            Individual.preferred_name,
+            Individual.account_type,
+            User.username,
+        ).outerjoin(
+            User, and_(User.primary_individual_id == Individual.id, in_organization(User, org))
+        ),
+    )
+    for chunk in chunks(ids):
+        stmt = columns.where(among(session, Individual.id, chunk)).order_by(
+            Individual.id, User.created_at, User.id
+        )
+        for row in await session.execute(scoped(stmt, Individual, org)):
+            people.setdefault(row.id, row)
+    return people
 
 
 # --- posting (the hot path: see posting.py for the lock order) -------------------------------
@@ -666,46 +748,150 @@ async def subscriber_pairs(
     return [(channel_id, individual_id) for channel_id, individual_id in rows]
 
 
+# Core statements of the post path, built once (their compiled forms are cached): each names
+# its organization through a parameter, checked per call by the functions that run them.
+_CHANNELS: Any = MessagingChannel.__table__
+_SUBSCRIBERS: Any = MessagingSubscriber.__table__
+_MESSAGES: Any = MessagingMessage.__table__
+_INDIVIDUALS: Any = Individual.__table__
+_USERS: Any = User.__table__
+_MESSAGE_COLUMNS = tuple(_MESSAGES.c)
+
+
+def _oldest_login(column: Any) -> Any:
+    """``column`` of the login whose primary individual the author is (the oldest)."""
+    return (
+        select(column)
+        .where(
+            _USERS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
+            _USERS.c.primary_individual_id == bindparam("b_author"),
+        )
+        .order_by(_USERS.c.created_at, _USERS.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+# One row per subscriber of the channel (one row with nulls: no channel, or no subscriber);
+# none: the author is no individual of the organization.
+_POST_FACTS = (
+    select(
+        _INDIVIDUALS.c.first_name,
+        _INDIVIDUALS.c.last_name,
+        _INDIVIDUALS.c.preferred_name,
+        _INDIVIDUALS.c.account_type,
+        _INDIVIDUALS.c.locale,
+        _CHANNELS.c.id.label("channel_id"),
+        _CHANNELS.c.archived,
+        _SUBSCRIBERS.c.individual_id.label("subscriber_id"),
+        _oldest_login(_USERS.c.id).label("user_id"),
+        _oldest_login(_USERS.c.username).label("user_name"),
+    )
+    .select_from(
+        _INDIVIDUALS.outerjoin(
+            _CHANNELS,
+            and_(
+                _CHANNELS.c.id == bindparam("b_channel"),
+                _CHANNELS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter
+            ),
+        ).outerjoin(
+            _SUBSCRIBERS,
+            and_(
+                _SUBSCRIBERS.c.channel_id == _CHANNELS.c.id,
+                _SUBSCRIBERS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter
+            ),
+        )
+    )
+    .where(
+        _INDIVIDUALS.c.id == bindparam("b_author"),
+        _INDIVIDUALS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
+    )
+)
+
+
+async def post_facts(
+    session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID, author: uuid.UUID
+) -> list[Any]:
+    """What a post needs to know, in one statement: the author (names, account type, locale,
+    login id and name), the channel (``channel_id`` null: none such; ``archived``) and each of
+    its subscribers (``subscriber_id``). No rows: the author is no individual here."""
+    connection = await session.connection()
+    params = {"b_org": organization_id, "b_channel": channel_id, "b_author": author}
+    return list(await connection.execute(_POST_FACTS, params))
+
+
+def no_such_channel(channel_id: uuid.UUID, pointer: str) -> ApiError:
+    return ApiError(
+        404,
+        [
+            ErrorItem(
+                f"channel-id names no channel of this organization: {channel_id}",
+                "not-found",
+                pointer=pointer,
+            )
+        ],
+    )
+
+
+_INSERT_MESSAGES = insert(_MESSAGES)
+
+
+async def insert_messages(
+    session: AsyncSession, organization_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+) -> None:
+    """One INSERT of messages (Core rows, each naming ``organization_id``)."""
+    if any(row["organization_id"] != organization_id for row in rows):
+        raise ValueError("a message row of another organization")
+    connection = await session.connection()
+    await connection.execute(_INSERT_MESSAGES, rows[0] if len(rows) == 1 else list(rows))
+
+
 # channel, its new seq, its group, its SMS path on
 Taken = list[tuple[uuid.UUID, int, "uuid.UUID | None", bool]]
 
-
-async def take_seq(
-    session: AsyncSession, organization_id: uuid.UUID, message: MessagingMessage, now: datetime
-) -> Taken:
-    """Bump ``message``'s channel's seq counter and make it the channel's last message."""
-    # One statement reads and bumps the counter under the row lock; "evaluate" keeps any
-    # loaded channel object of this session in step with the UPDATE.
-    stmt = (
-        scoped(update(MessagingChannel), MessagingChannel, organization_id)
-        .where(MessagingChannel.id == message.channel_id)
-        .values(
-            last_seq=MessagingChannel.last_seq + 1,
-            last_message_id=message.id,
-            last_message_at=now,
-            last_modified_at=now,
-        )
-        .returning(
-            MessagingChannel.id,
-            MessagingChannel.last_seq,
-            MessagingChannel.individual_group_id,
-            MessagingChannel.with_sms,
-        )
-        .execution_options(synchronize_session="evaluate")
+_TAKE_SEQ = (
+    update(_CHANNELS)
+    .where(
+        _CHANNELS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
+        _CHANNELS.c.id == bindparam("b_id"),
     )
-    return [(c, s, g, bool(w)) for c, s, g, w in await session.execute(stmt)]
+    .values(
+        last_seq=_CHANNELS.c.last_seq + 1,
+        last_message_id=bindparam("b_message"),
+        last_message_at=bindparam("b_now"),
+        last_modified_at=bindparam("b_now"),
+    )
+    .returning(
+        _CHANNELS.c.id, _CHANNELS.c.last_seq, _CHANNELS.c.individual_group_id, _CHANNELS.c.with_sms
+    )
+)
 
 
 async def take_seqs_of_channels(
     session: AsyncSession,
     organization_id: uuid.UUID,
-    by_channel: Mapping[uuid.UUID, MessagingMessage],
+    by_channel: Mapping[uuid.UUID, uuid.UUID],
     now: datetime,
 ) -> Taken:
-    """Many channels in a fixed number of statements, whose compiled forms are cached (an
-    expanding IN list, executemany), whatever the number of channels."""
+    """Bump each channel's seq counter and make the message ``by_channel[channel]`` its last
+    message, in a fixed number of statements whose compiled forms are cached: one for a
+    single channel (``UPDATE ... RETURNING``, holding the row lock until commit), and an
+    expanding IN list or unnested arrays for many, whatever their number. Channel objects
+    loaded in this session see the new values."""
     ordered = sorted(by_channel)
-    if is_postgres(session):
+    connection = await session.connection()
+    if len(ordered) == 1:
+        (channel_id,) = ordered
+        params = {
+            "b_org": organization_id,
+            "b_id": channel_id,
+            "b_message": by_channel[channel_id],
+            "b_now": now,
+        }
+        rows: Taken = [
+            (c, s, g, bool(w)) for c, s, g, w in await connection.execute(_TAKE_SEQ, params)
+        ]
+    elif is_postgres(session):
         # Row locks in id order, so two fan-outs sharing channels never deadlock; then one
         # UPDATE over unnested arrays (two parameters, however many channels).
         await session.execute(
@@ -720,10 +906,10 @@ async def take_seqs_of_channels(
                 "org": organization_id,
                 "now": now,
                 "channels": ordered,
-                "messages": [by_channel[c].id for c in ordered],
+                "messages": [by_channel[c] for c in ordered],
             },
         )
-        rows: Taken = [(c, s, g, bool(w)) for c, s, g, w in result]
+        rows = [(c, s, g, bool(w)) for c, s, g, w in result]
     else:
         # SQLite: the transaction holds the database's write lock; statements are local calls.
         stmt = (
@@ -741,16 +927,15 @@ async def take_seqs_of_channels(
             .execution_options(synchronize_session=False)
         )
         rows = [(c, s, g, bool(w)) for c, s, g, w in await session.execute(stmt)]
-        connection = await session.connection()
         await connection.execute(
             _SET_LAST_MESSAGE,
-            [{"b_org": organization_id, "b_id": c, "b_message": by_channel[c].id} for c in ordered],
+            [{"b_org": organization_id, "b_id": c, "b_message": by_channel[c]} for c in ordered],
         )
     for channel_id, seq, _group, _sms in rows:  # loaded channel objects see the new values
         channel = session.identity_map.get(identity_key(MessagingChannel, channel_id))
         if channel is not None:
             set_committed_value(channel, "last_seq", seq)
-            set_committed_value(channel, "last_message_id", by_channel[channel_id].id)
+            set_committed_value(channel, "last_message_id", by_channel[channel_id])
             set_committed_value(channel, "last_message_at", now)
             set_committed_value(channel, "last_modified_at", now)
     return rows
@@ -775,8 +960,6 @@ _MOVE_HORIZONS_PG = text(
     "WHERE s.organization_id = :org AND s.channel_id = v.channel_id "
     "AND s.individual_id = v.individual_id AND s.ack_seq < v.seq AND s.ack_seq >= v.floor"
 )
-_CHANNELS: Any = MessagingChannel.__table__
-_SUBSCRIBERS: Any = MessagingSubscriber.__table__
 # Core statements run with many parameter sets (executemany): each names its organization.
 _SET_LAST_MESSAGE = (
     update(_CHANNELS)
@@ -804,54 +987,56 @@ _MOVE_HORIZON = (
 )
 
 
+@dataclass(frozen=True)
+class AuthorHorizon:
+    """A posted message whose author's horizon moves to it: with ``auto_ack`` any horizon
+    behind it; without, only one exactly at the message before (nothing unread is lost)."""
+
+    channel_id: uuid.UUID
+    author_id: uuid.UUID
+    seq: int
+    message_id: uuid.UUID
+    auto_ack: bool
+
+
 async def move_author_horizons(
     session: AsyncSession,
     organization_id: uuid.UUID,
-    messages: Sequence[MessagingMessage],
-    acks: Sequence[bool],
+    moves: Sequence[AuthorHorizon],
     now: datetime,
-) -> None:
-    """Move each posted message's author's horizon to it: with its ack, any horizon behind
-    it; without, only one exactly at the message before."""
-    if len(messages) == 1:
-        message, auto = messages[0], acks[0]
-        if message.individual_id is None:
-            return
-        seq = message.seq
-        assert seq is not None
-        behind = (
-            MessagingSubscriber.ack_seq < seq if auto else MessagingSubscriber.ack_seq == seq - 1
-        )
-        await session.execute(
-            scoped(update(MessagingSubscriber), MessagingSubscriber, organization_id)
-            .where(
-                MessagingSubscriber.channel_id == message.channel_id,
-                MessagingSubscriber.individual_id == message.individual_id,
-                behind,
-            )
-            .values(ack_seq=seq, ack_message_id=message.id, ack_time=now, ack_user_time=now)
-            .execution_options(synchronize_session="evaluate")
-        )
-        return
-    # auto-ack: any horizon behind the new seq moves (floor 0); without: only one that was
-    # exactly at the message before (floor seq - 1).
+) -> int:
+    """Move each posted message's author's horizon to it (one statement, whatever their
+    number). Returns how many moved (exact for one; PostgreSQL counts many too). Subscriber
+    objects loaded in this session see a single move."""
+    if not moves:
+        return 0
     params = [
         {
             "b_org": organization_id,
-            "b_channel": message.channel_id,
-            "b_author": message.individual_id,
-            "b_seq": message.seq,
-            "b_floor": 0 if auto else (message.seq or 1) - 1,
-            "b_message": message.id,
+            "b_channel": move.channel_id,
+            "b_author": move.author_id,
+            "b_seq": move.seq,
+            "b_floor": 0 if move.auto_ack else move.seq - 1,
+            "b_message": move.message_id,
             "b_now": now,
         }
-        for message, auto in zip(messages, acks, strict=True)
-        if message.individual_id is not None
+        for move in moves
     ]
-    if not params:
-        return
+    connection = await session.connection()
+    if len(params) == 1:
+        moved = int(getattr(await connection.execute(_MOVE_HORIZON, params[0]), "rowcount", 0))
+        move = moves[0]
+        sub = session.identity_map.get(
+            identity_key(MessagingSubscriber, (move.channel_id, move.author_id))
+        )
+        if moved and sub is not None:
+            set_committed_value(sub, "ack_seq", move.seq)
+            set_committed_value(sub, "ack_message_id", move.message_id)
+            set_committed_value(sub, "ack_time", now)
+            set_committed_value(sub, "ack_user_time", now)
+        return moved
     if is_postgres(session):
-        await session.execute(
+        result = await session.execute(
             _MOVE_HORIZONS_PG,
             {
                 "org": organization_id,
@@ -863,9 +1048,9 @@ async def move_author_horizons(
                 "messages": [p["b_message"] for p in params],
             },
         )
-        return
-    connection = await session.connection()
+        return int(getattr(result, "rowcount", 0))
     await connection.execute(_MOVE_HORIZON, params)
+    return 0
 
 
 # --- the SMS path (sms.py) -------------------------------------------------------------------

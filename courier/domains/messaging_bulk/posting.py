@@ -19,14 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.time import now_ms
 from courier.domains.messaging.channels import NewChannel, create_channels
-from courier.domains.messaging.posting import AuditActor, NewPost, post_messages
+from courier.domains.messaging.posting import AuditActor, NewMessage, NewPost, post_messages
 from courier.domains.messaging.schemas import CHANNEL_TYPE
 from courier.domains.messaging_bulk import repository as repo
 from courier.domains.messaging_bulk.planning import TEXT_KEY, announce_status, text_for
 from courier.jobs import PermanentJobError
 from courier.jobs.fanout import Delivered, FanoutRun, Outcome, Skipped, Target
 from courier.jsonapi.changes import Actor, change, write_changes
-from courier.models.messaging import MessagingMessage
 from courier.models.messaging_attachment import AttachmentStatus
 from courier.models.messaging_bulk import BulkStatus, MessagingBulkMessage
 
@@ -148,7 +147,7 @@ async def create_direct_channels(
 async def attach_copies(
     session: AsyncSession,
     bulk: MessagingBulkMessage,
-    messages: Sequence[MessagingMessage],
+    messages: Sequence[NewMessage],
     now: datetime,
 ) -> int:
     """Every ready bulk attachment becomes a messaging attachment of every posted message.
