@@ -234,6 +234,10 @@ async def wrk_accepts(
     errors = int(non_2xx.group(1)) if non_2xx else 0
     if socket_errors:
         errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    if errors:  # say which: a socket error as the run stops is wrk's, not the server's
+        for line in (non_2xx, socket_errors):
+            if line:
+                print(f"wrk: {line.group(0)}", file=sys.stderr)
     return requests, errors
 
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 
-from sqlalchemy import Interval, delete, func, literal, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from courier.core.tenancy import scoped, unscoped
-from courier.models.base import UTCDateTime
 from courier.models.text_account import (
     TextAccount,
     TextAccountNumber,
@@ -97,45 +94,3 @@ def add_log(session: AsyncSession, num: TextAccountNumber, line: str) -> None:
     """One line of the number's activity log, if its ``logging`` is on (no patient text)."""
     if num.logging:
         session.add(TextNumberLog(organization_id=num.organization_id, number_id=num.id, log=line))
-
-
-def take_slot(
-    session: Session, org: uuid.UUID, number_id: uuid.UUID, due: datetime, interval: timedelta
-) -> datetime:
-    """Take the number's next free send slot at or after ``due``; the one after it is
-    ``interval`` later. Synchronous: it runs as the transaction commits (``before_commit``).
-
-    PostgreSQL: one ``UPDATE ... RETURNING`` that reads and moves the number's ``next_slot_at``
-    under its row lock, so transactions that overlap each get a slot of their own (the row is
-    locked only from here to the commit). SQLite: the transaction holds the database's write
-    lock from its start (``BEGIN IMMEDIATE``), so a read and a write do the same.
-    The number's ``last-modified-at`` is left alone: sending changes nothing a client sees.
-    """
-    table = TextAccountNumber
-    keep = {"last_modified_at": table.last_modified_at}
-    if session.get_bind().dialect.name == "postgresql":
-        at = literal(due, UTCDateTime())
-        moved = (
-            scoped(update(table).where(table.id == number_id), table, org)
-            .values(
-                next_slot_at=func.greatest(
-                    func.coalesce(table.next_slot_at, at), at, type_=UTCDateTime()
-                )
-                + literal(interval, Interval()),
-                **keep,
-            )
-            .returning(table.next_slot_at)
-            .execution_options(synchronize_session=False)
-        )
-        after: datetime | None = session.execute(moved).scalar_one_or_none()
-        return due if after is None else after - interval
-    current = session.execute(
-        scoped(select(table.next_slot_at).where(table.id == number_id), table, org)
-    ).scalar_one_or_none()
-    slot = max(due, current or due)
-    session.execute(
-        scoped(update(table).where(table.id == number_id), table, org)
-        .values(next_slot_at=slot + interval, **keep)
-        .execution_options(synchronize_session=False)
-    )
-    return slot

@@ -21,6 +21,7 @@ from courier.domains.texts.service import (
     CALLBACK_JOB,
     CALLBACK_RETRY_SECONDS,
     RELEASE_JOB,
+    accepting_text,
     owe_callback,
     publish_text,
     release_text,
@@ -67,7 +68,9 @@ async def send_text(job: JobContext, delivery: Delivery, adapter: SmsProvider) -
 
 @deliveries.on_delivery_change("texts")
 async def mirror_delivery(session: AsyncSession, change: deliveries.DeliveryChange) -> None:
-    text = await repo.text(session, change.organization_id, change.resource_id)
+    text = accepting_text(session, change.resource_id) or await repo.text(
+        session, change.organization_id, change.resource_id
+    )
     if text is None:
         return
     provider_id, error = text.provider_id, text.error

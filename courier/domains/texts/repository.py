@@ -4,18 +4,35 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, and_, delete, func, inspect, select, update
+from sqlalchemy import (
+    Insert,
+    Interval,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from courier.core.tenancy import in_organization, scoped, unscoped
-from courier.models.delivery import ProviderInbound
+from courier.models.base import UTCDateTime
+from courier.models.delivery import Delivery, DeliveryEvent, ProviderInbound
 from courier.models.individual import Individual
 from courier.models.job import Job, JobState
+from courier.models.organization import Organization
 from courier.models.text import OutboundText, TextCallback, TextOptOut
 from courier.models.text_account import TextAccount, TextAccountNumber, TextReceiveLog
 from courier.models.user import User
@@ -41,35 +58,180 @@ async def text(session: AsyncSession, org: uuid.UUID, ident: uuid.UUID) -> Outbo
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class SendingAccount:
+    """What accepting a text reads of its text account (and organization)."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    phone_number: str | None
+    telephony_config: dict[str, Any] | None
+    quiet_hours: dict[str, Any] | None
+    timezone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SendingNumber:
+    """What accepting a text reads of the number it is sent from."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    account_id: uuid.UUID
+    status: str
+    phone_number: str | None
+    rate_per_second: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    scope: str
+    keyword: str
+
+
+def _sending_from(by_account: bool) -> Select[Any]:
+    """The statement of :func:`sending_from`, built once (its values are bound parameters)."""
+    org: Any = bindparam("org")  # in_organization and scoped of a parameter, bound per call
+    number = and_(
+        TextAccountNumber.id == bindparam("number_id"), in_organization(TextAccountNumber, org)
+    )
+    opt_out = and_(
+        TextOptOut.phone == bindparam("target"),
+        TextOptOut.scope.in_([bindparam("number_scope"), "*"]),
+        in_organization(TextOptOut, org),
+    )
+    stmt = cast(
+        "Select[Any]",
+        select(
+            TextAccount.id,
+            TextAccount.phone_number,
+            TextAccount.telephony_config,
+            TextAccount.quiet_hours,
+            Organization.timezone,
+            TextAccountNumber.id,
+            TextAccountNumber.account_id,
+            TextAccountNumber.status,
+            TextAccountNumber.phone_number,
+            TextAccountNumber.rate_per_second,
+            TextOptOut.scope,
+            TextOptOut.keyword,
+        )
+        .select_from(TextAccount)
+        .outerjoin(Organization, Organization.id == org)
+        .outerjoin(TextAccountNumber, number)
+        .outerjoin(TextOptOut, opt_out),
+    )
+    if by_account:
+        stmt = stmt.where(TextAccount.id == bindparam("account_id"))
+    return scoped(stmt, TextAccount, org).limit(1)
+
+
+_SENDING_FROM = {by_account: _sending_from(by_account) for by_account in (False, True)}
+
+
 async def sending_from(
     session: AsyncSession,
     org: uuid.UUID,
     account_id: uuid.UUID | None,
     number_id: uuid.UUID,
     target: str,
-) -> tuple[TextAccount | None, TextAccountNumber | None, TextOptOut | None]:
-    """In one statement, what accepting a text from a named number reads: the account (the
-    one named, else the organization's), the number (None: not in this organization) and an
-    opt-out of ``target`` from that number or from the whole organization (None: none)."""
-    number = and_(TextAccountNumber.id == number_id, in_organization(TextAccountNumber, org))
-    opt_out = and_(
-        TextOptOut.phone == target,
-        TextOptOut.scope.in_([str(number_id), "*"]),
-        in_organization(TextOptOut, org),
-    )
-    stmt = cast(
-        "Select[Any]",
-        select(TextAccount, TextAccountNumber, TextOptOut)
-        .select_from(TextAccount)
-        .outerjoin(TextAccountNumber, number)
-        .outerjoin(TextOptOut, opt_out, full=False),
-    )
+) -> tuple[SendingAccount | None, SendingNumber | None, OptOut | None]:
+    """In one statement, everything accepting a text from a named number reads: the account
+    (the one named, else the organization's) with its telephony config and quiet hours, the
+    organization's time zone, the number (None: not in this organization) and an opt-out of
+    ``target`` from that number or from the whole organization (None: none). A Core
+    statement built once, through the session's connection: no ORM objects."""
+    params: dict[str, Any] = {
+        "org": org,
+        "number_id": number_id,
+        "target": target,
+        "number_scope": str(number_id),
+    }
     if account_id is not None:
-        stmt = stmt.where(TextAccount.id == account_id)
-    found = (await session.execute(scoped(stmt, TextAccount, org).limit(1))).first()
+        params["account_id"] = account_id
+    connection = await session.connection()
+    found = (await connection.execute(_SENDING_FROM[account_id is not None], params)).first()
     if found is None:
         return None, None, None
-    return found[0], found[1], found[2]
+    (acc_id, acc_phone, config, quiet, zone, num_id, num_account, status, phone, rate) = found[:10]
+    account = SendingAccount(acc_id, org, acc_phone, config, quiet, zone)
+    number = (
+        SendingNumber(num_id, org, num_account, status, phone, rate) if num_id is not None else None
+    )
+    opt_out = OptOut(found[10], found[11]) if found[10] is not None else None
+    return account, number, opt_out
+
+
+# --- writing an accepted text ------------------------------------------------------------------
+
+_TEXTS: Table = cast(Any, OutboundText.__table__)
+_DELIVERIES: Table = cast(Any, Delivery.__table__)
+_HISTORY: Table = cast(Any, DeliveryEvent.__table__)
+_JOBS: Table = cast(Any, Job.__table__)
+
+
+def _insert_of(table: Table, prefix: str) -> Insert:
+    """``INSERT`` of every column of ``table``, each value the parameter ``prefix + column``."""
+    return insert(table).values({c.key: bindparam(prefix + c.key, type_=c.type) for c in table.c})
+
+
+def _accepted_pg(with_job: bool) -> Insert:
+    """PostgreSQL: the text, its delivery, the delivery's first history row and (unless quiet
+    hours hold the text) its send job in one statement, the others as data-modifying CTEs
+    (foreign keys are checked at the statement's end, when all four rows are there)."""
+    stmt = _insert_of(_TEXTS, "t_")
+    parts = [(_DELIVERIES, "d_"), (_HISTORY, "h_")] + ([(_JOBS, "j_")] if with_job else [])
+    for table, prefix in parts:
+        stmt = stmt.add_cte(_insert_of(table, prefix).cte(f"{prefix}rows"))
+    return stmt
+
+
+_ACCEPTED_PG = {with_job: _accepted_pg(with_job) for with_job in (False, True)}
+_INSERTS = {table.name: insert(table) for table in (_TEXTS, _DELIVERIES, _HISTORY, _JOBS)}
+
+
+def take_pending_row(session: AsyncSession, obj: Any) -> dict[str, Any]:
+    """The row of ``obj``, an object added to ``session`` and not yet flushed, every column
+    named; ``obj`` leaves the session (the caller writes the row). A column the object does
+    not set must have no default (None is then what the unit of work would have written)."""
+    state = inspect(obj)
+    row: dict[str, Any] = {}
+    for prop in state.mapper.column_attrs:
+        column = prop.columns[0]
+        if prop.key in state.dict:
+            row[column.key] = state.dict[prop.key]
+        elif column.default is None and column.server_default is None:
+            row[column.key] = None
+        else:
+            raise ValueError(f"{column} has a default the row does not set")
+    session.sync_session.expunge(obj)
+    return row
+
+
+async def insert_accepted(
+    session: AsyncSession,
+    text_row: dict[str, Any],
+    delivery_row: dict[str, Any],
+    history_row: dict[str, Any],
+    job_row: dict[str, Any] | None,
+) -> None:
+    """Write an accepted text with its delivery, first history row and send job by Core
+    statements through the session's connection (every row names its organization): one
+    statement on PostgreSQL, one per row on SQLite."""
+    connection = await session.connection()
+    rows = [
+        (_TEXTS, "t_", text_row),
+        (_DELIVERIES, "d_", delivery_row),
+        (_HISTORY, "h_", history_row),
+    ]
+    if job_row is not None:
+        rows.append((_JOBS, "j_", job_row))
+    if connection.dialect.name == "postgresql":
+        params = {prefix + key: value for _t, prefix, row in rows for key, value in row.items()}
+        await connection.execute(_ACCEPTED_PG[job_row is not None], params)
+        return
+    # SQLite: the parents first (each statement checks its foreign keys)
+    for table, _prefix, row in (rows[1], rows[2], rows[0], *rows[3:]):
+        await connection.execute(_INSERTS[table.name], row)
 
 
 async def user_of_individual(
@@ -211,22 +373,84 @@ async def earlier_undelivered(
     return list((await session.execute(stmt)).scalars().all())
 
 
-def postpone_job(session: Session, org: uuid.UUID, dedupe_key: str, run_at: datetime) -> None:
-    """Have the queued job ``dedupe_key`` run no earlier than ``run_at`` (a text's send slot;
-    synchronous, as :func:`~courier.domains.text_accounts.repository.take_slot`)."""
-    session.execute(
-        scoped(
-            update(Job).where(
-                Job.dedupe_key == dedupe_key,
-                Job.state == JobState.QUEUED.value,
-                Job.run_at < run_at,
-            ),
-            Job,
-            org,
+# --- a number's send slots (courier.domains.texts.service) -------------------------------------
+
+
+def _slot_statements() -> tuple[Update, Select[Any], Update, Update]:
+    """The statements of :func:`take_slot`, built once (values are bound per call)."""
+    org: Any = bindparam("org")
+    number, job = TextAccountNumber, Job
+    due = bindparam("due", type_=UTCDateTime())
+    interval = bindparam("interval", type_=Interval())
+    # The number's ``last-modified-at`` is left alone: sending changes nothing a client sees.
+    keep = {"last_modified_at": number.last_modified_at}
+    taken = (
+        scoped(update(number).where(number.id == bindparam("number_id")), number, org)
+        .values(
+            next_slot_at=func.greatest(
+                func.coalesce(number.next_slot_at, due), due, type_=UTCDateTime()
+            )
+            + interval,
+            **keep,
         )
-        .values(run_at=run_at)
+        .returning((number.next_slot_at - interval).label("slot"))
+        .cte("slot")
+    )
+    queued = and_(
+        job.dedupe_key == bindparam("job_key"),
+        job.state == JobState.QUEUED.value,
+        in_organization(job, org),
+    )
+    # PostgreSQL: the slot taken and the send job moved to it, in one statement.
+    postgresql = (
+        update(job)
+        .where(queued, job.run_at < taken.c.slot)
+        .values(run_at=taken.c.slot)
         .execution_options(synchronize_session=False)
     )
+    read = scoped(
+        select(number.next_slot_at).where(number.id == bindparam("number_id")), number, org
+    )
+    move = scoped(update(number).where(number.id == bindparam("number_id")), number, org).values(
+        next_slot_at=bindparam("next_slot_at", type_=UTCDateTime()), **keep
+    )
+    postpone = update(job).where(queued, job.run_at < due).values(run_at=due)
+    return postgresql, read, move, postpone
+
+
+_SLOT_PG, _SLOT_READ, _SLOT_MOVE, _SLOT_POSTPONE = _slot_statements()
+
+
+def take_slot(
+    session: Session,
+    org: uuid.UUID,
+    number_id: uuid.UUID,
+    due: datetime,
+    interval: timedelta,
+    job_key: str,
+) -> None:
+    """The text whose send job is ``job_key`` takes the number's next free send slot at or
+    after ``due`` (the one after it is ``interval`` later), and its job runs no earlier.
+    Synchronous: it runs as the transaction commits (``before_commit``), in Core statements
+    built once, through the session's connection.
+
+    PostgreSQL: one statement, an ``UPDATE ... RETURNING`` of the number's ``next_slot_at``
+    under its row lock (transactions that overlap each get a slot of their own; the row is
+    locked only from here to the commit) in a CTE, and the job's ``UPDATE`` to that slot.
+    SQLite: the transaction holds the database's write lock from its start (``BEGIN
+    IMMEDIATE``), so a read and writes do the same."""
+    connection = session.connection()
+    params: dict[str, Any] = {"org": org, "number_id": number_id, "job_key": job_key}
+    if connection.dialect.name == "postgresql":
+        connection.execute(_SLOT_PG, params | {"due": due, "interval": interval})
+        return
+    found = connection.execute(_SLOT_READ, params).first()
+    if found is None:
+        return  # the number is gone
+    slot = max(due, found[0] or due)
+    connection.execute(_SLOT_MOVE, params | {"next_slot_at": slot + interval})
+    if slot > due:
+        connection.execute(_SLOT_POSTPONE, params | {"due": slot})
 
 
 # --- consents a text answers (courier.domains.texts.inbound) ---------------------------------

@@ -9,6 +9,7 @@ is UCS-2: 70 UTF-16 units in one segment, else 67 per segment (a surrogate pair 
 from __future__ import annotations
 
 import enum
+import functools
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -113,6 +114,16 @@ def matches_expected(body: str, expected: Iterable[str]) -> str | None:
 DEFAULT_ALLOWED_COUNTRIES = ("US", "CA")
 
 
+@functools.lru_cache(maxsize=4096)
+def country_of(target: str) -> str:
+    """The region ``target`` (E.164) belongs to; remembered, as parsing it costs about as much
+    as a statement (a clinic texts the same phones again and again)."""
+    number = phonenumbers.parse(target, None)
+    return phonenumbers.region_code_for_number(number) or phonenumbers.region_code_for_country_code(
+        number.country_code or 0
+    )
+
+
 def destination_refusal(target: str, config: dict[str, list[str]]) -> str | None:
     """Why the telephony config does not allow texting ``target``, or None when it does.
 
@@ -120,10 +131,7 @@ def destination_refusal(target: str, config: dict[str, list[str]]) -> str | None
     CA) or it starts with one of ``allowed-prefixes``, and it starts with none of
     ``blocked-prefixes`` (which win).
     """
-    number = phonenumbers.parse(target, None)
-    country = phonenumbers.region_code_for_number(
-        number
-    ) or phonenumbers.region_code_for_country_code(number.country_code or 0)
+    country = country_of(target)
     blocked = [p for p in config.get("blocked-prefixes", []) if target.startswith(p)]
     if blocked:
         return (

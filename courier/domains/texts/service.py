@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +41,8 @@ from courier.jobs import enqueue
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.resource import CrudService
+from courier.models.delivery import DeliveryEvent
+from courier.models.job import Job
 from courier.models.organization import Organization
 from courier.models.text import OutboundText, TextCallback, TextOptOut
 from courier.models.text_account import TextAccount, TextAccountNumber
@@ -53,8 +55,28 @@ RELEASE_JOB = "texts.release"  # a text held by quiet hours falls due
 CALLBACK_RETRY_SECONDS = 0.25
 
 
+# What a text is sent by: the ORM rows (internal senders: keyword answers, consents, the
+# channel bridge) or what ``POST /v1/texts/`` reads in one statement (:func:`repo.sending_from`).
+SendingAccountT = TextAccount | repo.SendingAccount
+SendingNumberT = TextAccountNumber | repo.SendingNumber
+NumberT = TypeVar("NumberT", TextAccountNumber, repo.SendingNumber)
+_ACCEPTING = "texts.accepting"  # session.info: the texts being accepted, by id (see queue_text)
+
+
 class TextRefusedError(Exception):
     """Why an internal send (a keyword answer, a consent message) was not queued."""
+
+
+def given_number(num: NumberT | None, account_id: uuid.UUID) -> NumberT:
+    """The number a text names (``number-id``), once read: 422 unless it is an active number
+    of the account."""
+    if num is None or num.account_id != account_id:
+        raise invalid_attribute("number-id", "no such text number in this account")
+    if num.status != "active":
+        raise unprocessable(
+            f"the text number is {num.status}, not active", "text-number-not-active"
+        )
+    return num
 
 
 async def choose_number(
@@ -63,20 +85,10 @@ async def choose_number(
     account: TextAccount,
     number_id: uuid.UUID | None,
     user_id: uuid.UUID | None,
-    *,
-    named: TextAccountNumber | None = None,
 ) -> TextAccountNumber:
-    """The given number, else the user's mapped number, else the account's default.
-    ``named``: the given number, already read (:func:`repository.sending_from`)."""
+    """The given number, else the user's mapped number, else the account's default."""
     if number_id is not None:
-        num = named if named is not None else await accounts.number(session, org, number_id)
-        if num is None or num.account_id != account.id:
-            raise invalid_attribute("number-id", "no such text number in this account")
-        if num.status != "active":
-            raise unprocessable(
-                f"the text number is {num.status}, not active", "text-number-not-active"
-            )
-        return num
+        return given_number(await accounts.number(session, org, number_id), account.id)
     if user_id is not None:
         mapped = await accounts.user_map(session, org, user_id)
         if mapped is not None:
@@ -92,13 +104,17 @@ async def choose_number(
     raise unprocessable("the text account has no active number to send from", "no-text-number")
 
 
-async def due_time(session: AsyncSession, account: TextAccount, *, urgent: bool) -> datetime:
+async def due_time(session: AsyncSession, account: SendingAccountT, *, urgent: bool) -> datetime:
     """When the text falls due: now, or when the account's quiet hours end (unless urgent)."""
     now = utcnow()
     if account.quiet_hours and not urgent:
-        org = await session.get(Organization, account.organization_id)
+        if isinstance(account, repo.SendingAccount):
+            zone = account.timezone  # read with the account
+        else:
+            org = await session.get(Organization, account.organization_id)
+            zone = org.timezone if org else None
         start, end = QuietHours.model_validate(account.quiet_hours).window()
-        ends = quiet_hours_end(now, start, end, org.timezone if org else "UTC")
+        ends = quiet_hours_end(now, start, end, zone or "UTC")
         if ends is not None:
             return ends
     return now
@@ -126,7 +142,7 @@ _SLOTS = "texts.slot_claims"
 
 
 def claim_slot(
-    session: AsyncSession, settings: Settings, num: TextAccountNumber, due: datetime, job_key: str
+    session: AsyncSession, settings: Settings, num: SendingNumberT, due: datetime, job_key: str
 ) -> None:
     """Have the text whose send job is ``job_key`` take ``num``'s next free slot at or after
     ``due`` when ``session`` commits (the job was enqueued to run at ``due``)."""
@@ -146,11 +162,14 @@ def _take_slots(session: Session) -> None:
     session.flush()  # the rows of the transaction first, then the lock: held just to the commit
     # Numbers in one order, so two transactions that text from the same numbers never deadlock.
     for claim in sorted(claims, key=lambda c: c.number_id):
-        slot = accounts.take_slot(
-            session, claim.organization_id, claim.number_id, claim.due, claim.interval
+        repo.take_slot(
+            session,
+            claim.organization_id,
+            claim.number_id,
+            claim.due,
+            claim.interval,
+            claim.job_key,
         )
-        if slot > claim.due:
-            repo.postpone_job(session, claim.organization_id, claim.job_key, slot)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -158,7 +177,7 @@ def _forget_slots(session: Session) -> None:
     session.info.pop(_SLOTS, None)
 
 
-def refuse_opted_out(target: str, opt_out: TextOptOut | None) -> None:
+def refuse_opted_out(target: str, opt_out: TextOptOut | repo.OptOut | None) -> None:
     """:class:`TextRefusedError` if ``target`` opted out (``opt_out``) of the sending number."""
     if opt_out is not None:
         where = "this number" if opt_out.scope != "*" else "every number of the organization"
@@ -172,8 +191,8 @@ async def queue_text(
     session: AsyncSession,
     settings: Settings,
     *,
-    account: TextAccount,
-    num: TextAccountNumber,
+    account: SendingAccountT,
+    num: SendingNumberT,
     target: str,
     message: str,
     purpose: str,
@@ -185,6 +204,9 @@ async def queue_text(
     """Accept a text and its delivery in the caller's transaction (never sends).
 
     Raises :class:`TextRefusedError` (internal senders) for what the API answers with 400/403.
+    Written by Core statements (the text, its delivery and first history row, its send job),
+    no ORM object for the unit of work to flush; the text returned is the row as written, a
+    transient object outside the session.
     """
     org = account.organization_id
     counted = count_segments(message)
@@ -199,41 +221,80 @@ async def queue_text(
     if check_opt_out:
         refuse_opted_out(target, await repo.opted_out(session, org, target, num.id))
     due = await due_time(session, account, urgent=urgent)
-    held = due > utcnow()
+    now = utcnow()
+    held = due > now
     delivery_id = uuid.uuid4()
-    text = OutboundText(
-        id=uuid.uuid4(),
-        organization_id=org,
-        account_id=account.id,
-        delivery_id=delivery_id,
-        number_id=num.id,
-        from_number=num.phone_number or "",
-        target=target,
-        message=message,
-        encoding=counted.encoding.value,
-        segments=counted.segments,
-        purpose=purpose,
-        urgent=urgent,
-        created_by=created_by,
-        status="accepted",
-        # Every column given, none left for the database to fill: the text stays fully loaded
-        # after its INSERT, so the hooks of this transaction read it without a SELECT.
-        **{"error": None, "provider_id": None, "channel_id": None, "consent_id": None}
-        | (values or {}),
-    )
-    session.add(text)
-    await session.flush()
-    delivery = await deliveries.create_delivery(
+    row: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "organization_id": org,
+        "created_at": now,
+        "last_modified_at": now,
+        "account_id": account.id,
+        "number_id": num.id,
+        "delivery_id": delivery_id,
+        "from_number": num.phone_number or "",
+        "target": target,
+        "message": message,
+        "encoding": counted.encoding.value,
+        "segments": counted.segments,
+        "purpose": purpose,
+        "urgent": urgent,
+        "created_by": created_by,
+        "callback_url": None,
+        "callback_status_url": None,
+        "callback_json": None,
+        "callback_one_off": False,
+        "expected_responses": None,
+        "replies_closed": False,
+        "reply_count": 0,
+        "callback_seq": 0,
+        "status": "accepted",
+        "error": None,
+        "provider_id": None,
+        "channel_id": None,
+        "consent_id": None,
+    } | (values or {})
+    # The delivery first: its ``accepted`` change runs the hooks (mirror_delivery publishes
+    # ``texts.accepted`` and owes the status callback), which read the text from here instead
+    # of the database; what they changed (the callback's seq) is then written with the text.
+    text = OutboundText(**row)
+    accepting: dict[uuid.UUID, OutboundText] = session.info.setdefault(_ACCEPTING, {})
+    accepting[text.id] = text
+    try:
+        # Nothing flushed meanwhile (a callback job's dedupe look-up would): the rows stay
+        # pending until written below, a callback row after its text.
+        with session.sync_session.no_autoflush:
+            delivery = await deliveries.create_delivery(
+                session,
+                settings,
+                organization_id=org,
+                kind=SMS,
+                resource_type=TYPE_NAME,
+                resource_id=text.id,
+                recipient=target,
+                run_at=due,
+                delivery_id=delivery_id,
+                send=not held,
+            )
+    finally:
+        del accepting[text.id]
+    # The rows the provider layer made (the delivery, its first history row, its send job)
+    # and the text are written by Core statements (one on PostgreSQL), not flushed by the
+    # unit of work.
+    send_key = deliveries.first_send_key(delivery_id)
+    history = job = None
+    for obj in session.new:
+        if isinstance(obj, DeliveryEvent) and obj.delivery_id == delivery_id:
+            history = obj
+        elif isinstance(obj, Job) and obj.dedupe_key == send_key:
+            job = obj
+    assert history is not None and (job is not None or held)
+    await repo.insert_accepted(
         session,
-        settings,
-        organization_id=org,
-        kind=SMS,
-        resource_type=TYPE_NAME,
-        resource_id=text.id,
-        recipient=target,
-        run_at=due,
-        delivery_id=delivery_id,
-        send=not held,
+        {key: getattr(text, key) for key in row},
+        repo.take_pending_row(session, delivery),
+        repo.take_pending_row(session, history),
+        repo.take_pending_row(session, job) if job is not None else None,
     )
     if held:
         # Held by quiet hours: the text takes its number's send slot only when they end, so
@@ -248,8 +309,15 @@ async def queue_text(
             new_key=True,
         )
     else:
-        claim_slot(session, settings, num, due, deliveries.first_send_key(delivery.id))
+        claim_slot(session, settings, num, due, send_key)
     return text
+
+
+def accepting_text(session: AsyncSession, ident: uuid.UUID) -> OutboundText | None:
+    """The text :func:`queue_text` is writing in this transaction, while its delivery's
+    hooks run (not yet in the database)."""
+    found: dict[uuid.UUID, OutboundText] | None = session.info.get(_ACCEPTING)
+    return found.get(ident) if found else None
 
 
 async def release_text(
@@ -294,10 +362,12 @@ class TextService(CrudService[OutboundText]):
         org = ctx.organization_id
         if attrs.organization_id is not None and attrs.organization_id != org:
             raise not_found("organization")
-        named: TextAccountNumber | None = None
-        opt_out: TextOptOut | None = None
+        account: SendingAccountT | None
+        named: repo.SendingNumber | None = None
+        opt_out: TextOptOut | repo.OptOut | None = None
         if attrs.number_id is not None:
-            # The common case, a named number: account, number and opt-out in one statement.
+            # The common case, a named number: the account (its telephony config, quiet hours
+            # and organization's time zone), the number and any opt-out in one statement.
             account, named, opt_out = await repo.sending_from(
                 ctx.session, org, attrs.account_id, attrs.number_id, attrs.target
             )
@@ -314,7 +384,12 @@ class TextService(CrudService[OutboundText]):
         _check_callback_url(ctx.settings, "callback-url", attrs.callback_url)
         _check_callback_url(ctx.settings, "callback-status-url", attrs.callback_status_url)
         user_id = await _sender_user(ctx, attrs.user_id)
-        num = await choose_number(ctx.session, org, account, attrs.number_id, user_id, named=named)
+        num: SendingNumberT
+        if attrs.number_id is not None:
+            num = given_number(named, account.id)
+        else:
+            assert isinstance(account, TextAccount)
+            num = await choose_number(ctx.session, org, account, None, user_id)
         counted = count_segments(attrs.message)
         if counted.segments > MAX_SEGMENTS:
             raise invalid_attribute(
