@@ -31,11 +31,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import os
 import random
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,8 +53,8 @@ from bench.messaging import cpu_seconds, process_tree, rss_mb  # noqa: E402
 from bench.messaging_data import CORPUS, Manifest, load  # noqa: E402
 from bench.pg import pg_admin  # noqa: E402
 from bench.processes import free_port, serve_args, stop  # noqa: E402
+from bench.texts import doc, setup, spawn  # noqa: E402
 
-MASTER = "bench-master-" + secrets.token_hex(8)
 # Weights of the mixed load's requests.
 MIX = {
     "post": 30,
@@ -67,28 +65,6 @@ MIX = {
     "text": 10,
     "texts": 10,
 }
-
-
-def spawn(repo: Path, args: list[str], url: str, data_dir: Path, public: str) -> Any:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
-    env.update(
-        COURIER_DATABASE_URL=url,
-        COURIER_DATA_DIR=str(data_dir),
-        COURIER_MASTER_KEY=MASTER,
-        COURIER_RATE_LIMIT="1000000/second",
-        COURIER_RUN_WORKER="false",
-        COURIER_LOG_LEVEL="WARNING",
-        COURIER_PUBLIC_URL=public,
-        COURIER_SANDBOX_DELAY_SECONDS="0.2",
-        PYTHONPATH=str(repo),
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "courier.cli", *args],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 @dataclass
@@ -111,7 +87,7 @@ class Server:
 async def start(repo: Path, url: str, data_dir: Path) -> Server:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = spawn(repo, serve_args(port, 1), url, data_dir, base)
+    process = spawn(serve_args(port, 1), url, data_dir, base, repo)
     deadline = time.monotonic() + 90
     async with httpx.AsyncClient(base_url=base, timeout=2.0) as client:
         while True:
@@ -125,48 +101,6 @@ async def start(repo: Path, url: str, data_dir: Path) -> Server:
                     return Server(repo, process, base)
             except httpx.HTTPError:
                 await asyncio.sleep(0.2)
-
-
-def doc(type_name: str, attributes: dict[str, Any]) -> dict[str, Any]:
-    return {"data": {"type": type_name, "attributes": attributes}}
-
-
-async def text_setup(http: httpx.AsyncClient) -> tuple[dict[str, str], list[str], str]:
-    """An organization with a text account and two active numbers: its admin key's headers."""
-    master = {"Authorization": f"Bearer {MASTER}"}
-    made = await http.post(
-        "/v1/organizations/", json=doc("organizations", {"name": "Memory"}), headers=master
-    )
-    org = made.json()["data"]["id"]
-    key = await http.post(
-        "/v1/api-keys/",
-        headers=master,
-        json=doc("api-keys", {"name": "bench", "role": "admin", "organization-id": org}),
-    )
-    headers = {"Authorization": "Bearer " + key.json()["data"]["attributes"]["secret"]}
-    account = await http.post("/v1/text-accounts/", json=doc("text-accounts", {}), headers=headers)
-    account_id: str = account.json()["data"]["id"]
-    ids = []
-    for _ in range(2):
-        made = await http.post(
-            "/v1/text-account-numbers/",
-            headers=headers,
-            json=doc("text-account-numbers", {"area-code": "415", "rate-per-second": 1000}),
-        )
-        ids.append(made.json()["data"]["id"])
-    deadline = time.monotonic() + 300
-    while True:
-        states = [
-            (await http.get(f"/v1/text-account-numbers/{i}/", headers=headers)).json()["data"][
-                "attributes"
-            ]["status"]
-            for i in ids
-        ]
-        if all(s == "active" for s in states):
-            return headers, ids, account_id
-        if time.monotonic() > deadline:
-            raise TimeoutError("numbers not provisioned")
-        await asyncio.sleep(0.5)
 
 
 @dataclass
@@ -382,10 +316,10 @@ async def main() -> None:
             if args.compare:
                 servers.append(await start(args.compare.resolve(), url, data_dir))
                 processes.append(servers[1].process)
-            worker = spawn(args.serve.resolve(), ["worker"], url, data_dir, servers[0].base_url)
+            worker = spawn(["worker"], url, data_dir, servers[0].base_url, args.serve.resolve())
             processes.append(worker)
             async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=30.0) as http:
-                texter, numbers, account_id = await text_setup(http)
+                texter, numbers, account_id = await setup(http, 1000, numbers=2)
             staff = {"Authorization": f"Bearer {manifest.staff_key}"}
             state = Load(manifest, staff, texter, numbers, account_id)
             if args.cheap:

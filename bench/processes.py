@@ -20,15 +20,17 @@ def free_port() -> int:
         return port
 
 
-def spawn_courier(args: list[str], settings: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """``python -m courier.cli <args>`` from this checkout, quiet, with ``settings`` (names
-    such as ``COURIER_DATABASE_URL``) as its only Courier settings."""
+def spawn_courier(
+    args: list[str], settings: Mapping[str, str], repo: Path = REPO
+) -> subprocess.Popen[bytes]:
+    """``python -m courier.cli <args>`` from checkout ``repo`` (default: this one), quiet, with
+    ``settings`` (names such as ``COURIER_DATABASE_URL``) as its only Courier settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
     env.update(settings)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])
     return subprocess.Popen(
         [sys.executable, "-m", "courier.cli", *args],
-        cwd=REPO,
+        cwd=repo,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

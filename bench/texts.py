@@ -58,7 +58,10 @@ MASTER = "bench-master-" + secrets.token_hex(8)
 NUMBERS = 10
 
 
-def spawn(args: list[str], url: str, data_dir: Path, public: str) -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str], url: str, data_dir: Path, public: str, repo: Path = REPO
+) -> subprocess.Popen[bytes]:
+    """A Courier process of checkout ``repo`` on ``url``, sandbox delays short, no throttling."""
     return spawn_courier(
         args,
         dict(
@@ -71,6 +74,7 @@ def spawn(args: list[str], url: str, data_dir: Path, public: str) -> subprocess.
             COURIER_PUBLIC_URL=public,
             COURIER_SANDBOX_DELAY_SECONDS="0.2",
         ),
+        repo,
     )
 
 
@@ -112,7 +116,11 @@ def doc(type_name: str, attributes: dict[str, Any]) -> dict[str, Any]:
     return {"data": {"type": type_name, "attributes": attributes}}
 
 
-async def setup(http: httpx.AsyncClient, rate: float) -> tuple[dict[str, str], list[str]]:
+async def setup(
+    http: httpx.AsyncClient, rate: float, numbers: int = NUMBERS
+) -> tuple[dict[str, str], list[str], str]:
+    """An organization with a text account and ``numbers`` active numbers sending at ``rate``
+    per second: its admin key's headers, the numbers' ids and the account's id."""
     master = {"Authorization": f"Bearer {MASTER}"}
     org = (
         await http.post(
@@ -125,9 +133,10 @@ async def setup(http: httpx.AsyncClient, rate: float) -> tuple[dict[str, str], l
         json=doc("api-keys", {"name": "bench", "role": "admin", "organization-id": org}),
     )
     headers = {"Authorization": "Bearer " + key.json()["data"]["attributes"]["secret"]}
-    await http.post("/v1/text-accounts/", json=doc("text-accounts", {}), headers=headers)
+    account = await http.post("/v1/text-accounts/", json=doc("text-accounts", {}), headers=headers)
+    account_id: str = account.json()["data"]["id"]
     ids = []
-    for _ in range(NUMBERS):
+    for _ in range(numbers):
         made = await http.post(
             "/v1/text-account-numbers/",
             headers=headers,
@@ -143,7 +152,7 @@ async def setup(http: httpx.AsyncClient, rate: float) -> tuple[dict[str, str], l
             for i in ids
         ]
         if all(s == "active" for s in states):
-            return headers, ids
+            return headers, ids, account_id
         if time.monotonic() > deadline:
             raise TimeoutError("numbers not provisioned")
         await asyncio.sleep(0.5)
@@ -268,7 +277,7 @@ async def one_round(
                 if time.monotonic() > deadline:
                     raise TimeoutError("courier serve did not start")
                 await asyncio.sleep(0.2)
-            headers, numbers = await setup(http, rate)
+            headers, numbers, _account = await setup(http, rate)
             if args.accepts_only:
                 stop(worker)
             server_pids = process_tree(server.pid)
