@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import event, update
 
+from courier.events.interest import interest_cache
+
 # Bookkeeping that comes and goes independently of the request under test: the credential's
 # last-used time (once a minute), the sniffer cache refresh (every few seconds), idempotency
 # purges, job and replicator upkeep.
@@ -159,3 +161,17 @@ async def jobs_fall_due(
         )
         await commit(session)
     return int(moved.rowcount)  # type: ignore[attr-defined]
+
+
+async def caches_listening(app: Any) -> None:
+    """On PostgreSQL, wait until the process's listener is up: only then are the API key and
+    the organization's event consumers kept between requests."""
+    database = app.state.database
+    if database.is_sqlite:
+        return
+    cache = interest_cache(database.engine.sync_engine)
+    for _ in range(600):
+        if cache.listening:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the event listener never connected")

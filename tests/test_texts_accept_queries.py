@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import event
 
 from tests.conftest import Org
-from tests.support import count_queries
+from tests.support import caches_listening, count_queries
 from tests.test_texts_rate import make_number, new_phone, send
 
 # The key's last use (once a minute) and the sniffers' cache: not the accept's.
@@ -47,6 +47,7 @@ async def test_a_text_accept_costs_a_bounded_number_of_statements(
     client: httpx.AsyncClient, org: Org, app: Any
 ) -> None:
     number = await make_number(client, app, org, 1000.0)
+    await caches_listening(app)
     await send(client, org, number, new_phone())  # warm-up
     with count_queries(app) as statements:
         await send(client, org, number, new_phone())
@@ -69,6 +70,7 @@ async def test_an_accept_reads_once_and_writes_its_rows_in_one_statement(
     and the job's move to it one UPDATE; the 201 is built from what the request holds (no
     read of the text, its delivery or number after the one read)."""
     number = await make_number(client, app, org, 1000.0)
+    await caches_listening(app)
     await send(client, org, number, new_phone())  # warm-up
     with accept_statements(app) as statements:
         text_id = await send(client, org, number, new_phone())
