@@ -43,6 +43,7 @@ from courier.jsonapi.actions import EmptyBody
 from courier.jsonapi.changes import Change, Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.individual import Individual
 from courier.models.messaging import BadgeCount, MessagingBookmark
@@ -138,8 +139,9 @@ class BookmarkService(CrudService[MessagingBookmark]):
         self, ctx: Context, rows: Sequence[MessagingBookmark]
     ) -> list[dict[str, Any]]:
         read = self.spec.read_schema
-        return [
-            read.model_validate(
+        return render_rows(
+            read,
+            [
                 {
                     "channel": {"id": row.channel_id},
                     "message": {"id": row.message_id},
@@ -151,9 +153,9 @@ class BookmarkService(CrudService[MessagingBookmark]):
                     "created_at": row.created_at,
                     "organization_id": row.organization_id,
                 }
-            ).model_dump(mode="json", by_alias=True)
-            for row in rows
-        ]
+                for row in rows
+            ],
+        )
 
 
 # --- badge counts ----------------------------------------------------------------------------
