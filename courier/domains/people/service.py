@@ -22,6 +22,7 @@ from courier.domains.people.schemas import check_email
 from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes, kebab
+from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.individual import Individual
 from courier.models.individual_group import (
@@ -333,12 +334,11 @@ class IndividualGroupService(CrudService[IndividualGroup]):
         ids = [row.id for row in rows]
         members = await people_repository.group_links(ctx, IndividualGroupMember, ids)
         leaders = await people_repository.group_links(ctx, IndividualGroupLeader, ids)
-        read = self.spec.read_schema
-        out = []
+        out: list[dict[str, Any]] = []
         for row in rows:
             member_ids = members.get(row.id, [])
             leader_ids = leaders.get(row.id, [])
-            attributes = read.model_validate(
+            out.append(
                 {
                     "name": row.name,
                     "organization_id": row.organization_id,
@@ -352,5 +352,4 @@ class IndividualGroupService(CrudService[IndividualGroup]):
                     "last_modified_time": row.last_modified_at,
                 }
             )
-            out.append(attributes.model_dump(mode="json", by_alias=True))
-        return out
+        return render_rows(self.spec.read_schema, out)
