@@ -12,7 +12,6 @@ from courier.domains.people.repository import require_individuals
 from courier.jobs import enqueue, jobs_by_id
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
-from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.aggregation_request import AggregationRequest
 from courier.models.job import JobState
@@ -74,7 +73,7 @@ class AggregationService(CrudService[AggregationRequest]):
     ) -> list[dict[str, Any]]:
         job_ids = [r.job_id for r in rows if r.job_id is not None and r.state != "completed"]
         jobs = await jobs_by_id(ctx.session, ctx.organization_id, job_ids)
-        out: list[dict[str, Any]] = []
+        out = []
         for row in rows:
             state, error = row.state, row.error
             job = jobs.get(row.job_id) if row.job_id else None
@@ -83,13 +82,15 @@ class AggregationService(CrudService[AggregationRequest]):
                 if state == "failed":
                     error = error or job.last_error or f"the aggregation job was {job.state}"
             out.append(
-                {
-                    "entries": row.entries,
-                    "state": state,
-                    "results": row.results if state == "completed" else None,
-                    "error": error,
-                    "created_time": row.created_at,
-                    "completed_time": row.finished_at,
-                }
+                AggregationRead.model_validate(
+                    {
+                        "entries": row.entries,
+                        "state": state,
+                        "results": row.results if state == "completed" else None,
+                        "error": error,
+                        "created_time": row.created_at,
+                        "completed_time": row.finished_at,
+                    }
+                ).model_dump(mode="json", by_alias=True)
             )
-        return render_rows(AggregationRead, out)
+        return out

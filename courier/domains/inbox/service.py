@@ -43,7 +43,6 @@ from courier.jsonapi.actions import EmptyBody
 from courier.jsonapi.changes import Change, Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
-from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.individual import Individual
 from courier.models.messaging import BadgeCount, MessagingBookmark
@@ -139,9 +138,8 @@ class BookmarkService(CrudService[MessagingBookmark]):
         self, ctx: Context, rows: Sequence[MessagingBookmark]
     ) -> list[dict[str, Any]]:
         read = self.spec.read_schema
-        return render_rows(
-            read,
-            [
+        return [
+            read.model_validate(
                 {
                     "channel": {"id": row.channel_id},
                     "message": {"id": row.message_id},
@@ -153,9 +151,9 @@ class BookmarkService(CrudService[MessagingBookmark]):
                     "created_at": row.created_at,
                     "organization_id": row.organization_id,
                 }
-                for row in rows
-            ],
-        )
+            ).model_dump(mode="json", by_alias=True)
+            for row in rows
+        ]
 
 
 # --- badge counts ----------------------------------------------------------------------------

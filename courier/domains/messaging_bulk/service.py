@@ -48,7 +48,6 @@ from courier.jobs.fanout import fanouts_of, start
 from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
-from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.messaging_bulk import BulkStatus, MessagingBulkMessage
 
@@ -66,7 +65,7 @@ class BulkMessageService(CrudService[MessagingBulkMessage]):
         fanouts = await fanouts_of(ctx.session, BULK_MESSAGES, org, [row.id for row in rows])
         with_skips = {bulk: f.id for bulk, f in fanouts.items() if f.skipped_count}
         skipped = await repo.skipped_recipients(ctx.session, org, with_skips)
-        shown: list[dict[str, Any]] = []
+        shown = []
         for row in rows:
             fanout = fanouts.get(row.id)
             values = {
@@ -81,8 +80,9 @@ class BulkMessageService(CrudService[MessagingBulkMessage]):
                 {"individual_id": who, "reason": why, "detail": SKIP_DETAILS.get(why, why)}
                 for who, why in skipped.get(row.id, [])
             ]
-            shown.append(values)
-        return render_rows(BulkMessageRead, shown)
+            read = BulkMessageRead.model_validate(values)
+            shown.append(read.model_dump(mode="json", by_alias=True))
+        return shown
 
     def individuals_of(self, obj: MessagingBulkMessage) -> Sequence[uuid.UUID]:
         return (obj.sender_individual_id,) if obj.sender_individual_id else ()

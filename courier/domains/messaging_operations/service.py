@@ -53,7 +53,6 @@ from courier.jsonapi.changes import Actor, change, write_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
 from courier.jsonapi.query import parse_bool
-from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.job import JobState
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
@@ -191,7 +190,7 @@ class OperationService(CrudService[MessagingOperation]):
         with_args = include_args(ctx)
         job_ids = [r.job_id for r in rows if r.job_id is not None and r.status not in FINISHED]
         jobs = await jobs_by_id(ctx.session, ctx.organization_id, job_ids)
-        out: list[dict[str, Any]] = []
+        out = []
         for row in rows:
             status, logs = row.status, dict(row.logs or {})
             job = jobs.get(row.job_id) if row.job_id is not None else None
@@ -201,18 +200,20 @@ class OperationService(CrudService[MessagingOperation]):
                 status = "failed"
                 logs.setdefault("error", f"the operation's job {job.id} is {job.state}")
             out.append(
-                {
-                    "args": row.args if with_args else None,
-                    "created_at": row.created_at,
-                    "created_by": row.created_by,
-                    "last_modified_at": row.last_modified_at,
-                    "logs": logs,
-                    "organization_id": row.organization_id,
-                    "status": status,
-                    "type": row.type,
-                }
+                OperationRead.model_validate(
+                    {
+                        "args": row.args if with_args else None,
+                        "created_at": row.created_at,
+                        "created_by": row.created_by,
+                        "last_modified_at": row.last_modified_at,
+                        "logs": logs,
+                        "organization_id": row.organization_id,
+                        "status": status,
+                        "type": row.type,
+                    }
+                ).model_dump(mode="json", by_alias=True)
             )
-        return render_rows(OperationRead, out)
+        return out
 
 
 operations = OperationService()

@@ -49,7 +49,6 @@ from courier.domains.people.repository import require_individual
 from courier.jobs import enqueue
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
-from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import SwitchableService, touch
 from courier.models.messaging_responder import MessagingResponder
 
@@ -79,7 +78,8 @@ class ResponderService(SwitchableService[MessagingResponder]):
     async def present(
         self, ctx: Context, rows: Sequence[MessagingResponder]
     ) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+        read = self.spec.read_schema
+        out = []
         for row in rows:
             attributes = {
                 "args": render_args(row),
@@ -96,8 +96,8 @@ class ResponderService(SwitchableService[MessagingResponder]):
                 "start_at": row.start_at,
                 "type": row.type,
             }
-            out.append(attributes)
-        return render_rows(self.spec.read_schema, out)
+            out.append(read.model_validate(attributes).model_dump(mode="json", by_alias=True))
+        return out
 
     async def create(self, ctx: Context, attrs: WriteAttributes) -> MessagingResponder:
         assert isinstance(attrs, ResponderCreate)

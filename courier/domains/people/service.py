@@ -22,7 +22,6 @@ from courier.domains.people.schemas import check_email
 from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes, kebab
-from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.individual import Individual
 from courier.models.individual_group import (
@@ -334,11 +333,12 @@ class IndividualGroupService(CrudService[IndividualGroup]):
         ids = [row.id for row in rows]
         members = await people_repository.group_links(ctx, IndividualGroupMember, ids)
         leaders = await people_repository.group_links(ctx, IndividualGroupLeader, ids)
-        out: list[dict[str, Any]] = []
+        read = self.spec.read_schema
+        out = []
         for row in rows:
             member_ids = members.get(row.id, [])
             leader_ids = leaders.get(row.id, [])
-            out.append(
+            attributes = read.model_validate(
                 {
                     "name": row.name,
                     "organization_id": row.organization_id,
@@ -352,4 +352,5 @@ class IndividualGroupService(CrudService[IndividualGroup]):
                     "last_modified_time": row.last_modified_at,
                 }
             )
-        return render_rows(self.spec.read_schema, out)
+            out.append(attributes.model_dump(mode="json", by_alias=True))
+        return out
