@@ -20,6 +20,7 @@ from courier.jobs.outbox import enqueue
 from courier.jsonapi.changes import Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.alexa import AskEvent, AskReminder, AskSubscription
 from courier.providers.alexa import ALEXA
@@ -134,10 +135,8 @@ class ReminderService(CrudService[AskReminder]):
                 "created_by": row.created_by,
                 "last_modified_at": row.last_modified_at,
             }
-            out.append(
-                AskReminderRead.model_validate(attributes).model_dump(mode="json", by_alias=True)
-            )
-        return out
+            out.append(attributes)
+        return render_rows(AskReminderRead, out)
 
 
 class SubscriptionService(CrudService[AskSubscription]):

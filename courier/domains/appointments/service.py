@@ -40,6 +40,7 @@ from courier.domains.video.appointments import ensure_visit, video_call
 from courier.jsonapi.changes import Change, Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.appointment import (
     Appointment,
@@ -164,7 +165,10 @@ class AppointmentService(CrudService[Appointment]):
             return []
         attendees = await attendees_of(ctx.session, ctx.organization_id, [r.id for r in rows])
         now = utcnow()
-        return [present_one(row, attendees.get(row.id, []), now, ctx.settings) for row in rows]
+        return render_rows(
+            AppointmentRead,
+            [appointment_values(row, attendees.get(row.id, []), now, ctx.settings) for row in rows],
+        )
 
     # --- create ---------------------------------------------------------------------------
 
@@ -536,66 +540,63 @@ async def _organization_zone(ctx: Context) -> str:
     return await organization_timezone(ctx.session, ctx.organization_id) or "UTC"
 
 
-def present_one(
+def appointment_values(
     row: Appointment,
     attendees: Sequence[AppointmentAttendee],
     now: datetime,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """The attributes of one appointment as the API shows them."""
+    """What AppointmentRead renders of one appointment."""
     video = row.interaction_type == InteractionType.VIDEO_CALL.value
-    attrs = AppointmentRead.model_validate(
-        {
-            "name": row.name,
-            "description": row.description,
-            "appointment_type": row.appointment_type,
-            "generated_from_type": row.generated_from_type,
-            "generated_from": row.generated_from,
-            "group": row.group,
-            "internal": row.internal,
-            "recurring": {
-                "is_recurring": row.rrule is not None,
-                "rrule": row.rrule,
-                "next_occurrences": recurrence.occurrences(
-                    row.rrule, row.start_time, row.time_zone, after=now
-                ),
-                "series_end": row.series_end,
-            },
-            "start_time": row.start_time,
-            "end_time": row.end_time,
-            "actual_start_time": row.actual_start_time,
-            "actual_end_time": row.actual_end_time,
-            "time_zone": row.time_zone,
-            "host": row.host_id,
-            "attendees": [
-                {
-                    "id": a.individual_id,
-                    "attendance_status": a.attendance_status,
-                    "no_show": a.no_show,
-                    "payment_status": a.payment_status,
-                    "last_updated_at": a.last_updated_at,
-                }
-                for a in attendees
-            ],
-            "reference_patients": row.reference_patients,
-            "interaction_type": row.interaction_type,
-            "video_call": video_call(settings, row) if video else None,
-            "location": row.location,
-            "status": row.status,
-            "status_history": row.status_history,
-            "visit_note": row.visit_note,
-            "reminders": row.reminders,
-            "reminder_template": row.reminder_template_id,
-            "change_log": row.change_log,
-            "extended": row.extended,
-            "organization_id": row.organization_id,
-            "created_by": row.created_by,
-            "created_at": row.created_at,
-            "last_updated_by": row.last_updated_by,
-            "last_updated_at": row.last_updated_at,
-        }
-    )
-    return attrs.model_dump(mode="json", by_alias=True)
+    return {
+        "name": row.name,
+        "description": row.description,
+        "appointment_type": row.appointment_type,
+        "generated_from_type": row.generated_from_type,
+        "generated_from": row.generated_from,
+        "group": row.group,
+        "internal": row.internal,
+        "recurring": {
+            "is_recurring": row.rrule is not None,
+            "rrule": row.rrule,
+            "next_occurrences": recurrence.occurrences(
+                row.rrule, row.start_time, row.time_zone, after=now
+            ),
+            "series_end": row.series_end,
+        },
+        "start_time": row.start_time,
+        "end_time": row.end_time,
+        "actual_start_time": row.actual_start_time,
+        "actual_end_time": row.actual_end_time,
+        "time_zone": row.time_zone,
+        "host": row.host_id,
+        "attendees": [
+            {
+                "id": a.individual_id,
+                "attendance_status": a.attendance_status,
+                "no_show": a.no_show,
+                "payment_status": a.payment_status,
+                "last_updated_at": a.last_updated_at,
+            }
+            for a in attendees
+        ],
+        "reference_patients": row.reference_patients,
+        "interaction_type": row.interaction_type,
+        "video_call": video_call(settings, row) if video else None,
+        "location": row.location,
+        "status": row.status,
+        "status_history": row.status_history,
+        "visit_note": row.visit_note,
+        "reminders": row.reminders,
+        "reminder_template": row.reminder_template_id,
+        "change_log": row.change_log,
+        "extended": row.extended,
+        "organization_id": row.organization_id,
+        "created_by": row.created_by,
+        "created_at": row.created_at,
+        "last_updated_by": row.last_updated_by,
+        "last_updated_at": row.last_updated_at,
+    }
 
 
 appointments = AppointmentService()

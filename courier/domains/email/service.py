@@ -36,6 +36,7 @@ from courier.domains.email.schemas import EmailCreate
 from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.email import EmailStatus, UserEmail
 from courier.providers.common import DeliveryStatus
@@ -276,9 +277,9 @@ def present_rows(rows: Sequence[UserEmail]) -> list[dict[str, Any]]:
     """The attributes of each email as the API shows them."""
     from courier.domains.email.schemas import EmailRead
 
-    out = []
+    out: list[dict[str, Any]] = []
     for row in rows:
-        attrs = EmailRead.model_validate(
+        out.append(
             {
                 "created_at": row.created_at,
                 "created_by": row.created_by,
@@ -295,5 +296,4 @@ def present_rows(rows: Sequence[UserEmail]) -> list[dict[str, Any]]:
                 "user_id": row.user_id,
             }
         )
-        out.append(attrs.model_dump(mode="json", by_alias=True))
-    return out
+    return render_rows(EmailRead, out)

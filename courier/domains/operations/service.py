@@ -13,6 +13,7 @@ from courier.jobs.outbox import requeue
 from courier.jsonapi.actions import EmptyBody
 from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
+from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.job import Job, JobState
 from courier.models.replicator import Replicator
@@ -33,15 +34,18 @@ class JobService(CrudService[Job]):
 class ReplicatorService(CrudService[Replicator]):
     async def present(self, ctx: Context, rows: Sequence[Replicator]) -> list[dict[str, Any]]:
         stale_before = utcnow() - timedelta(seconds=ctx.settings.replicator_stale_after)
-        return [
-            ReplicatorRead(
-                classpath=row.classpath,
-                created_time=row.created_at,
-                last_poll_time=row.last_poll_at,
-                hostname=row.hostname,
-                pid=row.pid,
-                concurrency=row.concurrency,
-                stale=row.last_poll_at < stale_before,
-            ).model_dump(mode="json", by_alias=True)
-            for row in rows
-        ]
+        return render_rows(
+            ReplicatorRead,
+            [
+                {
+                    "classpath": row.classpath,
+                    "created_time": row.created_at,
+                    "last_poll_time": row.last_poll_at,
+                    "hostname": row.hostname,
+                    "pid": row.pid,
+                    "concurrency": row.concurrency,
+                    "stale": row.last_poll_at < stale_before,
+                }
+                for row in rows
+            ],
+        )

@@ -32,6 +32,7 @@ from courier.jsonapi.documents import (
     resource_object,
     single_document,
 )
+from courier.jsonapi.render import render_rows
 from courier.jsonapi.routes import page_parameters
 from courier.models.org_preference import OrgPreference
 
@@ -69,13 +70,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {"4XX": {"description": "Error (CONVEN
 
 
 def _resources(states: Sequence[PreferenceState]) -> list[dict[str, Any]]:
+    rendered = render_rows(OrgPreferenceRead, states)
     return [
-        resource_object(
-            TYPE_NAME,
-            state.id,
-            OrgPreferenceRead.model_validate(state).model_dump(mode="json", by_alias=True),
-        )
-        for state in states
+        resource_object(TYPE_NAME, state.id, attributes)
+        for state, attributes in zip(states, rendered, strict=True)
     ]
 
 

@@ -17,6 +17,7 @@ from courier.jobs import enqueue, jobs_by_id
 from courier.jsonapi.changes import Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.job import JobState
 from courier.models.system_purge import SystemPurge
@@ -112,7 +113,7 @@ async def present(ctx: Context, purges: Sequence[SystemPurge]) -> list[dict[str,
     """The receipts; a purge whose job failed for good (or was cancelled) shows as failed."""
     job_ids = [p.job_id for p in purges if p.job_id is not None and p.state != "completed"]
     jobs = await jobs_by_id(ctx.session, ctx.organization_id, job_ids)
-    out = []
+    out: list[dict[str, Any]] = []
     for purge in purges:
         state, error = purge.state, purge.error
         job = jobs.get(purge.job_id) if purge.job_id else None
@@ -120,22 +121,22 @@ async def present(ctx: Context, purges: Sequence[SystemPurge]) -> list[dict[str,
             state = "failed"
             error = error or job.last_error or f"the purge job was {job.state}"
         out.append(
-            PurgeRead(
-                entity_type=purge.entity_type,
-                entity_id=purge.entity_id,
-                archive=purge.archive,
-                reference_id=purge.reference_id,
-                request_id=purge.client_request_id,
-                state=state,
-                steps=list(purge.steps or []),
-                steps_done=list(purge.steps_done or []),
-                counts={k: int(v) for k, v in (purge.counts or {}).items()},
-                archive_location=purge.archive_location,
-                error=error,
-                requested_by=purge.requested_by,
-                created_time=purge.created_at,
-                started_time=purge.started_at,
-                completed_time=purge.finished_at,
-            ).model_dump(mode="json", by_alias=True)
+            {
+                "entity_type": purge.entity_type,
+                "entity_id": purge.entity_id,
+                "archive": purge.archive,
+                "reference_id": purge.reference_id,
+                "request_id": purge.client_request_id,
+                "state": state,
+                "steps": list(purge.steps or []),
+                "steps_done": list(purge.steps_done or []),
+                "counts": {k: int(v) for k, v in (purge.counts or {}).items()},
+                "archive_location": purge.archive_location,
+                "error": error,
+                "requested_by": purge.requested_by,
+                "created_time": purge.created_at,
+                "started_time": purge.started_at,
+                "completed_time": purge.finished_at,
+            }
         )
-    return out
+    return render_rows(PurgeRead, out)

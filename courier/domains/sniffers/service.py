@@ -18,6 +18,7 @@ from courier.domains.sniffers.repository import logs_of
 from courier.domains.sniffers.schemas import MAX_DAYS, SnifferLogRead, SnifferRead
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.sniffer import Sniffer, SnifferLog
 
@@ -85,16 +86,19 @@ class SnifferService(CrudService[Sniffer]):
 
     async def present(self, ctx: Context, rows: Sequence[Sniffer]) -> list[dict[str, Any]]:
         now = utcnow()
-        return [
-            SnifferRead(
-                created_time=row.created_at,
-                user_id=row.user_id,
-                api_key_id=row.api_key_id,
-                valid_until=row.valid_until,
-                active=row.valid_until > now,
-            ).model_dump(mode="json", by_alias=True)
-            for row in rows
-        ]
+        return render_rows(
+            SnifferRead,
+            [
+                {
+                    "created_time": row.created_at,
+                    "user_id": row.user_id,
+                    "api_key_id": row.api_key_id,
+                    "valid_until": row.valid_until,
+                    "active": row.valid_until > now,
+                }
+                for row in rows
+            ],
+        )
 
 
 async def do_get_logs(ctx: Context, sniffer: Sniffer, body: None) -> Select[Any]:
@@ -105,23 +109,23 @@ async def do_get_logs(ctx: Context, sniffer: Sniffer, body: None) -> Select[Any]
 
 
 async def present_logs(ctx: Context, rows: Sequence[SnifferLog]) -> list[dict[str, Any]]:
-    return [present_log(row) for row in rows]
+    return render_rows(SnifferLogRead, [_log_values(row) for row in rows])
 
 
-def present_log(row: SnifferLog) -> dict[str, Any]:
-    return SnifferLogRead(
-        body=row.request_body,
-        content_type=row.content_type,
-        created_time=row.created_at,
-        message=row.message,
-        method=row.method,
-        path=row.path,
-        query_string=row.query_string,
-        request_id=row.request_id,
-        response=row.response_body,
-        response_content_type=row.response_content_type,
-        status_code=row.status_code,
-        trace_id=row.trace_id,
-        user_agent=row.user_agent,
-        duration_ms=row.duration_ms,
-    ).model_dump(mode="json", by_alias=True)
+def _log_values(row: SnifferLog) -> dict[str, Any]:
+    return {
+        "body": row.request_body,
+        "content_type": row.content_type,
+        "created_time": row.created_at,
+        "message": row.message,
+        "method": row.method,
+        "path": row.path,
+        "query_string": row.query_string,
+        "request_id": row.request_id,
+        "response": row.response_body,
+        "response_content_type": row.response_content_type,
+        "status_code": row.status_code,
+        "trace_id": row.trace_id,
+        "user_agent": row.user_agent,
+        "duration_ms": row.duration_ms,
+    }

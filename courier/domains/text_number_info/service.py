@@ -12,6 +12,7 @@ from courier.domains.text_number_info.schemas import NumberInfoCreate
 from courier.jobs import enqueue
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.text_number_info import TextNumberInfo
 
@@ -37,11 +38,8 @@ class NumberInfoService(CrudService[TextNumberInfo]):
         return row
 
     async def present(self, ctx: Context, rows: Sequence[TextNumberInfo]) -> list[dict[str, Any]]:
-        out = []
-        for row in rows:
-            attributes = self.spec.read_schema.model_validate(row).model_dump(
-                mode="json", by_alias=True, exclude={"type"}
-            )
+        out = render_rows(self.spec.read_schema, rows)
+        for row, attributes in zip(rows, out, strict=True):
+            del attributes["type"]  # the line type, last on the wire (as it always was)
             attributes["type"] = row.line_type
-            out.append(attributes)
         return out

@@ -34,13 +34,10 @@ from courier.domains.templates.repository import find_template
 from courier.domains.video import repository as repo
 from courier.domains.video.schemas import (
     AudioStatesBody,
-    CompositionSummary,
     Credentials,
     FinalizeBody,
     FinalizeV2Body,
-    ParticipantSummary,
     ReminderBody,
-    UserRead,
     VideoChannelCreate,
     VideoChannelRead,
     VideoChannelUpdate,
@@ -53,6 +50,7 @@ from courier.jsonapi.actions import EmptyBody
 from courier.jsonapi.changes import Change, Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.render import render_rows
 from courier.jsonapi.repository import Repository
 from courier.jsonapi.resource import CrudService
 from courier.models.template import Template
@@ -254,17 +252,17 @@ async def _require_exists(
 # --- presenting ---------------------------------------------------------------------------------
 
 
-def _user(user: User | None) -> UserRead | None:
+def _user(user: User | None) -> dict[str, Any] | None:
     if user is None:
         return None
-    return UserRead(
-        id=user.id,
-        communication_preferences=dict(user.communication_preferences or {}),
-        email_verified=user.email_verified,
-        phone_verified=user.phone_verified,
-        registration_invite=None,
-        state=user.state,
-    )
+    return {
+        "id": user.id,
+        "communication_preferences": dict(user.communication_preferences or {}),
+        "email_verified": user.email_verified,
+        "phone_verified": user.phone_verified,
+        "registration_invite": None,
+        "state": user.state,
+    }
 
 
 def composition_state(row: VideoComposition) -> str:
@@ -285,79 +283,79 @@ class VisitService(CrudService[VideoChannel]):
         individuals = await repo.individuals_by_id(ctx.session, org, individual_ids)
         users = await repo.users_of(ctx.session, org, individual_ids)
         display_name = await repo.organization_display_name(ctx.session, org)
-        shown = []
+        shown: list[dict[str, Any]] = []
         for row in rows:
             opens, closes = join_window(row)
             summaries = []
             for p in people[row.id]:
                 person = individuals.get(p.individual_id)
                 summaries.append(
-                    ParticipantSummary(
-                        id=p.id,
-                        individual_id=p.individual_id,
-                        account_type=p.account_type,
-                        audio_state=p.audio_state,
-                        disconnected=p.disconnected,
-                        connected_at=p.connected_at,
-                        encounter_id=row.encounter_id,
-                        first_name=person.first_name if person else None,
-                        last_name=person.last_name if person else None,
-                        photo=person.photo if person else None,
-                        note=p.note,
-                        status=p.status,
-                        user=_user(users.get(p.individual_id)),
-                    )
+                    {
+                        "id": p.id,
+                        "individual_id": p.individual_id,
+                        "account_type": p.account_type,
+                        "audio_state": p.audio_state,
+                        "disconnected": p.disconnected,
+                        "connected_at": p.connected_at,
+                        "encounter_id": row.encounter_id,
+                        "first_name": person.first_name if person else None,
+                        "last_name": person.last_name if person else None,
+                        "photo": person.photo if person else None,
+                        "note": p.note,
+                        "status": p.status,
+                        "user": _user(users.get(p.individual_id)),
+                    }
                 )
-            attrs = VideoChannelRead(
-                channel_state=row.state,
-                type=row.type,
-                appointment={
+            attrs = {
+                "channel_state": row.state,
+                "type": row.type,
+                "appointment": {
                     "id": row.appointment_id,
                     "start": row.appointment_start,
                     "duration": row.appointment_duration,
                     "join_start": opens if row.appointment_start is not None else row.join_start,
                     "join_end": closes,
                 },
-                appless=row.appless,
-                with_email=row.with_email,
-                recorded=row.recorded,
-                note=row.note,
-                max_participants=row.max_participants,
-                duration=row.duration,
-                participants=summaries,
-                compositions=[
-                    CompositionSummary(
-                        id=c.id,
-                        created_at=c.created_at,
-                        last_modified_at=c.last_modified_at,
-                        duration=c.duration,
-                        size=c.size,
-                        processing_pct=c.processing_pct,
-                        processing_status=c.processing_status,
-                        status=composition_state(c),
-                    )
+                "appless": row.appless,
+                "with_email": row.with_email,
+                "recorded": row.recorded,
+                "note": row.note,
+                "max_participants": row.max_participants,
+                "duration": row.duration,
+                "participants": summaries,
+                "compositions": [
+                    {
+                        "id": c.id,
+                        "created_at": c.created_at,
+                        "last_modified_at": c.last_modified_at,
+                        "duration": c.duration,
+                        "size": c.size,
+                        "processing_pct": c.processing_pct,
+                        "processing_status": c.processing_status,
+                        "status": composition_state(c),
+                    }
                     for c in made[row.id]
                 ],
-                subject_id=row.subject_id,
-                messaging_channel_id=row.messaging_channel_id,
-                scheduler_id=row.created_by,
-                created_by=row.created_by,
-                encounter_id=row.encounter_id,
-                encounter=row.encounter,
-                observation_id=None,
-                join_url=join_url(ctx.settings, row.id),
-                room_name=str(row.id),
-                provider=row.provider,
-                reminders=list(row.reminders or []),
-                organization_id=row.organization_id,
-                organization_display_name=display_name,
-                created_at=row.created_at,
-                opened_at=row.opened_at,
-                terminated_at=row.terminated_at,
-                last_modified_at=row.last_modified_at,
-            )
-            shown.append(attrs.model_dump(mode="json", by_alias=True))
-        return shown
+                "subject_id": row.subject_id,
+                "messaging_channel_id": row.messaging_channel_id,
+                "scheduler_id": row.created_by,
+                "created_by": row.created_by,
+                "encounter_id": row.encounter_id,
+                "encounter": row.encounter,
+                "observation_id": None,
+                "join_url": join_url(ctx.settings, row.id),
+                "room_name": str(row.id),
+                "provider": row.provider,
+                "reminders": list(row.reminders or []),
+                "organization_id": row.organization_id,
+                "organization_display_name": display_name,
+                "created_at": row.created_at,
+                "opened_at": row.opened_at,
+                "terminated_at": row.terminated_at,
+                "last_modified_at": row.last_modified_at,
+            }
+            shown.append(attrs)
+        return render_rows(VideoChannelRead, shown)
 
     # --- create / update -------------------------------------------------------------------
 
@@ -874,27 +872,30 @@ class ParticipantService(CrudService[VideoParticipant]):
         users = await repo.users_of(ctx.session, org, [r.individual_id for r in rows])
         visit_ids = list({r.video_channel_id for r in rows})
         encounters = await repo.encounters_of(ctx.session, org, visit_ids)
-        return [
-            VideoParticipantRead(
-                video_channel_id=row.video_channel_id,
-                individual_id=row.individual_id,
-                account_type=row.account_type,
-                status=row.status,
-                audio_state=row.audio_state,
-                disconnected=row.disconnected,
-                connected_at=row.connected_at,
-                disconnected_at=row.disconnected_at,
-                duration=row.duration,
-                note=row.note,
-                encounter_id=encounters.get(row.video_channel_id),
-                twilio_channel_id=row.vendor_id,
-                user=_user(users.get(row.individual_id)),
-                organization_id=row.organization_id,
-                last_modified_at=row.last_modified_at,
-                last_modified_by=row.last_modified_by,
-            ).model_dump(mode="json", by_alias=True)
-            for row in rows
-        ]
+        return render_rows(
+            VideoParticipantRead,
+            [
+                {
+                    "video_channel_id": row.video_channel_id,
+                    "individual_id": row.individual_id,
+                    "account_type": row.account_type,
+                    "status": row.status,
+                    "audio_state": row.audio_state,
+                    "disconnected": row.disconnected,
+                    "connected_at": row.connected_at,
+                    "disconnected_at": row.disconnected_at,
+                    "duration": row.duration,
+                    "note": row.note,
+                    "encounter_id": encounters.get(row.video_channel_id),
+                    "twilio_channel_id": row.vendor_id,
+                    "user": _user(users.get(row.individual_id)),
+                    "organization_id": row.organization_id,
+                    "last_modified_at": row.last_modified_at,
+                    "last_modified_by": row.last_modified_by,
+                }
+                for row in rows
+            ],
+        )
 
     async def update(
         self, ctx: Context, obj: VideoParticipant, attrs: WriteAttributes
@@ -972,7 +973,7 @@ class CompositionService(CrudService[VideoComposition]):
     async def present(self, ctx: Context, rows: Sequence[VideoComposition]) -> list[dict[str, Any]]:
         storage = storage_for(ctx.settings, base_url=str(ctx.request.base_url))
         ttl = timedelta(seconds=ctx.settings.attachment_link_ttl_seconds)
-        shown = []
+        shown: list[dict[str, Any]] = []
         for row in rows:
             url = None
             if row.storage_key and row.processing_status == CompositionStatus.COMPLETED.value:
@@ -983,22 +984,22 @@ class CompositionService(CrudService[VideoComposition]):
                     filename=f"visit-{row.video_channel_id}.mp4",
                 )
             shown.append(
-                VideoCompositionRead(
-                    video_channel_id=row.video_channel_id,
-                    processing_status=row.processing_status,
-                    processing_pct=row.processing_pct,
-                    status=composition_state(row),
-                    size=row.size,
-                    duration=row.duration,
-                    content_type=row.content_type,
-                    media_url=url,
-                    error=row.error,
-                    organization_id=row.organization_id,
-                    created_at=row.created_at,
-                    last_modified_at=row.last_modified_at,
-                ).model_dump(mode="json", by_alias=True)
+                {
+                    "video_channel_id": row.video_channel_id,
+                    "processing_status": row.processing_status,
+                    "processing_pct": row.processing_pct,
+                    "status": composition_state(row),
+                    "size": row.size,
+                    "duration": row.duration,
+                    "content_type": row.content_type,
+                    "media_url": url,
+                    "error": row.error,
+                    "organization_id": row.organization_id,
+                    "created_at": row.created_at,
+                    "last_modified_at": row.last_modified_at,
+                }
             )
-        return shown
+        return render_rows(VideoCompositionRead, shown)
 
 
 visits_service = VisitService()

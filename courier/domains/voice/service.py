@@ -38,6 +38,7 @@ from courier.jobs.outbox import enqueue
 from courier.jsonapi.changes import Changed
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes
+from courier.jsonapi.render import render_rows
 from courier.jsonapi.resource import CrudService
 from courier.models.text_account import TextAccount
 from courier.models.user import User
@@ -278,8 +279,9 @@ def is_open(setting: VoiceSetting, timezone: str, at: datetime | None = None) ->
 
 class VoiceTaskService(CrudService[VoiceTask]):
     async def present(self, ctx: Context, rows: Sequence[VoiceTask]) -> list[dict[str, Any]]:
-        return [
-            VoiceTaskRead.model_validate(
+        return render_rows(
+            VoiceTaskRead,
+            [
                 {
                     "created_at": row.created_at,
                     "created_by": row.created_by,
@@ -291,31 +293,30 @@ class VoiceTaskService(CrudService[VoiceTask]):
                     "setting": {"id": row.setting_id},
                     "state": row.state,
                 }
-            ).model_dump(mode="json", by_alias=True)
-            for row in rows
-        ]
+                for row in rows
+            ],
+        )
 
 
 # --- queue entries ---------------------------------------------------------------------------
 
 
-def entry_attributes(row: VoiceQueueEntry, position: int | None, now: datetime) -> dict[str, Any]:
+def entry_values(row: VoiceQueueEntry, position: int | None, now: datetime) -> dict[str, Any]:
+    """What VoiceQueueEntryRead renders of a queue entry."""
     end = row.connected_at or row.ended_at or now
-    return VoiceQueueEntryRead.model_validate(
-        {
-            "agent_id": row.agent_id,
-            "connected_at": row.connected_at,
-            "created_at": row.created_at,
-            "ended_at": row.ended_at,
-            "individual_id": row.individual_id,
-            "last_modified_at": row.last_modified_at,
-            "phone_number": row.phone_number,
-            "position": position if row.state == "waiting" else None,
-            "queue_time": seconds_between(row.enqueued_at, end),
-            "setting": {"id": row.setting_id},
-            "state": row.state,
-        }
-    ).model_dump(mode="json", by_alias=True)
+    return {
+        "agent_id": row.agent_id,
+        "connected_at": row.connected_at,
+        "created_at": row.created_at,
+        "ended_at": row.ended_at,
+        "individual_id": row.individual_id,
+        "last_modified_at": row.last_modified_at,
+        "phone_number": row.phone_number,
+        "position": position if row.state == "waiting" else None,
+        "queue_time": seconds_between(row.enqueued_at, end),
+        "setting": {"id": row.setting_id},
+        "state": row.state,
+    }
 
 
 class VoiceQueueEntryService(CrudService[VoiceQueueEntry]):
@@ -323,7 +324,9 @@ class VoiceQueueEntryService(CrudService[VoiceQueueEntry]):
         now = utcnow()
         waiting = {r.setting_id for r in rows if r.state == "waiting"}
         positions = await waiting_order(ctx.session, ctx.organization_id, waiting)
-        return [entry_attributes(row, positions.get(row.id), now) for row in rows]
+        return render_rows(
+            VoiceQueueEntryRead, [entry_values(row, positions.get(row.id), now) for row in rows]
+        )
 
 
 # --- queue agents ----------------------------------------------------------------------------
@@ -414,8 +417,9 @@ class VoiceQueueAgentService(CrudService[VoiceQueueAgent]):
         return self.changed(ctx, "left", agent, ["state"])
 
     async def present(self, ctx: Context, rows: Sequence[VoiceQueueAgent]) -> list[dict[str, Any]]:
-        return [
-            VoiceQueueAgentRead.model_validate(
+        return render_rows(
+            VoiceQueueAgentRead,
+            [
                 {
                     "access_token": None,
                     "call": {"id": row.entry_id} if row.entry_id else None,
@@ -429,9 +433,9 @@ class VoiceQueueAgentService(CrudService[VoiceQueueAgent]):
                     "use_pstn": row.use_pstn,
                     "user": {"id": row.user_id} if row.user_id else None,
                 }
-            ).model_dump(mode="json", by_alias=True)
-            for row in rows
-        ]
+                for row in rows
+            ],
+        )
 
 
 # --- recordings ------------------------------------------------------------------------------
@@ -439,27 +443,25 @@ class VoiceQueueAgentService(CrudService[VoiceQueueAgent]):
 
 class VoiceRecordingService(CrudService[VoiceRecording]):
     async def present(self, ctx: Context, rows: Sequence[VoiceRecording]) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         for row in rows:
             link = None
             if row.state == "completed" and row.storage_key:
                 link = download_url(ctx.settings, row.id)
             out.append(
-                VoiceRecordingRead.model_validate(
-                    {
-                        "created_at": row.created_at,
-                        "download_count": row.download_count,
-                        "download_url": link,
-                        "duration": row.duration,
-                        "individual_id": row.individual_id,
-                        "kind": row.kind,
-                        "last_modified_at": row.last_modified_at,
-                        "phone_number": row.phone_number,
-                        "setting_id": row.setting_id,
-                        "state": row.state,
-                        "transcription": row.transcription,
-                        "transcription_state": row.transcription_state,
-                    }
-                ).model_dump(mode="json", by_alias=True)
+                {
+                    "created_at": row.created_at,
+                    "download_count": row.download_count,
+                    "download_url": link,
+                    "duration": row.duration,
+                    "individual_id": row.individual_id,
+                    "kind": row.kind,
+                    "last_modified_at": row.last_modified_at,
+                    "phone_number": row.phone_number,
+                    "setting_id": row.setting_id,
+                    "state": row.state,
+                    "transcription": row.transcription,
+                    "transcription_state": row.transcription_state,
+                }
             )
-        return out
+        return render_rows(VoiceRecordingRead, out)
