@@ -23,11 +23,20 @@ class EventStreamResponse(StreamingResponse):
 
 PARAMETERS = frozenset({"filter[type]", "last-event-id", "individual-id", "format"})
 MAX_LAST_EVENT_ID = 2**63 - 1
+# One event of the stream as its fields (the WHATWG event-stream format): ``id`` the event's
+# seq, ``event`` its type, ``data`` the event document as JSON.
+SSE_EVENT: dict[str, object] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "retry": {"type": "integer"},
+    },
+}
 
 
-def _last_event_id(request: Request) -> int | None:
-    header = request.headers.get("last-event-id")
-    raw = request.query_params.get("last-event-id") if header is None else header
+def _parse_last_event_id(raw: str | None) -> int | None:
     if raw is None or raw.strip() == "":
         return None
     try:
@@ -37,6 +46,14 @@ def _last_event_id(request: Request) -> int | None:
     if not 0 <= value <= MAX_LAST_EVENT_ID:
         raise invalid_parameter("last-event-id", "must be the id: of an event of this stream")
     return value
+
+
+def _last_event_id(request: Request) -> int | None:
+    """Where to resume: the ``Last-Event-ID`` header (a reconnecting EventSource sends it),
+    else the ``last-event-id`` parameter. Either, when given, must be an event id (400)."""
+    parameter = _parse_last_event_id(request.query_params.get("last-event-id"))
+    header = request.headers.get("last-event-id")
+    return parameter if header is None else _parse_last_event_id(header)
 
 
 def _types(request: Request) -> list[str] | None:
@@ -57,7 +74,8 @@ def _types(request: Request) -> list[str] | None:
     responses={
         200: {
             "description": "text/event-stream: `id: <seq>`, `event: <type>`, `data: <JSON>`",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            # Before OpenAPI 3.2 (itemSchema), a stream's schema describes each of its events.
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
         },
         **ERROR_RESPONSES,
     },
