@@ -365,6 +365,12 @@ async def test_stream_refusals(client: httpx.AsyncClient, org: Org) -> None:
     bad_id = await client.get("/v1/events/", headers={**org.readonly, "Last-Event-ID": "yesterday"})
     assert bad_id.status_code == 400
     assert bad_id.json()["errors"][0]["source"] == {"parameter": "last-event-id"}
+    # A malformed parameter is refused even beside a good header (which would take precedence).
+    both = await client.get(
+        "/v1/events/?last-event-id=0.5", headers={**org.readonly, "Last-Event-ID": "0"}
+    )
+    assert both.status_code == 400
+    assert both.json()["errors"][0]["source"] == {"parameter": "last-event-id"}
     unknown = await client.get("/v1/events/?filter[colour]=red", headers=org.readonly)
     assert unknown.status_code == 400
 
