@@ -23,12 +23,9 @@ class Delivery(IdMixin, TenantMixin, Base):
     """
 
     __tablename__ = "deliveries"
-    # Every index is written three times per delivery (the row, ``sending``, then ``sent``,
-    # which binds the indexed vendor id): the organization's one is the resources' prefix.
-    __tenant_index__ = False
     __table_args__ = (
         Index("ix_deliveries_provider_vendor", "provider", "vendor_id"),
-        Index("ix_deliveries_resource", "organization_id", "resource_type", "resource_id"),
+        Index("ix_deliveries_resource", "resource_type", "resource_id"),
     )
 
     channel: Mapped[str] = mapped_column(String(16))  # the provider kind: sms, email ...
