@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.engine.interfaces import CacheStats
 
 from courier.core.bulk import insert_rows, update_rows
@@ -104,6 +104,13 @@ async def test_update_rows_sets_each_rows_values_in_one_cached_statement(
         assert sent_at == NOW + timedelta(seconds=n)
     untouched = found[stranger["id"]]
     assert (untouched.state, untouched.vendor_id, untouched.sent_at) == ("sending", None, None)
+    async with app.state.database.engine.begin() as connection:  # other tests wait for sends
+        await connection.execute(
+            delete(TABLE).where(
+                TABLE.c.resource_type == "bulk-test",
+                TABLE.c.organization_id == organization,  # tenancy-ok: Core, test
+            )
+        )
 
 
 async def test_update_rows_with_no_rows_runs_nothing(app: Any, org: Org) -> None:
