@@ -15,8 +15,8 @@ recipient. Three indexes by organization alone go:
 
 (``deliveries`` keeps its own: the console's delivery log reads an organization's deliveries by
 it, and a composite ``organization_id, resource_type, resource_id`` index in place of it and of
-the resources' made PostgreSQL plan a batch's pending pushes as a sequential scan per
-notification.)
+the resources' made a batch's pending pushes the statement PostgreSQL spent most time in,
+bench/README.md, multicasts G.)
 """
 
 from collections.abc import Sequence
