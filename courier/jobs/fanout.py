@@ -49,10 +49,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, column, insert, select, update, values
+from sqlalchemy import and_, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
+from courier.core.bulk import update_rows
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
 from courier.jobs.context import JobContext, PermanentJobError, normalise_result
@@ -387,38 +388,31 @@ async def _plan(spec: FanoutSpec, job: JobContext) -> dict[str, Any] | None:
 # --- the chunk jobs --------------------------------------------------------------------------
 
 _TARGETS: Any = FanoutTarget.__table__
-MARKS_PER_STATEMENT = 500  # rows of one UPDATE ... FROM (VALUES ...): 4 parameters each
 
 
 async def _mark(
     session: AsyncSession, fanout: Fanout, marks: Sequence[tuple[Any, ...]], now: Any
 ) -> None:
-    """Settle the chunk's targets, ``(target, state, reason, outcome)`` each, in one
-    ``WITH marks AS (VALUES ...) UPDATE ... FROM marks`` per 500 (instead of one UPDATE per
-    target)."""
-    for start in range(0, len(marks), MARKS_PER_STATEMENT):
-        rows = (
-            values(  # WITH marks(...) AS (VALUES ...): SQLite too
-                column("target_id", _TARGETS.c.target_id.type),
-                column("state", _TARGETS.c.state.type),
-                column("reason", _TARGETS.c.reason.type),
-                column("outcome", _TARGETS.c.outcome.type),
-                name="marks",
-            )
-            .data(list(marks[start : start + MARKS_PER_STATEMENT]))
-            .cte("marks")
+    """Settle the chunk's targets, ``(target, state, reason, outcome)`` each, in one statement
+    (:func:`courier.core.bulk.update_rows`: ``UPDATE ... FROM unnest(...)`` on PostgreSQL, the
+    same compiled and prepared statement for every chunk)."""
+    stmt = (
+        scoped(update(_TARGETS), FanoutTarget, fanout.organization_id)
+        .where(
+            _TARGETS.c.fanout_id == fanout.id,
+            _TARGETS.c.state == TargetState.PENDING.value,
         )
-        stmt = (
-            scoped(update(FanoutTarget), FanoutTarget, fanout.organization_id)
-            .where(
-                FanoutTarget.fanout_id == fanout.id,
-                FanoutTarget.target_id == rows.c.target_id,
-                FanoutTarget.state == TargetState.PENDING.value,
-            )
-            .values(state=rows.c.state, reason=rows.c.reason, outcome=rows.c.outcome, done_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        await session.execute(stmt)
+        .values(done_at=now)
+    )
+    await update_rows(
+        await session.connection(),
+        stmt,
+        "target_id",
+        [
+            {"target_id": target, "state": state, "reason": reason, "outcome": outcome}
+            for target, state, reason, outcome in marks
+        ],
+    )
 
 
 async def _chunk(spec: FanoutSpec, job: JobContext) -> dict[str, Any] | None:

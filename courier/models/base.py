@@ -60,12 +60,19 @@ class TimestampMixin:
 
 
 class TenantMixin:
-    """A row that belongs to one organization. Query it only through ``courier.core.tenancy``."""
+    """A row that belongs to one organization. Query it only through ``courier.core.tenancy``.
+
+    ``organization_id`` has an index of its own unless the model says ``__tenant_index__ =
+    False`` (another of its indexes starts with the column, or nothing reads the table by
+    organization alone: a table written many rows per second pays for every index)."""
 
     __tenant__ = True
+    __tenant_index__ = True
 
     @declared_attr
     def organization_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805
         return mapped_column(
-            ForeignKey("organizations.id", ondelete="CASCADE"), index=True, nullable=False
+            ForeignKey("organizations.id", ondelete="CASCADE"),
+            index=bool(getattr(cls, "__tenant_index__", True)),
+            nullable=False,
         )

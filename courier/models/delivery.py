@@ -53,6 +53,9 @@ class DeliveryEvent(IdMixin, TenantMixin, Base):
     (a late or conflicting report is kept with ``applied`` false)."""
 
     __tablename__ = "delivery_events"
+    # Read by delivery only (and deleted with it): three rows per delivery, no index by
+    # organization (deleting an organization scans the table once).
+    __tenant_index__ = False
     __table_args__ = (Index("ix_delivery_events_delivery", "delivery_id", "recorded_at"),)
 
     delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))

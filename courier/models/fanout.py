@@ -60,6 +60,9 @@ class FanoutTarget(TenantMixin, Base):
     """One target of a fan-out: planned, then delivered or skipped exactly once."""
 
     __tablename__ = "fanout_targets"
+    # Read by fan-out or by target only: no index by organization (the fan-out's rows go with
+    # it; deleting an organization scans the table once).
+    __tenant_index__ = False
     __table_args__ = (Index("ix_fanout_targets_chunk", "fanout_id", "chunk", "state"),)
 
     fanout_id: Mapped[uuid.UUID] = mapped_column(

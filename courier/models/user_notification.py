@@ -26,6 +26,7 @@ class UserNotification(IdMixin, TenantMixin, Base):
     """
 
     __tablename__ = "user_notifications"
+    __tenant_index__ = False  # the indexes below start with organization_id
     __table_args__ = (
         UniqueConstraint("organization_id", "dedupe_key"),
         Index("ix_user_notifications_individual", "organization_id", "individual_id", "created_at"),

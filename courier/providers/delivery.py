@@ -40,11 +40,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
-from courier.core.bulk import insert_rows
+from courier.core.bulk import insert_rows, update_rows
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
 from courier.events import NewEvent, publish_many
@@ -906,31 +906,22 @@ async def _mark_sent(
     attempt: uuid.UUID,
     sent: list[tuple[Delivery, SendResult]],
 ) -> None:
-    """Tx2 of a batch: bind each vendor id and move to ``sent`` (one executemany), then apply
-    any provider report that arrived before its vendor id was bound."""
+    """Tx2 of a batch: bind each vendor id and move to ``sent`` (one statement for the batch:
+    :func:`courier.core.bulk.update_rows`), then apply any provider report that arrived before
+    its vendor id was bound."""
     table: Any = Delivery.__table__
     now = utcnow()
     stmt = (
-        update(table)
-        .where(
-            table.c.id == bindparam("b_id"),
-            table.c.organization_id == org,  # tenancy-ok: Core executemany, org named
-            table.c.attempt_id == attempt,
-            table.c.rank < RANK[S.SENT],
-        )
-        .values(
-            state=S.SENT.value,
-            rank=RANK[S.SENT],
-            updated_at=now,
-            sent_at=bindparam("b_sent_at"),
-            vendor_id=bindparam("b_vendor"),
-        )
+        scoped(update(table), Delivery, org)
+        .where(table.c.attempt_id == attempt, table.c.rank < RANK[S.SENT])
+        .values(state=S.SENT.value, rank=RANK[S.SENT], updated_at=now)
     )
-    connection = await session.connection()
-    await connection.execute(
+    await update_rows(
+        await session.connection(),
         stmt,
+        "id",
         [
-            {"b_id": row.id, "b_sent_at": result.accepted_at or now, "b_vendor": result.vendor_id}
+            {"id": row.id, "sent_at": result.accepted_at or now, "vendor_id": result.vendor_id}
             for row, result in sent
         ],
     )
