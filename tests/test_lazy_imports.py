@@ -30,6 +30,7 @@ HEAVY = (
     "dns",
     "redis",  # the rate limiter's shared storage (COURIER_REDIS_URL)
     "jwt",  # individual access tokens (PyJWT, with its algorithms): on the first token
+    "cryptography",  # sealed credentials, app credentials, web devices' keys (~7 MB)
 )
 
 PROBE = """

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,6 +78,8 @@ def _check_subscription(ctx: Context, attrs: UserDeviceCreate) -> dict[str, str]
         )
     if attrs.keys is None:
         raise invalid_attribute("keys", "p256dh and auth are required for a web device")
+    from cryptography.hazmat.primitives.asymmetric import ec  # ~7 MB: web devices only
+
     try:
         point = _b64url(attrs.keys.p256dh)
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
