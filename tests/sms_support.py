@@ -3,6 +3,7 @@ callbacks, and helpers for the SMS tests."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import http.server
@@ -14,13 +15,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from tests.conftest import MASTER_KEY
 from tests.support import process_env
@@ -225,3 +228,20 @@ def new_org(http: httpx.Client) -> dict[str, str]:
     )
     assert key.status_code == 201, key.text
     return {"org": org, **bearer(key.json()["data"]["attributes"]["secret"])}
+
+
+@asynccontextmanager
+async def another_process(
+    app: Any, database_url: str, data_dir: Path, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A separate ``courier serve`` on the test's PostgreSQL database, and a client of it; the
+    test is skipped on SQLite (the other process would work on a copy of the file)."""
+    if app.state.database.is_sqlite:
+        pytest.skip("the other process works on a copy of the SQLite file (tests/sms_support)")
+    courier = Courier(database_url, data_dir, tmp_path, {})
+    await asyncio.to_thread(courier.serve)
+    try:
+        async with httpx.AsyncClient(base_url=courier.base, timeout=30) as process:
+            yield process
+    finally:
+        await asyncio.to_thread(courier.stop)

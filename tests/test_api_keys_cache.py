@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from courier.app import create_app
 from courier.config import Settings
 from courier.core.key_cache import KEY_CACHE_SECONDS
 from tests.conftest import Org, bearer
-from tests.sms_support import Courier
+from tests.sms_support import another_process
 from tests.test_api_keys import PATH, WHO_AM_I, create_key
 
 
@@ -69,22 +68,15 @@ async def test_a_key_revoked_is_refused_at_once_by_another_process(
     data_dir: Path,
     tmp_path: Path,
 ) -> None:
-    if app.state.database.is_sqlite:
-        pytest.skip("the other process works on a copy of the SQLite file (tests/sms_support)")
-    courier = Courier(database_url, data_dir, tmp_path, {})
-    await asyncio.to_thread(courier.serve)
-    try:
+    async with another_process(app, database_url, data_dir, tmp_path) as process:
         key = await create_key(client, org.admin)
         headers = bearer(key["attributes"]["secret"])
-        async with httpx.AsyncClient(base_url=courier.base, timeout=30) as process:
-            for _ in range(3):
-                assert await status(process, headers) == 200
-            revoked = await client.delete(f"{PATH}{key['id']}/", headers=org.admin)
-            assert revoked.status_code == 200, revoked.text
-            # The other process learns of it when PostgreSQL delivers the revoking
-            # transaction's NOTIFY to its listener, which may come a moment after our next
-            # request on a busy machine; its cache would keep the key 10 s (KEY_CACHE_SECONDS)
-            # without it, so refusals within half that show the notification at work.
-            assert await refused_within(process, headers, KEY_CACHE_SECONDS / 2)
-    finally:
-        await asyncio.to_thread(courier.stop)
+        for _ in range(3):
+            assert await status(process, headers) == 200
+        revoked = await client.delete(f"{PATH}{key['id']}/", headers=org.admin)
+        assert revoked.status_code == 200, revoked.text
+        # The other process learns of it when PostgreSQL delivers the revoking transaction's
+        # NOTIFY to its listener, which may come a moment after our next request on a busy
+        # machine; its cache would keep the key 10 s (KEY_CACHE_SECONDS) without it, so
+        # refusals within half that show the notification at work.
+        assert await refused_within(process, headers, KEY_CACHE_SECONDS / 2)

@@ -28,7 +28,7 @@ from courier.models.event import Event
 from courier.models.job import Job
 from tests.conftest import Org, doc
 from tests.factories import make_individual_id
-from tests.sms_support import Courier
+from tests.sms_support import another_process
 from tests.support import count_queries
 from tests.test_announcers import make_template
 from tests.test_webhooks import cause_event, create_webhook
@@ -215,21 +215,14 @@ async def test_a_webhook_added_acts_at_once_in_another_process(
     data_dir: Path,
     tmp_path: Path,
 ) -> None:
-    if app.state.database.is_sqlite:
-        pytest.skip("the other process works on a copy of the SQLite file (tests/sms_support)")
-    courier = Courier(database_url, data_dir, tmp_path, {})
-    await asyncio.to_thread(courier.serve)
-    try:
-        async with httpx.AsyncClient(base_url=courier.base, timeout=30) as process:
-            await asyncio.sleep(0.5)  # its listener connects (it keeps nothing until then)
-            for _ in range(3):
-                await cause_event(process, org)
-            assert await queued(app, org, FANOUT_KIND) == 0
-            await create_webhook(client, org, url=HOOK_URL, **{"event-types": ["api-keys.*"]})
+    async with another_process(app, database_url, data_dir, tmp_path) as process:
+        await asyncio.sleep(0.5)  # its listener connects (it keeps nothing until then)
+        for _ in range(3):
             await cause_event(process, org)
-            assert await queued(app, org, FANOUT_KIND) == 1
-    finally:
-        await asyncio.to_thread(courier.stop)
+        assert await queued(app, org, FANOUT_KIND) == 0
+        await create_webhook(client, org, url=HOOK_URL, **{"event-types": ["api-keys.*"]})
+        await cause_event(process, org)
+        assert await queued(app, org, FANOUT_KIND) == 1
 
 
 def kinds(statements: list[str]) -> dict[str, int]:
