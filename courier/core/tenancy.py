@@ -12,7 +12,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, event
+from sqlalchemy import ColumnElement, Table, event, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import Delete, Select, Update, visitors
 
@@ -30,6 +31,16 @@ def scoped(stmt: Stmt, model: Any, organization_id: uuid.UUID) -> Stmt:
     return stmt.where(model.organization_id == organization_id).execution_options(
         **{_OPTION: organization_id}
     )
+
+
+async def ids_where(
+    session: AsyncSession, organization_id: uuid.UUID, column: Any, value: Any
+) -> list[uuid.UUID]:
+    """The ids of the rows of ``column``'s model in ``organization_id`` whose ``column`` is
+    ``value`` (e.g. everything of one individual, for a purge)."""
+    model = column.class_
+    stmt = scoped(select(model.id).where(column == value), model, organization_id)
+    return list((await session.execute(stmt)).scalars())
 
 
 def in_organization(model: Any, organization_id: uuid.UUID) -> ColumnElement[bool]:

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import Principal
-from courier.core.tenancy import in_organization, scoped, unscoped
+from courier.core.tenancy import ids_where, in_organization, scoped, unscoped
 from courier.jsonapi.context import Context
 from courier.jsonapi.repository import Repository
 from courier.models.alexa import AlexaLink, AlexaUserToken, AskEvent, AskReminder, AskSubscription
@@ -106,12 +106,7 @@ async def subscription_ids_of_user(
     session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
 ) -> list[uuid.UUID]:
     """The ids of the subscriptions of ``individual_id`` (an Alexa subscription's user)."""
-    stmt = scoped(
-        select(AskSubscription.id).where(AskSubscription.user_id == individual_id),
-        AskSubscription,
-        organization_id,
-    )
-    return list((await session.execute(stmt)).scalars())
+    return await ids_where(session, organization_id, AskSubscription.user_id, individual_id)
 
 
 async def reminder(

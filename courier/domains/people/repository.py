@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import Principal
 from courier.core.errors import ApiError, ErrorItem, not_found
-from courier.core.tenancy import scoped
+from courier.core.tenancy import ids_where, scoped
 from courier.jsonapi.context import Context
 from courier.jsonapi.repository import Repository
 from courier.models.individual import Individual
@@ -192,10 +192,7 @@ async def users_of_individual(
     session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
 ) -> list[uuid.UUID]:
     """The ids of the users whose primary individual is ``individual_id`` (all of them)."""
-    stmt = scoped(
-        select(User.id).where(User.primary_individual_id == individual_id), User, organization_id
-    )
-    return list((await session.execute(stmt)).scalars())
+    return await ids_where(session, organization_id, User.primary_individual_id, individual_id)
 
 
 async def individuals_by_id(

@@ -16,7 +16,7 @@ from sqlalchemy import Row, Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.bulk import insert_rows
-from courier.core.tenancy import scoped, unscoped
+from courier.core.tenancy import ids_where, scoped, unscoped
 from courier.jsonapi.repository import CHUNK
 from courier.models.delivery import Delivery, SandboxRecord
 from courier.models.individual import Individual
@@ -476,12 +476,7 @@ async def notification_of_call(session: AsyncSession, ident: uuid.UUID) -> UserN
 async def notification_ids_of(
     session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
 ) -> list[uuid.UUID]:
-    stmt = scoped(
-        select(UserNotification.id).where(UserNotification.individual_id == individual_id),
-        UserNotification,
-        organization_id,
-    )
-    return list((await session.execute(stmt)).scalars())
+    return await ids_where(session, organization_id, UserNotification.individual_id, individual_id)
 
 
 async def device_tokens_of(

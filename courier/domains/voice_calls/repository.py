@@ -12,7 +12,7 @@ from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import Principal
-from courier.core.tenancy import scoped, unscoped
+from courier.core.tenancy import ids_where, scoped, unscoped
 from courier.models.voice_call import VoiceConference, VoiceDialLog, VoiceSurvey
 
 
@@ -88,23 +88,13 @@ async def conferences_of(
     session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
 ) -> list[uuid.UUID]:
     """The ids of the conferences that dialled ``individual_id`` (as the patient)."""
-    stmt = scoped(
-        select(VoiceConference.id).where(VoiceConference.individual_id == individual_id),
-        VoiceConference,
-        organization_id,
-    )
-    return list((await session.execute(stmt)).scalars())
+    return await ids_where(session, organization_id, VoiceConference.individual_id, individual_id)
 
 
 async def surveys_of(
     session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
 ) -> list[uuid.UUID]:
-    stmt = scoped(
-        select(VoiceSurvey.id).where(VoiceSurvey.individual_id == individual_id),
-        VoiceSurvey,
-        organization_id,
-    )
-    return list((await session.execute(stmt)).scalars())
+    return await ids_where(session, organization_id, VoiceSurvey.individual_id, individual_id)
 
 
 async def leg_ids_of(
