@@ -99,6 +99,19 @@ def database_url(data_dir: Path) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def fresh_url(tmp_path: Path) -> Iterator[str]:
+    """A database of the test's own, not migrated: a fresh SQLite file, or a fresh PostgreSQL
+    database next to ``COURIER_TEST_DATABASE_URL`` (dropped afterwards)."""
+    base = os.environ.get("COURIER_TEST_DATABASE_URL")
+    if base:
+        url = _create_pg_database(base)
+        yield url
+        _drop_pg_database(base, url)
+    else:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'migration.db'}"
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str, data_dir: Path) -> Settings:
     return make_settings(database_url, data_dir)

@@ -10,14 +10,11 @@ filled as the old code left it, then upgraded again.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.dialects import postgresql
@@ -34,21 +31,9 @@ from courier.models.individual import Individual
 from courier.models.job import Job
 from courier.models.messaging import MessagingChannel, MessagingMessage, MessagingSubscriber
 from courier.models.organization import Organization
-from tests.conftest import _create_pg_database, _drop_pg_database
 
 BEFORE = "0012"  # bulk messages, as they were
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def fresh_url(tmp_path: Path) -> Iterator[str]:
-    base = os.environ.get("COURIER_TEST_DATABASE_URL")
-    if base:
-        url = _create_pg_database(base)
-        yield url
-        _drop_pg_database(base, url)
-    else:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migration.db'}"
 
 
 class Seed:

@@ -21,12 +21,20 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("messaging_messages", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("analyzed", sa.Boolean(), nullable=False, server_default=sa.true())
-        )
+    # Not a batch operation: on SQLite that copies the table from its reflected definition,
+    # which loses the expression index of 0013 (see 0028_message_order_restored). SQLite adds
+    # a NOT NULL column with a constant default in place.
+    op.add_column(
+        "messaging_messages",
+        sa.Column("analyzed", sa.Boolean(), nullable=False, server_default=sa.true()),
+    )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("messaging_messages", schema=None) as batch_op:
         batch_op.drop_column("analyzed")
+    # SQLite's batch copy leaves the expression index of 0013 behind: put it back.
+    op.execute(
+        "CREATE INDEX IF NOT EXISTS ix_messaging_messages_channel_order "
+        "ON messaging_messages (channel_id, coalesce(seq, 2147483647), id)"
+    )
