@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 import uuid
@@ -37,6 +38,21 @@ def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
     return None, False
 
 
+@functools.cache
+def _attribute_shape(
+    model: type[BaseModel],
+) -> tuple[frozenset[str], tuple[tuple[str, type[BaseModel], bool], ...]]:
+    """A model's wire names, and those of its fields that hold models (with whether as a
+    list): worked out once per model, not on every request."""
+    fields = {(info.alias or name): info for name, info in model.model_fields.items()}
+    nested = []
+    for alias, info in fields.items():
+        inner, many = _nested_model(info.annotation)
+        if inner is not None:
+            nested.append((alias, inner, many))
+    return frozenset(fields), tuple(nested)
+
+
 def refuse_snake_case(model: type[BaseModel], value: Any, pointer: str) -> None:
     """The rule for attribute names (docs/DEVELOPING.md, Conventions): they are kebab-case on
     the wire. A snake_case spelling of a known attribute (``first_name`` for ``first-name``) is
@@ -44,7 +60,7 @@ def refuse_snake_case(model: type[BaseModel], value: Any, pointer: str) -> None:
     accepted silently. Free-form objects (``extended``) are not inspected."""
     if not isinstance(value, dict):
         return
-    fields = {(info.alias or name): info for name, info in model.model_fields.items()}
+    names, nested = _attribute_shape(model)
     errors = [
         ErrorItem(
             f"{key} is not a known attribute: attribute names are kebab-case, use {kebab(key)}",
@@ -52,13 +68,12 @@ def refuse_snake_case(model: type[BaseModel], value: Any, pointer: str) -> None:
             pointer=f"{pointer}/{key}",
         )
         for key in value
-        if isinstance(key, str) and "_" in key and key not in fields and kebab(key) in fields
+        if isinstance(key, str) and "_" in key and key not in names and kebab(key) in names
     ]
     if errors:
         raise ApiError(400, errors, {}, True)
-    for alias, info in fields.items():
-        inner, many = _nested_model(info.annotation)
-        if inner is None or alias not in value:
+    for alias, inner, many in nested:
+        if alias not in value:
             continue
         items = value[alias] if many and isinstance(value[alias], list) else [value[alias]]
         for index, item in enumerate(items):
