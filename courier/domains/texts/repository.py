@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
+    CTE,
     Insert,
     Interval,
     Select,
@@ -163,6 +164,19 @@ async def sending_from(
 
 # --- writing an accepted text ------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class SlotClaim:
+    """A send job's claim of its number's next free send slot at or after ``due`` (the one
+    after it is ``interval`` later): see :func:`take_slot`."""
+
+    organization_id: uuid.UUID
+    number_id: uuid.UUID
+    due: datetime
+    interval: timedelta
+    job_key: str
+
+
 _TEXTS: Table = cast(Any, OutboundText.__table__)
 _DELIVERIES: Table = cast(Any, Delivery.__table__)
 _HISTORY: Table = cast(Any, DeliveryEvent.__table__)
@@ -174,18 +188,27 @@ def _insert_of(table: Table, prefix: str) -> Insert:
     return insert(table).values({c.key: bindparam(prefix + c.key, type_=c.type) for c in table.c})
 
 
-def _accepted_pg(with_job: bool) -> Insert:
+def _accepted_pg(with_job: bool, with_slot: bool = False) -> Insert:
     """PostgreSQL: the text, its delivery, the delivery's first history row and (unless quiet
     hours hold the text) its send job in one statement, the others as data-modifying CTEs
-    (foreign keys are checked at the statement's end, when all four rows are there)."""
+    (foreign keys are checked at the statement's end, when all four rows are there).
+    ``with_slot``: the number's send slot is taken in the same statement (:func:`take_slot`'s
+    ``UPDATE`` as a CTE) and the job is written to run at it."""
     stmt = _insert_of(_TEXTS, "t_")
+    if with_slot:
+        stmt = stmt.add_cte(_SLOT_TAKEN)
     parts = [(_DELIVERIES, "d_"), (_HISTORY, "h_")] + ([(_JOBS, "j_")] if with_job else [])
     for table, prefix in parts:
-        stmt = stmt.add_cte(_insert_of(table, prefix).cte(f"{prefix}rows"))
+        rows = _insert_of(table, prefix)
+        if table is _JOBS and with_slot:
+            # No earlier than the slot (a number gone has none: greatest() skips the NULL).
+            run_at = bindparam("j_run_at", type_=_JOBS.c.run_at.type)
+            slot = select(_SLOT_TAKEN.c.slot).scalar_subquery()
+            rows = rows.values(run_at=func.greatest(run_at, slot, type_=UTCDateTime()))
+        stmt = stmt.add_cte(rows.cte(f"{prefix}rows"))
     return stmt
 
 
-_ACCEPTED_PG = {with_job: _accepted_pg(with_job) for with_job in (False, True)}
 _INSERTS = {table.name: insert(table) for table in (_TEXTS, _DELIVERIES, _HISTORY, _JOBS)}
 
 
@@ -213,10 +236,14 @@ async def insert_accepted(
     delivery_row: dict[str, Any],
     history_row: dict[str, Any],
     job_row: dict[str, Any] | None,
-) -> None:
+    slot: SlotClaim | None = None,
+) -> bool:
     """Write an accepted text with its delivery, first history row and send job by Core
     statements through the session's connection (every row names its organization): one
-    statement on PostgreSQL, one per row on SQLite."""
+    statement on PostgreSQL, one per row on SQLite.
+
+    ``slot`` (with a job): on PostgreSQL the number's send slot is taken in that statement
+    too, the job written to run at it; True when it was (else the caller claims it later)."""
     connection = await session.connection()
     rows = [
         (_TEXTS, "t_", text_row),
@@ -227,11 +254,20 @@ async def insert_accepted(
         rows.append((_JOBS, "j_", job_row))
     if connection.dialect.name == "postgresql":
         params = {prefix + key: value for _t, prefix, row in rows for key, value in row.items()}
-        await connection.execute(_ACCEPTED_PG[job_row is not None], params)
-        return
+        with_slot = slot is not None and job_row is not None
+        if slot is not None and with_slot:
+            params |= {
+                "org": slot.organization_id,
+                "number_id": slot.number_id,
+                "due": slot.due,
+                "interval": slot.interval,
+            }
+        await connection.execute(_ACCEPTED_PG[job_row is not None, with_slot], params)
+        return with_slot
     # SQLite: the parents first (each statement checks its foreign keys)
     for table, _prefix, row in (rows[1], rows[2], rows[0], *rows[3:]):
         await connection.execute(_INSERTS[table.name], row)
+    return False
 
 
 async def user_of_individual(
@@ -376,7 +412,7 @@ async def earlier_undelivered(
 # --- a number's send slots (courier.domains.texts.service) -------------------------------------
 
 
-def _slot_statements() -> tuple[Update, Select[Any], Update, Update]:
+def _slot_statements() -> tuple[CTE, Update, Select[Any], Update, Update]:
     """The statements of :func:`take_slot`, built once (values are bound per call)."""
     org: Any = bindparam("org")
     number, job = TextAccountNumber, Job
@@ -415,10 +451,15 @@ def _slot_statements() -> tuple[Update, Select[Any], Update, Update]:
         next_slot_at=bindparam("next_slot_at", type_=UTCDateTime()), **keep
     )
     postpone = update(job).where(queued, job.run_at < due).values(run_at=due)
-    return postgresql, read, move, postpone
+    return taken, postgresql, read, move, postpone
 
 
-_SLOT_PG, _SLOT_READ, _SLOT_MOVE, _SLOT_POSTPONE = _slot_statements()
+_SLOT_TAKEN, _SLOT_PG, _SLOT_READ, _SLOT_MOVE, _SLOT_POSTPONE = _slot_statements()
+# (with_job, with_slot): the accept's one statement on PostgreSQL (see insert_accepted)
+_ACCEPTED_PG = {
+    (with_job, with_slot): _accepted_pg(with_job, with_slot)
+    for with_job, with_slot in ((False, False), (True, False), (True, True))
+}
 
 
 def take_slot(

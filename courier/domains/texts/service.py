@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -129,15 +128,6 @@ async def due_time(session: AsyncSession, account: SendingAccountT, *, urgent: b
 # not wait for each other's whole request (they did when the slot was taken at the start).
 
 
-@dataclass(frozen=True)
-class _SlotClaim:
-    organization_id: uuid.UUID
-    number_id: uuid.UUID
-    due: datetime
-    interval: timedelta
-    job_key: str
-
-
 _SLOTS = "texts.slot_claims"
 
 
@@ -146,17 +136,28 @@ def claim_slot(
 ) -> None:
     """Have the text whose send job is ``job_key`` take ``num``'s next free slot at or after
     ``due`` when ``session`` commits (the job was enqueued to run at ``due``)."""
+    defer_claim(session, slot_claim(settings, num, due, job_key))
+
+
+def defer_claim(session: AsyncSession, claim: repo.SlotClaim) -> None:
+    """Have ``claim`` taken as ``session`` commits (:func:`_take_slots`)."""
+    claims: list[repo.SlotClaim] = session.info.setdefault(_SLOTS, [])
+    claims.append(claim)
+
+
+def slot_claim(
+    settings: Settings, num: SendingNumberT, due: datetime, job_key: str
+) -> repo.SlotClaim:
+    """The claim of ``num``'s next free slot at or after ``due`` for the send job
+    ``job_key``."""
     rate = num.rate_per_second or settings.sms_rate_per_second
-    claims: list[_SlotClaim] = session.info.setdefault(_SLOTS, [])
-    claims.append(
-        _SlotClaim(num.organization_id, num.id, due, timedelta(seconds=1.0 / rate), job_key)
-    )
+    return repo.SlotClaim(num.organization_id, num.id, due, timedelta(seconds=1.0 / rate), job_key)
 
 
 @event.listens_for(Session, "before_commit")
 def _take_slots(session: Session) -> None:
     # Every commit path ends here (requests, jobs, scripts), after everything else was written.
-    claims: list[_SlotClaim] | None = session.info.pop(_SLOTS, None)
+    claims: list[repo.SlotClaim] | None = session.info.pop(_SLOTS, None)
     if not claims:
         return
     session.flush()  # the rows of the transaction first, then the lock: held just to the commit
@@ -200,8 +201,14 @@ async def queue_text(
     urgent: bool = False,
     check_opt_out: bool = True,
     values: dict[str, Any] | None = None,
+    sole_text: bool = False,
 ) -> OutboundText:
     """Accept a text and its delivery in the caller's transaction (never sends).
+
+    ``sole_text``: the transaction queues no other text (an API accept), so on PostgreSQL
+    the number's send slot is taken by the statement that writes the text, one statement
+    fewer; a transaction that may queue several takes its slots as it commits, in the
+    numbers' order (:func:`_take_slots`), so that two such transactions never deadlock.
 
     Raises :class:`TextRefusedError` (internal senders) for what the API answers with 400/403.
     Written by Core statements (the text, its delivery and first history row, its send job),
@@ -289,12 +296,14 @@ async def queue_text(
         elif isinstance(obj, Job) and obj.dedupe_key == send_key:
             job = obj
     assert history is not None and (job is not None or held)
-    await repo.insert_accepted(
+    claim = slot_claim(settings, num, due, send_key)
+    slot_taken = await repo.insert_accepted(
         session,
         {key: getattr(text, key) for key in row},
         repo.take_pending_row(session, delivery),
         repo.take_pending_row(session, history),
         repo.take_pending_row(session, job) if job is not None else None,
+        slot=claim if sole_text and not held and not session.info.get(_SLOTS) else None,
     )
     if held:
         # Held by quiet hours: the text takes its number's send slot only when they end, so
@@ -308,8 +317,8 @@ async def queue_text(
             dedupe_key=f"{RELEASE_JOB}:{text.id}",
             new_key=True,
         )
-    else:
-        claim_slot(session, settings, num, due, send_key)
+    elif not slot_taken:
+        defer_claim(session, claim)
     return text
 
 
@@ -416,6 +425,7 @@ class TextService(CrudService[OutboundText]):
                 created_by=user_id,
                 urgent=attrs.urgent,
                 check_opt_out=False,  # just checked
+                sole_text=True,
                 values={
                     "callback_url": attrs.callback_url,
                     "callback_status_url": attrs.callback_status_url,
