@@ -171,3 +171,44 @@ async def test_an_unreachable_redis_does_not_take_the_api_down(
             response = await http.get("/v1/organizations/", headers=org.admin)
             assert response.status_code == 200
             assert "ratelimit-limit" not in response.headers
+
+
+async def test_the_in_process_budget_never_hands_work_to_a_thread_and_forgets_old_entries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The in-process counters spend a request on the event loop (no thread hand-off per
+    request, which the limits library's own storage does), refuse past the budget, and drop
+    what expired once a window has passed, so memory does not grow with the keys seen."""
+    import asyncio
+
+    from courier.core.ratelimit import RateLimiter, WindowMemory
+
+    handed: list[Any] = []
+
+    async def no_thread(function: Any, *args: Any, **_kwargs: Any) -> Any:
+        handed.append(function)  # (a task's failure would not reach the test)
+        return function(*args)
+
+    monkeypatch.setattr(asyncio, "to_thread", no_thread)
+    limiter = RateLimiter(make_settings("sqlite+aiosqlite://", Path("."), rate_limit="2/second"))
+    storage: Any = limiter.storage
+    assert isinstance(storage, WindowMemory)
+    first, second, third = [await limiter.spend("key:a") for _ in range(3)]
+    assert first is not None and not first.exceeded and first.remaining == 1
+    assert second is not None and not second.exceeded and second.remaining == 0
+    assert third is not None and third.exceeded and third.reset >= 1
+    for n in range(50):
+        assert await limiter.spend(f"key:{n}") is not None
+    assert len(storage.events) == 51
+    storage.prune(time_after(storage, seconds=2))
+    assert storage.events == {}
+    again = await limiter.spend("key:a")  # a new window: the budget is whole again
+    assert again is not None and not again.exceeded
+    await asyncio.sleep(0.01)  # any housekeeping task the spending started has run
+    assert handed == []
+
+
+def time_after(storage: Any, seconds: float) -> float:
+    """A clock ``seconds`` after the newest entry ``storage`` holds."""
+    newest = max(entries[0].atime for entries in storage.events.values())
+    return float(newest) + seconds
