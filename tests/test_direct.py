@@ -1,0 +1,169 @@
+"""Statements run on the driver's connection (courier.core.direct): the same transaction,
+values, errors and observers as through SQLAlchemy, on PostgreSQL and (through SQLAlchemy,
+unchanged) on SQLite."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from courier.core.direct import Direct
+from courier.models.base import UTCDateTime
+
+METADATA = MetaData()
+THINGS = Table(
+    f"direct_things_{uuid.uuid4().hex[:8]}",
+    METADATA,
+    Column("id", Uuid(), primary_key=True),
+    Column("name", String(40), nullable=False, unique=True),
+    Column("count", Integer, nullable=False),
+    Column("rate", Float),
+    Column("at", UTCDateTime()),
+    Column("extra", JSON),
+)
+
+INSERT = Direct(
+    insert(THINGS).values(
+        {c.key: bindparam(c.key, type_=c.type) for c in THINGS.c}  # every column named
+    )
+)
+BY_NAME = Direct(select(THINGS).where(THINGS.c.name == bindparam("name")).limit(1))
+BUMP = Direct(
+    update(THINGS).where(THINGS.c.count < bindparam("below")).values(count=THINGS.c.count + 1)
+)
+AT = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+async def database(app: Any) -> AsyncIterator[Any]:
+    database = app.state.database
+    async with database.engine.begin() as connection:
+        await connection.run_sync(METADATA.create_all)
+    try:
+        yield database
+    finally:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(METADATA.drop_all)
+
+
+def thing(name: str, count: int = 1) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "name": name,
+        "count": count,
+        "rate": 1.5,
+        "at": AT,
+        "extra": {"kind": "test", "n": [1, 2]},
+    }
+
+
+async def test_a_direct_statement_is_part_of_the_sessions_transaction(database: Any) -> None:
+    async with database.sessionmaker() as session:
+        connection = await session.connection()
+        await INSERT.execute(connection, thing("rolled-back"))  # the transaction's first
+        assert len(await BY_NAME.rows(connection, {"name": "rolled-back"})) == 1
+        await session.rollback()
+    async with database.sessionmaker() as session:
+        connection = await session.connection()
+        assert await BY_NAME.rows(connection, {"name": "rolled-back"}) == []
+        await INSERT.execute(connection, thing("kept"))
+        await session.commit()
+    async with database.sessionmaker() as session:
+        found = (await session.execute(select(THINGS.c.name))).scalars().all()
+        assert found == ["kept"]  # what another session sees
+
+
+async def test_values_come_back_as_through_sqlalchemy(database: Any) -> None:
+    row = thing("typed")
+    async with database.sessionmaker() as session:
+        connection = await session.connection()
+        await INSERT.execute(connection, row)
+        (direct,) = await BY_NAME.rows(connection, {"name": "typed"})
+        through = (await connection.execute(BY_NAME.statement, {"name": "typed"})).one()
+        await session.commit()
+    assert tuple(direct) == tuple(through)
+    assert direct.id == row["id"] and isinstance(direct.id, uuid.UUID)
+    assert direct.at == AT and direct.at.tzinfo is not None
+    assert direct.extra == {"kind": "test", "n": [1, 2]}
+    assert direct.rate == 1.5 and direct.count == 1
+
+
+async def test_counts_and_observers(database: Any) -> None:
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    async with database.sessionmaker() as session:
+        connection = await session.connection()
+        for n in range(3):
+            await INSERT.execute(connection, thing(f"n{n}", count=n))
+        event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+        try:
+            assert await BUMP.count(connection, {"below": 2}) == 2
+        finally:
+            event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+        await session.commit()
+    assert len(seen) == 1 and seen[0].startswith("UPDATE direct_things_")
+    # PostgreSQL through asyncpg runs it on the driver; SQLite through SQLAlchemy
+    direct = BUMP._compile(database.engine.dialect) is not None
+    assert direct == (database.engine.dialect.driver == "asyncpg")
+
+
+async def test_an_integrity_violation_is_sqlalchemys_and_the_session_recovers(
+    database: Any,
+) -> None:
+    async with database.sessionmaker() as session:
+        connection = await session.connection()
+        await INSERT.execute(connection, thing("once"))
+        await session.commit()
+    session = database.sessionmaker()
+    async with session:
+        connection = await session.connection()
+        with pytest.raises(IntegrityError):
+            await INSERT.execute(connection, thing("once"))
+        await session.rollback()
+        connection = await session.connection()
+        await INSERT.execute(connection, thing("twice"))
+        await session.commit()
+    async with database.sessionmaker() as check:
+        names = sorted((await check.execute(select(THINGS.c.name))).scalars().all())
+    assert names == ["once", "twice"]
+
+
+async def test_sessions_from_the_pool_reuse_it_after_direct_statements(database: Any) -> None:
+    """Many sessions in turn (the pool hands the same connections back): each begins, runs
+    direct statements, commits or rolls back, and the next one starts clean."""
+    for n in range(12):
+        async with database.sessionmaker() as session:
+            assert isinstance(session, AsyncSession)
+            connection = await session.connection()
+            await INSERT.execute(connection, thing(f"pooled-{n}"))
+            if n % 3 == 0:
+                await session.rollback()
+            else:
+                await session.commit()
+    async with database.sessionmaker() as check:
+        names = (await check.execute(select(THINGS.c.name))).scalars().all()
+    assert len(names) == 8
