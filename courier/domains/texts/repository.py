@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from courier.core.direct import Direct
 from courier.core.tenancy import in_organization, scoped, unscoped
 from courier.models.base import UTCDateTime
 from courier.models.delivery import Delivery, DeliveryEvent, ProviderInbound
@@ -126,7 +127,7 @@ def _sending_from(by_account: bool) -> Select[Any]:
     return scoped(stmt, TextAccount, org).limit(1)
 
 
-_SENDING_FROM = {by_account: _sending_from(by_account) for by_account in (False, True)}
+_SENDING_FROM = {by_account: Direct(_sending_from(by_account)) for by_account in (False, True)}
 
 
 async def sending_from(
@@ -150,7 +151,8 @@ async def sending_from(
     if account_id is not None:
         params["account_id"] = account_id
     connection = await session.connection()
-    found = (await connection.execute(_SENDING_FROM[account_id is not None], params)).first()
+    found_rows = await _SENDING_FROM[account_id is not None].rows(connection, params)
+    found = found_rows[0] if found_rows else None
     if found is None:
         return None, None, None
     (acc_id, acc_phone, config, quiet, zone, num_id, num_account, status, phone, rate) = found[:10]
@@ -262,7 +264,7 @@ async def insert_accepted(
                 "due": slot.due,
                 "interval": slot.interval,
             }
-        await connection.execute(_ACCEPTED_PG[job_row is not None, with_slot], params)
+        await _ACCEPTED_PG[job_row is not None, with_slot].execute(connection, params)
         return with_slot
     # SQLite: the parents first (each statement checks its foreign keys)
     for table, _prefix, row in (rows[1], rows[2], rows[0], *rows[3:]):
@@ -457,7 +459,7 @@ def _slot_statements() -> tuple[CTE, Update, Select[Any], Update, Update]:
 _SLOT_TAKEN, _SLOT_PG, _SLOT_READ, _SLOT_MOVE, _SLOT_POSTPONE = _slot_statements()
 # (with_job, with_slot): the accept's one statement on PostgreSQL (see insert_accepted)
 _ACCEPTED_PG = {
-    (with_job, with_slot): _accepted_pg(with_job, with_slot)
+    (with_job, with_slot): Direct(_accepted_pg(with_job, with_slot))
     for with_job, with_slot in ((False, False), (True, False), (True, True))
 }
 
