@@ -45,11 +45,12 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, event, insert, literal, text, union_all
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
-from sqlalchemy.sql.elements import BindParameter, TextClause
+from sqlalchemy.sql.elements import BindParameter
 
 from courier.core.db import after_commit, before_commit
+from courier.core.direct import Direct
 from courier.core.notified import changed_in
 from courier.core.tenancy import scoped_parts
 from courier.core.time import utcnow
@@ -223,34 +224,44 @@ def _event_row(e: Published) -> dict[str, Any]:
     }
 
 
-def _write(connection: Connection, outbox: _Outbox, notify_jobs: bool | None = None) -> None:
-    """Write what ``outbox`` holds unwritten: one INSERT for the audit rows, one for the
-    events (their seqs, ascending in publish order, returned with them). With
-    ``notify_jobs`` (not None; PostgreSQL), one statement instead writes both and sends the
-    events' notification (and the workers', when true): see :func:`_written_and_notified`."""
+def _audit_table() -> Any:
     from courier.models.audit_event import AuditEvent
 
-    audit: Any = AuditEvent.__table__
+    return AuditEvent.__table__
+
+
+def _write(connection: Connection, outbox: _Outbox) -> None:
+    """Write what ``outbox`` holds unwritten: one INSERT for the audit rows, one for the
+    events (their seqs, ascending in publish order, returned with them)."""
+    audit = _audit_table()
     rows, outbox.audit_rows = outbox.audit_rows, []
     events, outbox.unwritten = outbox.unwritten, []
-    if notify_jobs is not None and events:
-        found = connection.execute(
-            *_written_and_notified(connection.dialect, audit, rows, events, notify_jobs)
-        )
-    else:
-        if rows:
-            connection.execute(insert(audit), rows)
-        if not events:
-            return
-        # The seqs come back by id. Their order follows the rows': on PostgreSQL the INSERT
-        # ... SELECT ... ORDER BY of SQLAlchemy's ordered form (what the ORM's batched flush
-        # of the events used), on SQLite the one writer's rowids, given in the order of the
-        # VALUES (its ordered form would be one statement per row).
-        ordered = connection.dialect.name != "sqlite"
-        stmt = insert(_EVENTS).returning(
-            _EVENTS.c.id, _EVENTS.c.seq, sort_by_parameter_order=ordered
-        )
-        found = connection.execute(stmt, [_event_row(e) for e in events])
+    if rows:
+        connection.execute(insert(audit), rows)
+    if not events:
+        return
+    # The seqs come back by id. Their order follows the rows': on PostgreSQL the INSERT
+    # ... SELECT ... ORDER BY of SQLAlchemy's ordered form (what the ORM's batched flush
+    # of the events used), on SQLite the one writer's rowids, given in the order of the
+    # VALUES (its ordered form would be one statement per row).
+    ordered = connection.dialect.name != "sqlite"
+    stmt = insert(_EVENTS).returning(_EVENTS.c.id, _EVENTS.c.seq, sort_by_parameter_order=ordered)
+    _take_seqs(events, connection.execute(stmt, [_event_row(e) for e in events]))
+
+
+async def _write_folded(connection: AsyncConnection, outbox: _Outbox, notify_jobs: bool) -> None:
+    """PostgreSQL: what ``outbox`` holds unwritten, and the notifications, in one statement
+    (:func:`_written_and_notified`), run on the driver's connection
+    (:class:`courier.core.direct.Direct`)."""
+    rows, outbox.audit_rows = outbox.audit_rows, []
+    events, outbox.unwritten = outbox.unwritten, []
+    statement, params = _written_and_notified(
+        connection.dialect, _audit_table(), rows, events, notify_jobs
+    )
+    _take_seqs(events, await statement.rows(connection, params))
+
+
+def _take_seqs(events: list[Published], found: Iterable[Sequence[Any]]) -> None:
     seqs = {ident: int(seq) for ident, seq in found}
     for e in events:
         e.seq = seqs[e.id]
@@ -258,13 +269,13 @@ def _write(connection: Connection, outbox: _Outbox, notify_jobs: bool | None = N
 
 # Folded statements by shape (audit rows, events, whether the workers are notified too):
 # prepared once, so a commit only binds its values.
-_FOLDED: dict[tuple[int, int, bool], TextClause] = {}
+_FOLDED: dict[tuple[int, int, bool], Direct] = {}
 MAX_FOLDED_ROWS = 32  # more audit rows or events: the statements apart
 
 
 def _folded(
     dialect: Dialect, audit: Any, audit_count: int, event_count: int, notify_jobs: bool
-) -> TextClause:
+) -> Direct:
     """The statement of :func:`_written_and_notified` for a shape."""
     shape = (audit_count, event_count, notify_jobs)
     found = _FOLDED.get(shape)
@@ -304,10 +315,12 @@ def _folded(
         "CAST(organization_id AS TEXT) || ':' || max(seq) AS part FROM courier_written "
         "GROUP BY organization_id) AS courier_parts)"
     )
-    statement = text(
-        f"WITH {', '.join(ctes)} SELECT courier_written.id, courier_written.seq "
-        "FROM courier_written, courier_notified"
-    ).bindparams(*binds)
+    statement = Direct(
+        text(
+            f"WITH {', '.join(ctes)} SELECT courier_written.id, courier_written.seq "
+            "FROM courier_written, courier_notified"
+        ).bindparams(*binds)
+    )
     _FOLDED[shape] = statement
     return statement
 
@@ -318,7 +331,7 @@ def _written_and_notified(
     audit_rows: list[dict[str, Any]],
     events: list[Published],
     notify_jobs: bool,
-) -> tuple[TextClause, dict[str, Any]]:
+) -> tuple[Direct, dict[str, Any]]:
     """PostgreSQL, one statement: INSERT the audit rows, INSERT the events in publish order
     (``INSERT ... SELECT ... ORDER BY``: their seqs ascend in that order) returning their
     seqs, and ``pg_notify('courier_events', '<organization id>:<highest seq>,...')`` (and
@@ -394,8 +407,7 @@ async def _prepare(session: AsyncSession) -> None:
     if folded:
         await session.flush()  # what the rows refer to (their organization) first
         notify_jobs = jobs.take_notice(session)
-        connection = await session.connection()
-        await connection.run_sync(lambda sync: _write(sync, outbox, notify_jobs))
+        await _write_folded(await session.connection(), outbox, notify_jobs)
     else:
         await write_events(session)
     outbox.consumed = len(outbox.events)
