@@ -41,6 +41,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from courier.core.auth import Principal
+from courier.core.direct import Direct
 from courier.core.errors import ApiError, ErrorItem, not_found
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import now_ms
@@ -809,6 +810,9 @@ _POST_FACTS = (
 )
 
 
+_POST_FACTS_DIRECT = Direct(_POST_FACTS)
+
+
 async def post_facts(
     session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID, author: uuid.UUID
 ) -> list[Any]:
@@ -817,7 +821,7 @@ async def post_facts(
     its subscribers (``subscriber_id``). No rows: the author is no individual here."""
     connection = await session.connection()
     params = {"b_org": organization_id, "b_channel": channel_id, "b_author": author}
-    return list(await connection.execute(_POST_FACTS, params))
+    return list(await _POST_FACTS_DIRECT.rows(connection, params))
 
 
 def no_such_channel(channel_id: uuid.UUID, pointer: str) -> ApiError:
@@ -834,6 +838,10 @@ def no_such_channel(channel_id: uuid.UUID, pointer: str) -> ApiError:
 
 
 _INSERT_MESSAGES = insert(_MESSAGES)
+# One message: every column named (NewMessage.row), run on the driver's connection.
+_INSERT_MESSAGE = Direct(
+    insert(_MESSAGES).values({c.key: bindparam(c.key, type_=c.type) for c in _MESSAGES.c})
+)
 
 
 async def insert_messages(
@@ -843,7 +851,10 @@ async def insert_messages(
     if any(row["organization_id"] != organization_id for row in rows):
         raise ValueError("a message row of another organization")
     connection = await session.connection()
-    await connection.execute(_INSERT_MESSAGES, rows[0] if len(rows) == 1 else list(rows))
+    if len(rows) == 1:
+        await _INSERT_MESSAGE.execute(connection, rows[0])
+    else:
+        await connection.execute(_INSERT_MESSAGES, list(rows))
 
 
 # channel, its new seq, its group, its SMS path on
@@ -865,6 +876,9 @@ _TAKE_SEQ = (
         _CHANNELS.c.id, _CHANNELS.c.last_seq, _CHANNELS.c.individual_group_id, _CHANNELS.c.with_sms
     )
 )
+
+
+_TAKE_SEQ_DIRECT = Direct(_TAKE_SEQ)
 
 
 async def take_seqs_of_channels(
@@ -889,7 +903,7 @@ async def take_seqs_of_channels(
             "b_now": now,
         }
         rows: Taken = [
-            (c, s, g, bool(w)) for c, s, g, w in await connection.execute(_TAKE_SEQ, params)
+            (c, s, g, bool(w)) for c, s, g, w in await _TAKE_SEQ_DIRECT.rows(connection, params)
         ]
     elif is_postgres(session):
         # Row locks in id order, so two fan-outs sharing channels never deadlock; then one
@@ -987,6 +1001,9 @@ _MOVE_HORIZON = (
 )
 
 
+_MOVE_HORIZON_DIRECT = Direct(_MOVE_HORIZON)
+
+
 @dataclass(frozen=True)
 class AuthorHorizon:
     """A posted message whose author's horizon moves to it: with ``auto_ack`` any horizon
@@ -1024,7 +1041,7 @@ async def move_author_horizons(
     ]
     connection = await session.connection()
     if len(params) == 1:
-        moved = int(getattr(await connection.execute(_MOVE_HORIZON, params[0]), "rowcount", 0))
+        moved = await _MOVE_HORIZON_DIRECT.count(connection, params[0])
         move = moves[0]
         sub = session.identity_map.get(
             identity_key(MessagingSubscriber, (move.channel_id, move.author_id))
