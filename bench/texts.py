@@ -95,8 +95,8 @@ class Row:
             self.database,
             str(self.texts),
             f"{self.accepted_per_second:,.0f}",
-            f"{self.server_ms:.1f}",
-            f"{self.machine_ms:.1f}",
+            f"{self.server_ms:.2f}",
+            f"{self.machine_ms:.2f}",
             str(self.errors),
         ]
 
