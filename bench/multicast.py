@@ -11,9 +11,14 @@ and drops it afterwards. Each run, on a fresh database:
 
 1. the fixtures are written straight into the database: an organization, a staff key, a
    template (apn and fcm bodies, one data key), N participants in one group, each with one apn
-   device; PostgreSQL is then ``ANALYZE``d, as a database in use would be;
+   device; on PostgreSQL those tables are then ``ANALYZE``d, as a database in use would be
+   (the tables a multicast writes are left as migrations made them: never analyzed, as
+   autovacuum leaves an empty table);
 2. ``--workers`` ``courier worker --concurrency C`` processes are started and registered (small
    connection pools: ``COURIER_DATABASE_POOL_SIZE``);
+   with ``--history N``, an earlier multicast to N of the participants runs first, every push
+   settled, then the whole database is ``ANALYZE``d: the tables a multicast writes hold rows
+   and the planner's statistics say so (a database in use; not measured);
 3. **reference**: ``--reference-jobs`` no-op jobs (``bench.noop``) are enqueued in one
    transaction and run by those workers: no-op jobs per second, measured in the same run, on
    the same database and workers, so the machine's load at that moment is in both figures;
@@ -55,6 +60,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from typing import Any  # noqa: E402
@@ -238,14 +244,16 @@ class Fixtures:
     secret: str
     group: uuid.UUID
     template: uuid.UUID
+    earlier: uuid.UUID  # the group of the earlier multicast (--history)
 
 
-async def seed(engine: AsyncEngine, recipients: int) -> Fixtures:
+async def seed(engine: AsyncEngine, recipients: int, history: int) -> Fixtures:
     """Everything the request needs, in a few multi-row INSERTs."""
     organization = uuid.uuid4()
     secret = "ck_" + secrets.token_urlsafe(32)
     people = [uuid.uuid4() for _ in range(recipients)]
     group = uuid.uuid4()
+    earlier = uuid.uuid4()
     template = uuid.uuid4()
     now = datetime.now(UTC)
     async with engine.begin() as connection:
@@ -310,13 +318,20 @@ async def seed(engine: AsyncEngine, recipients: int) -> Fixtures:
         )
         await rows(
             IndividualGroup.__table__,
-            [{"id": group, "organization_id": organization, "name": "Cohort"}],
+            [
+                {"id": group, "organization_id": organization, "name": "Cohort"},
+                {"id": earlier, "organization_id": organization, "name": "Earlier"},
+            ],
         )
         await rows(
             IndividualGroupMember.__table__,
             [
                 {"organization_id": organization, "group_id": group, "individual_id": ident}
                 for ident in people
+            ]
+            + [
+                {"organization_id": organization, "group_id": earlier, "individual_id": ident}
+                for ident in people[:history]
             ],
         )
         await rows(
@@ -339,7 +354,7 @@ async def seed(engine: AsyncEngine, recipients: int) -> Fixtures:
                 for ident in people
             ],
         )
-    return Fixtures(organization, secret, group, template)
+    return Fixtures(organization, secret, group, template, earlier)
 
 
 def start_workers(url: str, data_dir: Path, args: argparse.Namespace) -> list[Any]:
@@ -386,6 +401,59 @@ async def reference(url: str, data_dir: Path, watcher: AsyncEngine, jobs: int) -
     return jobs / max(_seconds(last) - _seconds(first), 1e-6)
 
 
+# What seed() writes: the tables a database in use holds rows in before any multicast.
+SEEDED = (
+    Organization,
+    ApiKey,
+    Template,
+    Individual,
+    IndividualGroup,
+    IndividualGroupMember,
+    UserDevice,
+)
+
+
+async def analyze(engine: AsyncEngine, tables: Sequence[str] = ()) -> None:
+    """``ANALYZE`` these tables (every table when none is named; PostgreSQL): the planner's
+    statistics of what they hold now."""
+    if engine.dialect.name != "postgresql":
+        return
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(" ".join(["ANALYZE", ", ".join(tables)])))
+
+
+async def post_multicast(
+    application: Any, fixtures: Fixtures, group: uuid.UUID
+) -> tuple[float, float, uuid.UUID]:
+    """``POST /v1/multicasts/`` to ``group`` (through ASGI, the app started): when it was sent
+    and answered, and the multicast's id."""
+    body = {
+        "data": {
+            "type": "multicasts",
+            "attributes": {
+                "filter-type": "group",
+                "filter-value": {"individual-group-id": str(group)},
+                "template-id": str(fixtures.template),
+                "data": {"news": "The clinic is closed on Friday, June 7."},
+            },
+        }
+    }
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+            started = time.perf_counter()
+            response = await http.post(
+                "/v1/multicasts/",
+                json=body,
+                headers={"Authorization": f"Bearer {fixtures.secret}"},
+            )
+            answered = time.perf_counter()
+    if response.status_code != 201:
+        raise RuntimeError(f"{response.status_code}: {response.text}")
+    return started, answered, uuid.UUID(response.json()["data"]["id"])
+
+
 async def one_run(url: str, data_dir: Path, name: str, args: argparse.Namespace) -> Run:
     from courier.app import create_app
 
@@ -394,11 +462,12 @@ async def one_run(url: str, data_dir: Path, name: str, args: argparse.Namespace)
         if "postgresql" in url
         else (create_async_engine(url))
     )
-    fixtures = await seed(watcher, args.recipients)
-    if not url.startswith("sqlite"):
-        async with watcher.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text("ANALYZE"))
+    fixtures = await seed(watcher, args.recipients, args.history)
+    # The seeded tables only: the tables a multicast writes stay as migrations left them, never
+    # analyzed (as autovacuum leaves an empty table), not "analyzed and empty" (an ANALYZE of
+    # everything would say so, and PostgreSQL then keeps plans for nearly empty tables, e.g.
+    # sequential scans for the foreign-key checks of the deliveries' history).
+    await analyze(watcher, [] if args.analyze == "all" else [m.__tablename__ for m in SEEDED])
     processes = start_workers(url, data_dir, args)
     settings = Settings(
         database_url=url,
@@ -409,46 +478,32 @@ async def one_run(url: str, data_dir: Path, name: str, args: argparse.Namespace)
         database_max_overflow=1,
     )
     application = create_app(settings)
+    unsettled = (
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.organization_id == fixtures.organization, Delivery.state.in_(UNSETTLED))
+    )
     try:
         pids = [p.pid for p in processes]
         registered = select(func.count()).select_from(Replicator).where(Replicator.pid.in_(pids))
         await until(watcher, registered, args.workers, limit=60)
+        if args.history:
+            # An earlier multicast, settled, then ANALYZE: the tables a multicast writes hold
+            # rows and their statistics say so, as in a database in use (not the measure).
+            *_, earlier = await post_multicast(application, fixtures, fixtures.earlier)
+            status = select(Multicast.status).where(Multicast.id == earlier)
+            await until(watcher, status, "completed")
+            await until(watcher, unsettled, 0, limit=120)
+            await analyze(watcher)
         jobs_per_second = await reference(url, data_dir, watcher, args.reference_jobs)
-        body = {
-            "data": {
-                "type": "multicasts",
-                "attributes": {
-                    "filter-type": "group",
-                    "filter-value": {"individual-group-id": str(fixtures.group)},
-                    "template-id": str(fixtures.template),
-                    "data": {"news": "The clinic is closed on Friday, June 7."},
-                },
-            }
-        }
+        since = datetime.now(UTC)
         workers_before = cpu_seconds(pids)
         backends = BackendCpu(watcher)
         await backends.start()
-        async with application.router.lifespan_context(application):
-            transport = httpx.ASGITransport(app=application)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-                started = time.perf_counter()
-                response = await http.post(
-                    "/v1/multicasts/",
-                    json=body,
-                    headers={"Authorization": f"Bearer {fixtures.secret}"},
-                )
-                answered = time.perf_counter()
-        if response.status_code != 201:
-            raise RuntimeError(f"{response.status_code}: {response.text}")
-        multicast = uuid.UUID(response.json()["data"]["id"])
+        started, answered, multicast = await post_multicast(application, fixtures, fixtures.group)
         status = select(Multicast.status).where(Multicast.id == multicast)
         await until(watcher, status, "completed")
         completed = time.perf_counter()
-        unsettled = (
-            select(func.count())
-            .select_from(Delivery)
-            .where(Delivery.organization_id == fixtures.organization, Delivery.state.in_(UNSETTLED))
-        )
         # Pushes are deliveries (a send job each), mostly sent after the fan-out: their rate is
         # measured from the moment the multicast completed, over --push-seconds at most.
         settled_stmt = (
@@ -476,11 +531,15 @@ async def one_run(url: str, data_dir: Path, name: str, args: argparse.Namespace)
             )
             notified, total = (await connection.execute(counts)).one()
             span = select(func.min(Job.started_at), func.max(Job.finished_at)).where(
-                Job.organization_id == fixtures.organization, Job.kind == CHUNK_JOB
+                Job.organization_id == fixtures.organization,
+                Job.kind == CHUNK_JOB,
+                Job.created_at >= since,
             )
             first, last = (await connection.execute(span)).one()
             plan = select(Job.started_at, Job.finished_at).where(
-                Job.organization_id == fixtures.organization, Job.kind == PLAN_JOB
+                Job.organization_id == fixtures.organization,
+                Job.kind == PLAN_JOB,
+                Job.created_at >= since,
             )
             plan_start, plan_end = (await connection.execute(plan)).one()
         if (notified, total) != (args.recipients,) * 2:
@@ -546,6 +605,20 @@ async def main() -> None:
         type=float,
         default=60.0,
         help="count pushes settled for this long after completion at most (default 60)",
+    )
+    parser.add_argument(
+        "--analyze",
+        choices=("seeded", "all"),
+        default="seeded",
+        help="before the workers start, ANALYZE the seeded tables (default) or every table "
+        "(the tables a multicast writes then say 'empty': this bench before 2026-12-05)",
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="recipients of an earlier multicast, settled and ANALYZEd before the measure "
+        "(default 0: the measured multicast writes into empty tables)",
     )
     parser.add_argument(
         "--reference-jobs", type=int, default=2000, help="no-op jobs of the reference"

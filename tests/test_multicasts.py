@@ -4,12 +4,13 @@ resume (409 once finished), get-recipients, user-multicasts, events and the purg
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from courier.config import Settings
 from courier.core.tenancy import unscoped
@@ -743,3 +744,62 @@ async def test_a_recipient_the_template_cannot_reach_is_skipped_with_the_reason(
     assert row["reason"].startswith("missing-data")
     shown = await view(client, org, made["id"])
     assert (shown["status"], shown["skipped-count"], shown["notified-count"]) == ("completed", 1, 0)
+
+
+MULTICAST_TABLES = re.compile(
+    r"\b(user_notifications|deliveries|delivery_events|fanout_targets|events|audit_events"
+    r"|sandbox_records)\b"
+)
+
+
+async def test_a_chunk_and_its_pushes_take_as_many_statements_for_six_as_for_two(
+    client: httpx.AsyncClient, org: Org, app: Any, settings: Settings
+) -> None:
+    """Each table a multicast writes is written once per chunk (and once per push batch),
+    whatever the chunk's size: a multicast to six people with a device each runs as many
+    statements on those tables as one to two, and on PostgreSQL none of them is an
+    executemany (one INSERT or UPDATE sent per row)."""
+    from tests.notify_support import make_device, make_patient, screen
+
+    news = await template(client, org)
+    patients = [await make_patient(client, org, first_name=f"P{n}") for n in range(8)]
+    tokens = []
+    for individual, _user in patients:
+        device = await make_device(client, org, individual, type="apn")
+        tokens.append(device["attributes"]["token"])
+    engine = app.state.database.engine.sync_engine
+    one_chunk = settings.model_copy(update={"multicast_chunk_size": 10})
+
+    async def statements_of(members: list[str]) -> list[tuple[str, bool]]:
+        cohort = await group(client, org, members)
+        await sent(
+            client,
+            org,
+            **{
+                "filter-type": "group",
+                "filter-value": {"individual-group-id": cohort},
+                "template-id": news["id"],
+                "data": DATA,
+            },
+        )
+        ran: list[tuple[str, bool]] = []
+
+        def record(*args: Any) -> None:
+            statement, parameters, many = str(args[2]), args[3], bool(args[5])
+            if MULTICAST_TABLES.search(statement):
+                ran.append((statement, many and len(parameters) > 1))
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            await run_until_idle(app.state.database, one_chunk)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        return ran
+
+    two = await statements_of([ind for ind, _user in patients[:2]])
+    six = await statements_of([ind for ind, _user in patients[2:]])
+    assert len(six) == len(two), (two, six)
+    if engine.dialect.name == "postgresql":
+        assert [s for s, many in six if many] == []
+    for token in tokens:
+        assert len(await screen(client, org, token)) == 1

@@ -49,11 +49,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, insert, select, update
+from sqlalchemy import and_, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
-from courier.core.bulk import update_rows
+from courier.core.bulk import insert_rows, update_rows
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
 from courier.jobs.context import JobContext, PermanentJobError, normalise_result
@@ -64,8 +64,8 @@ from courier.models.fanout import Fanout, FanoutState, FanoutTarget, TargetState
 log = logging.getLogger("courier.fanout")
 
 CANCELLED = "cancelled"  # the reason of every target a cancel left unreached
-INSERT_BATCH = 1000
 MAX_REASON = 64
+_TARGETS: Any = FanoutTarget.__table__
 
 
 @dataclass(frozen=True)
@@ -354,11 +354,9 @@ async def _plan(spec: FanoutSpec, job: JobContext) -> dict[str, Any] | None:
         for index, target in enumerate(targets)
     ]
     if rows:
-        # A Core insert names its organization in every row (not a query the guard scopes).
-        connection = await session.connection()
-        table: Any = FanoutTarget.__table__
-        for start_at in range(0, len(rows), INSERT_BATCH):
-            await connection.execute(insert(table), rows[start_at : start_at + INSERT_BATCH])
+        # A Core insert names its organization in every row (not a query the guard scopes);
+        # one statement per 5,000 targets on PostgreSQL, not one INSERT per target.
+        await insert_rows(await session.connection(), _TARGETS, rows)
     chunks = math.ceil(len(rows) / size)
     now = utcnow()
     fanout.target_count = len(rows)
@@ -387,19 +385,29 @@ async def _plan(spec: FanoutSpec, job: JobContext) -> dict[str, Any] | None:
 
 # --- the chunk jobs --------------------------------------------------------------------------
 
-_TARGETS: Any = FanoutTarget.__table__
-
 
 async def _mark(
-    session: AsyncSession, fanout: Fanout, marks: Sequence[tuple[Any, ...]], now: Any
+    session: AsyncSession,
+    fanout: Fanout,
+    chunk: int,
+    marks: Sequence[tuple[Any, ...]],
+    now: Any,
 ) -> None:
     """Settle the chunk's targets, ``(target, state, reason, outcome)`` each, in one statement
     (:func:`courier.core.bulk.update_rows`: ``UPDATE ... FROM unnest(...)`` on PostgreSQL, the
-    same compiled and prepared statement for every chunk)."""
+    same compiled and prepared statement for every chunk).
+
+    The statement names the chunk: whatever plan the server keeps for it (a prepared
+    statement's generic plan, chosen once, often while the table was nearly empty), its scan
+    is bounded by ``ix_fanout_targets_chunk`` to this chunk's rows. Without it a plan that
+    scans the fan-out's pending targets and joins them to the chunk's did so for every chunk
+    (10,000 pending targets by 250: ~150 ms of server CPU per chunk in a 10,000-recipient
+    multicast)."""
     stmt = (
         scoped(update(_TARGETS), FanoutTarget, fanout.organization_id)
         .where(
             _TARGETS.c.fanout_id == fanout.id,
+            _TARGETS.c.chunk == chunk,
             _TARGETS.c.state == TargetState.PENDING.value,
         )
         .values(done_at=now)
@@ -461,7 +469,7 @@ async def _chunk(spec: FanoutSpec, job: JobContext) -> dict[str, Any] | None:
             )
         )
     if marks:
-        await _mark(session, fanout, marks, now)
+        await _mark(session, fanout, chunk, marks, now)
     if await _count_chunk(session, fanout, delivered=delivered, skipped=skipped):
         settled = await _load(session, fanout.organization_id, fanout.id)
         assert settled is not None

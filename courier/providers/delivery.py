@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
@@ -486,10 +486,10 @@ def _history_row(
 
 
 async def _add_history(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """History rows of a batch in one multi-row INSERT (each names its organization)."""
+    """History rows of a batch in one statement (:func:`courier.core.bulk.insert_rows`; each
+    row names its organization), not one INSERT per row."""
     if rows:
-        connection = await session.connection()
-        await connection.execute(insert(cast(Any, DeliveryEvent.__table__)), rows)
+        await insert_rows(await session.connection(), cast(Any, DeliveryEvent.__table__), rows)
 
 
 def _change(delivery: Delivery, state: DeliveryStatus, code: str | None) -> DeliveryChange:

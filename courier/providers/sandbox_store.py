@@ -15,10 +15,11 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import and_, delete, or_, select
 
 from courier.config import Settings
 from courier.core import outbound
+from courier.core.bulk import insert_rows
 from courier.core.db import Database
 from courier.core.time import utcnow
 from courier.models.delivery import SandboxRecord
@@ -83,7 +84,9 @@ class SandboxStore:
             for key, data in items
         ]
         async with self.database.sessionmaker() as session:
-            await session.execute(insert(table), rows)
+            # One statement whatever the count (PostgreSQL: ``INSERT ... SELECT FROM unnest``),
+            # not one INSERT per record.
+            await insert_rows(await session.connection(), table, rows)
             await session.commit()
 
     async def get(self, collection: str, key: str) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, Select, delete, func, select, update
+from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.bulk import insert_rows
@@ -39,6 +39,20 @@ def own_notifications(stmt: Select[Any], principal: Any) -> Select[Any]:
 def scoped_rows(stmt: Any, model: Any, organization_id: uuid.UUID) -> Select[Any]:
     """:func:`scoped` for a statement of several columns (typed as any select)."""
     return scoped(cast("Select[Any]", stmt), model, organization_id)
+
+
+def _among(key: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``key IN (values)`` with the values written into the statement (quoted by the
+    dialect), not bound: the server plans each batch with its values and the table as it is
+    then. A batch's look-ups run once per chunk on tables a multicast is filling; bound, the
+    plan PostgreSQL kept for the prepared statement (chosen while the table was nearly empty,
+    before autovacuum's first ANALYZE) read every row of the organization and compared it with
+    each of the 250 parameters in turn: ~20 ms per chunk at 10,000 rows, where the planned
+    values are a hash lookup."""
+    among: ColumnElement[bool] = key.in_(
+        bindparam(None, list(values), expanding=True, literal_execute=True)
+    )
+    return among
 
 
 def _chunks(values: Sequence[T]) -> Iterable[Sequence[T]]:
@@ -152,7 +166,7 @@ async def badge_totals(
     for chunk in _chunks(individual_ids):
         badges = scoped_rows(
             select(BadgeCount.individual_id, func.sum(BadgeCount.count))
-            .where(BadgeCount.individual_id.in_(chunk))
+            .where(_among(BadgeCount.individual_id, chunk))
             .group_by(BadgeCount.individual_id),
             BadgeCount,
             organization_id,
@@ -162,7 +176,7 @@ async def badge_totals(
         unread = scoped_rows(
             select(UserNotification.individual_id, func.count())
             .where(
-                UserNotification.individual_id.in_(chunk),
+                _among(UserNotification.individual_id, chunk),
                 UserNotification.acknowledged.is_(False),
                 UserNotification.active.is_(True),
             )
@@ -218,7 +232,7 @@ async def _column_rows_by(
     by that key: one statement per 500 values."""
     found: dict[Any, Any] = {}
     for chunk in _chunks(values):
-        stmt = _column_rows(columns, model, organization_id).where(key.in_(chunk))
+        stmt = _column_rows(columns, model, organization_id).where(_among(key, chunk))
         for row in await session.execute(stmt):
             found[getattr(row, key.key)] = row
     return found
@@ -400,7 +414,7 @@ async def notifications_by_id(
 ) -> dict[uuid.UUID, UserNotification]:
     """The notifications ``ids`` (one IN list: a batch of deliveries, a page of logs)."""
     stmt = scoped(
-        select(UserNotification).where(UserNotification.id.in_(list(ids))),
+        select(UserNotification).where(_among(UserNotification.id, ids)),
         UserNotification,
         organization_id,
     )
@@ -411,9 +425,7 @@ async def devices_by_id(
     session: AsyncSession, organization_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, UserDevice]:
     """The devices ``ids`` (whatever their state: the sender decides)."""
-    stmt = scoped(
-        select(UserDevice).where(UserDevice.id.in_(list(ids))), UserDevice, organization_id
-    )
+    stmt = scoped(select(UserDevice).where(_among(UserDevice.id, ids)), UserDevice, organization_id)
     return {row.id: row for row in (await session.execute(stmt)).scalars()}
 
 
