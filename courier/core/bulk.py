@@ -18,6 +18,7 @@ from sqlalchemy import (
     JSON,
     ColumnElement,
     Dialect,
+    Insert,
     Table,
     Text,
     Update,
@@ -32,6 +33,18 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 ROWS_PER_STATEMENT = 5000
+
+
+def insert_of(table: Table, prefix: str) -> Insert:
+    """``INSERT`` of one row naming every column of ``table``, each value the parameter
+    ``prefix + column`` (None for a column the row leaves empty): a statement built once, for
+    a row written in a statement with others (data-modifying CTEs, :mod:`courier.core.direct`)."""
+    return insert(table).values({c.key: bindparam(prefix + c.key, type_=c.type) for c in table.c})
+
+
+def prefixed(table: Table, prefix: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row``'s values as :func:`insert_of`'s parameters (None for the columns it lacks)."""
+    return {prefix + c.key: row.get(c.key) for c in table.c}
 
 
 def _unnest(

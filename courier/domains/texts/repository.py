@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from courier.core.bulk import insert_of
 from courier.core.direct import Direct
 from courier.core.tenancy import in_organization, scoped, unscoped
 from courier.models.base import UTCDateTime
@@ -185,23 +186,18 @@ _HISTORY: Table = cast(Any, DeliveryEvent.__table__)
 _JOBS: Table = cast(Any, Job.__table__)
 
 
-def _insert_of(table: Table, prefix: str) -> Insert:
-    """``INSERT`` of every column of ``table``, each value the parameter ``prefix + column``."""
-    return insert(table).values({c.key: bindparam(prefix + c.key, type_=c.type) for c in table.c})
-
-
 def _accepted_pg(with_job: bool, with_slot: bool = False) -> Insert:
     """PostgreSQL: the text, its delivery, the delivery's first history row and (unless quiet
     hours hold the text) its send job in one statement, the others as data-modifying CTEs
     (foreign keys are checked at the statement's end, when all four rows are there).
     ``with_slot``: the number's send slot is taken in the same statement (:func:`take_slot`'s
     ``UPDATE`` as a CTE) and the job is written to run at it."""
-    stmt = _insert_of(_TEXTS, "t_")
+    stmt = insert_of(_TEXTS, "t_")
     if with_slot:
         stmt = stmt.add_cte(_SLOT_TAKEN)
     parts = [(_DELIVERIES, "d_"), (_HISTORY, "h_")] + ([(_JOBS, "j_")] if with_job else [])
     for table, prefix in parts:
-        rows = _insert_of(table, prefix)
+        rows = insert_of(table, prefix)
         if table is _JOBS and with_slot:
             # No earlier than the slot (a number gone has none: greatest() skips the NULL).
             run_at = bindparam("j_run_at", type_=_JOBS.c.run_at.type)
