@@ -114,6 +114,45 @@ def check_payload(payload: Mapping[str, Any]) -> dict[str, Scalar]:
     return checked
 
 
+def job_row(
+    kind: str,
+    payload: Mapping[str, Any],
+    *,
+    organization_id: uuid.UUID,
+    run_at: datetime | None = None,
+    priority: int = 0,
+    max_attempts: int | None = None,
+    dedupe_key: str | None = None,
+) -> dict[str, Any]:
+    """The ``jobs`` row of a new job (its arguments checked as :func:`enqueue` checks them),
+    for a caller that writes it in a statement of its own making (e.g. with the rows the job
+    is about, in one statement), then calls :func:`mark_enqueued`."""
+    if not kind or len(kind) > MAX_KIND_LENGTH:
+        raise ValueError(f"a job kind is 1 to {MAX_KIND_LENGTH} characters")
+    body = check_payload(payload)
+    if run_at is not None and run_at.tzinfo is None:
+        raise ValueError("run_at must be an aware datetime")
+    attempts = max_attempts if max_attempts is not None else default_max_attempts(kind)
+    if not 1 <= attempts <= 100:
+        raise ValueError("max_attempts must be between 1 and 100")
+    if dedupe_key is not None and not 1 <= len(dedupe_key) <= MAX_DEDUPE_KEY:
+        raise ValueError(f"a dedupe key is 1 to {MAX_DEDUPE_KEY} characters")
+    now = utcnow()
+    return {
+        "id": uuid.uuid4(),
+        "organization_id": organization_id,
+        "kind": kind,
+        "payload": body,
+        "state": JobState.QUEUED.value,
+        "priority": priority,
+        "run_at": run_at or now,
+        "attempts": 0,
+        "max_attempts": attempts,
+        "created_at": now,
+        "dedupe_key": dedupe_key,
+    }
+
+
 async def enqueue(
     session: AsyncSession,
     kind: str,
@@ -136,30 +175,15 @@ async def enqueue(
     without looking (two statements fewer; a duplicate would still fail the unique key).
     Never commits.
     """
-    if not kind or len(kind) > MAX_KIND_LENGTH:
-        raise ValueError(f"a job kind is 1 to {MAX_KIND_LENGTH} characters")
-    body = check_payload(payload)
-    if run_at is not None and run_at.tzinfo is None:
-        raise ValueError("run_at must be an aware datetime")
-    attempts = max_attempts if max_attempts is not None else default_max_attempts(kind)
-    if not 1 <= attempts <= 100:
-        raise ValueError("max_attempts must be between 1 and 100")
-    if dedupe_key is not None and not 1 <= len(dedupe_key) <= MAX_DEDUPE_KEY:
-        raise ValueError(f"a dedupe key is 1 to {MAX_DEDUPE_KEY} characters")
-    now = utcnow()
-    values: dict[str, Any] = {
-        "id": uuid.uuid4(),
-        "organization_id": organization_id,
-        "kind": kind,
-        "payload": body,
-        "state": JobState.QUEUED.value,
-        "priority": priority,
-        "run_at": run_at or now,
-        "attempts": 0,
-        "max_attempts": attempts,
-        "created_at": now,
-        "dedupe_key": dedupe_key,
-    }
+    values = job_row(
+        kind,
+        payload,
+        organization_id=organization_id,
+        run_at=run_at,
+        priority=priority,
+        max_attempts=max_attempts,
+        dedupe_key=dedupe_key,
+    )
     if dedupe_key is None or new_key:
         job = Job(**values)
         session.add(job)

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.domains.messaging import repository as repo
 from courier.domains.messaging.schemas import MESSAGE_TYPE
-from courier.jobs.outbox import enqueue
+from courier.jobs.outbox import enqueue, job_row
 from courier.jsonapi.changes import Actor, change, write_changes
 
 if TYPE_CHECKING:  # the libraries are imported on first use: YAKE pulls in networkx (~40 MB)
@@ -124,6 +124,17 @@ async def enqueue_analysis(
     transaction, a job each (inserted together): they run once that commits."""
     for ident in message_ids:
         await enqueue(session, ANALYSE_JOB, {"message_id": ident}, organization_id=organization_id)
+
+
+def analysis_jobs(
+    organization_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
+) -> list[dict[str, Any]]:
+    """The ``jobs`` rows of :func:`enqueue_analysis`, for a caller that writes them with the
+    messages (then :func:`courier.jobs.outbox.mark_enqueued`)."""
+    return [
+        job_row(ANALYSE_JOB, {"message_id": ident}, organization_id=organization_id)
+        for ident in message_ids
+    ]
 
 
 @lru_cache(maxsize=64)

@@ -35,9 +35,10 @@ from courier.core.auth import Principal
 from courier.core.errors import conflict
 from courier.core.time import now_ms
 from courier.domains.messaging import repository as repo
-from courier.domains.messaging.analysis import enqueue_analysis
+from courier.domains.messaging.analysis import analysis_jobs
 from courier.domains.messaging.repository import CHUNK
 from courier.domains.messaging.schemas import MESSAGE_TYPE
+from courier.jobs.outbox import mark_enqueued
 from courier.jsonapi.changes import Actor, Change, change, write_changes
 from courier.models.messaging import MessagingChannel, MessagingMessage
 
@@ -225,8 +226,9 @@ async def post_messages(
     The caller has decided that each author may post in each channel (a subscriber, the
     channel not archived); texts of posted messages are not blank. ``authors``: what is known
     of them already (the rest is read). Core statements only, a fixed number whatever the
-    number of posts: the seqs (one UPDATE), the messages (one INSERT), the authors' horizons
-    (one UPDATE), then the audit rows, events and analysis jobs. Never commits.
+    number of posts: the seqs (one UPDATE), the messages with their analysis jobs (one INSERT
+    on PostgreSQL for one post), the authors' horizons (one UPDATE), then the audit rows and
+    events. Never commits.
     """
     if not posts:
         return []
@@ -256,7 +258,10 @@ async def post_messages(
         )
     to_post = [(m, p) for m, p in zip(messages, posts, strict=True) if not p.draft]
     taken = await _take(session, organization_id, [m for m, _ in to_post], now)
-    await repo.insert_messages(session, organization_id, [m.row() for m in messages])
+    # The messages with their analysis jobs (one statement for a post on PostgreSQL).
+    jobs = analysis_jobs(organization_id, [m.id for m in messages])
+    await repo.insert_messages(session, organization_id, [m.row() for m in messages], jobs)
+    mark_enqueued(session)
     await _posted(session, organization_id, [(m, p.auto_ack) for m, p in to_post], taken, now)
     unknown = [p.channel_id for _, p in to_post if p.audience is None]
     audiences = await channel_audiences(session, organization_id, unknown) if unknown else {}
@@ -291,7 +296,6 @@ async def post_messages(
         request_id=actor.request_id,
         organization_id=organization_id,
     )
-    await enqueue_analysis(session, organization_id, [m.id for m in messages])
     return messages
 
 

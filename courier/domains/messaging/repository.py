@@ -41,6 +41,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from courier.core.auth import Principal
+from courier.core.bulk import insert_of, prefixed
 from courier.core.direct import Direct
 from courier.core.errors import ApiError, ErrorItem, not_found
 from courier.core.tenancy import in_organization, scoped
@@ -52,6 +53,7 @@ from courier.models.individual_group import (
     IndividualGroupLeader,
     IndividualGroupMember,
 )
+from courier.models.job import Job
 from courier.models.messaging import (
     MessagingBookmark,
     MessagingChannel,
@@ -838,23 +840,36 @@ def no_such_channel(channel_id: uuid.UUID, pointer: str) -> ApiError:
 
 
 _INSERT_MESSAGES = insert(_MESSAGES)
-# One message: every column named (NewMessage.row), run on the driver's connection.
-_INSERT_MESSAGE = Direct(
-    insert(_MESSAGES).values({c.key: bindparam(c.key, type_=c.type) for c in _MESSAGES.c})
+# One message (every column named), alone or with its job, on the driver's connection.
+_JOBS: Any = Job.__table__
+_INSERT_MESSAGE = Direct(insert_of(_MESSAGES, "m_"))
+_INSERT_MESSAGE_AND_JOB = Direct(
+    insert_of(_MESSAGES, "m_").add_cte(insert_of(_JOBS, "j_").cte("j_rows"))
 )
 
 
 async def insert_messages(
-    session: AsyncSession, organization_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    rows: Sequence[dict[str, Any]],
+    jobs: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """One INSERT of messages (Core rows, each naming ``organization_id``)."""
-    if any(row["organization_id"] != organization_id for row in rows):
-        raise ValueError("a message row of another organization")
+    """One INSERT of messages (Core rows, each naming ``organization_id``) and of ``jobs``
+    (rows of :func:`courier.jobs.outbox.job_row` about them): one message and its job are
+    one statement on PostgreSQL (the job a data-modifying CTE), else an INSERT each."""
+    if any(row["organization_id"] != organization_id for row in [*rows, *jobs]):
+        raise ValueError("a message or job row of another organization")
     connection = await session.connection()
+    if len(rows) == 1 and len(jobs) == 1 and connection.dialect.name == "postgresql":
+        params = prefixed(_MESSAGES, "m_", rows[0]) | prefixed(_JOBS, "j_", jobs[0])
+        await _INSERT_MESSAGE_AND_JOB.execute(connection, params)
+        return
     if len(rows) == 1:
-        await _INSERT_MESSAGE.execute(connection, rows[0])
+        await _INSERT_MESSAGE.execute(connection, prefixed(_MESSAGES, "m_", rows[0]))
     else:
         await connection.execute(_INSERT_MESSAGES, list(rows))
+    if jobs:
+        await connection.execute(insert(_JOBS), list(jobs))
 
 
 # channel, its new seq, its group, its SMS path on
