@@ -257,12 +257,17 @@ async def post_messages(
             )
         )
     to_post = [(m, p) for m, p in zip(messages, posts, strict=True) if not p.draft]
-    taken = await _take(session, organization_id, [m for m, _ in to_post], now)
-    # The messages with their analysis jobs (one statement for a post on PostgreSQL).
     jobs = analysis_jobs(organization_id, [m.id for m in messages])
-    await repo.insert_messages(session, organization_id, [m.row() for m in messages], jobs)
+    if len(messages) == len(to_post) == 1 and repo.is_postgres(session):
+        # One post on PostgreSQL: the seq, the message with its analysis job and the author's
+        # horizon in one statement.
+        ((message, post),) = to_post
+        await _post_one(session, organization_id, message, post, jobs[0], now)
+    else:
+        taken = await _take(session, organization_id, [m for m, _ in to_post], now)
+        await repo.insert_messages(session, organization_id, [m.row() for m in messages], jobs)
+        await _posted(session, organization_id, [(m, p.auto_ack) for m, p in to_post], taken, now)
     mark_enqueued(session)
-    await _posted(session, organization_id, [(m, p.auto_ack) for m, p in to_post], taken, now)
     unknown = [p.channel_id for _, p in to_post if p.audience is None]
     audiences = await channel_audiences(session, organization_id, unknown) if unknown else {}
     changes: list[Change] = []
@@ -367,8 +372,40 @@ async def _posted(
     moved = await repo.move_author_horizons(session, organization_id, moves, now)
     if len(messages) == 1:
         messages[0][0].author_read = moved == 1
+    await _hooks(session, organization_id, [m for m, _ in messages], taken)
+
+
+async def _post_one(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    message: NewMessage,
+    post: NewPost,
+    job: dict[str, Any],
+    now: datetime,
+) -> None:
+    """PostgreSQL: :func:`_take`, the INSERT and :func:`_posted` of one message, the first
+    three in one statement (:func:`repository.post_one`)."""
+    message.posted_time = now
+    message.draft = False
+    taken, moved = await repo.post_one(
+        session, organization_id, message.row(), job, auto_ack=post.auto_ack
+    )
+    if not taken:
+        raise LookupError("a channel to post in no longer exists")
+    message.seq = taken[0][1]
+    message.author_read = moved
+    await _hooks(session, organization_id, [message], taken)
+
+
+async def _hooks(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    messages: Sequence[NewMessage],
+    taken: repo.Taken,
+) -> None:
+    """The :func:`on_posted` hooks, told of the messages just posted."""
     if _HOOKS:
         found = {channel_id: (group, sms) for channel_id, _seq, group, sms in taken}
-        posted = [Posted(m, *found[m.channel_id]) for m, _ in messages]
+        posted = [Posted(m, *found[m.channel_id]) for m in messages]
         for hook in list(_HOOKS):
             await hook(session, organization_id, posted)

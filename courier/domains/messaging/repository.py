@@ -20,12 +20,14 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Select,
     Uuid,
     and_,
     any_,
     bindparam,
+    case,
     delete,
     false,
     func,
@@ -35,6 +37,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -960,14 +963,38 @@ async def take_seqs_of_channels(
             _SET_LAST_MESSAGE,
             [{"b_org": organization_id, "b_id": c, "b_message": by_channel[c]} for c in ordered],
         )
-    for channel_id, seq, _group, _sms in rows:  # loaded channel objects see the new values
+    _loaded_channels_see(session, rows, by_channel, now)
+    return rows
+
+
+def _loaded_channels_see(
+    session: AsyncSession, rows: Taken, by_channel: Mapping[uuid.UUID, uuid.UUID], now: datetime
+) -> None:
+    """Channel objects loaded in ``session`` see the seqs and last messages just taken."""
+    for channel_id, seq, _group, _sms in rows:
         channel = session.identity_map.get(identity_key(MessagingChannel, channel_id))
         if channel is not None:
             set_committed_value(channel, "last_seq", seq)
             set_committed_value(channel, "last_message_id", by_channel[channel_id])
             set_committed_value(channel, "last_message_at", now)
             set_committed_value(channel, "last_modified_at", now)
-    return rows
+
+
+def _loaded_subscriber_sees(
+    session: AsyncSession,
+    channel_id: uuid.UUID,
+    individual_id: uuid.UUID,
+    seq: int,
+    message_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    """A subscriber object loaded in ``session`` sees its horizon just moved."""
+    sub = session.identity_map.get(identity_key(MessagingSubscriber, (channel_id, individual_id)))
+    if sub is not None:
+        set_committed_value(sub, "ack_seq", seq)
+        set_committed_value(sub, "ack_message_id", message_id)
+        set_committed_value(sub, "ack_time", now)
+        set_committed_value(sub, "ack_user_time", now)
 
 
 # PostgreSQL: many channels, or many horizons, in one statement over unnested arrays. Each
@@ -1019,6 +1046,105 @@ _MOVE_HORIZON = (
 _MOVE_HORIZON_DIRECT = Direct(_MOVE_HORIZON)
 
 
+def _post_one_pg() -> Direct:
+    """PostgreSQL: one post in one statement. The channel's seq taken (``UPDATE ...
+    RETURNING``, its row locked until commit), the message written at that seq with its
+    analysis job, and the author's horizon moved to it (with ``b_auto``: from anywhere behind;
+    without: only from the message before), as data-modifying CTEs in the order they take
+    their locks (channel, then subscriber); it returns what :func:`take_seqs_of_channels`
+    returns, and whether the horizon moved."""
+    taken = _TAKE_SEQ.cte("taken")
+    names = [c.key for c in _MESSAGES.c]
+    message = insert(_MESSAGES).from_select(
+        names,
+        select(
+            *[
+                # typed: a parameter in a SELECT list has no column type to take
+                taken.c.last_seq
+                if key == "seq"
+                else sql_cast(bindparam(f"m_{key}", type_=c.type), c.type)
+                for key, c in zip(names, _MESSAGES.c, strict=True)
+            ]
+        ),
+    )
+    sub = _SUBSCRIBERS.c
+    moved = (
+        update(_SUBSCRIBERS)
+        .where(
+            sub.organization_id == bindparam("b_org"),  # tenancy-ok: the post's organization
+            sub.channel_id == taken.c.id,
+            sub.individual_id == bindparam("b_author"),
+            sub.ack_seq < taken.c.last_seq,
+            sub.ack_seq
+            >= case((bindparam("b_auto", type_=Boolean()), 0), else_=taken.c.last_seq - 1),
+        )
+        .values(
+            ack_seq=taken.c.last_seq,
+            ack_message_id=bindparam("b_message"),
+            ack_time=bindparam("b_now"),
+            ack_user_time=bindparam("b_now"),
+        )
+        .returning(sub.individual_id)
+        .cte("moved")
+    )
+    count = select(func.count()).select_from(moved).scalar_subquery()
+    return Direct(
+        select(
+            taken.c.id,
+            taken.c.last_seq,
+            taken.c.individual_group_id,
+            taken.c.with_sms,
+            count.label("moved"),
+        )
+        .add_cte(message.cte("m_rows"))
+        .add_cte(insert_of(_JOBS, "j_").cte("j_rows"))
+        .add_cte(moved)
+    )
+
+
+_POST_ONE_PG = _post_one_pg()
+
+
+async def post_one(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    row: dict[str, Any],
+    job: dict[str, Any],
+    *,
+    auto_ack: bool,
+) -> tuple[Taken, bool]:
+    """PostgreSQL: post the message ``row`` (its seq left to the statement; ``posted_time``
+    and ``last_modified_at`` its time) with its analysis ``job`` in one statement
+    (:func:`_post_one_pg`): the channel's seq, last message and activity, the message, the
+    job and the author's horizon. Returns :func:`take_seqs_of_channels`' rows (none: no such
+    channel, and nothing was written) and whether the author's horizon moved. Loaded channel
+    and subscriber objects see the new values."""
+    if row["organization_id"] != organization_id or job["organization_id"] != organization_id:
+        raise ValueError("a message or job row of another organization")
+    now: datetime = row["posted_time"]
+    params = (
+        prefixed(_MESSAGES, "m_", row)
+        | prefixed(_JOBS, "j_", job)
+        | {
+            "b_org": organization_id,
+            "b_id": row["channel_id"],
+            "b_message": row["id"],
+            "b_now": now,
+            "b_author": row["individual_id"],
+            "b_auto": auto_ack,
+        }
+    )
+    found = await _POST_ONE_PG.rows(await session.connection(), params)
+    taken: Taken = [(c, s, g, bool(w)) for c, s, g, w, _moved in found]
+    moved = bool(found) and found[0][4] == 1
+    _loaded_channels_see(session, taken, {row["channel_id"]: row["id"]}, now)
+    if taken and moved:
+        _loaded_subscriber_sees(
+            session, row["channel_id"], row["individual_id"], taken[0][1], row["id"], now
+        )
+    return taken, moved
+
+
 @dataclass(frozen=True)
 class AuthorHorizon:
     """A posted message whose author's horizon moves to it: with ``auto_ack`` any horizon
@@ -1058,14 +1184,10 @@ async def move_author_horizons(
     if len(params) == 1:
         moved = await _MOVE_HORIZON_DIRECT.count(connection, params[0])
         move = moves[0]
-        sub = session.identity_map.get(
-            identity_key(MessagingSubscriber, (move.channel_id, move.author_id))
-        )
-        if moved and sub is not None:
-            set_committed_value(sub, "ack_seq", move.seq)
-            set_committed_value(sub, "ack_message_id", move.message_id)
-            set_committed_value(sub, "ack_time", now)
-            set_committed_value(sub, "ack_user_time", now)
+        if moved:
+            _loaded_subscriber_sees(
+                session, move.channel_id, move.author_id, move.seq, move.message_id, now
+            )
         return moved
     if is_postgres(session):
         result = await session.execute(
