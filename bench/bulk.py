@@ -40,7 +40,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -59,6 +58,7 @@ from courier.models.replicator import Replicator
 # Run as a script: the repository root on the path, for ``bench.*``.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.pg import pg_admin
+from bench.processes import timed_post
 
 REPO = Path(__file__).resolve().parent.parent
 LOCALES = ["en-US", "es-US", None, "es", "fr-FR"]
@@ -290,18 +290,9 @@ async def one_round(url: str, data_dir: Path, name: str, args: argparse.Namespac
                 },
             }
         }
-        async with application.router.lifespan_context(application):
-            transport = httpx.ASGITransport(app=application)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-                started = time.perf_counter()
-                response = await http.post(
-                    "/v1/messaging-bulk-messages/",
-                    json=body,
-                    headers={"Authorization": f"Bearer {fixtures.secret}"},
-                )
-                answered = time.perf_counter()
-        if response.status_code != 201:
-            raise RuntimeError(f"{response.status_code}: {response.text}")
+        started, answered, response = await timed_post(
+            application, "/v1/messaging-bulk-messages/", body, fixtures.secret
+        )
         bulk_id = uuid.UUID(response.json()["data"]["id"])
         status = select(MessagingBulkMessage.status).where(MessagingBulkMessage.id == bulk_id)
         await until(watcher, status, "posted")

@@ -65,7 +65,6 @@ from dataclasses import dataclass  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
-import httpx  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E402
@@ -73,6 +72,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E40
 from bench.bulk import _seconds, scalar, until  # noqa: E402
 from bench.jobs import KIND as NOOP  # noqa: E402
 from bench.pg import pg_admin  # noqa: E402
+from bench.processes import timed_post  # noqa: E402
 from courier.config import Settings  # noqa: E402
 from courier.core.db import Database, commit  # noqa: E402
 from courier.jobs import enqueue  # noqa: E402
@@ -439,18 +439,9 @@ async def post_multicast(
             },
         }
     }
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-            started = time.perf_counter()
-            response = await http.post(
-                "/v1/multicasts/",
-                json=body,
-                headers={"Authorization": f"Bearer {fixtures.secret}"},
-            )
-            answered = time.perf_counter()
-    if response.status_code != 201:
-        raise RuntimeError(f"{response.status_code}: {response.text}")
+    started, answered, response = await timed_post(
+        application, "/v1/multicasts/", body, fixtures.secret
+    )
     return started, answered, uuid.UUID(response.json()["data"]["id"])
 
 

@@ -7,8 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -50,3 +52,24 @@ def stop(*processes: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+async def timed_post(
+    application: Any, path: str, body: dict[str, Any], secret: str
+) -> tuple[float, float, Any]:
+    """``POST path`` with ``body`` to ``application`` through ASGI (its lifespan started for
+    the request), as the API key ``secret``: when it was sent, when answered, and the
+    response, raising unless 201."""
+    import httpx
+
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+            started = time.perf_counter()
+            response = await http.post(
+                path, json=body, headers={"Authorization": f"Bearer {secret}"}
+            )
+            answered = time.perf_counter()
+    if response.status_code != 201:
+        raise RuntimeError(f"{response.status_code}: {response.text}")
+    return started, answered, response

@@ -83,6 +83,22 @@ async def sent(client: httpx.AsyncClient, org: Org, **attributes: Any) -> dict[s
     return data
 
 
+async def sent_to_group(
+    client: httpx.AsyncClient, org: Org, cohort: str, template_id: str
+) -> dict[str, Any]:
+    """A multicast of template ``template_id`` (with DATA) to the group ``cohort``."""
+    return await sent(
+        client,
+        org,
+        **{
+            "filter-type": "group",
+            "filter-value": {"individual-group-id": cohort},
+            "template-id": template_id,
+            "data": DATA,
+        },
+    )
+
+
 async def view(client: httpx.AsyncClient, org: Org, ident: str, **params: str) -> dict[str, Any]:
     response = await client.get(f"{MULTICASTS}{ident}/", headers=org.readonly, params=params)
     assert response.status_code == 200, response.text
@@ -252,16 +268,7 @@ async def test_list_filters_and_includes(
     other = await template(client, org)
     members = [await make_individual_id(client, org) for _ in range(2)]
     cohort = await group(client, org, members)
-    first = await sent(
-        client,
-        org,
-        **{
-            "filter-type": "group",
-            "filter-value": {"individual-group-id": cohort},
-            "template-id": news["id"],
-            "data": DATA,
-        },
-    )
+    first = await sent_to_group(client, org, cohort, news["id"])
     second = await sent(
         client,
         org,
@@ -606,16 +613,7 @@ async def test_group_multicast_notifies_each_member_once_and_pushes_each_device_
             tokens[individual].append(device["attributes"]["token"])
     members = [ind for ind, _user in patients]
     cohort = await group(client, org, members)
-    made = await sent(
-        client,
-        org,
-        **{
-            "filter-type": "group",
-            "filter-value": {"individual-group-id": cohort},
-            "template-id": news["id"],
-            "data": DATA,
-        },
-    )
+    made = await sent_to_group(client, org, cohort, news["id"])
     small_chunks = settings.model_copy(update={"multicast_chunk_size": 2})
     await run_until_idle(app.state.database, small_chunks)
 
@@ -772,16 +770,7 @@ async def test_a_chunk_and_its_pushes_take_as_many_statements_for_six_as_for_two
 
     async def statements_of(members: list[str]) -> list[tuple[str, bool]]:
         cohort = await group(client, org, members)
-        await sent(
-            client,
-            org,
-            **{
-                "filter-type": "group",
-                "filter-value": {"individual-group-id": cohort},
-                "template-id": news["id"],
-                "data": DATA,
-            },
-        )
+        await sent_to_group(client, org, cohort, news["id"])
         ran: list[tuple[str, bool]] = []
 
         def record(*args: Any) -> None:
