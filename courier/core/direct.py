@@ -91,10 +91,9 @@ class Direct:
         self._compiled[key] = compiled
         return compiled
 
-    async def rows(
-        self, connection: AsyncConnection, params: Mapping[str, Any]
-    ) -> Sequence[Sequence[Any]]:
-        """The statement's rows (none for a statement that returns none)."""
+    async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Any]:
+        """The statement's rows (none for a statement that returns none), by position and by
+        column name."""
         ran = await self._run(connection, params, count=False)
         if isinstance(ran, CursorResult):
             return ran.all()

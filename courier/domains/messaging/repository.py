@@ -626,26 +626,81 @@ async def latest_bookmarks(
     return bookmarks
 
 
+# The organization of a look-up built once: a parameter, bound per call.
+_ORG: Any = bindparam("org")
+
+
+def _among_ids(column: Any, postgres: bool) -> ColumnElement[bool]:
+    """``column`` among the parameter ``ids``: ``= ANY(:ids)`` (one array) on PostgreSQL, an
+    expanding ``IN`` elsewhere."""
+    if postgres:
+        return cast("ColumnElement[bool]", column == any_(bindparam("ids", type_=ARRAY(Uuid()))))
+    return cast("ColumnElement[bool]", column.in_(bindparam("ids", expanding=True)))
+
+
+def _columns(*columns: Any) -> Select[Any]:
+    return cast("Select[Any]", select(*columns))
+
+
+def _by_dialect(build: Any) -> dict[bool, Direct]:
+    """A look-up built once for PostgreSQL (run on the driver's connection) and once for the
+    others, keyed by whether the session's database is PostgreSQL."""
+    return {postgres: Direct(build(postgres)) for postgres in (True, False)}
+
+
+_REACTIONS = _by_dialect(
+    lambda postgres: scoped(
+        _columns(
+            MessagingReaction.message_id,
+            MessagingReaction.individual_id,
+            MessagingReaction.reaction_type,
+        ).where(_among_ids(MessagingReaction.message_id, postgres)),
+        MessagingReaction,
+        _ORG,
+    ).order_by(MessagingReaction.created_at, MessagingReaction.id)
+)
+
+
 async def message_reactions(
     session: AsyncSession, organization_id: uuid.UUID, message_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, list[Any]]:
     """Each message's reactions (``individual_id``, ``reaction_type``), oldest first."""
     reactions: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    columns = cast(
-        "Select[Any]",
-        select(
-            MessagingReaction.message_id,
-            MessagingReaction.individual_id,
-            MessagingReaction.reaction_type,
-        ),
-    )
+    statement = _REACTIONS[is_postgres(session)]
+    connection = await session.connection()
     for chunk in chunks(message_ids):
-        stmt = columns.where(among(session, MessagingReaction.message_id, chunk)).order_by(
-            MessagingReaction.created_at, MessagingReaction.id
-        )
-        for row in await session.execute(scoped(stmt, MessagingReaction, organization_id)):
+        for row in await statement.rows(connection, {"org": organization_id, "ids": chunk}):
             reactions[row.message_id].append(row)
     return reactions
+
+
+def _horizons(postgres: bool, one: bool) -> Any:
+    stmt = scoped(
+        _columns(
+            MessagingSubscriber.channel_id,
+            MessagingSubscriber.individual_id,
+            MessagingSubscriber.ack_seq,
+            MessagingSubscriber.ack_time,
+            MessagingSubscriber.ack_user_time,
+        ).where(_among_ids(MessagingSubscriber.channel_id, postgres)),
+        MessagingSubscriber,
+        _ORG,
+    ).order_by(
+        MessagingSubscriber.channel_id,
+        MessagingSubscriber.subscribed_at,
+        MessagingSubscriber.individual_id,
+    )
+    if one:
+        stmt = stmt.where(MessagingSubscriber.individual_id == bindparam("individual"))
+    return stmt
+
+
+# (postgres, one individual's)
+_HORIZONS = {
+    (postgres, one): Direct(_horizons(postgres, one))
+    for postgres in (True, False)
+    for one in (True, False)
+}
 
 
 async def horizons(
@@ -658,27 +713,37 @@ async def horizons(
     ``ack_time``, ``ack_user_time``: Core rows), in the order they subscribed (only
     ``individual_id``'s, when given)."""
     by_channel: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    columns = cast(
-        "Select[Any]",
-        select(
-            MessagingSubscriber.channel_id,
-            MessagingSubscriber.individual_id,
-            MessagingSubscriber.ack_seq,
-            MessagingSubscriber.ack_time,
-            MessagingSubscriber.ack_user_time,
-        ),
-    )
+    statement = _HORIZONS[is_postgres(session), individual_id is not None]
+    connection = await session.connection()
     for chunk in chunks(channel_ids):
-        stmt = columns.where(among(session, MessagingSubscriber.channel_id, chunk)).order_by(
-            MessagingSubscriber.channel_id,
-            MessagingSubscriber.subscribed_at,
-            MessagingSubscriber.individual_id,
-        )
-        if individual_id is not None:
-            stmt = stmt.where(MessagingSubscriber.individual_id == individual_id)
-        for row in await session.execute(scoped(stmt, MessagingSubscriber, organization_id)):
+        params = {"org": organization_id, "ids": chunk, "individual": individual_id}
+        for row in await statement.rows(connection, params):
             by_channel[row.channel_id].append(row)
     return by_channel
+
+
+_NAMES = _by_dialect(
+    lambda postgres: scoped(
+        _columns(
+            Individual.id,
+            Individual.first_name,
+            Individual.last_name,
+            Individual.preferred_name,
+            Individual.account_type,
+            User.username,
+        )
+        .outerjoin(
+            User,
+            and_(
+                User.primary_individual_id == Individual.id,
+                in_organization(User, _ORG),
+            ),
+        )
+        .where(_among_ids(Individual.id, postgres)),
+        Individual,
+        _ORG,
+    ).order_by(Individual.id, User.created_at, User.id)
+)
 
 
 async def names_with_logins(
@@ -688,25 +753,10 @@ async def names_with_logins(
     ``last_name``, ``preferred_name``, ``account_type`` and the ``username`` of the login whose
     primary individual they are (the oldest), as Core rows by id."""
     people: dict[uuid.UUID, Any] = {}
-    org = organization_id
-    columns = cast(
-        "Select[Any]",
-        select(
-            Individual.id,
-            Individual.first_name,
-            Individual.last_name,
-            Individual.preferred_name,
-            Individual.account_type,
-            User.username,
-        ).outerjoin(
-            User, and_(User.primary_individual_id == Individual.id, in_organization(User, org))
-        ),
-    )
+    statement = _NAMES[is_postgres(session)]
+    connection = await session.connection()
     for chunk in chunks(ids):
-        stmt = columns.where(among(session, Individual.id, chunk)).order_by(
-            Individual.id, User.created_at, User.id
-        )
-        for row in await session.execute(scoped(stmt, Individual, org)):
+        for row in await statement.rows(connection, {"org": organization_id, "ids": chunk}):
             people.setdefault(row.id, row)
     return people
 
