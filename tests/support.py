@@ -47,14 +47,9 @@ def process_env() -> dict[str, str]:
 
 
 @contextmanager
-def count_queries(app: Any, only: str | None = None) -> Iterator[list[str]]:
-    """Collect the SQL statements the app runs inside the block (bookkeeping excluded);
-    with ``only``, just the statements that mention it (e.g. a table-name prefix).
-
-    Statements are grouped by connection: a connection that ran nothing but bookkeeping (a
-    background job claim: its ``BEGIN IMMEDIATE`` on SQLite and its ``jobs`` query) is not
-    the request's, and none of its statements count. The list fills when the block ends."""
-    statements: list[str] = []
+def statements_by_connection(app: Any) -> Iterator[dict[int, list[str]]]:
+    """The SQL statements the app runs inside the block, by connection, in order (the dict
+    fills as they run)."""
     by_connection: dict[int, list[str]] = {}
     engine = app.state.database.engine.sync_engine
 
@@ -63,14 +58,27 @@ def count_queries(app: Any, only: str | None = None) -> Iterator[list[str]]:
 
     event.listen(engine, "before_cursor_execute", record)
     try:
-        yield statements
+        yield by_connection
     finally:
         event.remove(engine, "before_cursor_execute", record)
-        for ran in by_connection.values():
-            counted = [s for s in ran if not is_bookkeeping(s)]
-            if all(s.startswith("BEGIN") for s in counted):
-                continue
-            statements.extend(s for s in counted if only is None or only in s)
+
+
+@contextmanager
+def count_queries(app: Any, only: str | None = None) -> Iterator[list[str]]:
+    """Collect the SQL statements the app runs inside the block (bookkeeping excluded);
+    with ``only``, just the statements that mention it (e.g. a table-name prefix).
+
+    Statements are grouped by connection: a connection that ran nothing but bookkeeping (a
+    background job claim: its ``BEGIN IMMEDIATE`` on SQLite and its ``jobs`` query) is not
+    the request's, and none of its statements count. The list fills when the block ends."""
+    statements: list[str] = []
+    with statements_by_connection(app) as by_connection:
+        yield statements
+    for ran in by_connection.values():
+        counted = [s for s in ran if not is_bookkeeping(s)]
+        if all(s.startswith("BEGIN") for s in counted):
+            continue
+        statements.extend(s for s in counted if only is None or only in s)
 
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,10 +9,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from sqlalchemy import event
 
 from tests.conftest import Org
-from tests.support import caches_listening, count_queries
+from tests.support import caches_listening, count_queries, statements_by_connection
 from tests.test_texts_rate import make_number, new_phone, send
 
 # The key's last use (once a minute) and the sniffers' cache: not the accept's.
@@ -25,22 +24,12 @@ def accept_statements(app: Any) -> Iterator[list[str]]:
     :func:`count_queries` leaves out as bookkeeping), but the key's and sniffers' upkeep and
     ``BEGIN``. The list fills when the block ends."""
     statements: list[str] = []
-    by_connection: dict[int, list[str]] = {}
-    engine = app.state.database.engine.sync_engine
-
-    def record(*args: Any) -> None:
-        by_connection.setdefault(id(args[0]), []).append(" ".join(str(args[2]).split()))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_by_connection(app) as by_connection:
         yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-        for ran in by_connection.values():
-            if any("INSERT INTO texts " in s for s in ran):
-                statements.extend(
-                    s for s in ran if not UPKEEP.search(s) and not s.startswith("BEGIN")
-                )
+    for ran in by_connection.values():
+        flat = [" ".join(s.split()) for s in ran]
+        if any("INSERT INTO texts " in s for s in flat):
+            statements.extend(s for s in flat if not UPKEEP.search(s) and not s.startswith("BEGIN"))
 
 
 async def test_a_text_accept_costs_a_bounded_number_of_statements(
