@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import Org
 from tests.support import caches_listening, count_queries
@@ -142,3 +143,42 @@ async def test_the_201_is_what_reading_the_message_back_shows(
         assert shown["ack"] is acked, attributes
         assert shown["reactions"] == shown["attachments"] == shown["read-receipts"] == []
         assert shown["preferred-name"] == "Al" and shown["first-name"] == "Alice"
+
+
+async def test_a_channel_deleted_before_the_write_is_404_and_nothing_is_written(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    """The write finds no channel (a delete committed after the post's look-up): 404 naming
+    the channel, and the transaction writes nothing (no message, no analysis job)."""
+    import uuid
+
+    from sqlalchemy import select
+
+    from courier.core.errors import ApiError
+    from courier.core.tenancy import scoped
+    from courier.domains.messaging.posting import AuditActor, NewPost, post_messages
+    from courier.models.job import Job
+    from courier.models.messaging import MessagingMessage
+
+    alice = await make_individual(client, org, "Alice", "Patient")
+    gone, message_id = uuid.uuid4(), uuid.uuid4()
+    organization = uuid.UUID(org.id)
+    database = app.state.database
+    async with database.sessionmaker() as session:
+        with pytest.raises(ApiError) as raised:
+            await post_messages(
+                session,
+                organization,
+                [NewPost(gone, uuid.UUID(alice), "Hello?", message_id=message_id)],
+                actor=AuditActor("system", "test"),
+            )
+        await session.rollback()
+    assert raised.value.status == 404
+    assert str(gone) in raised.value.items[0].detail
+    async with database.sessionmaker() as session:
+        messages = select(MessagingMessage.id).where(MessagingMessage.id == message_id)
+        found = await session.execute(scoped(messages, MessagingMessage, organization))
+        jobs = (await session.execute(scoped(select(Job.payload), Job, organization))).scalars()
+        payloads = list(jobs)
+    assert found.first() is None
+    assert not [p for p in payloads if p.get("message_id") == str(message_id)]

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import Principal
-from courier.core.errors import conflict
+from courier.core.errors import ApiError, conflict
 from courier.core.time import now_ms
 from courier.domains.messaging import repository as repo
 from courier.domains.messaging.analysis import analysis_jobs
@@ -176,6 +176,12 @@ def on_posted(hook: PostedHook) -> PostedHook:
     if hook not in _HOOKS:
         _HOOKS.append(hook)
     return hook
+
+
+def channel_gone(channel_id: uuid.UUID) -> ApiError:
+    """A channel deleted between the post's look-up and its write (another request's delete
+    committed meanwhile): 404, as a post to it a moment later is; the transaction rolls back."""
+    return repo.no_such_channel(channel_id, "/data/attributes/channel-id")
 
 
 def refuse_archived(channel: MessagingChannel) -> None:
@@ -345,7 +351,7 @@ async def _take(
     rows = await repo.take_seqs_of_channels(session, organization_id, by_channel, now)
     seqs = {channel_id: seq for channel_id, seq, _group, _sms in rows}
     if len(seqs) != len(by_channel):
-        raise LookupError("a channel to post in no longer exists")
+        raise channel_gone(min(set(by_channel) - set(seqs)))
     for message in messages:
         message.seq = seqs[message.channel_id]
         message.posted_time = now
@@ -391,7 +397,7 @@ async def _post_one(
         session, organization_id, message.row(), job, auto_ack=post.auto_ack
     )
     if not taken:
-        raise LookupError("a channel to post in no longer exists")
+        raise channel_gone(message.channel_id)
     message.seq = taken[0][1]
     message.author_read = moved
     await _hooks(session, organization_id, [message], taken)
