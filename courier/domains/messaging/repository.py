@@ -893,9 +893,8 @@ def no_such_channel(channel_id: uuid.UUID, pointer: str) -> ApiError:
 
 
 _INSERT_MESSAGES = insert(_MESSAGES)
-# One message (every column named), alone or with its job, on the driver's connection.
+# One message (every column named) with its job, on the driver's connection.
 _JOBS: Any = Job.__table__
-_INSERT_MESSAGE = Direct(insert_of(_MESSAGES, "m_"))
 _INSERT_MESSAGE_AND_JOB = Direct(
     insert_of(_MESSAGES, "m_").add_cte(insert_of(_JOBS, "j_").cte("j_rows"))
 )
@@ -917,10 +916,7 @@ async def insert_messages(
         params = prefixed(_MESSAGES, "m_", rows[0]) | prefixed(_JOBS, "j_", jobs[0])
         await _INSERT_MESSAGE_AND_JOB.execute(connection, params)
         return
-    if len(rows) == 1:
-        await _INSERT_MESSAGE.execute(connection, prefixed(_MESSAGES, "m_", rows[0]))
-    else:
-        await connection.execute(_INSERT_MESSAGES, list(rows))
+    await connection.execute(_INSERT_MESSAGES, rows[0] if len(rows) == 1 else list(rows))
     if jobs:
         await connection.execute(insert(_JOBS), list(jobs))
 
