@@ -84,19 +84,22 @@ _LISTENERS: list[Listener] = []
 class Consumer:
     """What acts on an organization's events as they are published (webhooks, announcers).
 
-    ``interest(organization id, events)``: what of the organization may want events, as a
-    SELECT of one text column labelled ``value`` whose tenant tables are filtered with
-    :func:`~courier.core.tenancy.in_organization` (None when none of ``events`` can be wanted:
-    no query). Its rows depend on the organization only, never on ``events``: they are kept
-    per process (:mod:`courier.events.interest`), so the consumer declares what changes them
-    (:func:`courier.core.notified.watch` on :data:`~courier.events.interest.INTEREST_CHANNEL`).
-    What is not kept is asked in one statement per transaction and organization, for every
-    consumer, whatever the number of events.
+    ``interest(organization id)``: what of the organization may want events, as a SELECT of
+    one text column labelled ``value`` whose tenant tables are filtered with
+    :func:`~courier.core.tenancy.in_organization`. Its rows depend on the organization only,
+    never on the events: they are kept per process (:mod:`courier.events.interest`), so the
+    consumer declares what changes them (:func:`courier.core.notified.watch` on
+    :data:`~courier.events.interest.INTEREST_CHANNEL`), and the statement is built only when
+    they are not kept. What is not kept is asked in one statement per transaction and
+    organization, for every consumer, whatever the number of events.
     ``act(session, organization id, events, values)``: given the values found (never empty),
-    enqueue the jobs that act on those of the events they want (perhaps none)."""
+    enqueue the jobs that act on those of the events they want (perhaps none).
+    ``relevant(events)``: whether any of ``events`` can be wanted at all (False: no query, no
+    act; by default every event can be)."""
 
-    interest: Callable[[uuid.UUID, Sequence[Published]], Select[Any] | None]
+    interest: Callable[[uuid.UUID], Select[Any]]
     act: Callable[[AsyncSession, uuid.UUID, Sequence[Published], list[str]], Awaitable[None]]
+    relevant: Callable[[Sequence[Published]], bool] = lambda _events: True
 
 
 _CONSUMERS: list[Consumer] = [Consumer(webhooks.subscriptions, webhooks.enqueue_fanout)]
@@ -461,11 +464,7 @@ async def _consume(
     """Each consumer with an interest in ``batch`` acts. What the organization's consumers
     want is kept per process (:mod:`courier.events.interest`); what is not known is asked in
     one statement for every consumer."""
-    asked = [
-        (consumer, stmt)
-        for consumer in list(_CONSUMERS)
-        if (stmt := consumer.interest(organization_id, batch)) is not None
-    ]
+    asked = [consumer for consumer in list(_CONSUMERS) if consumer.relevant(batch)]
     if not asked:
         return
     cache = interest_cache(session.get_bind())
@@ -473,21 +472,21 @@ async def _consume(
     own = changed_in(session.sync_session, INTEREST_CHANNEL, str(organization_id))
     generation = cache.generation
     known = {} if own else dict(cache.get(organization_id) or {})
-    unknown = [(consumer, stmt) for consumer, stmt in asked if consumer not in known]
+    unknown = [consumer for consumer in asked if consumer not in known]
     if unknown:
         parts = [
-            stmt.add_columns(literal(index).label("consumer"))
-            for index, (_c, stmt) in enumerate(unknown)
+            consumer.interest(organization_id).add_columns(literal(index).label("consumer"))
+            for index, consumer in enumerate(unknown)
         ]
         query = parts[0] if len(parts) == 1 else union_all(*parts)
         found: dict[int, list[str]] = {}
         for value, index in await session.execute(scoped_parts(query, organization_id)):
             found.setdefault(int(index), []).append(str(value))
-        for index, (consumer, _stmt) in enumerate(unknown):
+        for index, consumer in enumerate(unknown):
             known[consumer] = tuple(found.get(index, ()))
         if not own:
             cache.keep(organization_id, known, generation)
-    for consumer, _stmt in asked:
+    for consumer in asked:
         if values := known[consumer]:
             await consumer.act(session, organization_id, batch, list(values))
 

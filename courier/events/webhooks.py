@@ -427,7 +427,7 @@ async def _active_webhooks(session: AsyncSession, organization_id: uuid.UUID) ->
     return list((await session.execute(stmt.order_by(Webhook.id))).scalars())
 
 
-def subscriptions(organization_id: uuid.UUID, events: Sequence[Published]) -> Select[Any]:
+def subscriptions(organization_id: uuid.UUID) -> Select[Any]:
     """The event types the organization's active webhooks subscribe to (JSON text, one row
     per webhook): the webhooks' interest in a transaction's events (courier.events.Consumer),
     kept per process until a webhook is added, deleted, or changes the below."""

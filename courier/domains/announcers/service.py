@@ -222,14 +222,16 @@ def _names(events: Sequence[Published]) -> set[str]:
     return {trigger.name for e in events for trigger in triggers_of(e.type)}
 
 
-def listening(organization_id: uuid.UUID, events: Sequence[Published]) -> Select[Any] | None:
+def listening(organization_id: uuid.UUID) -> Select[Any]:
     """The events of the catalogue the organization's active announcers listen for (one row
     per announcer): the announcers' interest (courier.events.Consumer), kept per process
-    until an announcer is added, deleted, or changes the below. None, and no query, when none
-    of ``events`` is in the catalogue (most transactions)."""
-    if not _names(events):
-        return None
+    until an announcer is added, deleted, or changes the below."""
     return repo.listened_for(organization_id)
+
+
+def in_catalogue(events: Sequence[Published]) -> bool:
+    """Whether any of ``events`` is in the catalogue (most transactions' are not: no query)."""
+    return bool(_names(events))
 
 
 async def enqueue_evaluation(
@@ -254,6 +256,6 @@ async def enqueue_evaluation(
 
 # Registered wherever announcers are loaded: the API (resource.py) and every worker (jobs.py)
 # import this module, so events published by requests and by jobs alike are evaluated.
-on_publishing(Consumer(listening, enqueue_evaluation))
+on_publishing(Consumer(listening, enqueue_evaluation, in_catalogue))
 watch(INTEREST_CHANNEL, Announcer, ("active", "event"), organization_entry, new=True)
 watch_statements(INTEREST_CHANNEL, ("announcers",), ("insert", "update", "delete"))
