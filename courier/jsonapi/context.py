@@ -55,9 +55,8 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
 RateLimitHook = Callable[[Request, Principal], Awaitable[None]]
 
 
-async def request_principal(
-    request: Request, session: AsyncSession = Depends(request_session, scope="function")
-) -> Principal:
+async def request_principal(request: Request, session: AsyncSession) -> Principal:
+    """The caller, authenticated on the request's session, within its rate limits."""
     settings: Settings = request.app.state.settings
     principal = await authenticate(
         session, settings, request.headers.get("authorization"), request.app.state.key_cache
@@ -93,8 +92,10 @@ def context_dependency(
     async def dependency(
         request: Request,
         session: AsyncSession = Depends(request_session, scope="function"),
-        principal: Principal = Depends(request_principal),
     ) -> Context:
+        # Called, not a sub-dependency: FastAPI's solving of each nested dependency costs
+        # about as much as authenticating a cached key.
+        principal = await request_principal(request, session)
         if principal.is_individual and not individual_allowed:
             roles = [r.value for r in Role if permission in ROLE_PERMISSIONS[r]]
             instead = f"an API key with role {' or '.join(roles)}" if roles else "the master key"
