@@ -28,6 +28,10 @@ own) and adds two things to the transaction:
   jobs. Usually (no seqs asked for earlier, at most :data:`MAX_FOLDED_ROWS` rows) the audit
   rows, the events and these notifications are one statement (writable CTEs, prepared once per
   shape); else an INSERT each and one ``SELECT pg_notify(...)``;
+- a transaction whose only pending write is one event (and its audit row), such as a message
+  post, can have them written by a statement it sends anyway: :func:`ride` hands them to that
+  statement as CTEs (:func:`rider_parts`, with both notifications), and :func:`_prepare` then
+  neither writes nor notifies them again;
 - the jobs of the event's consumers (:func:`on_publishing`): a ``webhooks.fanout`` job when an
   active webhook subscribes to one of the events (:mod:`courier.events.webhooks`), an
   ``announcers.evaluate`` job when an active announcer listens for one
@@ -43,7 +47,20 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, bindparam, event, insert, literal, text, union_all
+from sqlalchemy import (
+    Select,
+    Text,
+    bindparam,
+    event,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
@@ -74,6 +91,7 @@ class _Outbox:
     events: list[Published] = field(default_factory=list)
     audit_rows: list[dict[str, Any]] = field(default_factory=list)
     consumed: int = 0  # events[:consumed] were handed to the consumers
+    announced: int = 0  # events[:announced] were written and notified by a rider (Riding)
 
 
 Listener = Callable[[list[Published]], Awaitable[None]]
@@ -349,6 +367,92 @@ def _written_and_notified(
     return _folded(dialect, audit, len(audit_rows), len(events), notify_jobs), params
 
 
+@dataclass
+class Riding:
+    """The transaction's one unwritten event (and its audit row, if any), written by a
+    statement the caller sends anyway instead of by one of their own at commit: the
+    caller's SELECT takes :attr:`ctes` and :attr:`columns` (built once per shape, see
+    :func:`rider_parts`) and binds :attr:`params`, then hands the event's seq (the first of
+    those columns) to :meth:`done`. The notifications ride too (PostgreSQL delivers them on
+    commit, never on rollback). A statement that fails fails its transaction: nothing is
+    left half-written."""
+
+    shape: tuple[bool, bool]  # (an audit row, the workers notified too)
+    params: dict[str, Any]
+    outbox: _Outbox
+    event: Published
+
+    def done(self, seq: int) -> None:
+        self.event.seq = int(seq)
+        self.outbox.announced = len(self.outbox.events)
+
+
+def ride(session: AsyncSession) -> Riding | None:
+    """PostgreSQL: the transaction's pending writes as a :class:`Riding` when they are one
+    event and at most one audit row (a single change, as a message post has), taken from the
+    outbox (the caller must then run its statement); else None and nothing changes."""
+    outbox: _Outbox | None = session.info.get(_OUTBOX)
+    if (
+        outbox is None
+        or len(outbox.unwritten) != 1
+        or len(outbox.audit_rows) > 1
+        or outbox.consumed != len(outbox.events) - 1
+        or outbox.events[-1] is not outbox.unwritten[0]
+        or session.get_bind().dialect.name != "postgresql"
+    ):
+        return None
+    from courier.jobs import outbox as jobs
+
+    (event,) = outbox.unwritten
+    rows = outbox.audit_rows
+    params = {f"re_{name}": value for name, value in _event_row(event).items()}
+    if rows:
+        params |= {f"ra_{c.name}": rows[0][c.name] for c in _audit_table().columns}
+    outbox.unwritten, outbox.audit_rows = [], []
+    return Riding((bool(rows), jobs.take_notice(session)), params, outbox, event)
+
+
+_RIDERS: dict[tuple[bool, bool], tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+
+
+def rider_parts(shape: tuple[bool, bool]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The CTEs (the audit row, the event returning its seq, the notifications) and the
+    columns (the event's seq, then a count that has the notifications sent) a statement adds
+    to carry a :class:`Riding` of ``shape``."""
+    found = _RIDERS.get(shape)
+    if found is not None:
+        return found
+    from courier.jobs import outbox as jobs
+
+    audited, notify_jobs = shape
+    events = _EVENTS
+    written = (
+        insert(events)
+        .values({n: bindparam(f"re_{n}", type_=events.c[n].type) for n in _EVENT_COLUMNS})
+        .returning(events.c.seq, events.c.organization_id)
+        .cte("courier_rider_event")
+    )
+    ctes: list[Any] = [written]
+    if audited:
+        audit = _audit_table()
+        values = {c.name: bindparam(f"ra_{c.name}", type_=c.type) for c in audit.columns}
+        ctes.append(insert(audit).values(values).cte("courier_rider_audit"))
+    part = (
+        sql_cast(written.c.organization_id, Text).concat(":").concat(sql_cast(written.c.seq, Text))
+    )
+    calls = [func.pg_notify(literal_column(f"'{NOTIFY_CHANNEL}'"), part)]
+    if notify_jobs:
+        calls.append(func.pg_notify(literal_column(f"'{jobs.CHANNEL}'"), literal_column("''")))
+    notified = select(*calls).select_from(written).cte("courier_rider_notified")
+    ctes.append(notified)
+    columns = (
+        select(written.c.seq).scalar_subquery().label("rider_seq"),
+        select(func.count()).select_from(notified).scalar_subquery().label("rider_notified"),
+    )
+    found = _RIDERS[shape] = (tuple(ctes), columns)
+    return found
+
+
 async def write_events(session: AsyncSession) -> None:
     """Write the transaction's events (and audit rows) now rather than just before it
     commits: they take their seqs (e.g. to name them in a job's payload)."""
@@ -396,16 +500,18 @@ async def _prepare(session: AsyncSession) -> None:
     from courier.jobs import outbox as jobs  # (jobs import the events' consumers)
 
     events = outbox.events[outbox.consumed :]
+    # Events a rider wrote and notified already (Riding) are neither written nor told again.
+    fresh = outbox.events[max(outbox.consumed, outbox.announced) :]
     postgres = session.get_bind().dialect.name == "postgresql"
     # On PostgreSQL the writes and the notification are one statement when this is the first
     # write of these events (nothing asked for their seqs earlier) and the organizations'
     # parts fit in one notification.
     folded = (
         postgres
-        and bool(events)
-        and len(outbox.unwritten) == len(events) <= MAX_FOLDED_ROWS
+        and bool(fresh)
+        and len(outbox.unwritten) == len(fresh) <= MAX_FOLDED_ROWS
         and len(outbox.audit_rows) <= MAX_FOLDED_ROWS
-        and len({e.organization_id for e in events}) <= MAX_FOLDED_ORGANIZATIONS
+        and len({e.organization_id for e in fresh}) <= MAX_FOLDED_ORGANIZATIONS
     )
     if folded:
         await session.flush()  # what the rows refer to (their organization) first
@@ -427,9 +533,14 @@ async def _prepare(session: AsyncSession) -> None:
     # One statement, one notification per channel: the replicas hear of every organization's
     # new events and, when this transaction enqueued jobs (its own or its consumers'), the
     # workers too.
-    notices = [(NOTIFY_CHANNEL, payload) for payload in notice_payloads(by_organization)]
+    told: dict[uuid.UUID, list[Published]] = {}
+    for item in fresh:
+        told.setdefault(item.organization_id, []).append(item)
+    notices = [(NOTIFY_CHANNEL, payload) for payload in notice_payloads(told)]
     if jobs.take_notice(session):
         notices.append((jobs.CHANNEL, ""))
+    if not notices:
+        return
     calls = ", ".join(f"pg_notify(:c{i}, :p{i})" for i in range(len(notices)))
     params: dict[str, str] = {}
     for index, (channel, payload) in enumerate(notices):

@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from courier import events
 from courier.core.auth import Principal
 from courier.core.errors import ApiError, conflict
 from courier.core.time import now_ms
@@ -264,16 +265,8 @@ async def post_messages(
         )
     to_post = [(m, p) for m, p in zip(messages, posts, strict=True) if not p.draft]
     jobs = analysis_jobs(organization_id, [m.id for m in messages])
-    if len(messages) == len(to_post) == 1 and repo.is_postgres(session):
-        # One post on PostgreSQL: the seq, the message with its analysis job and the author's
-        # horizon in one statement.
-        ((message, post),) = to_post
-        await _post_one(session, organization_id, message, post, jobs[0], now)
-    else:
-        taken = await _take(session, organization_id, [m for m, _ in to_post], now)
-        await repo.insert_messages(session, organization_id, [m.row() for m in messages], jobs)
-        await _posted(session, organization_id, [(m, p.auto_ack) for m, p in to_post], taken, now)
-    mark_enqueued(session)
+    # The audit rows and events first (they name nothing the writes return), so that one post
+    # on PostgreSQL writes them in its own statement (courier.events.Riding).
     unknown = [p.channel_id for _, p in to_post if p.audience is None]
     audiences = await channel_audiences(session, organization_id, unknown) if unknown else {}
     changes: list[Change] = []
@@ -307,6 +300,16 @@ async def post_messages(
         request_id=actor.request_id,
         organization_id=organization_id,
     )
+    mark_enqueued(session)
+    if len(messages) == len(to_post) == 1 and repo.is_postgres(session):
+        # One post on PostgreSQL: the seq, the message with its analysis job, the author's
+        # horizon, its audit row, its event and the notifications in one statement.
+        ((message, post),) = to_post
+        await _post_one(session, organization_id, message, post, jobs[0], now)
+    else:
+        taken = await _take(session, organization_id, [m for m, _ in to_post], now)
+        await repo.insert_messages(session, organization_id, [m.row() for m in messages], jobs)
+        await _posted(session, organization_id, [(m, p.auto_ack) for m, p in to_post], taken, now)
     return messages
 
 
@@ -394,7 +397,12 @@ async def _post_one(
     message.posted_time = now
     message.draft = False
     taken, moved = await repo.post_one(
-        session, organization_id, message.row(), job, auto_ack=post.auto_ack
+        session,
+        organization_id,
+        message.row(),
+        job,
+        auto_ack=post.auto_ack,
+        riding=events.ride(session),
     )
     if not taken:
         raise channel_gone(message.channel_id)

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from courier import events
 from courier.core.auth import Principal
 from courier.core.bulk import insert_of, prefixed
 from courier.core.direct import Direct
@@ -1092,7 +1093,7 @@ _MOVE_HORIZON = (
 _MOVE_HORIZON_DIRECT = Direct(_MOVE_HORIZON)
 
 
-def _post_one_pg() -> Direct:
+def _post_one_pg(rider: tuple[bool, bool] | None = None) -> Direct:
     """PostgreSQL: one post in one statement. The channel's seq taken (``UPDATE ...
     RETURNING``, its row locked until commit), the message written at that seq with its
     analysis job, and the author's horizon moved to it (with ``b_auto``: from anywhere behind;
@@ -1134,7 +1135,7 @@ def _post_one_pg() -> Direct:
         .cte("moved")
     )
     count = select(func.count()).select_from(moved).scalar_subquery()
-    return Direct(
+    statement = (
         select(
             taken.c.id,
             taken.c.last_seq,
@@ -1146,9 +1147,14 @@ def _post_one_pg() -> Direct:
         .add_cte(insert_of(_JOBS, "j_").cte("j_rows"))
         .add_cte(moved)
     )
+    if rider is not None:
+        # The post's event, audit row and notifications too (courier.events.Riding).
+        ctes, columns = events.rider_parts(rider)
+        statement = statement.add_columns(*columns).add_cte(*ctes)
+    return Direct(statement)
 
 
-_POST_ONE_PG = _post_one_pg()
+_POST_ONE_PG: dict[tuple[bool, bool] | None, Direct] = {}
 
 
 async def post_one(
@@ -1158,13 +1164,15 @@ async def post_one(
     job: dict[str, Any],
     *,
     auto_ack: bool,
+    riding: events.Riding | None = None,
 ) -> tuple[Taken, bool]:
     """PostgreSQL: post the message ``row`` (its seq left to the statement; ``posted_time``
     and ``last_modified_at`` its time) with its analysis ``job`` in one statement
     (:func:`_post_one_pg`): the channel's seq, last message and activity, the message, the
-    job and the author's horizon. Returns :func:`take_seqs_of_channels`' rows (none: no such
-    channel, and nothing was written) and whether the author's horizon moved. Loaded channel
-    and subscriber objects see the new values."""
+    job and the author's horizon, and with ``riding`` the transaction's event, audit row and
+    notifications. Returns :func:`take_seqs_of_channels`' rows (none: no such channel, and
+    the caller must fail the transaction) and whether the author's horizon moved. Loaded
+    channel and subscriber objects see the new values."""
     if row["organization_id"] != organization_id or job["organization_id"] != organization_id:
         raise ValueError("a message or job row of another organization")
     now: datetime = row["posted_time"]
@@ -1180,9 +1188,15 @@ async def post_one(
             "b_auto": auto_ack,
         }
     )
-    found = await _POST_ONE_PG.rows(await session.connection(), params)
-    taken: Taken = [(c, s, g, bool(w)) for c, s, g, w, _moved in found]
+    shape = riding.shape if riding is not None else None
+    statement = _POST_ONE_PG.get(shape) or _POST_ONE_PG.setdefault(shape, _post_one_pg(shape))
+    if riding is not None:
+        params |= riding.params
+    found = await statement.rows(await session.connection(), params)
+    taken: Taken = [(r[0], r[1], r[2], bool(r[3])) for r in found]
     moved = bool(found) and found[0][4] == 1
+    if found and riding is not None:
+        riding.done(found[0][5])
     _loaded_channels_see(session, taken, {row["channel_id"]: row["id"]}, now)
     if taken and moved:
         _loaded_subscriber_sees(
