@@ -323,10 +323,10 @@ async def communication_summary(
        (channel_id, seq) index: counts per author, and those written by providers. Without
        ``include_senders`` only the providers' count is computed (``senders`` stays empty).
     """
-    total, in_groups = await repo.unread_totals(session, organization_id, individual_id)
     provider_messages = 0
     senders: list[SenderCount] = []
     if include_senders:
+        total, in_groups = await repo.unread_totals(session, organization_id, individual_id)
         for author_id, account_type, count in await repo.unread_by_author(
             session, organization_id, individual_id
         ):
@@ -336,7 +336,7 @@ async def communication_summary(
                 senders.append(SenderCount(author_id, count))
         senders.sort(key=lambda s: (-s.count, str(s.individual_id)))
     else:
-        provider_messages = await repo.unread_from_providers(
+        total, in_groups, provider_messages = await repo.unread_summary(
             session, organization_id, individual_id
         )
     return CommunicationSummary(
