@@ -138,6 +138,20 @@ Index(
 )
 
 
+# A channel's activity: its last posted message's time, else its creation. A caller's channels
+# newest activity first (the channel list's default order) walk this index backwards, checking
+# each channel's membership, and stop after a page: an individual in 5,000 channels no longer
+# has all 5,000 sorted for each page (the planner still sorts the few channels of an
+# individual whose memberships are fewer than a page's walk).
+CHANNEL_ACTIVITY = func.coalesce(MessagingChannel.last_message_at, MessagingChannel.created_at)
+Index(
+    "ix_messaging_channels_activity",
+    MessagingChannel.organization_id,
+    CHANNEL_ACTIVITY,
+    MessagingChannel.id,
+)
+
+
 class MessagingReaction(IdMixin, TenantMixin, Base):
     __tablename__ = "messaging_reactions"
     __table_args__ = (UniqueConstraint("message_id", "individual_id", "reaction_type"),)

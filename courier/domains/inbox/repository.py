@@ -12,7 +12,9 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Uuid,
     and_,
+    bindparam,
     case,
     func,
     literal_column,
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from courier.core.auth import Principal
+from courier.core.direct import Direct
 from courier.core.tenancy import in_organization, scoped
 from courier.jsonapi.context import Context
 from courier.jsonapi.repository import CHUNK, Repository, is_postgres
@@ -213,11 +216,91 @@ async def unread_totals(
     return int(total), int(in_groups)
 
 
+# The organization's providers, for a summary: an uncorrelated subquery inside the aggregate's
+# FILTER, which the database evaluates once into a hash (PostgreSQL: a hashed SubPlan; SQLite:
+# an ephemeral index), so each unread message is checked against it instead of probing the
+# individuals' primary key once per (channel, author).
+_ORG: Any = bindparam("org")
+_PROVIDERS = select(Individual.id).where(
+    in_organization(Individual, _ORG), Individual.account_type == "provider"
+)
+
+
+def _summary() -> Select[Any]:
+    """The whole summary without senders, in one statement (parameters ``org`` and
+    ``individual``): (unread, of them in group channels, of them written by providers).
+
+    Over the individual's memberships of unarchived channels with unread messages; for each,
+    the providers' messages of its unread range are counted through the ``(channel_id, seq)``
+    index in a subquery correlated to the membership (one probe per channel with unread
+    messages, whatever the size of the organization's other channels: see
+    :func:`_unread_by_author` for why a plain join is not left to the planner)."""
+    org, individual = _ORG, bindparam("individual", type_=Uuid())
+    sub, channel, message, others = (
+        MessagingSubscriber,
+        MessagingChannel,
+        MessagingMessage,
+        _OTHER_SUBSCRIBERS,
+    )
+    unread = channel.last_seq - sub.ack_seq
+    members = (
+        select(func.count())
+        .select_from(others)
+        .where(others.channel_id == sub.channel_id)
+        .correlate(sub)
+        .scalar_subquery()
+    )
+    is_group = or_(channel.individual_group_id.is_not(None), members > 2)
+    from_providers = (
+        select(func.count().filter(message.individual_id.in_(_PROVIDERS)))
+        .where(
+            in_organization(message, org),
+            message.channel_id == sub.channel_id,
+            message.seq > sub.ack_seq,
+            message.seq <= channel.last_seq,
+        )
+        .correlate(sub, channel)
+        .scalar_subquery()
+    )
+    return scoped(
+        select(
+            func.coalesce(func.sum(unread), 0),
+            func.coalesce(func.sum(case((is_group, unread), else_=0)), 0),
+            func.coalesce(func.sum(from_providers), 0),
+        )
+        .select_from(sub)
+        .join(channel, channel.id == sub.channel_id)
+        .where(
+            sub.individual_id == individual,
+            in_organization(channel, org),
+            channel.archived.is_(False),
+            channel.last_seq > sub.ack_seq,
+        ),
+        sub,
+        org,
+    )
+
+
+_SUMMARY = Direct(_summary())
+
+
+async def unread_summary(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> tuple[int, int, int]:
+    """The individual's unread messages, those of them in group channels and those written by
+    providers: one statement, built and compiled once (:func:`_summary`)."""
+    connection = await session.connection()
+    ((total, in_groups, providers),) = await _SUMMARY.rows(
+        connection, {"org": organization_id, "individual": individual_id}
+    )
+    return int(total), int(in_groups), int(providers)
+
+
 def _unread_by_author(
-    organization_id: uuid.UUID, individual_id: uuid.UUID, *, lateral: bool, per_author: bool
+    organization_id: uuid.UUID, individual_id: uuid.UUID, *, lateral: bool
 ) -> Select[Any]:
     """The individual's unread messages by author: rows of (author individual id, its account
-    type, unread messages) when ``per_author``, else one row: those written by providers.
+    type, unread messages).
 
     On PostgreSQL the unread range of each channel is counted in a LATERAL subquery: the
     planner then has to probe the ``(channel_id, seq)`` index once per channel with unread
@@ -252,13 +335,9 @@ def _unread_by_author(
         Individual,
         and_(Individual.id == author_id, in_organization(Individual, organization_id)),
     ).where(_unread_channels(organization_id, individual_id))
-    if per_author:
-        stmt = stmt.add_columns(author_id, Individual.account_type, func.sum(unread)).group_by(
-            author_id, Individual.account_type
-        )
-    else:
-        by_provider = case((Individual.account_type == "provider", unread), else_=0)
-        stmt = stmt.add_columns(func.coalesce(func.sum(by_provider), 0))
+    stmt = stmt.add_columns(author_id, Individual.account_type, func.sum(unread)).group_by(
+        author_id, Individual.account_type
+    )
     return scoped(cast("Select[Any]", stmt), sub, organization_id)
 
 
@@ -268,24 +347,11 @@ async def unread_by_author(
     """The individual's unread messages per author: (author individual id, its account type,
     count); one grouped scan of the unread messages only, through the (channel_id, seq)
     index."""
-    stmt = _unread_by_author(
-        organization_id, individual_id, lateral=_is_postgres(session), per_author=True
-    )
+    stmt = _unread_by_author(organization_id, individual_id, lateral=_is_postgres(session))
     return [
         (author_id, account_type, int(count))
         for author_id, account_type, count in (await session.execute(stmt)).all()
     ]
-
-
-async def unread_from_providers(
-    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
-) -> int:
-    """How many of the individual's unread messages providers wrote (the same scan as
-    :func:`unread_by_author`, without grouping)."""
-    stmt = _unread_by_author(
-        organization_id, individual_id, lateral=_is_postgres(session), per_author=False
-    )
-    return int((await session.execute(stmt)).scalar_one())
 
 
 # --- repair of a channel's counters ----------------------------------------------------------

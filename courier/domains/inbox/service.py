@@ -313,20 +313,21 @@ async def communication_summary(
     *,
     include_senders: bool = True,
 ) -> CommunicationSummary:
-    """Unread counts of one individual in two queries, whatever its number of channels.
+    """Unread counts of one individual in one statement (two with ``include_senders``),
+    whatever its number of channels.
 
-    1. One aggregate over its memberships joined to their channels, from the seq counters
-       (unread = last_seq - ack_seq): the total, and the part in group channels. A channel is a
-       *group* channel when it belongs to an individual group or has more than two
-       subscribers; otherwise (one-to-one, or a note to oneself) it is *direct*.
-    2. One grouped scan of the unread messages only (seq above the read horizon), through the
-       (channel_id, seq) index: counts per author, and those written by providers. Without
-       ``include_senders`` only the providers' count is computed (``senders`` stays empty).
+    Over its memberships of unarchived channels joined to those channels, from the seq counters
+    (unread = last_seq - ack_seq): the total, and the part in group channels. A channel is a
+    *group* channel when it belongs to an individual group or has more than two subscribers;
+    otherwise (one-to-one, or a note to oneself) it is *direct*. The providers' part counts the
+    unread messages only (seq above the read horizon) through the (channel_id, seq) index:
+    without ``include_senders`` in the same statement (``repo.unread_summary``); with it, a
+    second statement groups them by author (``senders``), the providers' part summed from it.
     """
-    total, in_groups = await repo.unread_totals(session, organization_id, individual_id)
     provider_messages = 0
     senders: list[SenderCount] = []
     if include_senders:
+        total, in_groups = await repo.unread_totals(session, organization_id, individual_id)
         for author_id, account_type, count in await repo.unread_by_author(
             session, organization_id, individual_id
         ):
@@ -336,7 +337,7 @@ async def communication_summary(
                 senders.append(SenderCount(author_id, count))
         senders.sort(key=lambda s: (-s.count, str(s.individual_id)))
     else:
-        provider_messages = await repo.unread_from_providers(
+        total, in_groups, provider_messages = await repo.unread_summary(
             session, organization_id, individual_id
         )
     return CommunicationSummary(

@@ -208,10 +208,16 @@ def _check_organization(ctx: Context, attrs: ChannelCreate) -> None:
 
 
 class ChannelService(CrudService[MessagingChannel]):
+    list_rows = True
+
     def query(self, ctx: Context) -> Select[Any]:
         """The organization's channels; with a caller (``individual-id`` or an individual
         token), only those the caller subscribes to."""
         return repo.visible_channels(ctx.organization_id, ctx.acting_individual_id)
+
+    def list_query(self, ctx: Context) -> Select[Any]:
+        """The list's page holds Core rows of the channel columns, not loaded objects."""
+        return repo.visible_channel_rows(ctx.organization_id, ctx.acting_individual_id)
 
     async def count(self, ctx: Context, stmt: Select[Any], values: Mapping[str, Any]) -> int:
         """The caller's channels, when nothing else narrows them, are its memberships: counted
@@ -264,7 +270,7 @@ class ChannelService(CrudService[MessagingChannel]):
         fields = sorted(attrs.model_fields_set)
         return Changed(channel, [channel_change(channel, "created", created[channel.id], fields)])
 
-    async def present(self, ctx: Context, rows: Sequence[MessagingChannel]) -> list[dict[str, Any]]:
+    async def present(self, ctx: Context, rows: Sequence[Any]) -> list[dict[str, Any]]:
         return await render.render_channels(ctx, rows)
 
 

@@ -24,13 +24,6 @@ from courier.domains.org_preferences.service import get_preference
 from courier.jsonapi.context import Context
 from courier.jsonapi.query import parse_bool
 from courier.jsonapi.render import VERIFY, check_fixed_point
-from courier.models.individual import Individual
-from courier.models.individual_group import IndividualGroup
-from courier.models.messaging import (
-    MessagingChannel,
-    MessagingSubscriber,
-)
-from courier.models.user import User
 
 
 def flag(ctx: Context, name: str, default: bool = False) -> bool:
@@ -51,12 +44,13 @@ def flag(ctx: Context, name: str, default: bool = False) -> bool:
 class Person:
     """An individual with the user account whose primary individual it is, if any."""
 
-    individual: Individual
-    user: User | None
+    individual: Any  # an Individual, or a Core row of its columns (repository.IndividualRow)
+    user: Any  # its User (or a Core row of its columns), None without one
 
     @property
     def id(self) -> uuid.UUID:
-        return self.individual.id
+        ident: uuid.UUID = self.individual.id
+        return ident
 
     @property
     def full_name(self) -> str:
@@ -102,7 +96,7 @@ async def load_people(ctx: Context, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID,
 # --- channels --------------------------------------------------------------------------------
 
 
-def _subscriber(sub: MessagingSubscriber, person: Person, own: bool) -> dict[str, Any]:
+def _subscriber(sub: Any, person: Person, own: bool) -> dict[str, Any]:
     """A channel's subscriber, JSON-ready (ChannelSubscriber's names and order)."""
     individual = person.individual
     out: dict[str, Any] = {
@@ -134,7 +128,7 @@ def _uuid(value: uuid.UUID | None) -> str | None:
 
 
 def render_group(
-    group: IndividualGroup,
+    group: Any,
     member_ids: list[uuid.UUID],
     leader_ids: list[uuid.UUID],
     people: dict[uuid.UUID, Person],
@@ -178,10 +172,9 @@ def render_group(
     }
 
 
-async def render_channels(
-    ctx: Context, channels: Sequence[MessagingChannel]
-) -> list[dict[str, Any]]:
-    """Attributes of each channel for the caller (``ctx.acting_individual_id``)."""
+async def render_channels(ctx: Context, channels: Sequence[Any]) -> list[dict[str, Any]]:
+    """Attributes of each channel (loaded channels, or Core rows of their columns) for the
+    caller (``ctx.acting_individual_id``)."""
     use_group_name = flag(ctx, "use-group-name", True)
     flag(ctx, "include-individual-group")  # deprecated by the seed: the group is always embedded
     if not channels:
@@ -191,7 +184,7 @@ async def render_channels(
     redact = ctx.principal.is_individual
     ids = [channel.id for channel in channels]
 
-    subscribers = await repo.channel_subscribers(ctx.session, org, ids)
+    subscribers = await repo.subscriber_rows(ctx.session, org, ids)
     group_ids = list(
         dict.fromkeys(c.individual_group_id for c in channels if c.individual_group_id)
     )

@@ -13,7 +13,7 @@ than writing their own. Visibility rules:
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,9 +32,11 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy import cast as sql_cast
@@ -50,7 +52,6 @@ from courier.core.direct import Direct
 from courier.core.errors import ApiError, ErrorItem, not_found
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import now_ms
-from courier.domains.inbox.repository import owned_by
 from courier.models.individual import Individual
 from courier.models.individual_group import (
     IndividualGroup,
@@ -107,6 +108,15 @@ def subscribed_channels(organization_id: uuid.UUID, individual_id: uuid.UUID) ->
 def visible_channels(organization_id: uuid.UUID, viewer: uuid.UUID | None) -> Select[Any]:
     """The organization's channels; with a viewer, only those the viewer subscribes to."""
     stmt = scoped(select(MessagingChannel), MessagingChannel, organization_id)
+    if viewer is not None:
+        stmt = stmt.where(MessagingChannel.id.in_(subscribed_channels(organization_id, viewer)))
+    return stmt
+
+
+def visible_channel_rows(organization_id: uuid.UUID, viewer: uuid.UUID | None) -> Select[Any]:
+    """:func:`visible_channels` as Core rows of the channel's columns (the list's page: no ORM
+    entities built)."""
+    stmt = scoped(select(*MessagingChannel.__table__.c), MessagingChannel, organization_id)
     if viewer is not None:
         stmt = stmt.where(MessagingChannel.id.in_(subscribed_channels(organization_id, viewer)))
     return stmt
@@ -507,27 +517,129 @@ async def find_reaction(
 # ids), never one per row.
 
 
-async def people_with_users(
-    session: AsyncSession, organization_id: uuid.UUID, ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, tuple[Individual, User | None]]:
-    """Individuals joined to their users (``users.primary_individual_id``); two users naming
-    the same primary individual: the oldest one speaks for it."""
-    people: dict[uuid.UUID, tuple[Individual, User | None]] = {}
-    org = organization_id
-    for chunk in chunks(ids):
-        stmt = cast(
-            "Select[Any]",
-            select(Individual, User)
+# The organization of a look-up built once: a parameter, bound per call.
+_ORG: Any = bindparam("org")
+
+
+def _among_ids(column: Any, postgres: bool) -> ColumnElement[bool]:
+    """``column`` among the parameter ``ids``: ``= ANY(:ids)`` (one array) on PostgreSQL, an
+    expanding ``IN`` elsewhere."""
+    if postgres:
+        return cast("ColumnElement[bool]", column == any_(bindparam("ids", type_=ARRAY(Uuid()))))
+    return cast("ColumnElement[bool]", column.in_(bindparam("ids", expanding=True)))
+
+
+def _columns(*columns: Any) -> Select[Any]:
+    return cast("Select[Any]", select(*columns))
+
+
+def _by_dialect(build: Any) -> dict[bool, Direct]:
+    """A look-up built once for PostgreSQL (run on the driver's connection) and once for the
+    others, keyed by whether the session's database is PostgreSQL."""
+    return {postgres: Direct(build(postgres)) for postgres in (True, False)}
+
+
+# The people of a page: each individual's columns a rendering shows, and those of the user whose
+# primary individual it is (None when it has none). Core rows, not entities: a channel page
+# names about 350 of them.
+_INDIVIDUAL_COLUMNS = (
+    Individual.id,
+    Individual.organization_id,
+    Individual.first_name,
+    Individual.last_name,
+    Individual.preferred_name,
+    Individual.birth_date,
+    Individual.account_type,
+    Individual.email,
+    Individual.phone,
+    Individual.locale,
+)
+_USER_COLUMNS = (
+    User.id,
+    User.email,
+    User.phone,
+    User.locale,
+    User.email_verified,
+    User.phone_verified,
+    User.phone_unsubscribed,
+    User.auto_sign_up,
+    User.communication_preferences,
+)
+IndividualRow = namedtuple(  # type: ignore[misc]
+    "IndividualRow", [c.key for c in _INDIVIDUAL_COLUMNS]
+)
+UserRow = namedtuple("UserRow", [c.key for c in _USER_COLUMNS])  # type: ignore[misc]
+_PEOPLE = {
+    postgres: Direct(
+        scoped(
+            _columns(
+                *_INDIVIDUAL_COLUMNS,
+                *(column.label(f"user_{column.key}") for column in _USER_COLUMNS),
+            )
             .outerjoin(
                 User,
-                and_(User.primary_individual_id == Individual.id, in_organization(User, org)),
+                and_(User.primary_individual_id == Individual.id, in_organization(User, _ORG)),
             )
-            .where(Individual.id.in_(chunk))
-            .order_by(Individual.id, User.created_at, User.id),
-        )
-        for individual, user in (await session.execute(scoped(stmt, Individual, org))).all():
-            people.setdefault(individual.id, (individual, user))
+            .where(_among_ids(Individual.id, postgres)),
+            Individual,
+            _ORG,
+        ).order_by(Individual.id, User.created_at, User.id)
+    )
+    for postgres in (True, False)
+}
+_SPLIT = len(_INDIVIDUAL_COLUMNS)
+
+
+async def people_with_users(
+    session: AsyncSession, organization_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Any, Any]]:
+    """Individuals (``IndividualRow``) with their users (``UserRow``, or None), by
+    ``users.primary_individual_id``; two users naming the same primary individual: the oldest
+    one speaks for it. One statement per 500 ids."""
+    people: dict[uuid.UUID, tuple[Any, Any]] = {}
+    statement = _PEOPLE[is_postgres(session)]
+    connection = await session.connection()
+    for chunk in chunks(ids):
+        for row in await statement.rows(connection, {"org": organization_id, "ids": chunk}):
+            if row[0] in people:
+                continue
+            user = None if row[_SPLIT] is None else UserRow._make(row[_SPLIT:])
+            people[row[0]] = (IndividualRow._make(row[:_SPLIT]), user)
     return people
+
+
+def _subscriber_rows(postgres: bool) -> Any:
+    sub = MessagingSubscriber
+    return scoped(
+        _columns(
+            sub.channel_id,
+            sub.individual_id,
+            sub.admin,
+            sub.pinned,
+            sub.notify,
+            sub.preferences,
+            sub.ack_seq,
+        ).where(_among_ids(sub.channel_id, postgres)),
+        sub,
+        _ORG,
+    ).order_by(sub.channel_id, sub.subscribed_at, sub.individual_id)
+
+
+_SUBSCRIBER_ROWS = {postgres: Direct(_subscriber_rows(postgres)) for postgres in (True, False)}
+
+
+async def subscriber_rows(
+    session: AsyncSession, organization_id: uuid.UUID, channel_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Any]]:
+    """Each channel's subscriptions in the order they were made, as Core rows (``channel_id``,
+    ``individual_id``, ``admin``, ``pinned``, ``notify``, ``preferences``, ``ack_seq``)."""
+    by_channel: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    statement = _SUBSCRIBER_ROWS[is_postgres(session)]
+    connection = await session.connection()
+    for chunk in chunks(channel_ids):
+        for row in await statement.rows(connection, {"org": organization_id, "ids": chunk}):
+            by_channel[row.channel_id].append(row)
+    return by_channel
 
 
 async def channel_subscribers(
@@ -557,33 +669,70 @@ async def channel_subscribers(
     return by_channel
 
 
+_GROUPS = _by_dialect(
+    lambda postgres: scoped(
+        _columns(IndividualGroup.id, IndividualGroup.name, IndividualGroup.organization_id).where(
+            _among_ids(IndividualGroup.id, postgres)
+        ),
+        IndividualGroup,
+        _ORG,
+    )
+)
+# A group's members and leaders in one statement: (group, individual, is a leader).
+_GROUP_PEOPLE = _by_dialect(
+    lambda postgres: union_all(
+        *(
+            scoped(
+                _columns(
+                    model.group_id,
+                    model.individual_id,
+                    literal(leader).label("leader"),
+                ).where(_among_ids(model.group_id, postgres)),
+                model,
+                _ORG,
+            )
+            for model, leader in ((IndividualGroupMember, False), (IndividualGroupLeader, True))
+        )
+    ).order_by("group_id", "individual_id")
+)
+
+
 async def groups_with_people(
     session: AsyncSession, organization_id: uuid.UUID, group_ids: Sequence[uuid.UUID]
 ) -> tuple[
-    dict[uuid.UUID, IndividualGroup],
+    dict[uuid.UUID, Any],
     dict[uuid.UUID, list[uuid.UUID]],
     dict[uuid.UUID, list[uuid.UUID]],
 ]:
-    """(groups, their members, their leaders), members and leaders in id order."""
-    groups: dict[uuid.UUID, IndividualGroup] = {}
+    """(groups: Core rows of ``id``, ``name``, ``organization_id``; their members; their
+    leaders), members and leaders in id order. Two statements, none without groups."""
+    groups: dict[uuid.UUID, Any] = {}
     members: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     leaders: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     if not group_ids:
         return groups, members, leaders
-    org = organization_id
-    stmt = select(IndividualGroup).where(IndividualGroup.id.in_(group_ids))
-    for group in (await session.execute(scoped(stmt, IndividualGroup, org))).scalars():
+    postgres = is_postgres(session)
+    connection = await session.connection()
+    params = {"org": organization_id, "ids": list(group_ids)}
+    for group in await _GROUPS[postgres].rows(connection, params):
         groups[group.id] = group
-    for model, target in ((IndividualGroupMember, members), (IndividualGroupLeader, leaders)):
-        pairs = cast(
-            "Select[Any]",
-            select(model.group_id, model.individual_id)
-            .where(model.group_id.in_(group_ids))
-            .order_by(model.group_id, model.individual_id),
-        )
-        for group_id, individual_id in (await session.execute(scoped(pairs, model, org))).all():
-            target[group_id].append(individual_id)
+    for group_id, individual_id, leader in await _GROUP_PEOPLE[postgres].rows(connection, params):
+        (leaders if leader else members)[group_id].append(individual_id)
     return groups, members, leaders
+
+
+_MESSAGE_SUMMARIES = _by_dialect(
+    lambda postgres: scoped(
+        _columns(
+            MessagingMessage.id,
+            MessagingMessage.message,
+            MessagingMessage.posted_time,
+            MessagingMessage.removed,
+        ).where(_among_ids(MessagingMessage.id, postgres)),
+        MessagingMessage,
+        _ORG,
+    )
+)
 
 
 async def message_summaries(
@@ -591,19 +740,35 @@ async def message_summaries(
 ) -> dict[uuid.UUID, Any]:
     """id, message, posted_time and removed of each message (a channel's last message)."""
     found: dict[uuid.UUID, Any] = {}
+    statement = _MESSAGE_SUMMARIES[is_postgres(session)]
+    connection = await session.connection()
     for chunk in chunks(message_ids):
-        summary = cast(
-            "Select[Any]",
-            select(
-                MessagingMessage.id,
-                MessagingMessage.message,
-                MessagingMessage.posted_time,
-                MessagingMessage.removed,
-            ).where(MessagingMessage.id.in_(chunk)),
-        )
-        for row in await session.execute(scoped(summary, MessagingMessage, organization_id)):
+        for row in await statement.rows(connection, {"org": organization_id, "ids": chunk}):
             found[row.id] = row
     return found
+
+
+def _latest_bookmarks(postgres: bool, organization_owned: bool) -> Any:
+    owner: Any = (
+        MessagingBookmark.individual_id.is_(None)
+        if organization_owned
+        else MessagingBookmark.individual_id == bindparam("owner", type_=Uuid())
+    )
+    return scoped(
+        _columns(MessagingBookmark.channel_id, MessagingBookmark.id, MessagingBookmark.message_id)
+        .where(owner, _among_ids(MessagingBookmark.channel_id, postgres))
+        .order_by(MessagingBookmark.created_at.desc(), MessagingBookmark.id.desc()),
+        MessagingBookmark,
+        _ORG,
+    )
+
+
+# (postgres, the organization's own)
+_LATEST_BOOKMARKS = {
+    (postgres, mine): Direct(_latest_bookmarks(postgres, mine))
+    for postgres in (True, False)
+    for mine in (True, False)
+}
 
 
 async def latest_bookmarks(
@@ -611,42 +776,17 @@ async def latest_bookmarks(
     organization_id: uuid.UUID,
     owner: uuid.UUID | None,
     channel_ids: Sequence[uuid.UUID],
-) -> dict[uuid.UUID, MessagingBookmark]:
-    """The newest bookmark of ``owner`` (an individual, or None: the organization's own) in
-    each channel."""
-    bookmarks: dict[uuid.UUID, MessagingBookmark] = {}
+) -> dict[uuid.UUID, Any]:
+    """The newest bookmark (``channel_id``, ``id``, ``message_id``) of ``owner`` (an
+    individual, or None: the organization's own) in each channel."""
+    bookmarks: dict[uuid.UUID, Any] = {}
+    statement = _LATEST_BOOKMARKS[is_postgres(session), owner is None]
+    connection = await session.connection()
     for chunk in chunks(channel_ids):
-        stmt = (
-            select(MessagingBookmark)
-            .where(owned_by(owner), MessagingBookmark.channel_id.in_(chunk))
-            .order_by(MessagingBookmark.created_at.desc(), MessagingBookmark.id.desc())
-        )
-        rows = await session.execute(scoped(stmt, MessagingBookmark, organization_id))
-        for bookmark in rows.scalars():
+        params = {"org": organization_id, "ids": chunk, "owner": owner}
+        for bookmark in await statement.rows(connection, params):
             bookmarks.setdefault(bookmark.channel_id, bookmark)
     return bookmarks
-
-
-# The organization of a look-up built once: a parameter, bound per call.
-_ORG: Any = bindparam("org")
-
-
-def _among_ids(column: Any, postgres: bool) -> ColumnElement[bool]:
-    """``column`` among the parameter ``ids``: ``= ANY(:ids)`` (one array) on PostgreSQL, an
-    expanding ``IN`` elsewhere."""
-    if postgres:
-        return cast("ColumnElement[bool]", column == any_(bindparam("ids", type_=ARRAY(Uuid()))))
-    return cast("ColumnElement[bool]", column.in_(bindparam("ids", expanding=True)))
-
-
-def _columns(*columns: Any) -> Select[Any]:
-    return cast("Select[Any]", select(*columns))
-
-
-def _by_dialect(build: Any) -> dict[bool, Direct]:
-    """A look-up built once for PostgreSQL (run on the driver's connection) and once for the
-    others, keyed by whether the session's database is PostgreSQL."""
-    return {postgres: Direct(build(postgres)) for postgres in (True, False)}
 
 
 _REACTIONS = _by_dialect(

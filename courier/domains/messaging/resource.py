@@ -7,8 +7,6 @@ JSON-Patch operations, not an attributes object, so it is an action with its own
 
 from __future__ import annotations
 
-from sqlalchemy import func
-
 from courier.core.auth import Permission
 from courier.domains.messaging import channels as channel_rules
 from courier.domains.messaging import messages as message_rules
@@ -41,7 +39,12 @@ from courier.domains.messaging.schemas import (
 from courier.jsonapi import query as q
 from courier.jsonapi.actions import ActionSpec, EmptyBody
 from courier.jsonapi.resource import Op, ResourceSpec, register
-from courier.models.messaging import MESSAGE_ORDER, MessagingChannel, MessagingMessage
+from courier.models.messaging import (
+    CHANNEL_ACTIVITY,
+    MESSAGE_ORDER,
+    MessagingChannel,
+    MessagingMessage,
+)
 
 BOOLEAN = {"type": "boolean"}
 UUID = {"type": "string", "format": "uuid"}
@@ -79,9 +82,7 @@ messaging_channels = register(
             ),
         ],
         sorts={
-            "last-activity": func.coalesce(
-                MessagingChannel.last_message_at, MessagingChannel.created_at
-            ),
+            "last-activity": CHANNEL_ACTIVITY,
             "created-at": MessagingChannel.created_at,
             "last-modified-time": MessagingChannel.last_modified_at,
         },

@@ -66,9 +66,10 @@ class Participant:
     locale: str | None
 
 
-def pick_participant(people: Iterable[tuple[Individual, User | None]]) -> Participant | None:
-    """The channel's participant among its subscribers (each with their login, if any): the
-    one whose account type is ``participant``; None when there is none, or several."""
+def pick_participant(people: Iterable[tuple[Any, Any]]) -> Participant | None:
+    """The channel's participant among its subscribers (each an Individual, or a Core row of
+    its columns, with their login's User or row, if any): the one whose account type is
+    ``participant``; None when there is none, or several."""
     found = [(i, u) for i, u in people if i.account_type == "participant"]
     if len(found) != 1:
         return None
@@ -155,7 +156,7 @@ async def consented_phones(
 async def channel_states(
     session: AsyncSession,
     org: uuid.UUID,
-    channels: Sequence[MessagingChannel],
+    channels: Sequence[Any],
     participants: Mapping[uuid.UUID, Participant | None],
 ) -> dict[uuid.UUID, SmsState]:
     """The SMS state of each channel, given their participants: at most two statements for a
