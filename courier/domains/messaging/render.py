@@ -454,8 +454,9 @@ _NOT_CARRIED = object()
 
 async def render_messages(ctx: Context, messages: Sequence[Any]) -> list[dict[str, Any]]:
     """Attributes of each message (loaded objects or Core rows) for the caller
-    (``ctx.acting_individual_id``): four queries for a page (reactions, the caller's horizon
-    or every reader's, people, attachments), whatever its size."""
+    (``ctx.acting_individual_id``): at most four queries for a page (reactions, the caller's
+    horizon or every reader's, people, attachments), whatever its size; a list's page
+    (:func:`repository.message_page`) carries the caller's horizon."""
     include_phrases = flag(ctx, "include-phrases")
     include_receipts = flag(ctx, "include-read-receipts")
     thumbnails = flag(ctx, "thumbnail")
