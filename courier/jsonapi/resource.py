@@ -21,8 +21,8 @@ from courier.jsonapi.actions import ActionSpec, EmptyBody
 from courier.jsonapi.changes import Change, Changed, change, record_changes
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import ReadAttributes, WriteAttributes
-from courier.jsonapi.paging import count_rows
-from courier.jsonapi.query import Filter, PageBounds, Param
+from courier.jsonapi.paging import Page, count_rows
+from courier.jsonapi.query import Filter, ListQuery, PageBounds, Param
 from courier.jsonapi.query import organization as organization_filter
 from courier.jsonapi.render import render_rows
 from courier.jsonapi.repository import IndividualScope, Repository
@@ -79,6 +79,13 @@ class CrudService(Generic[M]):
         if found is None:
             raise not_found(self.spec.singular)
         return found
+
+    async def list_page(self, ctx: Context, query: ListQuery) -> Page | None:
+        """The list's page and total when the service pages these parameters itself (e.g.
+        with statements built once for its hot list); None: the generic path (``list_query``,
+        the filters, ``count``, :func:`courier.jsonapi.paging.paginate`). A page answered here
+        must hold the rows the generic path would, in its order, with its total."""
+        return None
 
     async def count(self, ctx: Context, stmt: Select[Any], values: Mapping[str, Any]) -> int:
         """How many rows ``stmt`` (the list's statement, filters applied) finds: the list's

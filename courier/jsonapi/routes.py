@@ -266,15 +266,17 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
                 page=spec.page,
                 extra=extra,
             )
-            stmt = service.list_query(ctx)
-            for flt in spec.filters:
-                if flt.param in query.values:
-                    stmt = flt.apply(stmt, query.values[flt.param], ctx)
-            total = await service.count(ctx, stmt, query.values)
-            order = sort_order(spec.sorts, query.sort, spec.default_sort, spec.model.id)
-            page = await paginate(
-                ctx.session, stmt, query, order, total=total, rows=service.list_rows
-            )
+            page = await service.list_page(ctx, query)
+            if page is None:
+                stmt = service.list_query(ctx)
+                for flt in spec.filters:
+                    if flt.param in query.values:
+                        stmt = flt.apply(stmt, query.values[flt.param], ctx)
+                total = await service.count(ctx, stmt, query.values)
+                order = sort_order(spec.sorts, query.sort, spec.default_sort, spec.model.id)
+                page = await paginate(
+                    ctx.session, stmt, query, order, total=total, rows=service.list_rows
+                )
             rows = page.rows
             data = [
                 resource_object(spec.type_name, row.id, attrs)

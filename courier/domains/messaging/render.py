@@ -321,8 +321,12 @@ def _id(value: uuid.UUID | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else format_timestamp(value)
+def _time(value: datetime | str | None) -> str | None:
+    """A time as the API shows it; a list's page may bring it formatted already (the
+    database's text of the same format: :func:`repository.message_page`)."""
+    if value is None or isinstance(value, str):
+        return value
+    return format_timestamp(value)
 
 
 def receipt(sub: Any, person: Any) -> dict[str, Any]:
@@ -391,7 +395,7 @@ def message_attributes(
         "draft": message.draft,
         "first-name": author.first_name if author else None,
         "individual-id": _id(message.individual_id),
-        "last-modified-time": format_timestamp(message.last_modified_at),
+        "last-modified-time": _time(message.last_modified_at),
         "last-name": author.last_name if author else None,
         "message": "" if removed else message.message,
         "phrases": dict(message.phrases or {}) if include_phrases and not removed else {},
@@ -438,10 +442,14 @@ def render_posted(ctx: Context, message: Any, author: PostedAuthor) -> dict[str,
     )
 
 
+_NOT_CARRIED = object()
+
+
 async def render_messages(ctx: Context, messages: Sequence[Any]) -> list[dict[str, Any]]:
     """Attributes of each message (loaded objects or Core rows) for the caller
-    (``ctx.acting_individual_id``): four queries for a page (reactions, the caller's horizon
-    or every reader's, people, attachments), whatever its size."""
+    (``ctx.acting_individual_id``): at most four queries for a page (reactions, the caller's
+    horizon or every reader's, people, attachments), whatever its size; a list's page
+    (:func:`repository.message_page`) carries the caller's horizon."""
     include_phrases = flag(ctx, "include-phrases")
     include_receipts = flag(ctx, "include-read-receipts")
     thumbnails = flag(ctx, "thumbnail")
@@ -453,13 +461,16 @@ async def render_messages(ctx: Context, messages: Sequence[Any]) -> list[dict[st
     channel_ids = list(dict.fromkeys(m.channel_id for m in messages))
 
     reactions = await repo.message_reactions(session, org, ids)
-    subs: dict[uuid.UUID, list[Any]]
+    subs: dict[uuid.UUID, list[Any]] = {}
+    horizon: dict[uuid.UUID, int | None] = {}
+    carried: Any = getattr(messages[0], "viewer_horizon", _NOT_CARRIED)
     if include_receipts:
         subs = await repo.horizons(session, org, channel_ids)
+    elif viewer is not None and carried is not _NOT_CARRIED:
+        # A list's page (repository.message_page: one channel) carries the viewer's horizon.
+        horizon = {messages[0].channel_id: carried}
     elif viewer is not None:
         subs = await repo.horizons(session, org, channel_ids, viewer)
-    else:
-        subs = {}
 
     person_ids = [m.individual_id for m in messages if m.individual_id]
     person_ids += [r.individual_id for rs in reactions.values() for r in rs]
@@ -474,10 +485,8 @@ async def render_messages(ctx: Context, messages: Sequence[Any]) -> list[dict[st
         base_url=str(ctx.request.base_url),
         thumbnails=thumbnails,
     )
-    horizon = {
-        channel_id: next((s.ack_seq for s in rows if s.individual_id == viewer), None)
-        for channel_id, rows in subs.items()
-    }
+    for channel_id, rows in subs.items():
+        horizon[channel_id] = next((s.ack_seq for s in rows if s.individual_id == viewer), None)
 
     out: list[dict[str, Any]] = []
     for message in messages:

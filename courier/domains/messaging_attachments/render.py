@@ -13,8 +13,14 @@ from courier.uploads.answers import signed_links
 
 
 async def describe(
-    storage: Storage, settings: Settings, row: MessagingAttachment, *, thumbnails: bool = True
+    storage: Storage,
+    settings: Settings,
+    row: MessagingAttachment | Any,
+    *,
+    thumbnails: bool = True,
 ) -> dict[str, Any]:
+    """``row``: a loaded attachment or a Core row of its columns
+    (:func:`repository.ready_attachments`)."""
     url, thumbnail = await signed_links(
         storage, settings, row, served=not row.removed, thumbnails=thumbnails
     )

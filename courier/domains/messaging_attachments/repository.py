@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import Principal
+from courier.core.direct import Direct
 from courier.core.tenancy import scoped
 from courier.domains.messaging import repository as messaging_repo
 from courier.jsonapi.context import Context
@@ -56,24 +57,53 @@ async def visible_message(ctx: Context, message_id: uuid.UUID) -> MessagingMessa
     return found
 
 
+_ORG: Any = bindparam("org")
+
+
+def _ready(postgres: bool) -> Direct:
+    a = MessagingAttachment
+    columns = (
+        a.id,
+        a.message_id,
+        a.filename,
+        a.content_type,
+        a.content_size,
+        a.status,
+        a.removed,
+        a.storage_key,
+        a.thumbnail_key,
+        a.created_at,
+    )
+    return Direct(
+        scoped(
+            cast("Select[Any]", select(*columns)).where(
+                messaging_repo.among_ids(a.message_id, postgres),
+                a.status == UploadStatus.READY.value,
+            ),
+            a,
+            _ORG,
+        ).order_by(a.created_at, a.id)
+    )
+
+
+# (on PostgreSQL)
+_READY = {postgres: _ready(postgres) for postgres in (True, False)}
+
+
 async def ready_attachments(
     session: AsyncSession, organization_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
-) -> list[MessagingAttachment]:
+) -> list[Any]:
     """The ready attachments (removed ones too) of the messages, oldest first within each
-    chunk of message ids (one query per chunk)."""
-    found: list[MessagingAttachment] = []
+    chunk of message ids (one statement per chunk, built once): Core rows of the columns a
+    message's attachment shows (``id``, ``message_id``, ``filename``, ``content_type``,
+    ``content_size``, ``status``, ``removed``, ``storage_key``, ``thumbnail_key``,
+    ``created_at``)."""
+    statement = _READY[messaging_repo.is_postgres(session)]
+    connection = await session.connection()
+    found: list[Any] = []
     for start in range(0, len(message_ids), CHUNK):
-        stmt = scoped(
-            select(MessagingAttachment)
-            .where(
-                MessagingAttachment.message_id.in_(message_ids[start : start + CHUNK]),
-                MessagingAttachment.status == UploadStatus.READY.value,
-            )
-            .order_by(MessagingAttachment.created_at, MessagingAttachment.id),
-            MessagingAttachment,
-            organization_id,
-        )
-        found.extend((await session.execute(stmt)).scalars())
+        params = {"org": organization_id, "ids": list(message_ids[start : start + CHUNK])}
+        found.extend(await statement.rows(connection, params))
     return found
 
 

@@ -89,8 +89,10 @@ async def attachments_for_messages(
     result: dict[uuid.UUID, list[dict[str, Any]]] = {ident: [] for ident in message_ids}
     if not result:
         return result
-    storage = storage_for(settings, base_url=base_url)
-    for row in await repo.ready_attachments(session, organization_id, list(result)):
-        described = await describe(storage, settings, row, thumbnails=thumbnails)
-        result[row.message_id].append({"id": str(row.id), **described})
+    rows = await repo.ready_attachments(session, organization_id, list(result))
+    if rows:
+        storage = storage_for(settings, base_url=base_url)
+        for row in rows:
+            described = await describe(storage, settings, row, thumbnails=thumbnails)
+            result[row.message_id].append({"id": str(row.id), **described})
     return result
