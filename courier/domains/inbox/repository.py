@@ -184,15 +184,11 @@ def _unread_channels(organization_id: uuid.UUID, individual_id: uuid.UUID) -> An
 _OTHER_SUBSCRIBERS = aliased(MessagingSubscriber)
 
 
-async def unread_totals(
-    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
-) -> tuple[int, int]:
-    """The individual's unread messages, and those of them in group channels: one aggregate
-    over its memberships joined to their channels, from the seq counters (unread = last_seq -
-    ack_seq). A channel is a *group* channel when it belongs to an individual group or has
-    more than two subscribers."""
+def _unread_in_group() -> tuple[ColumnElement[Any], ColumnElement[bool]]:
+    """For a membership joined to its channel: its unread count (``last_seq - ack_seq``) and
+    whether the channel is a *group* channel (it belongs to an individual group or has more
+    than two subscribers)."""
     sub, channel, others = MessagingSubscriber, MessagingChannel, _OTHER_SUBSCRIBERS
-    unread = channel.last_seq - sub.ack_seq
     members = (
         select(func.count())
         .select_from(others)
@@ -201,6 +197,18 @@ async def unread_totals(
         .scalar_subquery()
     )
     is_group = or_(channel.individual_group_id.is_not(None), members > 2)
+    return channel.last_seq - sub.ack_seq, is_group
+
+
+async def unread_totals(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> tuple[int, int]:
+    """The individual's unread messages, and those of them in group channels: one aggregate
+    over its memberships joined to their channels, from the seq counters (unread = last_seq -
+    ack_seq). A channel is a *group* channel when it belongs to an individual group or has
+    more than two subscribers."""
+    sub, channel = MessagingSubscriber, MessagingChannel
+    unread, is_group = _unread_in_group()
     totals = scoped(
         select(
             func.coalesce(func.sum(unread), 0),
@@ -236,21 +244,8 @@ def _summary() -> Select[Any]:
     messages, whatever the size of the organization's other channels: see
     :func:`_unread_by_author` for why a plain join is not left to the planner)."""
     org, individual = _ORG, bindparam("individual", type_=Uuid())
-    sub, channel, message, others = (
-        MessagingSubscriber,
-        MessagingChannel,
-        MessagingMessage,
-        _OTHER_SUBSCRIBERS,
-    )
-    unread = channel.last_seq - sub.ack_seq
-    members = (
-        select(func.count())
-        .select_from(others)
-        .where(others.channel_id == sub.channel_id)
-        .correlate(sub)
-        .scalar_subquery()
-    )
-    is_group = or_(channel.individual_group_id.is_not(None), members > 2)
+    sub, channel, message = MessagingSubscriber, MessagingChannel, MessagingMessage
+    unread, is_group = _unread_in_group()
     from_providers = (
         select(func.count().filter(message.individual_id.in_(_PROVIDERS)))
         .where(

@@ -511,6 +511,22 @@ def _by_dialect(build: Any) -> dict[bool, Direct]:
     return {postgres: Direct(build(postgres)) for postgres in (True, False)}
 
 
+async def _rows_among(
+    session: AsyncSession,
+    statement: Direct,
+    organization_id: uuid.UUID,
+    ids: Iterable[uuid.UUID],
+    **params: Any,
+) -> list[Any]:
+    """The rows of a look-up built once (parameters ``org``, ``ids`` and ``params``) over
+    ``ids``, one statement per :data:`CHUNK` of them."""
+    connection = await session.connection()
+    found: list[Any] = []
+    for chunk in chunks(ids):
+        found += await statement.rows(connection, {"org": organization_id, "ids": chunk} | params)
+    return found
+
+
 # The people of a page: each individual's columns a rendering shows, and those of the user whose
 # primary individual it is (None when it has none). Core rows, not entities: a channel page
 # names about 350 of them.
@@ -569,14 +585,11 @@ async def people_with_users(
     ``users.primary_individual_id``; two users naming the same primary individual: the oldest
     one speaks for it. One statement per 500 ids."""
     people: dict[uuid.UUID, tuple[Any, Any]] = {}
-    statement = _PEOPLE[is_postgres(session)]
-    connection = await session.connection()
-    for chunk in chunks(ids):
-        for row in await statement.rows(connection, {"org": organization_id, "ids": chunk}):
-            if row[0] in people:
-                continue
-            user = None if row[_SPLIT] is None else UserRow._make(row[_SPLIT:])
-            people[row[0]] = (IndividualRow._make(row[:_SPLIT]), user)
+    for row in await _rows_among(session, _PEOPLE[is_postgres(session)], organization_id, ids):
+        if row[0] in people:
+            continue
+        user = None if row[_SPLIT] is None else UserRow._make(row[_SPLIT:])
+        people[row[0]] = (IndividualRow._make(row[:_SPLIT]), user)
     return people
 
 
@@ -607,10 +620,8 @@ async def subscriber_rows(
     ``individual_id``, ``admin``, ``pinned``, ``notify``, ``preferences``, ``ack_seq``)."""
     by_channel: dict[uuid.UUID, list[Any]] = defaultdict(list)
     statement = _SUBSCRIBER_ROWS[is_postgres(session)]
-    connection = await session.connection()
-    for chunk in chunks(channel_ids):
-        for row in await statement.rows(connection, {"org": organization_id, "ids": chunk}):
-            by_channel[row.channel_id].append(row)
+    for row in await _rows_among(session, statement, organization_id, channel_ids):
+        by_channel[row.channel_id].append(row)
     return by_channel
 
 
@@ -711,13 +722,9 @@ async def message_summaries(
     session: AsyncSession, organization_id: uuid.UUID, message_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, Any]:
     """id, message, posted_time and removed of each message (a channel's last message)."""
-    found: dict[uuid.UUID, Any] = {}
     statement = _MESSAGE_SUMMARIES[is_postgres(session)]
-    connection = await session.connection()
-    for chunk in chunks(message_ids):
-        for row in await statement.rows(connection, {"org": organization_id, "ids": chunk}):
-            found[row.id] = row
-    return found
+    rows = await _rows_among(session, statement, organization_id, message_ids)
+    return {row.id: row for row in rows}
 
 
 def _latest_bookmarks(postgres: bool, organization_owned: bool) -> Any:
@@ -753,11 +760,10 @@ async def latest_bookmarks(
     individual, or None: the organization's own) in each channel."""
     bookmarks: dict[uuid.UUID, Any] = {}
     statement = _LATEST_BOOKMARKS[is_postgres(session), owner is None]
-    connection = await session.connection()
-    for chunk in chunks(channel_ids):
-        params = {"org": organization_id, "ids": chunk, "owner": owner}
-        for bookmark in await statement.rows(connection, params):
-            bookmarks.setdefault(bookmark.channel_id, bookmark)
+    for bookmark in await _rows_among(
+        session, statement, organization_id, channel_ids, owner=owner
+    ):
+        bookmarks.setdefault(bookmark.channel_id, bookmark)
     return bookmarks
 
 
@@ -780,10 +786,8 @@ async def message_reactions(
     """Each message's reactions (``individual_id``, ``reaction_type``), oldest first."""
     reactions: dict[uuid.UUID, list[Any]] = defaultdict(list)
     statement = _REACTIONS[is_postgres(session)]
-    connection = await session.connection()
-    for chunk in chunks(message_ids):
-        for row in await statement.rows(connection, {"org": organization_id, "ids": chunk}):
-            reactions[row.message_id].append(row)
+    for row in await _rows_among(session, statement, organization_id, message_ids):
+        reactions[row.message_id].append(row)
     return reactions
 
 
@@ -827,11 +831,10 @@ async def horizons(
     ``individual_id``'s, when given)."""
     by_channel: dict[uuid.UUID, list[Any]] = defaultdict(list)
     statement = _HORIZONS[is_postgres(session), individual_id is not None]
-    connection = await session.connection()
-    for chunk in chunks(channel_ids):
-        params = {"org": organization_id, "ids": chunk, "individual": individual_id}
-        for row in await statement.rows(connection, params):
-            by_channel[row.channel_id].append(row)
+    for row in await _rows_among(
+        session, statement, organization_id, channel_ids, individual=individual_id
+    ):
+        by_channel[row.channel_id].append(row)
     return by_channel
 
 
