@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -38,13 +39,16 @@ def app_factory() -> Any:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from courier.core.migrate import upgrade
     from courier.core.observability import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level)
     if settings.auto_migrate and not args.no_migrate:
-        upgrade(settings)
+        # In a process of its own: with --workers 1 this very process serves, and Alembic
+        # (~10 MB of modules) with every revision script it loads would stay in its memory.
+        migrated = subprocess.run([sys.executable, "-m", "courier.core.migrate"], check=False)
+        if migrated.returncode != 0:
+            return migrated.returncode
     uvicorn.run(
         "courier.cli:app_factory",
         factory=True,

@@ -9,7 +9,7 @@ import sys
 
 from tests.support import process_env
 
-# Each of these costs 10-100 MB of a process's memory, measured one by one at import.
+# Each of these costs 1-100 MB of a process's memory, measured one by one at import.
 HEAVY = (
     "phonenumbers.geodata",  # libphonenumber's place names (~100 MB): sandbox number regions
     "phonenumbers.carrierdata",  # its carrier names (~9 MB): the sandbox's number lookups
@@ -31,6 +31,14 @@ HEAVY = (
     "redis",  # the rate limiter's shared storage (COURIER_REDIS_URL)
     "jwt",  # individual access tokens (PyJWT, with its algorithms): on the first token
     "cryptography",  # sealed credentials, app credentials, web devices' keys (~7 MB)
+    "httpx",  # outbound HTTP (webhooks, callbacks, sandboxes' signed posts): ~6 MB with
+    "rich",  # the command line httpx's package loads when these are installed
+    "pygments",
+    "click",
+    "nh3",  # sanitising an email's HTML (~1.6 MB)
+    "filetype",  # the content type of an upload or attachment
+    "twilio.twiml",  # TwiML answers of voice calls (with xml.etree, ~1 MB)
+    "xml.etree.ElementTree",
 )
 
 PROBE = """

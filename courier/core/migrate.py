@@ -24,3 +24,11 @@ def upgrade(settings: Settings, revision: str = "heads") -> None:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(settings.resolved_database_url), revision)
+
+
+if __name__ == "__main__":  # ``courier serve`` migrates in a process of its own
+    from courier.core.observability import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    upgrade(settings)

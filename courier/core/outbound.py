@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import functools
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import certifi
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 
 @functools.cache
 def public_roots() -> ssl.SSLContext:
     """The public certificate authorities (certifi's bundle, as httpx trusts by default)."""
+    import certifi
+
     return ssl.create_default_context(cafile=certifi.where())
 
 
 def client(**options: Any) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` (use it in ``async with``) that trusts :func:`public_roots`
     unless ``verify`` says otherwise; the other options are httpx's."""
+    import httpx  # imported on first use: a serving process that sends nothing never loads it
+
     options.setdefault("verify", public_roots())
     return httpx.AsyncClient(**options)
 

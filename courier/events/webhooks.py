@@ -37,9 +37,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import idna
 import orjson
 from sqlalchemy import Select, Text, cast, select
@@ -56,6 +55,9 @@ from courier.events.published import Published
 from courier.jobs import JobContext, enqueue
 from courier.models.event import Event
 from courier.models.webhook import Webhook, WebhookDelivery
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("courier.webhooks")
 
@@ -244,6 +246,8 @@ def _is_ip_literal(host: str) -> bool:
 
 def parse_url(raw: str, *, allow_private: bool) -> httpx.URL:
     """Check the form of a webhook URL (no DNS): https (http only where private is allowed)."""
+    import httpx  # on first use: a process that checks or sends no webhook never loads it
+
     try:
         url = httpx.URL(raw)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
@@ -345,6 +349,8 @@ async def attempt_delivery(
     url: str, secret: str, event: Event, attempt: int, *, allow_private: bool
 ) -> Outcome:
     """POST ``event`` to ``url`` once; any answer but 2xx, or none in time, is a failure."""
+    import httpx
+
     attempted_at = utcnow()
     started = time.perf_counter()
 

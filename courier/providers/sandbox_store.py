@@ -14,7 +14,6 @@ import logging
 import uuid
 from typing import Any
 
-import httpx
 from sqlalchemy import and_, delete, or_, select
 
 from courier.config import Settings
@@ -235,6 +234,8 @@ class SandboxStore:
             "User-Agent": f"courier-sandbox-{self.kind}",
             **(extra or {}),
         }
+        import httpx  # on first use (the client is built on first use too)
+
         try:
             async with outbound.client(timeout=10.0) as client:
                 response = await client.post(url, content=body, headers=headers)

@@ -16,8 +16,6 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 
-import filetype
-
 from courier.uploads.limits import Refusal, too_large
 
 
@@ -75,6 +73,8 @@ def detect_content_type(data: bytes) -> str | None:
     """The media type the bytes show, or None when nothing recognises them."""
     if not data:
         return None
+    import filetype  # on first use: only uploads and attachments inspect content
+
     kind = filetype.guess(data[:SIGNATURE_BYTES])
     mime = str(kind.mime) if kind is not None else None
     if mime is not None and (

@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from twilio.twiml.voice_response import Gather, VoiceResponse  # type: ignore[import-untyped]
 
 from courier.config import Settings
 from courier.core.db import commit
@@ -62,6 +61,8 @@ async def call_script(notification_id: str, request: Request) -> Response:
         ident = uuid.UUID(notification_id)
     except ValueError as exc:
         raise not_found("notification") from exc
+    from twilio.twiml.voice_response import Gather, VoiceResponse  # type: ignore[import-untyped]
+
     digits = raw.form_dict().get("Digits", [""])[0]
     answer = VoiceResponse()
     async with request.app.state.database.sessionmaker() as session:

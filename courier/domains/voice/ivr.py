@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from twilio.twiml.voice_response import Dial, Gather, VoiceResponse  # type: ignore[import-untyped]
 
 from courier.config import Settings
 from courier.core.time import now_ms
@@ -41,6 +40,9 @@ from courier.events import publish
 from courier.models.organization import Organization
 from courier.models.voice import VoiceQueueAgent, VoiceQueueEntry, VoiceSetting
 
+if TYPE_CHECKING:
+    from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-untyped]
+
 log = logging.getLogger("courier.domains.voice.ivr")
 DEFAULT_GREETING = "Thank you for calling."
 DEFAULT_WAIT = "Please stay on the line. The next available member of our team will be with you."
@@ -54,6 +56,8 @@ MAX_RECORD_SECONDS = 300
 
 def safe_twiml(settings: Settings, setting_id: uuid.UUID | None) -> str:
     """An apology and, when the line is known, voicemail."""
+    from twilio.twiml.voice_response import VoiceResponse
+
     answer = VoiceResponse()
     answer.say(SORRY)
     if setting_id is not None:
@@ -172,6 +176,8 @@ async def _connect(
         answer.say(setting.recording_message or DEFAULT_RECORDING)
         options["record"] = "record-from-answer"
         options["recording_status_callback"] = callback_url(settings, "recording")
+    from twilio.twiml.voice_response import Dial
+
     dial = Dial(**options)
     if agent.use_pstn and agent.phone_number:
         dial.number(agent.phone_number)
@@ -213,6 +219,8 @@ async def answer_call(
     form: dict[str, str],
 ) -> str:
     """The TwiML for ``step`` of a call on ``setting``'s line (writes rows; no commit)."""
+    from twilio.twiml.voice_response import Gather, VoiceResponse
+
     answer = VoiceResponse()
     step = step or "greeting"
     if step in ("greeting", "queue", "voicemail"):  # where a call may begin

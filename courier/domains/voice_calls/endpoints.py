@@ -15,15 +15,10 @@ Never a 500 to a caller: an unknown leg, or a survey already over, answers a sho
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request, Response
-from twilio.twiml.voice_response import (  # type: ignore[import-untyped]
-    Dial,
-    Gather,
-    VoiceResponse,
-)
 
 from courier.config import Settings
 from courier.core.db import commit
@@ -37,6 +32,9 @@ from courier.providers.common import KINDS, load_provider_kinds, providers_for
 from courier.providers.inbound import raw_request
 from courier.providers.voice.base import VoiceProvider
 
+if TYPE_CHECKING:
+    from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-untyped]
+
 router = APIRouter(tags=["providers"])
 SORRY = "Sorry, this call cannot continue. Goodbye."
 
@@ -46,6 +44,8 @@ def _xml(answer: VoiceResponse) -> Response:
 
 
 def _goodbye(text: str = SORRY) -> Response:
+    from twilio.twiml.voice_response import VoiceResponse
+
     answer = VoiceResponse()
     answer.say(text)
     answer.hangup()
@@ -89,6 +89,8 @@ async def _conference(session: Any, leg: VoiceDialLog) -> Response:
     )
     if conference is None or conference.state in ("completed", "failed"):
         return _goodbye("This call has ended. Goodbye.")
+    from twilio.twiml.voice_response import Dial, VoiceResponse
+
     answer = VoiceResponse()
     if leg.role == "individual":
         answer.say("Please hold while we connect you with your care team.")
@@ -104,6 +106,8 @@ async def _conference(session: Any, leg: VoiceDialLog) -> Response:
 
 
 def _ask(answer: VoiceResponse, question: Question, index: int, url: str, intro: str = "") -> None:
+    from twilio.twiml.voice_response import Gather
+
     gather = Gather(
         input=question.answer,
         action=f"{url}?q={index}",
@@ -137,6 +141,8 @@ async def _survey(
     spec = dict(survey.spec or {})
     questions = questions_of(spec)
     base = url.split("?", 1)[0]
+    from twilio.twiml.voice_response import VoiceResponse
+
     answer = VoiceResponse()
     changes: list[Change] = []
     asked = query.get("q")

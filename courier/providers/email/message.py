@@ -26,8 +26,6 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-import nh3
-
 # Tags kept in an email's HTML: nh3's safe defaults (no script, style, iframe, form, event
 # handlers or javascript: links). Inline style attributes are dropped with everything else
 # that could hide content or reach out.
@@ -81,11 +79,15 @@ class OutgoingEmail:
 
 def sanitize_html(markup: str) -> str:
     """The HTML a recipient's mail client gets: nh3's allowlist, links made ``noopener``."""
+    import nh3  # on first use, as in text_from_html: a serving process may never send an email
+
     return nh3.clean(markup)
 
 
 def text_from_html(markup: str) -> str:
     """A readable plain-text alternative of (sanitised) HTML."""
+    import nh3
+
     marked = _BLOCK.sub(lambda m: "\n" + m.group(0) + "\n", markup)
     stripped = html_entities.unescape(nh3.clean(marked, tags=set()))
     lines = [_SPACES.sub(" ", line).strip() for line in stripped.splitlines()]

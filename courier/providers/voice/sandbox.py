@@ -22,12 +22,10 @@ import io
 import logging
 import uuid
 import wave
-import xml.etree.ElementTree as ET
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import httpx
 from pydantic import BaseModel, Field
 
 from courier.config import Settings
@@ -61,6 +59,11 @@ from courier.providers.voice.base import (
     VoiceGrant,
 )
 from courier.providers.voice.wire import API_VERSION, parse_call_webhook
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
+
+    import httpx
 
 log = logging.getLogger("courier.providers.voice.sandbox")
 
@@ -429,6 +432,8 @@ class SandboxVoice:
             SIGNATURE_HEADER: sign_twilio(self.auth_token, url, pairs),
             "User-Agent": "TwilioProxy/1.1 (courier-sandbox-voice)",
         }
+        import httpx  # on first use (the client is built on first use too)
+
         try:
             async with outbound.client(timeout=10.0) as client:
                 return await client.post(url, content=urlencode(pairs).encode(), headers=headers)
@@ -471,6 +476,8 @@ class SandboxVoice:
 
     async def _follow(self, call: dict[str, Any], twiml: str, url: str, hops: int = 0) -> None:
         """Carry out TwiML verbs in order, until one waits for the caller or ends the call."""
+        import xml.etree.ElementTree as ET  # on first use: only the sandbox's calls read TwiML
+
         sid = call["sid"]
         try:
             verbs = list(ET.fromstring(twiml)) if twiml.strip() else []
