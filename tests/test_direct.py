@@ -1,6 +1,7 @@
 """Statements run on the driver's connection (courier.core.direct): the same transaction,
-values, errors and observers as through SQLAlchemy, on PostgreSQL and (through SQLAlchemy,
-unchanged) on SQLite."""
+values, errors and observers as through SQLAlchemy, on PostgreSQL (asyncpg) and SQLite (the
+``sqlite3`` connection, in its thread); statements run together (one call to SQLite's
+connection thread)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from courier.core.direct import Direct
+from courier.core.direct import Direct, Together, run_together
 from courier.models.base import UTCDateTime
 
 METADATA = MetaData()
@@ -126,9 +127,8 @@ async def test_counts_and_observers(database: Any) -> None:
             event.remove(database.engine.sync_engine, "before_cursor_execute", record)
         await session.commit()
     assert len(seen) == 1 and seen[0].startswith("UPDATE direct_things_")
-    # PostgreSQL through asyncpg runs it on the driver; SQLite through SQLAlchemy
-    direct = BUMP._compile(database.engine.dialect) is not None
-    assert direct == (database.engine.dialect.driver == "asyncpg")
+    # run on the driver, past SQLAlchemy: asyncpg, or the sqlite3 connection in its thread
+    assert BUMP._compile(database.engine.dialect) is not None
 
 
 async def test_an_integrity_violation_is_sqlalchemys_and_the_session_recovers(
@@ -167,3 +167,56 @@ async def test_sessions_from_the_pool_reuse_it_after_direct_statements(database:
     async with database.sessionmaker() as check:
         names = (await check.execute(select(THINGS.c.name))).scalars().all()
     assert len(names) == 8
+
+
+def insert_then_bump(run: Together, row: dict[str, Any]) -> tuple[list[Any], int]:
+    """Statements run together, a later one using what an earlier one returned."""
+    run.count(INSERT, row)
+    (found,) = run.rows(BY_NAME, {"name": row["name"]})
+    return [found], run.count(BUMP, {"below": found.count + 1})
+
+
+async def test_statements_run_together_in_the_transaction(database: Any) -> None:
+    """One call to SQLite's connection thread (elsewhere one statement at a time): the
+    values as through SQLAlchemy, the observers told of each statement, the session's
+    transaction (rolled back: nothing stays)."""
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    row = thing("together", count=4)
+    async with database.sessionmaker() as session:
+        connection = await session.connection()
+        event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+        try:
+            (found,), bumped = await run_together(
+                connection, lambda run: insert_then_bump(run, row)
+            )
+        finally:
+            event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+        assert found.id == row["id"] and found.at == AT and found.extra == row["extra"]
+        assert bumped == 1
+        (now,) = await BY_NAME.rows(connection, {"name": "together"})
+        assert now.count == 5
+        await session.rollback()
+    assert [s.split()[0] for s in seen] == ["INSERT", "SELECT", "UPDATE"]
+    async with database.sessionmaker() as session:
+        assert await BY_NAME.rows(await session.connection(), {"name": "together"}) == []
+
+
+async def test_an_error_in_statements_run_together_is_sqlalchemys(database: Any) -> None:
+    async with database.sessionmaker() as session:
+        connection = await session.connection()
+        await INSERT.execute(connection, thing("taken"))
+        await session.commit()
+    async with database.sessionmaker() as session:
+        connection = await session.connection()
+        with pytest.raises(IntegrityError):
+            await run_together(connection, lambda run: insert_then_bump(run, thing("taken")))
+        await session.rollback()
+        await INSERT.execute(await session.connection(), thing("after"))
+        await session.commit()
+    async with database.sessionmaker() as check:
+        names = sorted((await check.execute(select(THINGS.c.name))).scalars().all())
+    assert names == ["after", "taken"]

@@ -14,7 +14,10 @@ A post runs, besides BEGIN/COMMIT (SQLite's ``BEGIN IMMEDIATE`` is left out of t
    them once per transaction that publishes).
 
 That is 7 on SQLite (and the analysis job's ``INSERT INTO jobs``: bookkeeping, not counted by
-``count_queries``). On PostgreSQL, 2 to 6 are one statement (the seq's ``UPDATE ...
+``count_queries``), 2 to 4 and the job run together in one call to the connection's thread
+(courier.core.sqlite, courier.core.direct.run_together): a post is 7 calls to that thread,
+``BEGIN IMMEDIATE`` going with the key's look-up (it was 37: four for a statement that returns
+rows, three for one that does not). On PostgreSQL, 2 to 6 are one statement (the seq's ``UPDATE ...
 RETURNING``, the message and its analysis job, the author's horizon, and, riding with them,
 the audit row and the event with the ``pg_notify`` of the live streams and the workers:
 data-modifying CTEs, courier.events.Riding), and the consumers are known from the process's
@@ -256,3 +259,33 @@ async def test_a_post_is_announced_once_with_its_event_and_audit_row(
     finally:
         if listener is not None:
             await listener.close()
+
+
+async def test_a_post_on_sqlite_is_seven_calls_to_the_connections_thread(
+    client: httpx.AsyncClient, org: Org, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BEGIN IMMEDIATE with the key's look-up, the post's look-up, its writes together, the
+    audit row, the event, the consumers' interest, COMMIT; nothing when it returns to the pool."""
+    if app.state.database.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's connection thread")
+    from courier.core import sqlite
+
+    alice = await make_individual(client, org, "Alice", "Patient")
+    bob = await make_individual(client, org, "Bob", "Patient")
+    channel = await make_channel(client, org, {"individual-ids": [alice, bob]})
+    first = await post(client, org.staff, channel["id"], "warm-up", **{"individual-id": alice})
+    assert first.status_code == 201, first.text
+    by_connection: dict[int, list[str]] = {}  # (a background job's claim has its own)
+    run = sqlite.Connection._execute
+
+    async def counted(self: sqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        by_connection.setdefault(id(self), []).append(getattr(fn, "__qualname__", repr(fn)))
+        return await run(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite.Connection, "_execute", counted)
+    response = await post(
+        client, org.staff, channel["id"], "How is my knee?", **{"individual-id": alice}
+    )
+    assert response.status_code == 201, response.text
+    (calls,) = [c for c in by_connection.values() if any("run_together" in n for n in c)]
+    assert len(calls) == 7, calls

@@ -19,25 +19,41 @@ was:
   :class:`sqlalchemy.exc.IntegrityError`, so a request's 409 is unchanged);
 - the same observers: ``before_cursor_execute`` listeners of the engine (the tests' statement
   counts) see the statement;
-- other dialects (SQLite) and statements a direct run cannot take (expanding ``IN``
-  parameters) run through SQLAlchemy.
+- other drivers, statements a direct run cannot take (expanding ``IN`` parameters; on SQLite
+  ``text()``) and a connection not in a transaction yet run through SQLAlchemy.
+
+On SQLite (:mod:`courier.core.sqlite`'s connection, the engine's) a direct statement is one
+call to the connection's thread, run there on the ``sqlite3`` connection (SQLAlchemy's
+execution layer and its cursor adapter left out), in the transaction that thread's
+connection is in (the session's: its ``BEGIN IMMEDIATE`` goes with the first statement);
+errors are SQLAlchemy's as above (``sqlite3`` errors wrapped as SQLAlchemy wraps them).
+:func:`run_together` runs several statements, later ones using what earlier ones returned,
+in one such call: a message post's writes (courier.domains.messaging.repository); elsewhere
+it runs them one by one through SQLAlchemy.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import CursorResult, Dialect
+from sqlalchemy.engine import Connection, CursorResult, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeEngine
 
+from courier.core import sqlite
+
 Processor = Callable[[Any], Any] | None
+T = TypeVar("T")
+_DRIVERS = ("asyncpg", "aiosqlite")
 
 
 @dataclass
@@ -67,7 +83,10 @@ class Direct:
         if key in self._compiled:
             return self._compiled[key]
         compiled: _Compiled | None = None
-        if dialect.driver == "asyncpg":
+        on_sqlite = dialect.driver == "aiosqlite"
+        # (SQLite: a text() statement's rows would come by position only)
+        text = isinstance(self.statement, TextClause)
+        if dialect.driver in _DRIVERS and not (on_sqlite and text):
             sql = self.statement.compile(dialect=dialect)
             assert isinstance(sql, SQLCompiler)
             names = tuple(sql.positiontup or ())
@@ -88,8 +107,24 @@ class Direct:
                     if sql._result_columns
                     else None,
                 )
+                if on_sqlite:  # (SQLite's processors depend on the column type alone)
+                    compiled.results = tuple(
+                        type_._cached_result_processor(dialect, None) for type_ in compiled.columns
+                    )
         self._compiled[key] = compiled
         return compiled
+
+    def _args(self, compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
+        """The statement's parameters in order, each through its bind processor."""
+        fixed = compiled.fixed
+        return [
+            value if process is None else process(value)
+            for value, process in zip(
+                (params[name] if name in params else fixed[name] for name in compiled.names),
+                compiled.binds,
+                strict=True,
+            )
+        ]
 
     async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Any]:
         """The statement's rows (none for a statement that returns none), by position and by
@@ -118,23 +153,43 @@ class Direct:
         sync = connection.sync_connection
         fairy = sync.connection if sync is not None else None
         adapter = fairy.dbapi_connection if fairy is not None else None
-        if compiled is None or fairy is None or not await _in_transaction(adapter):
-            result: CursorResult[Any] = await connection.execute(self.statement, dict(params))
-            return result
-        assert sync is not None
-        fixed = compiled.fixed
-        args = [
-            value if process is None else process(value)
-            for value, process in zip(
-                (params[name] if name in params else fixed[name] for name in compiled.names),
-                compiled.binds,
-                strict=True,
-            )
-        ]
-        if sync._has_events or sync.engine._has_events:
-            for listener in sync.dispatch.before_cursor_execute:
-                listener(sync, None, compiled.sql, tuple(args), None, False)
-        driver: Any = fairy.driver_connection
+        driver: Any = fairy.driver_connection if fairy is not None else None
+        if isinstance(driver, sqlite.Connection) and compiled is not None:
+            assert sync is not None
+            if sync.in_transaction():
+                return await self._run_sqlite(sync, driver, compiled, params, count=count)
+        elif compiled is not None and fairy is not None and await _in_transaction(adapter):
+            assert sync is not None
+            return await self._run_asyncpg(sync, driver, compiled, params, count=count)
+        result: CursorResult[Any] = await connection.execute(self.statement, dict(params))
+        return result
+
+    async def _run_sqlite(
+        self,
+        sync: Connection,
+        driver: sqlite.Connection,
+        compiled: _Compiled,
+        params: Mapping[str, Any],
+        *,
+        count: bool,
+    ) -> Sequence[Sequence[Any]] | int:
+        args = self._args(compiled, params)
+        _tell(sync, compiled.sql, args)
+        ran = await driver.in_thread(partial(_sqlite_run, compiled.sql, args, sync.dialect))
+        records, rowcount = ran
+        return rowcount if count else _made(compiled, records)
+
+    async def _run_asyncpg(
+        self,
+        sync: Connection,
+        driver: Any,
+        compiled: _Compiled,
+        params: Mapping[str, Any],
+        *,
+        count: bool,
+    ) -> Sequence[Sequence[Any]] | int:
+        args = self._args(compiled, params)
+        _tell(sync, compiled.sql, args)
         try:
             if count:
                 status: str = await driver.execute(compiled.sql, *args)
@@ -143,25 +198,135 @@ class Direct:
                 # (a text() statement names no result columns: its rows come as asyncpg's)
                 attributes = (await driver.prepare(compiled.sql)).get_attributes()
                 compiled.results = tuple(
-                    type_._cached_result_processor(connection.dialect, attribute.type.oid)
+                    type_._cached_result_processor(sync.dialect, attribute.type.oid)
                     for type_, attribute in zip(compiled.columns, attributes, strict=False)
                 )
             records = await driver.fetch(compiled.sql, *args)
         except Exception as error:
             raise _translated(error, compiled.sql, args) from error
-        processors = compiled.results
-        make = compiled.row
-        if make is None:
-            return records  # type: ignore[no-any-return]
-        if not any(processors):
-            return [make._make(record) for record in records]
-        return [
-            make._make(
-                value if process is None else process(value)
-                for value, process in zip(record, processors, strict=True)
-            )
-            for record in records
-        ]
+        return _made(compiled, records)
+
+
+def _made(compiled: _Compiled, records: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+    """The driver's rows as SQLAlchemy's: each value through its result processor, by
+    position and by column name."""
+    processors = compiled.results
+    make = compiled.row
+    if make is None:
+        return records
+    if not processors or not any(processors):
+        return [make._make(record) for record in records]
+    return [
+        make._make(
+            value if process is None else process(value)
+            for value, process in zip(record, processors, strict=True)
+        )
+        for record in records
+    ]
+
+
+def _tell(sync: Connection, sql: str, args: Sequence[Any]) -> None:
+    """The engine's ``before_cursor_execute`` listeners hear of the statement."""
+    if sync._has_events or sync.engine._has_events:
+        for listener in sync.dispatch.before_cursor_execute:
+            listener(sync, None, sql, tuple(args), None, False)
+
+
+def _sqlite_run(
+    sql: str, args: Sequence[Any], dialect: Dialect, raw: sqlite3.Connection
+) -> tuple[list[Any], int]:
+    """In SQLite's connection thread: the statement's rows and row count; its error as
+    SQLAlchemy's."""
+    cursor = raw.cursor()
+    try:
+        cursor.execute(sql, args)
+        return cursor.fetchall(), cursor.rowcount
+    except sqlite3.Error as error:
+        raise sa_exc.DBAPIError.instance(
+            sql, args, error, sqlite3.Error, hide_parameters=True, dialect=dialect
+        ) from error
+    finally:
+        cursor.close()
+
+
+class Together:
+    """What :func:`run_together`'s function runs its statements with: each call runs one
+    :class:`Direct` statement now and returns as :meth:`Direct.rows` / :meth:`Direct.count`
+    would."""
+
+    def rows(self, direct: Direct, params: Mapping[str, Any]) -> Sequence[Any]:
+        raise NotImplementedError
+
+    def count(self, direct: Direct, params: Mapping[str, Any]) -> int:
+        raise NotImplementedError
+
+
+class _InThread(Together):
+    """On SQLite's connection thread, on the ``sqlite3`` connection."""
+
+    def __init__(self, sync: Connection, raw: sqlite3.Connection) -> None:
+        self.sync = sync
+        self.raw = raw
+        self.ran: list[tuple[str, list[Any]]] = []
+
+    def _run(self, direct: Direct, params: Mapping[str, Any]) -> tuple[_Compiled, Any]:
+        compiled = direct._compile(self.sync.dialect)
+        if compiled is None:
+            raise ValueError("a statement run together must compile for the driver")
+        args = direct._args(compiled, params)
+        self.ran.append((compiled.sql, args))
+        return compiled, _sqlite_run(compiled.sql, args, self.sync.dialect, self.raw)
+
+    def rows(self, direct: Direct, params: Mapping[str, Any]) -> Sequence[Any]:
+        compiled, (records, _count) = self._run(direct, params)
+        return _made(compiled, records)
+
+    def count(self, direct: Direct, params: Mapping[str, Any]) -> int:
+        _compiled, (_records, rowcount) = self._run(direct, params)
+        return int(rowcount)
+
+
+class _Through(Together):
+    """Through SQLAlchemy's (sync) connection, one statement at a time."""
+
+    def __init__(self, sync: Connection) -> None:
+        self.sync = sync
+
+    def rows(self, direct: Direct, params: Mapping[str, Any]) -> Sequence[Any]:
+        return self.sync.execute(direct.statement, dict(params)).all()
+
+    def count(self, direct: Direct, params: Mapping[str, Any]) -> int:
+        return int(self.sync.execute(direct.statement, dict(params)).rowcount)
+
+
+async def run_together(connection: AsyncConnection, work: Callable[[Together], T]) -> T:
+    """``work(together)``, whose statements run one after another in the connection's
+    transaction, each able to use what the earlier ones returned: on SQLite in one call to the
+    connection's thread (the engine's observers hear of them once it returns), elsewhere
+    through SQLAlchemy. ``work`` runs no other code that waits."""
+    sync = connection.sync_connection
+    fairy = sync.connection if sync is not None else None
+    driver = fairy.driver_connection if fairy is not None else None
+    if sync is None or not isinstance(driver, sqlite.Connection) or not sync.in_transaction():
+        return await connection.run_sync(lambda through: work(_Through(through)))
+
+    def in_thread(raw: sqlite3.Connection) -> tuple[T, list[tuple[str, list[Any]]]]:
+        together = _InThread(sync, raw)
+        try:
+            return work(together), together.ran
+        except BaseException as error:
+            error.__dict__["courier_ran"] = together.ran
+            raise
+
+    try:
+        done, ran = await driver.in_thread(in_thread)
+    except BaseException as error:
+        for sql, args in error.__dict__.pop("courier_ran", ()):
+            _tell(sync, sql, args)
+        raise
+    for sql, args in ran:
+        _tell(sync, sql, args)
+    return done
 
 
 async def _in_transaction(adapter: Any) -> bool:

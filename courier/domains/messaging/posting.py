@@ -233,9 +233,9 @@ async def post_messages(
     The caller has decided that each author may post in each channel (a subscriber, the
     channel not archived); texts of posted messages are not blank. ``authors``: what is known
     of them already (the rest is read). Core statements only, a fixed number whatever the
-    number of posts: the seqs (one UPDATE), the messages with their analysis jobs (one INSERT
-    on PostgreSQL for one post), the authors' horizons (one UPDATE), then the audit rows and
-    events. Never commits.
+    number of posts: the seqs (one UPDATE), the messages with their analysis jobs, the
+    authors' horizons (one UPDATE), then the audit rows and events (one post: the first three
+    together, :func:`repository.post_one`). Never commits.
     """
     if not posts:
         return []
@@ -301,9 +301,10 @@ async def post_messages(
         organization_id=organization_id,
     )
     mark_enqueued(session)
-    if len(messages) == len(to_post) == 1 and repo.is_postgres(session):
-        # One post on PostgreSQL: the seq, the message with its analysis job, the author's
-        # horizon, its audit row, its event and the notifications in one statement.
+    if len(messages) == len(to_post) == 1:
+        # One post: the seq, the message with its analysis job and the author's horizon
+        # together; on PostgreSQL in one statement with its audit row, its event and the
+        # notifications, on SQLite in one call to its connection's thread.
         ((message, post),) = to_post
         await _post_one(session, organization_id, message, post, jobs[0], now)
     else:
@@ -392,8 +393,9 @@ async def _post_one(
     job: dict[str, Any],
     now: datetime,
 ) -> None:
-    """PostgreSQL: :func:`_take`, the INSERT and :func:`_posted` of one message, the first
-    three in one statement (:func:`repository.post_one`)."""
+    """:func:`_take`, the INSERT and :func:`_posted` of one message, the first three
+    together (:func:`repository.post_one`: one statement on PostgreSQL, one call to the
+    connection's thread on SQLite)."""
     message.posted_time = now
     message.draft = False
     taken, moved = await repo.post_one(

@@ -18,6 +18,7 @@ from collections import defaultdict, namedtuple
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -53,7 +54,7 @@ from sqlalchemy.orm.util import identity_key
 from courier import events
 from courier.core.auth import Principal
 from courier.core.bulk import insert_of, prefixed
-from courier.core.direct import Direct
+from courier.core.direct import Direct, Together, run_together
 from courier.core.errors import ApiError, ErrorItem, not_found
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import now_ms
@@ -1430,6 +1431,29 @@ def _post_one_pg(rider: tuple[bool, bool] | None = None) -> Direct:
 _POST_ONE_PG: dict[tuple[bool, bool] | None, Direct] = {}
 
 
+# SQLite: the statements of one post, run together (_post_one_sqlite).
+_INSERT_MESSAGE_DIRECT = Direct(insert_of(_MESSAGES, "m_"))
+_INSERT_JOB_DIRECT = Direct(insert_of(_JOBS, "j_"))
+
+
+def _post_one_sqlite(params: dict[str, Any], run: Together) -> list[Any]:
+    """SQLite: what :func:`_post_one_pg` does, as four statements run together (one call to
+    SQLite's connection thread, :func:`courier.core.direct.run_together`): the channel's seq
+    (``UPDATE ... RETURNING``), the message at that seq, its analysis job, the author's
+    horizon. Returns its rows: the channel's (none: no such channel, nothing written) with
+    how many horizons moved. The transaction holds SQLite's write lock throughout."""
+    taken = run.rows(_TAKE_SEQ_DIRECT, params)
+    if not taken:
+        return []
+    seq = taken[0][1]
+    run.count(_INSERT_MESSAGE_DIRECT, params | {"m_seq": seq})
+    run.count(_INSERT_JOB_DIRECT, params)
+    floor = 0 if params["b_auto"] else seq - 1
+    horizon = params | {"b_channel": params["b_id"], "b_seq": seq, "b_floor": floor}
+    moved = run.count(_MOVE_HORIZON_DIRECT, horizon)
+    return [(*taken[0], moved)]
+
+
 async def post_one(
     session: AsyncSession,
     organization_id: uuid.UUID,
@@ -1439,13 +1463,15 @@ async def post_one(
     auto_ack: bool,
     riding: events.Riding | None = None,
 ) -> tuple[Taken, bool]:
-    """PostgreSQL: post the message ``row`` (its seq left to the statement; ``posted_time``
-    and ``last_modified_at`` its time) with its analysis ``job`` in one statement
-    (:func:`_post_one_pg`): the channel's seq, last message and activity, the message, the
-    job and the author's horizon, and with ``riding`` the transaction's event, audit row and
-    notifications. Returns :func:`take_seqs_of_channels`' rows (none: no such channel, and
-    the caller must fail the transaction) and whether the author's horizon moved. Loaded
-    channel and subscriber objects see the new values."""
+    """Post the message ``row`` (its seq left to the statement; ``posted_time`` and
+    ``last_modified_at`` its time) with its analysis ``job``: the channel's seq, last message
+    and activity, the message, the job and the author's horizon; on PostgreSQL in one
+    statement (:func:`_post_one_pg`), with ``riding`` the transaction's event, audit row and
+    notifications too; on SQLite in one call to its connection's thread
+    (:func:`_post_one_sqlite`; nothing rides there, :func:`courier.events.ride`). Returns
+    :func:`take_seqs_of_channels`' rows (none: no such channel, and the caller must fail the
+    transaction) and whether the author's horizon moved. Loaded channel and subscriber objects
+    see the new values."""
     if row["organization_id"] != organization_id or job["organization_id"] != organization_id:
         raise ValueError("a message or job row of another organization")
     now: datetime = row["posted_time"]
@@ -1461,11 +1487,15 @@ async def post_one(
             "b_auto": auto_ack,
         }
     )
-    shape = riding.shape if riding is not None else None
-    statement = _POST_ONE_PG.get(shape) or _POST_ONE_PG.setdefault(shape, _post_one_pg(shape))
-    if riding is not None:
-        params |= riding.params
-    found = await statement.rows(await session.connection(), params)
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        shape = riding.shape if riding is not None else None
+        statement = _POST_ONE_PG.get(shape) or _POST_ONE_PG.setdefault(shape, _post_one_pg(shape))
+        if riding is not None:
+            params |= riding.params
+        found = await statement.rows(connection, params)
+    else:
+        found = await run_together(connection, partial(_post_one_sqlite, params))
     taken: Taken = [(r[0], r[1], r[2], bool(r[3])) for r in found]
     moved = bool(found) and found[0][4] == 1
     if found and riding is not None:
