@@ -17,8 +17,10 @@ waits with it.
   event) runs in the same call as the transaction's first statement, just before it, as it
   did just before it in a call of its own; a transaction that ran nothing sends neither it
   nor its ``COMMIT``;
-- ``COMMIT`` and ``ROLLBACK`` when there is no transaction (the pool's rollback of a
-  connection returned after its commit) are no calls: SQLite had nothing to do for them.
+- ``COMMIT`` and ``ROLLBACK`` when there is no transaction and no call is waiting or running
+  in the thread (the pool's rollback of a connection returned after its commit) are no
+  calls: SQLite had nothing to do for them. (A call whose caller was cancelled still runs, its
+  ``BEGIN`` too: the connection's rollback then waits for it, as aiosqlite's did.)
 
 Statements, their order, their transaction and their errors are SQLite's as before.
 :func:`in_thread` runs a function on the connection's thread (after a pending ``BEGIN``):
@@ -47,6 +49,10 @@ class Connection(aiosqlite.Connection):
         super().__init__(connector, iter_chunk_size=64)
         self._thread.daemon = True  # as SQLAlchemy's adapter makes aiosqlite's
         self.begin_pending = False
+        # Calls handed to the thread, and calls it has finished: each counted by one thread
+        # only. A call whose caller was cancelled still runs (its BEGIN too).
+        self._sent = 0
+        self._done = 0
 
     def begin_immediate(self) -> None:
         """Begin a transaction with ``BEGIN IMMEDIATE``, sent with the next call."""
@@ -54,12 +60,24 @@ class Connection(aiosqlite.Connection):
 
     async def _execute(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         run: Any = super()._execute  # (untyped in aiosqlite)
+        work: Callable[[], T] = partial(fn, *args, **kwargs)
         if self.begin_pending:
             self.begin_pending = False
-            begun: T = await run(_begun, self._conn, partial(fn, *args, **kwargs))
-            return begun
-        done: T = await run(fn, *args, **kwargs)
+            work = partial(_begun, self._conn, work)
+        self._sent += 1
+        done: T = await run(self._counted, work)
         return done
+
+    def _counted(self, work: Callable[[], T]) -> T:
+        try:
+            return work()
+        finally:
+            self._done += 1
+
+    def _idle(self) -> bool:
+        """No call waiting or running in the thread, and no transaction open: a COMMIT or
+        ROLLBACK would do nothing."""
+        return self._sent == self._done and not self._conn.in_transaction
 
     async def in_thread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn(the sqlite3 connection)`` on the connection's thread, in one call."""
@@ -76,15 +94,13 @@ class Connection(aiosqlite.Connection):
         await super().close()
 
     async def commit(self) -> None:
-        if self.begin_pending:  # nothing ran: nothing began
-            self.begin_pending = False
-        elif self._conn.in_transaction:
+        self.begin_pending = False  # (nothing sent since: nothing began)
+        if not self._idle():
             await self._execute(self._conn.commit)
 
     async def rollback(self) -> None:
-        if self.begin_pending:
-            self.begin_pending = False
-        elif self._conn.in_transaction:
+        self.begin_pending = False
+        if not self._idle():
             await self._execute(self._conn.rollback)
 
 
