@@ -61,6 +61,13 @@ def _paths(spec: ResourceSpec[Any], ident: str) -> list[str]:
     return paths
 
 
+def _unsigned(content: bytes) -> bytes:
+    """``content`` with its signed links' expiry and signature left out: two requests a
+    second apart sign the same link differently."""
+    content = re.sub(rb"expires=\d+", b"expires=", content)
+    return re.sub(rb"signature=[^\"&]+", b"signature=", content)
+
+
 @pytest.mark.parametrize(
     "spec",
     [s for s in REGISTRY if {Op.GET, Op.LIST} & s.ops or s.actions],
@@ -79,7 +86,7 @@ async def test_declared_resources_answer_as_pydantic_did(
             patch.setattr(render, "renderer", _pydantic)
             reference = await client.get(path, headers=org.admin)
         assert compiled.status_code == reference.status_code, (path, compiled.text)
-        assert compiled.content == reference.content, path
+        assert _unsigned(compiled.content) == _unsigned(reference.content), path
         answered += compiled.status_code == 200
     if Op.GET in spec.ops:
         assert answered >= 1, f"{spec.type_name}: nothing rendered"
