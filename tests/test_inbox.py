@@ -14,13 +14,14 @@ from courier.core.tenancy import unscoped
 from courier.domains.inbox import counters
 from courier.models.audit_event import AuditEvent
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
-from tests.conftest import Org, doc
+from tests.conftest import Org
 from tests.support import count_queries
 from tests.test_inbox_support import (
     ack,
     channel,
     channel_row,
     error_source,
+    group_channel,
     individual,
     post,
     subscriber_row,
@@ -141,15 +142,7 @@ async def test_channel_of_an_individual_group_is_a_group_channel(
 ) -> None:
     patient = await individual(client, org)
     provider = await individual(client, org, "provider")
-    team = await client.post(
-        "/v1/individual-groups/",
-        json=doc("individual-groups", {"name": "Care team", "individual-ids": [patient, provider]}),
-        headers=org.admin,
-    )
-    assert team.status_code == 201, team.text
-    grouped = await channel(
-        client, org, [patient, provider], **{"individual-group-id": team.json()["data"]["id"]}
-    )
+    grouped = await group_channel(client, org, [patient, provider])
     await post(client, org, grouped, provider, "team note")
     body = await summary(client, org.staff, **{"individual-id": patient})
     assert body["summary"]["messages"] == 1

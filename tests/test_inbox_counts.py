@@ -17,7 +17,7 @@ import httpx
 
 from tests.conftest import Org, doc
 from tests.support import count_queries
-from tests.test_inbox_support import ack, channel, individual, post, token
+from tests.test_inbox_support import ack, channel, group_channel, individual, post, token
 
 CHANNELS = "/v1/messaging-channels/"
 SUMMARY = "/v1/communication-summaries/"
@@ -157,15 +157,7 @@ async def test_reads_take_a_fixed_number_of_statements(
     patient = await individual(client, org)
     doctor = await individual(client, org, "provider")
     reader = Reader(patient, await token(client, org, patient))
-    team = await client.post(
-        "/v1/individual-groups/",
-        json=doc("individual-groups", {"name": "Care team", "individual-ids": [patient, doctor]}),
-        headers=org.admin,
-    )
-    assert team.status_code == 201, team.text
-    grouped = await channel(
-        client, org, [patient, doctor], **{"individual-group-id": team.json()["data"]["id"]}
-    )
+    grouped = await group_channel(client, org, [patient, doctor])
     posted = await post(client, org, grouped, doctor, "team note")
     mark = await client.post(
         "/v1/messaging-bookmarks/",

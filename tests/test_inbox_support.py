@@ -54,6 +54,19 @@ async def channel(
     return str(response.json()["data"]["id"])
 
 
+async def group_channel(client: httpx.AsyncClient, org: Org, individual_ids: list[str]) -> str:
+    """A channel of a new individual group ("Care team") of ``individual_ids``."""
+    team = await client.post(
+        "/v1/individual-groups/",
+        json=doc("individual-groups", {"name": "Care team", "individual-ids": individual_ids}),
+        headers=org.admin,
+    )
+    assert team.status_code == 201, team.text
+    return await channel(
+        client, org, individual_ids, **{"individual-group-id": team.json()["data"]["id"]}
+    )
+
+
 async def post(
     client: httpx.AsyncClient, org: Org, channel_id: str, individual_id: str, text: str = "hi"
 ) -> str:
