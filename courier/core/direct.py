@@ -154,13 +154,21 @@ class Direct:
         fairy = sync.connection if sync is not None else None
         adapter = fairy.dbapi_connection if fairy is not None else None
         driver: Any = fairy.driver_connection if fairy is not None else None
+        run: Any = None
         if isinstance(driver, sqlite.Connection) and compiled is not None:
             assert sync is not None
             if sync.in_transaction():
-                return await self._run_sqlite(sync, driver, compiled, params, count=count)
+                run = self._run_sqlite
         elif compiled is not None and fairy is not None and await _in_transaction(adapter):
-            assert sync is not None
-            return await self._run_asyncpg(sync, driver, compiled, params, count=count)
+            run = self._run_asyncpg
+        if run is not None:
+            assert sync is not None and compiled is not None
+            args = self._args(compiled, params)
+            _tell(sync, compiled.sql, args)
+            ran: Sequence[Sequence[Any]] | int = await run(
+                sync, driver, compiled, args, count=count
+            )
+            return ran
         result: CursorResult[Any] = await connection.execute(self.statement, dict(params))
         return result
 
@@ -169,12 +177,10 @@ class Direct:
         sync: Connection,
         driver: sqlite.Connection,
         compiled: _Compiled,
-        params: Mapping[str, Any],
+        args: list[Any],
         *,
         count: bool,
     ) -> Sequence[Sequence[Any]] | int:
-        args = self._args(compiled, params)
-        _tell(sync, compiled.sql, args)
         ran = await driver.in_thread(partial(_sqlite_run, compiled.sql, args, sync.dialect))
         records, rowcount = ran
         return rowcount if count else _made(compiled, records)
@@ -184,12 +190,10 @@ class Direct:
         sync: Connection,
         driver: Any,
         compiled: _Compiled,
-        params: Mapping[str, Any],
+        args: list[Any],
         *,
         count: bool,
     ) -> Sequence[Sequence[Any]] | int:
-        args = self._args(compiled, params)
-        _tell(sync, compiled.sql, args)
         try:
             if count:
                 status: str = await driver.execute(compiled.sql, *args)
