@@ -23,7 +23,6 @@ from typing import Any
 
 import httpx
 import orjson
-import pytest
 
 from tests.conftest import MASTER_KEY
 from tests.support import process_env
@@ -101,6 +100,8 @@ class Courier:
     settings: dict[str, str]
     base: str = ""
     processes: list[tuple[subprocess.Popen[bytes], Path]] = field(default_factory=list)
+    # On SQLite: whether the processes share the test's database file (else a copy)
+    share_sqlite_file: bool = False
 
     def __post_init__(self) -> None:
         # On SQLite the processes get a database file of their own, a consistent copy of the
@@ -108,7 +109,7 @@ class Courier:
         # the in-process app of earlier tests holds cannot stall their start, and their load
         # cannot stall later tests. PostgreSQL serves everyone concurrently.
         prefix = "sqlite+aiosqlite:///"
-        if self.database_url.startswith(prefix):
+        if self.database_url.startswith(prefix) and not self.share_sqlite_file:
             source = sqlite3.connect(self.database_url[len(prefix) :], timeout=60)
             copy = self.logs / "courier.db"
             target = sqlite3.connect(copy)
@@ -232,13 +233,11 @@ def new_org(http: httpx.Client) -> dict[str, str]:
 
 @asynccontextmanager
 async def another_process(
-    app: Any, database_url: str, data_dir: Path, tmp_path: Path
+    database_url: str, data_dir: Path, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """A separate ``courier serve`` on the test's PostgreSQL database, and a client of it; the
-    test is skipped on SQLite (the other process would work on a copy of the file)."""
-    if app.state.database.is_sqlite:
-        pytest.skip("the other process works on a copy of the SQLite file (tests/sms_support)")
-    courier = Courier(database_url, data_dir, tmp_path, {})
+    """A separate ``courier serve`` on the test's database (on SQLite, the same file), and a
+    client of it."""
+    courier = Courier(database_url, data_dir, tmp_path, {}, share_sqlite_file=True)
     await asyncio.to_thread(courier.serve)
     try:
         async with httpx.AsyncClient(base_url=courier.base, timeout=30) as process:

@@ -183,7 +183,8 @@ async def jobs_fall_due(
 
 async def caches_listening(app: Any) -> None:
     """On PostgreSQL, wait until the process's listener is up: only then are the API key and
-    the organization's event consumers kept between requests."""
+    the organization's event consumers kept between requests (on SQLite they are from the
+    start, told of changes through the file beside the database)."""
     database = app.state.database
     if database.is_sqlite:
         return

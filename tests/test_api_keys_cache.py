@@ -1,7 +1,8 @@
 """Authenticated keys are kept briefly (issue 17), yet a revoked key is refused by the very next
 request, by every Courier process sharing the database: the one that revoked it, another
 application in the same process, and another process (PostgreSQL tells it as the revoking
-transaction commits)."""
+transaction commits; on SQLite the revoking process appends a notice to the file beside the
+database before it answers)."""
 
 from __future__ import annotations
 
@@ -68,13 +69,18 @@ async def test_a_key_revoked_is_refused_at_once_by_another_process(
     data_dir: Path,
     tmp_path: Path,
 ) -> None:
-    async with another_process(app, database_url, data_dir, tmp_path) as process:
+    async with another_process(database_url, data_dir, tmp_path) as process:
         key = await create_key(client, org.admin)
         headers = bearer(key["attributes"]["secret"])
         for _ in range(3):
             assert await status(process, headers) == 200
         revoked = await client.delete(f"{PATH}{key['id']}/", headers=org.admin)
         assert revoked.status_code == 200, revoked.text
+        if app.state.database.is_sqlite:
+            # The revoking process appended its notice beside the database file before it
+            # answered: the other process reads it before its next use of the cache.
+            assert await status(process, headers) == 401
+            return
         # The other process learns of it when PostgreSQL delivers the revoking transaction's
         # NOTIFY to its listener, which may come a moment after our next request on a busy
         # machine; its cache would keep the key 10 s (KEY_CACHE_SECONDS) without it, so

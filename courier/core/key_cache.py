@@ -2,13 +2,15 @@
 
 A process keeps the keys it authenticated for :data:`KEY_CACHE_SECONDS` at most, and only
 while it hears of every change to keys: on PostgreSQL, while its event listener holds
-``LISTEN`` (see :mod:`courier.events.stream`); on SQLite, or while the listener is down,
-nothing is cached and every request reads its key.
+``LISTEN`` (see :mod:`courier.events.stream`; while it is down nothing is cached and every
+request reads its key); on SQLite, through the file beside the database that every process
+appends its committed changes to (:class:`courier.core.notified.FileBoard`).
 
 A transaction that changes a key (revokes it, changes its role or expiry, deletes it or its
 organization) sends ``pg_notify('courier_keys', '<key id>')`` (``*``: every key) before it
 commits: PostgreSQL delivers it to every listening process as the transaction commits, and
-each drops the key. The processes' own caches drop it at once after the commit. A key's expiry
+each drops the key (on SQLite the notice is appended to the file just after the commit, before
+the change is answered). The processes' own caches drop it at once after the commit. A key's expiry
 is checked on every request, cached or not. The machinery is :mod:`courier.core.notified`'s.
 """
 

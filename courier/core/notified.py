@@ -2,8 +2,10 @@
 
 A :class:`NotifiedCache` keeps what it read only while its process hears of every change to
 it: on PostgreSQL, while the process's event listener holds ``LISTEN`` on the cache's channel
-(:class:`courier.events.stream.PostgresListener`); on SQLite, or while the listener is down,
-it keeps nothing and every caller reads the database.
+(:class:`courier.events.stream.PostgresListener`; while it is down the cache keeps nothing and
+every caller reads the database); on SQLite, through a :class:`FileBoard`, a file beside the
+database that every process on it appends its committed changes to and reads before using
+what it keeps.
 
 What changes a cache's rows is declared once with :func:`watch` (ORM objects of a model,
 by the attributes that decide what is cached) and :func:`watch_statements` (UPDATE, DELETE or
@@ -14,15 +16,21 @@ commits, and never if it rolls back. The caches of this process forget the entri
 after the commit. :func:`changed_in` tells whether the session's own transaction changed an
 entry (its reads then see what others do not yet: not to be cached).
 
+On SQLite the notices are written after the commit, not with it: a process killed between
+its commit and its notice leaves the other processes' caches stale until their ``ttl``.
+
 A cache also forgets an entry a bounded time after reading it (``ttl``), a safety net only.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -34,6 +42,8 @@ EVERYTHING = "*"
 BOOKKEEPING_OPTION = "courier_key_bookkeeping"
 _PENDING = "courier.notified.pending"  # session.info: channel -> entries changed, this transaction
 _UNSENT = "courier.notified.unsent"  # session.info: channel -> entries not yet notified
+
+log = logging.getLogger("courier.notified")
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -52,6 +62,7 @@ class NotifiedCache(Generic[K, V]):
     def __init__(self) -> None:
         self._entries: dict[K, tuple[float, V]] = {}
         self._listening = False
+        self._board: FileBoard | None = None
         # Moved on by every change told: a value read before a change is not kept after it.
         self.generation = 0
         _CACHES.setdefault(self.channel, weakref.WeakSet()).add(self)
@@ -60,13 +71,16 @@ class NotifiedCache(Generic[K, V]):
     def listening(self) -> bool:
         return self._listening
 
-    def set_listening(self, listening: bool) -> None:
-        """Whether every change reaches this process now; anything kept before a gap in
-        listening is dropped."""
+    def set_listening(self, listening: bool, board: FileBoard | None = None) -> None:
+        """Whether every change reaches this process now (read from ``board`` before each
+        use, on SQLite); anything kept before a gap in listening is dropped."""
         self._listening = listening
+        self._board = board if listening else None
         self.clear()
 
     def get(self, key: K) -> V | None:
+        if self._board is not None and not self._board.read():
+            return None
         entry = self._entries.get(key)
         if entry is None or not self._listening:
             return None
@@ -116,6 +130,135 @@ class NotifiedCache(Generic[K, V]):
 
 
 _CACHES: dict[str, weakref.WeakSet[NotifiedCache[Any, Any]]] = {}
+
+
+def _forget(channel: str, payload: str) -> None:
+    """The caches of this process on ``channel`` forget what ``payload`` names."""
+    for cache in list(_CACHES.get(channel, ())):
+        cache.forget(payload)
+
+
+def _forget_everything() -> None:
+    for caches in list(_CACHES.values()):
+        for cache in list(caches):
+            cache.clear()
+
+
+# --- SQLite: notices through a file beside the database ----------------------------------------
+
+
+class FileBoard:
+    """The committed changes of every process on one SQLite database, as lines
+    ``<channel> <payload>`` appended to ``<database>-notices``.
+
+    A writer appends under an exclusive ``flock``; past :attr:`limit` bytes it puts an empty
+    file in the old one's place (same lock), and a writer that opened the old file before
+    that tries again. :meth:`read` costs one ``stat`` when nothing was told: when the file
+    grew (or first appeared), it reads the whole lines added since the last read and forgets
+    what they name; when it was replaced or removed, it forgets everything, not knowing what it
+    missed.
+    """
+
+    limit: ClassVar[int] = 1 << 20
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        # What this process has read: the file (inode) and how far. A new board starts at the
+        # end: what was told before concerns nothing its caches hold.
+        self._inode: int | None = None
+        self._offset = 0
+        try:
+            now = os.stat(path)
+        except FileNotFoundError:
+            return
+        self._inode, self._offset = now.st_ino, now.st_size
+
+    def tell(self, told: Mapping[str, set[str]]) -> None:
+        """Append one line per channel (entries comma-separated). A file that cannot be
+        written is logged: the change is committed, and the other processes' caches forget
+        it after their ``ttl``."""
+        data = "".join(
+            f"{channel} {','.join(sorted(entries))}\n" for channel, entries in sorted(told.items())
+        ).encode()
+        try:
+            while not self._append(data):
+                pass  # replaced since we opened it: append to the new one
+        except OSError:
+            log.warning("could not tell other processes of a change", exc_info=True)
+
+    def _append(self, data: bytes) -> bool:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            opened = os.fstat(fd)
+            try:
+                if os.stat(self.path).st_ino != opened.st_ino:
+                    return False
+            except FileNotFoundError:
+                return False
+            os.write(fd, data)
+            if opened.st_size + len(data) > self.limit:
+                fresh = f"{self.path}.{os.getpid()}"
+                os.close(os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+                os.replace(fresh, self.path)
+            return True
+        finally:
+            os.close(fd)  # (and its lock)
+
+    def read(self) -> bool:
+        """Forget what other processes told since the last read; whether the board could be
+        read (if not, everything is forgotten and nothing should be used)."""
+        try:
+            self._read()
+        except OSError:
+            self._inode, self._offset = None, 0
+            _forget_everything()
+            return False
+        return True
+
+    def _read(self) -> None:
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            if self._inode is not None:
+                self._inode, self._offset = None, 0
+                _forget_everything()
+            return
+        if now.st_ino == self._inode and now.st_size == self._offset:
+            return
+        if now.st_ino != self._inode or now.st_size < self._offset:
+            if self._inode is not None:  # replaced: what was added to the old one is unknown
+                _forget_everything()
+            self._inode, self._offset = now.st_ino, 0  # (a new file: all of it is news)
+        with open(self.path, "rb") as file:
+            if os.fstat(file.fileno()).st_ino != self._inode:
+                return  # replaced just now: the next read forgets everything
+            file.seek(self._offset)
+            added = file.read(now.st_size - self._offset)
+        whole = added[: added.rfind(b"\n") + 1]  # a line being written is read next time
+        self._offset += len(whole)
+        for line in whole.decode(errors="replace").splitlines():
+            channel, _, payload = line.partition(" ")
+            _forget(channel, payload or EVERYTHING)
+
+
+_BOARDS: dict[str, FileBoard] = {}
+
+
+def file_board(engine: Any) -> FileBoard | None:
+    """The board of ``engine``'s SQLite database file (a sync Engine or a Connection); None
+    for another database or one in memory."""
+    url = getattr(engine, "engine", engine).url
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):  # a URI filename (Courier's own URLs are paths)
+        return None
+    path = os.path.abspath(database) + "-notices"
+    board = _BOARDS.get(path)
+    if board is None:
+        board = _BOARDS[path] = FileBoard(path)
+    return board
 
 
 def uuid_entry(entry: str) -> list[uuid.UUID]:
@@ -240,9 +383,10 @@ def _forget_committed(session: Session) -> None:
     if not pending:
         return
     for channel, entries in pending.items():
-        payload = ",".join(sorted(entries))
-        for cache in list(_CACHES.get(channel, ())):
-            cache.forget(payload)
+        _forget(channel, ",".join(sorted(entries)))
+    board = file_board(session.get_bind())  # SQLite: the other processes read it from here
+    if board is not None:
+        board.tell(pending)
 
 
 @event.listens_for(Session, "after_rollback")

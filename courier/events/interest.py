@@ -5,8 +5,9 @@ Each publishing transaction asks, per organization, what its consumers' interest
 events its active announcers listen for. Those change rarely and are asked by every write, so
 a process keeps the answer (:class:`InterestCache`, a :class:`~courier.core.notified.
 NotifiedCache`) while it hears of every change: on PostgreSQL while its event listener holds
-``LISTEN courier_interest``; on SQLite nothing is kept (another process, a worker or the CLI,
-may share the file and would not be told).
+``LISTEN courier_interest``; on SQLite from the start, through the file beside the database
+that every process sharing it (servers, workers, the CLI) appends its changes to
+(:class:`~courier.core.notified.FileBoard`).
 
 A transaction that adds, deletes, activates or deactivates a webhook or an announcer, or
 changes what it listens for, tells ``courier_interest`` the organization's id (declared with

@@ -53,7 +53,7 @@ from courier.core.auth import authenticate
 from courier.core.db import Database
 from courier.core.errors import ApiError
 from courier.core.key_cache import KeyCache
-from courier.core.notified import NotifiedCache
+from courier.core.notified import NotifiedCache, file_board
 from courier.core.tenancy import scoped
 from courier.core.time import format_timestamp, utcnow
 from courier.events import NOTIFY_CHANNEL, Published, on_committed
@@ -260,21 +260,33 @@ def install(app: Any) -> None:
     app.state.event_hub = hub
     settings: Settings = app.state.settings
 
+    def caches() -> list[NotifiedCache[Any, Any]]:
+        found: list[NotifiedCache[Any, Any]] = [
+            interest_cache(app.state.database.engine.sync_engine)
+        ]
+        if (keys := getattr(app.state, "key_cache", None)) is not None:
+            found.append(keys)
+        return found
+
     async def start(app: Any) -> None:
         app.state.event_signals_restore = _chain_exit_signals(hub)
-        if not settings.is_sqlite and app.state.start_background:
-            caches: list[NotifiedCache[Any, Any]] = [
-                interest_cache(app.state.database.engine.sync_engine)
-            ]
-            if (keys := getattr(app.state, "key_cache", None)) is not None:
-                caches.append(keys)
-            listener = PostgresListener(settings, hub, caches=caches)
+        if settings.is_sqlite:
+            # Every process on the file tells the others of its changes through the board.
+            board = file_board(app.state.database.engine.sync_engine)
+            if board is not None:
+                for cache in caches():
+                    cache.set_listening(True, board)
+        elif app.state.start_background:
+            listener = PostgresListener(settings, hub, caches=caches())
             app.state.event_listener_task = asyncio.create_task(
                 listener.run(), name="event-listener"
             )
 
     async def stop(app: Any) -> None:
         hub.close()
+        if settings.is_sqlite:
+            for cache in caches():
+                cache.set_listening(False)
         restore = getattr(app.state, "event_signals_restore", None)
         if restore is not None:
             restore()
