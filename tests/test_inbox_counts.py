@@ -6,18 +6,36 @@ membership's ``ack_seq``); the providers' part of the summary from the messages 
 range. These tests pin what each change does to them, whatever computes them: a post (by
 someone else, by the reader), an ack, a removal, archiving, unsubscribing and an author's
 account type; and how many statements each read takes.
+
+The providers' part comes from prefix counters too (a channel's ``provider_count``, a message's
+``provider_count_at``, a membership's ``ack_provider_count``): a message counts as a provider's
+when its author was a provider *when it was posted*; a later change of account type does not
+reclassify it.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
+from courier.core.tenancy import unscoped
+from courier.models.messaging import MessagingChannel, MessagingSubscriber
 from tests.conftest import Org, doc
 from tests.support import count_queries
-from tests.test_inbox_support import ack, channel, group_channel, individual, post, token
+from tests.test_inbox_support import (
+    ack,
+    channel,
+    channel_row,
+    group_channel,
+    individual,
+    post,
+    subscriber_row,
+    token,
+)
 
 CHANNELS = "/v1/messaging-channels/"
 SUMMARY = "/v1/communication-summaries/"
@@ -73,6 +91,15 @@ async def remove(client: httpx.AsyncClient, org: Org, message_id: str, author: s
     assert response.status_code == 200, response.text
 
 
+async def become(client: httpx.AsyncClient, org: Org, ident: str, account_type: str) -> None:
+    response = await client.patch(
+        f"/v1/individuals/{ident}/",
+        json=doc("individuals", {"account-type": account_type}, ident),
+        headers=org.admin,
+    )
+    assert response.status_code == 200, response.text
+
+
 async def channel_action(
     client: httpx.AsyncClient, org: Org, channel_id: str, name: str, body: dict[str, Any]
 ) -> None:
@@ -115,14 +142,10 @@ async def test_unread_counts_through_every_change(client: httpx.AsyncClient, org
     assert await counts(client, reader) == {"messages": 2, "group": 2, "direct": 0, "providers": 1}
     assert await listed(client, reader) == {direct: 0, group: 2}
 
-    # An author who becomes a provider: their unread messages count as providers' at once.
-    became = await client.patch(
-        f"/v1/individuals/{neighbour}/",
-        json=doc("individuals", {"account-type": "provider"}, neighbour),
-        headers=org.admin,
-    )
-    assert became.status_code == 200, became.text
-    assert await counts(client, reader) == {"messages": 2, "group": 2, "direct": 0, "providers": 2}
+    # An author who becomes a provider: what they posted before keeps its classification (a
+    # message is a provider's when its author was one as it was posted).
+    await become(client, org, neighbour, "provider")
+    assert await counts(client, reader) == {"messages": 2, "group": 2, "direct": 0, "providers": 1}
 
     # An archived channel leaves the summary, not the channel list; unarchived, it is back.
     await channel_action(client, org, group, "archive", {})
@@ -146,6 +169,145 @@ async def test_unread_counts_through_every_change(client: httpx.AsyncClient, org
     assert await counts(client, reader) == nothing
     assert await listed(client, reader) == {direct: 0}
     assert hello and second  # (posted above: part of the ranges counted)
+
+
+async def ack_back(client: httpx.AsyncClient, org: Org, message_id: str, reader: str) -> None:
+    """An ack that moves the horizon back (``allow-past``)."""
+    response = await client.post(
+        f"/v1/messaging-messages/{message_id}/ack/",
+        json={"individual-id": reader, "allow-past": True},
+        headers=org.staff,
+    )
+    assert response.status_code == 201, response.text
+
+
+async def post_draft(client: httpx.AsyncClient, org: Org, channel_id: str, author: str) -> str:
+    """A draft written, then posted (``PATCH draft: false``): it takes its seq then."""
+    written = await client.post(
+        "/v1/messaging-messages/",
+        json=doc(
+            "messaging-messages",
+            {"channel-id": channel_id, "individual-id": author, "message": "d", "draft": True},
+        ),
+        headers=org.staff,
+    )
+    assert written.status_code == 201, written.text
+    ident = str(written.json()["data"]["id"])
+    posted = await client.patch(
+        f"/v1/messaging-messages/{ident}/",
+        json=doc("messaging-messages", {"individual-id": author, "draft": False}, ident),
+        headers=org.staff,
+    )
+    assert posted.status_code == 200, posted.text
+    return ident
+
+
+async def test_providers_part_from_counters(client: httpx.AsyncClient, org: Org, app: Any) -> None:
+    """The providers' part of the summary through posts by a provider and by a patient, acks
+    of part of a range (forward and back), reading everything, a posted draft, a newcomer, an
+    account type changed after posting, and a repair after the counters were tampered with."""
+    patient = await individual(client, org, name="Pat")
+    reader = Reader(patient, await token(client, org, patient))
+    doctor = await individual(client, org, "provider", name="Doc")
+    sister = await individual(client, org, name="Sis")
+    direct = await channel(client, org, [patient, doctor])
+    group = await channel(client, org, [patient, doctor, sister])
+
+    d1 = await post(client, org, direct, doctor)
+    d2 = await post(client, org, direct, doctor)
+    s1 = await post(client, org, group, sister)
+    g1 = await post(client, org, group, doctor)
+    await post(client, org, group, sister)
+    assert await counts(client, reader) == {"messages": 5, "group": 3, "direct": 2, "providers": 3}
+
+    # Part of a range read: the doctor's g1 and the sister's s1; s2 (a patient's) is left.
+    await ack(client, org, g1, patient)
+    assert await counts(client, reader) == {"messages": 3, "group": 1, "direct": 2, "providers": 2}
+    # Back to s1 (allow-past): g1 is unread again, and a provider's.
+    await ack_back(client, org, s1, patient)
+    assert await counts(client, reader) == {"messages": 4, "group": 2, "direct": 2, "providers": 3}
+    # Part of the direct channel, then all of it.
+    await ack(client, org, d1, patient)
+    assert await counts(client, reader) == {"messages": 3, "group": 2, "direct": 1, "providers": 2}
+    await ack(client, org, d2, patient)
+    assert await counts(client, reader) == {"messages": 2, "group": 2, "direct": 0, "providers": 1}
+
+    # A draft counts once posted, as its author's at that moment.
+    await post_draft(client, org, direct, doctor)
+    assert await counts(client, reader) == {"messages": 3, "group": 2, "direct": 1, "providers": 2}
+
+    # The patient's own post reads the group for them: nothing of it is unread.
+    await post(client, org, group, patient)
+    assert await counts(client, reader) == {"messages": 1, "group": 0, "direct": 1, "providers": 1}
+
+    # A newcomer finds the whole history unread, providers' part included.
+    cousin = await individual(client, org, name="Cousin")
+    newcomer = Reader(cousin, await token(client, org, cousin))
+    await channel_action(client, org, group, "subscribe", {"individual-ids": [cousin]})
+    assert await counts(client, newcomer) == {
+        "messages": 4,
+        "group": 4,
+        "direct": 0,
+        "providers": 1,
+    }
+
+    # The doctor stops being a provider: what they posted stays a provider's; what they post
+    # now is not. The sister becomes one: her old messages stay a patient's.
+    await become(client, org, doctor, "participant")
+    await become(client, org, sister, "provider")
+    assert await counts(client, reader) == {"messages": 1, "group": 0, "direct": 1, "providers": 1}
+    await post(client, org, direct, doctor)
+    await post(client, org, group, sister)
+    assert await counts(client, reader) == {"messages": 3, "group": 1, "direct": 2, "providers": 2}
+    assert await counts(client, newcomer) == {
+        "messages": 5,
+        "group": 5,
+        "direct": 0,
+        "providers": 2,
+    }
+
+    # Counters tampered with (a lost update, a bad import): the repair recounts them from the
+    # messages' own record of the providers' messages before each.
+    before_direct = (await channel_row(app, direct)).provider_count
+    before_horizon = (await subscriber_row(app, group, patient)).ack_provider_count
+    async with app.state.database.sessionmaker() as session:
+        await session.execute(
+            unscoped(
+                update(MessagingChannel)
+                .where(MessagingChannel.id == uuid.UUID(direct))
+                .values(provider_count=40),
+                "test corrupts a channel's provider count",
+            )
+        )
+        await session.execute(
+            unscoped(
+                update(MessagingSubscriber)
+                .where(
+                    MessagingSubscriber.channel_id == uuid.UUID(group),
+                    MessagingSubscriber.individual_id.in_([uuid.UUID(patient), uuid.UUID(cousin)]),
+                )
+                .values(ack_provider_count=7),
+                "test corrupts read horizons' provider counts",
+            )
+        )
+        await session.commit()
+    assert (await counts(client, reader))["providers"] != 2
+    url = f"/v1/individuals/{patient}/recalculate-communication-summary/"
+    repaired = await client.post(url, json={}, headers=org.staff)
+    assert repaired.status_code == 201, repaired.text
+    assert repaired.json()["meta"] == {
+        "channels": 2,
+        "repaired-channels": 1,
+        "clamped-subscribers": 0,
+        "recounted-subscribers": 2,
+    }
+    assert (await channel_row(app, direct)).provider_count == before_direct
+    assert (await subscriber_row(app, group, patient)).ack_provider_count == before_horizon
+    assert await counts(client, reader) == {"messages": 3, "group": 1, "direct": 2, "providers": 2}
+    assert (await counts(client, newcomer))["providers"] == 2
+    again = await client.post(url, json={}, headers=org.staff)
+    assert again.json()["meta"]["recounted-subscribers"] == 0
+    assert again.json()["meta"]["repaired-channels"] == 0
 
 
 async def test_reads_take_a_fixed_number_of_statements(

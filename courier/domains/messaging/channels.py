@@ -122,6 +122,7 @@ async def create_channels(
                 "sms_initial_message": None,
                 "sms_initial_message_js": {},
                 "last_seq": 0,
+                "provider_count": 0,
                 "last_message_id": None,
                 "last_message_at": None,
             }
@@ -152,6 +153,7 @@ def subscriber_row(
         "preferences": {},
         "ack_seq": 0,
         "ack_message_id": None,
+        "ack_provider_count": 0,
         "ack_time": None,
         "ack_user_time": None,
         "subscribed_at": now,

@@ -344,6 +344,7 @@ async def _move(
                 notify="all",
                 preferences={},
                 ack_seq=0,  # newcomers find the history unread, as on subscribe
+                ack_provider_count=0,
                 subscribed_at=now,
             )
         )
