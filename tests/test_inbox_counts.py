@@ -26,6 +26,7 @@ from courier.core.tenancy import unscoped
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
 from tests.conftest import Org, doc
 from tests.support import count_queries
+from tests.test_bulk_messages import fan_out
 from tests.test_inbox_support import (
     ack,
     channel,
@@ -308,6 +309,44 @@ async def test_providers_part_from_counters(client: httpx.AsyncClient, org: Org,
     again = await client.post(url, json={}, headers=org.staff)
     assert again.json()["meta"]["recounted-subscribers"] == 0
     assert again.json()["meta"]["repaired-channels"] == 0
+
+
+async def test_a_fan_out_counts_its_sender_as_it_was_then(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    """A bulk message posts many channels' messages together (one seq statement for all of
+    them): each copy counts as a provider's, and keeps counting so after its sender stops being
+    one; the sender's own horizons move past it."""
+    sender = await individual(client, org, "provider", name="Doc")
+    patients = [await individual(client, org, name=f"P{n}") for n in range(3)]
+    for patient in patients:
+        await channel(client, org, [sender, patient])
+    readers = [Reader(p, await token(client, org, p)) for p in patients]
+    me = Reader(sender, await token(client, org, sender))
+
+    async def bulk(text: str) -> None:
+        response = await client.post(
+            "/v1/messaging-bulk-messages/",
+            json=doc(
+                "messaging-bulk-messages",
+                {"sender-individual-id": sender, "individual-ids": patients, "message": text},
+            ),
+            headers=org.staff,
+        )
+        assert response.status_code == 201, response.text
+        assert await fan_out(app) >= 2
+
+    await bulk("The clinic is closed today")
+    one = {"messages": 1, "group": 0, "direct": 1, "providers": 1}
+    assert [await counts(client, r) for r in readers] == [one, one, one]
+    assert (await counts(client, me))["messages"] == 0
+
+    await bulk("And tomorrow")
+    two = {"messages": 2, "group": 0, "direct": 2, "providers": 2}
+    assert [await counts(client, r) for r in readers] == [two, two, two]
+    # (A bulk message's sender must be a provider: a change afterwards reclassifies nothing.)
+    await become(client, org, sender, "participant")
+    assert [await counts(client, r) for r in readers] == [two, two, two]
 
 
 async def test_reads_take_a_fixed_number_of_statements(
