@@ -236,9 +236,10 @@ async def post_messages(
     The caller has decided that each author may post in each channel (a subscriber, the
     channel not archived); texts of posted messages are not blank. ``authors``: what is known
     of them already (the rest is read). Core statements only, a fixed number whatever the
-    number of posts: the seqs (one UPDATE), the messages with their analysis jobs, the
-    authors' horizons (one UPDATE), then the audit rows and events (one post: the first three
-    together, :func:`repository.post_one`). Never commits.
+    number of posts: the seqs (one UPDATE; on SQLite one per channel, all in one call to its
+    connection's thread), the messages with their analysis jobs, the authors' horizons (one
+    UPDATE), then the audit rows and events (one post: the first three together,
+    :func:`repository.post_one`). Never commits.
     """
     if not posts:
         return []

@@ -1360,14 +1360,6 @@ _MOVE_HORIZONS_PG = text(
     "AND s.individual_id = v.individual_id AND s.ack_seq < v.seq AND s.ack_seq >= v.floor"
 )
 # Core statements run with many parameter sets (executemany): each names its organization.
-_SET_LAST_MESSAGE = (
-    update(_CHANNELS)
-    .where(
-        _CHANNELS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
-        _CHANNELS.c.id == bindparam("b_id"),
-    )
-    .values(last_message_id=bindparam("b_message"))
-)
 _MOVE_HORIZON = (
     update(_SUBSCRIBERS)
     .where(
