@@ -292,6 +292,16 @@ def subscriber_row(
     }
 
 
+def count_subscribers(channels: list[dict[str, Any]], subscribers: list[dict[str, Any]]) -> None:
+    """Give each channel row the ``subscriber_count`` of its rows among ``subscribers`` (a
+    channel's memberships are written with it)."""
+    counted: dict[uuid.UUID, int] = {}
+    for row in subscribers:
+        counted[row["channel_id"]] = counted.get(row["channel_id"], 0) + 1
+    for row in channels:
+        row["subscriber_count"] = counted.get(row["id"], 0)
+
+
 async def load(
     url: str,
     *,
@@ -447,6 +457,7 @@ async def load(
                     )
                 )
 
+            count_subscribers(channels, subscribers)
             await writer.write(MessagingChannel.__table__, channels)  # type: ignore[arg-type]
             await writer.write(MessagingSubscriber.__table__, subscribers)  # type: ignore[arg-type]
             channels, subscribers = [], []
@@ -600,6 +611,7 @@ async def load(
                     subscribers.append(subscriber_row(org, channel, member, 0, None))
                 posting.append((str(channel), [str(m) for m in members]))
 
+            count_subscribers(channels, subscribers)
             await writer.write(MessagingChannel.__table__, channels)  # type: ignore[arg-type]
             await writer.write(MessagingSubscriber.__table__, subscribers)  # type: ignore[arg-type]
             await writer.write(MessagingMessage.__table__, heavy_messages)  # type: ignore[arg-type]

@@ -171,6 +171,7 @@ async def test_individual_action_rules(client: httpx.AsyncClient, org: Org) -> N
         "repaired-channels": 0,
         "clamped-subscribers": 0,
         "recounted-subscribers": 0,
+        "recounted-channels": 0,
     }
 
 

@@ -276,6 +276,7 @@ async def test_recalculate_repairs_corrupted_counters(
         "repaired-channels": 1,
         "clamped-subscribers": 1,
         "recounted-subscribers": 0,
+        "recounted-channels": 0,
     }
 
     direct = await channel_row(app, s.direct)
@@ -299,6 +300,7 @@ async def test_recalculate_repairs_corrupted_counters(
         "repaired-channels": 0,
         "clamped-subscribers": 0,
         "recounted-subscribers": 0,
+        "recounted-channels": 0,
     }
 
     async with app.state.database.sessionmaker() as session:

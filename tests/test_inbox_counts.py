@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from courier.core.tenancy import unscoped
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
@@ -37,6 +37,8 @@ from tests.test_inbox_support import (
     subscriber_row,
     token,
 )
+from tests.test_messaging_operations import run_jobs, scene, start
+from tests.test_purge import purge
 
 CHANNELS = "/v1/messaging-channels/"
 SUMMARY = "/v1/communication-summaries/"
@@ -301,6 +303,7 @@ async def test_providers_part_from_counters(client: httpx.AsyncClient, org: Org,
         "repaired-channels": 1,
         "clamped-subscribers": 0,
         "recounted-subscribers": 2,
+        "recounted-channels": 0,
     }
     assert (await channel_row(app, direct)).provider_count == before_direct
     assert (await subscriber_row(app, group, patient)).ack_provider_count == before_horizon
@@ -391,3 +394,166 @@ async def test_reads_take_a_fixed_number_of_statements(
     # messages, bookmarks, the organization's preferences: no entity loaded, none per channel.
     ran = [statement for statement in page if not statement.startswith("BEGIN")]
     assert len(ran) == 10, ran
+
+
+async def members(app: Any, channel_id: str) -> tuple[int, int]:
+    """(the channel's ``subscriber_count``, its memberships as they are)."""
+    async with app.state.database.sessionmaker() as session:
+        stmt = unscoped(
+            select(func.count())
+            .select_from(MessagingSubscriber)
+            .where(MessagingSubscriber.channel_id == uuid.UUID(channel_id)),
+            "test counts a channel's memberships",
+        )
+        truth = int((await session.execute(stmt)).scalar_one())
+    return (await channel_row(app, channel_id)).subscriber_count, truth
+
+
+async def test_the_group_split_follows_who_subscribes(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    """A channel of two is direct; a third subscriber makes it a group channel, and it is
+    direct again when one leaves; subscribing someone already there changes nothing."""
+    patient = await individual(client, org, name="Pat")
+    reader = Reader(patient, await token(client, org, patient))
+    doctor = await individual(client, org, "provider", name="Doc")
+    nurse = await individual(client, org, "provider", name="Nurse")
+    chat = await channel(client, org, [patient, doctor])
+    await post(client, org, chat, doctor, "how are you?")
+    await post(client, org, chat, doctor, "any pain?")
+    assert await members(app, chat) == (2, 2)
+    assert await counts(client, reader) == {"messages": 2, "group": 0, "direct": 2, "providers": 2}
+
+    await channel_action(client, org, chat, "subscribe", {"individual-ids": [nurse]})
+    assert await members(app, chat) == (3, 3)
+    assert await counts(client, reader) == {"messages": 2, "group": 2, "direct": 0, "providers": 2}
+
+    # Already subscribed (twice in one body, and again): nobody is added, nothing counted.
+    await channel_action(client, org, chat, "subscribe", {"individual-ids": [nurse, doctor, nurse]})
+    assert await members(app, chat) == (3, 3)
+
+    await channel_action(client, org, chat, "unsubscribe", {"individual-ids": [nurse]})
+    assert await members(app, chat) == (2, 2)
+    assert await counts(client, reader) == {"messages": 2, "group": 0, "direct": 2, "providers": 2}
+
+    # Not subscribed any more: unsubscribing again takes nobody off.
+    await channel_action(client, org, chat, "unsubscribe", {"individual-ids": [nurse]})
+    assert await members(app, chat) == (2, 2)
+
+    # Two join in one request, one leaves with someone who never was there.
+    neighbour = await individual(client, org, name="Quinn")
+    await channel_action(client, org, chat, "subscribe", {"individual-ids": [nurse, neighbour]})
+    assert await members(app, chat) == (4, 4)
+    await channel_action(client, org, chat, "unsubscribe", {"individual-ids": [neighbour, doctor]})
+    assert await members(app, chat) == (2, 2)
+    assert await counts(client, reader) == {"messages": 2, "group": 0, "direct": 2, "providers": 2}
+
+    # A channel of one individual group is a group channel whatever its size.
+    team = await group_channel(client, org, [patient, doctor])
+    await post(client, org, team, doctor, "team news")
+    assert await members(app, team) == (2, 2)
+    assert await counts(client, reader) == {"messages": 3, "group": 1, "direct": 2, "providers": 3}
+
+
+async def test_the_repair_recounts_subscribers(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    patient = await individual(client, org, name="Pat")
+    reader = Reader(patient, await token(client, org, patient))
+    doctor = await individual(client, org, "provider", name="Doc")
+    nurse = await individual(client, org, "provider", name="Nurse")
+    chat = await channel(client, org, [patient, doctor])
+    crowd = await channel(client, org, [patient, doctor, nurse])
+    await post(client, org, chat, doctor, "hello")
+    await post(client, org, crowd, nurse, "hello all")
+    right = {"messages": 2, "group": 1, "direct": 1, "providers": 2}
+    assert await counts(client, reader) == right
+    async with app.state.database.sessionmaker() as session:
+        for channel_id, wrong in ((chat, 7), (crowd, 4)):
+            await session.execute(
+                unscoped(
+                    update(MessagingChannel)
+                    .where(MessagingChannel.id == uuid.UUID(channel_id))
+                    .values(subscriber_count=wrong),
+                    "test corrupts channels' subscriber counts",
+                )
+            )
+        await session.commit()
+    # Tampered: the direct channel counts as a group channel.
+    assert await counts(client, reader) == {**right, "group": 2, "direct": 0}
+    url = f"/v1/individuals/{patient}/recalculate-communication-summary/"
+    repaired = await client.post(url, json={}, headers=org.staff)
+    assert repaired.status_code == 201, repaired.text
+    assert repaired.json()["meta"]["recounted-channels"] == 2
+    assert await members(app, chat) == (2, 2)
+    assert await members(app, crowd) == (3, 3)
+    assert await counts(client, reader) == right
+    again = await client.post(url, json={}, headers=org.staff)
+    assert again.json()["meta"]["recounted-channels"] == 0
+
+
+async def test_created_channels_count_their_subscribers(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    """A channel made with its subscribers (one named twice) starts with their count; so do
+    the channels a bulk message makes for recipients without one: direct channels."""
+    patient = await individual(client, org, name="Pat")
+    doctor = await individual(client, org, "provider", name="Doc")
+    chat = await channel(client, org, [patient, doctor, patient])
+    assert await members(app, chat) == (2, 2)
+    newcomers = [await individual(client, org, name=f"P{n}") for n in range(2)]
+    response = await client.post(
+        "/v1/messaging-bulk-messages/",
+        json=doc(
+            "messaging-bulk-messages",
+            {
+                "sender-individual-id": doctor,
+                "individual-ids": newcomers,
+                "message": "Welcome",
+                "auto-create-channel": True,
+            },
+        ),
+        headers=org.staff,
+    )
+    assert response.status_code == 201, response.text
+    assert await fan_out(app) >= 1
+    for newcomer in newcomers:
+        reader = Reader(newcomer, await token(client, org, newcomer))
+        assert await counts(client, reader) == {
+            "messages": 1,
+            "group": 0,
+            "direct": 1,
+            "providers": 1,
+        }
+        listed_channels = await listed(client, reader)
+        assert len(listed_channels) == 1
+        assert await members(app, next(iter(listed_channels))) == (2, 2)
+
+
+async def test_group_moves_and_the_purge_keep_the_count(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    """A move to another group subscribes its members and unsubscribes the old group's; a
+    purged individual leaves every channel: the counts follow, and a channel of three that
+    loses one to the purge is direct again."""
+    s = await scene(client, org)
+    assert await members(app, s.X) == (4, 4)  # a1, a2, both, e1
+    assert await members(app, s.Y) == (3, 3)
+    await start(client, org, {"from-individual-group-id": s.A, "to-individual-group-id": s.B})
+    await run_jobs(app)
+    assert await members(app, s.X) == (3, 3)  # e1, b1, both
+    assert await members(app, s.Y) == (2, 2)  # b1, both
+    assert await members(app, s.Z) == (1, 1)
+
+    patient = await individual(client, org, name="Pat")
+    reader = Reader(patient, await token(client, org, patient))
+    doctor = await individual(client, org, "provider", name="Doc")
+    visitor = await individual(client, org, name="Vic")
+    chat = await channel(client, org, [patient, doctor, visitor])
+    other = await channel(client, org, [doctor, visitor])
+    await post(client, org, chat, doctor, "see you all")
+    assert await counts(client, reader) == {"messages": 1, "group": 1, "direct": 0, "providers": 1}
+    await purge(client, app, org, visitor)
+    assert await members(app, chat) == (2, 2)
+    assert await members(app, other) == (1, 1)
+    assert await counts(client, reader) == {"messages": 1, "group": 0, "direct": 1, "providers": 1}

@@ -1,6 +1,7 @@
-"""Migration 0030_messaging_provider_counts: the prefix counts of providers' messages are
-backfilled from the messages there are (their authors' account types at the migration), and
-removed again on downgrade.
+"""Migrations 0030_messaging_provider_counts and 0031_messaging_subscriber_counts: the prefix
+counts of providers' messages are backfilled from the messages there are (their authors'
+account types at the migration), each channel's subscriber count from its memberships, and
+both removed again on downgrade.
 
 Runs on a database of its own (a fresh SQLite file, or a fresh PostgreSQL database next to
 ``COURIER_TEST_DATABASE_URL``): migrated to the heads, taken back to before the revision,
@@ -168,3 +169,49 @@ def test_provider_counts_are_backfilled_and_dropped(fresh_url: str, tmp_path: Pa
     names = {row[0] for rows in left for row in rows}
     assert not names & {"provider_count", "provider_count_at", "ack_provider_count"}
     assert "last_seq" in names
+
+
+def test_subscriber_counts_are_backfilled_and_dropped(fresh_url: str, tmp_path: Path) -> None:
+    """0031_messaging_subscriber_counts: each channel's memberships counted (0 for none)."""
+    settings = Settings(database_url=fresh_url, data_dir=tmp_path, run_worker=False)
+    upgrade(settings)
+    command.downgrade(alembic_config(fresh_url), "0030_messaging_provider_counts")
+    ids = asyncio.run(seed(fresh_url))  # a: the patient and the doctor; b: the patient
+    empty, third = uuid.uuid4(), uuid.uuid4()
+    asyncio.run(
+        run(
+            fresh_url,
+            sa.insert(CHANNELS).values(
+                id=empty, organization_id=ids["org"], floating=False, archived=False,
+                with_sms=False, subscription_type="none", event_settings={},
+                sms_initial_message_js={}, last_seq=0, created_at=T0, last_modified_at=T0,
+            ),
+            sa.insert(PEOPLE).values(
+                id=third, organization_id=ids["org"], first_name="R", last_name="S",
+                account_type="participant", extended={},
+            ),
+            sa.insert(SUBSCRIBERS).values(
+                organization_id=ids["org"], channel_id=ids["a"], individual_id=third,
+                admin=False, pinned=False, notify="all", preferences={}, ack_seq=0,
+                subscribed_at=T0,
+            ),
+        )
+    )  # fmt: skip
+
+    upgrade(settings)
+    (counted,) = asyncio.run(
+        run(fresh_url, sa.text("SELECT id, subscriber_count FROM messaging_channels"))
+    )
+    found = {c if isinstance(c, uuid.UUID) else uuid.UUID(str(c)): n for c, n in counted}
+    assert found == {ids["a"]: 3, ids["b"]: 1, empty: 0}
+
+    command.downgrade(alembic_config(fresh_url), "0030_messaging_provider_counts")
+    inspect = (
+        "SELECT name FROM pragma_table_info('messaging_channels')"
+        if fresh_url.startswith("sqlite")
+        else "SELECT column_name FROM information_schema.columns "
+        "WHERE table_name = 'messaging_channels'"
+    )
+    (left,) = asyncio.run(run(fresh_url, sa.text(inspect)))
+    names = {row[0] for row in left}
+    assert "subscriber_count" not in names and "provider_count" in names

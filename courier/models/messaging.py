@@ -75,6 +75,10 @@ class MessagingChannel(IdMixin, TenantMixin, TimestampMixin, Base):
     # account type at post time): the providers' unread = this - a subscriber's
     # ack_provider_count.
     provider_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # How many messaging_subscribers rows the channel has (a group channel: more than two, or
+    # individual_group_id set). Kept by every write that inserts or deletes memberships, in
+    # the same transaction, as ``subscriber_count + n`` of the rows actually written.
+    subscriber_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class MessagingSubscriber(TenantMixin, Base):

@@ -178,24 +178,12 @@ def _unread_channels(organization_id: uuid.UUID, individual_id: uuid.UUID) -> An
     )
 
 
-# The channel's subscribers, counted beside the individual's own membership row. Built once:
-# an alias costs more to build than the whole summary statement.
-_OTHER_SUBSCRIBERS = aliased(MessagingSubscriber)
-
-
 def _unread_in_group() -> tuple[ColumnElement[Any], ColumnElement[bool]]:
     """For a membership joined to its channel: its unread count (``last_seq - ack_seq``) and
     whether the channel is a *group* channel (it belongs to an individual group or has more
-    than two subscribers)."""
-    sub, channel, others = MessagingSubscriber, MessagingChannel, _OTHER_SUBSCRIBERS
-    members = (
-        select(func.count())
-        .select_from(others)
-        .where(others.channel_id == sub.channel_id)
-        .correlate(sub)
-        .scalar_subquery()
-    )
-    is_group = or_(channel.individual_group_id.is_not(None), members > 2)
+    than two subscribers: its ``subscriber_count``, kept by the writes of memberships)."""
+    sub, channel = MessagingSubscriber, MessagingChannel
+    is_group = or_(channel.individual_group_id.is_not(None), channel.subscriber_count > 2)
     return channel.last_seq - sub.ack_seq, is_group
 
 
@@ -426,6 +414,32 @@ async def recount_horizons(ctx: Context, individual_id: uuid.UUID) -> int:
         )
         .values(ack_provider_count=at_horizon),
         sub,
+        org,
+    ).execution_options(synchronize_session=False)
+    result: Any = await ctx.session.execute(recount)
+    return int(result.rowcount or 0)
+
+
+async def recount_subscribers(ctx: Context, individual_id: uuid.UUID) -> int:
+    """Give each channel the individual subscribes to the ``subscriber_count`` of its
+    memberships as they are (the channels are locked: :func:`lock_channels_of`). Only wrong
+    rows are written: how many."""
+    org, channel, sub = ctx.organization_id, MessagingChannel, aliased(MessagingSubscriber)
+    members = (
+        select(func.count())
+        .select_from(sub)
+        .where(sub.channel_id == channel.id)
+        .correlate(channel)
+        .scalar_subquery()
+    )
+    recount = scoped(
+        update(channel)
+        .where(
+            channel.id.in_(_channel_ids_of(org, individual_id)),
+            channel.subscriber_count != members,
+        )
+        .values(subscriber_count=members),
+        channel,
         org,
     ).execution_options(synchronize_session=False)
     result: Any = await ctx.session.execute(recount)

@@ -119,7 +119,8 @@ add_actions(
         "admin keys).\n\nEvery channel the individual subscribes to gets its ``last_seq``, last "
         "message id and time and its count of providers' messages recomputed from its "
         "messages, any read horizon past its channel's last message is clamped to it, and "
-        "every horizon's count of providers' messages recounted. Returns the individual; "
+        "every horizon's count of providers' messages and every channel's count of "
+        "subscribers recounted. Returns the individual; "
         "``meta`` says how many rows were repaired.",
     ),
 )

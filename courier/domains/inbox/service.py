@@ -323,7 +323,8 @@ async def communication_summary(
     and the part in group channels, and of them written by providers provider_count -
     ack_provider_count (a message is a provider's when its author was a provider as it was
     posted). A channel is a *group* channel when it belongs to an individual group or has more
-    than two subscribers; otherwise (one-to-one, or a note to oneself) it is *direct*. With
+    than two subscribers (its ``subscriber_count``); otherwise (one-to-one, or a note to
+    oneself) it is *direct*. With
     ``include_senders`` a second statement groups the unread messages by author through the
     (channel_id, seq) index (``senders``); the providers' part is the counters' either way.
     """
@@ -369,9 +370,10 @@ async def do_recalculate_communication_summary(
     ``last_message_id``/``last_message_at`` that message's id and posted time, its
     ``provider_count`` that message's ``provider_count_at`` (the record of who was a provider
     when each message was posted); then every subscriber of those channels whose ``ack_seq``
-    lies beyond ``last_seq`` (or below 0) is clamped into range, and every subscriber's
+    lies beyond ``last_seq`` (or below 0) is clamped into range, every subscriber's
     ``ack_provider_count`` becomes the ``provider_count_at`` of the message at its horizon (0
-    for none). Only rows that were wrong are written.
+    for none), and each channel's ``subscriber_count`` the count of its memberships. Only rows
+    that were wrong are written.
     """
     org = ctx.organization_id
     individual_id = individual.id
@@ -388,8 +390,9 @@ async def do_recalculate_communication_summary(
     await ctx.session.flush()
     clamped = await repo.clamp_horizons(ctx, individual_id)
     recounted = await repo.recount_horizons(ctx, individual_id)
+    members = await repo.recount_subscribers(ctx, individual_id)
 
-    changed = bool(repaired or clamped or recounted)
+    changed = bool(repaired or clamped or recounted or members)
     recalculated = change(
         "communication-summaries",
         individual_id,
@@ -401,6 +404,7 @@ async def do_recalculate_communication_summary(
             "repaired-channels": repaired,
             "clamped-subscribers": clamped,
             "recounted-subscribers": recounted,
+            "recounted-channels": members,
         },
         # Only a repair changes unread counts: then the individual's apps should refetch them.
         published=changed,
@@ -410,5 +414,6 @@ async def do_recalculate_communication_summary(
         "repaired-channels": repaired,
         "clamped-subscribers": clamped,
         "recounted-subscribers": recounted,
+        "recounted-channels": members,
     }
     return Changed(individual, [recalculated], meta=report)

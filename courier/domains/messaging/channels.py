@@ -98,6 +98,7 @@ async def create_channels(
     if not channels:
         return {}
     now = now_ms()
+    members = {new.channel_id: list(dict.fromkeys(new.subscribers)) for new in channels}
     await repo.insert_channel_rows(
         session,
         organization_id,
@@ -123,20 +124,20 @@ async def create_channels(
                 "sms_initial_message_js": {},
                 "last_seq": 0,
                 "provider_count": 0,
+                "subscriber_count": len(members[new.channel_id]),
                 "last_message_id": None,
                 "last_message_at": None,
             }
             for new in channels
         ],
     )
-    members = {new.channel_id: list(dict.fromkeys(new.subscribers)) for new in channels}
     rows = [
         subscriber_row(organization_id, new.channel_id, ident, ident in new.admins, now)
         for new in channels
         for ident in members[new.channel_id]
     ]
     if rows:
-        await repo.insert_subscriber_rows(session, organization_id, rows)
+        await repo.insert_subscriber_rows(session, organization_id, rows, counted=True)
     return members
 
 

@@ -319,18 +319,59 @@ async def existing_subscribers(
     return existing
 
 
+async def shift_subscriber_counts(
+    session: AsyncSession, organization_id: uuid.UUID, shifts: Mapping[uuid.UUID, int]
+) -> None:
+    """Add ``shifts[channel]`` (memberships inserted, or negative: deleted) to each channel's
+    ``subscriber_count``, in SQL (``subscriber_count + n``: exact beside concurrent writers),
+    in the caller's transaction: one UPDATE per distinct shift and chunk of channels."""
+    by_shift: dict[int, list[uuid.UUID]] = defaultdict(list)
+    for channel_id, shift in shifts.items():
+        if shift:
+            by_shift[shift].append(channel_id)
+    for shift, channel_ids in sorted(by_shift.items()):
+        for chunk in chunks(sorted(channel_ids)):
+            await session.execute(
+                scoped(update(MessagingChannel), MessagingChannel, organization_id)
+                .where(MessagingChannel.id.in_(chunk))
+                .values(subscriber_count=MessagingChannel.subscriber_count + shift)
+                .execution_options(synchronize_session=False)
+            )
+
+
 async def delete_subscribers(
     session: AsyncSession,
     organization_id: uuid.UUID,
     channel_id: uuid.UUID,
     individual_ids: Sequence[uuid.UUID],
-) -> None:
-    await session.execute(
+) -> int:
+    """Delete these memberships of the channel and take those actually deleted off its
+    ``subscriber_count``; returns how many."""
+    result: Any = await session.execute(
         scoped(delete(MessagingSubscriber), MessagingSubscriber, organization_id).where(
             MessagingSubscriber.channel_id == channel_id,
             MessagingSubscriber.individual_id.in_(individual_ids),
         )
     )
+    deleted = int(result.rowcount or 0)
+    await shift_subscriber_counts(session, organization_id, {channel_id: -deleted})
+    return deleted
+
+
+async def delete_memberships_of(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> int:
+    """Delete every membership of the individual and take each off its channel's
+    ``subscriber_count`` (the channels named by the DELETE itself); returns how many."""
+    result = await session.execute(
+        scoped(delete(MessagingSubscriber), MessagingSubscriber, organization_id)
+        .where(MessagingSubscriber.individual_id == individual_id)
+        .returning(MessagingSubscriber.channel_id)
+        .execution_options(synchronize_session=False)
+    )
+    channel_ids = list(result.scalars().all())
+    await shift_subscriber_counts(session, organization_id, dict.fromkeys(channel_ids, -1))
+    return len(channel_ids)
 
 
 async def count_memberships(
@@ -1776,13 +1817,24 @@ async def insert_channel_rows(
 
 
 async def insert_subscriber_rows(
-    session: AsyncSession, organization_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    rows: Sequence[dict[str, Any]],
+    *,
+    counted: bool = False,
 ) -> None:
-    """One multi-row INSERT of subscriptions (Core rows, each naming ``organization_id``)."""
+    """One multi-row INSERT of subscriptions (Core rows, each naming ``organization_id``),
+    added to their channels' ``subscriber_count`` unless ``counted`` (channels inserted with
+    their count). A duplicate fails the INSERT, and the transaction with it."""
     if any(row["organization_id"] != organization_id for row in rows):
         raise ValueError("a subscriber row of another organization")
     connection = await session.connection()
     await connection.execute(insert(_SUBSCRIBERS), list(rows))
+    if not counted:
+        shifts: dict[uuid.UUID, int] = defaultdict(int)
+        for row in rows:
+            shifts[row["channel_id"]] += 1
+        await shift_subscriber_counts(session, organization_id, shifts)
 
 
 # --- readers' languages (locales.py) ---------------------------------------------------------
