@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import itertools
 import random
 import time
 import uuid
@@ -203,12 +204,14 @@ def message_row(
     pick: int,
     removed: bool,
     at: datetime,
+    provider_count_at: int = 0,
 ) -> dict[str, Any]:
     return {
         "id": ident,
         "organization_id": org,
         "channel_id": channel,
         "seq": seq,
+        "provider_count_at": provider_count_at,
         "individual_id": author,
         "user_id": user,
         "message": texts.texts[pick],
@@ -233,6 +236,7 @@ def channel_row(
     last_seq: int,
     last_message_id: uuid.UUID | None,
     group: uuid.UUID | None = None,
+    provider_count: int = 0,
 ) -> dict[str, Any]:
     last_at = EPOCH + timedelta(seconds=last_seq) if last_seq else None
     return {
@@ -253,6 +257,7 @@ def channel_row(
         "sms_initial_message": None,
         "sms_initial_message_js": {},
         "last_seq": last_seq,
+        "provider_count": provider_count,
         "last_message_id": last_message_id,
         "last_message_at": last_at,
         "created_at": EPOCH,
@@ -267,6 +272,7 @@ def subscriber_row(
     ack_seq: int,
     ack_message_id: uuid.UUID | None,
     admin: bool = False,
+    ack_provider_count: int = 0,
 ) -> dict[str, Any]:
     acked = EPOCH + timedelta(seconds=ack_seq) if ack_seq else None
     return {
@@ -279,10 +285,21 @@ def subscriber_row(
         "preferences": {},
         "ack_seq": ack_seq,
         "ack_message_id": ack_message_id,
+        "ack_provider_count": ack_provider_count,
         "ack_time": acked,
         "ack_user_time": acked,
         "subscribed_at": EPOCH,
     }
+
+
+def count_subscribers(channels: list[dict[str, Any]], subscribers: list[dict[str, Any]]) -> None:
+    """Give each channel row the ``subscriber_count`` of its rows among ``subscribers`` (a
+    channel's memberships are written with it)."""
+    counted: dict[uuid.UUID, int] = {}
+    for row in subscribers:
+        counted[row["channel_id"]] = counted.get(row["channel_id"], 0) + 1
+    for row in channels:
+        row["subscriber_count"] = counted.get(row["id"], 0)
 
 
 async def load(
@@ -399,6 +416,7 @@ async def load(
                 ),
             )
             user_of = dict(zip(people, users, strict=True))
+            provider_ids = {people[n] for n in providers}
 
             channels: list[dict[str, Any]] = []
             subscribers: list[dict[str, Any]] = []
@@ -407,15 +425,39 @@ async def load(
             big = new_id()
             big_members = people[:10]
             big_ids = [new_id() for _ in range(big_messages)]
+            # The providers' messages up to each seq (index seq; the authors take turns).
+            big_providers = [
+                0,
+                *itertools.accumulate(
+                    int(big_members[seq % 10] in provider_ids) for seq in range(1, big_messages + 1)
+                ),
+            ]
             channels.append(
-                channel_row(org, big, "Big channel", big_members[0], big_messages, big_ids[-1])
+                channel_row(
+                    org,
+                    big,
+                    "Big channel",
+                    big_members[0],
+                    big_messages,
+                    big_ids[-1],
+                    provider_count=big_providers[big_messages],
+                )
             )
             for n, member in enumerate(big_members):
                 ack = max(0, big_messages - rng.randrange(0, 50))
                 subscribers.append(
-                    subscriber_row(org, big, member, ack, big_ids[ack - 1] if ack else None, n == 0)
+                    subscriber_row(
+                        org,
+                        big,
+                        member,
+                        ack,
+                        big_ids[ack - 1] if ack else None,
+                        n == 0,
+                        ack_provider_count=big_providers[ack],
+                    )
                 )
 
+            count_subscribers(channels, subscribers)
             await writer.write(MessagingChannel.__table__, channels)  # type: ignore[arg-type]
             await writer.write(MessagingSubscriber.__table__, subscribers)  # type: ignore[arg-type]
             channels, subscribers = [], []
@@ -434,6 +476,7 @@ async def load(
                         rng.randrange(len(CORPUS)),
                         removed=rng.random() < 0.01,
                         at=EPOCH + timedelta(seconds=seq),
+                        provider_count_at=big_providers[seq],
                     )
 
             await writer.write(MessagingMessage.__table__, big_rows())  # type: ignore[arg-type]
@@ -502,8 +545,10 @@ async def load(
                 ids = [new_id() for _ in range(count)]
                 # Spread the channels' activity over a year: the inbox order.
                 base = EPOCH + timedelta(minutes=rng.randrange(500_000))
+                prefix = [0]
                 for seq, ident in enumerate(ids, start=1):
                     author = rng.choice(members)
+                    prefix.append(prefix[-1] + int(author in provider_ids))
                     heavy_messages.append(
                         message_row(
                             org,
@@ -516,10 +561,13 @@ async def load(
                             rng.randrange(len(CORPUS)),
                             removed=False,
                             at=base + timedelta(seconds=seq),
+                            provider_count_at=prefix[seq],
                         )
                     )
                 last_row = heavy_messages[-1]
-                row = channel_row(org, channel, f"Channel {n}", heavy, count, ids[-1], group)
+                row = channel_row(
+                    org, channel, f"Channel {n}", heavy, count, ids[-1], group, prefix[count]
+                )
                 row["last_message_at"] = last_row["posted_time"]
                 row["last_modified_at"] = last_row["posted_time"]
                 channels.append(row)
@@ -538,6 +586,7 @@ async def load(
                             ack,
                             ids[ack - 1] if ack else None,
                             member == heavy,
+                            ack_provider_count=prefix[ack],
                         )
                     )
                 if n % 50 == 0:
@@ -562,6 +611,7 @@ async def load(
                     subscribers.append(subscriber_row(org, channel, member, 0, None))
                 posting.append((str(channel), [str(m) for m in members]))
 
+            count_subscribers(channels, subscribers)
             await writer.write(MessagingChannel.__table__, channels)  # type: ignore[arg-type]
             await writer.write(MessagingSubscriber.__table__, subscribers)  # type: ignore[arg-type]
             await writer.write(MessagingMessage.__table__, heavy_messages)  # type: ignore[arg-type]

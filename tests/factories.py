@@ -193,7 +193,12 @@ async def message_row(
 
     organization_id = uuid.UUID(org.id)
     async with _database(client).sessionmaker() as session:
-        channel = MessagingChannel(organization_id=organization_id, name="Sample", last_seq=1)
+        channel = MessagingChannel(
+            organization_id=organization_id,
+            name="Sample",
+            last_seq=1,
+            subscriber_count=len(subscriber_ids),
+        )
         session.add(channel)
         await session.flush()
         for individual_id in subscriber_ids:

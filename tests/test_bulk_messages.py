@@ -761,6 +761,7 @@ async def seed_direct_channels(
                     "event_settings": {"enabled": True},
                     "sms_initial_message_js": {},
                     "last_seq": 0,
+                    "subscriber_count": 2,
                 }
                 for channel in channels.values()
             ],

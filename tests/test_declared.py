@@ -170,6 +170,8 @@ async def test_individual_action_rules(client: httpx.AsyncClient, org: Org) -> N
         "channels": 0,
         "repaired-channels": 0,
         "clamped-subscribers": 0,
+        "recounted-subscribers": 0,
+        "recounted-channels": 0,
     }
 
 

@@ -271,7 +271,13 @@ async def test_recalculate_repairs_corrupted_counters(
     assert body["data"]["type"] == "individuals"
     assert body["data"]["id"] == s.patient
     assert body["data"]["attributes"]["first-name"] == "Pat"
-    assert body["meta"] == {"channels": 2, "repaired-channels": 1, "clamped-subscribers": 1}
+    assert body["meta"] == {
+        "channels": 2,
+        "repaired-channels": 1,
+        "clamped-subscribers": 1,
+        "recounted-subscribers": 0,
+        "recounted-channels": 0,
+    }
 
     direct = await channel_row(app, s.direct)
     assert direct.last_seq == 3 == before_direct.last_seq
@@ -289,7 +295,13 @@ async def test_recalculate_repairs_corrupted_counters(
 
     again = await client.post(url, headers=org.admin)
     assert again.status_code == 201, again.text
-    assert again.json()["meta"] == {"channels": 2, "repaired-channels": 0, "clamped-subscribers": 0}
+    assert again.json()["meta"] == {
+        "channels": 2,
+        "repaired-channels": 0,
+        "clamped-subscribers": 0,
+        "recounted-subscribers": 0,
+        "recounted-channels": 0,
+    }
 
     async with app.state.database.sessionmaker() as session:
         stmt = unscoped(

@@ -179,3 +179,45 @@ async def test_concurrent_group_provider_acks_never_deadlock(
     assert await unread(client, tokens[patient], channel) == 0
     view = await client.get(f"{CHANNELS}{channel}/", headers=org.staff)
     assert view.json()["data"]["attributes"]["last-message"]["id"] == ids[-1]
+
+
+async def test_concurrent_subscribes_and_unsubscribes_keep_the_subscriber_count_exact(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    """Many clients subscribing and unsubscribing people of one channel at once (each its own
+    person, several times, and posts between): the channel's ``subscriber_count`` ends equal to
+    its memberships."""
+    owner = await make_individual(client, org, "Owner", "O", **{"account-type": "provider"})
+    people = [await make_individual(client, org, f"Guest{i}", "G") for i in range(8)]
+    channel = (await make_channel(client, org, {"individual-ids": [owner, *people[:4]]}))["id"]
+
+    async def churn(http: httpx.AsyncClient, index: int) -> None:
+        person = people[index % len(people)]
+        steps = ["subscribe", "unsubscribe", "subscribe"] if index % 2 else ["unsubscribe"]
+        for step in steps:
+            response = await http.post(
+                f"{CHANNELS}{channel}/{step}/",
+                json={"individual-ids": [person]},
+                headers=org.staff,
+            )
+            assert response.status_code == 201, response.text
+            posted = await http.post(
+                MESSAGES,
+                json=doc(
+                    "messaging-messages",
+                    {"channel-id": channel, "individual-id": owner, "message": f"{step} {index}"},
+                ),
+                headers=org.staff,
+            )
+            assert posted.status_code == 201, posted.text
+
+    pool = clients(app, len(people))
+    try:
+        await asyncio.gather(*(churn(http, i) for i, http in enumerate(pool)))
+    finally:
+        await asyncio.gather(*(http.aclose() for http in pool))
+
+    stored_channel, _messages, subscribers = await stored(app, channel)
+    assert stored_channel.subscriber_count == len(subscribers)
+    expected = {owner, *(p for i, p in enumerate(people) if i % 2)}
+    assert {str(s.individual_id) for s in subscribers} == expected

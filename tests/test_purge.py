@@ -146,6 +146,7 @@ async def build(client: httpx.AsyncClient, app: Any, org: Org) -> Scenario:
         owner_id=patient_id,
         created_by=uuid.UUID(user),
         last_seq=3,
+        subscriber_count=2,
     )
     provider_first = MessagingMessage(
         id=uuid.uuid4(),

@@ -5,6 +5,13 @@ Unread counts are O(1): every posted message takes the next ``seq`` of its chann
 (``messaging_channels.last_seq``, incremented under the channel's row lock), and each
 subscriber keeps the ``ack_seq`` of the newest message it has read. Unread = last_seq - ack_seq
 (minus nothing else: drafts have no seq until they are posted).
+
+The providers' part of unread counts is O(1) the same way, with prefix counts: a channel's
+``provider_count`` is how many of its posted messages were written by a provider (the author's
+account type when the message was posted), incremented by the post that takes the seq; each
+message keeps ``provider_count_at``, the channel's count just after it; each subscriber keeps
+``ack_provider_count``, the count at its ``ack_seq`` (the ``provider_count_at`` of the message
+it acknowledged, 0 for none). Unread from providers = provider_count - ack_provider_count.
 """
 
 from __future__ import annotations
@@ -64,6 +71,14 @@ class MessagingChannel(IdMixin, TenantMixin, TimestampMixin, Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_message_id: Mapped[uuid.UUID | None]
     last_message_at: Mapped[datetime | None] = mapped_column(index=True)
+    # How many of the posted messages (seq 1..last_seq) were written by a provider (the author's
+    # account type at post time): the providers' unread = this - a subscriber's
+    # ack_provider_count.
+    provider_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # How many messaging_subscribers rows the channel has (a group channel: more than two, or
+    # individual_group_id set). Kept by every write that inserts or deletes memberships, in
+    # the same transaction, as ``subscriber_count + n`` of the rows actually written.
+    subscriber_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class MessagingSubscriber(TenantMixin, Base):
@@ -87,6 +102,8 @@ class MessagingSubscriber(TenantMixin, Base):
     ack_message_id: Mapped[uuid.UUID | None]
     ack_time: Mapped[datetime | None]  # server time of the ack
     ack_user_time: Mapped[datetime | None]  # the client's time of the ack, as it said
+    # The channel's provider_count at ack_seq: the provider_count_at of the message acknowledged.
+    ack_provider_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     subscribed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -103,6 +120,8 @@ class MessagingMessage(IdMixin, TenantMixin, Base):
         ForeignKey("messaging_channels.id", ondelete="CASCADE")
     )
     seq: Mapped[int | None] = mapped_column(Integer)  # None while a draft
+    # The channel's provider_count just after this message was posted (None while a draft).
+    provider_count_at: Mapped[int | None] = mapped_column(Integer)
     individual_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("individuals.id", ondelete="SET NULL")
     )

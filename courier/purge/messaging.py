@@ -23,6 +23,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.tenancy import scoped
+from courier.domains.messaging import repository as messaging
 from courier.models.messaging import (
     BadgeCount,
     MessagingBookmark,
@@ -44,6 +45,26 @@ async def _own_users(
     return list((await session.execute(stmt)).scalars())
 
 
+async def _delete_memberships(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    individual_id: uuid.UUID,
+    archive: ArchiveWriter | None,
+) -> int:
+    """Archive then delete the individual's memberships; their channels' subscriber counts
+    lose the rows the DELETE removed (one fewer subscriber each)."""
+    if archive is not None:
+        stmt = scoped(
+            select(MessagingSubscriber).where(MessagingSubscriber.individual_id == individual_id),
+            MessagingSubscriber,
+            organization_id,
+        )
+        rows = list((await session.execute(stmt)).scalars().all())
+        if rows:
+            archive.write_rows(MessagingSubscriber.__tablename__, rows)
+    return await messaging.delete_memberships_of(session, organization_id, individual_id)
+
+
 @purge_hook("individual", name="messaging")
 async def purge_messaging(
     session: AsyncSession,
@@ -53,12 +74,8 @@ async def purge_messaging(
 ) -> dict[str, int]:
     users = await _own_users(session, organization_id, individual_id)
     counts: dict[str, int] = {}
-    counts["messaging_subscribers"] = await delete_rows(
-        session,
-        organization_id,
-        MessagingSubscriber,
-        MessagingSubscriber.individual_id == individual_id,
-        archive,
+    counts["messaging_subscribers"] = await _delete_memberships(
+        session, organization_id, individual_id, archive
     )
     counts["messaging_reactions"] = await delete_rows(
         session,

@@ -114,7 +114,8 @@ async def get_communication_summary(
     ``messages``: unread messages over the individual's unarchived channels
     (``last_seq - ack_seq`` per channel). ``message-types`` splits them into
     ``group-messages`` (channels of an individual group or with more than two subscribers) and
-    ``direct-messages``. ``provider-messages``: those written by providers. ``notifications`` and
+    ``direct-messages``. ``provider-messages``: those written by providers (the author's
+    account type when the message was posted). ``notifications`` and
     ``video-channels`` come from their domains (0 until they count).
     """
     _refuse_unknown(request, frozenset({"individual-id", "include-senders", "format"}))

@@ -31,7 +31,6 @@ from courier.core.direct import Direct
 from courier.core.tenancy import in_organization, scoped
 from courier.jsonapi.context import Context
 from courier.jsonapi.repository import CHUNK, Repository, is_postgres
-from courier.models.individual import Individual
 from courier.models.messaging import (
     BadgeCount,
     MessagingBookmark,
@@ -179,84 +178,30 @@ def _unread_channels(organization_id: uuid.UUID, individual_id: uuid.UUID) -> An
     )
 
 
-# The channel's subscribers, counted beside the individual's own membership row. Built once:
-# an alias costs more to build than the whole summary statement.
-_OTHER_SUBSCRIBERS = aliased(MessagingSubscriber)
-
-
 def _unread_in_group() -> tuple[ColumnElement[Any], ColumnElement[bool]]:
     """For a membership joined to its channel: its unread count (``last_seq - ack_seq``) and
     whether the channel is a *group* channel (it belongs to an individual group or has more
-    than two subscribers)."""
-    sub, channel, others = MessagingSubscriber, MessagingChannel, _OTHER_SUBSCRIBERS
-    members = (
-        select(func.count())
-        .select_from(others)
-        .where(others.channel_id == sub.channel_id)
-        .correlate(sub)
-        .scalar_subquery()
-    )
-    is_group = or_(channel.individual_group_id.is_not(None), members > 2)
+    than two subscribers: its ``subscriber_count``, kept by the writes of memberships)."""
+    sub, channel = MessagingSubscriber, MessagingChannel
+    is_group = or_(channel.individual_group_id.is_not(None), channel.subscriber_count > 2)
     return channel.last_seq - sub.ack_seq, is_group
 
 
-async def unread_totals(
-    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
-) -> tuple[int, int]:
-    """The individual's unread messages, and those of them in group channels: one aggregate
-    over its memberships joined to their channels, from the seq counters (unread = last_seq -
-    ack_seq). A channel is a *group* channel when it belongs to an individual group or has
-    more than two subscribers."""
-    sub, channel = MessagingSubscriber, MessagingChannel
-    unread, is_group = _unread_in_group()
-    totals = scoped(
-        select(
-            func.coalesce(func.sum(unread), 0),
-            func.coalesce(func.sum(case((is_group, unread), else_=0)), 0),
-        )
-        .select_from(sub)
-        .join(channel, channel.id == sub.channel_id)
-        .where(_unread_channels(organization_id, individual_id)),
-        sub,
-        organization_id,
-    )
-    total, in_groups = (await session.execute(totals)).one()
-    return int(total), int(in_groups)
-
-
-# The organization's providers, for a summary: an uncorrelated subquery inside the aggregate's
-# FILTER, which the database evaluates once into a hash (PostgreSQL: a hashed SubPlan; SQLite:
-# an ephemeral index), so each unread message is checked against it instead of probing the
-# individuals' primary key once per (channel, author).
 _ORG: Any = bindparam("org")
-_PROVIDERS = select(Individual.id).where(
-    in_organization(Individual, _ORG), Individual.account_type == "provider"
-)
 
 
 def _summary() -> Select[Any]:
     """The whole summary without senders, in one statement (parameters ``org`` and
     ``individual``): (unread, of them in group channels, of them written by providers).
 
-    Over the individual's memberships of unarchived channels with unread messages; for each,
-    the providers' messages of its unread range are counted through the ``(channel_id, seq)``
-    index in a subquery correlated to the membership (one probe per channel with unread
-    messages, whatever the size of the organization's other channels: see
-    :func:`_unread_by_author` for why a plain join is not left to the planner)."""
+    Over the individual's memberships of unarchived channels with unread messages, from the
+    counters alone, never the messages: unread = ``last_seq - ack_seq``, and of them written
+    by providers ``provider_count - ack_provider_count`` (the channel's count of providers'
+    messages, and the same count at the membership's read horizon)."""
     org, individual = _ORG, bindparam("individual", type_=Uuid())
-    sub, channel, message = MessagingSubscriber, MessagingChannel, MessagingMessage
+    sub, channel = MessagingSubscriber, MessagingChannel
     unread, is_group = _unread_in_group()
-    from_providers = (
-        select(func.count().filter(message.individual_id.in_(_PROVIDERS)))
-        .where(
-            in_organization(message, org),
-            message.channel_id == sub.channel_id,
-            message.seq > sub.ack_seq,
-            message.seq <= channel.last_seq,
-        )
-        .correlate(sub, channel)
-        .scalar_subquery()
-    )
+    from_providers = channel.provider_count - sub.ack_provider_count
     return scoped(
         select(
             func.coalesce(func.sum(unread), 0),
@@ -294,8 +239,8 @@ async def unread_summary(
 def _unread_by_author(
     organization_id: uuid.UUID, individual_id: uuid.UUID, *, lateral: bool
 ) -> Select[Any]:
-    """The individual's unread messages by author: rows of (author individual id, its account
-    type, unread messages).
+    """The individual's unread messages by author: rows of (author individual id, unread
+    messages).
 
     On PostgreSQL the unread range of each channel is counted in a LATERAL subquery: the
     planner then has to probe the ``(channel_id, seq)`` index once per channel with unread
@@ -326,27 +271,18 @@ def _unread_by_author(
     else:
         author_id, unread = message.individual_id, literal_column("1")
         stmt = stmt.join(message, in_range)
-    stmt = stmt.outerjoin(
-        Individual,
-        and_(Individual.id == author_id, in_organization(Individual, organization_id)),
-    ).where(_unread_channels(organization_id, individual_id))
-    stmt = stmt.add_columns(author_id, Individual.account_type, func.sum(unread)).group_by(
-        author_id, Individual.account_type
-    )
+    stmt = stmt.where(_unread_channels(organization_id, individual_id))
+    stmt = stmt.add_columns(author_id, func.sum(unread)).group_by(author_id)
     return scoped(cast("Select[Any]", stmt), sub, organization_id)
 
 
 async def unread_by_author(
     session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
-) -> list[tuple[uuid.UUID | None, str | None, int]]:
-    """The individual's unread messages per author: (author individual id, its account type,
-    count); one grouped scan of the unread messages only, through the (channel_id, seq)
-    index."""
+) -> list[tuple[uuid.UUID | None, int]]:
+    """The individual's unread messages per author: (author individual id, count); one
+    grouped scan of the unread messages only, through the (channel_id, seq) index."""
     stmt = _unread_by_author(organization_id, individual_id, lateral=_is_postgres(session))
-    return [
-        (author_id, account_type, int(count))
-        for author_id, account_type, count in (await session.execute(stmt)).all()
-    ]
+    return [(author_id, int(count)) for author_id, count in (await session.execute(stmt)).all()]
 
 
 # --- repair of a channel's counters ----------------------------------------------------------
@@ -374,11 +310,13 @@ async def lock_channels_of(ctx: Context, individual_id: uuid.UUID) -> list[Messa
     return list((await ctx.session.execute(stmt)).scalars().all())
 
 
-async def last_posted_of(
-    ctx: Context, individual_id: uuid.UUID
-) -> dict[uuid.UUID, tuple[int, uuid.UUID | None, datetime | None]]:
+LastPosted = tuple[int, "uuid.UUID | None", "datetime | None", int]
+
+
+async def last_posted_of(ctx: Context, individual_id: uuid.UUID) -> dict[uuid.UUID, LastPosted]:
     """For each channel the individual subscribes to that has posted messages: the highest
-    seq, that message's id and when it was posted (its creation when it has no posted time)."""
+    seq, that message's id, when it was posted (its creation when it has no posted time) and
+    its ``provider_count_at`` (the channel's count of providers' messages)."""
     org, message = ctx.organization_id, MessagingMessage
     channel_ids = _channel_ids_of(org, individual_id)
     newest = (
@@ -400,6 +338,7 @@ async def last_posted_of(
                 message.id,
                 message.posted_time,
                 message.created_at,
+                message.provider_count_at,
             ),
         )
         .join(
@@ -409,11 +348,13 @@ async def last_posted_of(
         message,
         org,
     )
-    truth: dict[uuid.UUID, tuple[int, uuid.UUID | None, datetime | None]] = {}
-    for channel_id, seq, message_id, posted_time, created_at in (
+    truth: dict[uuid.UUID, LastPosted] = {}
+    for channel_id, seq, message_id, posted_time, created_at, providers in (
         await ctx.session.execute(last_messages)
     ).all():
-        truth.setdefault(channel_id, (int(seq), message_id, posted_time or created_at))
+        truth.setdefault(
+            channel_id, (int(seq), message_id, posted_time or created_at, int(providers or 0))
+        )
     return truth
 
 
@@ -424,17 +365,18 @@ async def clamp_horizons(ctx: Context, individual_id: uuid.UUID) -> int:
     channel_ids = _channel_ids_of(org, individual_id)
     last_seq = select(channel.last_seq).where(channel.id == sub.channel_id).scalar_subquery()
     last_id = select(channel.last_message_id).where(channel.id == sub.channel_id).scalar_subquery()
+    providers = select(channel.provider_count).where(channel.id == sub.channel_id).scalar_subquery()
     beyond = scoped(
         update(sub)
         .where(sub.channel_id.in_(channel_ids), sub.ack_seq > last_seq)
-        .values(ack_seq=last_seq, ack_message_id=last_id),
+        .values(ack_seq=last_seq, ack_message_id=last_id, ack_provider_count=providers),
         sub,
         org,
     ).execution_options(synchronize_session=False)
     below = scoped(
         update(sub)
         .where(sub.channel_id.in_(channel_ids), sub.ack_seq < 0)
-        .values(ack_seq=0, ack_message_id=None),
+        .values(ack_seq=0, ack_message_id=None, ack_provider_count=0),
         sub,
         org,
     ).execution_options(synchronize_session=False)
@@ -443,6 +385,65 @@ async def clamp_horizons(ctx: Context, individual_id: uuid.UUID) -> int:
         result: Any = await ctx.session.execute(stmt)
         clamped += int(result.rowcount or 0)
     return clamped
+
+
+async def recount_horizons(ctx: Context, individual_id: uuid.UUID) -> int:
+    """Give every subscriber of the individual's channels the ``ack_provider_count`` of its
+    read horizon: the ``provider_count_at`` of the newest posted message at or below its
+    ``ack_seq`` (one step backwards through the ``(channel_id, seq)`` index; 0 for none).
+    Only wrong rows are written: how many."""
+    org, sub, message = ctx.organization_id, MessagingSubscriber, MessagingMessage
+    at_horizon = func.coalesce(
+        select(message.provider_count_at)
+        .where(
+            in_organization(message, org),
+            message.channel_id == sub.channel_id,
+            message.seq.is_not(None),
+            message.seq <= sub.ack_seq,
+        )
+        .order_by(message.seq.desc())
+        .limit(1)
+        .scalar_subquery(),
+        0,
+    )
+    recount = scoped(
+        update(sub)
+        .where(
+            sub.channel_id.in_(_channel_ids_of(org, individual_id)),
+            sub.ack_provider_count != at_horizon,
+        )
+        .values(ack_provider_count=at_horizon),
+        sub,
+        org,
+    ).execution_options(synchronize_session=False)
+    result: Any = await ctx.session.execute(recount)
+    return int(result.rowcount or 0)
+
+
+async def recount_subscribers(ctx: Context, individual_id: uuid.UUID) -> int:
+    """Give each channel the individual subscribes to the ``subscriber_count`` of its
+    memberships as they are (the channels are locked: :func:`lock_channels_of`). Only wrong
+    rows are written: how many."""
+    org, channel, sub = ctx.organization_id, MessagingChannel, aliased(MessagingSubscriber)
+    members = (
+        select(func.count())
+        .select_from(sub)
+        .where(sub.channel_id == channel.id)
+        .correlate(channel)
+        .scalar_subquery()
+    )
+    recount = scoped(
+        update(channel)
+        .where(
+            channel.id.in_(_channel_ids_of(org, individual_id)),
+            channel.subscriber_count != members,
+        )
+        .values(subscriber_count=members),
+        channel,
+        org,
+    ).execution_options(synchronize_session=False)
+    result: Any = await ctx.session.execute(recount)
+    return int(result.rowcount or 0)
 
 
 # --- the inbox listing (views.py) ------------------------------------------------------------

@@ -117,8 +117,10 @@ add_actions(
         operation_id="recalculate-v1-individuals-communication-summary",
         description="Repair the counters behind the individual's unread counts (staff and "
         "admin keys).\n\nEvery channel the individual subscribes to gets its ``last_seq``, last "
-        "message id and time recomputed from its messages, and any read horizon past its "
-        "channel's last message is clamped to it. Returns the individual; ``meta`` says how "
-        "many rows were repaired.",
+        "message id and time and its count of providers' messages recomputed from its "
+        "messages, any read horizon past its channel's last message is clamped to it, and "
+        "every horizon's count of providers' messages and every channel's count of "
+        "subscribers recounted. Returns the individual; "
+        "``meta`` says how many rows were repaired.",
     ),
 )

@@ -11,7 +11,9 @@ Decisions (documented in ``docs/INBOX.md``):
 - A badge count is one row per (individual, type): setting it creates or replaces it, keeping
   the same id. Bulk sets are all-or-nothing.
 - Summary counts are *unread* counts (what a badge shows): per channel ``last_seq - ack_seq``,
-  over the channels the individual subscribes to that are not archived.
+  over the channels the individual subscribes to that are not archived; the providers' part
+  ``provider_count - ack_provider_count``: a message is a provider's when its author was a
+  provider as it was posted (a later change of account type does not reclassify it).
 """
 
 from __future__ import annotations
@@ -316,30 +318,27 @@ async def communication_summary(
     """Unread counts of one individual in one statement (two with ``include_senders``),
     whatever its number of channels.
 
-    Over its memberships of unarchived channels joined to those channels, from the seq counters
-    (unread = last_seq - ack_seq): the total, and the part in group channels. A channel is a
-    *group* channel when it belongs to an individual group or has more than two subscribers;
-    otherwise (one-to-one, or a note to oneself) it is *direct*. The providers' part counts the
-    unread messages only (seq above the read horizon) through the (channel_id, seq) index:
-    without ``include_senders`` in the same statement (``repo.unread_summary``); with it, a
-    second statement groups them by author (``senders``), the providers' part summed from it.
+    Over its memberships of unarchived channels joined to those channels, from the counters
+    alone (``repo.unread_summary``, never the messages): unread = last_seq - ack_seq, the total
+    and the part in group channels, and of them written by providers provider_count -
+    ack_provider_count (a message is a provider's when its author was a provider as it was
+    posted). A channel is a *group* channel when it belongs to an individual group or has more
+    than two subscribers (its ``subscriber_count``); otherwise (one-to-one, or a note to
+    oneself) it is *direct*. With
+    ``include_senders`` a second statement groups the unread messages by author through the
+    (channel_id, seq) index (``senders``); the providers' part is the counters' either way.
     """
-    provider_messages = 0
     senders: list[SenderCount] = []
+    total, in_groups, provider_messages = await repo.unread_summary(
+        session, organization_id, individual_id
+    )
     if include_senders:
-        total, in_groups = await repo.unread_totals(session, organization_id, individual_id)
-        for author_id, account_type, count in await repo.unread_by_author(
+        for author_id, count in await repo.unread_by_author(
             session, organization_id, individual_id
         ):
-            if account_type == "provider":
-                provider_messages += count
             if author_id is not None:  # messages with no author individual (e.g. system notes)
                 senders.append(SenderCount(author_id, count))
         senders.sort(key=lambda s: (-s.count, str(s.individual_id)))
-    else:
-        total, in_groups, provider_messages = await repo.unread_summary(
-            session, organization_id, individual_id
-        )
     return CommunicationSummary(
         messages=total,
         group_messages=in_groups,
@@ -368,9 +367,13 @@ async def do_recalculate_communication_summary(
     """Recompute the denormalised counters of the individual's channels from the messages.
 
     Each channel's ``last_seq`` becomes the highest seq of its posted messages (0 if none),
-    ``last_message_id``/``last_message_at`` that message's id and posted time; then every
-    subscriber of those channels whose ``ack_seq`` lies beyond ``last_seq`` (or below 0) is
-    clamped into range. Only rows that were wrong are written.
+    ``last_message_id``/``last_message_at`` that message's id and posted time, its
+    ``provider_count`` that message's ``provider_count_at`` (the record of who was a provider
+    when each message was posted); then every subscriber of those channels whose ``ack_seq``
+    lies beyond ``last_seq`` (or below 0) is clamped into range, every subscriber's
+    ``ack_provider_count`` becomes the ``provider_count_at`` of the message at its horizon (0
+    for none), and each channel's ``subscriber_count`` the count of its memberships. Only rows
+    that were wrong are written.
     """
     org = ctx.organization_id
     individual_id = individual.id
@@ -378,14 +381,18 @@ async def do_recalculate_communication_summary(
     truth = await repo.last_posted_of(ctx, individual_id)
     repaired = 0
     for row in channels:
-        seq, message_id, at = truth.get(row.id, (0, None, None))
-        if (row.last_seq, row.last_message_id, row.last_message_at) != (seq, message_id, at):
+        seq, message_id, at, providers = truth.get(row.id, (0, None, None, 0))
+        stored = (row.last_seq, row.last_message_id, row.last_message_at, row.provider_count)
+        if stored != (seq, message_id, at, providers):
             row.last_seq, row.last_message_id, row.last_message_at = seq, message_id, at
+            row.provider_count = providers
             repaired += 1
     await ctx.session.flush()
     clamped = await repo.clamp_horizons(ctx, individual_id)
+    recounted = await repo.recount_horizons(ctx, individual_id)
+    members = await repo.recount_subscribers(ctx, individual_id)
 
-    changed = bool(repaired or clamped)
+    changed = bool(repaired or clamped or recounted or members)
     recalculated = change(
         "communication-summaries",
         individual_id,
@@ -393,7 +400,12 @@ async def do_recalculate_communication_summary(
         fields=("last-seq", "ack-seq") if changed else (),
         audience=[individual_id],
         organization_id=org,
-        data={"repaired-channels": repaired, "clamped-subscribers": clamped},
+        data={
+            "repaired-channels": repaired,
+            "clamped-subscribers": clamped,
+            "recounted-subscribers": recounted,
+            "recounted-channels": members,
+        },
         # Only a repair changes unread counts: then the individual's apps should refetch them.
         published=changed,
     )
@@ -401,5 +413,7 @@ async def do_recalculate_communication_summary(
         "channels": len(channels),
         "repaired-channels": repaired,
         "clamped-subscribers": clamped,
+        "recounted-subscribers": recounted,
+        "recounted-channels": members,
     }
     return Changed(individual, [recalculated], meta=report)

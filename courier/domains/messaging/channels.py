@@ -98,6 +98,7 @@ async def create_channels(
     if not channels:
         return {}
     now = now_ms()
+    members = {new.channel_id: list(dict.fromkeys(new.subscribers)) for new in channels}
     await repo.insert_channel_rows(
         session,
         organization_id,
@@ -122,20 +123,21 @@ async def create_channels(
                 "sms_initial_message": None,
                 "sms_initial_message_js": {},
                 "last_seq": 0,
+                "provider_count": 0,
+                "subscriber_count": len(members[new.channel_id]),
                 "last_message_id": None,
                 "last_message_at": None,
             }
             for new in channels
         ],
     )
-    members = {new.channel_id: list(dict.fromkeys(new.subscribers)) for new in channels}
     rows = [
         subscriber_row(organization_id, new.channel_id, ident, ident in new.admins, now)
         for new in channels
         for ident in members[new.channel_id]
     ]
     if rows:
-        await repo.insert_subscriber_rows(session, organization_id, rows)
+        await repo.insert_subscriber_rows(session, organization_id, rows, counted=True)
     return members
 
 
@@ -152,6 +154,7 @@ def subscriber_row(
         "preferences": {},
         "ack_seq": 0,
         "ack_message_id": None,
+        "ack_provider_count": 0,
         "ack_time": None,
         "ack_user_time": None,
         "subscribed_at": now,

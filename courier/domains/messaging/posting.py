@@ -103,6 +103,7 @@ class NewMessage:
     created_at: datetime
     last_modified_at: datetime
     seq: int | None = None
+    provider_count_at: int | None = None  # the channel's provider_count just after it
     posted_time: datetime | None = None
     removed: bool = False
     sentiment: str | None = None
@@ -117,6 +118,7 @@ class NewMessage:
             "organization_id": self.organization_id,
             "channel_id": self.channel_id,
             "seq": self.seq,
+            "provider_count_at": self.provider_count_at,
             "individual_id": self.individual_id,
             "user_id": self.user_id,
             "message": self.message,
@@ -150,6 +152,7 @@ class NewMessage:
             created_at=message.created_at,
             last_modified_at=message.last_modified_at,
             seq=message.seq,
+            provider_count_at=message.provider_count_at,
             posted_time=message.posted_time,
             removed=message.removed,
             sentiment=message.sentiment,
@@ -233,9 +236,10 @@ async def post_messages(
     The caller has decided that each author may post in each channel (a subscriber, the
     channel not archived); texts of posted messages are not blank. ``authors``: what is known
     of them already (the rest is read). Core statements only, a fixed number whatever the
-    number of posts: the seqs (one UPDATE), the messages with their analysis jobs, the
-    authors' horizons (one UPDATE), then the audit rows and events (one post: the first three
-    together, :func:`repository.post_one`). Never commits.
+    number of posts: the seqs (one UPDATE; on SQLite one per channel, all in one call to its
+    connection's thread), the messages with their analysis jobs, the authors' horizons (one
+    UPDATE), then the audit rows and events (one post: the first three together,
+    :func:`repository.post_one`). Never commits.
     """
     if not posts:
         return []
@@ -337,6 +341,7 @@ async def take_seqs(
     taken = await _take(session, organization_id, posted, now)
     for message, new in zip(messages, posted, strict=True):
         message.seq = new.seq
+        message.provider_count_at = new.provider_count_at
         message.posted_time = now
         message.draft = False
     await session.flush()
@@ -352,12 +357,13 @@ async def _take(
     by_channel = {m.channel_id: m.id for m in messages}
     if len(by_channel) != len(messages):
         raise ValueError("take_seqs posts at most one message per channel at a time")
-    rows = await repo.take_seqs_of_channels(session, organization_id, by_channel, now)
-    seqs = {channel_id: seq for channel_id, seq, _group, _sms in rows}
+    authors = {m.channel_id: m.individual_id for m in messages}
+    rows = await repo.take_seqs_of_channels(session, organization_id, by_channel, now, authors)
+    seqs = {channel_id: (seq, providers) for channel_id, seq, _group, _sms, providers in rows}
     if len(seqs) != len(by_channel):
         raise channel_gone(min(set(by_channel) - set(seqs)))
     for message in messages:
-        message.seq = seqs[message.channel_id]
+        message.seq, message.provider_count_at = seqs[message.channel_id]
         message.posted_time = now
         message.draft = False
     return rows
@@ -375,7 +381,9 @@ async def _posted(
     if not messages:
         return
     moves = [
-        repo.AuthorHorizon(m.channel_id, m.individual_id, m.seq, m.id, auto)
+        repo.AuthorHorizon(
+            m.channel_id, m.individual_id, m.seq, m.id, auto, m.provider_count_at or 0
+        )
         for m, auto in messages
         if m.individual_id is not None and m.seq is not None
     ]
@@ -408,7 +416,7 @@ async def _post_one(
     )
     if not taken:
         raise channel_gone(message.channel_id)
-    message.seq = taken[0][1]
+    message.seq, message.provider_count_at = taken[0][1], taken[0][4]
     message.author_read = moved
     await _hooks(session, organization_id, [message], taken)
 
@@ -421,7 +429,7 @@ async def _hooks(
 ) -> None:
     """The :func:`on_posted` hooks, told of the messages just posted."""
     if _HOOKS:
-        found = {channel_id: (group, sms) for channel_id, _seq, group, sms in taken}
+        found = {channel_id: (group, sms) for channel_id, _seq, group, sms, _providers in taken}
         posted = [Posted(m, *found[m.channel_id]) for m in messages]
         for hook in list(_HOOKS):
             await hook(session, organization_id, posted)

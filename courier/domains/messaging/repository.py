@@ -319,18 +319,59 @@ async def existing_subscribers(
     return existing
 
 
+async def shift_subscriber_counts(
+    session: AsyncSession, organization_id: uuid.UUID, shifts: Mapping[uuid.UUID, int]
+) -> None:
+    """Add ``shifts[channel]`` (memberships inserted, or negative: deleted) to each channel's
+    ``subscriber_count``, in SQL (``subscriber_count + n``: exact beside concurrent writers),
+    in the caller's transaction: one UPDATE per distinct shift and chunk of channels."""
+    by_shift: dict[int, list[uuid.UUID]] = defaultdict(list)
+    for channel_id, shift in shifts.items():
+        if shift:
+            by_shift[shift].append(channel_id)
+    for shift, channel_ids in sorted(by_shift.items()):
+        for chunk in chunks(sorted(channel_ids)):
+            await session.execute(
+                scoped(update(MessagingChannel), MessagingChannel, organization_id)
+                .where(MessagingChannel.id.in_(chunk))
+                .values(subscriber_count=MessagingChannel.subscriber_count + shift)
+                .execution_options(synchronize_session=False)
+            )
+
+
 async def delete_subscribers(
     session: AsyncSession,
     organization_id: uuid.UUID,
     channel_id: uuid.UUID,
     individual_ids: Sequence[uuid.UUID],
-) -> None:
-    await session.execute(
+) -> int:
+    """Delete these memberships of the channel and take those actually deleted off its
+    ``subscriber_count``; returns how many."""
+    result: Any = await session.execute(
         scoped(delete(MessagingSubscriber), MessagingSubscriber, organization_id).where(
             MessagingSubscriber.channel_id == channel_id,
             MessagingSubscriber.individual_id.in_(individual_ids),
         )
     )
+    deleted = int(result.rowcount or 0)
+    await shift_subscriber_counts(session, organization_id, {channel_id: -deleted})
+    return deleted
+
+
+async def delete_memberships_of(
+    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
+) -> int:
+    """Delete every membership of the individual and take each off its channel's
+    ``subscriber_count`` (the channels named by the DELETE itself); returns how many."""
+    result = await session.execute(
+        scoped(delete(MessagingSubscriber), MessagingSubscriber, organization_id)
+        .where(MessagingSubscriber.individual_id == individual_id)
+        .returning(MessagingSubscriber.channel_id)
+        .execution_options(synchronize_session=False)
+    )
+    channel_ids = list(result.scalars().all())
+    await shift_subscriber_counts(session, organization_id, dict.fromkeys(channel_ids, -1))
+    return len(channel_ids)
 
 
 async def count_memberships(
@@ -405,7 +446,14 @@ async def move_horizons(
             MessagingSubscriber.individual_id.in_(individual_ids),
             condition,
         )
-        .values(ack_seq=seq, ack_message_id=message.id, ack_time=now, ack_user_time=user_time)
+        .values(
+            ack_seq=seq,
+            ack_message_id=message.id,
+            ack_time=now,
+            ack_user_time=user_time,
+            # the channel's providers' messages up to this one (posted: never None)
+            ack_provider_count=message.provider_count_at or 0,
+        )
         .execution_options(synchronize_session="evaluate")
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
@@ -1196,8 +1244,21 @@ async def insert_messages(
         await connection.execute(insert(_JOBS), list(jobs))
 
 
-# channel, its new seq, its group, its SMS path on
-Taken = list[tuple[uuid.UUID, int, "uuid.UUID | None", bool]]
+# channel, its new seq, its group, its SMS path on, its providers' messages (provider_count)
+Taken = list[tuple[uuid.UUID, int, "uuid.UUID | None", bool, int]]
+
+# 1 when the individual ``b_author`` is a provider of the organization now (as the post takes
+# its seq), else 0 (none, or no author): what the post adds to its channel's provider_count.
+_AUTHOR_IS_PROVIDER = (
+    select(func.count())
+    .select_from(_INDIVIDUALS)
+    .where(
+        _INDIVIDUALS.c.id == bindparam("b_author", type_=Uuid()),
+        _INDIVIDUALS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
+        _INDIVIDUALS.c.account_type == "provider",
+    )
+    .scalar_subquery()
+)
 
 _TAKE_SEQ = (
     update(_CHANNELS)
@@ -1207,12 +1268,17 @@ _TAKE_SEQ = (
     )
     .values(
         last_seq=_CHANNELS.c.last_seq + 1,
+        provider_count=_CHANNELS.c.provider_count + _AUTHOR_IS_PROVIDER,
         last_message_id=bindparam("b_message"),
         last_message_at=bindparam("b_now"),
         last_modified_at=bindparam("b_now"),
     )
     .returning(
-        _CHANNELS.c.id, _CHANNELS.c.last_seq, _CHANNELS.c.individual_group_id, _CHANNELS.c.with_sms
+        _CHANNELS.c.id,
+        _CHANNELS.c.last_seq,
+        _CHANNELS.c.individual_group_id,
+        _CHANNELS.c.with_sms,
+        _CHANNELS.c.provider_count,
     )
 )
 
@@ -1225,28 +1291,32 @@ async def take_seqs_of_channels(
     organization_id: uuid.UUID,
     by_channel: Mapping[uuid.UUID, uuid.UUID],
     now: datetime,
+    authors: Mapping[uuid.UUID, uuid.UUID | None],
 ) -> Taken:
-    """Bump each channel's seq counter and make the message ``by_channel[channel]`` its last
+    """Bump each channel's seq counter (and its ``provider_count`` when the message's author,
+    ``authors[channel]``, is a provider) and make the message ``by_channel[channel]`` its last
     message, in a fixed number of statements whose compiled forms are cached: one for a
-    single channel (``UPDATE ... RETURNING``, holding the row lock until commit), and an
-    expanding IN list or unnested arrays for many, whatever their number. Channel objects
-    loaded in this session see the new values."""
+    single channel (``UPDATE ... RETURNING``, holding the row lock until commit), unnested
+    arrays for many on PostgreSQL, one call to the connection's thread on SQLite. Channel
+    objects loaded in this session see the new values."""
     ordered = sorted(by_channel)
     connection = await session.connection()
-    if len(ordered) == 1:
-        (channel_id,) = ordered
-        params = {
+    params = [
+        {
             "b_org": organization_id,
             "b_id": channel_id,
             "b_message": by_channel[channel_id],
             "b_now": now,
+            "b_author": authors.get(channel_id),
         }
-        rows: Taken = [
-            (c, s, g, bool(w)) for c, s, g, w in await _TAKE_SEQ_DIRECT.rows(connection, params)
-        ]
+        for channel_id in ordered
+    ]
+    found: list[Any]
+    if len(ordered) == 1:
+        found = list(await _TAKE_SEQ_DIRECT.rows(connection, params[0]))
     elif is_postgres(session):
         # Row locks in id order, so two fan-outs sharing channels never deadlock; then one
-        # UPDATE over unnested arrays (two parameters, however many channels).
+        # UPDATE over unnested arrays (three parameters, however many channels).
         await session.execute(
             scoped(select(MessagingChannel.id), MessagingChannel, organization_id)
             .where(MessagingChannel.id.in_(ordered))
@@ -1260,30 +1330,18 @@ async def take_seqs_of_channels(
                 "now": now,
                 "channels": ordered,
                 "messages": [by_channel[c] for c in ordered],
+                "authors": [authors.get(c) for c in ordered],
             },
         )
-        rows = [(c, s, g, bool(w)) for c, s, g, w in result]
+        found = list(result)
     else:
-        # SQLite: the transaction holds the database's write lock; statements are local calls.
-        stmt = (
-            scoped(update(MessagingChannel), MessagingChannel, organization_id)
-            .where(MessagingChannel.id.in_(ordered))
-            .values(
-                last_seq=MessagingChannel.last_seq + 1, last_message_at=now, last_modified_at=now
-            )
-            .returning(
-                MessagingChannel.id,
-                MessagingChannel.last_seq,
-                MessagingChannel.individual_group_id,
-                MessagingChannel.with_sms,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        rows = [(c, s, g, bool(w)) for c, s, g, w in await session.execute(stmt)]
-        await connection.execute(
-            _SET_LAST_MESSAGE,
-            [{"b_org": organization_id, "b_id": c, "b_message": by_channel[c]} for c in ordered],
-        )
+        # SQLite: the transaction holds the database's write lock; the channels' UPDATEs run
+        # one after another in one call to the connection's thread.
+        def take_all(run: Together) -> list[Any]:
+            return [row for each in params for row in run.rows(_TAKE_SEQ_DIRECT, each)]
+
+        found = await run_together(connection, take_all)
+    rows: Taken = [(c, s, g, bool(w), int(p)) for c, s, g, w, p in found]
     _loaded_channels_see(session, rows, by_channel, now)
     return rows
 
@@ -1292,10 +1350,11 @@ def _loaded_channels_see(
     session: AsyncSession, rows: Taken, by_channel: Mapping[uuid.UUID, uuid.UUID], now: datetime
 ) -> None:
     """Channel objects loaded in ``session`` see the seqs and last messages just taken."""
-    for channel_id, seq, _group, _sms in rows:
+    for channel_id, seq, _group, _sms, providers in rows:
         channel = session.identity_map.get(identity_key(MessagingChannel, channel_id))
         if channel is not None:
             set_committed_value(channel, "last_seq", seq)
+            set_committed_value(channel, "provider_count", providers)
             set_committed_value(channel, "last_message_id", by_channel[channel_id])
             set_committed_value(channel, "last_message_at", now)
             set_committed_value(channel, "last_modified_at", now)
@@ -1308,11 +1367,13 @@ def _loaded_subscriber_sees(
     seq: int,
     message_id: uuid.UUID,
     now: datetime,
+    providers: int,
 ) -> None:
     """A subscriber object loaded in ``session`` sees its horizon just moved."""
     sub = session.identity_map.get(identity_key(MessagingSubscriber, (channel_id, individual_id)))
     if sub is not None:
         set_committed_value(sub, "ack_seq", seq)
+        set_committed_value(sub, "ack_provider_count", providers)
         set_committed_value(sub, "ack_message_id", message_id)
         set_committed_value(sub, "ack_time", now)
         set_committed_value(sub, "ack_user_time", now)
@@ -1322,30 +1383,24 @@ def _loaded_subscriber_sees(
 # names its organization; the tenancy guard does not see inside text.
 _TAKE_MANY_PG = text(
     "UPDATE messaging_channels AS c SET last_seq = c.last_seq + 1, "
+    "provider_count = c.provider_count + (SELECT count(*) FROM individuals AS i "
+    "WHERE i.id = v.author_id AND i.organization_id = :org AND i.account_type = 'provider'), "
     "last_message_id = v.message_id, last_message_at = :now, last_modified_at = :now "
-    "FROM unnest(CAST(:channels AS uuid[]), CAST(:messages AS uuid[])) "
-    "AS v(channel_id, message_id) "
+    "FROM unnest(CAST(:channels AS uuid[]), CAST(:messages AS uuid[]), "
+    "CAST(:authors AS uuid[])) AS v(channel_id, message_id, author_id) "
     "WHERE c.organization_id = :org AND c.id = v.channel_id "
-    "RETURNING c.id, c.last_seq, c.individual_group_id, c.with_sms"
+    "RETURNING c.id, c.last_seq, c.individual_group_id, c.with_sms, c.provider_count"
 )
 _MOVE_HORIZONS_PG = text(
     "UPDATE messaging_subscribers AS s SET ack_seq = v.seq, ack_message_id = v.message_id, "
-    "ack_time = :now, ack_user_time = :now "
+    "ack_provider_count = v.providers, ack_time = :now, ack_user_time = :now "
     "FROM unnest(CAST(:channels AS uuid[]), CAST(:authors AS uuid[]), CAST(:seqs AS integer[]), "
-    "CAST(:floors AS integer[]), CAST(:messages AS uuid[])) "
-    "AS v(channel_id, individual_id, seq, floor, message_id) "
+    "CAST(:floors AS integer[]), CAST(:messages AS uuid[]), CAST(:providers AS integer[])) "
+    "AS v(channel_id, individual_id, seq, floor, message_id, providers) "
     "WHERE s.organization_id = :org AND s.channel_id = v.channel_id "
     "AND s.individual_id = v.individual_id AND s.ack_seq < v.seq AND s.ack_seq >= v.floor"
 )
 # Core statements run with many parameter sets (executemany): each names its organization.
-_SET_LAST_MESSAGE = (
-    update(_CHANNELS)
-    .where(
-        _CHANNELS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
-        _CHANNELS.c.id == bindparam("b_id"),
-    )
-    .values(last_message_id=bindparam("b_message"))
-)
 _MOVE_HORIZON = (
     update(_SUBSCRIBERS)
     .where(
@@ -1358,6 +1413,7 @@ _MOVE_HORIZON = (
     .values(
         ack_seq=bindparam("b_seq"),
         ack_message_id=bindparam("b_message"),
+        ack_provider_count=bindparam("b_providers"),
         ack_time=bindparam("b_now"),
         ack_user_time=bindparam("b_now"),
     )
@@ -1383,6 +1439,8 @@ def _post_one_pg(rider: tuple[bool, bool] | None = None) -> Direct:
                 # typed: a parameter in a SELECT list has no column type to take
                 taken.c.last_seq
                 if key == "seq"
+                else taken.c.provider_count
+                if key == "provider_count_at"
                 else sql_cast(bindparam(f"m_{key}", type_=c.type), c.type)
                 for key, c in zip(names, _MESSAGES.c, strict=True)
             ]
@@ -1402,6 +1460,7 @@ def _post_one_pg(rider: tuple[bool, bool] | None = None) -> Direct:
         .values(
             ack_seq=taken.c.last_seq,
             ack_message_id=bindparam("b_message"),
+            ack_provider_count=taken.c.provider_count,
             ack_time=bindparam("b_now"),
             ack_user_time=bindparam("b_now"),
         )
@@ -1415,6 +1474,7 @@ def _post_one_pg(rider: tuple[bool, bool] | None = None) -> Direct:
             taken.c.last_seq,
             taken.c.individual_group_id,
             taken.c.with_sms,
+            taken.c.provider_count,
             count.label("moved"),
         )
         .add_cte(message.cte("m_rows"))
@@ -1445,11 +1505,16 @@ def _post_one_sqlite(params: dict[str, Any], run: Together) -> list[Any]:
     taken = run.rows(_TAKE_SEQ_DIRECT, params)
     if not taken:
         return []
-    seq = taken[0][1]
-    run.count(_INSERT_MESSAGE_DIRECT, params | {"m_seq": seq})
+    seq, providers = taken[0][1], taken[0][4]
+    run.count(_INSERT_MESSAGE_DIRECT, params | {"m_seq": seq, "m_provider_count_at": providers})
     run.count(_INSERT_JOB_DIRECT, params)
     floor = 0 if params["b_auto"] else seq - 1
-    horizon = params | {"b_channel": params["b_id"], "b_seq": seq, "b_floor": floor}
+    horizon = params | {
+        "b_channel": params["b_id"],
+        "b_seq": seq,
+        "b_floor": floor,
+        "b_providers": providers,
+    }
     moved = run.count(_MOVE_HORIZON_DIRECT, horizon)
     return [(*taken[0], moved)]
 
@@ -1496,14 +1561,20 @@ async def post_one(
         found = await statement.rows(connection, params)
     else:
         found = await run_together(connection, partial(_post_one_sqlite, params))
-    taken: Taken = [(r[0], r[1], r[2], bool(r[3])) for r in found]
-    moved = bool(found) and found[0][4] == 1
+    taken: Taken = [(r[0], r[1], r[2], bool(r[3]), int(r[4])) for r in found]
+    moved = bool(found) and found[0][5] == 1
     if found and riding is not None:
-        riding.done(found[0][5])
+        riding.done(found[0][6])
     _loaded_channels_see(session, taken, {row["channel_id"]: row["id"]}, now)
     if taken and moved:
         _loaded_subscriber_sees(
-            session, row["channel_id"], row["individual_id"], taken[0][1], row["id"], now
+            session,
+            row["channel_id"],
+            row["individual_id"],
+            taken[0][1],
+            row["id"],
+            now,
+            taken[0][4],
         )
     return taken, moved
 
@@ -1518,6 +1589,7 @@ class AuthorHorizon:
     seq: int
     message_id: uuid.UUID
     auto_ack: bool
+    providers: int  # the message's provider_count_at
 
 
 async def move_author_horizons(
@@ -1540,6 +1612,7 @@ async def move_author_horizons(
             "b_floor": 0 if move.auto_ack else move.seq - 1,
             "b_message": move.message_id,
             "b_now": now,
+            "b_providers": move.providers,
         }
         for move in moves
     ]
@@ -1549,7 +1622,13 @@ async def move_author_horizons(
         move = moves[0]
         if moved:
             _loaded_subscriber_sees(
-                session, move.channel_id, move.author_id, move.seq, move.message_id, now
+                session,
+                move.channel_id,
+                move.author_id,
+                move.seq,
+                move.message_id,
+                now,
+                move.providers,
             )
         return moved
     if is_postgres(session):
@@ -1563,6 +1642,7 @@ async def move_author_horizons(
                 "seqs": [p["b_seq"] for p in params],
                 "floors": [p["b_floor"] for p in params],
                 "messages": [p["b_message"] for p in params],
+                "providers": [p["b_providers"] for p in params],
             },
         )
         return int(getattr(result, "rowcount", 0))
@@ -1737,13 +1817,24 @@ async def insert_channel_rows(
 
 
 async def insert_subscriber_rows(
-    session: AsyncSession, organization_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    rows: Sequence[dict[str, Any]],
+    *,
+    counted: bool = False,
 ) -> None:
-    """One multi-row INSERT of subscriptions (Core rows, each naming ``organization_id``)."""
+    """One multi-row INSERT of subscriptions (Core rows, each naming ``organization_id``),
+    added to their channels' ``subscriber_count`` unless ``counted`` (channels inserted with
+    their count). A duplicate fails the INSERT, and the transaction with it."""
     if any(row["organization_id"] != organization_id for row in rows):
         raise ValueError("a subscriber row of another organization")
     connection = await session.connection()
     await connection.execute(insert(_SUBSCRIBERS), list(rows))
+    if not counted:
+        shifts: dict[uuid.UUID, int] = defaultdict(int)
+        for row in rows:
+            shifts[row["channel_id"]] += 1
+        await shift_subscriber_counts(session, organization_id, shifts)
 
 
 # --- readers' languages (locales.py) ---------------------------------------------------------

@@ -344,12 +344,14 @@ async def _move(
                 notify="all",
                 preferences={},
                 ack_seq=0,  # newcomers find the history unread, as on subscribe
+                ack_provider_count=0,
                 subscribed_at=now,
             )
         )
     channel.individual_group_id = target
     channel.last_modified_at = now
     await session.flush()  # any conflict surfaces here, before anything is announced
+    await messaging.shift_subscriber_counts(session, org, {channel.id: len(added)})
     after = [ident for ident in before if ident not in set(removed)] + added
     fields = ["individual-group-id", "subscribers"] if added or removed else ["individual-group-id"]
     common = {"id": str(channel.id), "operation-id": str(operation.id)}
