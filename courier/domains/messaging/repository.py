@@ -66,6 +66,7 @@ from courier.models.individual_group import (
 )
 from courier.models.job import Job
 from courier.models.messaging import (
+    CHANNEL_ACTIVITY,
     MESSAGE_ORDER,
     MessagingBookmark,
     MessagingChannel,
@@ -336,12 +337,10 @@ async def delete_subscribers(
 async def count_memberships(
     session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
 ) -> int:
-    memberships = scoped(
-        select(func.count()).select_from(MessagingSubscriber),
-        MessagingSubscriber,
-        organization_id,
-    ).where(MessagingSubscriber.individual_id == individual_id)
-    return int((await session.execute(memberships)).scalar_one())
+    """How many channels ``individual_id`` subscribes to (an index range)."""
+    params = {"org": organization_id, "viewer": individual_id}
+    found = await _CHANNELS_TOTAL[True].rows(await session.connection(), params)
+    return int(found[0][0])
 
 
 async def provider_subscribers(
@@ -488,6 +487,20 @@ async def find_reaction(
 
 # The organization of a look-up built once: a parameter, bound per call.
 _ORG: Any = bindparam("org")
+_VIEWER: Any = bindparam("viewer")
+
+
+# A page's times as PostgreSQL formats them, exactly as ``format_timestamp`` would (UTC,
+# milliseconds truncated, "Z"; years below 1000 zero-padded): text decodes for a fraction of
+# what a datetime's decoding and formatting cost in Python.
+_TIME_TEXT: Any = literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'""")
+_UTC: Any = literal_column("'UTC'")
+
+
+def _time_text(column: Any, postgres: bool) -> Any:
+    if not postgres:
+        return column
+    return func.to_char(func.timezone(_UTC, column), _TIME_TEXT, type_=String).label(column.key)
 
 
 def _among_ids(column: Any, postgres: bool) -> ColumnElement[bool]:
@@ -603,7 +616,10 @@ def _subscriber_rows(postgres: bool) -> Any:
             sub.admin,
             sub.pinned,
             sub.notify,
-            sub.preferences,
+            # The viewer's alone: nobody else's are shown (nor decoded).
+            case((sub.individual_id == _VIEWER, sub.preferences), else_=null()).label(
+                "preferences"
+            ),
             sub.ack_seq,
         ).where(_among_ids(sub.channel_id, postgres)),
         sub,
@@ -615,13 +631,18 @@ _SUBSCRIBER_ROWS = {postgres: Direct(_subscriber_rows(postgres)) for postgres in
 
 
 async def subscriber_rows(
-    session: AsyncSession, organization_id: uuid.UUID, channel_ids: Sequence[uuid.UUID]
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    channel_ids: Sequence[uuid.UUID],
+    viewer: uuid.UUID | None,
 ) -> dict[uuid.UUID, list[Any]]:
     """Each channel's subscriptions in the order they were made, as Core rows (``channel_id``,
-    ``individual_id``, ``admin``, ``pinned``, ``notify``, ``preferences``, ``ack_seq``)."""
+    ``individual_id``, ``admin``, ``pinned``, ``notify``, ``preferences``, ``ack_seq``); the
+    ``preferences`` of ``viewer``'s alone (None in the others)."""
     by_channel: dict[uuid.UUID, list[Any]] = defaultdict(list)
     statement = _SUBSCRIBER_ROWS[is_postgres(session)]
-    for row in await _rows_among(session, statement, organization_id, channel_ids):
+    rows = await _rows_among(session, statement, organization_id, channel_ids, viewer=viewer)
+    for row in rows:
         by_channel[row.channel_id].append(row)
     return by_channel
 
@@ -710,7 +731,7 @@ _MESSAGE_SUMMARIES = _by_dialect(
         _columns(
             MessagingMessage.id,
             MessagingMessage.message,
-            MessagingMessage.posted_time,
+            _time_text(MessagingMessage.posted_time, postgres),
             MessagingMessage.removed,
         ).where(_among_ids(MessagingMessage.id, postgres)),
         MessagingMessage,
@@ -722,7 +743,8 @@ _MESSAGE_SUMMARIES = _by_dialect(
 async def message_summaries(
     session: AsyncSession, organization_id: uuid.UUID, message_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, Any]:
-    """id, message, posted_time and removed of each message (a channel's last message)."""
+    """id, message, posted_time and removed of each message (a channel's last message); on
+    PostgreSQL ``posted_time`` comes formatted (the text ``format_timestamp`` makes of it)."""
     statement = _MESSAGE_SUMMARIES[is_postgres(session)]
     rows = await _rows_among(session, statement, organization_id, message_ids)
     return {row.id: row for row in rows}
@@ -930,22 +952,6 @@ async def count_channel_messages(
     return int(found[0][0]) if found else None
 
 
-# A page's times as PostgreSQL formats them, exactly as ``format_timestamp`` would (UTC,
-# milliseconds truncated, "Z"; years below 1000 zero-padded): text decodes for a fraction of
-# what a datetime's decoding and formatting cost in Python.
-_TIME_TEXT: Any = literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'""")
-_UTC: Any = literal_column("'UTC'")
-
-
-def _time_text(column: Any, postgres: bool) -> Any:
-    if not postgres:
-        return column
-    return func.to_char(func.timezone(_UTC, column), _TIME_TEXT, type_=String).label(column.key)
-
-
-_VIEWER: Any = bindparam("viewer")
-
-
 @functools.cache
 def _message_page(postgres: bool, viewer: bool, descending: bool, phrases: bool) -> Direct:
     """One page of a channel's messages as the list shows them (:func:`message_page`)."""
@@ -1034,6 +1040,82 @@ async def message_page(
         total = await count_channel_messages(session, organization_id, channel_id, viewer)
         return MessagePage(rows, total)
     return MessagePage(rows, int(rows[0].page_total))
+
+
+# --- a page of channels ----------------------------------------------------------------------
+
+
+def _channels_total(viewer: bool) -> Select[Any]:
+    """The list's total: the viewer's memberships (an index range), or without a viewer the
+    organization's channels."""
+    if viewer:
+        return scoped(
+            select(func.count()).select_from(MessagingSubscriber), MessagingSubscriber, _ORG
+        ).where(MessagingSubscriber.individual_id == _VIEWER)
+    return scoped(select(func.count()).select_from(MessagingChannel), MessagingChannel, _ORG)
+
+
+# The columns of a page's channel that are not times (those come formatted on PostgreSQL).
+_CHANNEL_TIMES = frozenset({"created_at", "last_modified_at"})
+
+
+@functools.cache
+def _channel_page(postgres: bool, viewer: bool) -> Direct:
+    """A page of channels as the list shows them (:func:`channel_page`).
+
+    The statement is the generic list's, whose plan PostgreSQL keeps choosing for each
+    viewer (a prepared statement's custom plan: an individual in 5,000 channels walks the
+    activity index for a page, one in a few sorts them). Anything more in it (the total, the
+    last messages) costs its custom plans more than its generic plan (which guesses a few
+    memberships for every viewer, and sorts them all): PostgreSQL would then switch to the
+    generic plan, which sorts 5,000 channels for a page. So the total and the last messages
+    are statements of their own."""
+    c = MessagingChannel
+    columns = [
+        *(column for column in c.__table__.c if column.key not in _CHANNEL_TIMES),
+        _time_text(c.created_at, postgres),
+        _time_text(c.last_modified_at, postgres),
+    ]
+    stmt = scoped(_columns(*columns), c, _ORG)
+    if viewer:
+        stmt = stmt.where(c.id.in_(subscribed_channels(_ORG, _VIEWER)))
+    stmt = (
+        stmt.order_by(CHANNEL_ACTIVITY.desc(), c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    return Direct(stmt)
+
+
+_CHANNELS_TOTAL = {viewer: Direct(_channels_total(viewer)) for viewer in (True, False)}
+
+
+@dataclass(frozen=True)
+class ChannelPage:
+    rows: Sequence[Any]
+    total: int
+
+
+async def channel_page(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    viewer: uuid.UUID | None,
+    *,
+    limit: int,
+    offset: int,
+) -> ChannelPage:
+    """A page of the channels ``viewer`` subscribes to (without a viewer, the organization's),
+    newest activity first (``CHANNEL_ACTIVITY`` then id), and the list's total: two
+    statements built once.
+
+    The rows are Core rows of the channel's columns; on PostgreSQL ``created_at`` and
+    ``last_modified_at`` come formatted (the text ``format_timestamp`` makes of them),
+    elsewhere as times."""
+    params = {"org": organization_id, "viewer": viewer, "limit": limit, "offset": offset}
+    connection = await session.connection()
+    total = await _CHANNELS_TOTAL[viewer is not None].rows(connection, params)
+    statement = _channel_page(is_postgres(session), viewer is not None)
+    return ChannelPage(await statement.rows(connection, params), int(total[0][0]))
 
 
 # --- posting (the hot path: see posting.py for the lock order) -------------------------------
