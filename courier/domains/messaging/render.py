@@ -18,12 +18,12 @@ from courier.core.errors import invalid_parameter
 from courier.core.time import format_timestamp
 from courier.domains.messaging import repository as repo
 from courier.domains.messaging import sms
-from courier.domains.messaging.schemas import ChannelGroup, ChannelRead
+from courier.domains.messaging.schemas import ChannelRead
 from courier.domains.messaging_attachments.service import attachments_for_messages
 from courier.domains.org_preferences.service import PreferenceName, get_preferences
 from courier.jsonapi.context import Context
 from courier.jsonapi.query import parse_bool
-from courier.jsonapi.render import VERIFY, check_fixed_point, renderer
+from courier.jsonapi.render import VERIFY, check_fixed_point
 
 
 def flag(ctx: Context, name: str, default: bool = False) -> bool:
@@ -255,8 +255,8 @@ async def render_channels(ctx: Context, channels: Sequence[Any]) -> list[dict[st
         if group is not None:
             rendered_group = group_json.get(group.id)
             if rendered_group is None:
-                rendered_group = group_json[group.id] = render_group_json(
-                    render_group(group, members[group.id], leaders[group.id], people, redact)
+                rendered_group = group_json[group.id] = _group_json(
+                    group, members[group.id], leaders[group.id], people, redact
                 )
         text_number = sms_state.number
         attributes = {
@@ -316,15 +316,55 @@ async def render_channels(ctx: Context, channels: Sequence[Any]) -> list[dict[st
     return out
 
 
-_GROUP = renderer(ChannelGroup)
 _CHANNEL_PREFERENCES: tuple[PreferenceName, ...] = ("group-provider-ack", "default-channel-title")
 
 
-def render_group_json(group: dict[str, Any]) -> dict[str, Any]:
-    """A channel's group (``render_group``'s values) as JSON (ChannelGroup), by its compiled
-    renderer: what ``ChannelGroup.model_validate(group).model_dump(mode="json",
-    by_alias=True)`` gives."""
-    return _GROUP(group)
+def _group_json(
+    group: Any,
+    member_ids: list[uuid.UUID],
+    leader_ids: list[uuid.UUID],
+    people: dict[uuid.UUID, Person],
+    redact: bool,
+) -> dict[str, Any]:
+    """A channel's group as JSON, in ChannelGroup's names and order: :func:`render_group`'s
+    values as ``ChannelGroup`` renders them (tests check the fixed point)."""
+    owner = {"id": str(group.organization_id), "type": "organization"}
+    individuals = []
+    for ident in member_ids:
+        person = people.get(ident)
+        if person is None:
+            continue
+        individual = person.individual
+        birth = None if redact else individual.birth_date
+        individuals.append(
+            {
+                "birth-date": None if birth is None else birth.isoformat(),
+                "first-name": individual.first_name,
+                "id": str(individual.id),
+                "last-name": individual.last_name,
+                "name": person.full_name,
+                "owner": dict(owner),
+                "preferred-name": individual.preferred_name,
+                "verified": person.verified,
+            }
+        )
+    return {
+        "individual-ids": [str(ident) for ident in member_ids],
+        "individuals": individuals,
+        "individuals-count": len(member_ids),
+        "leader-ids": [str(ident) for ident in leader_ids],
+        "leaders": [
+            {
+                "first-name": people[ident].individual.first_name,
+                "id": str(ident),
+                "last-name": people[ident].individual.last_name,
+            }
+            for ident in leader_ids
+            if ident in people
+        ],
+        "name": group.name,
+        "organization-id": str(group.organization_id),
+    }
 
 
 # --- messages --------------------------------------------------------------------------------
