@@ -5,12 +5,14 @@ each channel shown exactly as getting it shows it.
 A page costs (besides SQLite's ``BEGIN``; the key lookup is cached), in statements built once:
 
 1. the list's total (the caller's memberships), and 2. the page;
-3. the channels' subscribers;
-4. their groups, and 5. the groups' members and leaders (none without groups);
-6. the people they show, with their logins;
-7. the channels' last messages;
-8. the caller's bookmarks;
-9. the organization's ``group-provider-ack`` and ``default-channel-title``, together.
+3. the channels' subscribers with their people (individuals and logins);
+4. their groups with their members and leaders (none without groups);
+5. the channels' last messages;
+6. the caller's bookmarks;
+7. the organization's ``group-provider-ack`` and ``default-channel-title``, together;
+
+and the people the page shows who subscribe to none of its channels (an owner, a group's
+member), when there are any.
 
 An empty page renders nothing: the total and the page alone.
 """
@@ -34,7 +36,7 @@ from tests.test_messaging import (
     posted,
 )
 
-PAGE_STATEMENTS = 9
+PAGE_STATEMENTS = 7
 
 
 async def _statements(
@@ -59,6 +61,7 @@ async def test_a_channel_page_costs_a_fixed_number_of_statements(
         await posted(client, org.staff, channel["id"], "hello", **{"individual-id": patient})
         made.append(channel["id"])
     made.append((await make_channel(client, org, {"individual-group-id": group}))["id"])
+    await posted(client, org.staff, made[4], "welcome", **{"individual-id": provider})
 
     for limit in ("2", "5"):
         document, statements = await _statements(
@@ -67,7 +70,7 @@ async def test_a_channel_page_costs_a_fixed_number_of_statements(
         assert len(document["data"]) == int(limit)
         assert document["meta"]["page[total]"] == 5
         assert len(statements) == PAGE_STATEMENTS, "\n".join(statements)
-    # Newest activity first: the group's channel (created last), then the posts, newest first.
+    # Newest activity first: the group's channel (its post the last), then the others.
     assert [item["id"] for item in document["data"]] == [made[4], *made[3::-1]]
 
     # An individual token sees the same page, in as many statements.
@@ -75,6 +78,19 @@ async def test_a_channel_page_costs_a_fixed_number_of_statements(
     mine, statements = await _statements(client, app, as_provider)
     assert [item["id"] for item in mine["data"]] == [item["id"] for item in document["data"]]
     assert len(statements) == PAGE_STATEMENTS, "\n".join(statements)
+
+    # A member of the group who left its channel is shown in the group: looked up alone.
+    left = await action(
+        client, org.staff, f"{CHANNELS}{made[4]}/unsubscribe/", {"individual-ids": [patients[0]]}
+    )
+    assert left.status_code == 201, left.text
+    document, statements = await _statements(
+        client, app, org.staff, **{"individual-id": provider, "page[limit]": "1"}
+    )
+    group_shown = document["data"][0]["attributes"]["individual-group"]
+    assert patients[0] in [i["id"] for i in group_shown["individuals"]]
+    assert patients[0] not in [s["id"] for s in document["data"][0]["attributes"]["subscribers"]]
+    assert len(statements) == PAGE_STATEMENTS + 1, "\n".join(statements)
 
     # Past the end: no rows to render.
     past, statements = await _statements(
@@ -93,10 +109,10 @@ async def test_a_page_shows_each_channel_as_getting_it_does(
     client: httpx.AsyncClient, org: Org
 ) -> None:
     """The page (Core rows; on PostgreSQL its times formatted by the database) shows every
-    channel exactly as getting it does (a loaded channel): same keys in the same order, same values; for a
-    key acting as an individual, an individual token and a key acting for nobody, with a
-    group, a removed last message, no message, preferences, a bookmark and an unnamed
-    channel."""
+    channel exactly as getting it does (a loaded channel): same keys in the same order, same
+    values; for a key acting as an individual, an individual token and a key acting for
+    nobody, with a group (one of its members not in its channel), a removed last message, no
+    message, preferences, a bookmark and an unnamed channel."""
     provider = await make_individual(client, org, "Grace", "Hopper", **{"account-type": "provider"})
     alice = await make_individual(client, org, "Alice", "Patient", **{"birth-date": "1980-02-03"})
     bob = await make_individual(client, org, "Bob", "Patient")
@@ -106,6 +122,11 @@ async def test_a_page_shows_each_channel_as_getting_it_does(
     await make_channel(client, org, {"individual-ids": [alice, bob]})  # unnamed, no message
     as_alice = await make_token(client, org, alice)
     as_provider = await make_token(client, org, provider)
+    # Bob stays in the group, not in its channel: the group shows him all the same.
+    left = await action(
+        client, org.staff, f"{CHANNELS}{in_group['id']}/unsubscribe/", {"individual-ids": [bob]}
+    )
+    assert left.status_code == 201, left.text
     said = await posted(client, as_provider, in_group["id"], "Monday at nine.")
     await posted(client, as_alice, in_group["id"], "Thanks!")
     gone = await posted(client, as_provider, pair["id"], "A mistake.")

@@ -607,7 +607,12 @@ async def people_with_users(
     return people
 
 
-def _subscriber_rows(postgres: bool) -> Any:
+# A subscription's columns, then its individual's (``_INDIVIDUAL_COLUMNS``), then its user's.
+_SUBSCRIPTION_COLUMNS = 7
+_USER_AT = _SUBSCRIPTION_COLUMNS + _SPLIT
+
+
+def _subscribers_with_people(postgres: bool) -> Any:
     sub = MessagingSubscriber
     return scoped(
         _columns(
@@ -621,30 +626,56 @@ def _subscriber_rows(postgres: bool) -> Any:
                 "preferences"
             ),
             sub.ack_seq,
-        ).where(_among_ids(sub.channel_id, postgres)),
+            *(column.label(f"person_{column.key}") for column in _INDIVIDUAL_COLUMNS),
+            *(column.label(f"user_{column.key}") for column in _USER_COLUMNS),
+        )
+        .outerjoin(
+            Individual,
+            and_(Individual.id == sub.individual_id, in_organization(Individual, _ORG)),
+        )
+        .outerjoin(
+            User,
+            and_(User.primary_individual_id == Individual.id, in_organization(User, _ORG)),
+        )
+        .where(_among_ids(sub.channel_id, postgres)),
         sub,
         _ORG,
-    ).order_by(sub.channel_id, sub.subscribed_at, sub.individual_id)
+    ).order_by(sub.channel_id, sub.subscribed_at, sub.individual_id, User.created_at, User.id)
 
 
-_SUBSCRIBER_ROWS = {postgres: Direct(_subscriber_rows(postgres)) for postgres in (True, False)}
+_SUBSCRIBERS_WITH_PEOPLE = {
+    postgres: Direct(_subscribers_with_people(postgres)) for postgres in (True, False)
+}
 
 
-async def subscriber_rows(
+async def subscribers_with_people(
     session: AsyncSession,
     organization_id: uuid.UUID,
     channel_ids: Sequence[uuid.UUID],
     viewer: uuid.UUID | None,
-) -> dict[uuid.UUID, list[Any]]:
-    """Each channel's subscriptions in the order they were made, as Core rows (``channel_id``,
-    ``individual_id``, ``admin``, ``pinned``, ``notify``, ``preferences``, ``ack_seq``); the
-    ``preferences`` of ``viewer``'s alone (None in the others)."""
+) -> tuple[dict[uuid.UUID, list[Any]], dict[uuid.UUID, tuple[Any, Any]]]:
+    """(each channel's subscriptions in the order they were made, as Core rows
+    (``channel_id``, ``individual_id``, ``admin``, ``pinned``, ``notify``, ``preferences``,
+    ``ack_seq``: the ``preferences`` of ``viewer``'s alone, None in the others); their
+    individuals with their users, as :func:`people_with_users` gives them), in one statement
+    per 500 channels."""
     by_channel: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    statement = _SUBSCRIBER_ROWS[is_postgres(session)]
+    people: dict[uuid.UUID, tuple[Any, Any]] = {}
+    statement = _SUBSCRIBERS_WITH_PEOPLE[is_postgres(session)]
     rows = await _rows_among(session, statement, organization_id, channel_ids, viewer=viewer)
+    seen: tuple[Any, Any] | None = None
     for row in rows:
+        subscription = (row.channel_id, row.individual_id)
+        if subscription == seen:
+            continue  # the same subscription with a newer user of the individual
+        seen = subscription
         by_channel[row.channel_id].append(row)
-    return by_channel
+        ident = row.individual_id
+        if row.person_id is None or ident in people:
+            continue
+        user = None if row[_USER_AT] is None else UserRow._make(row[_USER_AT:])
+        people[ident] = (IndividualRow._make(row[_SUBSCRIPTION_COLUMNS:_USER_AT]), user)
+    return by_channel, people
 
 
 async def channel_subscribers(
@@ -674,18 +705,10 @@ async def channel_subscribers(
     return by_channel
 
 
-_GROUPS = _by_dialect(
-    lambda postgres: scoped(
-        _columns(IndividualGroup.id, IndividualGroup.name, IndividualGroup.organization_id).where(
-            _among_ids(IndividualGroup.id, postgres)
-        ),
-        IndividualGroup,
-        _ORG,
-    )
-)
-# A group's members and leaders in one statement: (group, individual, is a leader).
-_GROUP_PEOPLE = _by_dialect(
-    lambda postgres: union_all(
+def _groups_with_people(postgres: bool) -> Any:
+    """Groups with their members and leaders in one statement: (group, its name and
+    organization, an individual or None, whether a leader)."""
+    people = union_all(
         *(
             scoped(
                 _columns(
@@ -698,8 +721,24 @@ _GROUP_PEOPLE = _by_dialect(
             )
             for model, leader in ((IndividualGroupMember, False), (IndividualGroupLeader, True))
         )
-    ).order_by("group_id", "individual_id")
-)
+    ).subquery("group_people")
+    return scoped(
+        _columns(
+            IndividualGroup.id,
+            IndividualGroup.name,
+            IndividualGroup.organization_id,
+            people.c.individual_id,
+            people.c.leader,
+        )
+        .outerjoin(people, people.c.group_id == IndividualGroup.id)
+        .where(_among_ids(IndividualGroup.id, postgres)),
+        IndividualGroup,
+        _ORG,
+    ).order_by(IndividualGroup.id, people.c.individual_id)
+
+
+_GROUPS_WITH_PEOPLE = _by_dialect(_groups_with_people)
+GroupRow = namedtuple("GroupRow", ["id", "name", "organization_id"])
 
 
 async def groups_with_people(
@@ -709,20 +748,23 @@ async def groups_with_people(
     dict[uuid.UUID, list[uuid.UUID]],
     dict[uuid.UUID, list[uuid.UUID]],
 ]:
-    """(groups: Core rows of ``id``, ``name``, ``organization_id``; their members; their
-    leaders), members and leaders in id order. Two statements, none without groups."""
+    """(groups: rows of ``id``, ``name``, ``organization_id``; their members; their
+    leaders), members and leaders in id order. One statement, none without groups."""
     groups: dict[uuid.UUID, Any] = {}
     members: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     leaders: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     if not group_ids:
         return groups, members, leaders
-    postgres = is_postgres(session)
     connection = await session.connection()
     params = {"org": organization_id, "ids": list(group_ids)}
-    for group in await _GROUPS[postgres].rows(connection, params):
-        groups[group.id] = group
-    for group_id, individual_id, leader in await _GROUP_PEOPLE[postgres].rows(connection, params):
-        (leaders if leader else members)[group_id].append(individual_id)
+    statement = _GROUPS_WITH_PEOPLE[is_postgres(session)]
+    for group_id, name, organization, individual_id, leader in await statement.rows(
+        connection, params
+    ):
+        if group_id not in groups:
+            groups[group_id] = GroupRow(group_id, name, organization)
+        if individual_id is not None:
+            (leaders if leader else members)[group_id].append(individual_id)
     return groups, members, leaders
 
 
