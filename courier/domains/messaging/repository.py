@@ -663,14 +663,17 @@ async def subscribers_with_people(
     people: dict[uuid.UUID, tuple[Any, Any]] = {}
     statement = _SUBSCRIBERS_WITH_PEOPLE[is_postgres(session)]
     rows = await _rows_among(session, statement, organization_id, channel_ids, viewer=viewer)
-    seen: tuple[Any, Any] | None = None
+    channel: Any = None
+    listed: list[Any] = []
     for row in rows:
-        subscription = (row.channel_id, row.individual_id)
-        if subscription == seen:
-            continue  # the same subscription with a newer user of the individual
-        seen = subscription
-        by_channel[row.channel_id].append(row)
         ident = row.individual_id
+        if row.channel_id == channel:  # rows come by channel: one look-up per channel
+            if listed[-1].individual_id == ident:
+                continue  # the same subscription with a newer user of the individual
+        else:
+            channel = row.channel_id
+            listed = by_channel[channel]
+        listed.append(row)
         if row.person_id is None or ident in people:
             continue
         user = None if row[_USER_AT] is None else UserRow._make(row[_USER_AT:])
