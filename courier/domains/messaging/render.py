@@ -184,17 +184,15 @@ async def render_channels(ctx: Context, channels: Sequence[Any]) -> list[dict[st
     redact = ctx.principal.is_individual
     ids = [channel.id for channel in channels]
 
-    subscribers, found = await repo.subscribers_with_people(session, org, ids, viewer)
-    people = {ident: Person(individual, user) for ident, (individual, user) in found.items()}
+    subscribers = await repo.subscriber_rows(session, org, ids, viewer)
     group_ids = list(
         dict.fromkeys(c.individual_group_id for c in channels if c.individual_group_id)
     )
     groups, members, leaders = await repo.groups_with_people(session, org, group_ids)
-    # Owners and group members who subscribe to none of the page's channels.
-    others = [c.owner_id for c in channels if c.owner_id and c.owner_id not in people]
-    others += [i for ids in members.values() for i in ids if i not in people]
-    if others:
-        people.update(await load_people(ctx, others))
+    person_ids: list[uuid.UUID] = [s.individual_id for subs in subscribers.values() for s in subs]
+    person_ids += [c.owner_id for c in channels if c.owner_id]
+    person_ids += [i for group_members in members.values() for i in group_members]
+    people = await load_people(ctx, person_ids)
     participants = {
         c.id: sms.pick_participant(
             (people[s.individual_id].individual, people[s.individual_id].user)

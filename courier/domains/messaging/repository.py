@@ -607,12 +607,7 @@ async def people_with_users(
     return people
 
 
-# A subscription's columns, then its individual's (``_INDIVIDUAL_COLUMNS``), then its user's.
-_SUBSCRIPTION_COLUMNS = 7
-_USER_AT = _SUBSCRIPTION_COLUMNS + _SPLIT
-
-
-def _subscribers_with_people(postgres: bool) -> Any:
+def _subscriber_rows(postgres: bool) -> Any:
     sub = MessagingSubscriber
     return scoped(
         _columns(
@@ -626,59 +621,38 @@ def _subscribers_with_people(postgres: bool) -> Any:
                 "preferences"
             ),
             sub.ack_seq,
-            *(column.label(f"person_{column.key}") for column in _INDIVIDUAL_COLUMNS),
-            *(column.label(f"user_{column.key}") for column in _USER_COLUMNS),
-        )
-        .outerjoin(
-            Individual,
-            and_(Individual.id == sub.individual_id, in_organization(Individual, _ORG)),
-        )
-        .outerjoin(
-            User,
-            and_(User.primary_individual_id == Individual.id, in_organization(User, _ORG)),
-        )
-        .where(_among_ids(sub.channel_id, postgres)),
+        ).where(_among_ids(sub.channel_id, postgres)),
         sub,
         _ORG,
-    ).order_by(sub.channel_id, sub.subscribed_at, sub.individual_id, User.created_at, User.id)
+    ).order_by(sub.channel_id, sub.subscribed_at, sub.individual_id)
 
 
-_SUBSCRIBERS_WITH_PEOPLE = {
-    postgres: Direct(_subscribers_with_people(postgres)) for postgres in (True, False)
-}
+# (Their people are a statement of their own: joined here, PostgreSQL's generic plan for the
+# statement, which cannot tell how many channels the array names, hashes every individual of
+# the organization.)
+_SUBSCRIBER_ROWS = {postgres: Direct(_subscriber_rows(postgres)) for postgres in (True, False)}
 
 
-async def subscribers_with_people(
+async def subscriber_rows(
     session: AsyncSession,
     organization_id: uuid.UUID,
     channel_ids: Sequence[uuid.UUID],
     viewer: uuid.UUID | None,
-) -> tuple[dict[uuid.UUID, list[Any]], dict[uuid.UUID, tuple[Any, Any]]]:
-    """(each channel's subscriptions in the order they were made, as Core rows
-    (``channel_id``, ``individual_id``, ``admin``, ``pinned``, ``notify``, ``preferences``,
-    ``ack_seq``: the ``preferences`` of ``viewer``'s alone, None in the others); their
-    individuals with their users, as :func:`people_with_users` gives them), in one statement
-    per 500 channels."""
+) -> dict[uuid.UUID, list[Any]]:
+    """Each channel's subscriptions in the order they were made, as Core rows (``channel_id``,
+    ``individual_id``, ``admin``, ``pinned``, ``notify``, ``preferences``, ``ack_seq``); the
+    ``preferences`` of ``viewer``'s alone (None in the others)."""
     by_channel: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    people: dict[uuid.UUID, tuple[Any, Any]] = {}
-    statement = _SUBSCRIBERS_WITH_PEOPLE[is_postgres(session)]
+    statement = _SUBSCRIBER_ROWS[is_postgres(session)]
     rows = await _rows_among(session, statement, organization_id, channel_ids, viewer=viewer)
     channel: Any = None
     listed: list[Any] = []
     for row in rows:
-        ident = row.individual_id
-        if row.channel_id == channel:  # rows come by channel: one look-up per channel
-            if listed[-1].individual_id == ident:
-                continue  # the same subscription with a newer user of the individual
-        else:
+        if row.channel_id != channel:  # rows come by channel: one look-up per channel
             channel = row.channel_id
             listed = by_channel[channel]
         listed.append(row)
-        if row.person_id is None or ident in people:
-            continue
-        user = None if row[_USER_AT] is None else UserRow._make(row[_USER_AT:])
-        people[ident] = (IndividualRow._make(row[_SUBSCRIPTION_COLUMNS:_USER_AT]), user)
-    return by_channel, people
+    return by_channel
 
 
 async def channel_subscribers(
