@@ -62,6 +62,8 @@ from courier.domains.texts.service import TextRefusedError
 from courier.jsonapi.changes import Change, Changed, change
 from courier.jsonapi.context import Context
 from courier.jsonapi.documents import WriteAttributes, resource_object, single_document
+from courier.jsonapi.paging import Page
+from courier.jsonapi.query import ListQuery
 from courier.jsonapi.resource import CrudService
 from courier.models.messaging import MessagingChannel
 
@@ -221,6 +223,24 @@ class ChannelService(CrudService[MessagingChannel]):
     def list_query(self, ctx: Context) -> Select[Any]:
         """The list's page holds Core rows of the channel columns, not loaded objects."""
         return repo.visible_channel_rows(ctx.organization_id, ctx.acting_individual_id)
+
+    async def list_page(self, ctx: Context, query: ListQuery) -> Page | None:
+        """The caller's channels (or an API key's, the organization's) newest activity first,
+        when nothing else narrows or orders them (the list every client shows): the page and
+        its total in one statement built once (:func:`repository.channel_page`), carrying
+        each channel's last message. Other filters and sorts take the generic path."""
+        if set(query.values) - CHANNEL_RENDER_ONLY:
+            return None
+        if query.sort and query.sort != list(self.spec.default_sort):
+            return None
+        page = await repo.channel_page(
+            ctx.session,
+            ctx.organization_id,
+            ctx.acting_individual_id,
+            limit=query.limit,
+            offset=query.offset,
+        )
+        return Page(list(page.rows), page.total)
 
     async def count(self, ctx: Context, stmt: Select[Any], values: Mapping[str, Any]) -> int:
         """The caller's channels, when nothing else narrows them, are its memberships: counted

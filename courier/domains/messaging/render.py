@@ -18,9 +18,9 @@ from courier.core.errors import invalid_parameter
 from courier.core.time import format_timestamp
 from courier.domains.messaging import repository as repo
 from courier.domains.messaging import sms
-from courier.domains.messaging.schemas import ChannelGroup, ChannelRead
+from courier.domains.messaging.schemas import ChannelRead
 from courier.domains.messaging_attachments.service import attachments_for_messages
-from courier.domains.org_preferences.service import get_preference
+from courier.domains.org_preferences.service import PreferenceName, get_preferences
 from courier.jsonapi.context import Context
 from courier.jsonapi.query import parse_bool
 from courier.jsonapi.render import VERIFY, check_fixed_point
@@ -96,12 +96,11 @@ async def load_people(ctx: Context, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID,
 # --- channels --------------------------------------------------------------------------------
 
 
-def _subscriber(sub: Any, person: Person, own: bool) -> dict[str, Any]:
-    """A channel's subscriber, JSON-ready (ChannelSubscriber's names and order)."""
+def _subscriber_facts(person: Person, own: bool) -> dict[str, Any]:
+    """A channel's subscriber past its ``admin`` and ``pinned`` (the subscription's), JSON-ready
+    (ChannelSubscriber's names and order): the person's, the same in every channel."""
     individual = person.individual
     out: dict[str, Any] = {
-        "admin": sub.admin,
-        "pinned": sub.pinned,
         "id": str(individual.id),
         "first-name": individual.first_name,
         "last-name": individual.last_name,
@@ -174,21 +173,22 @@ def render_group(
 
 async def render_channels(ctx: Context, channels: Sequence[Any]) -> list[dict[str, Any]]:
     """Attributes of each channel (loaded channels, or Core rows of their columns) for the
-    caller (``ctx.acting_individual_id``)."""
+    caller (``ctx.acting_individual_id``). A list's page (:func:`repository.channel_page`)
+    may bring its times formatted."""
     use_group_name = flag(ctx, "use-group-name", True)
     flag(ctx, "include-individual-group")  # deprecated by the seed: the group is always embedded
     if not channels:
         return []
-    org = ctx.organization_id
+    org, session = ctx.organization_id, ctx.session
     viewer = ctx.acting_individual_id
     redact = ctx.principal.is_individual
     ids = [channel.id for channel in channels]
 
-    subscribers = await repo.subscriber_rows(ctx.session, org, ids)
+    subscribers = await repo.subscriber_rows(session, org, ids, viewer)
     group_ids = list(
         dict.fromkeys(c.individual_group_id for c in channels if c.individual_group_id)
     )
-    groups, members, leaders = await repo.groups_with_people(ctx.session, org, group_ids)
+    groups, members, leaders = await repo.groups_with_people(session, org, group_ids)
     person_ids: list[uuid.UUID] = [s.individual_id for subs in subscribers.values() for s in subs]
     person_ids += [c.owner_id for c in channels if c.owner_id]
     person_ids += [i for group_members in members.values() for i in group_members]
@@ -201,32 +201,48 @@ async def render_channels(ctx: Context, channels: Sequence[Any]) -> list[dict[st
         )
         for c in channels
     }
-    sms_states = await sms.channel_states(ctx.session, org, channels, participants)
+    sms_states = await sms.channel_states(session, org, channels, participants)
 
     last_ids = [c.last_message_id for c in channels if c.last_message_id]
-    last_messages = await repo.message_summaries(ctx.session, org, last_ids)
+    last_messages = await repo.message_summaries(session, org, last_ids)
     # The caller's bookmark: the viewer's; an API key acting for nobody sees the organization's.
     bookmarks = (
-        await repo.latest_bookmarks(ctx.session, org, viewer, ids)
+        await repo.latest_bookmarks(session, org, viewer, ids)
         if viewer is not None or not ctx.principal.is_individual
         else {}
     )
 
-    provider_ack = await get_preference(ctx.session, org, "group-provider-ack")
-    default_title: str | None = None
-    if any(
-        not c.name and not (use_group_name and c.individual_group_id in groups) for c in channels
-    ):
-        default_title = await get_preference(ctx.session, org, "default-channel-title")
+    # Both in one statement, though a page whose channels all have names shows no title.
+    preferences = await get_preferences(session, org, _CHANNEL_PREFERENCES)
+    provider_ack = preferences["group-provider-ack"]
+    default_title = preferences["default-channel-title"]
 
     # JSON-ready values in ChannelRead's names and order, built once: ChannelRead stays the
     # documented contract (tests check each document is its fixed point), not built per row.
+    # A person's subscriber facts and a group are built once for the page, however many of
+    # its channels show them.
+    shown: dict[tuple[uuid.UUID, bool], dict[str, Any]] = {}
+    group_json: dict[uuid.UUID, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
     for channel in channels:
         subs = subscribers.get(channel.id, [])
-        mine = next((s for s in subs if s.individual_id == viewer), None)
+        mine = None
+        listed = []
+        for sub in subs:
+            ident = sub.individual_id
+            if ident == viewer and mine is None:
+                mine = sub
+            person = people.get(ident)
+            if person is None:
+                continue
+            own = not redact or ident == viewer
+            facts = shown.get((ident, own))
+            if facts is None:
+                facts = shown[ident, own] = _subscriber_facts(person, own)
+            listed.append({"admin": sub.admin, "pinned": sub.pinned, **facts})
         unread = max(0, channel.last_seq - mine.ack_seq) if mine is not None else 0
-        group = groups.get(channel.individual_group_id) if channel.individual_group_id else None
+        group_id = channel.individual_group_id
+        group = groups.get(group_id) if group_id else None
         if use_group_name and group is not None:
             name = group.name
         else:
@@ -235,6 +251,14 @@ async def render_channels(ctx: Context, channels: Sequence[Any]) -> list[dict[st
         last = last_messages.get(channel.last_message_id) if channel.last_message_id else None
         bookmark = bookmarks.get(channel.id)
         sms_state = sms_states[channel.id]
+        rendered_group = None
+        if group is not None:
+            rendered_group = group_json.get(group.id)
+            if rendered_group is None:
+                rendered_group = group_json[group.id] = _group_json(
+                    group, members[group.id], leaders[group.id], people, redact
+                )
+        text_number = sms_state.number
         attributes = {
             "archived": channel.archived,
             "bookmark": (
@@ -250,48 +274,36 @@ async def render_channels(ctx: Context, channels: Sequence[Any]) -> list[dict[st
                 else None
             ),
             "can-enable-sms": sms_state.can_enable,
-            "created-at": format_timestamp(channel.created_at),
+            "created-at": _time(channel.created_at),
             "created-by": _uuid(channel.created_by),
             "event-settings": {
                 "enabled": bool((channel.event_settings or {}).get("enabled", True))
             },
             "floating": channel.floating,
             "group-provider-ack": provider_ack,
-            "individual-group": (
-                render_group_json(
-                    render_group(group, members[group.id], leaders[group.id], people, redact)
-                )
-                if group is not None
-                else None
-            ),
-            "individual-group-id": _uuid(channel.individual_group_id),
+            "individual-group": rendered_group,
+            "individual-group-id": _uuid(group_id),
             "label": channel.label,
             "last-message": (
                 {
                     "id": str(last.id),
                     "message": "" if last.removed else last.message,
-                    "posted-time": (
-                        None if last.posted_time is None else format_timestamp(last.posted_time)
-                    ),
+                    "posted-time": _time(last.posted_time),
                     "removed": last.removed,
                 }
                 if last is not None
                 else None
             ),
-            "last-modified-time": format_timestamp(channel.last_modified_at),
+            "last-modified-time": _time(channel.last_modified_at),
             "name": name,
             "observation-id": _uuid(channel.observation_id),
             "org-id": str(channel.organization_id),
             "owner-first-name": owner.individual.first_name if owner else None,
             "owner-id": _uuid(channel.owner_id),
             "owner-last-name": owner.individual.last_name if owner else None,
-            "subscribers": [
-                _subscriber(s, people[s.individual_id], not redact or s.individual_id == viewer)
-                for s in subs
-                if s.individual_id in people
-            ],
+            "subscribers": listed,
             "subscription-type": channel.subscription_type,
-            "text-number": {"id": str(sms_state.number.id)} if sms_state.number else None,
+            "text-number": {"id": str(text_number.id)} if text_number else None,
             "text-number-id": _uuid(channel.text_number_id),
             "with-sms": channel.with_sms and sms_state.can_enable,
             "sms-initial-message": channel.sms_initial_message,
@@ -304,9 +316,55 @@ async def render_channels(ctx: Context, channels: Sequence[Any]) -> list[dict[st
     return out
 
 
-def render_group_json(group: dict[str, Any]) -> dict[str, Any]:
-    """A channel's group (``render_group``'s values) as JSON (ChannelGroup)."""
-    return ChannelGroup.model_validate(group).model_dump(mode="json", by_alias=True)
+_CHANNEL_PREFERENCES: tuple[PreferenceName, ...] = ("group-provider-ack", "default-channel-title")
+
+
+def _group_json(
+    group: Any,
+    member_ids: list[uuid.UUID],
+    leader_ids: list[uuid.UUID],
+    people: dict[uuid.UUID, Person],
+    redact: bool,
+) -> dict[str, Any]:
+    """A channel's group as JSON, in ChannelGroup's names and order: :func:`render_group`'s
+    values as ``ChannelGroup`` renders them (tests check the fixed point)."""
+    owner = {"id": str(group.organization_id), "type": "organization"}
+    individuals = []
+    for ident in member_ids:
+        person = people.get(ident)
+        if person is None:
+            continue
+        individual = person.individual
+        birth = None if redact else individual.birth_date
+        individuals.append(
+            {
+                "birth-date": None if birth is None else birth.isoformat(),
+                "first-name": individual.first_name,
+                "id": str(individual.id),
+                "last-name": individual.last_name,
+                "name": person.full_name,
+                "owner": dict(owner),
+                "preferred-name": individual.preferred_name,
+                "verified": person.verified,
+            }
+        )
+    return {
+        "individual-ids": [str(ident) for ident in member_ids],
+        "individuals": individuals,
+        "individuals-count": len(member_ids),
+        "leader-ids": [str(ident) for ident in leader_ids],
+        "leaders": [
+            {
+                "first-name": people[ident].individual.first_name,
+                "id": str(ident),
+                "last-name": people[ident].individual.last_name,
+            }
+            for ident in leader_ids
+            if ident in people
+        ],
+        "name": group.name,
+        "organization-id": str(group.organization_id),
+    }
 
 
 # --- messages --------------------------------------------------------------------------------

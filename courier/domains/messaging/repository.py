@@ -66,6 +66,7 @@ from courier.models.individual_group import (
 )
 from courier.models.job import Job
 from courier.models.messaging import (
+    CHANNEL_ACTIVITY,
     MESSAGE_ORDER,
     MessagingBookmark,
     MessagingChannel,
@@ -377,12 +378,10 @@ async def delete_memberships_of(
 async def count_memberships(
     session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
 ) -> int:
-    memberships = scoped(
-        select(func.count()).select_from(MessagingSubscriber),
-        MessagingSubscriber,
-        organization_id,
-    ).where(MessagingSubscriber.individual_id == individual_id)
-    return int((await session.execute(memberships)).scalar_one())
+    """How many channels ``individual_id`` subscribes to (an index range)."""
+    params = {"org": organization_id, "viewer": individual_id}
+    found = await _CHANNELS_TOTAL[True].rows(await session.connection(), params)
+    return int(found[0][0])
 
 
 async def provider_subscribers(
@@ -536,6 +535,20 @@ async def find_reaction(
 
 # The organization of a look-up built once: a parameter, bound per call.
 _ORG: Any = bindparam("org")
+_VIEWER: Any = bindparam("viewer")
+
+
+# A page's times as PostgreSQL formats them, exactly as ``format_timestamp`` would (UTC,
+# milliseconds truncated, "Z"; years below 1000 zero-padded): text decodes for a fraction of
+# what a datetime's decoding and formatting cost in Python.
+_TIME_TEXT: Any = literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'""")
+_UTC: Any = literal_column("'UTC'")
+
+
+def _time_text(column: Any, postgres: bool) -> Any:
+    if not postgres:
+        return column
+    return func.to_char(func.timezone(_UTC, column), _TIME_TEXT, type_=String).label(column.key)
 
 
 def _among_ids(column: Any, postgres: bool) -> ColumnElement[bool]:
@@ -651,7 +664,10 @@ def _subscriber_rows(postgres: bool) -> Any:
             sub.admin,
             sub.pinned,
             sub.notify,
-            sub.preferences,
+            # The viewer's alone: nobody else's are shown (nor decoded).
+            case((sub.individual_id == _VIEWER, sub.preferences), else_=null()).label(
+                "preferences"
+            ),
             sub.ack_seq,
         ).where(_among_ids(sub.channel_id, postgres)),
         sub,
@@ -659,18 +675,31 @@ def _subscriber_rows(postgres: bool) -> Any:
     ).order_by(sub.channel_id, sub.subscribed_at, sub.individual_id)
 
 
+# (Their people are a statement of their own: joined here, PostgreSQL's generic plan for the
+# statement, which cannot tell how many channels the array names, hashes every individual of
+# the organization.)
 _SUBSCRIBER_ROWS = {postgres: Direct(_subscriber_rows(postgres)) for postgres in (True, False)}
 
 
 async def subscriber_rows(
-    session: AsyncSession, organization_id: uuid.UUID, channel_ids: Sequence[uuid.UUID]
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    channel_ids: Sequence[uuid.UUID],
+    viewer: uuid.UUID | None,
 ) -> dict[uuid.UUID, list[Any]]:
     """Each channel's subscriptions in the order they were made, as Core rows (``channel_id``,
-    ``individual_id``, ``admin``, ``pinned``, ``notify``, ``preferences``, ``ack_seq``)."""
+    ``individual_id``, ``admin``, ``pinned``, ``notify``, ``preferences``, ``ack_seq``); the
+    ``preferences`` of ``viewer``'s alone (None in the others)."""
     by_channel: dict[uuid.UUID, list[Any]] = defaultdict(list)
     statement = _SUBSCRIBER_ROWS[is_postgres(session)]
-    for row in await _rows_among(session, statement, organization_id, channel_ids):
-        by_channel[row.channel_id].append(row)
+    rows = await _rows_among(session, statement, organization_id, channel_ids, viewer=viewer)
+    channel: Any = None
+    listed: list[Any] = []
+    for row in rows:
+        if row.channel_id != channel:  # rows come by channel: one look-up per channel
+            channel = row.channel_id
+            listed = by_channel[channel]
+        listed.append(row)
     return by_channel
 
 
@@ -701,18 +730,10 @@ async def channel_subscribers(
     return by_channel
 
 
-_GROUPS = _by_dialect(
-    lambda postgres: scoped(
-        _columns(IndividualGroup.id, IndividualGroup.name, IndividualGroup.organization_id).where(
-            _among_ids(IndividualGroup.id, postgres)
-        ),
-        IndividualGroup,
-        _ORG,
-    )
-)
-# A group's members and leaders in one statement: (group, individual, is a leader).
-_GROUP_PEOPLE = _by_dialect(
-    lambda postgres: union_all(
+def _groups_with_people(postgres: bool) -> Any:
+    """Groups with their members and leaders in one statement: (group, its name and
+    organization, an individual or None, whether a leader)."""
+    people = union_all(
         *(
             scoped(
                 _columns(
@@ -725,8 +746,24 @@ _GROUP_PEOPLE = _by_dialect(
             )
             for model, leader in ((IndividualGroupMember, False), (IndividualGroupLeader, True))
         )
-    ).order_by("group_id", "individual_id")
-)
+    ).subquery("group_people")
+    return scoped(
+        _columns(
+            IndividualGroup.id,
+            IndividualGroup.name,
+            IndividualGroup.organization_id,
+            people.c.individual_id,
+            people.c.leader,
+        )
+        .outerjoin(people, people.c.group_id == IndividualGroup.id)
+        .where(_among_ids(IndividualGroup.id, postgres)),
+        IndividualGroup,
+        _ORG,
+    ).order_by(IndividualGroup.id, people.c.individual_id)
+
+
+_GROUPS_WITH_PEOPLE = _by_dialect(_groups_with_people)
+GroupRow = namedtuple("GroupRow", ["id", "name", "organization_id"])
 
 
 async def groups_with_people(
@@ -736,20 +773,23 @@ async def groups_with_people(
     dict[uuid.UUID, list[uuid.UUID]],
     dict[uuid.UUID, list[uuid.UUID]],
 ]:
-    """(groups: Core rows of ``id``, ``name``, ``organization_id``; their members; their
-    leaders), members and leaders in id order. Two statements, none without groups."""
+    """(groups: rows of ``id``, ``name``, ``organization_id``; their members; their
+    leaders), members and leaders in id order. One statement, none without groups."""
     groups: dict[uuid.UUID, Any] = {}
     members: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     leaders: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     if not group_ids:
         return groups, members, leaders
-    postgres = is_postgres(session)
     connection = await session.connection()
     params = {"org": organization_id, "ids": list(group_ids)}
-    for group in await _GROUPS[postgres].rows(connection, params):
-        groups[group.id] = group
-    for group_id, individual_id, leader in await _GROUP_PEOPLE[postgres].rows(connection, params):
-        (leaders if leader else members)[group_id].append(individual_id)
+    statement = _GROUPS_WITH_PEOPLE[is_postgres(session)]
+    for group_id, name, organization, individual_id, leader in await statement.rows(
+        connection, params
+    ):
+        if group_id not in groups:
+            groups[group_id] = GroupRow(group_id, name, organization)
+        if individual_id is not None:
+            (leaders if leader else members)[group_id].append(individual_id)
     return groups, members, leaders
 
 
@@ -758,7 +798,7 @@ _MESSAGE_SUMMARIES = _by_dialect(
         _columns(
             MessagingMessage.id,
             MessagingMessage.message,
-            MessagingMessage.posted_time,
+            _time_text(MessagingMessage.posted_time, postgres),
             MessagingMessage.removed,
         ).where(_among_ids(MessagingMessage.id, postgres)),
         MessagingMessage,
@@ -770,7 +810,8 @@ _MESSAGE_SUMMARIES = _by_dialect(
 async def message_summaries(
     session: AsyncSession, organization_id: uuid.UUID, message_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, Any]:
-    """id, message, posted_time and removed of each message (a channel's last message)."""
+    """id, message, posted_time and removed of each message (a channel's last message); on
+    PostgreSQL ``posted_time`` comes formatted (the text ``format_timestamp`` makes of it)."""
     statement = _MESSAGE_SUMMARIES[is_postgres(session)]
     rows = await _rows_among(session, statement, organization_id, message_ids)
     return {row.id: row for row in rows}
@@ -978,22 +1019,6 @@ async def count_channel_messages(
     return int(found[0][0]) if found else None
 
 
-# A page's times as PostgreSQL formats them, exactly as ``format_timestamp`` would (UTC,
-# milliseconds truncated, "Z"; years below 1000 zero-padded): text decodes for a fraction of
-# what a datetime's decoding and formatting cost in Python.
-_TIME_TEXT: Any = literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'""")
-_UTC: Any = literal_column("'UTC'")
-
-
-def _time_text(column: Any, postgres: bool) -> Any:
-    if not postgres:
-        return column
-    return func.to_char(func.timezone(_UTC, column), _TIME_TEXT, type_=String).label(column.key)
-
-
-_VIEWER: Any = bindparam("viewer")
-
-
 @functools.cache
 def _message_page(postgres: bool, viewer: bool, descending: bool, phrases: bool) -> Direct:
     """One page of a channel's messages as the list shows them (:func:`message_page`)."""
@@ -1082,6 +1107,82 @@ async def message_page(
         total = await count_channel_messages(session, organization_id, channel_id, viewer)
         return MessagePage(rows, total)
     return MessagePage(rows, int(rows[0].page_total))
+
+
+# --- a page of channels ----------------------------------------------------------------------
+
+
+def _channels_total(viewer: bool) -> Select[Any]:
+    """The list's total: the viewer's memberships (an index range), or without a viewer the
+    organization's channels."""
+    if viewer:
+        return scoped(
+            select(func.count()).select_from(MessagingSubscriber), MessagingSubscriber, _ORG
+        ).where(MessagingSubscriber.individual_id == _VIEWER)
+    return scoped(select(func.count()).select_from(MessagingChannel), MessagingChannel, _ORG)
+
+
+# The columns of a page's channel that are not times (those come formatted on PostgreSQL).
+_CHANNEL_TIMES = frozenset({"created_at", "last_modified_at"})
+
+
+@functools.cache
+def _channel_page(postgres: bool, viewer: bool) -> Direct:
+    """A page of channels as the list shows them (:func:`channel_page`).
+
+    The statement is the generic list's, whose plan PostgreSQL keeps choosing for each
+    viewer (a prepared statement's custom plan: an individual in 5,000 channels walks the
+    activity index for a page, one in a few sorts them). Anything more in it (the total, the
+    last messages) costs its custom plans more than its generic plan (which guesses a few
+    memberships for every viewer, and sorts them all): PostgreSQL would then switch to the
+    generic plan, which sorts 5,000 channels for a page. So the total and the last messages
+    are statements of their own."""
+    c = MessagingChannel
+    columns = [
+        *(column for column in c.__table__.c if column.key not in _CHANNEL_TIMES),
+        _time_text(c.created_at, postgres),
+        _time_text(c.last_modified_at, postgres),
+    ]
+    stmt = scoped(_columns(*columns), c, _ORG)
+    if viewer:
+        stmt = stmt.where(c.id.in_(subscribed_channels(_ORG, _VIEWER)))
+    stmt = (
+        stmt.order_by(CHANNEL_ACTIVITY.desc(), c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    return Direct(stmt)
+
+
+_CHANNELS_TOTAL = {viewer: Direct(_channels_total(viewer)) for viewer in (True, False)}
+
+
+@dataclass(frozen=True)
+class ChannelPage:
+    rows: Sequence[Any]
+    total: int
+
+
+async def channel_page(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    viewer: uuid.UUID | None,
+    *,
+    limit: int,
+    offset: int,
+) -> ChannelPage:
+    """A page of the channels ``viewer`` subscribes to (without a viewer, the organization's),
+    newest activity first (``CHANNEL_ACTIVITY`` then id), and the list's total: two
+    statements built once.
+
+    The rows are Core rows of the channel's columns; on PostgreSQL ``created_at`` and
+    ``last_modified_at`` come formatted (the text ``format_timestamp`` makes of them),
+    elsewhere as times."""
+    params = {"org": organization_id, "viewer": viewer, "limit": limit, "offset": offset}
+    connection = await session.connection()
+    total = await _CHANNELS_TOTAL[viewer is not None].rows(connection, params)
+    statement = _channel_page(is_postgres(session), viewer is not None)
+    return ChannelPage(await statement.rows(connection, params), int(total[0][0]))
 
 
 # --- posting (the hot path: see posting.py for the lock order) -------------------------------

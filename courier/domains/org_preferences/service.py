@@ -7,6 +7,7 @@ with ``explicit: false``. Other domains read a preference with :func:`get_prefer
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -242,6 +243,23 @@ async def get_preference(
     stored = await repo.stored_value(session, organization_id, name)
     value = _stored_value(preference, stored)
     return preference.default if value is None else value
+
+
+async def get_preferences(
+    session: AsyncSession, organization_id: uuid.UUID, names: Sequence[PreferenceName]
+) -> dict[str, PreferenceValue]:
+    """The organization's values of several preferences (each its default when it never set
+    one), by name, in one statement."""
+    for name in names:
+        if name not in PREFERENCES:
+            raise ValueError(f"unknown preference {name!r}")
+    stored = await repo.stored_values(session, organization_id, names)
+    values: dict[str, PreferenceValue] = {}
+    for name in names:
+        preference = PREFERENCES[name]
+        value = _stored_value(preference, stored.get(name))
+        values[name] = preference.default if value is None else value
+    return values
 
 
 def check_organization(ctx: Context, requested: uuid.UUID | None) -> uuid.UUID:
