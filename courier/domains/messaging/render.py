@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from courier.core.errors import invalid_parameter
@@ -327,44 +327,23 @@ def _group_json(
     redact: bool,
 ) -> dict[str, Any]:
     """A channel's group as JSON, in ChannelGroup's names and order: :func:`render_group`'s
-    values as ``ChannelGroup`` renders them (tests check the fixed point)."""
-    owner = {"id": str(group.organization_id), "type": "organization"}
-    individuals = []
-    for ident in member_ids:
-        person = people.get(ident)
-        if person is None:
-            continue
-        individual = person.individual
-        birth = None if redact else individual.birth_date
-        individuals.append(
-            {
-                "birth-date": None if birth is None else birth.isoformat(),
-                "first-name": individual.first_name,
-                "id": str(individual.id),
-                "last-name": individual.last_name,
-                "name": person.full_name,
-                "owner": dict(owner),
-                "preferred-name": individual.preferred_name,
-                "verified": person.verified,
-            }
-        )
-    return {
-        "individual-ids": [str(ident) for ident in member_ids],
-        "individuals": individuals,
-        "individuals-count": len(member_ids),
-        "leader-ids": [str(ident) for ident in leader_ids],
-        "leaders": [
-            {
-                "first-name": people[ident].individual.first_name,
-                "id": str(ident),
-                "last-name": people[ident].individual.last_name,
-            }
-            for ident in leader_ids
-            if ident in people
-        ],
-        "name": group.name,
-        "organization-id": str(group.organization_id),
-    }
+    values as ``ChannelGroup`` renders them (kebab-case names, ids and dates as text; tests
+    check the fixed point), without building the model."""
+    json: dict[str, Any] = _as_json(render_group(group, member_ids, leader_ids, people, redact))
+    return json
+
+
+def _as_json(value: Any) -> Any:
+    """Python values as JSON: dicts with kebab-case names, ids and dates as text."""
+    if isinstance(value, dict):
+        return {name.replace("_", "-"): _as_json(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_as_json(item) for item in value]
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 # --- messages --------------------------------------------------------------------------------
