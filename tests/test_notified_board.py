@@ -94,6 +94,25 @@ def test_a_full_file_is_replaced_and_readers_forget_everything(
     assert cache.get(b) == "b"
 
 
+def test_a_file_made_and_replaced_between_two_reads_is_noticed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader that found no file makes it, so it knows which file it reads: another
+    process that then creates and replaces one cannot slip past it."""
+    monkeypatch.setattr(FileBoard, "limit", 200)
+    path = tmp_path / "courier.db-notices"
+    reader = FileBoard(str(path))
+    cache = Cache()
+    cache.set_listening(True, reader)
+    a = uuid.uuid4()
+    assert cache.get(a) is None and path.exists()
+    kept(cache, (a, "a"))
+    writer = FileBoard(str(path))
+    for _ in range(6):  # 43 bytes each: the file is replaced once past the limit
+        writer.tell({"other": {str(uuid.uuid4())}})
+    assert cache.get(a) is None
+
+
 def test_a_removed_or_unreadable_file_forgets_everything(tmp_path: Path) -> None:
     path = tmp_path / "courier.db-notices"
     writer, reader = FileBoard(str(path)), FileBoard(str(path))
@@ -107,6 +126,7 @@ def test_a_removed_or_unreadable_file_forgets_everything(tmp_path: Path) -> None
     assert cache.get(a) is None
 
     kept(cache, (a, "a"))
+    path.unlink()
     path.mkdir()  # cannot be read as a file: nothing kept is trusted
     assert cache.get(a) is None
     writer.tell({"other": {"*"}})  # nor written: logged, not raised (the change committed)

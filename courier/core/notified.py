@@ -154,9 +154,9 @@ class FileBoard:
     A writer appends under an exclusive ``flock``; past :attr:`limit` bytes it puts an empty
     file in the old one's place (same lock), and a writer that opened the old file before
     that tries again. :meth:`read` costs one ``stat`` when nothing was told: when the file
-    grew (or first appeared), it reads the whole lines added since the last read and forgets
-    what they name; when it was replaced or removed, it forgets everything, not knowing what it
-    missed.
+    grew, it reads the whole lines added since the last read and forgets what they name; when
+    it was replaced or removed, it forgets everything, not knowing what it missed (a missing
+    file is made empty by the first read).
     """
 
     limit: ClassVar[int] = 1 << 20
@@ -220,10 +220,10 @@ class FileBoard:
         try:
             now = os.stat(self.path)
         except FileNotFoundError:
-            if self._inode is not None:
-                self._inode, self._offset = None, 0
-                _forget_everything()
-            return
+            # Made empty here, so that this board knows which file it reads from now on: a
+            # file created and then replaced between two reads cannot go unnoticed.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+            now = os.stat(self.path)
         if now.st_ino == self._inode and now.st_size == self._offset:
             return
         if now.st_ino != self._inode or now.st_size < self._offset:
