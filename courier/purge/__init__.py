@@ -124,19 +124,30 @@ async def delete_rows(
     archive: ArchiveWriter | None,
 ) -> int:
     """Archive then delete the rows of ``model`` matching ``condition``; return how many."""
+    return len(await deleted_rows(session, organization_id, model, condition, archive))
+
+
+async def deleted_rows(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    model: Any,
+    condition: Any,
+    archive: ArchiveWriter | None,
+) -> list[Any]:
+    """:func:`delete_rows`, returning the rows it deleted (their objects, as they were)."""
     rows = list(
         (await session.execute(scoped(select(model).where(condition), model, organization_id)))
         .scalars()
         .all()
     )
     if not rows:
-        return 0
+        return rows
     if archive is not None:
         archive.write_rows(model.__tablename__, rows)
     for row in rows:
         await session.delete(row)
     await session.flush()
-    return len(rows)
+    return rows
 
 
 async def update_rows(

@@ -33,7 +33,7 @@ from courier.models.messaging import (
     MessagingSubscriber,
 )
 from courier.models.user import User
-from courier.purge import ArchiveWriter, delete_rows, purge_hook, update_rows
+from courier.purge import ArchiveWriter, delete_rows, deleted_rows, purge_hook, update_rows
 
 
 async def _own_users(
@@ -45,26 +45,6 @@ async def _own_users(
     return list((await session.execute(stmt)).scalars())
 
 
-async def _delete_memberships(
-    session: AsyncSession,
-    organization_id: uuid.UUID,
-    individual_id: uuid.UUID,
-    archive: ArchiveWriter | None,
-) -> int:
-    """Archive then delete the individual's memberships; their channels' subscriber counts
-    lose the rows the DELETE removed (one fewer subscriber each)."""
-    if archive is not None:
-        stmt = scoped(
-            select(MessagingSubscriber).where(MessagingSubscriber.individual_id == individual_id),
-            MessagingSubscriber,
-            organization_id,
-        )
-        rows = list((await session.execute(stmt)).scalars().all())
-        if rows:
-            archive.write_rows(MessagingSubscriber.__tablename__, rows)
-    return await messaging.delete_memberships_of(session, organization_id, individual_id)
-
-
 @purge_hook("individual", name="messaging")
 async def purge_messaging(
     session: AsyncSession,
@@ -74,9 +54,18 @@ async def purge_messaging(
 ) -> dict[str, int]:
     users = await _own_users(session, organization_id, individual_id)
     counts: dict[str, int] = {}
-    counts["messaging_subscribers"] = await _delete_memberships(
-        session, organization_id, individual_id, archive
+    memberships = await deleted_rows(
+        session,
+        organization_id,
+        MessagingSubscriber,
+        MessagingSubscriber.individual_id == individual_id,
+        archive,
     )
+    # one subscriber fewer in each of their channels (a flush that found a row gone fails)
+    await messaging.shift_subscriber_counts(
+        session, organization_id, dict.fromkeys((m.channel_id for m in memberships), -1)
+    )
+    counts["messaging_subscribers"] = len(memberships)
     counts["messaging_reactions"] = await delete_rows(
         session,
         organization_id,

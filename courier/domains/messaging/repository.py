@@ -359,22 +359,6 @@ async def delete_subscribers(
     return deleted
 
 
-async def delete_memberships_of(
-    session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
-) -> int:
-    """Delete every membership of the individual and take each off its channel's
-    ``subscriber_count`` (the channels named by the DELETE itself); returns how many."""
-    result = await session.execute(
-        scoped(delete(MessagingSubscriber), MessagingSubscriber, organization_id)
-        .where(MessagingSubscriber.individual_id == individual_id)
-        .returning(MessagingSubscriber.channel_id)
-        .execution_options(synchronize_session=False)
-    )
-    channel_ids = list(result.scalars().all())
-    await shift_subscriber_counts(session, organization_id, dict.fromkeys(channel_ids, -1))
-    return len(channel_ids)
-
-
 async def count_memberships(
     session: AsyncSession, organization_id: uuid.UUID, individual_id: uuid.UUID
 ) -> int:
