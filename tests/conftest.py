@@ -128,9 +128,11 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "auto_migrate": False,
         "allowed_hosts": ".test,127.0.0.1,localhost",
         # The in-process app shares PostgreSQL with the processes tests start (see
-        # tests/support.PROCESS_POOL) and with the other database's suite in CI.
-        "database_pool_size": 5,
-        "database_max_overflow": 10,
+        # tests/support.PROCESS_POOL) and with the other database's suite in CI. Up to 15
+        # connections at once, but only 2 kept idle: an app a test never shuts down (its
+        # pool is not disposed) holds no more than that for the rest of the run.
+        "database_pool_size": 2,
+        "database_max_overflow": 13,
     }
     values.update(overrides)
     return Settings(**values)
