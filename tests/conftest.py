@@ -13,7 +13,7 @@ import base64
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from courier.app import create_app
 from courier.config import Settings
 from courier.core.migrate import upgrade
+from courier.providers.common import Providers, close_providers, providers_for
 from tests.openapi_check import OpenAPIMismatchError, ResponseChecker, needs_body
 
 MASTER_KEY = "test-master-" + secrets.token_hex(8)
@@ -136,6 +137,22 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@pytest.fixture
+async def own_providers() -> AsyncIterator[Callable[[Settings], Providers]]:
+    """``providers_for`` the test's own settings (e.g. a copy naming another adapter), closed
+    when the test ends: the adapters' clients and the sandboxes' database engine would
+    otherwise stay open, one set per settings object, for the rest of the run."""
+    made: list[Settings] = []
+
+    def providers(settings: Settings) -> Providers:
+        made.append(settings)
+        return providers_for(settings)
+
+    yield providers
+    for settings in made:
+        await close_providers(settings)
 
 
 @pytest.fixture(scope="session")

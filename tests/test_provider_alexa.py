@@ -11,7 +11,7 @@ server issued (what a skill request would have carried).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -21,6 +21,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from courier.config import Settings
 from courier.core.time import utcnow
 from courier.providers.alexa import (
     ALEXA,
@@ -35,8 +36,8 @@ from courier.providers.common import (
     SANDBOX_SIGNATURE_HEADER,
     NotSent,
     Permanent,
+    Providers,
     RawRequest,
-    providers_for,
     sandbox_signature,
     sandbox_signing_key,
 )
@@ -157,6 +158,7 @@ async def alexa(
     world: World,
     amazon: FakeAmazon,
     chain: tuple[x509.Certificate, rsa.RSAPrivateKey, Chains],
+    own_providers: Callable[[Settings], Providers],
 ) -> AsyncIterator[Alexa]:
     settings = world.settings.model_copy(
         update={
@@ -167,7 +169,7 @@ async def alexa(
             "alexa_api_url": amazon.url,
         }
     )
-    adapter: AlexaProvider = providers_for(settings).get(ALEXA)
+    adapter: AlexaProvider = own_providers(settings).get(ALEXA)
     assert isinstance(adapter, AlexaProvider) and adapter.name == request.param
     ca, key, chains = chain
     verifier: Any = getattr(adapter, "skill_requests")  # noqa: B009 (not in the Protocol)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from courier.providers.common import NotSent, Permanent, RecipientGone, providers_for
+from courier.config import Settings
+from courier.providers.common import NotSent, Permanent, Providers, RecipientGone
 from courier.providers.push import PUSH, PushCredentials, PushDevice, PushMessage, PushProvider
 from courier.providers.push.base import BatchPushProvider, Platform, PushSend, send_batch
 from tests import provider_kinds_support as support
@@ -205,12 +206,15 @@ def _json(body: bytes) -> Any:
 
 @pytest.fixture
 async def harness(
-    request: pytest.FixtureRequest, world: World, services: PushServices
+    request: pytest.FixtureRequest,
+    world: World,
+    services: PushServices,
+    own_providers: Callable[[Settings], Providers],
 ) -> AsyncIterator[Harness]:
     name: str = request.param
     if name == "sandbox":
         settings = world.settings.model_copy(update={"push_provider": name})
-        adapter: PushProvider = providers_for(settings).get(PUSH)
+        adapter: PushProvider = own_providers(settings).get(PUSH)
         yield Harness(name, adapter, world, None)
         return
     settings = world.settings.model_copy(update={"push_provider": name, **services.settings()})

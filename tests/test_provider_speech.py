@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import io
 import wave
+from collections.abc import Callable
 
 import pytest
 
-from courier.providers.common import NotSent, providers_for
+from courier.config import Settings
+from courier.providers.common import NotSent, Providers
 from courier.providers.speech import SPEECH, SpeechEngine, SpeechInputError
 from courier.providers.speech.base import MAX_TEXT_CHARS
 from tests import provider_kinds_support as support
@@ -21,9 +23,11 @@ SENTENCE = "please call the clinic tomorrow morning"
 
 
 @pytest.fixture(params=ADAPTERS)
-def speech(request: pytest.FixtureRequest, world: World) -> SpeechEngine:
+def speech(
+    request: pytest.FixtureRequest, world: World, own_providers: Callable[[Settings], Providers]
+) -> SpeechEngine:
     settings = world.settings.model_copy(update={"speech_provider": request.param})
-    engine: SpeechEngine = providers_for(settings).get(SPEECH)
+    engine: SpeechEngine = own_providers(settings).get(SPEECH)
     assert isinstance(engine, SpeechEngine)
     return engine
 
@@ -78,9 +82,11 @@ async def test_bad_audio_is_refused(speech: SpeechEngine) -> None:
     assert unsupported.value.code == "unsupported-locale" and "en-US" in unsupported.value.message
 
 
-async def test_the_sandbox_fails_on_demand(world: World) -> None:
+async def test_the_sandbox_fails_on_demand(
+    world: World, own_providers: Callable[[Settings], Providers]
+) -> None:
     settings = world.settings.model_copy(update={"speech_provider": "sandbox"})
-    engine = providers_for(settings).get(SPEECH)
+    engine = own_providers(settings).get(SPEECH)
     await world.act("speech", "failures", error="not-sent", code="503", target="synthesize")
     with pytest.raises(NotSent):
         await engine.synthesize("hello", locale="en-US")

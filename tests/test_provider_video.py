@@ -9,12 +9,13 @@ tests/video_clients.py is each engine's outside world."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 
 import pytest
 
-from courier.providers.common import Permanent, providers_for
+from courier.config import Settings
+from courier.providers.common import Permanent, Providers
 from courier.providers.video import VIDEO, RoomStatus, VideoProvider
 from tests import provider_kinds_support as support
 from tests.janus_support import JanusServer, local_ice, start_janus
@@ -41,7 +42,10 @@ def janus_server(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(params=ADAPTERS)
 async def engine(
-    request: pytest.FixtureRequest, world: World, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    own_providers: Callable[[Settings], Providers],
 ) -> AsyncIterator[tuple[VideoProvider, Clients]]:
     """The adapter named by the parameter, configured for its engine, and that engine's
     clients."""
@@ -74,7 +78,7 @@ async def engine(
         )
         clients = JanusClients(world.receiver, url=server.url)
     settings = world.settings.model_copy(update=update)
-    adapter: VideoProvider = providers_for(settings).get(VIDEO)
+    adapter: VideoProvider = own_providers(settings).get(VIDEO)
     assert isinstance(adapter, VideoProvider) and adapter.name == name
     try:
         yield adapter, clients

@@ -8,12 +8,14 @@ from __future__ import annotations
 import io
 import uuid
 import wave
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from twilio.twiml.voice_response import Gather, VoiceResponse  # type: ignore[import-untyped]
 
-from courier.providers.common import DeliveryStatus, Permanent, providers_for
+from courier.config import Settings
+from courier.providers.common import DeliveryStatus, Permanent, Providers
 from courier.providers.twilio_signature import verify_twilio
 from courier.providers.voice import VOICE, OutboundCall, VoiceProvider
 from tests import provider_kinds_support as support
@@ -25,9 +27,11 @@ CALLER = "+14155550150"
 
 
 @pytest.fixture(params=ADAPTERS)
-def voice(request: pytest.FixtureRequest, world: World) -> VoiceProvider:
+def voice(
+    request: pytest.FixtureRequest, world: World, own_providers: Callable[[Settings], Providers]
+) -> VoiceProvider:
     settings = world.settings.model_copy(update={"voice_provider": request.param})
-    adapter: VoiceProvider = providers_for(settings).get(VOICE)
+    adapter: VoiceProvider = own_providers(settings).get(VOICE)
     assert isinstance(adapter, VoiceProvider)
     return adapter
 

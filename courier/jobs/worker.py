@@ -74,6 +74,7 @@ from courier.jobs.outbox import CHANNEL, add_local_worker, configure, remove_loc
 from courier.jobs.registry import HANDLERS, load_job_modules
 from courier.models.job import Job, JobState
 from courier.models.replicator import Replicator
+from courier.providers.common import close_providers
 
 log = logging.getLogger("courier.jobs")
 
@@ -887,5 +888,6 @@ async def _serve_worker(settings: Settings, concurrency: int) -> int:
     try:
         await worker.run()
     finally:
+        await close_providers(settings)
         await database.dispose()
     return 0

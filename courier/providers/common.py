@@ -37,6 +37,7 @@ import enum
 import hashlib
 import hmac
 import importlib
+import logging
 import pkgutil
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -51,6 +52,8 @@ from courier.config import Settings
 
 if TYPE_CHECKING:
     from courier.core.db import Database
+
+log = logging.getLogger("courier.providers")
 
 SANDBOX = "sandbox"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"  # `courier serve`'s default address
@@ -354,10 +357,13 @@ def load_provider_kinds() -> list[ProviderKind[Any]]:
 
 @dataclass
 class Providers:
-    """The adapters of one process, built on first use from its settings and then kept."""
+    """The adapters of one process, built on first use from its settings and then kept until
+    :func:`close_providers`; the sandboxes' records go through one database engine of their
+    own (:meth:`sandbox_database`), whatever the number of sandboxed kinds."""
 
     settings: Settings
     _built: dict[str, Any] = field(default_factory=dict)
+    _sandbox_database: Database | None = None
 
     def get(self, kind: ProviderKind[P]) -> P:
         if kind.name not in self._built:
@@ -377,6 +383,37 @@ class Providers:
         """The kinds whose configured adapter is the sandbox (their controls are served)."""
         return [kind for kind in load_provider_kinds() if kind.is_sandbox(self.settings)]
 
+    def sandbox_database(self) -> Database:
+        """The engine the sandboxes keep their records through, opened on first use: never
+        the caller's session, so a sandbox reads and writes while a job's transaction is open
+        and calls back into Courier holding none."""
+        if self._sandbox_database is None:
+            from courier.core.db import Database
+
+            self._sandbox_database = Database(self.settings)
+        return self._sandbox_database
+
+    async def close(self) -> None:
+        """Close what the adapters hold (HTTP clients, SMTP connections, a sandbox's
+        callbacks still in flight) and the sandboxes' engine; each adapter is closed even if
+        another fails."""
+        built, self._built = list(self._built.values()), {}
+        for adapter in built:
+            closer = getattr(adapter, "close", None)
+            if closer is None:
+                continue
+            try:
+                await closer()
+            except Exception:
+                log.warning(
+                    "a provider adapter did not close cleanly",
+                    extra={"adapter": type(adapter).__name__},
+                    exc_info=True,
+                )
+        database, self._sandbox_database = self._sandbox_database, None
+        if database is not None:
+            await database.dispose()
+
 
 _PROCESS: dict[int, Providers] = {}
 
@@ -388,6 +425,15 @@ def providers_for(settings: Settings) -> Providers:
         found = Providers(settings)
         _PROCESS[id(settings)] = found
     return found
+
+
+async def close_providers(settings: Settings) -> None:
+    """Close and forget this process's adapters for ``settings`` (an app's or a worker's
+    shutdown); a later :func:`providers_for` builds new ones."""
+    found = _PROCESS.get(id(settings))
+    if found is not None and found.settings is settings:
+        del _PROCESS[id(settings)]
+        await found.close()
 
 
 # --- URLs and the sandboxes' signature ----------------------------------------------------------

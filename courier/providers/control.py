@@ -29,6 +29,7 @@ from courier.providers.common import (
     ProviderKind,
     SandboxAction,
     SandboxContext,
+    close_providers,
     load_provider_kinds,
     providers_for,
 )
@@ -173,6 +174,7 @@ async def _run_cli(
             print(f"{where}: {error.get('msg')}", file=sys.stderr)
         return 1
     finally:
+        await close_providers(settings)
         await database.dispose()
     json.dump(result, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")

@@ -24,6 +24,7 @@ from courier.core.time import utcnow
 from courier.models.delivery import SandboxRecord
 from courier.providers.common import (
     SANDBOX_SIGNATURE_HEADER,
+    providers_for,
     public_base,
     sandbox_signature,
     sandbox_signing_key,
@@ -31,21 +32,21 @@ from courier.providers.common import (
 
 log = logging.getLogger("courier.providers.sandbox")
 
+CLOSE_GRACE_SECONDS = 2.0
+
 
 class SandboxStore:
-    """The records of one sandbox kind, through a database engine of the sandbox's own."""
+    """The records of one sandbox kind, through the sandboxes' database engine (one per
+    process and settings: :meth:`~courier.providers.common.Providers.sandbox_database`)."""
 
     def __init__(self, settings: Settings, kind: str) -> None:
         self.settings = settings
         self.kind = kind
-        self._database: Database | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def database(self) -> Database:
-        if self._database is None:
-            self._database = Database(self.settings)
-        return self._database
+        return providers_for(self.settings).sandbox_database()
 
     async def put(self, collection: str, key: str, data: dict[str, Any]) -> None:
         now = utcnow()
@@ -255,5 +256,26 @@ class SandboxStore:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def close(self, grace_seconds: float = CLOSE_GRACE_SECONDS) -> None:
+        """At shutdown: let the callbacks in flight finish for a moment, then cancel the rest
+        (as a vendor's, a sandbox's callback may be lost when Courier stops; the sandbox
+        records say what happened)."""
+        if not self._tasks:
+            return
+        _done, pending = await asyncio.wait(list(self._tasks), timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
-__all__ = ["SandboxStore"]
+
+class SandboxAdapter:
+    """What every sandbox adapter shares: its :class:`SandboxStore` (``self.store``), closed
+    with the process's adapters."""
+
+    store: SandboxStore
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+__all__ = ["SandboxAdapter", "SandboxStore"]

@@ -45,7 +45,7 @@ from courier.providers.common import (
     verify_sandbox_signature,
 )
 from courier.providers.sandbox_faults import CONTROL_PARAMS, raise_armed_fault
-from courier.providers.sandbox_store import SandboxStore
+from courier.providers.sandbox_store import SandboxAdapter, SandboxStore
 
 if TYPE_CHECKING:
     from courier.providers.alexa.signature import SkillRequestVerifier
@@ -56,7 +56,7 @@ MAX_EVENT_LIFETIME = timedelta(hours=24)
 MAX_REMINDER_TEXT = 250
 
 
-class SandboxAlexa:
+class SandboxAlexa(SandboxAdapter):
     name = "sandbox"
 
     def __init__(self, settings: Settings) -> None:

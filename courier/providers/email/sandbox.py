@@ -41,7 +41,7 @@ from courier.providers.common import (
 )
 from courier.providers.email.base import delivery_id_of, message_id_for
 from courier.providers.email.kind import EMAIL
-from courier.providers.sandbox_store import SandboxStore
+from courier.providers.sandbox_store import SandboxAdapter, SandboxStore
 
 MAILER_DAEMON = "mailer-daemon@sandbox.invalid"
 RFC822 = "message/rfc822"
@@ -143,7 +143,7 @@ def parse_dsn(body: bytes) -> list[InboundEvent]:
     return events
 
 
-class SandboxEmail:
+class SandboxEmail(SandboxAdapter):
     name = "sandbox"
 
     async def idle(self) -> None:

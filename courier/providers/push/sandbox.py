@@ -37,13 +37,13 @@ from courier.providers.push.base import (
 )
 from courier.providers.sandbox_faults import ANY_TARGET, CONTROL_PARAMS, raise_armed_fault
 from courier.providers.sandbox_faults import COLLECTION as FAULTS
-from courier.providers.sandbox_store import SandboxStore
+from courier.providers.sandbox_store import SandboxAdapter, SandboxStore
 
 # What each service answers for a token that no longer exists.
 GONE_CODES: dict[str, str] = {"apn": "Unregistered", "fcm": "UNREGISTERED", "web": "410"}
 
 
-class SandboxPush:
+class SandboxPush(SandboxAdapter):
     name = "sandbox"
     platforms: frozenset[str] = frozenset(PLATFORMS)
 

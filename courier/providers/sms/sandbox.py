@@ -57,7 +57,7 @@ from courier.providers.common import (
     sandbox_signing_key,
     verify_sandbox_signature,
 )
-from courier.providers.sandbox_store import SandboxStore
+from courier.providers.sandbox_store import SandboxAdapter, SandboxStore
 from courier.providers.sms.base import NumberLookup, ProvisionedNumber, SmsMessage
 from courier.providers.sms.kind import SMS
 from courier.providers.sms.numbers import describe_number
@@ -125,7 +125,7 @@ def provider_error(code: str, message: str = "") -> ProviderError:
     return Permanent(code, message or f"error {code}")
 
 
-class SandboxSms:
+class SandboxSms(SandboxAdapter):
     name = "sandbox"
 
     async def idle(self) -> None:

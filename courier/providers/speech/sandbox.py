@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from courier.config import Settings
 from courier.providers.sandbox_faults import raise_armed_fault
-from courier.providers.sandbox_store import SandboxStore
+from courier.providers.sandbox_store import SandboxAdapter, SandboxStore
 from courier.providers.speech.base import MAX_TEXT_CHARS, Audio, Transcript
 from courier.providers.speech.offline import RECOGNITION_LOCALES, OfflineSpeech
 
@@ -15,7 +15,7 @@ SYNTHESIS = "synthesize"
 RECOGNITION = "transcribe"
 
 
-class SandboxSpeech:
+class SandboxSpeech(SandboxAdapter):
     name = "sandbox"
     max_text_chars = MAX_TEXT_CHARS
     recognition_locales = RECOGNITION_LOCALES

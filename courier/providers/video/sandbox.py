@@ -30,7 +30,7 @@ from courier.providers.common import (
     verify_sandbox_signature,
 )
 from courier.providers.sandbox_faults import CONTROL_PARAMS, raise_armed_fault, refused
-from courier.providers.sandbox_store import SandboxStore
+from courier.providers.sandbox_store import SandboxAdapter, SandboxStore
 from courier.providers.video.base import (
     MAX_IDENTITY,
     MAX_UNIQUE_NAME,
@@ -57,7 +57,7 @@ class TokenRejected(Permanent):
     """An access token the sandbox engine does not accept (forged, expired, other room)."""
 
 
-class SandboxVideo:
+class SandboxVideo(SandboxAdapter):
     name = "sandbox"
 
     def __init__(self, settings: Settings) -> None:

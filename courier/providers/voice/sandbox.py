@@ -46,7 +46,7 @@ from courier.providers.common import (
     sandbox_token,
 )
 from courier.providers.sandbox_faults import CONTROL_PARAMS, raise_armed_fault, refused
-from courier.providers.sandbox_store import SandboxStore
+from courier.providers.sandbox_store import SandboxAdapter, SandboxStore
 from courier.providers.speech.offline import resample
 from courier.providers.twilio_signature import SIGNATURE_HEADER, sign_twilio, verify_twilio
 from courier.providers.voice.base import (
@@ -90,7 +90,7 @@ def _silence(seconds: float) -> bytes:
     return b"\0\0" * int(SAMPLE_RATE * seconds)
 
 
-class SandboxVoice:
+class SandboxVoice(SandboxAdapter):
     name = "sandbox"
 
     def __init__(self, settings: Settings) -> None:
