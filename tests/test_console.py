@@ -776,6 +776,41 @@ async def test_the_stream_authenticates_by_cookie_and_hints_after_a_post(
     assert re.search(r"^id: \d+$", body, re.M)
 
 
+async def test_a_page_s_stream_hints_what_happened_after_its_render(
+    browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    """The inbox names the position it was rendered at; a message posted between the render
+    and the stream's connection (a slow network, a busy server) is still hinted, and one
+    posted before the render is not."""
+    nurse, _patient, channel = await clinic(client, org)
+    await post(client, org, channel, nurse, "Before the page")
+    await sign_in(browser, secret_of(org.staff))
+    cookie = browser.cookies.get("courier_console")
+    inbox = await browser.get("/console/inbox")
+    assert inbox.status_code == 200
+    found = re.search(r'sse-connect="/console/events\?after=(\d+)"', inbox.text)
+    assert found is not None, inbox.text
+    await post(client, org, channel, nurse, "After the page, before its stream")
+    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=20) as http:
+        url = f"/console/events?after={found.group(1)}"
+        async with http.stream(
+            "GET", url, headers={"Cookie": f"courier_console={cookie}"}
+        ) as response:
+            assert response.status_code == 200
+            buffer = ""
+
+            async def hinted() -> None:
+                nonlocal buffer
+                async for text in response.aiter_text():
+                    buffer += text
+                    if "event: messaging" in buffer and buffer.endswith("\n\n"):
+                        return
+
+            await asyncio.wait_for(hinted(), timeout=15)
+    ids = [int(i) for i in re.findall(r"^id: (\d+)$", buffer, re.M)]
+    assert ids and min(ids) > int(found.group(1))
+
+
 def test_hints_keep_the_resume_id_and_drop_the_payload() -> None:
     chunk = (
         b"retry: 3000\n: connected\n\n"

@@ -50,6 +50,7 @@ from courier.console.sessions import sign_out as end_session
 from courier.console.stream import ConsoleStream
 from courier.core.db import Database, commit
 from courier.core.errors import ApiError
+from courier.events.stream import newest_seq
 from courier.jsonapi.context import Context
 from courier.jsonapi.resource import Op
 from courier.providers.common import load_provider_kinds
@@ -128,6 +129,7 @@ async def _shell(
         "idle_seconds": signed.idle_seconds,
         # The unsent reply this page had when it locked (once, after signing in again).
         "draft": take_draft(signed, settings, request.url.path),
+        "live_after": getattr(request.state, "live_after", None),
         **values,
     }
 
@@ -153,6 +155,12 @@ async def _signed(request: Request, session: AsyncSession, *, touch: bool = True
     limiter = getattr(request.app.state, "rate_limiter", None)
     if signed is not None and limiter is not None:
         await limiter.hook(request, signed.principal)
+    organization_id = signed.principal.organization_id if signed is not None else None
+    if request.method == "GET" and not live and organization_id is not None:
+        # Where the page's live stream starts (base.html): read before what the page shows,
+        # so that whatever happens after what it shows is hinted (on PostgreSQL each
+        # statement sees its own snapshot; read after, an event between would be lost).
+        request.state.live_after = await newest_seq(session, organization_id)
     return signed
 
 
@@ -590,6 +598,11 @@ async def mark_read(request: Request, channel_id: str) -> Response:
 # --- live hints --------------------------------------------------------------------------------
 
 
+def _resume_id(value: str) -> int | None:
+    value = value.strip()
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
 @router.get("/console/events")
 async def events(request: Request) -> Response:
     cookie = request.cookies.get(COOKIE, "")
@@ -598,14 +611,23 @@ async def events(request: Request) -> Response:
         if signed is None:
             return Response(status_code=401)
         org = signed.principal.require_organization()
-    last = request.headers.get("last-event-id", "").strip()
+        # Where the stream starts: the browser's Last-Event-ID when it reconnects; else the
+        # position the page was rendered at (``after``, base.html), so what happened between
+        # the render and this request is hinted too; else now, taken before the response
+        # starts, so that the browser's "open" (the console's "Live") means from here on
+        # nothing is missed.
+        start = _resume_id(request.headers.get("last-event-id", ""))
+        if start is None:
+            start = _resume_id(request.query_params.get("after", ""))
+        if start is None:
+            start = await newest_seq(session, org)
     stream = ConsoleStream(
         database=request.app.state.database,
         settings=_settings(request),
         hub=request.app.state.event_hub,
         organization_id=org,
         authorization="",
-        last_event_id=int(last) if last.isdigit() and len(last) < 19 else None,
+        last_event_id=start,
         cookie=cookie,
     )
     return StreamingResponse(

@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.config import Settings
 from courier.core.auth import authenticate
@@ -335,6 +336,13 @@ class Cursor:
             self.seen = {seq for seq in self.seen if seq > floor}
 
 
+async def newest_seq(session: AsyncSession, organization_id: uuid.UUID) -> int:
+    """The resume id of the organization's newest event (0 when it has none): a stream
+    that starts after it sends what happens from now on."""
+    stmt = scoped(select(func.max(Event.seq)), Event, organization_id)
+    return int((await session.execute(stmt)).scalar_one_or_none() or 0)
+
+
 def sse_message(event: Event, resume_id: int) -> bytes:
     data = orjson.dumps(
         {
@@ -386,11 +394,10 @@ class EventStream:
     async def start_cursor(self) -> Cursor:
         if self.last_event_id is not None:
             return Cursor(self.last_event_id)
-        stmt = scoped(select(func.max(Event.seq)), Event, self.organization_id)
         async with self.database.sessionmaker() as session:
-            newest = (await session.execute(stmt)).scalar_one_or_none()
+            newest = await newest_seq(session, self.organization_id)
             await session.commit()
-        return Cursor(int(newest or 0))
+        return Cursor(newest)
 
     async def read(self, cursor: Cursor) -> tuple[list[bytes], bool, bool]:
         """Messages for the events the cursor has not seen; whether more are waiting; and
