@@ -39,6 +39,7 @@ from courier.providers.common import (
     RawRequest,
     SendResult,
     callback_url,
+    close_providers,
     providers_for,
     sandbox_signature,
     sandbox_signing_key,
@@ -667,3 +668,21 @@ async def test_fail_next_from_the_cli(live: Live, live_org: Org) -> None:
         check=False,
     )
     assert refused.returncode == 1 and "code" in refused.stderr
+
+
+async def test_an_app_s_shutdown_closes_its_providers(database_url: str, data_dir: Path) -> None:
+    """The adapters an app built are closed when it stops: the sandboxes' database engine
+    holds no connection any more, and the next user of those settings builds new adapters."""
+    settings = make_settings(database_url, data_dir)
+    application = create_app(settings, start_background=False)
+    async with application.router.lifespan_context(application):
+        providers = providers_for(settings)
+        texts = providers.get(SMS)
+        await texts.store.put("probe", "shutdown", {"kept": True})  # type: ignore[attr-defined]
+        assert await texts.store.get("probe", "shutdown") == {"kept": True}  # type: ignore[attr-defined]
+        pool = providers.sandbox_database().engine.pool
+        assert pool.checkedin() >= 1  # type: ignore[attr-defined]
+    assert pool.checkedin() == 0  # type: ignore[attr-defined]
+    assert providers_for(settings) is not providers
+    await texts.store.remove("probe", "shutdown")  # type: ignore[attr-defined]
+    await close_providers(settings)
