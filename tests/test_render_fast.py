@@ -252,6 +252,19 @@ def test_edges_render_as_pydantic_did() -> None:
     assert out["inner"]["ratio"] == 1.0 and isinstance(out["inner"]["ratio"], float)
 
 
+def test_asyncpg_uuids_take_the_fast_path() -> None:
+    """PostgreSQL's rows hold asyncpg's UUID class (a subclass): rendered as the standard
+    one is, without asking pydantic."""
+    from asyncpg.pgproto.pgproto import UUID as PG_UUID  # type: ignore[import-not-found]
+
+    ident = uuid.uuid4()
+    theirs = PG_UUID(str(ident))
+    assert type(theirs) is not uuid.UUID and isinstance(theirs, uuid.UUID)
+    assert render._uuid(theirs) == str(ident)
+    row = _row(owner_id=theirs)
+    assert orjson.dumps(render.renderer(Sample)(row)) == orjson.dumps(_pydantic(Sample)(row))
+
+
 def test_errors_stay_pydantic_errors() -> None:
     fast = render.renderer(Sample)
     with pytest.raises(ValidationError):

@@ -144,7 +144,9 @@ def _same(kind: type) -> Convert:
 
 
 def _uuid(value: Any) -> Any:
-    if type(value) is uuid.UUID:
+    # A subclass too: asyncpg gives its own (``asyncpg.pgproto.pgproto.UUID``), so a Core row
+    # read on PostgreSQL would otherwise take pydantic's path for every id.
+    if isinstance(value, uuid.UUID):
         return str(value)
     raise _SlowError
 
