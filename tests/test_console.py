@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from courier.console.stream import as_hints
 from courier.core.tenancy import scoped
 from courier.core.time import utcnow
+from courier.events.stream import Cursor, EventStream
 from courier.models.console_session import ConsoleSession
 from courier.models.delivery import Delivery
 from courier.models.messaging import MessagingChannel
@@ -809,6 +810,44 @@ async def test_a_page_s_stream_hints_what_happened_after_its_render(
             await asyncio.wait_for(hinted(), timeout=15)
     ids = [int(i) for i in re.findall(r"^id: (\d+)$", buffer, re.M)]
     assert ids and min(ids) > int(found.group(1))
+
+
+async def test_once_the_stream_is_open_nothing_is_missed(
+    browser: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    org: Org,
+    app: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stream opened without a position starts where it was answered: a message posted
+    once the response has started (the console shows "Live") and before the stream's first
+    read (here held back a second) is hinted."""
+    nurse, _patient, channel = await clinic(client, org)
+    await sign_in(browser, secret_of(org.staff))
+    cookie = browser.cookies.get("courier_console")
+    original = EventStream.start_cursor
+
+    async def late(self: EventStream) -> Cursor:
+        await asyncio.sleep(1.0)
+        return await original(self)
+
+    monkeypatch.setattr(EventStream, "start_cursor", late)
+    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=20) as http:
+        headers = {"Cookie": f"courier_console={cookie}"}
+        async with http.stream("GET", "/console/events", headers=headers) as response:
+            assert response.status_code == 200
+            await post(client, org, channel, nurse, "Just after Live")
+            buffer = ""
+
+            async def hinted() -> None:
+                nonlocal buffer
+                async for text in response.aiter_text():
+                    buffer += text
+                    if "event: messaging" in buffer and buffer.endswith("\n\n"):
+                        return
+
+            await asyncio.wait_for(hinted(), timeout=15)
+    assert "data: messaging-messages" in buffer
 
 
 def test_hints_keep_the_resume_id_and_drop_the_payload() -> None:

@@ -234,6 +234,33 @@ async def test_api_key_receives_its_organizations_events(
     await wait_until(lambda: hub.streams(uuid.UUID(org.id)) == 0)
 
 
+async def test_what_is_committed_once_the_response_has_started_is_sent(
+    base: str, stream_app: Any, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream's position is taken when the request is answered, not when its body first
+    reads: an event committed after the response headers (EventSource's "open") and before
+    the stream's first read (here held back a second) is sent."""
+    original = EventStream.start_cursor
+
+    async def late(self: EventStream) -> Cursor:
+        await asyncio.sleep(1.0)
+        return await original(self)
+
+    monkeypatch.setattr(EventStream, "start_cursor", late)
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=DEADLINE, trust_env=False) as http,
+        http.stream(
+            "GET", "/v1/events/", headers={"Accept": "text/event-stream", **org.readonly}
+        ) as response,
+    ):
+        assert response.status_code == 200
+        (ident,) = await publish_events(stream_app, org.id, ("api-keys", "created", ()))
+        reader = StreamReader(response)
+        await reader.wait_comment("connected")
+        event = await reader.next_event()
+    assert event.json["id"] == ident
+
+
 async def test_individual_token_sees_only_its_own_events(
     base: str, stream_app: Any, client: httpx.AsyncClient, org: Org
 ) -> None:

@@ -10,7 +10,7 @@ from courier.core.auth import Permission
 from courier.core.errors import ApiError, ErrorItem, invalid_parameter
 from courier.core.http import accepts_event_stream
 from courier.events.patterns import check_pattern
-from courier.events.stream import EventStream
+from courier.events.stream import EventStream, newest_seq
 from courier.jsonapi.context import Context, context_dependency
 from courier.jsonapi.routes import ERROR_RESPONSES
 
@@ -146,6 +146,10 @@ async def stream_events(
         )
     types = _types(request)
     last_event_id = _last_event_id(request)
+    if last_event_id is None:
+        # From now on, taken before the response starts: once a client sees the response
+        # (EventSource's "open"), nothing committed after that is missed.
+        last_event_id = await newest_seq(ctx.session, ctx.organization_id)
     individual_id: uuid.UUID | None = ctx.acting_individual_id
     stream = EventStream(
         database=request.app.state.database,
