@@ -16,6 +16,8 @@ import httpx
 from tests.sms_support import Courier, doc, new_org, until
 
 CALLER = "+14155550150"
+# PocketSphinx hears this eSpeak sentence in every rendering measured (300 of 300); "please
+# call me back tomorrow morning", which the voicemail said before, in only 60% of them.
 SENTENCE = "please call the clinic tomorrow morning"
 
 
@@ -170,7 +172,7 @@ def flow(courier: Courier, http: httpx.Client) -> None:
     message = sandbox("press", call=second["call-sid"], digits="2")
     assert message["waiting-for"] == "recording"
     assert message["said"].index("This call is recorded for your care") < len(message["said"])
-    sandbox("say", call=second["call-sid"], text="please call me back tomorrow morning")
+    sandbox("say", call=second["call-sid"], text=SENTENCE)
     sandbox("wait", call=second["call-sid"], seconds=6)  # the <Record> times out
     assert show(second["call-sid"])["said"][-1].startswith("Thank you. Your message")
 
