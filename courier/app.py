@@ -36,7 +36,7 @@ from courier.events.stream import install as install_event_stream
 from courier.jobs.worker import install_embedded_worker
 from courier.jsonapi.resource import REGISTRY as RESOURCES
 from courier.jsonapi.routes import build_router
-from courier.providers.common import close_providers
+from courier.providers.common import acquire_providers, release_providers
 from courier.providers.control import install_sandbox
 from courier.providers.inbound import router as provider_webhooks
 
@@ -88,16 +88,19 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.shutting_down = False
+        acquire_providers(settings)
         for hook in app.state.startup_hooks:
             await hook(app)
         try:
             yield
         finally:
             app.state.shutting_down = True
-            for hook in reversed(app.state.shutdown_hooks):
-                await hook(app)
-            await close_providers(settings)
-            await database.dispose()
+            try:
+                for hook in reversed(app.state.shutdown_hooks):
+                    await hook(app)
+                await release_providers(settings)
+            finally:
+                await database.dispose()
 
     app = FastAPI(
         title="Courier API",

@@ -31,6 +31,7 @@ from courier.config import Settings
 from courier.core.db import commit
 from courier.jobs import JobContext, run_until_idle
 from courier.models.delivery import Delivery, ProviderInbound
+from courier.providers import common as providers_module
 from courier.providers import delivery as deliveries
 from courier.providers.common import (
     SANDBOX_SIGNATURE_HEADER,
@@ -671,18 +672,43 @@ async def test_fail_next_from_the_cli(live: Live, live_org: Org) -> None:
 
 
 async def test_an_app_s_shutdown_closes_its_providers(database_url: str, data_dir: Path) -> None:
-    """The adapters an app built are closed when it stops: the sandboxes' database engine
-    holds no connection any more, and the next user of those settings builds new adapters."""
+    """The adapters an app built are closed when it stops: a sandbox callback in flight is
+    let finish (within its grace), using the adapters being closed rather than new ones; then
+    the sandboxes' database engine holds no connection, and nothing of them is left."""
     settings = make_settings(database_url, data_dir)
     application = create_app(settings, start_background=False)
     async with application.router.lifespan_context(application):
         providers = providers_for(settings)
-        texts = providers.get(SMS)
-        await texts.store.put("probe", "shutdown", {"kept": True})  # type: ignore[attr-defined]
-        assert await texts.store.get("probe", "shutdown") == {"kept": True}  # type: ignore[attr-defined]
+        store = providers.get(SMS).store  # type: ignore[attr-defined]
+
+        async def callback() -> None:
+            await asyncio.sleep(0.3)
+            await store.put("probe", "in-flight", {"finished": True})
+
+        store.later(callback())
+        pool = providers.sandbox_database().engine.pool
+    assert pool.checkedin() == 0  # type: ignore[attr-defined]
+    assert id(settings) not in providers_module._PROCESS  # no engine reopened by the callback
+    fresh = providers_for(settings)
+    assert fresh is not providers
+    assert await fresh.get(SMS).store.take("probe", "in-flight") == {"finished": True}  # type: ignore[attr-defined]
+    await close_providers(settings)
+
+
+async def test_apps_sharing_settings_keep_the_providers_until_the_last_stops(
+    database_url: str, data_dir: Path
+) -> None:
+    settings = make_settings(database_url, data_dir)
+    first = create_app(settings, start_background=False)
+    second = create_app(settings, start_background=False)
+    async with first.router.lifespan_context(first):
+        async with second.router.lifespan_context(second):
+            providers = providers_for(settings)
+            await providers.get(SMS).store.put("probe", "shared", {"n": 1})  # type: ignore[attr-defined]
+        # The second app stopped; the first still uses the same, open, adapters.
+        assert providers_for(settings) is providers
+        assert await providers.get(SMS).store.take("probe", "shared") == {"n": 1}  # type: ignore[attr-defined]
         pool = providers.sandbox_database().engine.pool
         assert pool.checkedin() >= 1  # type: ignore[attr-defined]
     assert pool.checkedin() == 0  # type: ignore[attr-defined]
-    assert providers_for(settings) is not providers
-    await texts.store.remove("probe", "shutdown")  # type: ignore[attr-defined]
-    await close_providers(settings)
+    assert id(settings) not in providers_module._PROCESS

@@ -888,6 +888,8 @@ async def _serve_worker(settings: Settings, concurrency: int) -> int:
     try:
         await worker.run()
     finally:
-        await close_providers(settings)
-        await database.dispose()
+        try:
+            await close_providers(settings)
+        finally:
+            await database.dispose()
     return 0

@@ -33,6 +33,7 @@ calling the same handler, and only while that kind's configured adapter is ``san
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import hmac
@@ -364,6 +365,7 @@ class Providers:
     settings: Settings
     _built: dict[str, Any] = field(default_factory=dict)
     _sandbox_database: Database | None = None
+    users: int = 0  # the apps running on these settings (acquire_providers)
 
     def get(self, kind: ProviderKind[P]) -> P:
         if kind.name not in self._built:
@@ -395,21 +397,21 @@ class Providers:
 
     async def close(self) -> None:
         """Close what the adapters hold (HTTP clients, SMTP connections, a sandbox's
-        callbacks still in flight) and the sandboxes' engine; each adapter is closed even if
-        another fails."""
-        built, self._built = list(self._built.values()), {}
-        for adapter in built:
-            closer = getattr(adapter, "close", None)
-            if closer is None:
-                continue
-            try:
-                await closer()
-            except Exception:
-                log.warning(
-                    "a provider adapter did not close cleanly",
-                    extra={"adapter": type(adapter).__name__},
-                    exc_info=True,
-                )
+        callbacks still in flight), all at once and each even if another fails; then the
+        sandboxes' engine. An adapter a closing callback built is closed too."""
+        while self._built:
+            built, self._built = list(self._built.values()), {}
+            closers = [closer for a in built if (closer := getattr(a, "close", None)) is not None]
+            results = await asyncio.gather(
+                *(closer() for closer in closers), return_exceptions=True
+            )
+            for closer, result in zip(closers, results, strict=True):
+                if isinstance(result, Exception):
+                    log.warning(
+                        "a provider adapter did not close cleanly",
+                        extra={"adapter": type(getattr(closer, "__self__", closer)).__name__},
+                        exc_info=result,
+                    )
         database, self._sandbox_database = self._sandbox_database, None
         if database is not None:
             await database.dispose()
@@ -428,12 +430,33 @@ def providers_for(settings: Settings) -> Providers:
 
 
 async def close_providers(settings: Settings) -> None:
-    """Close and forget this process's adapters for ``settings`` (an app's or a worker's
-    shutdown); a later :func:`providers_for` builds new ones."""
+    """Close and forget this process's adapters for ``settings`` (a worker's or a command's
+    end); a later :func:`providers_for` builds new ones. They are forgotten once closed, so
+    that a callback finishing during the close uses them, not new ones nobody closes."""
     found = _PROCESS.get(id(settings))
-    if found is not None and found.settings is settings:
+    if found is None or found.settings is not settings:
+        return
+    await found.close()
+    if _PROCESS.get(id(settings)) is found:
         del _PROCESS[id(settings)]
-        await found.close()
+
+
+def acquire_providers(settings: Settings) -> Providers:
+    """An app starting on ``settings``: its adapters stay open until every app using them
+    has released them (two apps of one process may share a settings object)."""
+    found = providers_for(settings)
+    found.users += 1
+    return found
+
+
+async def release_providers(settings: Settings) -> None:
+    """An app on ``settings`` stopping: the adapters are closed when it was the last."""
+    found = _PROCESS.get(id(settings))
+    if found is None or found.settings is not settings:
+        return
+    found.users -= 1
+    if found.users <= 0:
+        await close_providers(settings)
 
 
 # --- URLs and the sandboxes' signature ----------------------------------------------------------

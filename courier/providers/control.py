@@ -174,8 +174,10 @@ async def _run_cli(
             print(f"{where}: {error.get('msg')}", file=sys.stderr)
         return 1
     finally:
-        await close_providers(settings)
-        await database.dispose()
+        try:
+            await close_providers(settings)
+        finally:
+            await database.dispose()
     json.dump(result, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
     return 0

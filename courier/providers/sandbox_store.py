@@ -260,12 +260,17 @@ class SandboxStore:
         """At shutdown: let the callbacks in flight finish for a moment, then cancel the rest
         (as a vendor's, a sandbox's callback may be lost when Courier stops; the sandbox
         records say what happened)."""
-        if not self._tasks:
-            return
-        _done, pending = await asyncio.wait(list(self._tasks), timeout=grace_seconds)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        while self._tasks:  # callbacks may start others (a reply after a status)
+            remaining = deadline - loop.time()
+            if remaining > 0:
+                await asyncio.wait(list(self._tasks), timeout=remaining)
+                continue
+            pending = list(self._tasks)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
 
 class SandboxAdapter:
