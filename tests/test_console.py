@@ -850,6 +850,25 @@ async def test_once_the_stream_is_open_nothing_is_missed(
     assert "data: messaging-messages" in buffer
 
 
+async def test_a_position_that_is_not_one_is_ignored(
+    browser: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    """``after`` (and ``Last-Event-ID``) that are not ASCII digits ("²" is a digit to Python,
+    not to int) start the stream now, never a 500."""
+    await sign_in(browser, secret_of(org.staff))
+    cookie = browser.cookies.get("courier_console")
+    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=20) as http:
+        # (a header's bytes are read as Latin-1: b"\xb2" is "\u00b2")
+        for after, last in (("\u00b2", b""), ("12", b"\xb2"), ("-3", b"x")):
+            headers = {"Cookie": f"courier_console={cookie}".encode(), "Last-Event-ID": last}
+            url = f"/console/events?after={after}"
+            async with http.stream("GET", url, headers=headers) as response:
+                assert response.status_code == 200
+                async for text in response.aiter_text():
+                    assert "connected" in text
+                    break
+
+
 def test_hints_keep_the_resume_id_and_drop_the_payload() -> None:
     chunk = (
         b"retry: 3000\n: connected\n\n"

@@ -156,10 +156,11 @@ async def _signed(request: Request, session: AsyncSession, *, touch: bool = True
     if signed is not None and limiter is not None:
         await limiter.hook(request, signed.principal)
     organization_id = signed.principal.organization_id if signed is not None else None
-    if request.method == "GET" and not live and organization_id is not None:
-        # Where the page's live stream starts (base.html): read before what the page shows,
-        # so that whatever happens after what it shows is hinted (on PostgreSQL each
-        # statement sees its own snapshot; read after, an event between would be lost).
+    if organization_id is not None and not live and not _is_htmx(request):
+        # A whole page (htmx asks for fragments; a form's POST may answer with a page): where
+        # its live stream starts (base.html), read before what the page shows, so that
+        # whatever happens after what it shows is hinted (on PostgreSQL each statement sees
+        # its own snapshot; read after, an event between would be lost).
         request.state.live_after = await newest_seq(session, organization_id)
     return signed
 
@@ -600,7 +601,7 @@ async def mark_read(request: Request, channel_id: str) -> Response:
 
 def _resume_id(value: str) -> int | None:
     value = value.strip()
-    return int(value) if value.isdigit() and len(value) < 19 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 @router.get("/console/events")
