@@ -777,6 +777,20 @@ async def test_the_stream_authenticates_by_cookie_and_hints_after_a_post(
     assert re.search(r"^id: \d+$", body, re.M)
 
 
+async def until_hinted(response: httpx.Response) -> str:
+    """What a console stream sent up to its first messaging hint (15 s at most)."""
+
+    async def read() -> str:
+        buffer = ""
+        async for text in response.aiter_text():
+            buffer += text
+            if "event: messaging" in buffer and buffer.endswith("\n\n"):
+                break
+        return buffer
+
+    return await asyncio.wait_for(read(), timeout=15)
+
+
 async def test_a_page_s_stream_hints_what_happened_after_its_render(
     browser: httpx.AsyncClient, client: httpx.AsyncClient, org: Org, app: Any
 ) -> None:
@@ -798,16 +812,7 @@ async def test_a_page_s_stream_hints_what_happened_after_its_render(
             "GET", url, headers={"Cookie": f"courier_console={cookie}"}
         ) as response:
             assert response.status_code == 200
-            buffer = ""
-
-            async def hinted() -> None:
-                nonlocal buffer
-                async for text in response.aiter_text():
-                    buffer += text
-                    if "event: messaging" in buffer and buffer.endswith("\n\n"):
-                        return
-
-            await asyncio.wait_for(hinted(), timeout=15)
+            buffer = await until_hinted(response)
     ids = [int(i) for i in re.findall(r"^id: (\d+)$", buffer, re.M)]
     assert ids and min(ids) > int(found.group(1))
 
@@ -837,16 +842,7 @@ async def test_once_the_stream_is_open_nothing_is_missed(
         async with http.stream("GET", "/console/events", headers=headers) as response:
             assert response.status_code == 200
             await post(client, org, channel, nurse, "Just after Live")
-            buffer = ""
-
-            async def hinted() -> None:
-                nonlocal buffer
-                async for text in response.aiter_text():
-                    buffer += text
-                    if "event: messaging" in buffer and buffer.endswith("\n\n"):
-                        return
-
-            await asyncio.wait_for(hinted(), timeout=15)
+            buffer = await until_hinted(response)
     assert "data: messaging-messages" in buffer
 
 
