@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 import courier.domains.messaging_bulk.jobs  # noqa: F401  (registers the fan-out jobs)
 from courier.config import Settings
@@ -825,13 +826,26 @@ async def test_two_thousand_recipients_exactly_once_though_the_worker_is_killed(
         return view["posted-count"], view["recipient-count"]
 
     settings = {"bulk_message_chunk_size": "25", "job_lease_seconds": "2"}
+    # Watched through an engine of its own, with SQLite's plain (deferred) transactions: the
+    # app's sessions begin IMMEDIATE, and their wait for the write lock could outlast the
+    # worker's whole run (it takes the lock back between chunks faster than a waiting
+    # connection's busy handler retries): the worker once finished before it was killed.
+    watcher = create_async_engine(database_url)
+    posted_so_far = unscoped(
+        select(func.count()).where(MessagingMessage.bulk_message_id == uuid.UUID(bulk_id)),
+        REASON,
+    )
     first = workers.start(**settings)
 
     async def some_posted() -> bool:
         assert first.poll() is None, "worker died:\n" + workers.log_of(first)
-        return (await progress())[0] >= 100
+        async with watcher.connect() as connection:
+            return int((await connection.execute(posted_so_far)).scalar_one()) >= 100
 
-    await until(some_posted, "the first chunks to be posted")
+    try:
+        await until(some_posted, "the first chunks to be posted")
+    finally:
+        await watcher.dispose()
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     posted_at_kill, total = await progress()
