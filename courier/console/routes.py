@@ -86,6 +86,15 @@ def _is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
+def _may_be_a_page(request: Request, live: bool) -> bool:
+    """Whether the answer may be a whole page: a browser's navigation or form POST (it
+    accepts HTML), not htmx's fragments, live refreshes or the scripts' fetches (ping,
+    lock), which ask for no position."""
+    if live or _is_htmx(request):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
 def _to_sign_in(request: Request) -> Response:
     """Not signed in (or no longer): htmx is told to load the sign-in page, a browser is
     redirected there."""
@@ -156,11 +165,10 @@ async def _signed(request: Request, session: AsyncSession, *, touch: bool = True
     if signed is not None and limiter is not None:
         await limiter.hook(request, signed.principal)
     organization_id = signed.principal.organization_id if signed is not None else None
-    if organization_id is not None and not live and not _is_htmx(request):
-        # A whole page (htmx asks for fragments; a form's POST may answer with a page): where
-        # its live stream starts (base.html), read before what the page shows, so that
-        # whatever happens after what it shows is hinted (on PostgreSQL each statement sees
-        # its own snapshot; read after, an event between would be lost).
+    if organization_id is not None and _may_be_a_page(request, live):
+        # Where the page's live stream starts (base.html), read before what the page shows,
+        # so that whatever happens after what it shows is hinted (on PostgreSQL each
+        # statement sees its own snapshot; read after, an event between would be lost).
         request.state.live_after = await newest_seq(session, organization_id)
     return signed
 
