@@ -31,7 +31,8 @@ own) and adds two things to the transaction:
 - a transaction whose only pending write is one event (and its audit row), such as a message
   post, can have them written by a statement it sends anyway: :func:`ride` hands them to that
   statement as CTEs (:func:`rider_parts`, with both notifications), and :func:`_prepare` then
-  neither writes nor notifies them again;
+  neither writes nor notifies them again (on SQLite they are written in the same call to the
+  connection's thread as the caller's statements, :func:`ride_together`);
 - the jobs of the event's consumers (:func:`on_publishing`): a ``webhooks.fanout`` job when an
   active webhook subscribes to one of the events (:mod:`courier.events.webhooks`), an
   ``announcers.evaluate`` job when an active announcer listens for one
@@ -67,7 +68,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.elements import BindParameter
 
 from courier.core.db import after_commit, before_commit
-from courier.core.direct import Direct
+from courier.core.direct import Direct, Together
 from courier.core.notified import changed_in
 from courier.core.tenancy import scoped_parts
 from courier.core.time import utcnow
@@ -388,9 +389,11 @@ class Riding:
 
 
 def ride(session: AsyncSession) -> Riding | None:
-    """PostgreSQL: the transaction's pending writes as a :class:`Riding` when they are one
-    event and at most one audit row (a single change, as a message post has), taken from the
-    outbox (the caller must then run its statement); else None and nothing changes."""
+    """The transaction's pending writes as a :class:`Riding` when they are one event and at
+    most one audit row (a single change, as a message post has), taken from the outbox (the
+    caller must then run its statement: on PostgreSQL with :func:`rider_parts`, on SQLite
+    :func:`ride_together` in its :func:`courier.core.direct.run_together` call); else None and
+    nothing changes. (SQLite has no notifications: the shape's second part is False there.)"""
     outbox: _Outbox | None = session.info.get(_OUTBOX)
     if (
         outbox is None
@@ -398,7 +401,6 @@ def ride(session: AsyncSession) -> Riding | None:
         or len(outbox.audit_rows) > 1
         or outbox.consumed != len(outbox.events) - 1
         or outbox.events[-1] is not outbox.unwritten[0]
-        or session.get_bind().dialect.name != "postgresql"
     ):
         return None
     from courier.jobs import outbox as jobs
@@ -409,7 +411,39 @@ def ride(session: AsyncSession) -> Riding | None:
     if rows:
         params |= {f"ra_{c.name}": rows[0][c.name] for c in _audit_table().columns}
     outbox.unwritten, outbox.audit_rows = [], []
-    return Riding((bool(rows), jobs.take_notice(session)), params, outbox, event)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    return Riding((bool(rows), postgres and jobs.take_notice(session)), params, outbox, event)
+
+
+# SQLite: a Riding's INSERTs (the audit row's when ``audited``, then the event's returning its
+# seq), built once.
+_RIDERS_TOGETHER: dict[bool, tuple[Direct | None, Direct]] = {}
+
+
+def ride_together(run: Together, riding: Riding) -> int:
+    """SQLite: write ``riding``'s audit row and event with ``run`` (in the caller's call to
+    the connection's thread, after its own statements); returns the event's seq, for
+    :meth:`Riding.done`."""
+    audited = riding.shape[0]
+    found = _RIDERS_TOGETHER.get(audited)
+    if found is None:
+        events = _EVENTS
+        event_insert = Direct(
+            insert(events)
+            .values({n: bindparam(f"re_{n}", type_=events.c[n].type) for n in _EVENT_COLUMNS})
+            .returning(events.c.seq)
+        )
+        audit_insert = None
+        if audited:
+            audit = _audit_table()
+            values = {c.name: bindparam(f"ra_{c.name}", type_=c.type) for c in audit.columns}
+            audit_insert = Direct(insert(audit).values(values))
+        found = _RIDERS_TOGETHER[audited] = (audit_insert, event_insert)
+    audit_insert, event_insert = found
+    if audit_insert is not None:
+        run.count(audit_insert, riding.params)
+    ((seq,),) = run.rows(event_insert, riding.params)
+    return int(seq)
 
 
 _RIDERS: dict[tuple[bool, bool], tuple[tuple[Any, ...], tuple[Any, ...]]] = {}

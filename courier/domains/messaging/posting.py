@@ -270,7 +270,8 @@ async def post_messages(
     to_post = [(m, p) for m, p in zip(messages, posts, strict=True) if not p.draft]
     jobs = analysis_jobs(organization_id, [m.id for m in messages])
     # The audit rows and events first (they name nothing the writes return), so that one post
-    # on PostgreSQL writes them in its own statement (courier.events.Riding).
+    # writes them with its own statement on PostgreSQL, in its own call to the connection's
+    # thread on SQLite (courier.events.Riding).
     unknown = [p.channel_id for _, p in to_post if p.audience is None]
     audiences = await channel_audiences(session, organization_id, unknown) if unknown else {}
     changes: list[Change] = []

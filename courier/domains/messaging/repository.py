@@ -1581,12 +1581,16 @@ _INSERT_MESSAGE_DIRECT = Direct(insert_of(_MESSAGES, "m_"))
 _INSERT_JOB_DIRECT = Direct(insert_of(_JOBS, "j_"))
 
 
-def _post_one_sqlite(params: dict[str, Any], run: Together) -> list[Any]:
-    """SQLite: what :func:`_post_one_pg` does, as four statements run together (one call to
+def _post_one_sqlite(
+    params: dict[str, Any], riding: events.Riding | None, run: Together
+) -> list[Any]:
+    """SQLite: what :func:`_post_one_pg` does, as statements run together (one call to
     SQLite's connection thread, :func:`courier.core.direct.run_together`): the channel's seq
     (``UPDATE ... RETURNING``), the message at that seq, its analysis job, the author's
-    horizon. Returns its rows: the channel's (none: no such channel, nothing written) with
-    how many horizons moved. The transaction holds SQLite's write lock throughout."""
+    horizon, and ``riding``'s audit row and event (:func:`courier.events.ride_together`).
+    Returns its rows: the channel's (none: no such channel, nothing written) with how many
+    horizons moved and the event's seq. The transaction holds SQLite's write lock
+    throughout."""
     taken = run.rows(_TAKE_SEQ_DIRECT, params)
     if not taken:
         return []
@@ -1601,7 +1605,8 @@ def _post_one_sqlite(params: dict[str, Any], run: Together) -> list[Any]:
         "b_providers": providers,
     }
     moved = run.count(_MOVE_HORIZON_DIRECT, horizon)
-    return [(*taken[0], moved)]
+    seq_of_event = None if riding is None else events.ride_together(run, riding)
+    return [(*taken[0], moved, seq_of_event)]
 
 
 async def post_one(
@@ -1618,7 +1623,7 @@ async def post_one(
     and activity, the message, the job and the author's horizon; on PostgreSQL in one
     statement (:func:`_post_one_pg`), with ``riding`` the transaction's event, audit row and
     notifications too; on SQLite in one call to its connection's thread
-    (:func:`_post_one_sqlite`; nothing rides there, :func:`courier.events.ride`). Returns
+    (:func:`_post_one_sqlite`, with ``riding``'s event and audit row). Returns
     :func:`take_seqs_of_channels`' rows (none: no such channel, and the caller must fail the
     transaction) and whether the author's horizon moved. Loaded channel and subscriber objects
     see the new values."""
@@ -1645,7 +1650,7 @@ async def post_one(
             params |= riding.params
         found = await statement.rows(connection, params)
     else:
-        found = await run_together(connection, partial(_post_one_sqlite, params))
+        found = await run_together(connection, partial(_post_one_sqlite, params, riding))
     taken: Taken = [(r[0], r[1], r[2], bool(r[3]), int(r[4])) for r in found]
     moved = bool(found) and found[0][5] == 1
     if found and riding is not None:
