@@ -164,12 +164,11 @@ class MessageService(CrudService[MessagingMessage]):
         author_id = require_actor(ctx, attrs.individual_id, pointer)
         org, session = ctx.organization_id, ctx.session
         facts = await repo.post_facts(session, org, attrs.channel_id, author_id)
-        if not facts:
+        if facts is None:
             raise unknown_individual(author_id, pointer=pointer, parameter=None)
-        first = facts[0]
+        first, audience = facts
         if first.channel_id is None:
             raise repo.no_such_channel(attrs.channel_id, "/data/attributes/channel-id")
-        audience = [row.subscriber_id for row in facts if row.subscriber_id is not None]
         if author_id not in audience:
             raise not_a_subscriber(ctx, author_id, "messaging channel")
         if not attrs.draft:

@@ -1236,8 +1236,24 @@ def _oldest_login(column: Any) -> Any:
     )
 
 
-# One row per subscriber of the channel (one row with nulls: no channel, or no subscriber);
-# none: the author is no individual of the organization.
+# The channel's subscribers' ids, comma-separated (null: none, or no such channel).
+_SUBSCRIBER_IDS = (
+    select(
+        func.aggregate_strings(
+            sql_cast(_SUBSCRIBERS.c.individual_id, String),
+            # as SQL text: a direct statement binds no value of the compiler's own
+            cast(Any, literal_column("','")),
+        )
+    )
+    .where(
+        _SUBSCRIBERS.c.channel_id == bindparam("b_channel", type_=Uuid()),
+        _SUBSCRIBERS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter set
+    )
+    .scalar_subquery()
+)
+
+# One row (none: the author is no individual of the organization); channel_id null: no such
+# channel in the organization.
 _POST_FACTS = (
     select(
         _INDIVIDUALS.c.first_name,
@@ -1247,7 +1263,7 @@ _POST_FACTS = (
         _INDIVIDUALS.c.locale,
         _CHANNELS.c.id.label("channel_id"),
         _CHANNELS.c.archived,
-        _SUBSCRIBERS.c.individual_id.label("subscriber_id"),
+        _SUBSCRIBER_IDS.label("subscriber_ids"),
         _oldest_login(_USERS.c.id).label("user_id"),
         _oldest_login(_USERS.c.username).label("user_name"),
     )
@@ -1257,12 +1273,6 @@ _POST_FACTS = (
             and_(
                 _CHANNELS.c.id == bindparam("b_channel"),
                 _CHANNELS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter
-            ),
-        ).outerjoin(
-            _SUBSCRIBERS,
-            and_(
-                _SUBSCRIBERS.c.channel_id == _CHANNELS.c.id,
-                _SUBSCRIBERS.c.organization_id == bindparam("b_org"),  # tenancy-ok: per parameter
             ),
         )
     )
@@ -1278,13 +1288,19 @@ _POST_FACTS_DIRECT = Direct(_POST_FACTS)
 
 async def post_facts(
     session: AsyncSession, organization_id: uuid.UUID, channel_id: uuid.UUID, author: uuid.UUID
-) -> list[Any]:
-    """What a post needs to know, in one statement: the author (names, account type, locale,
-    login id and name), the channel (``channel_id`` null: none such; ``archived``) and each of
-    its subscribers (``subscriber_id``). No rows: the author is no individual here."""
+) -> tuple[Any, list[uuid.UUID]] | None:
+    """What a post needs to know, in one statement of one row: the author (names, account
+    type, locale, login id and name) and the channel (``channel_id`` null: none such;
+    ``archived``), with the ids of the channel's subscribers. None: the author is no
+    individual here."""
     connection = await session.connection()
     params = {"b_org": organization_id, "b_channel": channel_id, "b_author": author}
-    return list(await _POST_FACTS_DIRECT.rows(connection, params))
+    found = await _POST_FACTS_DIRECT.rows(connection, params)
+    if not found:
+        return None
+    row = found[0]
+    joined: str | None = row.subscriber_ids
+    return row, [uuid.UUID(each) for each in joined.split(",")] if joined else []
 
 
 def no_such_channel(channel_id: uuid.UUID, pointer: str) -> ApiError:
@@ -1435,6 +1451,8 @@ def _loaded_channels_see(
     session: AsyncSession, rows: Taken, by_channel: Mapping[uuid.UUID, uuid.UUID], now: datetime
 ) -> None:
     """Channel objects loaded in ``session`` see the seqs and last messages just taken."""
+    if not len(session.identity_map):
+        return  # nothing loaded (a post's session): no key to look up
     for channel_id, seq, _group, _sms, providers in rows:
         channel = session.identity_map.get(identity_key(MessagingChannel, channel_id))
         if channel is not None:
@@ -1455,6 +1473,8 @@ def _loaded_subscriber_sees(
     providers: int,
 ) -> None:
     """A subscriber object loaded in ``session`` sees its horizon just moved."""
+    if not len(session.identity_map):
+        return
     sub = session.identity_map.get(identity_key(MessagingSubscriber, (channel_id, individual_id)))
     if sub is not None:
         set_committed_value(sub, "ack_seq", seq)
