@@ -92,6 +92,8 @@ def test_the_app_starts_without_building_its_models_validators() -> None:
         check=True,
     )
     count, built = json.loads(done.stdout.strip().splitlines()[-1])
-    assert count > 500  # every domain's schemas and documents are declared
+    # Every domain's schemas and request documents are declared (the declared resources'
+    # response documents wait for the OpenAPI document: courier.core.openapi).
+    assert count > 400
     # The settings are read at start; every other model waits for its first use.
     assert built == ["courier.config.Settings"], f"built at start: {built}"

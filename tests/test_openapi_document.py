@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import orjson
 
+from courier.app import create_app
+from courier.config import Settings
 from tests.conftest import Org
 from tests.openapi_check import ResponseChecker
 
@@ -138,3 +140,23 @@ async def test_the_response_check_catches_undocumented_answers(client: httpx.Asy
     other = httpx.Request("GET", "http://courier.test/v1/no-such-thing/")
     response = httpx.Response(500, content=b"{}", request=other)
     assert checker.problems(response, b"{}") == []
+
+
+async def test_the_document_is_the_same_when_built_after_requests(settings: Settings) -> None:
+    """The response documents of the declared resources are built with the document
+    (courier.core.openapi.add_documented_route): also once requests have been served, through
+    the copies of the routes FastAPI built for them without those models."""
+    fresh = create_app(settings).openapi()
+    served = create_app(settings)
+    async with (
+        served.router.lifespan_context(served),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=served), base_url="http://courier.test"
+        ) as http,
+    ):
+        paths = ("/v1/messaging-messages/", "/v1/texts/", "/v1/organizations/")
+        before = [(await http.get(path)).status_code for path in paths]
+        assert served.openapi() == fresh
+        assert fresh["paths"]["/v1/texts/"]["get"]["responses"]["200"]["content"]
+        # The routes serve as before once rebuilt with the models.
+        assert [(await http.get(path)).status_code for path in paths] == before == [401] * 3

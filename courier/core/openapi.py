@@ -9,10 +9,15 @@ body is documented as the object it must be when sent (never ``null``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from fastapi.utils import create_model_field
+from pydantic import BaseModel
+from starlette.routing import BaseRoute
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -118,11 +123,70 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+# The route's attribute holding the response models that only describe its answers in the
+# document, built when the document is (issue 17, memory): status → a function building it.
+DEFERRED_MODELS = "courier_deferred_models"
+
+
+def add_documented_route(
+    router: APIRouter,
+    path: str,
+    endpoint: Callable[..., Any],
+    *,
+    models: Mapping[int | str, Callable[[], type[BaseModel]]],
+    responses: Mapping[int | str, dict[str, Any]],
+    **options: Any,
+) -> None:
+    """``router.add_api_route`` with ``responses={status: {"model": factory()}, **responses}``
+    for each of ``models`` (status → a function returning the model), each model built only
+    when the OpenAPI document is: the document is the same, and a process that is never asked
+    for it never builds them (nor FastAPI's fields of them)."""
+    placeholders: dict[int | str, dict[str, Any]] = {status: {} for status in models}
+    router.add_api_route(path, endpoint, responses={**placeholders, **responses}, **options)
+    route = router.routes[-1]
+    assert isinstance(route, APIRoute)
+    setattr(route, DEFERRED_MODELS, dict(models))
+
+
+def _api_routers(routes: Iterable[BaseRoute]) -> Iterable[tuple[APIRouter, list[BaseRoute]]]:
+    """Every router included (at any depth) among ``routes``, with its own routes."""
+    for route in routes:
+        original = getattr(route, "original_router", None)  # FastAPI's included router
+        if isinstance(original, APIRouter):
+            yield original, original.routes
+            yield from _api_routers(original.routes)
+
+
+def _build_deferred(app: FastAPI) -> None:
+    """Build the deferred response models of ``app``'s routes, as FastAPI would have at the
+    route's creation (its ``responses`` entry and its response field)."""
+    for router, routes in [(app.router, app.router.routes), *_api_routers(app.router.routes)]:
+        changed = False
+        for route in routes:
+            if not isinstance(route, APIRoute):
+                continue
+            models = route.__dict__.pop(DEFERRED_MODELS, None)
+            if not models:
+                continue
+            for status, factory in models.items():
+                model = factory()
+                route.responses[status]["model"] = model
+                route.response_fields[status] = create_model_field(
+                    name=f"Response_{status}_{route.unique_id}", type_=model, mode="serialization"
+                )
+            changed = True
+        if changed:
+            # An included router's routes are served (and documented) through copies FastAPI
+            # builds once per inclusion: they are built again, with the models.
+            router._mark_routes_changed()
+
+
 def install(app: FastAPI) -> None:
     """Serve the finished document at ``app.openapi_url`` (built once, then cached)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
+            _build_deferred(app)
             app.openapi_schema = finish(
                 get_openapi(
                     title=app.title,

@@ -199,7 +199,12 @@ def not_nullable(schema: dict[str, Any]) -> None:
 
 
 class DocumentModels:
-    """The pydantic models of one resource type's documents (for validation and OpenAPI)."""
+    """The pydantic models of one resource type's documents (for validation and OpenAPI).
+
+    The request models (``create_request``, ``update_request``) validate bodies and are built
+    here; the response documents (``resource``, ``single``, ``many``) only describe answers in
+    the OpenAPI document, so each is built when first asked for (issue 17, memory: ~3 MB of a
+    server worker that is never asked for the document)."""
 
     def __init__(
         self,
@@ -215,27 +220,12 @@ class DocumentModels:
         and update bodies accept it too (the caller's own organization; checked by the route).
         ``model_name``: a second set of models for one type needs its own name."""
         name = _title(model_name or type_name)
+        self._name = name
+        self._type_name = type_name
+        self._read = read
         if organization_attribute:
             create = with_organization_id(create, f"{name}CreateAttributes")
             update = with_organization_id(update, f"{name}UpdateAttributes")
-        type_literal: Any = Literal[type_name]
-        self.resource = create_model(
-            f"{name}Resource",
-            id=(uuid.UUID, ...),
-            type=(type_literal, type_name),
-            attributes=(read, ...),
-        )
-        self.single = create_model(
-            f"{name}Document",
-            data=(self.resource, ...),
-            meta=(dict[str, Any], Field(default_factory=dict)),
-        )
-        self.many = create_model(
-            f"{name}ListDocument",
-            data=(list[self.resource], ...),  # type: ignore[name-defined,unused-ignore]
-            meta=(ListMeta, ...),
-            links=(Links, ...),
-        )
         self.create_request: type[BaseModel] | None = None
         self.update_request: type[BaseModel] | None = None
         if create is not None:
@@ -265,6 +255,36 @@ class DocumentModels:
                 data=(update_data, ...),
                 meta=(dict[str, Any], Field(default_factory=dict)),
             )
+
+    @functools.cached_property
+    def resource(self) -> type[BaseModel]:
+        type_literal: Any = Literal[self._type_name]
+        model: type[BaseModel] = create_model(
+            f"{self._name}Resource",
+            id=(uuid.UUID, ...),
+            type=(type_literal, self._type_name),
+            attributes=(self._read, ...),
+        )
+        return model
+
+    @functools.cached_property
+    def single(self) -> type[BaseModel]:
+        model: type[BaseModel] = create_model(
+            f"{self._name}Document",
+            data=(self.resource, ...),
+            meta=(dict[str, Any], Field(default_factory=dict)),
+        )
+        return model
+
+    @functools.cached_property
+    def many(self) -> type[BaseModel]:
+        model: type[BaseModel] = create_model(
+            f"{self._name}ListDocument",
+            data=(list[self.resource], ...),  # type: ignore[name-defined,unused-ignore]
+            meta=(ListMeta, ...),
+            links=(Links, ...),
+        )
+        return model
 
 
 def resource_object(type_name: str, ident: uuid.UUID, attributes: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ annotations``): FastAPI reads the per-resource document models from the endpoint
 
 import inspect
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from courier.core.errors import (
 )
 from courier.core.handlers import JsonResponse
 from courier.core.http import etag_for, etag_matches
+from courier.core.openapi import add_documented_route
 from courier.jsonapi.actions import ActionSpec, body_required, request_model
 from courier.jsonapi.changes import Changed, record_changes
 from courier.jsonapi.context import Context, context_dependency
@@ -284,13 +286,15 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             ]
             return JsonResponse(list_document(request, query, data, page.total))
 
-        router.add_api_route(
+        add_documented_route(
+            router,
             collection,
             list_resources,
             methods=["GET"],
             response_model=None,
             summary=summaries.get(Op.LIST, f"List {spec.type_name}"),
-            responses={200: {"model": docs.many}, **ERROR_RESPONSES},
+            models={200: lambda: docs.many},
+            responses=ERROR_RESPONSES,
             openapi_extra={"parameters": [*_list_parameters(spec), _individual_param()]},
             operation_id=f"list-{spec.version}-{spec.segment}",
         )
@@ -301,13 +305,15 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             obj = await service.load(ctx, path_uuid(id, spec.singular))
             return JsonResponse(await render_one(ctx, spec, obj))
 
-        router.add_api_route(
+        add_documented_route(
+            router,
             item,
             get_resource,
             methods=["GET"],
             response_model=None,
             summary=summaries.get(Op.GET, f"Get one {spec.singular}"),
-            responses={200: {"model": docs.single}, **ERROR_RESPONSES},
+            models={200: lambda: docs.single},
+            responses=ERROR_RESPONSES,
             openapi_extra={"parameters": [_individual_param()]},
             operation_id=f"get-{spec.version}-{spec.segment}",
         )
@@ -326,14 +332,16 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             settle(ctx, spec, result, "created", sorted(attrs.model_fields_set))
             return JsonResponse(await render_result(ctx, spec, result), status_code=201)
 
-        router.add_api_route(
+        add_documented_route(
+            router,
             collection,
             create_resource,
             methods=["POST"],
             response_model=None,
             status_code=201,
             summary=summaries.get(Op.CREATE, f"Create a {spec.singular}"),
-            responses={201: {"model": docs.single}, **ERROR_RESPONSES},
+            models={201: lambda: docs.single},
+            responses=ERROR_RESPONSES,
             operation_id=f"create-{spec.version}-{spec.segment}",
         )
 
@@ -360,13 +368,15 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
             settle(ctx, spec, result, "updated", sorted(attrs.model_fields_set))
             return JsonResponse(await render_result(ctx, spec, result))
 
-        router.add_api_route(
+        add_documented_route(
+            router,
             item,
             update_resource,
             methods=["PATCH"],
             response_model=None,
             summary=summaries.get(Op.UPDATE, f"Modify a {spec.singular}"),
-            responses={200: {"model": docs.single}, **ERROR_RESPONSES},
+            models={200: lambda: docs.single},
+            responses=ERROR_RESPONSES,
             operation_id=f"update-{spec.version}-{spec.segment}",
         )
 
@@ -382,13 +392,15 @@ def build_router(spec: ResourceSpec[Any]) -> APIRouter:
                 document = await render_one(ctx, spec, obj)  # soft delete: show the new state
             return JsonResponse(document)
 
-        router.add_api_route(
+        add_documented_route(
+            router,
             item,
             delete_resource,
             methods=["DELETE"],
             response_model=None,
             summary=summaries.get(Op.DELETE, f"Delete a {spec.singular}"),
-            responses={200: {"model": docs.single}, **ERROR_RESPONSES},
+            models={200: lambda: docs.single},
+            responses=ERROR_RESPONSES,
             operation_id=f"delete-{spec.version}-{spec.segment}",
         )
 
@@ -447,21 +459,25 @@ def _parse_parameters(request: Request, filters: Any) -> dict[str, Any]:
 _VERBS = {"POST": "create", "GET": "get", "PATCH": "update", "DELETE": "delete"}
 
 
-def _action_responses(spec: ResourceSpec[Any], action: ActionSpec) -> dict[int | str, Any]:
+def _action_responses(
+    spec: ResourceSpec[Any], action: ActionSpec
+) -> tuple[dict[int | str, Callable[[], type[BaseModel]]], dict[int | str, Any]]:
+    """The action's documented answers: the models of its success (status → a function
+    building it, see :func:`add_documented_route`) and the other responses."""
     status = action.status_code
     response = action.resolved_response(spec)
-    described: dict[str, Any]
     if action.listing is not None:
         listing = action.listing
-        many = DocumentModels(listing.type_name, listing.read_schema, None, None).many
-        described = {"model": many}
-    elif isinstance(response, ResourceSpec):
-        described = {"model": documents_of(response).single}
-    elif isinstance(response, type) and issubclass(response, BaseModel):
-        described = {"model": response}
-    else:
-        described = {"description": "No content: the body is null"}
-    return {status: described, **ERROR_RESPONSES}
+        return {
+            status: lambda: DocumentModels(listing.type_name, listing.read_schema, None, None).many
+        }, ERROR_RESPONSES
+    if isinstance(response, ResourceSpec):
+        documented = response
+        return {status: lambda: documents_of(documented).single}, ERROR_RESPONSES
+    if isinstance(response, type) and issubclass(response, BaseModel):
+        # Declared by the domain already: nothing to build.
+        return {}, {status: {"model": response}, **ERROR_RESPONSES}
+    return {}, {status: {"description": "No content: the body is null"}, **ERROR_RESPONSES}
 
 
 async def _render_action(
@@ -587,7 +603,9 @@ def add_action_route(router: APIRouter, spec: ResourceSpec[Any], action: ActionS
     if action.individuals:
         query_parameters.append(_individual_param())
     description = action.description or inspect.getdoc(action.handler) or None
-    router.add_api_route(
+    models, responses = _action_responses(spec, action)
+    add_documented_route(
+        router,
         action.path(spec),
         endpoint,
         methods=[action.method],
@@ -595,7 +613,8 @@ def add_action_route(router: APIRouter, spec: ResourceSpec[Any], action: ActionS
         status_code=action.status_code,
         summary=action.summary,
         description=description,
-        responses=_action_responses(spec, action),
+        models=models,
+        responses=responses,
         openapi_extra={"parameters": query_parameters} if query_parameters else None,
         operation_id=action.operation_id
         or f"{action.name or _VERBS[action.method]}-{spec.version}-{spec.segment}",
