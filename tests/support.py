@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -44,6 +45,20 @@ def process_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
     env.update(PROCESS_POOL)
     return env
+
+
+def probe(code: str, *args: str, timeout: float = 120) -> Any:
+    """Run ``code`` in a fresh Python process (:func:`process_env`) and return the JSON its
+    last line of output holds; raises if it fails."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=process_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @contextmanager

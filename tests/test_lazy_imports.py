@@ -3,11 +3,7 @@ each is imported where it is used, so a worker's memory holds what its configura
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-from tests.support import process_env
+from tests.support import probe as run_probe
 
 # Each of these costs 1-100 MB of a process's memory, measured one by one at import.
 HEAVY = (
@@ -70,28 +66,12 @@ print(json.dumps([len(courier), sorted(f"{m.__module__}.{m.__qualname__}" for m 
 
 def test_the_app_starts_without_heavy_optional_libraries() -> None:
     probe = PROBE.format(heavy=HEAVY)
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        env=process_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    loaded = run_probe(probe)
     assert loaded == [], f"imported at start: {loaded}"
 
 
 def test_the_app_starts_without_building_its_models_validators() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", BUILT_PROBE],
-        env=process_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    count, built = json.loads(done.stdout.strip().splitlines()[-1])
+    count, built = run_probe(BUILT_PROBE)
     # Every domain's schemas and request documents are declared (the declared resources'
     # response documents wait for the OpenAPI document: courier.core.openapi).
     assert count > 400

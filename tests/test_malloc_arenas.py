@@ -4,14 +4,11 @@ besides the main thread's; without it, one each."""
 
 from __future__ import annotations
 
-import json
 import platform
-import subprocess
-import sys
 
 import pytest
 
-from tests.support import process_env
+from tests.support import probe
 
 PROBE = """
 import json, re, sys, threading
@@ -45,15 +42,7 @@ print(json.dumps([applied, heaps]))
 
 
 def arenas(mode: str) -> tuple[bool | None, int]:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, mode],
-        env=process_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    applied, heaps = json.loads(done.stdout.strip().splitlines()[-1])
+    applied, heaps = probe(PROBE, mode, timeout=60)
     return applied, heaps
 
 
