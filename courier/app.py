@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url=None,  # served by courier.core.openapi.install
         redirect_slashes=False,
     )
     app.state.settings = settings

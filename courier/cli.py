@@ -47,9 +47,11 @@ def app_factory() -> Any:
     import gc
 
     from courier.app import create_app
+    from courier.core.openapi import BUILT_ELSEWHERE
 
     limit_malloc_arenas()
     app = create_app(Settings())
+    setattr(app.state, BUILT_ELSEWHERE, True)  # (its settings are the environment's)
     # What exists once the application is built (modules, routes, schemas, mappers: some
     # 200,000 objects) lives as long as the process. Frozen, the collector stops walking it on
     # every full collection, which took a fifth of a channel list's CPU time.

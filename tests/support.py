@@ -47,12 +47,12 @@ def process_env() -> dict[str, str]:
     return env
 
 
-def probe(code: str, *args: str, timeout: float = 120) -> Any:
-    """Run ``code`` in a fresh Python process (:func:`process_env`) and return the JSON its
-    last line of output holds; raises if it fails."""
+def probe(code: str, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> Any:
+    """Run ``code`` in a fresh Python process (:func:`process_env`, with ``env``) and return
+    the JSON its last line of output holds; raises if it fails."""
     done = subprocess.run(
         [sys.executable, "-c", code, *args],
-        env=process_env(),
+        env=process_env() | (env or {}),
         capture_output=True,
         text=True,
         timeout=timeout,

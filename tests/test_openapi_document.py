@@ -3,11 +3,14 @@ test runs through (``tests/openapi_check.py``) does catch what it should."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from courier.app import create_app
 from courier.config import Settings
@@ -160,3 +163,77 @@ async def test_the_document_is_the_same_when_built_after_requests(settings: Sett
         assert fresh["paths"]["/v1/texts/"]["get"]["responses"]["200"]["content"]
         # The routes serve as before once rebuilt with the models.
         assert [(await http.get(path)).status_code for path in paths] == before == [401] * 3
+
+
+async def _served_document(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, after_start: dict[str, str]
+) -> tuple[Any, dict[str, Any], int]:
+    """A worker as ``courier serve`` builds it (settings from the environment, its document
+    built elsewhere), asked for /openapi.json twice: the app, the document, and how many
+    processes it started; ``after_start``: environment set once the app is built."""
+    import asyncio
+
+    from courier.core.openapi import BUILT_ELSEWHERE
+
+    for name in [n for n in os.environ if n.startswith("COURIER_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("COURIER_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'doc.db'}")
+    monkeypatch.setenv("COURIER_DATA_DIR", str(tmp_path))
+    app = create_app(Settings())
+    setattr(app.state, BUILT_ELSEWHERE, True)
+    for name, value in after_start.items():
+        monkeypatch.setenv(name, value)
+    started = 0
+    spawn = asyncio.create_subprocess_exec
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal started
+        started += 1
+        return await spawn(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", counted)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://courier.test") as http:
+        first, second = await asyncio.gather(http.get("/openapi.json"), http.get("/openapi.json"))
+    assert first.status_code == second.status_code == 200, first.text
+    assert first.headers["content-type"] == "application/json"
+    assert first.content == second.content
+    return app, first.json(), started
+
+
+async def test_a_served_worker_has_its_document_built_by_a_process_of_its_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``courier openapi`` with the worker's environment builds it, once; the worker builds
+    none of it (every model's schema and validator: 46 MB it would keep), and it is the
+    document the same settings build in process."""
+    app, served, started = await _served_document(monkeypatch, tmp_path, {})
+    assert started == 1
+    assert app.openapi_schema is None  # not built here
+    assert served == create_app(Settings()).openapi()
+
+
+async def test_a_failing_builder_process_leaves_the_worker_to_build_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = str(tmp_path / "no-such-config.env")  # the child's settings cannot load
+    app, served, started = await _served_document(
+        monkeypatch, tmp_path, {"COURIER_CONFIG_FILE": missing}
+    )
+    assert started == 1
+    assert app.openapi_schema is not None and served == app.openapi_schema
+    assert "courier openapi failed" in caplog.text
+
+
+def test_courier_serve_s_workers_have_their_document_built_elsewhere(tmp_path: Path) -> None:
+    """``courier.cli.app_factory`` (what ``courier serve`` runs) says so to the application."""
+    from tests.support import probe
+
+    code = (
+        "import json; from courier.cli import app_factory;"
+        "from courier.core.openapi import BUILT_ELSEWHERE;"
+        "print(json.dumps(getattr(app_factory().state, BUILT_ELSEWHERE, False)))"
+    )
+    database = f"sqlite+aiosqlite:///{tmp_path / 'factory.db'}"
+    env = {"COURIER_DATABASE_URL": database, "COURIER_DATA_DIR": str(tmp_path)}
+    assert probe(code, env=env) is True

@@ -9,14 +9,19 @@ body is documented as the object it must be when sent (never ``null``).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+import orjson
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from fastapi.utils import create_model_field
 from pydantic import BaseModel
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -181,8 +186,74 @@ def _build_deferred(app: FastAPI) -> None:
             router._mark_routes_changed()
 
 
+# The application state's flag of a served worker (courier.cli.app_factory): its document is
+# built by ``courier openapi`` in a process of its own (same environment, so same settings).
+# Building it builds every pydantic model's schema and validator: 46 MB a worker would keep for
+# as long as it lives, for one visit to /docs (issue 17, memory).
+BUILT_ELSEWHERE = "openapi_built_elsewhere"
+DOCUMENT_PATH = "/openapi.json"
+CHILD_TIMEOUT_SECONDS = 120.0
+
+log = logging.getLogger("courier.openapi")
+
+
+async def built_elsewhere() -> bytes | None:
+    """The document as ``courier openapi`` prints it from this process's environment, as
+    compact JSON; None (logged) if that process failed or took too long."""
+    try:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "courier.cli",
+            "openapi",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError:
+        log.warning("could not start courier openapi; building the document here", exc_info=True)
+        return None
+    try:
+        async with asyncio.timeout(CHILD_TIMEOUT_SECONDS):
+            out, err = await child.communicate()
+    except TimeoutError:
+        child.kill()
+        await child.wait()
+        log.warning("courier openapi took too long; building the document here")
+        return None
+    except BaseException:  # cancelled: the child does not outlive the request
+        if child.returncode is None:
+            child.kill()
+        raise
+    if child.returncode != 0:
+        tail = err.decode(errors="replace").strip().splitlines()[-3:]
+        log.warning("courier openapi failed (%s); building the document here", " | ".join(tail))
+        return None
+    try:
+        return orjson.dumps(orjson.loads(out))
+    except orjson.JSONDecodeError:
+        log.warning("courier openapi printed no JSON document; building the document here")
+        return None
+
+
 def install(app: FastAPI) -> None:
-    """Serve the finished document at ``app.openapi_url`` (built once, then cached)."""
+    """Serve the finished document at ``/openapi.json`` (built once, then cached; in a process
+    of its own when ``app.state`` says :data:`BUILT_ELSEWHERE`)."""
+
+    served: list[bytes] = []
+    building = asyncio.Lock()
+
+    async def document(_request: Request) -> Response:
+        if not served:
+            async with building:
+                if not served:
+                    body = None
+                    if getattr(app.state, BUILT_ELSEWHERE, False):
+                        body = await built_elsewhere()
+                    served.append(body if body is not None else orjson.dumps(app.openapi()))
+        return Response(served[0], media_type="application/json")
+
+    app.add_route(DOCUMENT_PATH, document, include_in_schema=False)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
