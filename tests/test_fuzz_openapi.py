@@ -55,6 +55,9 @@ def server(tmp_path: Path, database_url: str) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base, process)
+        # A served worker builds its document on the first request for it, in a process of
+        # its own (a few seconds, more on a busy machine); schemathesis gives up after 10 s.
+        assert httpx.get(base + "/openapi.json", timeout=120).status_code == 200
         yield base
     finally:
         process.send_signal(signal.SIGTERM)
