@@ -217,7 +217,8 @@ async def built_elsewhere() -> bytes | None:
         async with asyncio.timeout(CHILD_TIMEOUT_SECONDS):
             out, err = await child.communicate()
     except TimeoutError:
-        child.kill()
+        if child.returncode is None:
+            child.kill()
         await child.wait()
         log.warning("courier openapi took too long; building the document here")
         return None

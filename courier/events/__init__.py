@@ -67,6 +67,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.elements import BindParameter
 
+from courier.core.bulk import insert_of
 from courier.core.db import after_commit, before_commit
 from courier.core.direct import Direct, Together
 from courier.core.notified import changed_in
@@ -427,23 +428,26 @@ def ride_together(run: Together, riding: Riding) -> int:
     audited = riding.shape[0]
     found = _RIDERS_TOGETHER.get(audited)
     if found is None:
-        events = _EVENTS
-        event_insert = Direct(
-            insert(events)
-            .values({n: bindparam(f"re_{n}", type_=events.c[n].type) for n in _EVENT_COLUMNS})
-            .returning(events.c.seq)
+        event, audit = _rider_inserts(audited)
+        found = _RIDERS_TOGETHER[audited] = (
+            None if audit is None else Direct(audit),
+            Direct(event.returning(_EVENTS.c.seq)),
         )
-        audit_insert = None
-        if audited:
-            audit = _audit_table()
-            values = {c.name: bindparam(f"ra_{c.name}", type_=c.type) for c in audit.columns}
-            audit_insert = Direct(insert(audit).values(values))
-        found = _RIDERS_TOGETHER[audited] = (audit_insert, event_insert)
     audit_insert, event_insert = found
     if audit_insert is not None:
         run.count(audit_insert, riding.params)
     ((seq,),) = run.rows(event_insert, riding.params)
     return int(seq)
+
+
+def _rider_inserts(audited: bool) -> tuple[Any, Any | None]:
+    """A :class:`Riding`'s INSERTs, of its ``re_`` and ``ra_`` parameters: the event's and,
+    when ``audited``, the audit row's (None otherwise)."""
+    events = _EVENTS
+    event = insert(events).values(
+        {n: bindparam(f"re_{n}", type_=events.c[n].type) for n in _EVENT_COLUMNS}
+    )
+    return event, insert_of(_audit_table(), "ra_") if audited else None
 
 
 _RIDERS: dict[tuple[bool, bool], tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
@@ -459,18 +463,11 @@ def rider_parts(shape: tuple[bool, bool]) -> tuple[tuple[Any, ...], tuple[Any, .
     from courier.jobs import outbox as jobs
 
     audited, notify_jobs = shape
-    events = _EVENTS
-    written = (
-        insert(events)
-        .values({n: bindparam(f"re_{n}", type_=events.c[n].type) for n in _EVENT_COLUMNS})
-        .returning(events.c.seq, events.c.organization_id)
-        .cte("courier_rider_event")
-    )
+    event, audit = _rider_inserts(audited)
+    written = event.returning(_EVENTS.c.seq, _EVENTS.c.organization_id).cte("courier_rider_event")
     ctes: list[Any] = [written]
-    if audited:
-        audit = _audit_table()
-        values = {c.name: bindparam(f"ra_{c.name}", type_=c.type) for c in audit.columns}
-        ctes.append(insert(audit).values(values).cte("courier_rider_audit"))
+    if audit is not None:
+        ctes.append(audit.cte("courier_rider_audit"))
     part = (
         sql_cast(written.c.organization_id, Text).concat(":").concat(sql_cast(written.c.seq, Text))
     )
