@@ -220,3 +220,40 @@ async def test_an_error_in_statements_run_together_is_sqlalchemys(database: Any)
     async with database.sessionmaker() as check:
         names = sorted((await check.execute(select(THINGS.c.name))).scalars().all())
     assert names == ["after", "taken"]
+
+
+BY_COUNT = select(THINGS.c.name).where(THINGS.c.count == bindparam("count")).order_by("name")
+
+
+async def test_a_replanned_statement_is_planned_for_its_values(database: Any) -> None:
+    """``replan``: the same rows, but on PostgreSQL never a statement kept prepared on the
+    connection (whose plan PostgreSQL may fix after five runs, whatever the values): an
+    unnamed one, planned for each run's values. Without it, asyncpg keeps it prepared."""
+    replanned, kept = Direct(BY_COUNT, replan=True), Direct(BY_COUNT)
+    async with database.sessionmaker() as session:
+        connection = await session.connection()
+        for n in range(30):
+            await INSERT.execute(connection, thing(f"many-{n:02}", count=7))
+        await INSERT.execute(connection, thing("alone", count=1))
+
+        async def prepared() -> list[Any]:
+            if database.engine.dialect.name != "postgresql":
+                return []
+            stmt = "SELECT generic_plans + custom_plans FROM pg_prepared_statements"
+            found = await connection.exec_driver_sql(f"{stmt} WHERE statement = $1", (sql,))
+            return list(found.scalars())
+
+        compiled = replanned._compile(database.engine.dialect)
+        sql = compiled.sql if compiled is not None else ""
+        for _ in range(4):
+            assert [r.name for r in await replanned.rows(connection, {"count": 1})] == ["alone"]
+            many = await replanned.rows(connection, {"count": 7})
+            assert [r.name for r in many] == [f"many-{n:02}" for n in range(30)]
+        assert await prepared() == []
+        for _ in range(4):
+            assert [tuple(r) for r in await kept.rows(connection, {"count": 7})] == [
+                tuple(r) for r in many
+            ]
+        if database.engine.dialect.name == "postgresql":
+            assert await prepared() == [4]
+        await session.rollback()

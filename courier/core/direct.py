@@ -22,6 +22,13 @@ was:
 - other drivers, statements a direct run cannot take (expanding ``IN`` parameters; on SQLite
   ``text()``) and a connection not in a transaction yet run through SQLAlchemy.
 
+asyncpg keeps each statement prepared on its connection, and after five runs PostgreSQL may
+settle on one *generic* plan for it, made without the parameters' values. For a statement
+whose best plan depends on how many rows its parameters select (a person in 5 channels or
+in 5,000), ``Direct(..., replan=True)`` runs it as an unnamed statement instead, which
+PostgreSQL plans for the values it is given, every time (one more round trip: the statement
+is parsed, then run).
+
 On SQLite (:mod:`courier.core.sqlite`'s connection, the engine's) a direct statement is one
 call to the connection's thread, run there on the ``sqlite3`` connection (SQLAlchemy's
 execution layer and its cursor adapter left out), in the transaction that thread's
@@ -74,8 +81,9 @@ class _Compiled:
 class Direct:
     """A Core statement run on the driver's connection where it can be (module docstring)."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Executable, *, replan: bool = False) -> None:
         self.statement: Any = statement  # a Core statement or text(): both compile
+        self.replan = replan  # PostgreSQL plans it for each run's values (module docstring)
         self._compiled: dict[str, _Compiled | None] = {}
 
     def _compile(self, dialect: Dialect) -> _Compiled | None:
@@ -205,7 +213,11 @@ class Direct:
                     type_._cached_result_processor(sync.dialect, attribute.type.oid)
                     for type_, attribute in zip(compiled.columns, attributes, strict=False)
                 )
-            records = await driver.fetch(compiled.sql, *args)
+            if self.replan:
+                # Unnamed: parsed now and planned for these values (never a generic plan).
+                records = await (await driver.prepare(compiled.sql, name="")).fetch(*args)
+            else:
+                records = await driver.fetch(compiled.sql, *args)
         except Exception as error:
             raise _translated(error, compiled.sql, args) from error
         return _made(compiled, records)

@@ -33,6 +33,7 @@ from courier.core.errors import (
     forbidden,
     invalid_attribute,
     invalid_parameter,
+    not_found,
     unprocessable,
 )
 from courier.core.time import utcnow
@@ -315,8 +316,8 @@ async def communication_summary(
     *,
     include_senders: bool = True,
 ) -> CommunicationSummary:
-    """Unread counts of one individual in one statement (two with ``include_senders``),
-    whatever its number of channels.
+    """Unread counts of one individual of the organization (404 for any other) in one
+    statement (two with ``include_senders``), whatever its number of channels.
 
     Over its memberships of unarchived channels joined to those channels, from the counters
     alone (``repo.unread_summary``, never the messages): unread = last_seq - ack_seq, the total
@@ -329,9 +330,10 @@ async def communication_summary(
     (channel_id, seq) index (``senders``); the providers' part is the counters' either way.
     """
     senders: list[SenderCount] = []
-    total, in_groups, provider_messages = await repo.unread_summary(
-        session, organization_id, individual_id
-    )
+    counted = await repo.unread_summary(session, organization_id, individual_id)
+    if counted is None:
+        raise not_found("individual")
+    total, in_groups, provider_messages = counted
     if include_senders:
         for author_id, count in await repo.unread_by_author(
             session, organization_id, individual_id
@@ -352,7 +354,6 @@ async def communication_summary(
 async def check_summary(ctx: Context, *, include_senders: bool = True) -> CommunicationSummary:
     """The summary of the ``individual-id`` the call names (an individual token: its own)."""
     individual_id = required_individual(ctx)
-    await require_individual(ctx, individual_id)
     return await communication_summary(
         ctx.session, ctx.organization_id, individual_id, include_senders=include_senders
     )
