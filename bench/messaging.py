@@ -9,7 +9,9 @@ For each database: a database of its own is created (a PostgreSQL URL names the 
 database to connect to first; ``sqlite`` means a file in a temporary directory), migrated and
 loaded by ``bench/messaging_data.py``; ``courier serve --workers N`` is started as a real
 process (rate limit out of the way, in-process job worker off: messaging enqueues no job), and
-load processes drive it with ``httpx.AsyncClient`` at each client count, for a short warm-up
+load processes drive it (``bench/wire.py``, a lean HTTP/1.1 client: one kept-alive connection per
+simulated client; ``--client httpx`` for ``httpx.AsyncClient``, as before 2026-12-06's last
+section of bench/README.md) at each client count, for a short warm-up
 and then ``--seconds`` of measurement (or ``--max-requests``, whichever comes first). The
 server's RSS is sampled from ``/proc`` over the run. The database is dropped at the end unless
 ``--keep`` is given; ``--reuse MANIFEST`` runs against data loaded before (with ``--keep``).
@@ -49,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +66,7 @@ sys.path.insert(0, str(REPO))
 from bench.messaging_data import CORPUS, Manifest, load  # noqa: E402
 from bench.pg import pg_admin  # noqa: E402
 from bench.processes import free_port  # noqa: E402
+from bench.wire import Client, WireError  # noqa: E402
 
 SCENARIOS = ("newest", "channels", "summary", "post")
 # Targets on a 2-core machine with PostgreSQL (issue 17): (clients, minimum req/s, maximum p99 ms).
@@ -142,6 +146,7 @@ class Plan:
     seconds: float
     max_requests: int
     seed: int
+    client: str = "wire"  # or "httpx"
 
 
 def drive(plan: Plan) -> Slice:
@@ -164,18 +169,11 @@ async def _drive(plan: Plan) -> Slice:
     budget = [plan.max_requests]
     # One client (one kept-alive connection) per simulated user: a shared pool of 64
     # connections costs httpx several times more CPU per request than 64 pools of one.
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    clients = [
-        httpx.AsyncClient(base_url=plan.base_url, headers=headers, limits=limits, timeout=30.0)
-        for _ in range(plan.clients)
-    ]
-    async with contextlib.AsyncExitStack() as stack:
-        for client in clients:
-            await stack.enter_async_context(client)
+    send = _wire_clients(plan, headers) if plan.client == "wire" else _httpx_clients(plan, headers)
+    async with send as request:
 
         async def one_client(n: int) -> None:
             rng = random.Random(plan.seed * 1_000_003 + n)
-            client = clients[n]
             while True:
                 now = time.time()
                 if now >= window_end or budget[0] <= 0:
@@ -184,11 +182,10 @@ async def _drive(plan: Plan) -> Slice:
                 began = time.perf_counter()
                 began_wall = time.time()
                 try:
-                    response = await client.request(call.method, call.url, content=call.body)
-                    status = response.status_code
+                    status, body = await request(n, call)
                     if status >= 400 and not result.sample_error:
-                        result.sample_error = f"{status}: {response.text[:300]}"
-                except httpx.HTTPError as exc:
+                        result.sample_error = f"{status}: {body[:300].decode(errors='replace')}"
+                except (httpx.HTTPError, WireError) as exc:
                     status = 0
                     if not result.sample_error:
                         result.sample_error = repr(exc)
@@ -212,6 +209,41 @@ async def _drive(plan: Plan) -> Slice:
         await asyncio.gather(window_opens(), *(one_client(n) for n in range(plan.clients)))
         result.cpu_seconds = _own_cpu() - cpu_at_start[0]  # the clients stop with the window
     return result
+
+
+Send = Callable[[int, Call], Awaitable[tuple[int, bytes]]]
+
+
+@contextlib.asynccontextmanager
+async def _wire_clients(plan: Plan, headers: dict[str, str]) -> AsyncIterator[Send]:
+    clients = [Client(plan.base_url, headers) for _ in range(plan.clients)]
+
+    async def send(n: int, call: Call) -> tuple[int, bytes]:
+        return await clients[n].request(call.method, call.url, call.body)
+
+    try:
+        yield send
+    finally:
+        for client in clients:
+            client.close()
+
+
+@contextlib.asynccontextmanager
+async def _httpx_clients(plan: Plan, headers: dict[str, str]) -> AsyncIterator[Send]:
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = [
+        httpx.AsyncClient(base_url=plan.base_url, headers=headers, limits=limits, timeout=30.0)
+        for _ in range(plan.clients)
+    ]
+
+    async def send(n: int, call: Call) -> tuple[int, bytes]:
+        response = await clients[n].request(call.method, call.url, content=call.body)
+        return response.status_code, response.content
+
+    async with contextlib.AsyncExitStack() as stack:
+        for client in clients:
+            await stack.enter_async_context(client)
+        yield send
 
 
 def _own_cpu() -> float:
@@ -496,6 +528,7 @@ async def measure(
             args.seconds,
             args.max_requests // processes,
             seed=n + 1,
+            client=args.client,
         )
         for n, share in enumerate(shares)
     ]
@@ -688,6 +721,12 @@ async def main() -> None:
     )
     parser.add_argument("--load-processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--client",
+        choices=("wire", "httpx"),
+        default="wire",
+        help="the load processes' HTTP client: bench/wire.py (default) or httpx.AsyncClient",
+    )
     parser.add_argument("--big-messages", type=int, default=1_000_000)
     parser.add_argument("--sqlite-big-messages", type=int, default=1_000_000)
     parser.add_argument("--heavy-channels", type=int, default=5_000)
