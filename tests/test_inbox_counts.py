@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from courier.core.tenancy import unscoped
+from courier.domains.inbox import repository as inbox_repository
+from courier.domains.messaging import repository as messaging_repository
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
 from tests.conftest import Org, doc
 from tests.support import count_queries
@@ -399,6 +401,36 @@ async def test_reads_take_a_fixed_number_of_statements(
     # loaded, none per channel.
     ran = [statement for statement in page if not statement.startswith("BEGIN")]
     assert len(ran) == 8, ran
+
+
+async def test_reads_that_depend_on_a_persons_channels_are_planned_for_the_person(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    """On PostgreSQL the summary and a person's channel page are planned for the person they
+    run for, every time: never kept prepared on the connection, where after five runs
+    PostgreSQL may settle on one plan for everybody (for someone in 5,000 channels: 5,000
+    index probes instead of a hash join, a sort of every channel instead of a walk of the
+    activity index). The page's total, planned alike for everybody, stays prepared."""
+    patient = await individual(client, org)
+    doctor = await individual(client, org, "provider")
+    for _ in range(2):
+        await post(client, org, await channel(client, org, [patient, doctor]), doctor)
+    org_id, person = uuid.UUID(org.id), uuid.UUID(patient)
+    async with app.state.database.sessionmaker() as session:
+        for _ in range(7):
+            assert await inbox_repository.unread_summary(session, org_id, person) == (2, 0, 2)
+            page = await messaging_repository.channel_page(
+                session, org_id, person, limit=50, offset=0
+            )
+            assert (len(page.rows), page.total) == (2, 2)
+        if session.bind.dialect.name != "postgresql":
+            return
+        kept = await session.execute(text("SELECT statement FROM pg_prepared_statements"))
+        statements = list(kept.scalars())
+    summary_sql = "messaging_channels.provider_count - messaging_subscribers.ack_provider_count"
+    assert not [s for s in statements if summary_sql in s]
+    assert not [s for s in statements if "ORDER BY coalesce(messaging_channels.last" in s]
+    assert [s for s in statements if s.startswith("SELECT count(*)")]  # the total
 
 
 async def members(app: Any, channel_id: str) -> tuple[int, int]:
