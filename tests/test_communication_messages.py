@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 
+from courier.core.db import CUSTOM_PLANS, DEFAULT_PLANS
 from courier.core.tenancy import scoped
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
 from tests.conftest import Org, create_org, doc
@@ -370,6 +371,30 @@ async def test_queries_do_not_grow_with_the_page(
     # app (a sandbox callback, a sniffer reload) can fall inside one window; a query per row
     # would show in both.
     assert min([await queries(2), await queries(2)]) == min([await queries(5), await queries(5)])
+
+
+async def test_the_count_and_the_page_are_planned_for_the_individual(
+    client: httpx.AsyncClient, org: Org, app: Any
+) -> None:
+    """On PostgreSQL the list's count and page run with ``plan_cache_mode`` set to
+    ``force_custom_plan`` (planned for this individual: a generic plan, made without the
+    values, probed every channel of a person in 5,000), and back to the default before the
+    page's channels are rendered; SQLite plans no differently and sends nothing of it."""
+    s = await inbox(client, org, app)
+    with count_queries(app) as statements:
+        response = await client.get(INBOX, headers=s.as_alice, params={"page[limit]": "3"})
+    assert len(listed_ids(response)) == 3
+    ran = [st for st in statements if not st.startswith("BEGIN")]
+    settings = [n for n, st in enumerate(ran) if "plan_cache_mode" in st]
+    if app.state.database.engine.dialect.name != "postgresql":
+        assert settings == []
+        return
+    assert [ran[n] for n in settings] == [CUSTOM_PLANS, DEFAULT_PLANS]
+    inside = ran[settings[0] + 1 : settings[1]]
+    assert [st.split()[:2] for st in inside] == [
+        ["SELECT", "count(*)"],
+        ["SELECT", "messaging_channels.name,"],
+    ]
 
 
 # --- filters ---------------------------------------------------------------------------------

@@ -24,11 +24,13 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from courier.core.db import plans_for_values
 from courier.core.direct import Direct, Together, run_together
 from courier.models.base import UTCDateTime
 
@@ -256,4 +258,39 @@ async def test_a_replanned_statement_is_planned_for_its_values(database: Any) ->
             ]
         if database.engine.dialect.name == "postgresql":
             assert await prepared() == [4]
+        await session.rollback()
+
+
+async def test_statements_in_plans_for_values_are_planned_for_their_values(
+    database: Any,
+) -> None:
+    """Inside ``plans_for_values`` a statement kept prepared (through SQLAlchemy, which
+    prepares it with asyncpg) is planned for each run's values, never once for all; after the
+    block the setting is the default again. An error inside reaches the caller as itself (the
+    rollback undoes the setting)."""
+    statement = select(THINGS.c.name.label("planned_name")).where(
+        THINGS.c.count == bindparam("count")
+    )
+    async with database.sessionmaker() as session:
+        connection = await session.connection()
+        for n in range(8):
+            await INSERT.execute(connection, thing(f"planned-{n}", count=n % 2))
+        async with plans_for_values(session):
+            for n in range(8):
+                found = (await session.execute(statement, {"count": n % 2})).scalars().all()
+                assert len(found) == 4
+        if database.engine.dialect.name == "postgresql":
+            plans = await session.execute(
+                text(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                    " WHERE statement LIKE '%planned_name%'"
+                    " AND statement NOT LIKE '%pg_prepared_statements%'"  # this one
+                )
+            )
+            assert [tuple(row) for row in plans] == [(0, 8)]
+            shown = await session.execute(text("SHOW plan_cache_mode"))
+            assert shown.scalar_one() == "auto"
+        with pytest.raises(IntegrityError):
+            async with plans_for_values(session):
+                await INSERT.execute(await session.connection(), thing("planned-0"))
         await session.rollback()

@@ -205,6 +205,32 @@ async def commit(session: AsyncSession) -> None:
         await hook()
 
 
+# What PostgreSQL plans statements with inside :func:`plans_for_values`, and after it.
+CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
+DEFAULT_PLANS = "SET LOCAL plan_cache_mode TO DEFAULT"
+
+
+@asynccontextmanager
+async def plans_for_values(session: AsyncSession) -> AsyncIterator[None]:
+    """Inside the block PostgreSQL plans each statement for the values it runs with.
+
+    asyncpg keeps statements prepared on their connection, and after five runs PostgreSQL may
+    settle on one generic plan, made without the values. For a statement whose best plan
+    depends on how many rows a value selects (a person in 5 channels or in 5,000), that plan
+    is right for one and wrong for the other. Here ``plan_cache_mode`` is ``force_custom_plan``
+    for the session's transaction, and back to the default after the block; an error inside
+    leaves the transaction to its rollback, which undoes the setting. For a statement built
+    per request through SQLAlchemy (a :class:`~courier.core.direct.Direct` statement has
+    ``replan``). Two more round trips; nothing on SQLite."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    connection = await session.connection()
+    await connection.exec_driver_sql(CUSTOM_PLANS)
+    yield
+    await connection.exec_driver_sql(DEFAULT_PLANS)
+
+
 def before_commit(session: AsyncSession, hook: AfterCommit) -> None:
     """Run ``hook`` inside the transaction, just before it commits."""
     session.info.setdefault("before_commit", []).append(hook)

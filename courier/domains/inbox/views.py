@@ -35,6 +35,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import ColumnElement, Select, and_, case, exists, false, func, or_
 
 from courier.core.auth import Permission
+from courier.core.db import plans_for_values
 from courier.core.handlers import JsonResponse
 from courier.core.tenancy import in_organization
 from courier.domains.inbox import repository as repo
@@ -311,7 +312,10 @@ async def list_communication_messages(
     for flt in FILTERS:
         if flt.param in query.values:
             stmt = flt.apply(stmt, query.values[flt.param], ctx)
-    page = await paginate(ctx.session, stmt, query, order_by(query.sort))
+    # The count and the page are planned for this individual: prepared and run more than five
+    # times, their generic plan probed every channel of a person in 5,000 (15 ms, not 6).
+    async with plans_for_values(ctx.session):
+        page = await paginate(ctx.session, stmt, query, order_by(query.sort))
     channels, total = page.rows, page.total
     data = [
         resource_object(CHANNEL_TYPE, channel.id, attributes)
