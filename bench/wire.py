@@ -13,6 +13,7 @@ no TLS. Loopback only, as everything the benchmarks run.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -68,6 +69,13 @@ class _Answer(asyncio.Protocol):
             waiter.set_exception(error)
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        return False
+
+
 class Client:
     """One kept-alive connection to ``base_url`` (``http://127.0.0.1:PORT``), sending
     ``headers`` with every request."""
@@ -76,6 +84,9 @@ class Client:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or parts.hostname is None or parts.port is None:
             raise ValueError(f"an http://host:port URL, not {base_url!r}")
+        # The benchmarks send traffic to this machine's own servers only.
+        if not _is_loopback(parts.hostname):
+            raise ValueError(f"a loopback address (127.0.0.1, ::1), not {parts.hostname!r}")
         self.host, self.port = parts.hostname, parts.port
         self.timeout = timeout
         fixed = {"host": f"{self.host}:{self.port}", **headers}
