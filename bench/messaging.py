@@ -24,6 +24,10 @@ Scenarios:
   newest first (the default order; ``sort=seq`` is oldest first);
 - ``channels``: ``GET /v1/messaging-channels/?individual-id=…`` (first page, 50 channels);
 - ``summary``: ``GET /v1/communication-summaries/?individual-id=…``;
+- ``newest-in-sql`` (not run by default; with ``--reference``, measured on the reference
+  only): the newest-100 read as one statement whose JSON document PostgreSQL builds
+  (``bench/reference.py``): how far that read goes on this machine with no framework and no
+  rendering in Python;
 - ``healthz`` (not run by default): ``GET /healthz``, no credentials and no database: the
   ceiling of the server and of the load generator on this machine.
 
@@ -107,6 +111,12 @@ def next_call(scenario: str, manifest: Manifest, rng: random.Random) -> Call:
         return Call(
             "GET",
             f"/v1/messaging-messages/?channel-id={manifest.big_channel_id}"
+            f"&individual-id={manifest.big_reader_id}&page[limit]=100",
+        )
+    if scenario == "newest-in-sql":
+        return Call(
+            "GET",
+            f"/in-sql/messaging-messages/?channel-id={manifest.big_channel_id}"
             f"&individual-id={manifest.big_reader_id}&page[limit]=100",
         )
     if scenario == "channels":
@@ -403,6 +413,7 @@ def spawn_reference(url: str, workers: int, port: int) -> subprocess.Popen[bytes
 
 
 REFERENCE_SCENARIOS = ("post", "newest")
+REFERENCE_ONLY = ("newest-in-sql",)  # served by the reference alone
 
 
 async def start_server(url: str, data_dir: Path, workers: int, reference: bool = False) -> Server:
@@ -637,8 +648,10 @@ async def bench_database(raw: str, args: argparse.Namespace) -> list[Row]:
                 with ProcessPoolExecutor(args.load_processes, mp_context=context) as pool:
                     for scenario in args.scenarios.split(","):
                         for clients in (int(c) for c in args.clients.split(",")):
-                            targets = [(server, label)]
-                            if reference is not None and scenario in REFERENCE_SCENARIOS:
+                            targets = [] if scenario in REFERENCE_ONLY else [(server, label)]
+                            if reference is not None and scenario in (
+                                REFERENCE_SCENARIOS + REFERENCE_ONLY
+                            ):
                                 targets.append((reference, REFERENCE_PREFIX + label))
                             for target, name in targets:
                                 row = await measure(
@@ -742,6 +755,8 @@ async def main() -> None:
         help="also measure bench/reference.py (hand-written, PostgreSQL) and print the ratios",
     )
     args = parser.parse_args()
+    if not args.reference and set(args.scenarios.split(",")) & set(REFERENCE_ONLY):
+        parser.error(f"{', '.join(REFERENCE_ONLY)} is served by the reference: add --reference")
     rows: list[Row] = []
     for raw in args.database_url or ["sqlite"]:
         rows += await bench_database(raw, args)

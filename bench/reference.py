@@ -22,6 +22,12 @@ newest (``GET /v1/messaging-messages/?channel-id=…&individual-id=…&page[limi
     a next page); 4. their reactions; 5. their attachments (ready ones) — rendered to JSON:API
     with orjson.
 
+newest in SQL (``GET /in-sql/messaging-messages/?…``, the same parameters): the same read as
+one statement, PostgreSQL building the whole JSON document: not an implementation of the
+endpoint (no reader's horizon, authors' names or links), a measure of how far the read goes on
+this machine when PostgreSQL does all the work (``bench/messaging.py --scenarios
+newest-in-sql``).
+
 Run by ``bench/messaging.py`` as ``uvicorn bench.reference:app`` with
 ``COURIER_REFERENCE_DSN`` (a ``postgresql://`` URL of the loaded database). PostgreSQL only.
 """
@@ -284,6 +290,72 @@ async def newest_messages(request: Request) -> Response:
     return _json(200, document)
 
 
+# The newest-100 read with every step in one statement, PostgreSQL building the document's
+# JSON (``json_agg``), the server passing its bytes through: no framework, no decoding of rows,
+# no rendering, one round trip. Not a way to serve Courier (it skips what Courier answers with:
+# the reader's horizon, authors' names, pagination links); it measures how far the read can
+# go on this machine when PostgreSQL does all of it (``bench/messaging.py --scenarios
+# newest-in-sql``).
+_TIME = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+NEWEST_IN_SQL = f"""
+WITH key AS (
+    SELECT organization_id FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL
+    AND (expires_at IS NULL OR expires_at > now())
+), page AS (
+    SELECT m.* FROM messaging_messages m JOIN key ON m.organization_id = key.organization_id
+    WHERE m.channel_id = $2 AND NOT m.draft AND EXISTS (
+        SELECT 1 FROM messaging_subscribers s WHERE s.organization_id = key.organization_id
+        AND s.channel_id = $2 AND s.individual_id = $3
+    )
+    ORDER BY m.seq DESC LIMIT $4
+)
+SELECT (SELECT count(*) FROM key), json_build_object('data', coalesce(json_agg(
+    json_build_object('type', 'messaging-messages', 'id', p.id, 'attributes', json_build_object(
+        'channel-id', p.channel_id, 'seq', p.seq, 'individual-id', p.individual_id,
+        'user-id', p.user_id, 'message', p.message, 'draft', p.draft, 'removed', p.removed,
+        'source', p.source, 'posted-time', {_TIME.format("p.posted_time")},
+        'created-at', {_TIME.format("p.created_at")},
+        'last-modified-at', {_TIME.format("p.last_modified_at")},
+        'sentiment', p.sentiment, 'phrases', p.phrases, 'analyzed', p.analyzed,
+        'reactions', (
+            SELECT coalesce(json_agg(json_build_object(
+                'individual-id', r.individual_id, 'type', r.reaction_type
+            ) ORDER BY r.created_at, r.id), '[]')
+            FROM messaging_reactions r WHERE r.message_id = p.id
+        ),
+        'attachments', (
+            SELECT coalesce(json_agg(json_build_object(
+                'id', a.id, 'filename', a.filename, 'content-type', a.content_type,
+                'size', a.content_size
+            ) ORDER BY a.created_at, a.id), '[]')
+            FROM messaging_attachments a WHERE a.message_id = p.id AND a.status = 'ready'
+        )
+    ))
+    ORDER BY p.seq DESC
+), '[]'), 'links', '{{}}'::json)::text
+FROM page p
+"""
+
+
+async def newest_in_sql(request: Request) -> Response:
+    try:
+        channel = uuid.UUID(request.query_params["channel-id"])
+        reader = uuid.UUID(request.query_params["individual-id"])
+        limit = min(int(request.query_params.get("page[limit]", "50")), 100)
+    except (KeyError, ValueError):
+        return _error(400, "channel-id and individual-id are required")
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret:
+        return _error(401, "unknown API key")
+    digest = hashlib.sha256(secret.strip().encode()).hexdigest()
+    pool: asyncpg.Pool = request.app.state.pool
+    async with pool.acquire() as conn:
+        keys, body = await conn.fetchrow(NEWEST_IN_SQL, digest, channel, reader, limit)
+    if not keys:
+        return _error(401, "unknown API key")
+    return Response(body.encode(), 200, media_type="application/vnd.api+json")
+
+
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     dsn = os.environ["COURIER_REFERENCE_DSN"]
@@ -304,6 +376,7 @@ app = Starlette(
     routes=[
         Route("/v1/messaging-messages/", post_message, methods=["POST"]),
         Route("/v1/messaging-messages/", newest_messages, methods=["GET"]),
+        Route("/in-sql/messaging-messages/", newest_in_sql, methods=["GET"]),
         Route("/readyz", ready),
     ],
     lifespan=lifespan,
