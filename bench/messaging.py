@@ -366,8 +366,11 @@ class Server:
             self.process.wait()
 
 
-def spawn_server(url: str, data_dir: Path, workers: int, port: int) -> subprocess.Popen[bytes]:
-    """``courier serve`` as its own process (its workers are its children)."""
+def spawn_server(
+    url: str, data_dir: Path, workers: int, port: int, settings: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """``courier serve`` as its own process (its workers are its children); ``settings``:
+    more ``COURIER_…`` variables (``--server-env``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
     env.update(
         COURIER_DATABASE_URL=url,
@@ -377,6 +380,7 @@ def spawn_server(url: str, data_dir: Path, workers: int, port: int) -> subproces
         COURIER_LOG_LEVEL="WARNING",
         PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
     )
+    env.update(settings)
     command = [
         sys.executable,
         "-m",
@@ -416,12 +420,18 @@ REFERENCE_SCENARIOS = ("post", "newest")
 REFERENCE_ONLY = ("newest-in-sql",)  # served by the reference alone
 
 
-async def start_server(url: str, data_dir: Path, workers: int, reference: bool = False) -> Server:
+async def start_server(
+    url: str,
+    data_dir: Path,
+    workers: int,
+    reference: bool = False,
+    settings: dict[str, str] | None = None,
+) -> Server:
     port = free_port()
     if reference:
         process = spawn_reference(url, workers, port)
     else:
-        process = spawn_server(url, data_dir, workers, port)
+        process = spawn_server(url, data_dir, workers, port, settings or {})
     server = Server(process, f"http://127.0.0.1:{port}", workers)
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient(base_url=server.base_url, timeout=2.0) as client:
@@ -638,7 +648,7 @@ async def bench_database(raw: str, args: argparse.Namespace) -> list[Row]:
                 print(f"kept database {created}: {url}", file=sys.stderr)
             label = f"{name} ({manifest.big_messages:,})"
             workers = args.workers if postgres else args.sqlite_workers
-            server = await start_server(url, data_dir, workers)
+            server = await start_server(url, data_dir, workers, settings=server_settings(args))
             reference = None
             if args.reference and postgres:
                 reference = await start_server(url, data_dir, workers, reference=True)
@@ -676,6 +686,17 @@ async def bench_database(raw: str, args: argparse.Namespace) -> list[Row]:
         finally:
             if created is not None and not args.keep:
                 await pg_admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
+
+
+def server_settings(args: argparse.Namespace) -> dict[str, str]:
+    """``--server-env COURIER_X=value`` (repeated): settings of Courier's server for the run."""
+    settings: dict[str, str] = {}
+    for given in args.server_env:
+        name, equals, value = given.partition("=")
+        if not equals or not name.startswith("COURIER_"):
+            raise SystemExit(f"--server-env wants COURIER_NAME=value, not {given!r}")
+        settings[name] = value
+    return settings
 
 
 def table(rows: list[Row]) -> str:
@@ -753,6 +774,14 @@ async def main() -> None:
         "--reference",
         action="store_true",
         help="also measure bench/reference.py (hand-written, PostgreSQL) and print the ratios",
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="COURIER_NAME=VALUE",
+        help="a setting of Courier's server for the run (repeatable), e.g. "
+        "COURIER_DATABASE_POOL_SIZE=20",
     )
     args = parser.parse_args()
     if not args.reference and set(args.scenarios.split(",")) & set(REFERENCE_ONLY):
