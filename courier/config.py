@@ -57,15 +57,18 @@ class Settings(BaseSettings):
         "(PostgreSQL) before it fails with 503.",
     )
     database_pool_size: int = Field(
-        default=10,
+        default=20,
         ge=1,
         le=1000,
         description="Connections one process keeps open to PostgreSQL (SQLAlchemy pool_size). "
-        "Every server and worker process has a pool of its own: size them so that all of "
-        "them together stay below the server's max_connections.",
+        "Keep it at least request_concurrency (plus job_concurrency with the embedded worker): "
+        "each request in its turn holds a connection, and one beyond the pool is closed when "
+        "it is returned, so a smaller pool opens and closes connections all the time under "
+        "load. Every server and worker process has a pool of its own: size them so that all "
+        "of them together stay below the server's max_connections.",
     )
     database_max_overflow: int = Field(
-        default=20,
+        default=10,
         ge=0,
         le=1000,
         description="Connections one process may open beyond the pool size at busy moments "

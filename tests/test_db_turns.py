@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+from sqlalchemy import event, text
+
+from courier.config import Settings
 from courier.core.db import Database
 from tests.conftest import make_settings
 
@@ -37,3 +41,48 @@ async def test_turns(database_url: str, data_dir: Path) -> None:
         await database.dispose()
     assert most == (1 if database.is_sqlite else 3)
     assert order == list(range(12))  # first come, first served
+
+
+async def test_the_default_pool_keeps_every_connection_the_turns_use(
+    database_url: str, data_dir: Path
+) -> None:
+    """With the default settings, requests in their turns (and the embedded worker's jobs)
+    each holding a connection never need one beyond the pool: under a steady load the process
+    opens its connections once, not again for every busy moment (a connection beyond the pool
+    is closed when it is returned, and the next busy moment opens a new one: a PostgreSQL
+    backend started, every statement prepared again)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a pool of server connections is PostgreSQL's")
+    defaults = Settings.model_fields
+    settings = make_settings(
+        database_url,
+        data_dir,
+        database_pool_size=defaults["database_pool_size"].default,
+        database_max_overflow=defaults["database_max_overflow"].default,
+    )
+    holders = settings.request_concurrency + settings.job_concurrency
+    database = Database(settings)
+    opened = 0
+
+    def count(*_: object) -> None:
+        nonlocal opened
+        opened += 1
+
+    event.listen(database.engine.sync_engine.pool, "connect", count)
+    everyone_in = asyncio.Barrier(holders)
+
+    async def hold() -> None:
+        async with database.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            await everyone_in.wait()  # all of them hold a connection at once
+
+    try:
+        rounds = []
+        for _ in range(3):
+            before = opened
+            await asyncio.gather(*(hold() for _ in range(holders)))
+            rounds.append(opened - before)
+            everyone_in = asyncio.Barrier(holders)
+    finally:
+        await database.dispose()
+    assert rounds == [holders, 0, 0]
