@@ -291,25 +291,26 @@ async def newest_messages(request: Request) -> Response:
 
 
 # The newest-100 read with every step in one statement, PostgreSQL building the document's
-# JSON (``json_agg``), the server passing its bytes through: no framework, no decoding of rows,
-# no rendering, one round trip. Not a way to serve Courier (it skips what Courier answers with:
-# the reader's horizon, authors' names, pagination links); it measures how far the read can
-# go on this machine when PostgreSQL does all of it (``bench/messaging.py --scenarios
-# newest-in-sql``).
+# JSON (``json_agg``), the server passing it on (asyncpg hands over the text, encoded once
+# more): no framework, no decoding of rows, no rendering, one round trip. Not a way to serve
+# Courier (it skips what Courier answers with: the reader's horizon, authors' names,
+# pagination links); it measures how far the read can go on this machine when PostgreSQL does
+# all of it (``bench/messaging.py --scenarios newest-in-sql``).
 _TIME = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 NEWEST_IN_SQL = f"""
 WITH key AS (
     SELECT organization_id FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL
     AND (expires_at IS NULL OR expires_at > now())
+), member AS (
+    SELECT 1 FROM messaging_subscribers s JOIN key ON s.organization_id = key.organization_id
+    WHERE s.channel_id = $2 AND s.individual_id = $3
 ), page AS (
     SELECT m.* FROM messaging_messages m JOIN key ON m.organization_id = key.organization_id
-    WHERE m.channel_id = $2 AND NOT m.draft AND EXISTS (
-        SELECT 1 FROM messaging_subscribers s WHERE s.organization_id = key.organization_id
-        AND s.channel_id = $2 AND s.individual_id = $3
-    )
+    WHERE m.channel_id = $2 AND NOT m.draft AND EXISTS (SELECT 1 FROM member)
     ORDER BY m.seq DESC LIMIT $4
 )
-SELECT (SELECT count(*) FROM key), json_build_object('data', coalesce(json_agg(
+SELECT (SELECT count(*) FROM key), (SELECT count(*) FROM member),
+json_build_object('data', coalesce(json_agg(
     json_build_object('type', 'messaging-messages', 'id', p.id, 'attributes', json_build_object(
         'channel-id', p.channel_id, 'seq', p.seq, 'individual-id', p.individual_id,
         'user-id', p.user_id, 'message', p.message, 'draft', p.draft, 'removed', p.removed,
@@ -321,14 +322,17 @@ SELECT (SELECT count(*) FROM key), json_build_object('data', coalesce(json_agg(
             SELECT coalesce(json_agg(json_build_object(
                 'individual-id', r.individual_id, 'type', r.reaction_type
             ) ORDER BY r.created_at, r.id), '[]')
-            FROM messaging_reactions r WHERE r.message_id = p.id
+            FROM messaging_reactions r
+            WHERE r.organization_id = p.organization_id AND r.message_id = p.id
         ),
         'attachments', (
             SELECT coalesce(json_agg(json_build_object(
                 'id', a.id, 'filename', a.filename, 'content-type', a.content_type,
                 'size', a.content_size
             ) ORDER BY a.created_at, a.id), '[]')
-            FROM messaging_attachments a WHERE a.message_id = p.id AND a.status = 'ready'
+            FROM messaging_attachments a
+            WHERE a.organization_id = p.organization_id AND a.message_id = p.id
+            AND a.status = 'ready'
         )
     ))
     ORDER BY p.seq DESC
@@ -350,9 +354,11 @@ async def newest_in_sql(request: Request) -> Response:
     digest = hashlib.sha256(secret.strip().encode()).hexdigest()
     pool: asyncpg.Pool = request.app.state.pool
     async with pool.acquire() as conn:
-        keys, body = await conn.fetchrow(NEWEST_IN_SQL, digest, channel, reader, limit)
+        keys, members, body = await conn.fetchrow(NEWEST_IN_SQL, digest, channel, reader, limit)
     if not keys:
         return _error(401, "unknown API key")
+    if not members:
+        return _error(404, "no such channel")
     return Response(body.encode(), 200, media_type="application/vnd.api+json")
 
 
