@@ -647,8 +647,10 @@ async def bench_database(raw: str, args: argparse.Namespace) -> list[Row]:
             if args.keep and created:
                 print(f"kept database {created}: {url}", file=sys.stderr)
             label = f"{name} ({manifest.big_messages:,})"
+            if args.settings:  # rows of runs with other settings tell themselves apart
+                label += " " + " ".join(f"{k}={v}" for k, v in args.settings.items())
             workers = args.workers if postgres else args.sqlite_workers
-            server = await start_server(url, data_dir, workers, settings=server_settings(args))
+            server = await start_server(url, data_dir, workers, settings=args.settings)
             reference = None
             if args.reference and postgres:
                 reference = await start_server(url, data_dir, workers, reference=True)
@@ -688,13 +690,19 @@ async def bench_database(raw: str, args: argparse.Namespace) -> list[Row]:
                 await pg_admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
 
 
-def server_settings(args: argparse.Namespace) -> dict[str, str]:
-    """``--server-env COURIER_X=value`` (repeated): settings of Courier's server for the run."""
+def server_settings(given: list[str]) -> dict[str, str]:
+    """``--server-env COURIER_X=value`` (repeated): settings of Courier's server for the run,
+    each one that Courier has (a misspelt name would be ignored by the server)."""
+    from courier.config import Settings
+
     settings: dict[str, str] = {}
-    for given in args.server_env:
-        name, equals, value = given.partition("=")
-        if not equals or not name.startswith("COURIER_"):
-            raise SystemExit(f"--server-env wants COURIER_NAME=value, not {given!r}")
+    for one in given:
+        name, equals, value = one.partition("=")
+        known = name.startswith("COURIER_") and (
+            name.removeprefix("COURIER_").lower() in Settings.model_fields
+        )
+        if not equals or not known:
+            raise ValueError(f"--server-env wants COURIER_NAME=value of a setting, not {one!r}")
         settings[name] = value
     return settings
 
@@ -784,8 +792,17 @@ async def main() -> None:
         "COURIER_DATABASE_POOL_SIZE=20",
     )
     args = parser.parse_args()
-    if not args.reference and set(args.scenarios.split(",")) & set(REFERENCE_ONLY):
-        parser.error(f"{', '.join(REFERENCE_ONLY)} is served by the reference: add --reference")
+    if set(args.scenarios.split(",")) & set(REFERENCE_ONLY):
+        postgres = [u for u in args.database_url or [] if not u.startswith("sqlite")]
+        if not args.reference or not postgres:
+            parser.error(
+                f"{', '.join(REFERENCE_ONLY)} is served by the reference: add --reference "
+                "and a PostgreSQL --database-url"
+            )
+    try:
+        args.settings = server_settings(args.server_env)
+    except ValueError as error:
+        parser.error(str(error))
     rows: list[Row] = []
     for raw in args.database_url or ["sqlite"]:
         rows += await bench_database(raw, args)
