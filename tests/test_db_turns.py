@@ -53,12 +53,19 @@ async def test_the_default_pool_keeps_every_connection_the_turns_use(
     backend started, every statement prepared again)."""
     if not database_url.startswith("postgresql"):
         pytest.skip("a pool of server connections is PostgreSQL's")
-    defaults = Settings.model_fields
+    defaults = {name: field.default for name, field in Settings.model_fields.items()}
     settings = make_settings(
         database_url,
         data_dir,
-        database_pool_size=defaults["database_pool_size"].default,
-        database_max_overflow=defaults["database_max_overflow"].default,
+        **{
+            name: defaults[name]
+            for name in (
+                "database_pool_size",
+                "database_max_overflow",
+                "request_concurrency",
+                "job_concurrency",
+            )
+        },
     )
     holders = settings.request_concurrency + settings.job_concurrency
     database = Database(settings)
@@ -69,20 +76,22 @@ async def test_the_default_pool_keeps_every_connection_the_turns_use(
         opened += 1
 
     event.listen(database.engine.sync_engine.pool, "connect", count)
-    everyone_in = asyncio.Barrier(holders)
 
-    async def hold() -> None:
+    async def hold(everyone_in: asyncio.Barrier) -> None:
         async with database.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
             await everyone_in.wait()  # all of them hold a connection at once
 
+    rounds = []
     try:
-        rounds = []
         for _ in range(3):
             before = opened
-            await asyncio.gather(*(hold() for _ in range(holders)))
-            rounds.append(opened - before)
             everyone_in = asyncio.Barrier(holders)
+            # (a holder that fails cancels the others, which give their connections back)
+            async with asyncio.timeout(60), asyncio.TaskGroup() as group:
+                for _ in range(holders):
+                    group.create_task(hold(everyone_in))
+            rounds.append(opened - before)
     finally:
         await database.dispose()
     assert rounds == [holders, 0, 0]
