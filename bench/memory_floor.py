@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import random
 import secrets
@@ -154,7 +155,8 @@ async def drive(base: str, clients: int, seconds: float, samples: list[float], p
 
 def serve(url: str, port: int) -> subprocess.Popen[bytes]:
     """``uvicorn bench.memory_floor:app``, one worker, as ``courier serve`` runs."""
-    env = {**os.environ, "FLOOR_DATABASE_URL": url, "PYTHONPATH": str(REPO)}
+    path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "FLOOR_DATABASE_URL": url, "PYTHONPATH": path}
     command = [sys.executable, "-m", "uvicorn", "bench.memory_floor:app", "--host=127.0.0.1"]
     command += [f"--port={port}", "--workers=1", "--log-level=warning", "--no-access-log"]
     return subprocess.Popen(command, cwd=REPO, env=env)
@@ -178,31 +180,27 @@ async def main() -> None:
     if raw.startswith("sqlite"):
         url = f"sqlite+aiosqlite:////tmp/memory-floor-{os.getpid()}.db"
     else:
+        given = make_url(raw)
+        host = given.host or "127.0.0.1"  # (as bench/pg.py's pg_admin connects)
+        if not is_loopback(host):
+            parser.error(f"the benchmarks talk to this machine only, not to {host}")
         created = f"courier_floor_{secrets.token_hex(4)}"
         await pg_admin(raw, f'CREATE DATABASE "{created}"')
-        url = make_url(raw).set(database=created).render_as_string(hide_password=False)
-    setup = create_async_engine(url)
-    async with setup.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    await setup.dispose()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = serve(url, port)
+        url = given.set(host=host, database=created).render_as_string(hide_password=False)
+    process: subprocess.Popen[bytes] | None = None
     try:
-        import httpx
-
-        async with httpx.AsyncClient(base_url=base, timeout=2.0) as http:
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"the floor app exited with {process.returncode}")
-                try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    await asyncio.sleep(0.2)
+        setup = create_async_engine(url)
+        async with setup.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        await setup.dispose()
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        process = serve(url, port)
+        await until_ready(process, base)
         ready = rss_mb(process.pid)
         samples: list[float] = []
         done = await drive(base, args.clients, args.minutes * 60, samples, process.pid)
+        # (runs shorter than a minute: the last sample)
         minute = samples[min(60, len(samples) - 1)] if samples else float("nan")
         end = rss_mb(process.pid)
         print("| RSS MB once ready | after a minute | peak | end | minutes | requests |")
@@ -212,12 +210,46 @@ async def main() -> None:
             f"| {args.minutes:g} | {done:,} |"
         )
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        if process is not None:
+            stop(process)
         if created is not None:
             await pg_admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
         else:
             remove_file(url)
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+async def until_ready(process: subprocess.Popen[bytes], base: str) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(base_url=base, timeout=2.0, trust_env=False) as http:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the floor app exited with {process.returncode}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the floor app did not become ready in 60 s")
+            try:
+                if (await http.get("/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 if __name__ == "__main__":
