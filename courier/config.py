@@ -61,7 +61,8 @@ class Settings(BaseSettings):
         ge=1,
         le=1000,
         description="Connections one process keeps open to PostgreSQL (SQLAlchemy pool_size). "
-        "Keep it at least request_concurrency (plus job_concurrency with the embedded worker): "
+        "Keep it at least request_concurrency (plus job_concurrency with the embedded worker, "
+        "a lower bound: the worker's claims and heartbeats take connections too): "
         "each request in its turn holds a connection, and one beyond the pool is closed when "
         "it is returned, so a smaller pool opens and closes connections all the time under "
         "load. Every server and worker process has a pool of its own: size them so that all "
