@@ -65,11 +65,29 @@ def _time(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-async def _key(conn: asyncpg.Connection, request: Request) -> asyncpg.Record | None:
+def _secret_hash(request: Request) -> str | None:
+    """The hash of the bearer secret (how api_keys keeps it), or None without one."""
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret:
         return None
-    digest = hashlib.sha256(secret.strip().encode()).hexdigest()
+    return hashlib.sha256(secret.strip().encode()).hexdigest()
+
+
+def _page_asked(request: Request) -> tuple[uuid.UUID, uuid.UUID, int] | None:
+    """The newest read's channel, reader and page size, or None when they are not given."""
+    try:
+        channel = uuid.UUID(request.query_params["channel-id"])
+        reader = uuid.UUID(request.query_params["individual-id"])
+        limit = min(int(request.query_params.get("page[limit]", "50")), 100)
+    except (KeyError, ValueError):
+        return None
+    return channel, reader, limit
+
+
+async def _key(conn: asyncpg.Connection, request: Request) -> asyncpg.Record | None:
+    digest = _secret_hash(request)
+    if digest is None:
+        return None
     key: asyncpg.Record | None = await conn.fetchrow(
         "SELECT id, organization_id, role FROM api_keys WHERE secret_hash = $1"
         " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
@@ -222,12 +240,10 @@ async def post_message(request: Request) -> Response:
 
 
 async def newest_messages(request: Request) -> Response:
-    try:
-        channel = uuid.UUID(request.query_params["channel-id"])
-        reader = uuid.UUID(request.query_params["individual-id"])
-        limit = min(int(request.query_params.get("page[limit]", "50")), 100)
-    except (KeyError, ValueError):
+    asked = _page_asked(request)
+    if asked is None:
         return _error(400, "channel-id and individual-id are required")
+    channel, reader, limit = asked
     pool: asyncpg.Pool = request.app.state.pool
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         key = await _key(conn, request)
@@ -342,16 +358,13 @@ FROM page p
 
 
 async def newest_in_sql(request: Request) -> Response:
-    try:
-        channel = uuid.UUID(request.query_params["channel-id"])
-        reader = uuid.UUID(request.query_params["individual-id"])
-        limit = min(int(request.query_params.get("page[limit]", "50")), 100)
-    except (KeyError, ValueError):
+    asked = _page_asked(request)
+    if asked is None:
         return _error(400, "channel-id and individual-id are required")
-    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secret:
+    channel, reader, limit = asked
+    digest = _secret_hash(request)
+    if digest is None:
         return _error(401, "unknown API key")
-    digest = hashlib.sha256(secret.strip().encode()).hexdigest()
     pool: asyncpg.Pool = request.app.state.pool
     async with pool.acquire() as conn:
         keys, members, body = await conn.fetchrow(NEWEST_IN_SQL, digest, channel, reader, limit)
