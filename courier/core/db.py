@@ -205,6 +205,11 @@ async def commit(session: AsyncSession) -> None:
         await hook()
 
 
+def is_postgres(session: AsyncSession) -> bool:
+    """Whether the session's database is PostgreSQL (the other one is SQLite)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 # What PostgreSQL plans statements with inside :func:`plans_for_values`, and after it.
 CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
 DEFAULT_PLANS = "SET LOCAL plan_cache_mode TO DEFAULT"
@@ -222,7 +227,7 @@ async def plans_for_values(session: AsyncSession) -> AsyncIterator[None]:
     leaves the transaction to its rollback, which undoes the setting. For a statement built
     per request through SQLAlchemy (a :class:`~courier.core.direct.Direct` statement has
     ``replan``). Two more round trips; nothing on SQLite."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgres(session):
         yield
         return
     connection = await session.connection()

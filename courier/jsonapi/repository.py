@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, false, select
 
+from courier.core import db
 from courier.core.auth import Principal
 from courier.core.errors import conflict, not_found
 from courier.core.tenancy import scoped, unscoped
@@ -27,7 +28,7 @@ CHUNK = 500  # ids per IN (...) list: under every database's bound-parameter lim
 
 
 def is_postgres(ctx: Context) -> bool:
-    return ctx.session.get_bind().dialect.name != "sqlite"
+    return db.is_postgres(ctx.session)
 
 
 class Repository(Generic[M]):

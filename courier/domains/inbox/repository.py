@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from courier.core import db
 from courier.core.auth import Principal
 from courier.core.direct import Direct
 from courier.core.tenancy import in_organization, scoped
@@ -74,10 +75,6 @@ class BookmarkRepository(Repository[MessagingBookmark]):
 badge_counts_repository = Repository(
     BadgeCount, what="badge count", individual_scope=badge_count_scope
 )
-
-
-def _is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name != "sqlite"
 
 
 # --- bookmarks -------------------------------------------------------------------------------
@@ -294,7 +291,7 @@ async def unread_by_author(
 ) -> list[tuple[uuid.UUID | None, int]]:
     """The individual's unread messages per author: (author individual id, count); one
     grouped scan of the unread messages only, through the (channel_id, seq) index."""
-    stmt = _unread_by_author(organization_id, individual_id, lateral=_is_postgres(session))
+    stmt = _unread_by_author(organization_id, individual_id, lateral=db.is_postgres(session))
     return [(author_id, int(count)) for author_id, count in (await session.execute(stmt)).all()]
 
 

@@ -54,6 +54,7 @@ from sqlalchemy.orm.util import identity_key
 from courier import events
 from courier.core.auth import Principal
 from courier.core.bulk import insert_of, prefixed
+from courier.core.db import is_postgres
 from courier.core.direct import Direct, Together, run_together
 from courier.core.errors import ApiError, ErrorItem, not_found
 from courier.core.tenancy import in_organization, scoped
@@ -85,10 +86,6 @@ CHUNK = 500  # ids per IN (...): under every database's bound-parameter limit
 def chunks(ids: Iterable[uuid.UUID]) -> list[list[uuid.UUID]]:
     unique = list(dict.fromkeys(ids))
     return [unique[i : i + CHUNK] for i in range(0, len(unique), CHUNK)]
-
-
-def is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def among(session: AsyncSession, column: Any, ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:

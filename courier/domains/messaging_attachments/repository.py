@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier.core.auth import Principal
+from courier.core.db import is_postgres
 from courier.core.direct import Direct
 from courier.core.tenancy import scoped
 from courier.domains.messaging import repository as messaging_repo
@@ -98,7 +99,7 @@ async def ready_attachments(
     message's attachment shows (``id``, ``message_id``, ``filename``, ``content_type``,
     ``content_size``, ``status``, ``removed``, ``storage_key``, ``thumbnail_key``,
     ``created_at``)."""
-    statement = _READY[messaging_repo.is_postgres(session)]
+    statement = _READY[is_postgres(session)]
     connection = await session.connection()
     found: list[Any] = []
     for start in range(0, len(message_ids), CHUNK):

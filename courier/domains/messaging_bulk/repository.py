@@ -21,6 +21,7 @@ from sqlalchemy import String as SqlString
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from courier.core.db import is_postgres
 from courier.core.tenancy import in_organization, scoped
 from courier.core.time import utcnow
 from courier.domains.messaging import repository as messaging
@@ -34,10 +35,6 @@ from courier.models.messaging_bulk import MessagingBulkAttachment, MessagingBulk
 
 CHUNK = messaging.CHUNK  # ids per IN (...)
 INSERT_BATCH = 1000
-
-
-def is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 # --- bulk messages ---------------------------------------------------------------------------

@@ -11,8 +11,9 @@ from typing import Any, cast
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from courier.core.db import is_postgres
 from courier.core.tenancy import scoped
-from courier.domains.messaging.repository import chunks, is_postgres
+from courier.domains.messaging.repository import chunks
 from courier.models.individual_group import IndividualGroup
 from courier.models.messaging import MessagingChannel, MessagingSubscriber
 from courier.models.messaging_operation import MessagingOperation
