@@ -206,16 +206,22 @@ class Direct:
             if count:
                 status: str = await driver.execute(compiled.sql, *args)
                 return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+            # Replanned: an unnamed statement, parsed now and planned for these values (never
+            # a generic plan, never kept prepared). Otherwise asyncpg's, kept on the connection.
+            prepared = await driver.prepare(compiled.sql, name="") if self.replan else None
             if compiled.results is None:
-                # (a text() statement names no result columns: its rows come as asyncpg's)
-                attributes = (await driver.prepare(compiled.sql)).get_attributes()
+                # The result columns' types, known once the statement is prepared, once per
+                # process: unnamed, so nothing is left prepared (a text() statement names no
+                # result columns: its rows come as asyncpg's).
+                described = prepared or await driver.prepare(compiled.sql, name="")
                 compiled.results = tuple(
                     type_._cached_result_processor(sync.dialect, attribute.type.oid)
-                    for type_, attribute in zip(compiled.columns, attributes, strict=False)
+                    for type_, attribute in zip(
+                        compiled.columns, described.get_attributes(), strict=False
+                    )
                 )
-            if self.replan:
-                # Unnamed: parsed now and planned for these values (never a generic plan).
-                records = await (await driver.prepare(compiled.sql, name="")).fetch(*args)
+            if prepared is not None:
+                records = await prepared.fetch(*args)
             else:
                 records = await driver.fetch(compiled.sql, *args)
         except Exception as error:
