@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import os
 import random
 import secrets
@@ -174,6 +173,7 @@ async def main() -> None:
     args = parser.parse_args()
     from bench.pg import pg_admin
     from bench.processes import free_port
+    from bench.wire import is_loopback
 
     raw = args.database_url
     created: str | None = None
@@ -216,13 +216,6 @@ async def main() -> None:
             await pg_admin(raw, f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
         else:
             remove_file(url)
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 async def until_ready(process: subprocess.Popen[bytes], base: str) -> None:

@@ -69,11 +69,12 @@ class _Answer(asyncio.Protocol):
             waiter.set_exception(error)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: a loopback address, or ``localhost``."""
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:  # a name, not an address
-        return False
+        return host == "localhost"
 
 
 class Client:
@@ -85,8 +86,8 @@ class Client:
         if parts.scheme != "http" or parts.hostname is None or parts.port is None:
             raise ValueError(f"an http://host:port URL, not {base_url!r}")
         # The benchmarks send traffic to this machine's own servers only.
-        if not _is_loopback(parts.hostname):
-            raise ValueError(f"a loopback address (127.0.0.1, ::1), not {parts.hostname!r}")
+        if not is_loopback(parts.hostname):
+            raise ValueError(f"a loopback address (127.0.0.1, ::1, localhost), not {parts.hostname!r}")
         self.host, self.port = parts.hostname, parts.port
         self.timeout = timeout
         fixed = {"host": f"{self.host}:{self.port}", **headers}
