@@ -87,7 +87,7 @@ class Client:
             raise ValueError(f"an http://host:port URL, not {base_url!r}")
         # The benchmarks send traffic to this machine's own servers only.
         if not is_loopback(parts.hostname):
-            raise ValueError(f"a loopback address (127.0.0.1, ::1, localhost), not {parts.hostname!r}")
+            raise ValueError(f"a loopback host (127.0.0.1, ::1, localhost), not {parts.hostname!r}")
         self.host, self.port = parts.hostname, parts.port
         self.timeout = timeout
         fixed = {"host": f"{self.host}:{self.port}", **headers}
